@@ -1,0 +1,1 @@
+"""The call center: composition root (app factory, CLI, settings, database) and domains."""

@@ -1,0 +1,69 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from callcenter.api import api_router
+from callcenter.contacts.services import ContactService
+from callcenter.db import Database
+from callcenter.runtime import Runtime
+from callcenter.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(settings.database_url)
+        contacts = ContactService(db)
+        runtime = Runtime.build(settings, contacts)
+        app.state.settings = settings
+        app.state.db = db
+        app.state.contacts = contacts
+        app.state.runtime = runtime
+        app.state.knowledge_base = None
+        if settings.kb_enabled:
+            from knowledge_base.base import KnowledgeBase
+
+            try:
+                app.state.knowledge_base = await asyncio.to_thread(
+                    KnowledgeBase.load, settings.kb_data_dir, cache_dir=settings.kb_cache_dir
+                )
+            except Exception:
+                log.exception("the knowledge base could not be loaded; /kb answers 503")
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+            db.dispose()
+
+    app = FastAPI(
+        title="hotline12366",
+        version="0.1.0",
+        description="IVR and call-center backend for the 12366 tax service hotline.",
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        reason = "; ".join(f"{'.'.join(str(p) for p in d['loc'])}: {d['msg']}" for d in details)
+        return JSONResponse(status_code=422, content={"detail": reason, "errors": details})
+
+    app.include_router(api_router)
+    return app

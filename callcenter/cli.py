@@ -1,0 +1,284 @@
+"""The `hotline` console script: one entry point for every command of the project."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from callcenter.kb.cli import app as kb_app
+from callcenter.settings import Settings, get_settings
+
+app = typer.Typer(help="12366 hotline: IVR and call-center backend.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+app.add_typer(kb_app, name="kb")
+pbx_app = typer.Typer(help="The local sandboxed Asterisk (root + Debian).", no_args_is_help=True)
+app.add_typer(pbx_app, name="pbx")
+prompts_app = typer.Typer(help="Prompt audio under sounds/.", no_args_is_help=True)
+app.add_typer(prompts_app, name="prompts")
+menu_app = typer.Typer(help="The voice menu.", no_args_is_help=True)
+app.add_typer(menu_app, name="menu")
+
+
+def _logging(verbose: bool = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind (keep it on loopback).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP port.")] = 8000,
+    migrate_first: Annotated[bool, typer.Option("--migrate/--no-migrate")] = True,
+) -> None:
+    """Run the HTTP API and the AMI bridge in one process."""
+    import uvicorn
+
+    from callcenter.app import create_app
+    from callcenter.migrate import upgrade
+
+    _logging()
+    settings = get_settings()
+    if migrate_first:
+        upgrade(settings.database_url)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date (Alembic)."""
+    from callcenter.migrate import upgrade
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+    typer.echo(f"database at head: {settings.database_url}")
+
+
+# -- pbx ---------------------------------------------------------------------------------
+
+
+def sandbox_for(settings: Settings) -> Any:
+    from ivr.pbx.sandbox import AsteriskSandbox, PbxCredentials, PbxPorts
+
+    return AsteriskSandbox(
+        settings.pbx_state_dir, settings.sounds_dir, settings.recordings_dir,
+        ports=PbxPorts(ami=settings.ami_port, sip=settings.pbx_sip_port,
+                       rtp_start=settings.pbx_rtp_start, rtp_end=settings.pbx_rtp_end),
+        credentials=PbxCredentials(ami_user=settings.ami_user, ami_secret=settings.ami_secret),
+    )
+
+
+@pbx_app.command("start")
+def pbx_start(
+    optional: Annotated[bool, typer.Option(
+        help="Only warn (exit 0) when this machine cannot host the sandbox.")] = False,
+) -> None:
+    """Provision (cached) and start the sandboxed Asterisk; waits for FullyBooted."""
+    from ivr.pbx.sandbox import SandboxError, host_support
+
+    _logging()
+    reason = host_support()
+    if reason:
+        message = (f"Asterisk sandbox not started: {reason}.\nPoint the bridge at an existing "
+                   "Asterisk instead: HOTLINE_AMI_HOST, HOTLINE_AMI_PORT, HOTLINE_AMI_USER, "
+                   "HOTLINE_AMI_SECRET (see README).")
+        typer.echo(message, err=True)
+        raise typer.Exit(0 if optional else 1)
+    sandbox = sandbox_for(get_settings())
+    try:
+        pid = sandbox.start()
+    except SandboxError as exc:
+        typer.echo(f"Asterisk sandbox failed: {exc}", err=True)
+        raise typer.Exit(0 if optional else 1) from exc
+    typer.echo(f"Asterisk running (pid {pid}); AMI 127.0.0.1:{sandbox.ports.ami}, "
+               f"SIP 127.0.0.1:{sandbox.ports.sip}")
+
+
+@pbx_app.command("stop")
+def pbx_stop() -> None:
+    """Stop the sandboxed Asterisk (by its PID)."""
+    sandbox = sandbox_for(get_settings())
+    typer.echo("stopped" if sandbox.stop() else "not running")
+
+
+@pbx_app.command("status")
+def pbx_status() -> None:
+    """Show whether the sandboxed Asterisk runs."""
+    sandbox = sandbox_for(get_settings())
+    status = sandbox.status()
+    typer.echo(json.dumps(status, indent=1))
+    raise typer.Exit(0 if status["running"] else 3)
+
+
+def _server_bridge_ready(port: int) -> bool:
+    import httpx
+
+    try:
+        response = httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=2)
+        return bool(response.json()["checks"]["ami"]["ok"])
+    except (httpx.HTTPError, KeyError, ValueError):
+        return False
+
+
+@pbx_app.command("call")
+def pbx_call(
+    service: Annotated[str, typer.Argument(help="Number to dial.")] = "12366",
+    digits: Annotated[str, typer.Option(help="Keys to press after the welcome.")] = "1",
+    mode: Annotated[str, typer.Option(help="DTMF as rfc2833 or info.")] = "rfc2833",
+    number: Annotated[str, typer.Option(help="Caller number.")] = "13800138000",
+    wait_ms: Annotated[int, typer.Option(help="Pause before the first key.")] = 6000,
+    agent: Annotated[bool, typer.Option(
+        help="Log in a scripted agent phone to the consult queue for this call.")] = True,
+    http_port: Annotated[int, typer.Option(help="Port of a running `hotline serve`.")] = 8000,
+) -> None:
+    """Place a scripted SIPp call into the sandbox and print the resulting contact."""
+    from ivr.pbx.sipp import Dtmf, Pause, SippRunner
+
+    _logging()
+    settings = get_settings()
+    sandbox = sandbox_for(settings)
+    if not sandbox.is_running():
+        typer.echo("the sandboxed Asterisk is not running: `hotline pbx start` first", err=True)
+        raise typer.Exit(1)
+    if mode not in ("rfc2833", "info"):
+        raise typer.BadParameter("mode is rfc2833 or info")
+    steps: list[Any] = [Pause(wait_ms)]
+    if digits:
+        steps.append(Dtmf(digits, mode="info" if mode == "info" else "rfc2833"))
+    runner = SippRunner(sandbox.root, sandbox.ports.sip)
+    contact = asyncio.run(_place_call(settings, runner, steps, number, service, agent,
+                                      _server_bridge_ready(http_port)))
+    typer.echo(json.dumps(contact, ensure_ascii=False, indent=1, default=str))
+
+
+async def _place_call(settings: Settings, runner: Any, steps: list[Any], number: str,
+                      service: str, with_agent: bool, server_running: bool) -> dict[str, Any]:
+    from callcenter.contacts.schemas import ContactDetail
+    from callcenter.contacts.services import ContactService
+    from callcenter.db import Database
+    from callcenter.migrate import upgrade
+    from callcenter.runtime import Runtime
+    from ivr.ami.client import AmiClient
+
+    upgrade(settings.database_url)
+    db = Database(settings.database_url)
+    contacts = ContactService(db)
+    ports = sandbox_for(settings).ports
+    runtime: Runtime | None = None
+    if server_running:  # the server's bridge serves the call; this command only uses AMI
+        ami = AmiClient(settings.ami_host, settings.ami_port, settings.ami_user,
+                        settings.ami_secret)
+        await ami.start()
+    else:
+        runtime = Runtime.build(settings, contacts)
+        await runtime.start()
+        assert runtime.ami is not None
+        ami = runtime.ami
+    await ami.wait_ready(15)
+    agent_proc = None
+    member = "PJSIP/agent1"
+    started = time.time()
+    try:
+        if with_agent:
+            agent_proc = runner.start_agent(ports.agent(1), ring_ms=1000, talk_ms=4000)
+            await ami.send_action({"Action": "QueueAdd", "Queue": "consult",
+                                   "Interface": member, "MemberName": "agent1"})
+        result = await asyncio.to_thread(runner.call, steps, ports.caller, number, service, 180)
+        if not result.ok:
+            typer.echo(f"SIPp reported a failure (exit {result.returncode}):\n"
+                       f"{result.stderr[-2000:]}", err=True)
+        await asyncio.sleep(1.0)
+        if runtime is not None:
+            await runtime.contact_log.flush()
+    finally:
+        if with_agent:
+            try:
+                await ami.send_action({"Action": "QueueRemove", "Queue": "consult",
+                                       "Interface": member})
+            except Exception:
+                logging.getLogger(__name__).warning("QueueRemove failed", exc_info=True)
+            if agent_proc is not None:
+                runner.stop(agent_proc)
+        if runtime is not None:
+            await runtime.stop()
+        else:
+            await ami.close()
+    from callcenter.contacts.services import ContactFilters
+
+    for _ in range(20):
+        _total, rows = contacts.search(ContactFilters(caller=number), limit=1)
+        if rows and rows[0].started_at.timestamp() >= started - 5 and rows[0].ended_at:
+            detail = contacts.get(rows[0].id)
+            db.dispose()
+            return ContactDetail.model_validate(detail).model_dump(mode="json")
+        await asyncio.sleep(0.5)
+    db.dispose()
+    return {"error": "no contact was logged for this call; is the bridge running?"}
+
+
+# -- prompts and menu ---------------------------------------------------------------------
+
+
+@prompts_app.command("render")
+def prompts_render(
+    force: Annotated[bool, typer.Option(help="Render every prompt again.")] = False,
+) -> None:
+    """Render the prompt catalogue into sounds/zh (only what changed)."""
+    from ivr.prompts.catalogue import load_catalogue, render
+
+    settings = get_settings()
+    report = render(load_catalogue(), settings.sounds_dir, force=force)
+    typer.echo(f"rendered {len(report.rendered)}, unchanged {len(report.unchanged)}, "
+               f"removed {len(report.removed)} -> {settings.sounds_dir}")
+
+
+@menu_app.command("check")
+def menu_check(path: Annotated[Path, typer.Argument(help="Menu YAML file.")]) -> None:
+    """Validate a menu file and print its tree."""
+    from ivr.menu.loader import MenuError, load_menu
+    from ivr.prompts.catalogue import load_catalogue
+
+    try:
+        menu = load_menu(path)
+    except MenuError as exc:
+        for problem in exc.problems:
+            typer.echo(str(problem), err=True)
+        raise typer.Exit(1) from exc
+    except OSError as exc:
+        typer.echo(f"{path}: {exc.strerror}", err=True)
+        raise typer.Exit(1) from exc
+    missing = sorted(menu.prompts() - set(load_catalogue()))
+    for prompt in missing:
+        typer.echo(f"{path}: prompt {prompt!r} is not in the prompt catalogue", err=True)
+    _print_tree(menu, menu.start, 0, set())
+    raise typer.Exit(1 if missing else 0)
+
+
+def _print_tree(menu: Any, node_id: str, depth: int, seen: set[str], key: str = "") -> None:
+    node = menu.nodes[node_id]
+    label = f"[{key}] " if key else ""
+    if node_id in seen:
+        typer.echo("  " * depth + f"{label}{node_id} (see above)")
+        return
+    seen.add(node_id)
+    extra = f" -> queue {node.queue}" if node.type == "transfer" else ""
+    typer.echo("  " * depth + f"{label}{node_id} ({node.type}){extra}")
+    if node.type == "play":
+        _print_tree(menu, node.next, depth + 1, seen)
+    elif node.type == "menu":
+        for digit, target in node.options.items():
+            _print_tree(menu, target, depth + 1, seen, digit)
+        _print_tree(menu, node.fallback, depth + 1, seen, "fallback")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,55 @@
+"""``/api/v1/contacts``: the contact log with its timelines."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
+
+from callcenter.contacts.models import Outcome
+from callcenter.contacts.schemas import ContactDetail, ContactOut, ContactPage
+from callcenter.contacts.services import ContactFilters
+from callcenter.deps import ContactServiceDep
+
+router = APIRouter(prefix="/contacts", tags=["contacts"])
+
+
+def _aware(value: datetime | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise HTTPException(
+            422, f"'{name}' needs a time zone offset, e.g. 2026-11-28T08:00:00+08:00"
+        )
+    return value.astimezone(UTC)
+
+
+@router.get("", response_model=ContactPage)
+async def list_contacts(
+    service: ContactServiceDep,
+    start: Annotated[datetime | None, Query(alias="from", description="started at/after")] = None,
+    end: Annotated[datetime | None, Query(alias="to", description="started before")] = None,
+    outcome: Outcome | None = None,
+    queue: Annotated[str | None, Query(max_length=64)] = None,
+    agent: Annotated[str | None, Query(max_length=128)] = None,
+    caller: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ContactPage:
+    filters = ContactFilters(_aware(start, "from"), _aware(end, "to"), outcome, queue, agent,
+                             caller)
+    if filters.start and filters.end and filters.start >= filters.end:
+        raise HTTPException(422, "'from' must be before 'to'")
+    total, rows = await asyncio.to_thread(service.search, filters, limit, offset)
+    return ContactPage(total=total, limit=limit, offset=offset,
+                       items=[ContactOut.model_validate(r) for r in rows])
+
+
+@router.get("/{contact_id}", response_model=ContactDetail)
+async def get_contact(contact_id: int, service: ContactServiceDep) -> ContactDetail:
+    contact = await asyncio.to_thread(service.get, contact_id)
+    if contact is None:
+        raise HTTPException(404, f"contact {contact_id} not found")
+    return ContactDetail.model_validate(contact)

@@ -1,0 +1,88 @@
+"""Contact log tables: one row per inbound call (keyed by Linkedid) and its timeline."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from callcenter.db import Base, UtcDateTime
+
+
+class Outcome(enum.StrEnum):
+    SELF_SERVICE = "self_service"
+    ANSWERED = "answered"
+    ABANDONED_IVR = "abandoned_ivr"
+    ABANDONED_QUEUE = "abandoned_queue"
+    CALLBACK_REQUESTED = "callback_requested"
+    MESSAGE_LEFT = "message_left"
+    FAILED = "failed"
+
+
+class ContactChannel(enum.StrEnum):
+    """How the contact was served, for the province's statistics."""
+
+    AUTOMATIC_VOICE = "automatic_voice"
+    MANUAL = "manual"
+    OTHER = "other"
+
+
+def channel_of(outcome: str | None) -> ContactChannel:
+    if outcome == Outcome.ANSWERED:
+        return ContactChannel.MANUAL
+    if outcome == Outcome.SELF_SERVICE:
+        return ContactChannel.AUTOMATIC_VOICE
+    return ContactChannel.OTHER
+
+
+class Contact(Base):
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    linkedid: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    caller_number: Mapped[str] = mapped_column(String(64), default="")
+    channel: Mapped[str] = mapped_column(String(128), default="")
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    outcome: Mapped[str | None] = mapped_column(String(32), index=True)
+    queue: Mapped[str | None] = mapped_column(String(64), index=True)
+    agent: Mapped[str | None] = mapped_column(String(128), index=True)
+    queue_joined_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    agent_connected_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    ivr_seconds: Mapped[float | None] = mapped_column(Float)
+    queue_wait_seconds: Mapped[float | None] = mapped_column(Float)
+    talk_seconds: Mapped[float | None] = mapped_column(Float)
+    self_served: Mapped[bool] = mapped_column(Boolean, default=False)
+    explicit_outcome: Mapped[str | None] = mapped_column(String(32))
+    last_node: Mapped[str | None] = mapped_column(String(64))
+    ivr_end_reason: Mapped[str | None] = mapped_column(String(64))
+    hangup_cause: Mapped[int | None] = mapped_column(Integer)
+    hangup_cause_txt: Mapped[str | None] = mapped_column(String(128))
+    reconciled: Mapped[bool] = mapped_column(Boolean, default=False)
+    note: Mapped[str | None] = mapped_column(Text)
+
+    events: Mapped[list[ContactEventRow]] = relationship(
+        back_populates="contact", order_by="ContactEventRow.id", cascade="all, delete-orphan"
+    )
+
+    @property
+    def contact_channel(self) -> ContactChannel:
+        return channel_of(self.outcome)
+
+
+class ContactEventRow(Base):
+    __tablename__ = "contact_events"
+    __table_args__ = (Index("ix_contact_events_contact_id_id", "contact_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    contact_id: Mapped[int] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False
+    )
+    at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False, index=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    contact: Mapped[Contact] = relationship(back_populates="events")

@@ -1,0 +1,45 @@
+"""``/api/v1/health``: database and AMI connection state."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from callcenter.deps import DatabaseDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health")
+async def health(request: Request, response: Response, db: DatabaseDep) -> dict[str, Any]:
+    checks: dict[str, Any] = {}
+    try:
+        await asyncio.wait_for(asyncio.to_thread(db.ping), 3)
+        checks["database"] = {"ok": True, "backend": db.engine.dialect.name}
+    except Exception as exc:  # any DB failure is reported, not raised
+        checks["database"] = {"ok": False, "error": str(exc)[:300]}
+    runtime = getattr(request.app.state, "runtime", None)
+    client = runtime.ami if runtime is not None else None
+    if client is None:
+        checks["ami"] = {"ok": False, "enabled": False, "state": "disabled"}
+    else:
+        h = client.health()
+        checks["ami"] = {
+            "ok": client.ready, "enabled": True, "state": str(h.state),
+            "address": f"{h.host}:{h.port}", "reconnects": h.reconnects,
+            "last_error": h.last_error,
+            "last_event_age_s": (None if h.last_event_age_s is None
+                                 else round(h.last_event_age_s, 1)),
+            "handler_errors": h.handler_errors, "malformed_events": h.malformed_events,
+        }
+    if runtime is not None and runtime.bridge is not None:
+        checks["bridge"] = {"active_calls": len(runtime.bridge.calls),
+                            "sessions_started": runtime.bridge.sessions_started,
+                            "contact_events_written": runtime.contact_log.written,
+                            "contact_events_failed": runtime.contact_log.failures}
+    ok = checks["database"]["ok"] and (checks["ami"]["ok"] or not checks["ami"]["enabled"])
+    if not checks["database"]["ok"]:
+        response.status_code = 503
+    return {"status": "ok" if ok else "degraded", "checks": checks}

@@ -1,0 +1,1 @@
+"""Knowledge-base domain of the call center: HTTP search endpoint and CLI commands."""

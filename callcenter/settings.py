@@ -1,0 +1,47 @@
+"""Settings from the environment / ``.env``, prefix ``HOTLINE_`` (pydantic-settings)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HOTLINE_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default=f"sqlite:///{PROJECT_ROOT / 'var' / 'hotline.db'}",
+        description="SQLAlchemy URL; SQLite by default, PostgreSQL in production.",
+    )
+    # AMI of the Asterisk the bridge drives; the bridge is off when ami_enabled is false.
+    ami_enabled: bool = True
+    ami_host: str = "127.0.0.1"
+    ami_port: int = 5038
+    ami_user: str = "hotline"
+    ami_secret: str = "hotline-secret"
+    ami_action_timeout: float = 5.0
+    ami_ping_interval: float = 5.0
+    # local sandboxed Asterisk (`hotline pbx ...`)
+    pbx_state_dir: Path = PROJECT_ROOT / "var" / "pbx"
+    pbx_sip_port: int = 5060
+    pbx_rtp_start: int = 10000
+    pbx_rtp_end: int = 10199
+    sounds_dir: Path = PROJECT_ROOT / "sounds" / "zh"
+    recordings_dir: Path = PROJECT_ROOT / "var" / "recordings"
+    menu_file: Path = PROJECT_ROOT / "ivr" / "menus" / "12366.yaml"
+    kb_enabled: bool = True
+    kb_data_dir: Path = PROJECT_ROOT / "knowledge_base" / "data"
+    kb_cache_dir: Path = PROJECT_ROOT / "var" / "kb-cache"
+    vosk_model_path: Path | None = None
+    redis_url: str | None = None
+    timezone: str = "Asia/Shanghai"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,230 @@
+"""AsyncAGI over AMI: one :class:`AgiChannel` per call.
+
+An AGI command is sent as the AMI ``AGI`` action with our own ``CommandID``; Asterisk answers
+at once that the command is queued, and later reports its result in an ``AsyncAGIExec`` event
+carrying the same ``CommandId``. :class:`AsyncAgi` matches the two, bounds the wait, and fails
+every pending command of a channel when the channel hangs up (``ChannelHungUp``) or the AMI
+connection drops (``AmiConnectionLost``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from ivr.ami.client import AmiClient, AmiConnectionLost, AmiError, AmiTimeout
+from ivr.ami.events import AsyncAgiEnd, AsyncAgiExec, Hangup
+
+log = logging.getLogger(__name__)
+
+DTMF_KEYS = "0123456789*#"
+
+
+class AgiError(Exception):
+    """An AGI command failed."""
+
+
+class ChannelHungUp(AgiError):
+    """The caller's channel is gone; the session must end."""
+
+
+@dataclass(frozen=True)
+class AgiResult:
+    """A parsed AGI response line such as ``200 result=49 endpos=12345``."""
+
+    code: int
+    result: str
+    data: str = ""
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, line: str) -> AgiResult:
+        text = line.strip()
+        match = re.match(r"^(\d{3})\s*(.*)$", text, flags=re.DOTALL)
+        if not match:
+            raise AgiError(f"unparseable AGI result {line!r}")
+        code, rest = int(match.group(1)), match.group(2)
+        result = ""
+        data = ""
+        extra: dict[str, str] = {}
+        result_match = re.match(r"result=(\S*)\s*(?:\((.*?)\))?\s*(.*)$", rest, flags=re.DOTALL)
+        if result_match:
+            result = result_match.group(1)
+            data = result_match.group(2) or ""
+            for key, value in re.findall(r"(\w+)=(\S+)", result_match.group(3)):
+                extra[key] = value
+        else:
+            data = rest
+        return cls(code=code, result=result, data=data, extra=extra)
+
+    @property
+    def ok(self) -> bool:
+        return self.code == 200 and self.result != "-1"
+
+    @property
+    def hung_up(self) -> bool:
+        return self.code == 511 or (self.code == 200 and self.result == "-1")
+
+
+class AsyncAgi:
+    """Matches AsyncAGIExec results to the commands that asked for them."""
+
+    def __init__(self, client: AmiClient, command_timeout: float = 120.0) -> None:
+        self.client = client
+        self.command_timeout = command_timeout
+        self._pending: dict[str, tuple[str, asyncio.Future[AgiResult]]] = {}
+        self._gone: set[str] = set()
+        client.on(AsyncAgiExec, self._on_exec)
+        client.on(AsyncAgiEnd, self._on_end)
+        client.on(Hangup, self._on_end)
+        client.on_disconnect(self._on_disconnect)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def forget(self, channel: str) -> None:
+        self._gone.discard(channel)
+
+    async def execute(self, channel: str, command: str, timeout: float | None = None
+                      ) -> AgiResult:
+        """Run one AGI command on ``channel`` and return its result."""
+        if channel in self._gone:
+            raise ChannelHungUp(channel)
+        command_id = self.client.next_id("agi")
+        future: asyncio.Future[AgiResult] = asyncio.get_running_loop().create_future()
+        self._pending[command_id] = (channel, future)
+        try:
+            response = await self.client.send_action(
+                {"Action": "AGI", "Channel": channel, "Command": command,
+                 "CommandID": command_id},
+            )
+            if response.get("Response", "").lower() != "success":
+                message = str(response.get("Message", ""))
+                if "does not exist" in message.lower() or "not in async" in message.lower():
+                    self._gone.add(channel)
+                    raise ChannelHungUp(f"{channel}: {message}")
+                raise AgiError(f"AGI {command!r} refused: {message}")
+            limit = self.command_timeout if timeout is None else timeout
+            try:
+                result = await asyncio.wait_for(future, limit)
+            except TimeoutError as exc:
+                raise AmiTimeout(f"AGI {command!r} on {channel}: no result in {limit} s") from exc
+        finally:
+            self._pending.pop(command_id, None)
+        if result.hung_up:
+            self._gone.add(channel)
+            raise ChannelHungUp(channel)
+        return result
+
+    def _on_exec(self, event: AsyncAgiExec) -> None:
+        entry = self._pending.get(event.command_id)
+        if entry is None:
+            return
+        _channel, future = entry
+        if future.done():
+            return
+        try:
+            future.set_result(AgiResult.parse(event.result))
+        except AgiError as exc:
+            future.set_exception(exc)
+
+    def _on_end(self, event: AsyncAgiEnd | Hangup) -> None:
+        self._gone.add(event.channel)
+        for channel, future in list(self._pending.values()):
+            if channel == event.channel and not future.done():
+                future.set_exception(ChannelHungUp(channel))
+
+    def _on_disconnect(self) -> None:
+        for _channel, future in list(self._pending.values()):
+            if not future.done():
+                future.set_exception(AmiConnectionLost("AMI connection lost during AGI"))
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class AgiChannel:
+    """The call's channel as the menu engine sees it."""
+
+    def __init__(self, agi: AsyncAgi, channel: str, uniqueid: str, linkedid: str,
+                 env: Mapping[str, str] | None = None) -> None:
+        self.agi = agi
+        self.channel = channel
+        self.uniqueid = uniqueid
+        self.linkedid = linkedid
+        self.env = dict(env or {})
+        self.caller_number = self.env.get("agi_callerid", "")
+
+    async def execute(self, command: str, timeout: float | None = None) -> AgiResult:
+        return await self.agi.execute(self.channel, command, timeout)
+
+    async def play(self, prompts: Sequence[str], escape_digits: str = DTMF_KEYS,
+                   timeout_per_prompt: float = 120.0) -> str | None:
+        """Play prompts in turn; a key in ``escape_digits`` interrupts (barge-in) and is
+        returned. Returns None when everything was played without a key."""
+        for prompt in prompts:
+            result = await self.execute(
+                f"STREAM FILE {prompt} {_quote(escape_digits)}", timeout_per_prompt
+            )
+            if result.code != 200:
+                raise AgiError(f"STREAM FILE {prompt}: {result}")
+            if result.result not in ("", "0"):
+                try:
+                    return chr(int(result.result))
+                except ValueError as exc:
+                    raise AgiError(f"STREAM FILE {prompt}: odd result {result}") from exc
+        return None
+
+    async def collect_digits(self, prompt: str, timeout_ms: int = 5000, max_digits: int = 1,
+                             prompt_budget: float = 120.0) -> tuple[str, bool]:
+        """Play ``prompt`` and collect up to ``max_digits`` keys (``#`` ends early).
+
+        Returns (digits, timed_out).
+        """
+        result = await self.execute(
+            f"GET DATA {prompt} {timeout_ms} {max_digits}",
+            prompt_budget + timeout_ms / 1000 * (max_digits + 1) + 5,
+        )
+        if result.code != 200:
+            raise AgiError(f"GET DATA {prompt}: {result}")
+        return result.result, result.data == "timeout"
+
+    async def wait_for_digit(self, timeout_ms: int) -> str | None:
+        result = await self.execute(f"WAIT FOR DIGIT {timeout_ms}", timeout_ms / 1000 + 5)
+        if result.result in ("", "0"):
+            return None
+        return chr(int(result.result))
+
+    async def set_variable(self, name: str, value: str) -> None:
+        await self.execute(f"SET VARIABLE {name} {_quote(value)}")
+
+    async def hangup(self, cause: int = 16) -> None:
+        """Hang up with a Q.850 cause (16, normal clearing, by default); AGI's HANGUP
+        command would leave the cause unset."""
+        response = await self.agi.client.send_action(
+            {"Action": "Hangup", "Channel": self.channel, "Cause": str(cause)}
+        )
+        if str(response.get("Response", "")).lower() != "success":
+            message = str(response.get("Message", ""))
+            if "no such channel" not in message.lower():
+                raise AgiError(f"Hangup of {self.channel} failed: {message}")
+
+    async def redirect(self, context: str, exten: str, priority: int = 1) -> None:
+        """Leave AsyncAGI and continue in the dialplan (e.g. a queue context)."""
+        try:
+            response = await self.agi.client.send_action({
+                "Action": "Redirect", "Channel": self.channel, "Context": context,
+                "Exten": exten, "Priority": str(priority),
+            })
+        except AmiError:
+            raise
+        if str(response.get("Response", "")).lower() != "success":
+            message = str(response.get("Message", ""))
+            if "no such channel" in message.lower():
+                raise ChannelHungUp(f"{self.channel}: {message}")
+            raise AgiError(f"Redirect to {exten}@{context} failed: {message}")

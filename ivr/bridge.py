@@ -1,0 +1,209 @@
+"""The AMI bridge: turns Asterisk's view of calls into menu sessions and contact events.
+
+* ``AsyncAGIStart`` on a new channel starts a contact and a :class:`MenuSession`.
+* Queue and agent events of that call's ``Linkedid`` go to the contact timeline.
+* The ``Hangup`` of the caller's channel ends the contact.
+* After every (re)connection the bridge reconciles: contacts whose channel vanished while the
+  connection was down are ended (flagged ``reconciled``); channels still waiting in AsyncAGI with
+  no live session get a new session; a caller found bridged to an agent is marked connected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ivr.agi import AgiChannel, AsyncAgi
+from ivr.ami.client import AmiClient, AmiError
+from ivr.ami.events import (
+    AgentCalled,
+    AgentComplete,
+    AgentConnect,
+    AsyncAgiStart,
+    Hangup,
+    QueueCallerAbandon,
+    QueueCallerJoin,
+    QueueEvent,
+)
+from ivr.menu.engine import MenuSession
+from ivr.menu.schema import Menu
+from ivr.ports import ContactEvent, ContactRecorder, EventKind
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Call:
+    linkedid: str
+    uniqueid: str
+    channel: str
+    caller: str
+    queue: str | None = None
+    agent: str | None = None
+    session: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+class IvrBridge:
+    def __init__(
+        self,
+        client: AmiClient,
+        menu: Callable[[], Menu],
+        recorder: ContactRecorder,
+        resume_timeout: float = 60.0,
+    ) -> None:
+        self.client = client
+        self.agi = AsyncAgi(client)
+        self.menu = menu
+        self.recorder = recorder
+        self.resume_timeout = resume_timeout
+        self.calls: dict[str, Call] = {}  # by the caller channel's uniqueid
+        self.sessions_started = 0
+        self.reconciliations = 0
+        client.on(AsyncAgiStart, self._on_agi_start)
+        client.on(Hangup, self._on_hangup)
+        client.on(QueueEvent, self._on_queue_event)
+        client.on_ready(self.reconcile)
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _record(self, linkedid: str, kind: EventKind, **data: Any) -> None:
+        self.recorder.record(ContactEvent(linkedid, kind, data))
+
+    def _by_linkedid(self, linkedid: str) -> Call | None:
+        for call in self.calls.values():
+            if call.linkedid == linkedid:
+                return call
+        return None
+
+    async def _wait_reconnect(self) -> None:
+        await self.client.wait_ready(self.resume_timeout)
+
+    def _start_session(self, call: Call, env: dict[str, str], resumed: bool = False) -> None:
+        channel = AgiChannel(self.agi, call.channel, call.uniqueid, call.linkedid, env)
+        session = MenuSession(self.menu(), channel, self.recorder, self._wait_reconnect)
+        if resumed:
+            self._record(call.linkedid, EventKind.RESUMED, node=session.node_id,
+                         reason="orphaned AsyncAGI channel after reconnect")
+        self.sessions_started += 1
+        task = asyncio.get_running_loop().create_task(self._run_session(call, session),
+                                                      name=f"menu {call.linkedid}")
+        call.session = task
+
+    async def _run_session(self, call: Call, session: MenuSession) -> None:
+        try:
+            await session.run()
+        except Exception:
+            log.exception("menu session of %s failed", call.linkedid)
+            self._record(call.linkedid, EventKind.IVR_HANGUP, node=session.node_id,
+                         reason="internal_error")
+            try:
+                await session.channel.hangup()
+            except Exception:
+                log.warning("could not hang up %s", call.channel)
+
+    # -- event handlers -------------------------------------------------------------------
+
+    def _on_agi_start(self, event: AsyncAgiStart) -> None:
+        if event.uniqueid in self.calls:
+            call = self.calls[event.uniqueid]
+            if call.session is not None and not call.session.done():
+                log.warning("second AsyncAGIStart for %s ignored", event.channel)
+                return
+        else:
+            caller = event.env.get("agi_callerid", "") or event.caller_id_num
+            call = Call(event.linkedid, event.uniqueid, event.channel, caller)
+            self.calls[event.uniqueid] = call
+            self._record(call.linkedid, EventKind.CALL_STARTED, caller=caller,
+                         channel=event.channel, uniqueid=event.uniqueid,
+                         dnid=event.env.get("agi_dnid", ""),
+                         extension=event.env.get("agi_extension", ""))
+        self.agi.forget(event.channel)
+        self._start_session(call, dict(event.env))
+
+    def _on_hangup(self, event: Hangup) -> None:
+        call = self.calls.pop(event.uniqueid, None)
+        if call is None:
+            return
+        self._record(call.linkedid, EventKind.CALL_ENDED, cause=event.cause,
+                     cause_txt=event.cause_txt, reconciled=False)
+        self.agi.forget(event.channel)
+
+    def _on_queue_event(self, event: QueueEvent) -> None:
+        call = self.calls.get(event.uniqueid) or self._by_linkedid(event.linkedid)
+        if call is None or call.uniqueid != event.uniqueid:
+            return
+        agent = event.member_name or event.member
+        if isinstance(event, QueueCallerJoin):
+            call.queue = event.queue
+            self._record(call.linkedid, EventKind.QUEUE_JOINED, queue=event.queue,
+                         position=event.position)
+        elif isinstance(event, AgentCalled):
+            self._record(call.linkedid, EventKind.AGENT_RINGING, queue=event.queue, agent=agent)
+        elif isinstance(event, AgentConnect):
+            call.agent = agent
+            self._record(call.linkedid, EventKind.AGENT_CONNECTED, queue=event.queue,
+                         agent=agent, hold_time=event.hold_time, ring_time=event.ring_time)
+        elif isinstance(event, AgentComplete):
+            self._record(call.linkedid, EventKind.AGENT_COMPLETED, queue=event.queue,
+                         agent=agent, talk_time=event.talk_time, hold_time=event.hold_time,
+                         reason=event.reason)
+        elif isinstance(event, QueueCallerAbandon):
+            self._record(call.linkedid, EventKind.QUEUE_ABANDONED, queue=event.queue,
+                         hold_time=event.hold_time, position=event.position)
+
+    # -- reconciliation -------------------------------------------------------------------
+
+    async def reconcile(self) -> None:
+        """Bring our view of calls in line with Asterisk's after a (re)connection."""
+        try:
+            response = await self.client.send_action({"Action": "CoreShowChannels"},
+                                                     as_list=True, timeout=10)
+        except AmiError:
+            log.exception("CoreShowChannels failed; reconciliation skipped")
+            return
+        self.reconciliations += 1
+        live: dict[str, dict[str, str]] = {}
+        for message in response if isinstance(response, list) else []:
+            if str(message.get("Event", "")).lower() == "coreshowchannel":
+                live[str(message.get("Uniqueid", ""))] = {
+                    k.lower(): str(v) for k, v in message.items()
+                }
+        live_linkedids = {info.get("linkedid", "") for info in live.values()}
+        for uniqueid, call in list(self.calls.items()):
+            info = live.get(uniqueid)
+            if info is None:
+                self.calls.pop(uniqueid, None)
+                self._record(call.linkedid, EventKind.CALL_ENDED, cause=0,
+                             cause_txt="channel vanished while AMI was disconnected",
+                             reconciled=True)
+                continue
+            if info.get("application", "").lower() == "agi" and (
+                call.session is None or call.session.done()
+            ):
+                self.agi.forget(call.channel)
+                self._start_session(call, {"agi_callerid": call.caller}, resumed=True)
+            elif call.queue and not call.agent and info.get("bridgeid"):
+                call.agent = "unknown"
+                self._record(call.linkedid, EventKind.AGENT_CONNECTED, queue=call.queue,
+                             agent="unknown", hold_time=0, ring_time=0, resynced=True)
+        known = {call.linkedid for call in self.calls.values()}
+        for linkedid in await self.recorder.open_contacts():
+            if linkedid not in known and linkedid not in live_linkedids:
+                self._record(linkedid, EventKind.CALL_ENDED, cause=0,
+                             cause_txt="channel vanished while the bridge was away",
+                             reconciled=True)
+        # channels in AsyncAGI that we never saw start (e.g. the bridge restarted)
+        for uniqueid, info in live.items():
+            if uniqueid in self.calls or info.get("application", "").lower() != "agi":
+                continue
+            if info.get("uniqueid") != info.get("linkedid") and info.get("linkedid") in known:
+                continue
+            call = Call(info.get("linkedid", uniqueid), uniqueid, info.get("channel", ""),
+                        info.get("calleridnum", ""))
+            self.calls[uniqueid] = call
+            self._record(call.linkedid, EventKind.CALL_STARTED, caller=call.caller,
+                         channel=call.channel, uniqueid=uniqueid, adopted=True)
+            self._start_session(call, {"agi_callerid": call.caller}, resumed=True)

@@ -1,0 +1,340 @@
+"""Scripted SIP callers and agent phones (SIPp scenarios), run inside the sandbox root.
+
+A caller script is a list of steps (pause, DTMF as RFC 2833 or SIP INFO, hang up); it is turned
+into a SIPp XML scenario. RFC 2833 digits are replayed from the captures that Debian's
+``sip-tester`` ships (digits 0-9 only; ``*`` and ``#`` are sent as SIP INFO).
+An agent phone is a SIPp UAS that rings for a while, answers, talks for a while and hangs up (or
+waits for the other side to hang up first).
+"""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+DtmfMode = Literal["rfc2833", "info"]
+
+
+@dataclass(frozen=True)
+class Pause:
+    ms: int
+
+
+@dataclass(frozen=True)
+class Dtmf:
+    digits: str
+    mode: DtmfMode = "rfc2833"
+    gap_ms: int = 400
+
+
+@dataclass(frozen=True)
+class Hangup:
+    """The caller hangs up (sends BYE)."""
+
+
+Step = Pause | Dtmf | Hangup
+
+_HEADER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+"""
+
+_INVITE = """  <send retrans="500">
+    <![CDATA[
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "Taxpayer" <sip:caller@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: <sip:caller@[local_ip]:[local_port]>
+      P-Asserted-Identity: <sip:{number}@127.0.0.1>
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+      a=fmtp:101 0-15
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="183" optional="true"/>
+  <recv response="200" rtd="true" rrs="true">{capture}</recv>
+  <send>
+    <![CDATA[
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "Taxpayer" <sip:caller@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Contact: <sip:caller@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+"""
+
+_IN_DIALOG = """  <send retrans="500">
+    <![CDATA[
+      {method} [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "Taxpayer" <sip:caller@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[$totag]
+      Call-ID: [call_id]
+      CSeq: {cseq} {method}
+      Contact: <sip:caller@[local_ip]:[local_port]>
+      Max-Forwards: 70
+{extra}
+    ]]>
+  </send>
+  <recv response="200"/>
+"""
+
+_WAIT_BYE = """  <recv request="BYE" timeout="{timeout_ms}"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+"""
+
+_FOOTER = """  <ResponseTimeRepartition value="10, 20, 30, 40, 50, 100, 150, 200"/>
+  <CallLengthRepartition value="10, 50, 100, 500, 1000, 5000, 10000"/>
+</scenario>
+"""
+
+
+def caller_scenario(steps: list[Step], number: str = "13800138000",
+                    wait_bye_ms: int = 120_000) -> str:
+    """A SIPp UAC scenario: call, run the steps, then hang up or wait for the BYE."""
+    if not number.isdigit():
+        raise ValueError("caller number must be digits")
+    in_dialog = any(isinstance(s, Hangup) or (isinstance(s, Dtmf) and (
+        s.mode == "info" or not s.digits.isdigit())) for s in steps)
+    # the To tag of the 200 OK, for in-dialog requests (SIPp refuses unused variables)
+    capture = ('\n    <action><ereg regexp=";tag=[^;>]*" search_in="hdr" header="To:" '
+               'assign_to="totag"/></action>\n  ' if in_dialog else "")
+    parts = [_HEADER, '<scenario name="12366 caller">\n',
+             _INVITE.format(number=number, capture=capture)]
+    cseq = itertools.count(2)
+    hung_up = False
+    for step in steps:
+        if hung_up:
+            raise ValueError("no step may follow Hangup")
+        if isinstance(step, Pause):
+            parts.append(f'  <pause milliseconds="{step.ms}"/>\n')
+        elif isinstance(step, Dtmf):
+            for digit in step.digits:
+                if step.mode == "rfc2833" and digit.isdigit():
+                    parts.append(
+                        '  <nop><action><exec play_pcap_audio='
+                        f'"/usr/share/sip-tester/dtmf_2833_{digit}.pcap"/></action></nop>\n'
+                    )
+                    parts.append('  <pause milliseconds="250"/>\n')
+                else:
+                    if digit not in "0123456789*#ABCD":
+                        raise ValueError(f"not a DTMF digit: {digit!r}")
+                    signal = {"*": "10", "#": "11"}.get(digit, digit)
+                    payload = f"Signal={signal}\nDuration=160\n"
+                    extra = (
+                        "      Content-Type: application/dtmf-relay\n"
+                        f"      Content-Length: {len(payload.encode())}\n\n"
+                        + "".join(f"      {line}\n" for line in payload.splitlines())
+                    )
+                    parts.append(_IN_DIALOG.format(method="INFO", cseq=next(cseq), extra=extra))
+                parts.append(f'  <pause milliseconds="{step.gap_ms}"/>\n')
+        elif isinstance(step, Hangup):
+            parts.append(_IN_DIALOG.format(method="BYE", cseq=next(cseq),
+                                           extra="      Content-Length: 0\n"))
+            hung_up = True
+    if not hung_up:
+        parts.append(_WAIT_BYE.format(timeout_ms=wait_bye_ms))
+    parts.append(_FOOTER)
+    return "".join(parts)
+
+
+_AGENT = """<scenario name="hotline agent phone">
+  <recv request="INVITE" crlf="true">
+    <action>
+      <ereg regexp=".*" search_in="hdr" header="From:" assign_to="remote_from"/>
+      <ereg regexp=".*" search_in="hdr" header="To:" assign_to="local_to"/>
+      <ereg regexp="sip:[^>;]*" search_in="hdr" header="Contact:" assign_to="remote_contact"/>
+    </action>
+  </recv>
+  <send>
+    <![CDATA[
+      SIP/2.0 180 Ringing
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <pause milliseconds="{ring_ms}"/>
+  <send retrans="500">
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_Record-Route:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=user1 53655765 2353687637 IN IP[media_ip_type] [media_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0
+      a=rtpmap:0 PCMU/8000
+
+    ]]>
+  </send>
+  <recv request="ACK" optional="true" rtd="true" crlf="true"/>
+  <recv request="BYE" timeout="{talk_ms}" ontimeout="agent_hangs_up"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <nop next="done"/>
+  <label id="agent_hangs_up"/>
+  <send retrans="500">
+    <![CDATA[
+      BYE [$remote_contact] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: [$local_to];tag=[pid]SIPpTag01[call_number]
+      To: [$remote_from]
+      Call-ID: [call_id]
+      CSeq: 1 BYE
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200"/>
+  <label id="done"/>
+"""
+
+
+def agent_scenario(ring_ms: int = 500, talk_ms: int = 3000) -> str:
+    """A SIPp UAS agent phone: rings ``ring_ms``, answers, hangs up after ``talk_ms``
+    unless the caller side hangs up first."""
+    return _HEADER + _AGENT.format(ring_ms=ring_ms, talk_ms=talk_ms) + _FOOTER
+
+
+@dataclass
+class SippResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+class SippRunner:
+    """Runs SIPp inside the sandbox root, on loopback."""
+
+    _ids = itertools.count(1)
+    _lock = threading.Lock()
+
+    def __init__(self, root: Path, sip_port: int) -> None:
+        self.root = root
+        self.sip_port = sip_port
+
+    def _write(self, xml: str, name: str) -> str:
+        with self._lock:
+            n = next(self._ids)
+        rel = f"opt/hotline/sipp/{name}-{n}.xml"
+        path = self.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(xml, encoding="iso-8859-1")
+        return "/" + rel
+
+    def _command(self, scenario: str, local_port: int, extra: list[str]) -> list[str]:
+        media = 20000 + (local_port % 1000) * 4
+        return [
+            "chroot", str(self.root), "sipp", f"127.0.0.1:{self.sip_port}",
+            "-sf", scenario, "-i", "127.0.0.1", "-p", str(local_port),
+            "-mp", str(media), "-cp", str(30000 + local_port % 1000),
+            "-nostdin", "-nr", *extra,
+        ]
+
+    def call(self, steps: list[Step], local_port: int, number: str = "13800138000",
+             service: str = "12366", timeout_s: int = 120) -> SippResult:
+        """Place one call and wait for it to end."""
+        scenario = self._write(caller_scenario(steps, number, wait_bye_ms=timeout_s * 1000),
+                               "caller")
+        cmd = self._command(scenario, local_port, [
+            "-s", service, "-m", "1", "-timeout", f"{timeout_s}s", "-timeout_error",
+        ])
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s + 15,
+                              check=False)
+        return SippResult(proc.returncode, proc.stdout, proc.stderr)
+
+    def start_call(self, steps: list[Step], local_port: int, number: str = "13800138000",
+                   service: str = "12366", timeout_s: int = 120) -> subprocess.Popen[str]:
+        """Place one call in the background; the caller waits for its end (``wait()``)."""
+        scenario = self._write(caller_scenario(steps, number, wait_bye_ms=timeout_s * 1000),
+                               "caller")
+        cmd = self._command(scenario, local_port, [
+            "-s", service, "-m", "1", "-timeout", f"{timeout_s}s", "-timeout_error",
+        ])
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def start_agent(self, local_port: int, ring_ms: int = 500, talk_ms: int = 3000,
+                    calls: int = 1) -> subprocess.Popen[str]:
+        """Start an agent phone answering ``calls`` calls; stop it with ``stop()``."""
+        scenario = self._write(agent_scenario(ring_ms, talk_ms), "agent")
+        cmd = self._command(scenario, local_port, ["-m", str(calls)])
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    @staticmethod
+    def stop(proc: subprocess.Popen[str], timeout: float = 5.0) -> SippResult:
+        if proc.poll() is None:
+            proc.terminate()
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+        return SippResult(proc.returncode if proc.returncode is not None else -1, out, err)

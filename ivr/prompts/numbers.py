@@ -1,0 +1,102 @@
+"""Mandarin reading of numbers, for speech synthesis and dynamic read-back.
+
+``speakable("税率为13%，自2026年1月1日起")`` -> ``"税率为百分之十三，自二零二六年一月一日起"``.
+"""
+
+from __future__ import annotations
+
+import re
+
+_DIGITS = "零一二三四五六七八九"
+_UNITS = ["", "十", "百", "千"]
+_BIG = ["", "万", "亿", "万亿"]
+
+
+def digits(text: str) -> str:
+    """Read digit by digit, as phone numbers and codes are read (1 is read 幺)."""
+    return "".join("幺" if ch == "1" else _DIGITS[int(ch)] if ch.isdigit() else ch
+                   for ch in text)
+
+
+def _four(n: int) -> str:
+    out = ""
+    zero = False
+    for pos in range(3, -1, -1):
+        d = (n // 10**pos) % 10
+        if d == 0:
+            zero = bool(out)
+            continue
+        if zero:
+            out += "零"
+            zero = False
+        out += _DIGITS[d] + _UNITS[pos]
+    return out
+
+
+def integer(n: int) -> str:
+    """Read an integer as a quantity: 12366 -> 一万二千三百六十六."""
+    if n == 0:
+        return "零"
+    if n < 0:
+        return "负" + integer(-n)
+    groups: list[int] = []
+    while n:
+        groups.append(n % 10000)
+        n //= 10000
+    out = ""
+    need_zero = False
+    for idx in range(len(groups) - 1, -1, -1):
+        g = groups[idx]
+        if g == 0:
+            need_zero = bool(out)
+            continue
+        if out and (need_zero or g < 1000):
+            out += "零"
+        out += _four(g) + _BIG[idx]
+        need_zero = False
+    if out.startswith("一十"):
+        out = out[1:]
+    return out
+
+
+def decimal(text: str) -> str:
+    """Read ``12.5`` as 十二点五."""
+    whole, _, frac = text.partition(".")
+    out = integer(int(whole or "0"))
+    if frac:
+        out += "点" + "".join(_DIGITS[int(c)] for c in frac)
+    return out
+
+
+def amount(yuan: float) -> str:
+    """Read a money amount: 1234.5 -> 一千二百三十四元五角."""
+    fen = round(yuan * 100)
+    if fen < 0:
+        return "负" + amount(-yuan)  # divmod of a negative would floor the yuan
+    y, rest = divmod(fen, 100)
+    jiao, f = divmod(rest, 10)
+    out = integer(y) + "元"
+    if jiao:
+        out += _DIGITS[jiao] + "角"
+    if f:
+        out += ("零" if not jiao else "") + _DIGITS[f] + "分"
+    return out
+
+
+_NUMBER = r"\d+(?:\.\d+)?"
+
+
+def speakable(text: str) -> str:
+    """Rewrite the numbers of a Chinese sentence the way they are read aloud."""
+
+    def year(m: re.Match[str]) -> str:
+        return "".join(_DIGITS[int(c)] for c in m.group(1)) + "年"
+
+    text = re.sub(r"(\d{4})年", year, text)
+    text = re.sub(rf"({_NUMBER})%", lambda m: "百分之" + decimal(m.group(1)), text)
+    # long whole numbers only: the whole part of a decimal is left to decimal() below
+    text = re.sub(r"(?<![\d.])(\d{5,})(?!\d|\.\d)",
+                  lambda m: digits(m.group(1)) if len(m.group(1)) > 8
+                  else integer(int(m.group(1))), text)
+    text = re.sub(_NUMBER, lambda m: decimal(m.group(0)), text)
+    return text

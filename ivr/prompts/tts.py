@@ -1,0 +1,51 @@
+"""Text to telephone audio: espeak-ng (voice ``cmn-latn-pinyin``) -> pydub -> 8 kHz mono WAV."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import warnings
+from pathlib import Path
+
+with warnings.catch_warnings():
+    # pydub warns at import that ffmpeg is absent; WAV in and out needs no ffmpeg.
+    warnings.simplefilter("ignore", RuntimeWarning)
+    from pydub import AudioSegment
+
+from ivr.prompts.numbers import speakable
+
+VOICE = "cmn-latn-pinyin"
+SAMPLE_RATE = 8000
+SPEED_WPM = 170
+
+
+class TtsUnavailable(RuntimeError):
+    """espeak-ng is not installed."""
+
+
+def synthesize(text: str, out_path: Path, speed_wpm: int = SPEED_WPM) -> float:
+    """Render ``text`` to an 8 kHz, 16-bit mono WAV at ``out_path``; returns seconds."""
+    if shutil.which("espeak-ng") is None:
+        raise TtsUnavailable("espeak-ng is not installed (apt-get install espeak-ng)")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "raw.wav"
+        subprocess.run(
+            ["espeak-ng", "-v", VOICE, "-s", str(speed_wpm), "-w", str(raw), speakable(text)],
+            check=True, capture_output=True,
+        )
+        audio = AudioSegment.from_wav(raw)
+    audio = audio.set_channels(1).set_frame_rate(SAMPLE_RATE).set_sample_width(2)
+    tmp_out = out_path.with_suffix(".tmp.wav")
+    audio.export(tmp_out, format="wav")
+    tmp_out.replace(out_path)
+    return len(audio) / 1000.0
+
+
+def silence(out_path: Path, ms: int) -> None:
+    """An 8 kHz silent WAV (used as the prompt of a plain digit wait)."""
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    AudioSegment.silent(duration=ms, frame_rate=SAMPLE_RATE).set_sample_width(2).export(
+        out_path, format="wav"
+    )

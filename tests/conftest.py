@@ -1,0 +1,191 @@
+"""Fixtures: real PostgreSQL and SQLite databases, the real sandboxed Asterisk, a live bridge."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import delete
+
+from callcenter.contacts.models import Contact, ContactEventRow
+from callcenter.contacts.services import ContactFilters, ContactLog, ContactService
+from callcenter.db import Database
+from callcenter.migrate import upgrade
+from callcenter.settings import PROJECT_ROOT
+from ivr.ami.client import AmiClient, AmiError
+from ivr.bridge import IvrBridge
+from ivr.menu.loader import load_menu
+from ivr.menu.schema import Menu
+from ivr.pbx.sandbox import AsteriskSandbox, SandboxError
+from ivr.pbx.sipp import SippRunner
+from tests.support import (
+    TEST_PORTS,
+    create_pg_database,
+    drop_pg_database,
+    in_ci,
+    make_test_sandbox,
+    sandbox_unsupported,
+    sqlite_url,
+)
+
+MENU_FILE = PROJECT_ROOT / "ivr" / "menus" / "12366.yaml"
+
+
+def _unavailable(what: str, reason: str) -> None:
+    if in_ci():
+        pytest.fail(f"{what} is required in CI but unavailable: {reason}", pytrace=False)
+    pytest.skip(f"{what} unavailable: {reason}")
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[str]:
+    if request.param == "sqlite":
+        url = sqlite_url(tmp_path_factory.mktemp("db"))
+        upgrade(url)
+        yield url
+        return
+    try:
+        url, name = create_pg_database()
+    except Exception as exc:
+        _unavailable("PostgreSQL at 127.0.0.1:5432", str(exc).splitlines()[0])
+    upgrade(url)
+    yield url
+    drop_pg_database(name)
+
+
+@pytest.fixture(scope="session")
+def database(db_url: str) -> Iterator[Database]:
+    db = Database(db_url)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def contacts(database: Database) -> ContactService:
+    with database.transaction() as session:
+        session.execute(delete(ContactEventRow))
+        session.execute(delete(Contact))
+    return ContactService(database)
+
+
+@pytest.fixture(scope="session")
+def pbx() -> Iterator[AsteriskSandbox]:
+    reason = sandbox_unsupported()
+    if reason:
+        _unavailable("the Asterisk sandbox", reason)
+    sandbox = make_test_sandbox()
+    try:
+        sandbox.start()
+    except SandboxError as exc:
+        _unavailable("the Asterisk sandbox", str(exc))
+    yield sandbox
+    sandbox.stop()
+
+
+@pytest.fixture(scope="session")
+def menu() -> Menu:
+    return load_menu(MENU_FILE)
+
+
+class Harness:
+    """A live bridge on the test Asterisk, with helpers to place calls and read contacts."""
+
+    def __init__(self, pbx: AsteriskSandbox, contacts: ContactService, menu: Menu) -> None:
+        self.pbx = pbx
+        self.contacts = contacts
+        self.ami = AmiClient("127.0.0.1", TEST_PORTS.ami, pbx.credentials.ami_user,
+                             pbx.credentials.ami_secret, ping_interval=1.0, ping_timeout=2.0,
+                             backoff_initial=0.2, backoff_max=2.0)
+        self.log = ContactLog(contacts)
+        self.bridge = IvrBridge(self.ami, lambda: menu, self.log, resume_timeout=30)
+        self.sipp = SippRunner(pbx.root, TEST_PORTS.sip)
+        self._agents: list[Any] = []
+        self._members: list[tuple[str, str]] = []
+
+    async def start(self) -> None:
+        self.log.start()
+        await self.ami.start()
+        await self.ami.wait_ready(20)
+
+    async def stop(self) -> None:
+        for queue, member in self._members:
+            with contextlib.suppress(AmiError):
+                await self.ami.send_action({"Action": "QueueRemove", "Queue": queue,
+                                            "Interface": member})
+        with contextlib.suppress(AmiError):
+            await self.ami.send_action({"Action": "Command",
+                                        "Command": "channel request hangup all"})
+        for proc in self._agents:
+            self.sipp.stop(proc)
+        await asyncio.sleep(0.3)
+        await self.log.flush()
+        await self.ami.close()
+        await self.log.close()
+
+    async def add_agent(self, n: int, queue: str = "consult", ring_ms: int = 500,
+                        talk_ms: int = 3000, calls: int = 1) -> Any:
+        proc = self.sipp.start_agent(TEST_PORTS.agent(n), ring_ms=ring_ms, talk_ms=talk_ms,
+                                     calls=calls)
+        self._agents.append(proc)
+        member = f"PJSIP/agent{n}"
+        response = await self.ami.send_action({"Action": "QueueAdd", "Queue": queue,
+                                               "Interface": member,
+                                               "MemberName": f"agent{n}"})
+        assert str(response.get("Response")) == "Success", response
+        self._members.append((queue, member))
+        return proc
+
+    async def local_call(self, caller: str, digits: str = "", wait_s: float = 2,
+                         hold_s: float = 60) -> None:
+        """A call without SIP: a Local channel whose other leg sends ``digits`` after
+        ``wait_s`` seconds and hangs up after ``hold_s`` more."""
+        response = await self.ami.send_action({
+            "Action": "Originate", "Channel": "Local/12366@hotline",
+            "Context": "dtmf-injector", "Exten": "s", "Priority": "1", "Async": "true",
+            "CallerID": caller,
+            "Variable": [f"DIGITS={digits}", f"WAIT={wait_s}", f"HOLD={hold_s}"],
+        })
+        assert str(response.get("Response")) == "Success", response
+
+    async def wait_contact(self, caller: str, timeout: float = 90) -> Contact:
+        """The ended contact of ``caller`` (with its timeline)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            await self.log.flush()
+            _total, rows = await asyncio.to_thread(
+                self.contacts.search, ContactFilters(caller=caller), 5, 0)
+            ended = [r for r in rows if r.ended_at is not None]
+            if ended:
+                contact = self.contacts.get(ended[0].id)
+                assert contact is not None
+                return contact
+            await asyncio.sleep(0.3)
+        raise AssertionError(f"no ended contact for caller {caller} within {timeout} s")
+
+
+@pytest.fixture
+async def harness(pbx: AsteriskSandbox, contacts: ContactService, menu: Menu
+                  ) -> AsyncIterator[Harness]:
+    h = Harness(pbx, contacts, menu)
+    await h.start()
+    try:
+        yield h
+    finally:
+        await h.stop()
+
+
+def kinds(contact: Contact) -> list[str]:
+    return [e.kind for e in contact.events]
+
+
+def events_of(contact: Contact, kind: str) -> list[dict[str, Any]]:
+    return [dict(e.data) for e in contact.events if e.kind == kind]
+
+
+__all__ = ["Harness", "Path", "events_of", "kinds"]

@@ -1,0 +1,54 @@
+"""Shared test infrastructure: the test sandbox's ports and paths, database URLs."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from callcenter.settings import PROJECT_ROOT
+from ivr.pbx.sandbox import AsteriskSandbox, PbxPorts, host_support
+
+# Tests run their own Asterisk on ports apart from `make run`'s (5038/5060).
+TEST_PORTS = PbxPorts(ami=15038, sip=15060, rtp_start=15100, rtp_end=15299)
+TEST_STATE_DIR = PROJECT_ROOT / "var" / "pbx-test"
+RECORDINGS_DIR = PROJECT_ROOT / "var" / "recordings-test"
+SOUNDS_DIR = PROJECT_ROOT / "sounds" / "zh"
+PG_ADMIN_URL = os.environ.get(
+    "HOTLINE_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def make_test_sandbox() -> AsteriskSandbox:
+    return AsteriskSandbox(TEST_STATE_DIR, SOUNDS_DIR, RECORDINGS_DIR, ports=TEST_PORTS)
+
+
+def sandbox_unsupported() -> str | None:
+    return host_support()
+
+
+def create_pg_database() -> tuple[str, str]:
+    """Create a fresh PostgreSQL database; returns (url, name)."""
+    name = f"hotline_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    engine = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}", name
+
+
+def drop_pg_database(name: str) -> None:
+    engine = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+def sqlite_url(directory: Path) -> str:
+    return f"sqlite:///{directory / 'hotline-test.db'}"

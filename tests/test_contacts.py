@@ -1,0 +1,188 @@
+"""The contact log on SQLite and PostgreSQL: outcomes, timelines, the HTTP API, bad input."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from callcenter.app import create_app
+from callcenter.contacts.models import Outcome, channel_of
+from callcenter.contacts.services import ContactFilters, ContactService
+from callcenter.settings import Settings
+from ivr.ports import ContactEvent, EventKind
+
+T0 = datetime(2026, 11, 28, 1, 0, 0, tzinfo=UTC)
+
+
+def play(service: ContactService, linkedid: str, steps: list[tuple[float, EventKind, dict[str, object]]]
+         ) -> None:
+    for offset, kind, data in steps:
+        service.apply(ContactEvent(linkedid, kind, data, T0 + timedelta(seconds=offset)))
+
+
+START = (0.0, EventKind.CALL_STARTED, {"caller": "13800000000", "channel": "PJSIP/caller-1"})
+
+
+def end(at: float, reconciled: bool = False) -> tuple[float, EventKind, dict[str, object]]:
+    return (at, EventKind.CALL_ENDED,
+            {"cause": 16, "cause_txt": "Normal Clearing", "reconciled": reconciled})
+
+
+@pytest.mark.parametrize(
+    ("steps", "outcome"),
+    [
+        ([START, (5, EventKind.SELF_SERVICE, {"service": "faq"}), end(20)], Outcome.SELF_SERVICE),
+        ([START, (3, EventKind.MENU_NODE, {"node": "main"}), end(6)], Outcome.ABANDONED_IVR),
+        ([START, (3, EventKind.IVR_HANGUP, {"reason": "max_retries"}), end(4)],
+         Outcome.ABANDONED_IVR),
+        ([START, (3, EventKind.IVR_HANGUP, {"reason": "agi_error"}), end(4)], Outcome.FAILED),
+        ([START, (4, EventKind.TRANSFER, {"queue": "consult"}),
+          (5, EventKind.QUEUE_JOINED, {"queue": "consult", "position": 1}),
+          (9, EventKind.QUEUE_ABANDONED, {"queue": "consult", "hold_time": 4}), end(9)],
+         Outcome.ABANDONED_QUEUE),
+        ([START, (5, EventKind.SELF_SERVICE, {"service": "faq"}),
+          (6, EventKind.QUEUE_JOINED, {"queue": "consult"}), end(30)], Outcome.ABANDONED_QUEUE),
+        ([START, (5, EventKind.QUEUE_JOINED, {"queue": "consult"}),
+          (12, EventKind.AGENT_CONNECTED, {"queue": "consult", "agent": "agent1",
+                                           "hold_time": 7, "ring_time": 1}),
+          (40, EventKind.AGENT_COMPLETED, {"queue": "consult", "agent": "agent1",
+                                           "talk_time": 28, "hold_time": 7}), end(40)],
+         Outcome.ANSWERED),
+        ([START, (5, EventKind.OUTCOME, {"outcome": "message_left"}), end(40)],
+         Outcome.MESSAGE_LEFT),
+    ],
+)
+def test_outcome_is_derived_once_per_contact(
+    contacts: ContactService, steps: list[tuple[float, EventKind, dict[str, object]]],
+    outcome: Outcome,
+) -> None:
+    play(contacts, "1795000000.1", steps)
+    contact = contacts.get_by_linkedid("1795000000.1")
+    assert contact is not None
+    assert contact.outcome == outcome
+    assert contact.ended_at == T0 + timedelta(seconds=steps[-1][0])
+    assert [e.kind for e in contact.events] == [str(s[1]) for s in steps]
+    assert contact.events[0].at.tzinfo is not None
+
+
+def test_answered_contact_figures(contacts: ContactService) -> None:
+    play(contacts, "L-answered", [
+        START, (4, EventKind.TRANSFER, {"queue": "consult"}),
+        (5, EventKind.QUEUE_JOINED, {"queue": "consult", "position": 1}),
+        (12, EventKind.AGENT_CONNECTED, {"queue": "consult", "agent": "agent1", "hold_time": 7,
+                                         "ring_time": 1}),
+        (40, EventKind.AGENT_COMPLETED, {"queue": "consult", "agent": "agent1", "talk_time": 28,
+                                         "hold_time": 7}),
+        end(41),
+    ])
+    c = contacts.get_by_linkedid("L-answered")
+    assert c is not None
+    assert (c.queue, c.agent) == ("consult", "agent1")
+    assert c.queue_wait_seconds == 7
+    assert c.talk_seconds == 28
+    assert c.ivr_seconds == 4
+    assert channel_of(c.outcome) == "manual"
+
+
+def test_talk_time_without_agent_complete_comes_from_the_hangup(contacts: ContactService) -> None:
+    play(contacts, "L-x", [
+        START, (5, EventKind.QUEUE_JOINED, {"queue": "consult"}),
+        (10, EventKind.AGENT_CONNECTED, {"queue": "consult", "agent": "agent2", "hold_time": 5}),
+        end(25, reconciled=True),
+    ])
+    c = contacts.get_by_linkedid("L-x")
+    assert c is not None
+    assert c.talk_seconds == 15
+    assert c.reconciled is True
+    assert c.outcome == "answered"
+
+
+def test_a_second_end_does_not_change_the_outcome(contacts: ContactService) -> None:
+    play(contacts, "L-dup", [START, (5, EventKind.SELF_SERVICE, {}), end(10),
+                             (11, EventKind.CALL_ENDED, {"cause": 0, "reconciled": True})])
+    c = contacts.get_by_linkedid("L-dup")
+    assert c is not None
+    assert c.outcome == "self_service"
+    assert c.reconciled is False
+    assert c.ended_at == T0 + timedelta(seconds=10)
+    assert [e.kind for e in c.events].count("call_ended") == 2
+    assert contacts.open_linkedids() == []
+
+
+def test_events_before_the_start_still_make_one_contact(contacts: ContactService) -> None:
+    play(contacts, "L-late", [(1, EventKind.MENU_NODE, {"node": "main"}), START, end(3)])
+    total, rows = contacts.search(ContactFilters())
+    assert total == 1
+    assert rows[0].started_at == T0
+    assert rows[0].caller_number == "13800000000"
+
+
+def test_open_contacts_are_listed_for_reconciliation(contacts: ContactService) -> None:
+    play(contacts, "L-open", [START])
+    play(contacts, "L-closed", [START, end(3)])
+    assert contacts.open_linkedids() == ["L-open"]
+
+
+@pytest.fixture
+def client(db_url: str, contacts: ContactService) -> Iterator[TestClient]:
+    settings = Settings(database_url=db_url, ami_enabled=False, kb_enabled=False)
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def test_contacts_api_lists_filters_and_details(client: TestClient,
+                                                contacts: ContactService) -> None:
+    play(contacts, "L-a", [START, (5, EventKind.SELF_SERVICE, {"service": "faq"}), end(10)])
+    play(contacts, "L-b", [(3600, *START[1:]), (3605, EventKind.QUEUE_JOINED, {"queue": "vat"}),
+                           end(3700)])
+    body = client.get("/api/v1/contacts").json()
+    assert body["total"] == 2
+    assert [i["linkedid"] for i in body["items"]] == ["L-b", "L-a"]  # newest first
+    body = client.get("/api/v1/contacts", params={"outcome": "self_service"}).json()
+    assert [i["linkedid"] for i in body["items"]] == ["L-a"]
+    assert body["items"][0]["contact_channel"] == "automatic_voice"
+    body = client.get("/api/v1/contacts", params={"queue": "vat"}).json()
+    assert [i["linkedid"] for i in body["items"]] == ["L-b"]
+    window = {"from": "2026-11-28T09:30:00+08:00", "to": "2026-11-28T11:00:00+08:00"}
+    body = client.get("/api/v1/contacts", params=window).json()
+    assert [i["linkedid"] for i in body["items"]] == ["L-b"]
+    detail = client.get(f"/api/v1/contacts/{body['items'][0]['id']}").json()
+    assert [e["kind"] for e in detail["events"]] == ["call_started", "queue_joined",
+                                                     "call_ended"]
+    assert detail["outcome"] == "abandoned_queue"
+
+
+@pytest.mark.parametrize(
+    ("params", "reason"),
+    [
+        ({"from": "2026-11-28T10:00:00+08:00", "to": "2026-11-28T09:00:00+08:00"},
+         "'from' must be before 'to'"),
+        ({"from": "2026-11-28T10:00:00"}, "time zone"),
+        ({"from": "yesterday"}, "from"),
+        ({"outcome": "happy"}, "outcome"),
+        ({"limit": "0"}, "limit"),
+        ({"limit": "100000"}, "limit"),
+    ],
+)
+def test_bad_contact_queries_get_422_with_a_reason(client: TestClient, params: dict[str, str],
+                                                   reason: str) -> None:
+    response = client.get("/api/v1/contacts", params=params)
+    assert response.status_code == 422
+    assert reason in response.json()["detail"]
+
+
+def test_unknown_contact_is_404(client: TestClient) -> None:
+    response = client.get("/api/v1/contacts/999999")
+    assert response.status_code == 404
+    assert "not found" in response.json()["detail"]
+    assert client.get("/api/v1/contacts/abc").status_code == 422
+
+
+def test_health_reports_database_and_disabled_ami(client: TestClient) -> None:
+    body = client.get("/api/v1/health").json()
+    assert body["checks"]["database"]["ok"] is True
+    assert body["checks"]["ami"] == {"ok": False, "enabled": False, "state": "disabled"}
+    assert body["status"] == "ok"

@@ -1,0 +1,96 @@
+"""The README loop, end to end: `hotline serve` with its bridge on the real Asterisk answers
+/api/v1/health, and `hotline pbx call` places a SIPp call and prints the logged contact."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ivr.pbx.sandbox import AsteriskSandbox
+from tests.support import RECORDINGS_DIR, TEST_PORTS, TEST_STATE_DIR
+
+pytestmark = pytest.mark.asterisk
+
+HTTP_PORT = 18066
+HOTLINE = str(Path(sys.executable).with_name("hotline"))
+
+
+@pytest.fixture
+def env(db_url: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "HOTLINE_DATABASE_URL": db_url,
+        "HOTLINE_AMI_PORT": str(TEST_PORTS.ami),
+        "HOTLINE_PBX_SIP_PORT": str(TEST_PORTS.sip),
+        "HOTLINE_PBX_RTP_START": str(TEST_PORTS.rtp_start),
+        "HOTLINE_PBX_RTP_END": str(TEST_PORTS.rtp_end),
+        "HOTLINE_PBX_STATE_DIR": str(TEST_STATE_DIR),
+        "HOTLINE_RECORDINGS_DIR": str(RECORDINGS_DIR),
+        "HOTLINE_KB_ENABLED": "false",
+    }
+
+
+@pytest.fixture
+def server(pbx: AsteriskSandbox, env: dict[str, str], tmp_path: Path) -> Iterator[str]:
+    log_path = tmp_path / "serve.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen([HOTLINE, "serve", "--port", str(HTTP_PORT)], env=env,
+                                stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{HTTP_PORT}"
+    try:
+        deadline = time.monotonic() + 60
+        health: dict[str, object] = {}
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                health = httpx.get(f"{base}/api/v1/health", timeout=2).json()
+                if health.get("status") == "ok":
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        assert health.get("status") == "ok", (health, log_path.read_text()[-3000:])
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_serve_reports_health_and_pbx_call_prints_the_contact(
+    server: str, env: dict[str, str]
+) -> None:
+    health = httpx.get(f"{server}/api/v1/health").json()
+    assert health["checks"]["database"]["ok"] is True
+    assert health["checks"]["ami"]["ok"] is True
+    assert health["checks"]["ami"]["address"] == f"127.0.0.1:{TEST_PORTS.ami}"
+
+    for digits, outcome in (("1", "self_service"), ("0", "answered")):
+        result = subprocess.run(
+            [HOTLINE, "pbx", "call", "12366", "--digits", digits, "--number", f"1380000000{digits}",
+             "--http-port", str(HTTP_PORT)],
+            env=env, capture_output=True, text=True, timeout=120, check=False,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        contact = json.loads(result.stdout)
+        assert contact["outcome"] == outcome, contact
+        assert contact["caller_number"] == f"1380000000{digits}"
+        kinds = [e["kind"] for e in contact["events"]]
+        assert kinds[0] == "call_started"
+        assert kinds[-1] == "call_ended"
+        # the server's bridge, not the command, served the call: it counted the session
+        bridge = httpx.get(f"{server}/api/v1/health").json()["checks"]["bridge"]
+        assert bridge["sessions_started"] >= 1
+
+    listed = httpx.get(f"{server}/api/v1/contacts").json()
+    assert listed["total"] == 2
