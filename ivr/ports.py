@@ -21,6 +21,9 @@ class EventKind(enum.StrEnum):
     DIGITS = "digits"                      # node, digits
     NO_INPUT = "no_input"                  # node, attempt
     INVALID_INPUT = "invalid_input"        # node, digits, attempt
+    SPEECH = "speech"                      # node, text, confidence, grammar
+    FAQ_PLAYED = "faq_played"              # node, faq_id, score, via (key|speech)
+    SERVICE_RESULT = "service_result"      # node, service, result, detail
     SELF_SERVICE = "self_service"          # node, service, detail: the caller was served
     TRANSFER = "transfer"                  # node, queue
     QUEUE_JOINED = "queue_joined"          # queue, position
@@ -29,6 +32,11 @@ class EventKind(enum.StrEnum):
     AGENT_COMPLETED = "agent_completed"    # queue, agent, talk_time, hold_time, reason
     QUEUE_ABANDONED = "queue_abandoned"    # queue, hold_time, position
     IVR_HANGUP = "ivr_hangup"              # node, reason: the IVR ended the call
+    ESCALATED = "escalated"                # node, faq_id, queue, reason: FAQ declined -> agent
+    AGENT_TRANSFER = "agent_transfer"      # agent, from_queue, to_queue: agent-side transfer
+    TICKET = "ticket"                      # ticket_no, type (complaint|report|director)
+    CALLBACK = "callback"                  # callback_id, number, due_at
+    SURVEY = "survey"                      # score (1..3) or none, node
     OUTCOME = "outcome"                    # outcome: an explicit outcome set by a service
     RESUMED = "resumed"                    # node, reason: session resumed after AMI reconnect
     CALL_ENDED = "call_ended"              # cause, cause_txt, reconciled

@@ -11,10 +11,14 @@ import sqlalchemy as sa
 from callcenter.settings import PROJECT_ROOT
 from ivr.pbx.sandbox import AsteriskSandbox, PbxPorts, host_support
 
-# Tests run their own Asterisk on ports apart from `make run`'s (5038/5060).
-TEST_PORTS = PbxPorts(ami=15038, sip=15060, rtp_start=15100, rtp_end=15299)
-TEST_STATE_DIR = PROJECT_ROOT / "var" / "pbx-test"
-RECORDINGS_DIR = PROJECT_ROOT / "var" / "recordings-test"
+# Tests run their own Asterisk on ports apart from `make run`'s (5038/5060). Two test runs on one
+# machine (e.g. two checkouts) keep apart by giving each its own HOTLINE_TEST_PORT_BASE.
+PORT_BASE = int(os.environ.get("HOTLINE_TEST_PORT_BASE", "15000"))
+TEST_PORTS = PbxPorts(ami=PORT_BASE + 38, sip=PORT_BASE + 60, rtp_start=PORT_BASE + 100,
+                      rtp_end=PORT_BASE + 299)
+HTTP_TEST_PORT = PORT_BASE + 366
+TEST_STATE_DIR = PROJECT_ROOT / "var" / f"pbx-test-{PORT_BASE}"
+RECORDINGS_DIR = PROJECT_ROOT / "var" / f"recordings-test-{PORT_BASE}"
 SOUNDS_DIR = PROJECT_ROOT / "sounds" / "zh"
 PG_ADMIN_URL = os.environ.get(
     "HOTLINE_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

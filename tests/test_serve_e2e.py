@@ -15,11 +15,11 @@ import httpx
 import pytest
 
 from ivr.pbx.sandbox import AsteriskSandbox
-from tests.support import RECORDINGS_DIR, TEST_PORTS, TEST_STATE_DIR
+from tests.support import HTTP_TEST_PORT, RECORDINGS_DIR, TEST_PORTS, TEST_STATE_DIR
 
 pytestmark = pytest.mark.asterisk
 
-HTTP_PORT = 18066
+HTTP_PORT = HTTP_TEST_PORT
 HOTLINE = str(Path(sys.executable).with_name("hotline"))
 
 

@@ -163,6 +163,9 @@ class AsteriskSandbox:
             raise SandboxError("cannot replace the root while Asterisk runs; stop it first")
         self._unmount_all()
         if self.root.exists():
+            mounted = self._mounts_under_root()
+            if mounted:  # never delete through a bind mount into the project's own files
+                raise SandboxError(f"cannot replace the root: still mounted: {mounted}")
             shutil.rmtree(self.root)
         self.root.mkdir(parents=True)
         log.info("unpacking %s into %s", self.tarball, self.root)
@@ -257,6 +260,12 @@ class AsteriskSandbox:
         wanted = str(target)
         with open("/proc/self/mounts") as mounts:
             return any(line.split()[1] == wanted for line in mounts if line.strip())
+
+    def _mounts_under_root(self) -> list[str]:
+        prefix = str(self.root) + "/"
+        with open("/proc/self/mounts") as mounts:
+            return [line.split()[1] for line in mounts
+                    if len(line.split()) > 1 and line.split()[1].startswith(prefix)]
 
     def _mount_all(self) -> None:
         for source, target in self._mounts():
