@@ -1,0 +1,480 @@
+"""MenuSession on a scripted fake channel: what is played, what is recorded, how calls end."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pytest
+
+from callcenter.settings import PROJECT_ROOT
+from ivr.agi import AgiError, ChannelHungUp
+from ivr.ami.client import AmiConnectionLost, AmiNotConnected, AmiTimeout
+from ivr.menu.engine import QUEUE_CONTEXT, MenuSession
+from ivr.menu.loader import load_menu, parse_menu
+from ivr.menu.schema import Menu
+from ivr.ports import ContactEvent, EventKind
+
+LINKEDID = "1700000000.42"
+ALL_KEYS = "0123456789*#"
+
+Call = tuple[Any, ...]
+
+
+class FakeChannel:
+    """A channel whose caller follows a script.
+
+    ``answers`` are the caller's keys for successive ``collect_digits`` calls ("" = no input;
+    no input once exhausted); ``play_keys`` the keys pressed during successive ``play`` calls
+    (None = played through). ``fail_at`` maps a 1-based step (every channel call is a step) to
+    the exception that call raises, once. ``calls`` logs every call, failed ones included.
+    """
+
+    def __init__(
+        self,
+        answers: Iterable[str] = (),
+        play_keys: Iterable[str | None] = (),
+        fail_at: Mapping[int, BaseException] | None = None,
+    ) -> None:
+        self.linkedid = LINKEDID
+        self.answers = list(answers)
+        self.play_keys = list(play_keys)
+        self.fail_at = dict(fail_at or {})
+        self.calls: list[Call] = []
+
+    def _step(self, call: Call) -> None:
+        self.calls.append(call)
+        failure = self.fail_at.pop(len(self.calls), None)
+        if failure is not None:
+            raise failure
+
+    async def play(self, prompts: list[str], escape_digits: str = ALL_KEYS) -> str | None:
+        self._step(("play", tuple(prompts), escape_digits))
+        return self.play_keys.pop(0) if self.play_keys else None
+
+    async def collect_digits(self, prompt: str, timeout_ms: int = 5000,
+                             max_digits: int = 1) -> tuple[str, bool]:
+        self._step(("collect", prompt, timeout_ms, max_digits))
+        digits = self.answers.pop(0) if self.answers else ""
+        return digits, not digits
+
+    async def hangup(self) -> None:
+        self._step(("hangup",))
+
+    async def redirect(self, context: str, exten: str, priority: int = 1) -> None:
+        self._step(("redirect", context, exten, priority))
+
+    @property
+    def played(self) -> list[str]:
+        """Prompt ids in the order the caller heard them (collect_digits plays its prompt)."""
+        out: list[str] = []
+        for call in self.calls:
+            if call[0] == "play":
+                out.extend(call[1])
+            elif call[0] == "collect":
+                out.append(call[1])
+        return out
+
+    @property
+    def hangups(self) -> int:
+        return sum(1 for call in self.calls if call[0] == "hangup")
+
+
+class ListRecorder:
+    def __init__(self) -> None:
+        self.events: list[ContactEvent] = []
+
+    def record(self, event: ContactEvent) -> None:
+        self.events.append(event)
+
+    async def flush(self) -> None:
+        return None
+
+    async def open_contacts(self) -> list[str]:
+        return []
+
+    def kinds(self) -> list[EventKind]:
+        return [e.kind for e in self.events]
+
+    def data(self, kind: EventKind) -> list[dict[str, Any]]:
+        return [dict(e.data) for e in self.events if e.kind is kind]
+
+
+def menu_of(text: str) -> Menu:
+    return parse_menu(textwrap.dedent(text), "test.yaml")
+
+
+MAIN = menu_of("""
+    version: 1
+    start: welcome
+    nodes:
+      welcome:
+        type: play
+        prompts: [welcome]
+        barge_in: false
+        next: main
+      main:
+        type: menu
+        prompt: main_menu
+        timeout_ms: 4000
+        retries: 2
+        invalid_prompt: invalid_input
+        no_input_prompt: no_input
+        options:
+          "1": faq
+          "0": agent
+        fallback: bye_no_input
+      faq:
+        type: play
+        prompts: [answer_vat_law]
+        service: faq
+        detail: vat.law.effective_date
+        next: bye
+      agent:
+        type: transfer
+        prompt: transfer_agent
+        queue: consult
+      bye:
+        type: hangup
+        prompt: goodbye
+      bye_no_input:
+        type: hangup
+        prompt: goodbye_no_input
+        reason: max_retries
+    """)
+
+
+def session_for(menu: Menu, channel: FakeChannel, **kwargs: Any) -> tuple[MenuSession,
+                                                                          ListRecorder]:
+    recorder = ListRecorder()
+    return MenuSession(menu, channel, recorder, **kwargs), recorder
+
+
+# -- happy paths ----------------------------------------------------------------------------
+
+
+async def test_key_1_plays_the_answer_and_says_goodbye() -> None:
+    channel = FakeChannel(answers=["1"])
+    session, recorder = session_for(MAIN, channel)
+    await session.run()
+
+    assert channel.calls == [
+        ("play", ("welcome",), ""),
+        ("collect", "main_menu", 4000, 1),
+        ("play", ("answer_vat_law",), ALL_KEYS),
+        ("play", ("goodbye",), ""),
+        ("hangup",),
+    ]
+    assert recorder.kinds() == [
+        EventKind.MENU_NODE, EventKind.PROMPT,                       # welcome
+        EventKind.MENU_NODE, EventKind.PROMPT, EventKind.DIGITS,     # main
+        EventKind.MENU_NODE, EventKind.PROMPT, EventKind.SELF_SERVICE,  # faq
+        EventKind.MENU_NODE, EventKind.PROMPT, EventKind.IVR_HANGUP,    # bye
+    ]
+    assert recorder.data(EventKind.DIGITS) == [{"node": "main", "digits": "1"}]
+    assert recorder.data(EventKind.SELF_SERVICE) == [
+        {"node": "faq", "service": "faq", "detail": "vat.law.effective_date"}
+    ]
+    assert recorder.data(EventKind.IVR_HANGUP) == [{"node": "bye", "reason": "completed"}]
+    assert recorder.data(EventKind.MENU_NODE)[0] == {"node": "welcome", "type": "play"}
+    assert all(e.linkedid == LINKEDID for e in recorder.events)
+    assert session.path == ["welcome", "main", "faq", "bye"]
+    assert session.ended_by == "ivr_hangup"
+
+
+async def test_key_0_transfers_to_the_consult_queue() -> None:
+    channel = FakeChannel(answers=["0"])
+    session, recorder = session_for(MAIN, channel)
+    await session.run()
+
+    assert channel.calls[-2:] == [
+        ("play", ("transfer_agent",), ""),
+        ("redirect", "hotline-queue", "consult", 1),
+    ]
+    assert QUEUE_CONTEXT == "hotline-queue"
+    assert channel.hangups == 0
+    assert recorder.data(EventKind.TRANSFER) == [{"node": "agent", "queue": "consult"}]
+    assert recorder.kinds()[-1] is EventKind.TRANSFER
+    assert EventKind.IVR_HANGUP not in recorder.kinds()
+    assert EventKind.SELF_SERVICE not in recorder.kinds()
+    assert session.path == ["welcome", "main", "agent"]
+    assert session.ended_by == "transfer"
+
+
+async def test_shipped_menu_key_1() -> None:
+    channel = FakeChannel(answers=["1"])
+    session, recorder = session_for(load_menu(PROJECT_ROOT / "ivr/menus/12366.yaml"), channel)
+    await session.run()
+    assert channel.played == ["welcome", "main_menu", "answer_vat_law", "goodbye"]
+    assert recorder.data(EventKind.SELF_SERVICE)[0]["detail"] == "vat.law.effective_date"
+    assert channel.hangups == 1
+
+
+# -- retries --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("retries", [0, 1, 2, 3])
+async def test_no_input_on_every_try_falls_back(retries: int) -> None:
+    menu = menu_of(f"""
+        version: 1
+        start: main
+        nodes:
+          main:
+            type: menu
+            prompt: main_menu
+            retries: {retries}
+            no_input_prompt: no_input
+            invalid_prompt: invalid_input
+            options: {{"1": bye}}
+            fallback: bye_no_input
+          bye:
+            type: hangup
+          bye_no_input:
+            type: hangup
+            prompt: goodbye_no_input
+            reason: max_retries
+        """)
+    channel = FakeChannel(answers=[""] * (retries + 1))
+    session, recorder = session_for(menu, channel)
+    await session.run()
+
+    tries = retries + 1
+    assert recorder.data(EventKind.NO_INPUT) == [
+        {"node": "main", "attempt": n} for n in range(1, tries + 1)
+    ]
+    assert [d["attempt"] for d in recorder.data(EventKind.PROMPT)[:tries]] == list(
+        range(1, tries + 1))
+    # the no-input prompt between tries, never after the last one
+    assert channel.played == ["main_menu", "no_input"] * retries + [
+        "main_menu", "goodbye_no_input"]
+    assert recorder.data(EventKind.IVR_HANGUP) == [
+        {"node": "bye_no_input", "reason": "max_retries"}
+    ]
+    assert EventKind.DIGITS not in recorder.kinds()
+    assert channel.calls[-1] == ("hangup",)
+    assert session.path == ["main", "bye_no_input"]
+
+
+async def test_invalid_key_then_valid_key() -> None:
+    channel = FakeChannel(answers=["7", "1"])
+    session, recorder = session_for(MAIN, channel)
+    await session.run()
+
+    assert recorder.data(EventKind.INVALID_INPUT) == [
+        {"node": "main", "digits": "7", "attempt": 1}
+    ]
+    assert recorder.data(EventKind.DIGITS) == [{"node": "main", "digits": "1"}]
+    assert channel.played == ["welcome", "main_menu", "invalid_input", "main_menu",
+                              "answer_vat_law", "goodbye"]
+    assert EventKind.NO_INPUT not in recorder.kinds()
+    assert session.path == ["welcome", "main", "faq", "bye"]
+
+
+async def test_mixed_bad_input_uses_the_matching_retry_prompt() -> None:
+    channel = FakeChannel(answers=["7", "", "#"])
+    session, recorder = session_for(MAIN, channel)
+    await session.run()
+
+    assert recorder.data(EventKind.INVALID_INPUT) == [
+        {"node": "main", "digits": "7", "attempt": 1},
+        {"node": "main", "digits": "#", "attempt": 3},
+    ]
+    assert recorder.data(EventKind.NO_INPUT) == [{"node": "main", "attempt": 2}]
+    assert channel.played == ["welcome", "main_menu", "invalid_input", "main_menu", "no_input",
+                              "main_menu", "goodbye_no_input"]
+    assert recorder.data(EventKind.IVR_HANGUP)[0]["reason"] == "max_retries"
+
+
+async def test_menu_without_retry_prompts_only_repeats_itself() -> None:
+    menu = menu_of("""
+        version: 1
+        start: main
+        nodes:
+          main:
+            type: menu
+            prompt: main_menu
+            retries: 1
+            options: {"1": bye}
+            fallback: bye
+          bye:
+            type: hangup
+        """)
+    channel = FakeChannel(answers=["", "1"])
+    session, _ = session_for(menu, channel)
+    await session.run()
+    assert channel.calls == [
+        ("collect", "main_menu", 5000, 1),
+        ("collect", "main_menu", 5000, 1),
+        ("hangup",),
+    ]
+
+
+# -- barge-in -------------------------------------------------------------------------------
+
+
+async def test_barge_in_during_a_play_node() -> None:
+    channel = FakeChannel(answers=["1"], play_keys=[None, "3"])
+    session, recorder = session_for(MAIN, channel)
+    await session.run()
+
+    assert channel.calls[2] == ("play", ("answer_vat_law",), ALL_KEYS)
+    assert recorder.data(EventKind.DIGITS) == [
+        {"node": "main", "digits": "1"},
+        {"node": "faq", "digits": "3", "barge_in": True},
+    ]
+    # interrupted or not, the answer was given
+    assert recorder.data(EventKind.SELF_SERVICE)[0]["node"] == "faq"
+    assert session.path == ["welcome", "main", "faq", "bye"]
+
+
+async def test_play_node_without_barge_in_allows_no_keys() -> None:
+    channel = FakeChannel(answers=["1"])
+    session, recorder = session_for(MAIN, channel)
+    await session.run()
+    assert channel.calls[0] == ("play", ("welcome",), "")
+    assert [d for d in recorder.data(EventKind.DIGITS) if d.get("barge_in")] == []
+
+
+# -- the caller hangs up --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("answers", "step", "last_node"),
+    [
+        ([], 1, "welcome"),             # play node
+        ([], 2, "main"),                # menu node, while collecting
+        ([""], 3, "main"),              # menu node, during the no-input prompt
+        (["0"], 3, "agent"),            # transfer node, during its prompt
+        (["0"], 4, "agent"),            # transfer node, at the redirect
+        (["1"], 3, "faq"),              # play node with a service
+        (["1"], 4, "bye"),              # hangup node, during the goodbye
+    ],
+    ids=["play", "menu-collect", "menu-retry-prompt", "transfer-prompt", "transfer-redirect",
+         "service-play", "hangup-prompt"],
+)
+async def test_caller_hangs_up(answers: list[str], step: int, last_node: str) -> None:
+    channel = FakeChannel(answers=answers, fail_at={step: ChannelHungUp("gone")})
+    session, recorder = session_for(MAIN, channel)
+    await session.run()
+
+    assert session.ended_by == "caller_hangup"
+    assert len(channel.calls) == step  # nothing after the hangup
+    assert channel.hangups == 0
+    assert session.path[-1] == last_node
+    assert EventKind.IVR_HANGUP not in recorder.kinds()
+    # served only when the caller heard the whole answer before hanging up
+    assert (EventKind.SELF_SERVICE in recorder.kinds()) == (last_node == "bye")
+
+
+# -- AMI trouble ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("answers", "step", "node", "error"),
+    [
+        (["1"], 2, "main", AmiConnectionLost("connection reset")),
+        (["1"], 1, "welcome", AmiTimeout("no response")),
+        (["1"], 3, "faq", AmiNotConnected("down")),
+    ],
+    ids=["menu-lost", "play-timeout", "service-not-connected"],
+)
+async def test_ami_lost_mid_node_resumes_the_node(
+    answers: list[str], step: int, node: str, error: Exception
+) -> None:
+    channel = FakeChannel(answers=answers, fail_at={step: error})
+    reconnects: list[int] = []
+
+    async def wait_reconnect() -> None:
+        reconnects.append(len(channel.calls))
+
+    session, recorder = session_for(MAIN, channel, wait_reconnect=wait_reconnect)
+    await session.run()
+
+    assert reconnects == [step]  # awaited once, right after the failed call
+    assert recorder.data(EventKind.RESUMED) == [{"node": node, "reason": type(error).__name__}]
+    # the node runs again from its start: the failed call is made a second time
+    assert channel.calls[step] == channel.calls[step - 1]
+    assert session.path.count(node) == 2
+    resumed_at = recorder.kinds().index(EventKind.RESUMED)
+    assert recorder.events[resumed_at + 1].kind is EventKind.MENU_NODE
+    assert recorder.events[resumed_at + 1].data["node"] == node
+    # and the call goes on to its normal end
+    assert channel.played[-2:] == ["answer_vat_law", "goodbye"]
+    assert recorder.data(EventKind.SELF_SERVICE) == [
+        {"node": "faq", "service": "faq", "detail": "vat.law.effective_date"}
+    ]
+    assert session.ended_by == "ivr_hangup"
+    assert channel.hangups == 1
+
+
+async def test_ami_lost_for_good_ends_the_session() -> None:
+    channel = FakeChannel(answers=["1"], fail_at={2: AmiConnectionLost("reset")})
+    waited: list[bool] = []
+
+    async def wait_reconnect() -> None:
+        waited.append(True)
+        raise AmiNotConnected("not back in time")
+
+    session, recorder = session_for(MAIN, channel, wait_reconnect=wait_reconnect)
+    await session.run()
+
+    assert waited == [True]
+    assert session.ended_by == "ami_lost"
+    assert len(channel.calls) == 2
+    assert channel.hangups == 0
+    assert EventKind.RESUMED not in recorder.kinds()
+    assert EventKind.IVR_HANGUP not in recorder.kinds()
+
+
+async def test_ami_lost_without_reconnect_propagates() -> None:
+    channel = FakeChannel(fail_at={1: AmiConnectionLost("reset")})
+    session, recorder = session_for(MAIN, channel)
+    with pytest.raises(AmiConnectionLost, match="reset"):
+        await session.run()
+    assert EventKind.RESUMED not in recorder.kinds()
+
+
+async def test_agi_failure_hangs_up() -> None:
+    channel = FakeChannel(fail_at={2: AgiError("GET DATA main_menu: 510")})
+    session, recorder = session_for(MAIN, channel)
+    await session.run()
+    assert recorder.data(EventKind.IVR_HANGUP) == [{"node": "main", "reason": "agi_error"}]
+    assert channel.calls[-1] == ("hangup",)
+    assert len(channel.calls) == 3
+
+
+# -- loop guard -----------------------------------------------------------------------------
+
+LOOP = menu_of("""
+    version: 1
+    start: a
+    nodes:
+      a:
+        type: play
+        prompts: [welcome]
+        next: a
+    """)
+
+
+@pytest.mark.parametrize("max_steps", [1, 5, 20])
+async def test_loop_stops_at_max_steps(max_steps: int) -> None:
+    channel = FakeChannel()
+    session, recorder = session_for(LOOP, channel, max_steps=max_steps)
+    await session.run()
+
+    assert channel.played == ["welcome"] * max_steps
+    assert session.path == ["a"] * max_steps
+    assert recorder.kinds().count(EventKind.MENU_NODE) == max_steps
+    assert recorder.events[-1].kind is EventKind.IVR_HANGUP
+    assert recorder.data(EventKind.IVR_HANGUP) == [{"node": "a", "reason": "loop_guard"}]
+    assert channel.calls[-1] == ("hangup",)
+    assert channel.hangups == 1
+
+
+async def test_loop_guard_survives_a_failing_hangup() -> None:
+    channel = FakeChannel(fail_at={4: ChannelHungUp("already gone")})
+    session, recorder = session_for(LOOP, channel, max_steps=3)
+    await session.run()  # must not raise
+    assert channel.calls[-1] == ("hangup",)
+    assert recorder.data(EventKind.IVR_HANGUP) == [{"node": "a", "reason": "loop_guard"}]
