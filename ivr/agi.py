@@ -76,7 +76,8 @@ class AsyncAgi:
         self.client = client
         self.command_timeout = command_timeout
         self._pending: dict[str, tuple[str, asyncio.Future[AgiResult]]] = {}
-        self._gone: set[str] = set()
+        self._active: set[str] = set()  # channels we have sent commands to
+        self._gone: set[str] = set()  # of those, the ones that hung up
         client.on(AsyncAgiExec, self._on_exec)
         client.on(AsyncAgiEnd, self._on_end)
         client.on(Hangup, self._on_end)
@@ -88,12 +89,14 @@ class AsyncAgi:
 
     def forget(self, channel: str) -> None:
         self._gone.discard(channel)
+        self._active.discard(channel)
 
     async def execute(self, channel: str, command: str, timeout: float | None = None
                       ) -> AgiResult:
         """Run one AGI command on ``channel`` and return its result."""
         if channel in self._gone:
             raise ChannelHungUp(channel)
+        self._active.add(channel)
         command_id = self.client.next_id("agi")
         future: asyncio.Future[AgiResult] = asyncio.get_running_loop().create_future()
         self._pending[command_id] = (channel, future)
@@ -133,6 +136,10 @@ class AsyncAgi:
             future.set_exception(exc)
 
     def _on_end(self, event: AsyncAgiEnd | Hangup) -> None:
+        if isinstance(event, Hangup):
+            if event.channel not in self._active:
+                return  # not one of ours (agent legs, Local channels): nothing to remember
+            self._active.discard(event.channel)
         self._gone.add(event.channel)
         for channel, future in list(self._pending.values()):
             if channel == event.channel and not future.done():

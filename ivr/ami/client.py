@@ -125,6 +125,8 @@ class _Manager(Manager):  # type: ignore[misc]
             error = "cancelled" if f.cancelled() else str(f.exception())
             self.owner._connect_failed(error)
             self.reconnect_timeout = self.owner._next_backoff()
+        else:
+            self.owner._transport_up_at = time.monotonic()
         super().connection_made(f)
 
     def login(self, future: asyncio.Future[Any]) -> bool:
@@ -134,10 +136,9 @@ class _Manager(Manager):  # type: ignore[misc]
         ok = bool(super().login(future))
         if not ok:
             response = future.result()
-            self.owner._connect_failed(f"login refused: {response.get('Message', '')}")
-            self.reconnect_timeout = self.owner._next_backoff()
-            if self.protocol is not None and self.protocol.transport is not None:
-                self.protocol.transport.abort()
+            error = f"login refused: {response.get('Message', '')}"
+            self.owner._connect_failed(error)
+            self.owner.abort_connection(error)  # connection_lost then backs off once
         return ok
 
     def dispatch(self, event: Any) -> list[str]:
@@ -167,11 +168,13 @@ class AmiClient:
         ping_timeout: float = 3.0,
         backoff_initial: float = 0.5,
         backoff_max: float = 15.0,
+        login_timeout: float = 10.0,
     ) -> None:
         self.host, self.port = host, port
         self.action_timeout = action_timeout
         self.ping_interval, self.ping_timeout = ping_interval, ping_timeout
         self.backoff_initial, self.backoff_max = backoff_initial, backoff_max
+        self.login_timeout = login_timeout
         self._username, self._secret = username, secret
         self._handlers: dict[type[AmiEvent], list[Callable[[Any], Any]]] = defaultdict(list)
         self._ready_hooks: list[ReadyHook] = []
@@ -185,6 +188,8 @@ class AmiClient:
         self._action_ids = itertools.count(1)
         self._logged_in = False
         self._inflight: set[asyncio.Future[Any]] = set()
+        self._abort_reason: str | None = None
+        self._transport_up_at: float | None = None
         # health figures
         self._connected_since: float | None = None
         self._reconnects = 0
@@ -263,12 +268,14 @@ class AmiClient:
             malformed_events=self._malformed,
         )
 
-    def abort_connection(self) -> None:
-        """Drop the TCP connection as a network failure would (it then reconnects)."""
+    def abort_connection(self, reason: str | None = None) -> None:
+        """Drop the TCP connection as a network failure would (it then reconnects);
+        ``reason`` is kept in ``last_error`` once the connection is down."""
         manager = self._manager
         if manager is not None and manager.protocol is not None:
             transport = getattr(manager.protocol, "transport", None)
             if transport is not None:
+                self._abort_reason = reason
                 transport.abort()
 
     # -- actions --------------------------------------------------------------------------
@@ -328,12 +335,15 @@ class AmiClient:
     def _connection_lost(self, exc: Any) -> None:
         was_logged_in = self._logged_in
         self._logged_in = False
+        self._transport_up_at = None
         for future in list(self._inflight):  # their answers will never come
             if not future.done():
                 future.set_exception(AmiConnectionLost("AMI connection lost before the answer"))
         self._connected_since = None
+        reason, self._abort_reason = self._abort_reason, None
         if self._state is not AmiState.CLOSED:
-            self._last_error = f"connection lost ({exc})" if exc else "connection lost"
+            lost = f"connection lost ({exc})" if exc else "connection lost"
+            self._last_error = f"{lost}: {reason}" if reason else lost
             self._set_state(AmiState.DISCONNECTED)
         if was_logged_in:
             for hook in self._disconnect_hooks:
@@ -410,6 +420,11 @@ class AmiClient:
         while True:
             await asyncio.sleep(self.ping_interval)
             if not self.ready:
+                up_at = self._transport_up_at
+                if up_at is not None and time.monotonic() - up_at > self.login_timeout:
+                    # connected but never logged in / never got FullyBooted: start over
+                    self._transport_up_at = None
+                    self.abort_connection(f"no login answer within {self.login_timeout} s")
                 continue
             try:
                 await self.send_action({"Action": "Ping"}, timeout=self.ping_timeout)
@@ -417,6 +432,6 @@ class AmiClient:
                 self._last_error = f"no Pong within {self.ping_timeout} s: connection half-open"
                 log.warning("AMI %s:%s %s; reconnecting", self.host, self.port,
                             self._last_error)
-                self.abort_connection()
+                self.abort_connection(self._last_error)
             except AmiError:
                 continue

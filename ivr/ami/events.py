@@ -121,8 +121,9 @@ class AsyncAgiExec(ChannelEvent):
         command_id = _get(headers, "CommandId")
         if not command_id:
             raise ValueError("AsyncAGIExec without CommandId")
+        # panoramisk has already URL-decoded Result; decoding again would corrupt a "%"
         return cls(name=name, headers=headers, command_id=command_id,
-                   result=unquote(_get(headers, "Result")), **cls.channel_fields(headers))
+                   result=_get(headers, "Result"), **cls.channel_fields(headers))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,314 @@
+"""AmiClient against a fake AMI server: reader robustness, handler isolation, liveness,
+reconnection with backoff, bounded actions and refused logins."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from ivr.ami.client import (
+    AmiClient,
+    AmiConnectionLost,
+    AmiNotConnected,
+    AmiState,
+    AmiTimeout,
+)
+from ivr.ami.events import AmiEvent, DtmfEnd, Hangup
+from tests.unit.fake_ami import Clients, FakeAmi, event, eventually, message
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeAmi]:
+    fake = FakeAmi()
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.close()
+
+
+@pytest.fixture
+async def clients(server: FakeAmi) -> AsyncIterator[Clients]:
+    pool = Clients(server)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+def dtmf(digit: str, channel: str = "PJSIP/caller-00000001") -> bytes:
+    return event("DTMFEnd", Channel=channel, Uniqueid="1700000000.1", Digit=digit,
+                 Direction="Received")
+
+
+# -- (1) the reader survives anything a peer sends ------------------------------------------
+
+
+async def test_malformed_input_never_kills_the_reader(server: FakeAmi, clients: Clients) -> None:
+    client = await clients.ready()
+    everything: list[AmiEvent] = []
+    digits: list[DtmfEnd] = []
+    hangups: list[Hangup] = []
+    client.on(AmiEvent, everything.append)
+    client.on(DtmfEnd, digits.append)
+    client.on(Hangup, hangups.append)
+
+    server.push(b"no header in here at all\r\n\r\n")
+    # a repeated Event header becomes a list, which panoramisk's own handler chokes on
+    server.push(b"Event: Twice\r\nEvent: Twice\r\nChannel: x\r\n\r\n")
+    server.push(b"\x00\xff\xfe\x80\x81binary\x00junk\xc3\x28\r\n\r\n")
+    server.push(b"\r\n")  # a stray CRLF before the next message
+    server.push(event("SomethingNew", Foo="bar"))
+    server.push(dtmf("5"))
+    await eventually(lambda: len(digits) == 1, what="the DTMF event after the junk")
+
+    assert digits[0].digit == "5"
+    unknown = [e for e in everything if e.name == "SomethingNew"]
+    assert len(unknown) == 1
+    assert type(unknown[0]) is AmiEvent
+    assert unknown[0].header("foo") == "bar"
+
+    malformed_before = client.health().malformed_events
+    server.push(event("Hangup", Channel="PJSIP/caller-00000001", Uniqueid="1.1", Cause="x"))
+    server.push(event("Hangup", Channel="PJSIP/caller-00000002", Uniqueid="1.2", Cause="16"))
+    server.push(dtmf("6"))
+    await eventually(lambda: len(digits) == 2, what="the DTMF event after the bad Hangup")
+
+    health = client.health()
+    assert health.malformed_events == malformed_before + 1
+    assert [(h.channel, h.cause) for h in hangups] == [("PJSIP/caller-00000002", 16)]
+    assert health.state is AmiState.READY
+    assert server.logins == 1  # the connection was never dropped
+
+
+# -- (2) a failing handler is isolated -------------------------------------------------------
+
+
+async def test_failing_handlers_are_logged_and_isolated(
+    server: FakeAmi, clients: Clients, caplog: pytest.LogCaptureFixture,
+) -> None:
+    client = await clients.ready()
+    calls: list[str] = []
+
+    def bad_sync(e: DtmfEnd) -> None:
+        calls.append(f"sync {e.digit}")
+        raise RuntimeError("sync handler broke")
+
+    async def bad_async(e: DtmfEnd) -> None:
+        calls.append(f"async {e.digit}")
+        raise RuntimeError("async handler broke")
+
+    def good(e: DtmfEnd) -> None:
+        calls.append(f"good {e.digit}")
+
+    client.on(DtmfEnd, bad_sync)
+    client.on(DtmfEnd, bad_async)
+    client.on(DtmfEnd, good)
+    with caplog.at_level(logging.ERROR, logger="ivr.ami.client"):
+        server.push(dtmf("1"))
+        server.push(dtmf("2"))
+        await eventually(lambda: client.health().handler_errors == 4, what="4 handler errors")
+
+    assert [c for c in calls if c.startswith("good")] == ["good 1", "good 2"]
+    assert sorted(c for c in calls if not c.startswith("good")) == [
+        "async 1", "async 2", "sync 1", "sync 2",
+    ]
+    logged = [str(r.exc_info[1]) for r in caplog.records if r.exc_info and r.exc_info[1]]
+    assert logged.count("sync handler broke") == 2
+    assert logged.count("async handler broke") == 2
+    assert client.ready
+    assert server.logins == 1
+
+
+# -- (3) liveness: a half-open connection is noticed ----------------------------------------
+
+
+async def test_half_open_connection_is_aborted_and_reconnected(
+    server: FakeAmi, clients: Clients,
+) -> None:
+    client = await clients.ready(ping_interval=0.05, ping_timeout=0.1)
+    errors_at_disconnect: list[str | None] = []
+    client.on_disconnect(lambda: errors_at_disconnect.append(client.health().last_error))
+    await eventually(lambda: len(server.named("Ping")) >= 1, what="a liveness Ping")
+
+    server.mute_pings()
+    await eventually(lambda: server.logins == 2 and client.ready, what="a second login")
+
+    assert len(errors_at_disconnect) == 1
+    error = errors_at_disconnect[0]
+    assert error is not None
+    assert "half-open" in error
+    assert "Pong" in error
+    assert client.health().reconnects == 1
+
+
+# -- (4) reconnection and backoff -------------------------------------------------------------
+
+
+async def test_dropped_connection_reconnects_and_reruns_ready_hooks(
+    server: FakeAmi, clients: Clients,
+) -> None:
+    client = clients.make()
+    ready_runs: list[int] = []
+    disconnects: list[AmiState] = []
+
+    async def on_ready() -> None:
+        ready_runs.append(server.logins)
+
+    client.on_ready(on_ready)
+    client.on_disconnect(lambda: disconnects.append(client.state))
+    await client.start()
+    await client.wait_ready(5)
+    await eventually(lambda: ready_runs == [1], what="the first ready hook")
+    assert client.health().reconnects == 0
+    assert client.health().connected_since is not None
+
+    server.drop_connections()
+    await eventually(lambda: len(ready_runs) == 2, what="the ready hook after reconnecting")
+
+    health = client.health()
+    assert ready_runs == [1, 2]
+    assert disconnects == [AmiState.DISCONNECTED]
+    assert health.reconnects == 1
+    assert health.state is AmiState.READY
+    assert health.last_error is None
+    assert server.logins == 2
+
+
+async def test_backoff_grows_while_the_server_is_down(server: FakeAmi, clients: Clients) -> None:
+    initial = 0.03
+    client = await clients.ready(backoff_initial=initial, backoff_max=10.0)
+    server.down = True  # accept each connection and close it at once
+    first = len(server.connection_times)
+    dropped_at = time.monotonic()
+    server.drop_connections()
+    await eventually(lambda: len(server.connection_times) >= first + 4, timeout=10,
+                     what="4 connection attempts")
+
+    attempts = [dropped_at, *server.connection_times[first:first + 4]]
+    gaps = [b - a for a, b in itertools.pairwise(attempts)]
+    # attempt n comes no sooner than initial * 2**n after the one before (n from 0)
+    for n, gap in enumerate(gaps):
+        assert gap >= 0.9 * initial * 2**n, (n, gaps)
+    assert max(gaps[:2]) < gaps[-1], gaps
+    assert not client.ready
+
+    server.down = False
+    await eventually(lambda: client.ready, timeout=10, what="recovery")
+    assert client.health().reconnects == 1
+    assert server.logins == 2
+
+
+# -- (5) actions are bounded -----------------------------------------------------------------
+
+
+async def test_unanswered_action_times_out(server: FakeAmi, clients: Clients) -> None:
+    client = await clients.ready()
+    server.silent_actions.add("status")
+    with pytest.raises(AmiTimeout, match="Status"):
+        await client.send_action({"Action": "Status"}, timeout=0.1)
+    assert len(server.named("Status")) == 1
+
+    # a late answer is ignored; the connection keeps working
+    server.push(message(("Response", "Success"),
+                        ("ActionID", server.named("Status")[0]["ActionID"])))
+    response = await client.send_action({"Action": "CoreSettings"})
+    assert response["ActionID"] == server.named("CoreSettings")[0]["ActionID"]
+    assert response["Response"] == "Success"
+    assert client.ready
+    assert server.logins == 1
+
+
+async def test_sending_while_disconnected_fails_at_once(
+    server: FakeAmi, clients: Clients,
+) -> None:
+    with pytest.raises(AmiNotConnected):
+        await clients.make().send_action({"Action": "Ping"})  # never started
+
+    client = await clients.ready()
+    server.down = True
+    server.drop_connections()
+    await eventually(lambda: not client.ready, what="the client to notice the drop")
+    sent = len(server.actions)
+    coro = client.send_action({"Action": "Status"}, timeout=30)
+    try:
+        with pytest.raises(AmiNotConnected):
+            coro.send(None)  # raises on its first step: it never waits for the connection
+    finally:
+        coro.close()
+    assert len(server.actions) == sent
+
+
+async def test_pending_action_fails_when_the_connection_drops(
+    server: FakeAmi, clients: Clients,
+) -> None:
+    client = await clients.ready()
+    server.silent_actions.add("status")
+    pending = asyncio.create_task(client.send_action({"Action": "Status"}, timeout=30))
+    await eventually(lambda: len(server.named("Status")) == 1, what="the Status action")
+
+    server.drop_connections()
+    with pytest.raises(AmiConnectionLost):
+        await pending
+
+    await eventually(lambda: client.ready and server.logins == 2, what="reconnection")
+    pong = await client.send_action({"Action": "Ping"})
+    assert pong["Ping"] == "Pong"
+    assert len(server.named("Status")) == 1  # not replayed after the reconnection
+
+
+# -- (6) refused login ------------------------------------------------------------------------
+
+
+async def test_refused_login_is_reported_and_retried(server: FakeAmi, clients: Clients) -> None:
+    server.refuse_logins = True
+    client: AmiClient = clients.make()
+    await client.start()
+    await eventually(lambda: server.login_attempts >= 2, what="a retried login")
+
+    health = client.health()
+    assert health.state is not AmiState.READY
+    assert not client.ready
+    assert health.last_error is not None
+    assert "login refused" in health.last_error
+    assert server.logins == 0
+    with pytest.raises(AmiNotConnected, match="login refused"):
+        await client.wait_ready(0.01)
+
+    server.refuse_logins = False
+    await eventually(lambda: client.ready, timeout=10, what="login once allowed")
+    assert client.health().last_error is None
+
+
+async def test_a_server_that_never_answers_the_login_is_left_and_retried() -> None:
+    accepted: list[int] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(1)
+        writer.write(b"Asterisk Call Manager/11.0.0\r\n")
+        await writer.drain()
+        await reader.read()  # never answers; returns when the client hangs up
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = AmiClient("127.0.0.1", port, "u", "s", ping_interval=0.05, ping_timeout=0.05,
+                       backoff_initial=0.05, login_timeout=0.2)
+    try:
+        await client.start()
+        for _ in range(200):
+            if len(accepted) >= 2:
+                break
+            await asyncio.sleep(0.02)
+        assert len(accepted) >= 2, "the client should give up on the silent server and retry"
+        assert not client.ready
+        assert "no login answer" in (client.health().last_error or "")
+    finally:
+        await client.close()
+        server.close()
+        await server.wait_closed()
