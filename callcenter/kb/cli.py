@@ -1,7 +1,130 @@
-"""`hotline kb ...` commands (search, validate)."""
+"""`hotline kb ...` commands: search the FAQ base, validate its data files."""
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
+from knowledge_base import (
+    DEFAULT_CACHE_DIR,
+    DEFAULT_DATA_DIR,
+    MAX_TOP,
+    KnowledgeBase,
+    KnowledgeBaseError,
+    Severity,
+    default_spec_path,
+    load_data,
+)
+
 app = typer.Typer(help="FAQ knowledge base: search and validation.", no_args_is_help=True)
+
+DataDir = Annotated[
+    Path,
+    typer.Option(
+        "--data-dir", envvar="HOTLINE_KB_DATA_DIR", help="Folder of the FAQ *.yaml data files."
+    ),
+]
+CacheDir = Annotated[
+    Path,
+    typer.Option(
+        "--cache-dir", envvar="HOTLINE_KB_CACHE_DIR", help="Where the built index is cached."
+    ),
+]
+SpecOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--spec",
+        envvar="HOTLINE_KB_SPEC",
+        help="FAQ spec (ids and key facts); default ../shared/kb/faq_spec.yaml when present.",
+    ),
+]
+NoSpec = Annotated[bool, typer.Option("--no-spec", help="Do not check against the spec.")]
+
+
+def _spec(spec: Path | None, no_spec: bool) -> Path | None:
+    if no_spec:
+        return None
+    return spec if spec is not None else default_spec_path()
+
+
+@app.command()
+def search(
+    queries: Annotated[
+        list[str] | None, typer.Argument(help="Questions (without --jsonl).", show_default=False)
+    ] = None,
+    top: Annotated[int, typer.Option("--top", min=1, max=MAX_TOP, help="Results per query.")] = 3,
+    jsonl: Annotated[
+        bool,
+        typer.Option("--jsonl", help="Read one question per line on stdin, answer in JSON lines."),
+    ] = False,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    cache_dir: CacheDir = DEFAULT_CACHE_DIR,
+    spec: SpecOption = None,
+    no_spec: NoSpec = False,
+    no_dense: Annotated[
+        bool, typer.Option("--no-dense", help="Lexical search only (no embedding model).")
+    ] = False,
+) -> None:
+    """Search the FAQ base; an empty result list means "no confident answer"."""
+    try:
+        kb = KnowledgeBase.load(
+            data_dir,
+            cache_dir=cache_dir,
+            spec_path=_spec(spec, no_spec),
+            embedder=None if no_dense else "auto",
+        )
+    except KnowledgeBaseError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    if jsonl:
+        for line in sys.stdin:
+            query = line.rstrip("\r\n")
+            results = kb.search(query, top=top) if query.strip() else []
+            record = {"query": query, "results": [r.to_dict() for r in results]}
+            sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+        return
+    if not queries:
+        typer.echo("请给出问题，或用 --jsonl 从标准输入逐行读取。", err=True)
+        raise typer.Exit(2)
+    for query in queries:
+        typer.echo(query)
+        results = kb.search(query, top=top)
+        if not results:
+            typer.echo("  （没有把握的答案，建议转人工）")
+        for rank, result in enumerate(results, start=1):
+            typer.echo(f"  {rank}. [{result.score:.3f}] {result.id}  {result.question}")
+
+
+@app.command()
+def validate(
+    path: Annotated[
+        Path | None,
+        typer.Argument(help="Data folder or one data file (default: the project's data)."),
+    ] = None,
+    spec: SpecOption = None,
+    no_spec: NoSpec = False,
+    quiet_warnings: Annotated[
+        bool, typer.Option("--no-warnings", help="Print errors only.")
+    ] = False,
+) -> None:
+    """Check the FAQ data files; print every problem as file:id:field: message."""
+    target = path if path is not None else DEFAULT_DATA_DIR
+    result = load_data(target, _spec(spec, no_spec))
+    errors = [i for i in result.issues if i.severity is Severity.ERROR]
+    warnings = [i for i in result.issues if i.severity is Severity.WARNING]
+    for issue in result.issues:
+        if issue.severity is Severity.ERROR or not quiet_warnings:
+            typer.echo(str(issue))
+    summary = (
+        f"{len(result.files)} file(s), {len(result.entries)} valid entr"
+        f"{'y' if len(result.entries) == 1 else 'ies'}, "
+        f"{len(errors)} error(s), {len(warnings)} warning(s)"
+    )
+    typer.echo(summary, err=True)
+    if errors:
+        raise typer.Exit(1)

@@ -1,0 +1,62 @@
+"""HTTP endpoint of the FAQ search: `GET /kb/search?q=&top=` (mounted under /api/v1)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from pydantic import BaseModel, Field
+
+from knowledge_base import MAX_TOP, KnowledgeBase
+
+router = APIRouter(prefix="/kb", tags=["kb"])
+
+MAX_QUERY_CHARS = 500
+
+
+class SearchHit(BaseModel):
+    id: str = Field(description="FAQ entry id")
+    score: float = Field(description="Confidence in [0, 1], higher is better")
+    question: str = Field(description="Standard question of the entry")
+
+
+class SearchResponse(BaseModel):
+    query: str
+    results: list[SearchHit] = Field(
+        description="Best first; an empty list means no confident answer (offer an agent)"
+    )
+
+
+def get_knowledge_base(request: Request) -> KnowledgeBase:
+    """The application's knowledge base, set by the app factory on `app.state`."""
+    kb = getattr(request.app.state, "knowledge_base", None)
+    if not isinstance(kb, KnowledgeBase) or not kb.loaded:
+        raise HTTPException(status_code=503, detail="知识库暂不可用，请稍后再试")
+    return kb
+
+
+def _invalid(field: str, message: str, value: Any) -> HTTPException:
+    return HTTPException(
+        status_code=422,
+        detail=[{"loc": ["query", field], "msg": message, "type": "value_error", "input": value}],
+    )
+
+
+@router.get("/search", response_model=SearchResponse, summary="Search the FAQ base")
+def search(
+    kb: Annotated[KnowledgeBase, Depends(get_knowledge_base)],
+    q: Annotated[str, Query(description="The caller's question")] = "",
+    top: Annotated[int, Query(description=f"Number of results, 1..{MAX_TOP}")] = 3,
+) -> SearchResponse:
+    # Sync on purpose: the search is CPU-bound, FastAPI runs it in its thread pool.
+    if not q.strip():
+        raise _invalid("q", "问题不能为空", q)
+    if len(q) > MAX_QUERY_CHARS:
+        raise _invalid("q", f"问题不能超过{MAX_QUERY_CHARS}个字", q[:50])
+    if not 1 <= top <= MAX_TOP:
+        raise _invalid("top", f"top 必须在 1 到 {MAX_TOP} 之间", top)
+    results = kb.search(q, top=top)
+    return SearchResponse(
+        query=q,
+        results=[SearchHit(id=r.id, score=round(r.score, 4), question=r.question) for r in results],
+    )

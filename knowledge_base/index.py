@@ -1,0 +1,521 @@
+"""The search index: BM25 over words and pinyin n-grams fused with dense retrieval.
+
+Scores of the three channels are put on absolute scales (query-term coverage for BM25, cosine
+for the embeddings) before fusion, so that one threshold can decide when to decline.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from knowledge_base.embedding import Embedder, Matrix, token_counter
+from knowledge_base.models import FaqEntry, SearchResult
+from knowledge_base.text import (
+    PhoneticCorrector,
+    TextAnalyzer,
+    basic_normalize,
+    pinyin_ngrams,
+)
+
+# Part of every cache key: bump it whenever a pickled class changes (IndexData, Bm25, FaqEntry,
+# ValidationIssue, LoadResult) or the way the index is built.
+ENGINE_VERSION = "kb-engine-4"
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchConfig:
+    """Fusion weights and the decline threshold (tuned on half of the dev set, see docs/kb.md)."""
+
+    weight_dense: float = 0.50
+    weight_words: float = 0.05
+    weight_pinyin: float = 0.10
+    weight_unit_words: float = 0.05
+    weight_unit_pinyin: float = 0.10
+    dense_floor: float = 0.80
+    """Cosines at or below this count as no similarity (E5 cosines rarely go below 0.75)."""
+    decline_below: float = 0.57
+    """A best fused score under this means "no confident answer": results are empty (chosen
+    on half A of the dev set with the 17-token encoder input, see docs/kb.md)."""
+    decline_below_lexical: float = 0.40
+    """The same without an embedder (lexical channels only, another scale)."""
+    question_boost: int = 2
+    k1: float = 1.2
+    b: float = 0.5
+    pinyin_n: int = 2
+    dense_exact_units: int = 8192
+    """Above this many embedded texts, entry centroids preselect the candidates first."""
+    dense_candidates: int = 64
+    dense_fillers: bool = False
+    """Give the encoder the question with filler words (False: fillers removed, fewer tokens)."""
+    dense_keep: Literal["head", "head_tail"] = "head_tail"
+    """Which part of a long question the encoder sees: the start, or start and end (callers
+    often give the context first and the actual question last)."""
+    entity_penalty: float = 0.85
+    """Factor applied to entries that never mention a tax named in the question."""
+    dense_max_chars: int = 32
+    """Longer questions are cut for the encoder (its cost grows with tokens; words still count
+    in full in the lexical channels)."""
+    dense_max_tokens: int = 17
+    """Then cut further (same `dense_keep` rule) until the encoder sees at most this many
+    tokens, prefix and special tokens included (6 of them): the encoder costs ~1.2 ms per
+    token on one core, so this bounds the tail latency. 0 = no token cap; only applies to
+    embedders that count tokens (`TokenCounter`)."""
+    lexical_decisive: float = 0.65
+    """Skip the encoder when the lexical channels alone (fused, weights renormalised) give
+    the best entry at least this score ..."""
+    lexical_decisive_margin: float = 0.15
+    """... and lead the best entry with a different answer by this much (> 1 disables)."""
+
+    def build_key(self) -> str:
+        """The settings that shape the index itself (the rest apply at query time)."""
+        return f"boost={self.question_boost} k1={self.k1} b={self.b} n={self.pinyin_n}"
+
+
+@dataclass
+class Bm25:
+    """Okapi BM25 with postings in flat numpy arrays (column-compressed by term)."""
+
+    vocab: dict[str, int]
+    idf: FloatArray
+    ptr: IntArray
+    docs: IntArray
+    weights: FloatArray
+    n_docs: int
+
+    @classmethod
+    def build(cls, corpus: Sequence[Sequence[str]], k1: float, b: float) -> Bm25:
+        n_docs = len(corpus)
+        lengths = np.array([len(doc) for doc in corpus], dtype=np.float64)
+        avg = float(lengths.mean()) if n_docs and lengths.sum() else 1.0
+        postings: dict[str, list[tuple[int, int]]] = {}
+        for doc_id, doc in enumerate(corpus):
+            for term, tf in Counter(doc).items():
+                postings.setdefault(term, []).append((doc_id, tf))
+        vocab: dict[str, int] = {}
+        idf = np.zeros(len(postings), dtype=np.float64)
+        ptr = np.zeros(len(postings) + 1, dtype=np.int64)
+        doc_list: list[int] = []
+        weight_list: list[float] = []
+        for term_id, (term, plist) in enumerate(sorted(postings.items())):
+            vocab[term] = term_id
+            df = len(plist)
+            term_idf = math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
+            idf[term_id] = term_idf
+            for doc_id, tf in plist:
+                norm = k1 * (1.0 - b + b * lengths[doc_id] / avg)
+                doc_list.append(doc_id)
+                weight_list.append(term_idf * tf * (k1 + 1.0) / (tf + norm))
+            ptr[term_id + 1] = len(doc_list)
+        return cls(
+            vocab=vocab,
+            idf=idf,
+            ptr=ptr,
+            docs=np.asarray(doc_list, dtype=np.int64),
+            weights=np.asarray(weight_list, dtype=np.float64),
+            n_docs=n_docs,
+        )
+
+    @property
+    def unseen_idf(self) -> float:
+        """Weight given to query terms the corpus never uses (as rare as a term can be)."""
+        return math.log(1.0 + (self.n_docs + 0.5) / 0.5)
+
+    def coverage(self, terms: Sequence[str]) -> FloatArray:
+        """BM25 of every document divided by the summed idf of the query's distinct terms.
+
+        About 1.0 when a document of average length holds every query term once; unknown
+        query terms count in the denominator, so off-topic questions score low.
+        """
+        scores = np.zeros(self.n_docs, dtype=np.float64)
+        total = 0.0
+        for term in set(terms):
+            term_id = self.vocab.get(term)
+            if term_id is None:
+                total += self.unseen_idf
+                continue
+            total += float(self.idf[term_id])
+            start, end = int(self.ptr[term_id]), int(self.ptr[term_id + 1])
+            scores[self.docs[start:end]] += self.weights[start:end]
+        if total <= 0.0:
+            return scores
+        return scores / total
+
+
+@dataclass
+class IndexData:
+    """Everything precomputed from the entries (picklable, cached on disk)."""
+
+    entries: list[FaqEntry]
+    words: Bm25
+    pinyin: Bm25
+    unit_words: Bm25
+    unit_pinyin: Bm25
+    lexical_unit_entry: IntArray
+    vocabulary: dict[str, int]
+    entity_names: list[str]
+    entry_entities: NDArray[np.bool_]
+    unit_entry: IntArray
+    unit_vectors: Matrix | None
+    entry_centroids: Matrix | None
+    embedder_name: str | None
+    pinyin_n: int
+    build_key: str
+    version: str = ENGINE_VERSION
+
+
+def entry_texts(entry: FaqEntry) -> list[str]:
+    """The texts that stand for an entry: its question first, then the similar questions."""
+    return [entry.question, *entry.similar]
+
+
+def prepare_analyzer(analyzer: TextAnalyzer, entries: Sequence[FaqEntry]) -> None:
+    """Teach the segmenter the entries' keywords (done before building and after caching)."""
+    analyzer.add_words(basic_normalize(k) for e in entries for k in e.keywords)
+
+
+def build_index(
+    entries: Sequence[FaqEntry],
+    analyzer: TextAnalyzer,
+    embedder: Embedder | None,
+    config: SearchConfig,
+) -> IndexData:
+    prepare_analyzer(analyzer, entries)
+    word_docs: list[list[str]] = []
+    pinyin_docs: list[list[str]] = []
+    unit_word_docs: list[list[str]] = []
+    unit_pinyin_docs: list[list[str]] = []
+    lexical_unit_entry: list[int] = []
+    vocabulary: Counter[str] = Counter()
+    units: list[str] = []
+    unit_entry: list[int] = []
+    entity_names = sorted(set(analyzer.entities))
+    entity_column = {name: i for i, name in enumerate(entity_names)}
+    entry_entities = np.zeros((len(entries), len(entity_names)), dtype=bool)
+    for index, entry in enumerate(entries):
+        found: set[str] = set()
+        for text in [*entry_texts(entry), *entry.keywords, entry.answer]:
+            found |= analyzer.find_entities(analyzer.normalize(text))
+        for name in analyzer.expand_entities(found):
+            entry_entities[index, entity_column[name]] = True
+    for index, entry in enumerate(entries):
+        texts = entry_texts(entry)
+        words: list[str] = []
+        grams: list[str] = []
+        lexical_units = [*texts, "，".join(entry.keywords)] if entry.keywords else texts
+        for position, text in enumerate(lexical_units):
+            base = basic_normalize(text)
+            vocabulary.update(analyzer.cut(base))
+            norm = analyzer.synonyms.apply(base)
+            unit_words = analyzer.segment(norm)
+            unit_grams = pinyin_ngrams(analyzer.content_text(norm), config.pinyin_n)
+            repeat = config.question_boost if position == 0 else 1
+            words.extend(unit_words * repeat)
+            grams.extend(unit_grams * repeat)
+            unit_word_docs.append(unit_words)
+            unit_pinyin_docs.append(unit_grams)
+            lexical_unit_entry.append(index)
+            if position < len(texts):
+                units.append(norm)
+                unit_entry.append(index)
+        word_docs.append(words)
+        pinyin_docs.append(grams)
+    for variant, canonical in analyzer.synonyms.mapping.items():
+        vocabulary[variant] += 1
+        vocabulary[canonical] += 1
+    for word in analyzer.user_words:
+        vocabulary[word] += 1
+    vectors = embedder.encode(units) if embedder is not None and units else None
+    centroids: Matrix | None = None
+    if vectors is not None:
+        owner = np.asarray(unit_entry, dtype=np.int64)
+        sums = np.add.reduceat(vectors, group_starts(owner), axis=0)
+        norms = np.linalg.norm(sums, axis=1, keepdims=True)
+        centroids = (sums / np.maximum(norms, 1e-12)).astype(np.float32)
+    return IndexData(
+        entries=list(entries),
+        words=Bm25.build(word_docs, config.k1, config.b),
+        pinyin=Bm25.build(pinyin_docs, config.k1, config.b),
+        unit_words=Bm25.build(unit_word_docs, config.k1, config.b),
+        unit_pinyin=Bm25.build(unit_pinyin_docs, config.k1, config.b),
+        lexical_unit_entry=np.asarray(lexical_unit_entry, dtype=np.int64),
+        vocabulary=dict(vocabulary),
+        entity_names=entity_names,
+        entry_entities=entry_entities,
+        unit_entry=np.asarray(unit_entry, dtype=np.int64),
+        unit_vectors=vectors,
+        entry_centroids=centroids,
+        embedder_name=embedder.name if embedder is not None and vectors is not None else None,
+        pinyin_n=config.pinyin_n,
+        build_key=config.build_key(),
+    )
+
+
+def _shorten(text: str, limit: int, keep: str) -> str:
+    if len(text) <= limit:
+        return text
+    if keep == "head_tail":
+        head = limit // 2
+        return text[:head] + text[len(text) - (limit - head) :]
+    return text[:limit]
+
+
+@dataclass
+class QueryAnalysis:
+    """How a question was understood (kept for debugging and tests)."""
+
+    normalized: str
+    corrected: str
+    words: list[str]
+    grams: list[str]
+    dense_text: str
+    entities: list[int]
+
+
+@dataclass
+class ChannelScores:
+    """Per-entry scores of each channel, and their weighted fusion in [0, 1]."""
+
+    words: FloatArray
+    pinyin: FloatArray
+    unit_words: FloatArray
+    unit_pinyin: FloatArray
+    dense: FloatArray | None
+    named: NDArray[np.bool_]
+    """False for entries that miss a tax the question names."""
+    fused: FloatArray
+
+
+def group_starts(owner: IntArray) -> IntArray:
+    """Start offsets of the runs of equal owners (units are stored grouped by entry)."""
+    if len(owner) == 0:
+        return np.zeros(0, dtype=np.int64)
+    change = np.flatnonzero(np.diff(owner)) + 1
+    return np.concatenate(([0], change)).astype(np.int64)
+
+
+def _max_per_entry(values: FloatArray, owner: IntArray, starts: IntArray, n: int) -> FloatArray:
+    out = np.zeros(n, dtype=np.float64)
+    if len(values):
+        out[owner[starts]] = np.maximum.reduceat(values, starts)
+    return out
+
+
+def fuse(
+    config: SearchConfig,
+    words: FloatArray,
+    pinyin: FloatArray,
+    unit_words: FloatArray,
+    unit_pinyin: FloatArray,
+    dense: FloatArray | None,
+) -> FloatArray:
+    """Weighted mean of the channels, each clipped to [0, 1] (cosines rescaled first)."""
+    parts = [
+        (config.weight_words, words),
+        (config.weight_pinyin, pinyin),
+        (config.weight_unit_words, unit_words),
+        (config.weight_unit_pinyin, unit_pinyin),
+    ]
+    if dense is not None:
+        scaled = (dense - config.dense_floor) / (1.0 - config.dense_floor)
+        parts.append((config.weight_dense, scaled))
+    total = sum(weight for weight, _ in parts)
+    fused = np.zeros_like(words)
+    for weight, values in parts:
+        if weight:
+            fused += weight * np.clip(values, 0.0, 1.0)
+    return fused / total if total > 0 else fused
+
+
+class SearchEngine:
+    """Answers questions from an `IndexData` with a given analyzer and embedder."""
+
+    def __init__(
+        self,
+        data: IndexData,
+        analyzer: TextAnalyzer,
+        embedder: Embedder | None,
+        config: SearchConfig | None = None,
+    ) -> None:
+        self.data = data
+        self.analyzer = analyzer
+        self.config = config or SearchConfig()
+        self.embedder = embedder if data.unit_vectors is not None else None
+        if self.embedder is not None and self.embedder.name != data.embedder_name:
+            raise ValueError("embedder differs from the one the index was built with")
+        self.corrector = PhoneticCorrector(
+            data.vocabulary, analyzer.cut, analyzer.is_common_word, analyzer.stopwords
+        )
+        self.by_id = {entry.id: entry for entry in data.entries}
+        self._entity_column = {name: i for i, name in enumerate(data.entity_names)}
+        self._lex_starts = group_starts(data.lexical_unit_entry)
+        self._dense_starts = group_starts(data.unit_entry)
+        self._dense_ends = np.append(self._dense_starts[1:], len(data.unit_entry))
+        self._n_entries = len(data.entries)
+        self._mask_day: date | None = None
+        self._mask = np.ones(self._n_entries, dtype=bool)
+        self._counter = token_counter(self.embedder)
+        answers: dict[str, int] = {}
+        self._answer_group = np.array(
+            [answers.setdefault(e.answer, len(answers)) for e in data.entries], dtype=np.int64
+        )
+
+    def effective_mask(self, today: date) -> NDArray[np.bool_]:
+        if self._mask_day != today:
+            self._mask = np.array([e.is_effective(today) for e in self.data.entries], dtype=bool)
+            self._mask_day = today
+        return self._mask
+
+    def analyze(self, query: str) -> QueryAnalysis:
+        base = basic_normalize(query)
+        corrected = self.corrector.correct(base)
+        norm = self.analyzer.synonyms.apply(corrected)
+        content = self.analyzer.content_text(norm)
+        dense_text = norm if self.config.dense_fillers or not content else content
+        return QueryAnalysis(
+            normalized=norm,
+            corrected=corrected,
+            words=self.analyzer.segment(norm),
+            grams=pinyin_ngrams(content, self.data.pinyin_n),
+            dense_text=self.dense_input(dense_text),
+            entities=[
+                self._entity_column[name]
+                for name in sorted(self.analyzer.find_entities(norm))
+                if name in self._entity_column
+            ],
+        )
+
+    def dense_input(self, text: str) -> str:
+        """The question as the encoder sees it: at most `dense_max_chars` characters and
+        `dense_max_tokens` tokens (start and end kept, see `dense_keep`)."""
+        config = self.config
+        text = _shorten(text, config.dense_max_chars, config.dense_keep)
+        counter = self._counter
+        if counter is None or config.dense_max_tokens <= 0:
+            return text
+        if counter.token_count(text) <= config.dense_max_tokens:
+            return text
+        budget, keep = config.dense_max_tokens, config.dense_keep
+        low, high = 0, len(text) - 1  # longest cut within the budget (binary search)
+        while low < high:
+            middle = (low + high + 1) // 2
+            if counter.token_count(_shorten(text, middle, keep)) <= budget:
+                low = middle
+            else:
+                high = middle - 1
+        return _shorten(text, low, keep)
+
+    def lexically_decisive(self, lexical: FloatArray) -> bool:
+        """Whether the lexical channels alone already pick the answer with a large margin."""
+        config = self.config
+        if len(lexical) == 0 or config.lexical_decisive_margin > 1.0:
+            return False
+        best = int(np.argmax(lexical))
+        if lexical[best] < config.lexical_decisive:
+            return False
+        others = np.where(self._answer_group == self._answer_group[best], -1.0, lexical)
+        return bool(lexical[best] - others.max() >= config.lexical_decisive_margin)
+
+    def channel_scores(
+        self, analysis: QueryAnalysis, mask: NDArray[np.bool_] | None = None
+    ) -> ChannelScores:
+        """Every channel for every entry; `mask` (served entries) only matters for the
+        decision to skip the encoder. `dense` is None when it was skipped."""
+        data = self.data
+        n = self._n_entries
+        words = data.words.coverage(analysis.words)
+        pinyin = data.pinyin.coverage(analysis.grams)
+        unit_words = _max_per_entry(
+            data.unit_words.coverage(analysis.words), data.lexical_unit_entry, self._lex_starts, n
+        )
+        unit_pinyin = _max_per_entry(
+            data.unit_pinyin.coverage(analysis.grams), data.lexical_unit_entry, self._lex_starts, n
+        )
+        named: NDArray[np.bool_] = np.ones(n, dtype=bool)
+        if analysis.entities:
+            named = np.asarray(data.entry_entities[:, analysis.entities].all(axis=1), dtype=bool)
+        penalty = np.where(named, 1.0, self.config.entity_penalty) if analysis.entities else None
+        dense: FloatArray | None = None
+        if self.embedder is not None and data.unit_vectors is not None:
+            lexical = fuse(self.config, words, pinyin, unit_words, unit_pinyin, None)
+            if penalty is not None:
+                lexical = lexical * penalty
+            if self.lexically_decisive(lexical if mask is None else np.where(mask, lexical, -1.0)):
+                return ChannelScores(words, pinyin, unit_words, unit_pinyin, None, named, lexical)
+            vector = self.embedder.encode([analysis.dense_text])[0]
+            dense = self._dense_scores(vector, unit_words + unit_pinyin)
+        fused = fuse(self.config, words, pinyin, unit_words, unit_pinyin, dense)
+        if penalty is not None:
+            fused = fused * penalty
+        return ChannelScores(words, pinyin, unit_words, unit_pinyin, dense, named, fused)
+
+    def _dense_scores(self, vector: Matrix, lexical: FloatArray) -> FloatArray:
+        """Best cosine between the question and each entry's texts.
+
+        On large bases the entry centroids (mean of an entry's text vectors) pick candidates
+        together with the best lexical entries; only their texts are compared exactly, the
+        other entries keep their (lower) centroid cosine.
+        """
+        data = self.data
+        assert data.unit_vectors is not None
+        n = self._n_entries
+        units = data.unit_vectors
+        if len(units) <= self.config.dense_exact_units or data.entry_centroids is None:
+            sims = (units @ vector).astype(np.float64)
+            dense = np.full(n, -1.0, dtype=np.float64)
+            dense[data.unit_entry[self._dense_starts]] = np.maximum.reduceat(
+                sims, self._dense_starts
+            )
+            return dense
+        dense = (data.entry_centroids @ vector).astype(np.float64)
+        k = min(self.config.dense_candidates, n)
+        candidates = np.union1d(
+            np.argpartition(-dense, k - 1)[:k], np.argpartition(-lexical, k - 1)[:k]
+        )
+        starts = self._dense_starts[candidates]
+        ends = self._dense_ends[candidates]
+        lengths = ends - starts
+        rows = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+        sims = (units[rows] @ vector).astype(np.float64)
+        offsets = np.cumsum(lengths) - lengths
+        dense[candidates] = np.maximum.reduceat(sims, offsets)
+        return dense
+
+    def search(self, query: str, top: int, today: date) -> list[SearchResult]:
+        if top <= 0 or not query.strip() or self._n_entries == 0:
+            return []
+        analysis = self.analyze(query)
+        if not analysis.words and not analysis.grams:
+            return []
+        mask = self.effective_mask(today)
+        channels = self.channel_scores(analysis, mask)
+        scores = np.where(mask, channels.fused, -1.0)
+        count = min(top, self._n_entries)
+        best = np.argpartition(-scores, count - 1)[:count]
+        best = best[np.argsort(-scores[best], kind="stable")]
+        threshold = (
+            self.config.decline_below
+            if channels.dense is not None
+            else self.config.decline_below_lexical
+        )
+        if scores[best[0]] < threshold:
+            return []
+        return [
+            SearchResult(
+                id=self.data.entries[i].id,
+                score=float(scores[i]),
+                question=self.data.entries[i].question,
+            )
+            for i in best
+            if scores[i] >= 0.0
+        ]

@@ -1,0 +1,178 @@
+"""Search on the shipped data and on tiny bases: spec coverage, decline, reload, cache."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from knowledge_base import (
+    KnowledgeBase,
+    KnowledgeBaseError,
+    SearchResult,
+    default_spec_path,
+)
+from knowledge_base.loader import load_spec
+
+from .conftest import GOOD_ENTRIES, WriteData
+
+SPEC_PATH = default_spec_path()
+SPEC = load_spec(SPEC_PATH) if SPEC_PATH else None
+SPEC_IDS = sorted(SPEC.entries) if SPEC else []
+needs_spec = pytest.mark.skipif(
+    SPEC_PATH is None, reason="spec ../shared/kb/faq_spec.yaml is absent: nothing to check against"
+)
+
+
+@needs_spec
+@pytest.mark.parametrize("entry_id", SPEC_IDS)
+def test_spec_id_present_with_key_facts(kb: KnowledgeBase, entry_id: str) -> None:
+    assert SPEC is not None
+    spec_entry = SPEC.entries[entry_id]
+    entry = kb.get(entry_id)
+    missing = [fact for fact in spec_entry.key_facts if fact not in entry.answer]
+    assert not missing, f"{entry.file}:{entry_id}:answer lacks key facts {missing}"
+
+
+def test_shipped_data_loads_without_errors(kb: KnowledgeBase) -> None:
+    assert len(kb) > 0
+    assert all(issue.severity.value == "warning" for issue in kb.issues)
+
+
+# Questions written for these tests (not from the dev set): paraphrases, ASR slips, keywords.
+@pytest.mark.parametrize(
+    ("query", "entry_id"),
+    [
+        ("个人所得税起征点现在是多少钱", "iit.basic_deduction"),
+        ("一般纳税人增值税怎么算出来的", "vat.general_taxpayer.calculation"),
+        ("数电飘开错了怎么冲红", "invoice.red_letter.process"),
+        ("企业锁得税汇算清缴最晚几号", "cit.annual_settlement.deadline"),
+        ("我想找人工", "hotline.human_agent"),
+        ("城建税税率", "vat.surtax.rates"),
+    ],
+)
+def test_finds_the_right_entry(kb: KnowledgeBase, query: str, entry_id: str) -> None:
+    ids = [r.id for r in kb.search(query, top=3)]
+    assert entry_id in ids, (query, ids)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "今天晚上吃什么好",
+        "帮我订一张后天去广州的机票",
+        "我家的猫不吃东西怎么办",
+        "足球比赛几点开始直播",
+        "怎么办理护照加急",
+        "孩子发烧了去哪个医院看比较好",
+    ],
+)
+def test_declines_out_of_scope(kb: KnowledgeBase, query: str) -> None:
+    assert kb.search(query) == []
+
+
+def test_results_are_ranked_and_bounded(kb: KnowledgeBase) -> None:
+    results = kb.search("小规模纳税人增值税", top=5)
+    assert 1 <= len(results) <= 5
+    assert all(isinstance(r, SearchResult) and 0.0 <= r.score <= 1.0 for r in results)
+    assert [r.score for r in results] == sorted((r.score for r in results), reverse=True)
+    assert len({r.id for r in results}) == len(results)
+    assert kb.search("", top=3) == []
+    assert kb.search("   ") == []
+    assert kb.search("增值税", top=0) == []
+
+
+def test_get_unknown_id_raises(kb: KnowledgeBase) -> None:
+    with pytest.raises(KeyError):
+        kb.get("no.such.entry")
+
+
+# ---------------------------------------------------------------- tiny bases (lexical only)
+def _load(data_dir: Path, tmp_path: Path, today: date = date(2026, 11, 28)) -> KnowledgeBase:
+    return KnowledgeBase.load(
+        data_dir, cache_dir=tmp_path / "cache", spec_path=None, embedder=None, clock=lambda: today
+    )
+
+
+def test_failed_reload_keeps_previous_base(
+    data_dir: Path, write_data: WriteData, tmp_path: Path
+) -> None:
+    path = write_data("good.yaml", GOOD_ENTRIES)
+    kb = _load(data_dir, tmp_path)
+    assert kb.search("个税起征点")[0].id == "t.iit.threshold"
+    path.write_text(GOOD_ENTRIES.replace("answer: 基本减除费用", "answer: ''\n  x: 基本"), "utf-8")
+    with pytest.raises(KnowledgeBaseError) as error:
+        kb.reload()
+    assert any(i.entry_id == "t.iit.threshold" for i in error.value.issues)
+    assert "previous version kept" in str(error.value)
+    assert kb.search("个税起征点")[0].id == "t.iit.threshold"
+    assert kb.get("t.iit.threshold").answer.startswith("基本减除费用")
+    # Repaired data with a new entry is picked up by the next reload.
+    write_data("good.yaml", GOOD_ENTRIES)
+    write_data(
+        "more.yaml",
+        """
+        - id: t.credit.levels
+          category: 纳税信用
+          question: 纳税信用等级分为哪几级？
+          similar: [信用等级有几级]
+          keywords: [纳税信用, 等级]
+          answer: 纳税信用级别分为A、B、M、C、D五级。
+          effective_from: 2018-04-01
+          effective_to: null
+          source: 纳税信用管理办法
+        """,
+    )
+    kb.reload()
+    assert kb.search("纳税信用等级分几级")[0].id == "t.credit.levels"
+
+
+def test_initial_load_of_broken_base_raises(data_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(KnowledgeBaseError):
+        _load(data_dir, tmp_path)
+
+
+def test_entries_outside_their_dates_are_not_served(
+    data_dir: Path, write_data: WriteData, tmp_path: Path
+) -> None:
+    text = GOOD_ENTRIES.replace(
+        "effective_from: 2019-01-01\n  effective_to: null",
+        "effective_from: 2019-01-01\n  effective_to: 2026-06-30",
+    ).replace(
+        "effective_from: 2020-01-01\n  effective_to: null",
+        "effective_from: 2027-01-01\n  effective_to: null",
+    )
+    write_data("dated.yaml", text)
+    kb = _load(data_dir, tmp_path)
+    served = {e.id for e in kb.entries()}
+    assert served == {"t.vat.rates"}
+    assert all(r.id == "t.vat.rates" for r in kb.search("个税起征点", top=3))
+    assert all(r.id == "t.vat.rates" for r in kb.search("转人工", top=3))
+    # Still known (validated, retrievable by id), and served once its dates come.
+    assert kb.get("t.hotline.agent").id == "t.hotline.agent"
+    later = _load(data_dir, tmp_path, today=date(2027, 1, 2))
+    assert later.search("转人工")[0].id == "t.hotline.agent"
+
+
+def test_index_cache_is_reused_and_rebuilt_on_change(
+    data_dir: Path, write_data: WriteData, tmp_path: Path
+) -> None:
+    path = write_data("good.yaml", GOOD_ENTRIES)
+    _load(data_dir, tmp_path)
+    cached = sorted((tmp_path / "cache").glob("index-*.pkl"))
+    assert len(cached) == 1
+    again = _load(data_dir, tmp_path)
+    assert sorted((tmp_path / "cache").glob("index-*.pkl")) == cached
+    assert again.search("转人工")[0].id == "t.hotline.agent"
+    path.write_text(GOOD_ENTRIES.replace("我要找人工客服", "人工服务怎么找"), encoding="utf-8")
+    _load(data_dir, tmp_path)
+    assert len(list((tmp_path / "cache").glob("index-*.pkl"))) == 2
+
+
+def test_corrupt_cache_is_ignored(data_dir: Path, write_data: WriteData, tmp_path: Path) -> None:
+    write_data("good.yaml", GOOD_ENTRIES)
+    _load(data_dir, tmp_path)
+    for cached in (tmp_path / "cache").glob("index-*.pkl"):
+        cached.write_bytes(b"not a pickle")
+    assert _load(data_dir, tmp_path).search("转人工")[0].id == "t.hotline.agent"
