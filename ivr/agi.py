@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -78,6 +79,10 @@ class AsyncAgi:
         self._pending: dict[str, tuple[str, asyncio.Future[AgiResult]]] = {}
         self._active: set[str] = set()  # channels we have sent commands to
         self._gone: set[str] = set()  # of those, the ones that hung up
+        # key turnaround (benchmarks/ivr_bench.py): seconds from the AsyncAGIExec that brought
+        # the caller's key to the next AGI command sent on that channel; off unless a list
+        self.turnarounds: list[float] | None = None
+        self._key_at: dict[str, float] = {}
         client.on(AsyncAgiExec, self._on_exec)
         client.on(AsyncAgiEnd, self._on_end)
         client.on(Hangup, self._on_end)
@@ -98,6 +103,10 @@ class AsyncAgi:
             raise ChannelHungUp(channel)
         self._active.add(channel)
         command_id = self.client.next_id("agi")
+        if self.turnarounds is not None:
+            key_at = self._key_at.pop(channel, None)
+            if key_at is not None:
+                self.turnarounds.append(time.perf_counter() - key_at)
         future: asyncio.Future[AgiResult] = asyncio.get_running_loop().create_future()
         self._pending[command_id] = (channel, future)
         try:
@@ -127,13 +136,18 @@ class AsyncAgi:
         entry = self._pending.get(event.command_id)
         if entry is None:
             return
-        _channel, future = entry
+        channel, future = entry
         if future.done():
             return
         try:
-            future.set_result(AgiResult.parse(event.result))
+            result = AgiResult.parse(event.result)
         except AgiError as exc:
             future.set_exception(exc)
+            return
+        if self.turnarounds is not None and result.code == 200 and result.result not in (
+                "", "0", "-1"):
+            self._key_at[channel] = time.perf_counter()  # a key (or digits) came back
+        future.set_result(result)
 
     def _on_end(self, event: AsyncAgiEnd | Hangup) -> None:
         if isinstance(event, Hangup):
@@ -200,6 +214,25 @@ class AgiChannel:
         if result.code != 200:
             raise AgiError(f"GET DATA {prompt}: {result}")
         return result.result, result.data == "timeout"
+
+    async def record(self, path: str, fmt: str = "wav", escape_digits: str = "#",
+                     timeout_ms: int = 10000, silence_s: int = 0, beep: bool = False
+                     ) -> str | None:
+        """Record the caller into ``path``.``fmt`` (a path as Asterisk sees it, without the
+        extension) until ``timeout_ms``, ``silence_s`` seconds of silence (0: no silence
+        detection) or a key of ``escape_digits``, which is returned. ``beep`` plays the
+        ``beep`` prompt first. A hang-up raises ChannelHungUp; what was recorded is kept."""
+        if beep:
+            await self.play(["beep"], escape_digits="")
+        command = f"RECORD FILE {path} {fmt} {_quote(escape_digits)} {timeout_ms} 0"
+        if silence_s > 0:
+            command += f" s={silence_s}"
+        result = await self.execute(command, timeout_ms / 1000 + 10)
+        if result.code != 200:
+            raise AgiError(f"RECORD FILE {path}: {result}")
+        if result.result in ("", "0") or not result.result.isdigit():
+            return None
+        return chr(int(result.result))
 
     async def wait_for_digit(self, timeout_ms: int) -> str | None:
         result = await self.execute(f"WAIT FOR DIGIT {timeout_ms}", timeout_ms / 1000 + 5)

@@ -31,6 +31,7 @@ from ivr.ami.events import (
 from ivr.menu.engine import MenuSession
 from ivr.menu.schema import Menu
 from ivr.ports import ContactEvent, ContactRecorder, EventKind
+from ivr.services import IvrServices
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +54,14 @@ class IvrBridge:
         menu: Callable[[], Menu],
         recorder: ContactRecorder,
         resume_timeout: float = 60.0,
+        services: IvrServices | None = None,
     ) -> None:
         self.client = client
         self.agi = AsyncAgi(client)
         self.menu = menu
         self.recorder = recorder
         self.resume_timeout = resume_timeout
+        self.services = services
         self.calls: dict[str, Call] = {}  # by the caller channel's uniqueid
         self.sessions_started = 0
         self.reconciliations = 0
@@ -83,7 +86,14 @@ class IvrBridge:
 
     def _start_session(self, call: Call, env: dict[str, str], resumed: bool = False) -> None:
         channel = AgiChannel(self.agi, call.channel, call.uniqueid, call.linkedid, env)
-        session = MenuSession(self.menu(), channel, self.recorder, self._wait_reconnect)
+        menu = self.menu()
+        # a call coming back from the dialplan names its entry point: AGI(agi:async,<entry>)
+        entry = env.get("agi_arg_1", "")
+        start = menu.entries.get(entry) if entry else None
+        if entry and start is None:
+            log.warning("unknown menu entry %r for %s; starting at the top", entry, call.channel)
+        session = MenuSession(menu, channel, self.recorder, self._wait_reconnect,
+                              start_node=start, services=self.services)
         if resumed:
             self._record(call.linkedid, EventKind.RESUMED, node=session.node_id,
                          reason="orphaned AsyncAGI channel after reconnect")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 
@@ -65,4 +65,117 @@ class ContactRecorder(Protocol):
 
     async def open_contacts(self) -> list[str]:
         """Linkedids of contacts that started and have not ended."""
+        ...
+
+
+# -- self-services of the 12366 menu (implemented in callcenter, wired in runtime.py) ------------
+
+
+@dataclass(frozen=True)
+class InvoiceCheck:
+    """Result of an invoice authenticity check (发票真伪鉴别)."""
+
+    found: bool
+    amount_matches: bool = False
+    status: str = ""              # normal | void | red (red-letter reversed)
+    issued_on: date | None = None
+
+
+class InvoiceRegistry(Protocol):
+    async def check(self, code: str, number: str, amount_fen: int) -> InvoiceCheck: ...
+
+
+@dataclass(frozen=True)
+class PinCheck:
+    """``status``: ok | wrong_pin | locked | unknown (no such taxpayer)."""
+
+    status: str
+    attempts_left: int = 0
+
+
+@dataclass(frozen=True)
+class FilingStatus:
+    tax: str                      # a prompt-able tax key: vat | cit | iit | stamp ...
+    period: str                   # e.g. 2026-10
+    filed: bool
+    unpaid_fen: int = 0
+
+
+@dataclass(frozen=True)
+class TaxpayerStatus:
+    tin: str
+    filings: tuple[FilingStatus, ...]
+    unpaid_fen: int
+
+
+class TaxpayerDirectory(Protocol):
+    async def verify_pin(self, tin: str, pin: str) -> PinCheck: ...
+
+    async def status(self, tin: str) -> TaxpayerStatus | None: ...
+
+
+@dataclass(frozen=True)
+class Hall:
+    id: int
+    prompt: str                   # catalogue prompt id that names the hall
+
+
+@dataclass(frozen=True)
+class Slot:
+    id: int
+    starts_at: datetime
+
+
+@dataclass(frozen=True)
+class BookingConfirmation:
+    confirmation_no: str
+    hall_id: int
+    starts_at: datetime
+
+
+@dataclass(frozen=True)
+class CallbackConfirmation:
+    callback_id: int
+    number: str
+    due_at: datetime
+
+
+class BookingDesk(Protocol):
+    async def halls(self) -> list[Hall]: ...
+
+    async def free_slots(self, hall_id: int, after: datetime, limit: int) -> list[Slot]: ...
+
+    async def book(self, slot_id: int, caller: str, linkedid: str
+                   ) -> BookingConfirmation | None:
+        """None when the slot was taken in the meantime."""
+        ...
+
+
+@dataclass(frozen=True)
+class TicketConfirmation:
+    ticket_no: str
+    due_at: datetime
+
+
+class TicketDesk(Protocol):
+    async def create_ticket(self, kind: str, caller: str, linkedid: str,
+                            recording_path: str | None, summary: str = ""
+                            ) -> TicketConfirmation: ...
+
+    async def request_callback(self, number: str, linkedid: str, reason: str
+                               ) -> CallbackConfirmation: ...
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    confidence: float             # 0..1, mean word confidence
+    grammar: str = "free"         # "free" or the node's grammar name
+
+
+class SpeechRecognizer(Protocol):
+    def recognize(self, wav_path: str, phrases: list[str] | None = None) -> Transcript:
+        """Recognise a recorded utterance (blocking; run it in a thread).
+
+        ``phrases`` restricts recognition to these phrases (plus ``[unk]``)."""
         ...

@@ -1,25 +1,47 @@
-"""Runs a :class:`~ivr.menu.schema.Menu` on one call: one :class:`MenuSession` per call.
+"""The menu engine: one :class:`MenuSession` per call walks the menu tree over the channel.
 
-The session reports every step to the contact recorder. When the AMI connection drops while a
-node runs, the session waits for the connection to come back and runs the node again (recorded
-as ``resumed``); when the caller hangs up, it ends quietly (the call tracker records the end).
+Every step lands in the contact timeline (node entered, prompts, keys, speech, FAQ ids, service
+results). Waiting nodes share one input loop (:meth:`MenuSession.ask`): timeout, retries with
+invalid- and no-input prompts, then the node's fallback, and the menu's global keys (back,
+repeat, agent). Prompts are played with barge-in: a key interrupts them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Protocol
+import re
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from ivr.agi import AgiError, ChannelHungUp
 from ivr.ami.client import AmiConnectionLost, AmiNotConnected, AmiTimeout
-from ivr.menu.schema import HangupNode, Menu, MenuNode, PlayNode, TransferNode
+from ivr.menu.schema import (
+    CollectNode,
+    FaqNode,
+    HangupNode,
+    HoursNode,
+    Menu,
+    MenuNode,
+    PlayNode,
+    ReturnNode,
+    ServiceNode,
+    SpeechNode,
+    SubflowNode,
+    SurveyNode,
+    TransferNode,
+    _Waits,
+)
 from ivr.ports import ContactEvent, ContactRecorder, EventKind
+from ivr.prompts import readback
+from ivr.services import IvrServices
 
 log = logging.getLogger(__name__)
 
 QUEUE_CONTEXT = "hotline-queue"
+ALL_KEYS = "0123456789*#"
+MAX_REPEATS = 5
 
 
 class Channel(Protocol):
@@ -37,6 +59,33 @@ class Channel(Protocol):
     async def redirect(self, context: str, exten: str, priority: int = ...) -> None: ...
 
 
+@runtime_checkable
+class RecordingChannel(Protocol):
+    """A channel that can also record the caller (speech input, voice messages)."""
+
+    linkedid: str
+    caller_number: str
+
+    async def record(self, path: str, fmt: str = ..., escape_digits: str = ...,
+                     timeout_ms: int = ..., silence_s: int = ..., beep: bool = ...
+                     ) -> str | None: ...
+
+    async def set_variable(self, name: str, value: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What the caller answered at a waiting node: ``digits``, or a node to go to because of a
+    global key (``goto``), or nothing usable after every try (``failed``)."""
+
+    digits: str = ""
+    goto: str | None = None
+    failed: bool = False
+
+
+Validator = Callable[[str], bool]
+
+
 class MenuSession:
     def __init__(
         self,
@@ -46,6 +95,7 @@ class MenuSession:
         wait_reconnect: Callable[[], Awaitable[None]] | None = None,
         start_node: str | None = None,
         max_steps: int = 200,
+        services: IvrServices | None = None,
     ) -> None:
         self.menu = menu
         self.channel = channel
@@ -53,10 +103,16 @@ class MenuSession:
         self.wait_reconnect = wait_reconnect
         self.node_id = start_node or menu.start
         self.max_steps = max_steps
+        self.services = services or IvrServices()
         self.path: list[str] = []
         self.ended_by: str | None = None
+        self.vars: dict[str, str] = {}
+        self.history: list[str] = []        # waiting nodes visited, for the back key
+        self.returns: list[str] = []        # sub-flow return addresses
+        self.served = False
+        self._recordings = 0
 
-    def _record(self, kind: EventKind, **data: object) -> None:
+    def record(self, kind: EventKind, **data: object) -> None:
         self.recorder.record(ContactEvent(self.channel.linkedid, kind, data))
 
     async def run(self) -> None:
@@ -67,7 +123,7 @@ class MenuSession:
             steps += 1
             if steps > self.max_steps:
                 log.error("menu loop on %s; ending the call", self.channel.linkedid)
-                self._record(EventKind.IVR_HANGUP, node=next_id, reason="loop_guard")
+                self.record(EventKind.IVR_HANGUP, node=next_id, reason="loop_guard")
                 await self._safe_hangup()
                 return
             self.node_id = next_id
@@ -86,10 +142,10 @@ class MenuSession:
                 except AmiNotConnected:
                     self.ended_by = "ami_lost"
                     return
-                self._record(EventKind.RESUMED, node=next_id, reason=type(exc).__name__)
+                self.record(EventKind.RESUMED, node=next_id, reason=type(exc).__name__)
             except AgiError:
                 log.exception("AGI failure in node %s of %s", next_id, self.channel.linkedid)
-                self._record(EventKind.IVR_HANGUP, node=next_id, reason="agi_error")
+                self.record(EventKind.IVR_HANGUP, node=next_id, reason="agi_error")
                 await self._safe_hangup()
                 return
 
@@ -102,64 +158,245 @@ class MenuSession:
     async def _run_node(self, node_id: str) -> str | None:
         node = self.menu.nodes[node_id]
         self.path.append(node_id)
-        self._record(EventKind.MENU_NODE, node=node_id, type=node.type)
+        self.record(EventKind.MENU_NODE, node=node_id, type=node.type)
+        if isinstance(node, MenuNode | SpeechNode) and (
+                not self.history or self.history[-1] != node_id):
+            self.history.append(node_id)
         if isinstance(node, PlayNode):
             return await self._play(node_id, node)
         if isinstance(node, MenuNode):
             return await self._menu(node_id, node)
+        if isinstance(node, CollectNode):
+            return await self._collect(node_id, node)
+        if isinstance(node, SpeechNode):
+            from ivr.services.speech import run_speech
+
+            return await run_speech(self, node_id, node)
+        if isinstance(node, FaqNode):
+            from ivr.services.faq import run_faq
+
+            return await run_faq(self, node_id, node)
+        if isinstance(node, ServiceNode):
+            from ivr.services.handlers import run_service
+
+            return await run_service(self, node_id, node)
+        if isinstance(node, HoursNode):
+            return await self._hours(node_id, node)
+        if isinstance(node, SurveyNode):
+            return await self._survey(node_id, node)
+        if isinstance(node, SubflowNode):
+            self.returns.append(node.next)
+            return node.flow
+        if isinstance(node, ReturnNode):
+            if not self.returns:
+                log.error("return node %s outside a sub-flow on %s", node_id,
+                          self.channel.linkedid)
+                self.record(EventKind.IVR_HANGUP, node=node_id, reason="loop_guard")
+                await self._safe_hangup()
+                return None
+            return self.returns.pop()
         if isinstance(node, TransferNode):
             await self._transfer(node_id, node)
             return None
         await self._hangup(node_id, node)
         return None
 
-    async def _play(self, node_id: str, node: PlayNode) -> str:
-        self._record(EventKind.PROMPT, node=node_id, prompts=list(node.prompts))
-        key = await self.channel.play(list(node.prompts),
-                                      escape_digits="0123456789*#" if node.barge_in else "")
-        if key is not None:
-            self._record(EventKind.DIGITS, node=node_id, digits=key, barge_in=True)
-        if node.service:
-            self._record(EventKind.SELF_SERVICE, node=node_id, service=node.service,
-                         detail=node.detail)
-        return node.next
+    # -- helpers used by the nodes and the service handlers ---------------------------------
 
-    async def _menu(self, node_id: str, node: MenuNode) -> str:
+    async def say(self, node_id: str, prompts: list[str], barge_in: bool = False
+                  ) -> str | None:
+        """Play prompts (recorded in the timeline); with barge-in a key stops them and is
+        returned."""
+        if not prompts:
+            return None
+        self.record(EventKind.PROMPT, node=node_id, prompts=list(prompts))
+        return await self.channel.play(list(prompts), escape_digits=ALL_KEYS if barge_in else "")
+
+    def served_by(self, node_id: str, service: str, detail: str | None) -> None:
+        self.served = True
+        self.record(EventKind.SELF_SERVICE, node=node_id, service=service, detail=detail)
+
+    def global_target(self, node: _Waits, digits: str, options: Collection[str]) -> str | None:
+        """The node a global key leads to, or None."""
+        keys = self.menu.global_keys
+        if not node.global_keys or len(digits) != 1 or digits in options:
+            return None
+        if keys.agent is not None and digits == keys.agent:
+            return keys.agent_node
+        if keys.back is not None and digits == keys.back:
+            if len(self.history) >= 2:
+                self.history.pop()               # the current node
+                return self.history.pop()        # entered again, so pushed again
+            return self.node_id
+        return None
+
+    def _is_repeat(self, node: _Waits, digits: str, options: Collection[str]) -> bool:
+        key = self.menu.global_keys.repeat
+        return node.global_keys and key is not None and digits == key and digits not in options
+
+    async def ask(self, node_id: str, node: _Waits, prompt: str, *,
+                  options: Collection[str] = (), max_digits: int = 1,
+                  valid: Validator | None = None, lead: list[str] | None = None,
+                  early: str | None = None, secret: bool = False) -> Choice:
+        """Play ``lead`` (barge-in) then ``prompt`` and collect keys, with the node's retries.
+
+        Keys are accepted when in ``options`` or passing ``valid``; global keys apply.
+        ``early`` is a key the caller already pressed (during an answer, say)."""
         attempts = node.retries + 1
-        for attempt in range(1, attempts + 1):
-            self._record(EventKind.PROMPT, node=node_id, prompts=[node.prompt], attempt=attempt)
-            digits, _timed_out = await self.channel.collect_digits(
-                node.prompt, timeout_ms=node.timeout_ms, max_digits=1
-            )
-            if not digits:
-                self._record(EventKind.NO_INPUT, node=node_id, attempt=attempt)
-                retry_prompt = node.no_input_prompt
-            elif digits in node.options:
-                self._record(EventKind.DIGITS, node=node_id, digits=digits)
-                return node.options[digits]
+        attempt = 0
+        repeats = 0
+        while attempt < attempts:
+            attempt += 1
+            if early is None and lead:
+                early = await self.say(node_id, lead, barge_in=True)
+            self.record(EventKind.PROMPT, node=node_id, prompts=[prompt], attempt=attempt)
+            if early is not None and max_digits == 1:
+                digits = early
             else:
-                self._record(EventKind.INVALID_INPUT, node=node_id, digits=digits,
-                             attempt=attempt)
+                digits, _timed_out = await self.channel.collect_digits(
+                    prompt, timeout_ms=node.timeout_ms, max_digits=max_digits)
+                if early is not None:
+                    digits = early + digits
+            early = None
+            retry_prompt: str | None
+            if not digits:
+                self.record(EventKind.NO_INPUT, node=node_id, attempt=attempt)
+                retry_prompt = node.no_input_prompt
+            elif digits in options or (valid is not None and valid(digits)):
+                self.record(EventKind.DIGITS, node=node_id,
+                            digits="*" * len(digits) if secret else digits)
+                return Choice(digits=digits)
+            elif self._is_repeat(node, digits, options) and repeats < MAX_REPEATS:
+                repeats += 1
+                attempt -= 1
+                self.record(EventKind.DIGITS, node=node_id, digits=digits, action="repeat")
+                continue
+            elif (target := self.global_target(node, digits, options)) is not None:
+                action = "agent" if digits == self.menu.global_keys.agent else "back"
+                self.record(EventKind.DIGITS, node=node_id, digits=digits, action=action)
+                return Choice(digits=digits, goto=target)
+            else:
+                self.record(EventKind.INVALID_INPUT, node=node_id,
+                            digits="*" * len(digits) if secret else digits, attempt=attempt)
                 retry_prompt = node.invalid_prompt
             if retry_prompt and attempt < attempts:
                 await self.channel.play([retry_prompt], escape_digits="")
+        return Choice(failed=True)
+
+    # -- nodes ------------------------------------------------------------------------------
+
+    async def _play(self, node_id: str, node: PlayNode) -> str:
+        self.record(EventKind.PROMPT, node=node_id, prompts=list(node.prompts))
+        key = await self.channel.play(list(node.prompts),
+                                      escape_digits=ALL_KEYS if node.barge_in else "")
+        if key is not None:
+            self.record(EventKind.DIGITS, node=node_id, digits=key, barge_in=True)
+        if node.service:
+            self.served_by(node_id, node.service, node.detail)
+        return node.next
+
+    async def _menu(self, node_id: str, node: MenuNode) -> str:
+        choice = await self.ask(node_id, node, node.prompt, options=node.options)
+        if choice.goto is not None:
+            return choice.goto
+        if choice.failed:
+            return node.fallback
+        return node.options[choice.digits]
+
+    async def _collect(self, node_id: str, node: CollectNode) -> str:
+        pattern = re.compile(rf"^\d{{{node.min_digits},{node.max_digits}}}$"
+                             if node.readback != "amount"
+                             else r"^\d{1,9}(\*\d{1,2})?$")
+        tries = node.retries + 1
+        for _ in range(tries):
+            choice = await self.ask(node_id, node, node.prompt, max_digits=node.max_digits,
+                                    valid=lambda d: bool(pattern.match(d)),
+                                    secret=node.secret)
+            if choice.goto is not None:
+                return choice.goto
+            if choice.failed:
+                return node.fallback
+            value = choice.digits
+            if node.readback is None:
+                self.vars[node.store] = value
+                return node.next
+            assert node.readback_prompt is not None
+            assert node.confirm_prompt is not None
+            if node.readback == "amount":
+                whole, _, cents = value.partition("*")
+                fen = int(whole) * 100 + int((cents + "00")[:2])
+                value = str(fen)
+                spoken = readback.say_amount(fen)
+            else:
+                spoken = readback.say_digits(value)
+            confirm = await self.ask(node_id, node, node.confirm_prompt, options=("1", "2"),
+                                     lead=[node.readback_prompt, *spoken])
+            if confirm.goto is not None:
+                return confirm.goto
+            if confirm.digits == "1":
+                self.vars[node.store] = value
+                return node.next
+            if confirm.failed:
+                return node.fallback
+            # 2: enter again
         return node.fallback
+
+    async def _hours(self, node_id: str, node: HoursNode) -> str:
+        calendar = self.services.calendar
+        now = self.services.clock()
+        is_open = calendar.is_open(now) if calendar is not None else True
+        self.record(EventKind.SERVICE_RESULT, node=node_id, service="hours",
+                    result="open" if is_open else "closed", at=now.isoformat())
+        if is_open:
+            return node.open
+        prompts: list[str] = [node.closed_prompt] if node.closed_prompt else []
+        if node.announce_hours and calendar is not None:
+            hours = calendar.main_hours
+            prompts += ["hours_intro", *readback.say_time(hours.open), "hours_to",
+                        *readback.say_time(hours.close)]
+        await self.say(node_id, prompts)
+        return node.closed
+
+    async def _survey(self, node_id: str, node: SurveyNode) -> str:
+        choice = await self.ask(node_id, node, node.prompt, options=node.scores)
+        if choice.goto is not None:
+            return choice.goto
+        if choice.failed:
+            self.record(EventKind.SURVEY, node=node_id, score=None)
+            return node.next
+        self.record(EventKind.SURVEY, node=node_id, score=node.scores[choice.digits],
+                    key=choice.digits)
+        if node.thanks_prompt:
+            await self.say(node_id, [node.thanks_prompt])
+        return node.next
 
     async def _transfer(self, node_id: str, node: TransferNode) -> None:
         if node.prompt:
-            self._record(EventKind.PROMPT, node=node_id, prompts=[node.prompt])
+            self.record(EventKind.PROMPT, node=node_id, prompts=[node.prompt])
             await self.channel.play([node.prompt], escape_digits="")
-        self._record(EventKind.TRANSFER, node=node_id, queue=node.queue)
+        data: dict[str, object] = {"node": node_id, "queue": node.queue}
+        if node.skill:
+            data["skill"] = node.skill
+        if node.reason:
+            data["reason"] = node.reason
+        self.record(EventKind.TRANSFER, **data)
+        if isinstance(self.channel, RecordingChannel):
+            await self.channel.set_variable("HOTLINE_SKILL", node.skill or node.queue)
         await self.channel.redirect(QUEUE_CONTEXT, node.queue)
         self.ended_by = "transfer"
 
     async def _hangup(self, node_id: str, node: HangupNode) -> None:
         if node.prompt:
-            self._record(EventKind.PROMPT, node=node_id, prompts=[node.prompt])
+            self.record(EventKind.PROMPT, node=node_id, prompts=[node.prompt])
             await self.channel.play([node.prompt], escape_digits="")
-        self._record(EventKind.IVR_HANGUP, node=node_id, reason=node.reason)
+        self.record(EventKind.IVR_HANGUP, node=node_id, reason=node.reason)
         self.ended_by = "ivr_hangup"
         await self.channel.hangup()
+
+    def next_recording_name(self, kind: str) -> str:
+        self._recordings += 1
+        safe = re.sub(r"[^0-9A-Za-z_.-]", "_", self.channel.linkedid)
+        return f"{kind}-{safe}-{self._recordings}"
 
 
 async def wait_forever() -> None:  # pragma: no cover - helper for callers without reconnect

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from ivr.menu.schema import Menu, UnknownTargets
+from ivr.menu.schema import NODE_TYPES, Menu, UnknownTargets
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ def parse_menu(text: str, filename: str = "<menu>") -> Menu:
         raise MenuError(problems) from exc
 
 
-_NODE_TAGS = {"play", "menu", "transfer", "hangup"}
+_NODE_TAGS = set(NODE_TYPES)
 
 
 def load_menu(path: Path) -> Menu:

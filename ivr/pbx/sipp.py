@@ -291,11 +291,13 @@ class SippRunner:
         return "/" + rel
 
     def _command(self, scenario: str, local_port: int, extra: list[str]) -> list[str]:
-        media = 20000 + (local_port % 1000) * 4
+        # media and control ports derive from the (unique) SIP port, so that test runs with
+        # different port bases on one machine never share them
+        media = local_port + 10000
         return [
             "chroot", str(self.root), "sipp", f"127.0.0.1:{self.sip_port}",
             "-sf", scenario, "-i", "127.0.0.1", "-p", str(local_port),
-            "-mp", str(media), "-cp", str(30000 + local_port % 1000),
+            "-mp", str(media), "-cp", str(local_port + 20000),
             "-nostdin", "-nr", *extra,
         ]
 

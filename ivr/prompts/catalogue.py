@@ -15,11 +15,13 @@ from pathlib import Path
 
 import yaml
 
-from ivr.prompts.tts import SAMPLE_RATE, SPEED_WPM, VOICE, silence, synthesize
+from ivr.prompts.tts import SAMPLE_RATE, SPEED_WPM, VOICE, silence, synthesize, tone
 
 CATALOGUE = Path(__file__).with_name("catalogue.yaml")
 PROMPT_ID = re.compile(r"^[a-z0-9][a-z0-9_]*(/[a-z0-9_]+)*$")
 SILENCE_ID = "silence_1s"
+BEEP_ID = "beep"
+FRAGMENT_PREFIX = "say/"  # read-back fragments: rendered without surrounding silence
 
 
 class CatalogueError(ValueError):
@@ -65,12 +67,15 @@ def render(prompts: Mapping[str, str], out_dir: Path, force: bool = False) -> Re
         if not force and manifest.get(prompt_id) == fingerprint and target.exists():
             unchanged.append(prompt_id)
             continue
-        synthesize(text, target)
+        synthesize(text, target, trim=prompt_id.startswith(FRAGMENT_PREFIX))
         manifest[prompt_id] = fingerprint
         rendered.append(prompt_id)
     silence_file = out_dir / f"{SILENCE_ID}.wav"
     if not silence_file.exists():
         silence(silence_file, 1000)
+    beep_file = out_dir / f"{BEEP_ID}.wav"
+    if not beep_file.exists():
+        tone(beep_file)
     removed = [pid for pid in manifest if pid not in prompts]
     for prompt_id in removed:
         (out_dir / f"{prompt_id}.wav").unlink(missing_ok=True)

@@ -203,12 +203,14 @@ async def test_key_0_transfers_to_the_consult_queue() -> None:
 
 
 async def test_shipped_menu_key_1() -> None:
-    channel = FakeChannel(answers=["1"])
+    # 1 consultation -> 1 VAT -> 1 the VAT law FAQ; without a knowledge base the FAQ node
+    # hands the caller to the VAT queue (the answer itself: tests/unit/test_menu_nodes.py)
+    channel = FakeChannel(answers=["1", "1", "1"])
     session, recorder = session_for(load_menu(PROJECT_ROOT / "ivr/menus/12366.yaml"), channel)
     await session.run()
-    assert channel.played == ["welcome", "main_menu", "answer_vat_law", "goodbye"]
-    assert recorder.data(EventKind.SELF_SERVICE)[0]["detail"] == "vat.law.effective_date"
-    assert channel.hangups == 1
+    assert channel.played[:4] == ["welcome", "main_menu", "consult_menu", "cat_vat_menu"]
+    assert recorder.data(EventKind.ESCALATED)[0]["faq_id"] == "vat.law.effective_date"
+    assert channel.calls[-1] == ("redirect", "hotline-queue", "tax-vat", 1)
 
 
 # -- retries --------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import pytest
 
 from callcenter.settings import PROJECT_ROOT
 from ivr.menu.loader import MenuError, MenuProblem, load_menu, parse_menu
-from ivr.menu.schema import HangupNode, MenuNode, PlayNode, TransferNode
+from ivr.menu.schema import FaqNode, HangupNode, MenuNode, TransferNode
 
 MENU_FILE = PROJECT_ROOT / "ivr" / "menus" / "12366.yaml"
 
@@ -40,11 +40,14 @@ def test_shipped_menu_loads() -> None:
     assert menu.start == "welcome"
     main = menu.nodes["main"]
     assert isinstance(main, MenuNode)
-    assert main.options == {"1": "faq_vat_law", "0": "agent"}
+    assert main.options == {"1": "consult", "2": "invoice_kind", "3": "query_tin",
+                            "4": "booking_menu", "5": "complaint_menu", "6": "director_hours"}
     assert main.fallback == "goodbye_no_input"
+    assert menu.global_keys.agent == "0"
+    assert menu.global_keys.agent_node == "to_consult"
     faq = menu.nodes["faq_vat_law"]
-    assert isinstance(faq, PlayNode)
-    assert (faq.service, faq.detail, faq.next) == ("faq", "vat.law.effective_date", "goodbye")
+    assert isinstance(faq, FaqNode)
+    assert (faq.faq_id, faq.escalate, faq.next) == ("vat.law.effective_date", "to_vat", "survey")
     agent = menu.nodes["agent"]
     assert isinstance(agent, TransferNode)
     assert agent.queue == "consult"
@@ -52,6 +55,7 @@ def test_shipped_menu_loads() -> None:
     assert isinstance(bye, HangupNode)
     assert bye.reason == "max_retries"
     assert "main_menu" in menu.prompts()
+    assert menu.entries == {"after_agent": "survey_after_agent", "queue_failed": "queue_failed"}
 
 
 def test_load_menu_names_the_file(tmp_path: Path) -> None:

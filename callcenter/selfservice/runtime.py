@@ -1,0 +1,40 @@
+"""Start-up work for the IVR: the knowledge base for FAQ nodes and the answers' audio."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from callcenter.settings import Settings
+from ivr.services import IvrServices
+
+log = logging.getLogger(__name__)
+
+
+async def start_answer_audio(settings: Settings, services: IvrServices
+                             ) -> asyncio.Task[None] | None:
+    """Load the knowledge base if nobody attached one, then render missing answer audio in
+    the background (calls render on demand meanwhile)."""
+    if services.kb is None and settings.kb_enabled:
+        from knowledge_base import KnowledgeBase
+
+        try:
+            services.kb = await asyncio.to_thread(
+                KnowledgeBase.load, settings.kb_data_dir, cache_dir=settings.kb_cache_dir)
+        except Exception:
+            log.exception("knowledge base not loaded: FAQ nodes go to their agents")
+            return None
+    kb, answers = services.kb, services.answers
+    if kb is None or answers is None:
+        return None
+
+    async def render() -> None:
+        try:
+            texts = [entry.answer for entry in kb.entries()]
+            report = await asyncio.to_thread(answers.sync, texts, False)
+            log.info("answer audio: %d rendered, %d unchanged", report.rendered,
+                     report.unchanged)
+        except Exception:
+            log.exception("answer audio could not be rendered; calls render on demand")
+
+    return asyncio.get_running_loop().create_task(render(), name="answer-audio")

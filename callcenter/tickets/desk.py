@@ -1,0 +1,135 @@
+"""The agents' side of tickets and callbacks (on top of :mod:`callcenter.tickets.services`):
+owner assignment, callback status, lists and the overdue list."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from callcenter.auth.services import audit
+from callcenter.db import Database
+from callcenter.tickets.models import (
+    CallbackRequest,
+    CallbackStatus,
+    Ticket,
+    TicketStatus,
+    TicketStatusChange,
+)
+from callcenter.tickets.services import IvrTicketDesk, TicketError, TicketService
+from ivr.ports import CallbackConfirmation
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class TicketDesk:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def tickets(self, *, status: str | None = None, owner: str | None = None,
+                kind: str | None = None, limit: int = 200) -> Sequence[Ticket]:
+        query = select(Ticket).order_by(Ticket.due_at).limit(limit)
+        if status:
+            query = query.where(Ticket.status == status)
+        if owner:
+            query = query.where(Ticket.owner == owner)
+        if kind:
+            query = query.where(Ticket.kind == kind)
+        with self.db.session() as session:
+            return session.scalars(query).all()
+
+    def ticket(self, ticket_no: str) -> Ticket | None:
+        with self.db.session() as session:
+            return session.scalar(select(Ticket).where(Ticket.ticket_no == ticket_no)
+                                  .options(selectinload(Ticket.history)))
+
+    def assign(self, ticket_no: str, owner: str | None, *, by: str) -> Ticket:
+        """Set (or clear) the owner; recorded in the status history and the audit log."""
+        with self.db.transaction() as session:
+            ticket = session.scalar(select(Ticket).where(Ticket.ticket_no == ticket_no)
+                                    .with_for_update())
+            if ticket is None:
+                raise LookupError(f"工单 {ticket_no} 不存在")
+            if ticket.status == TicketStatus.CLOSED:
+                raise TicketError(f"工单 {ticket_no} 已办结，不能再分派")
+            previous = ticket.owner
+            ticket.owner = owner
+            ticket.updated_at = now()
+            session.add(TicketStatusChange(ticket_id=ticket.id, at=ticket.updated_at,
+                                           from_status=ticket.status, to_status=ticket.status,
+                                           by=by, note=f"owner: {previous or '-'} -> "
+                                                       f"{owner or '-'}"))
+            audit(session, by, "ticket.assign", ticket_no, owner=owner, previous=previous)
+        result = self.ticket(ticket_no)
+        assert result is not None
+        return result
+
+    def overdue(self, at: datetime | None = None) -> tuple[Sequence[Ticket],
+                                                          Sequence[CallbackRequest]]:
+        """Open tickets past their due time and pending callbacks past theirs, oldest first."""
+        at = at or now()
+        with self.db.session() as session:
+            tickets = session.scalars(
+                select(Ticket).where(Ticket.status != TicketStatus.CLOSED,
+                                     Ticket.status != TicketStatus.ANSWERED,
+                                     Ticket.due_at < at).order_by(Ticket.due_at)).all()
+            callbacks = session.scalars(
+                select(CallbackRequest).where(CallbackRequest.status == CallbackStatus.PENDING,
+                                              CallbackRequest.due_at < at)
+                .order_by(CallbackRequest.due_at)).all()
+        return tickets, callbacks
+
+    def callbacks(self, status: str | None = None, limit: int = 200
+                  ) -> Sequence[CallbackRequest]:
+        query = select(CallbackRequest).order_by(CallbackRequest.due_at).limit(limit)
+        if status:
+            query = query.where(CallbackRequest.status == status)
+        with self.db.session() as session:
+            return session.scalars(query).all()
+
+    def update_callback(self, callback_id: int, *, by: str, status: str | None = None,
+                        owner: str | None = None) -> CallbackRequest:
+        with self.db.transaction() as session:
+            request = session.get(CallbackRequest, callback_id, with_for_update=True)
+            if request is None:
+                raise LookupError(f"回电请求 {callback_id} 不存在")
+            if status is not None:
+                new = CallbackStatus(status)
+                if request.status != CallbackStatus.PENDING:
+                    raise TicketError(f"回电请求 {callback_id} 已是「{request.status}」，不能再改")
+                request.status = str(new)
+                if new is not CallbackStatus.PENDING:
+                    request.done_at = now()
+            if owner is not None:
+                request.owner = owner or None
+            audit(session, by, "callback.update", str(callback_id), status=status, owner=owner)
+            session.flush()
+            return request
+
+
+class QueueCallbacks:
+    """Callback requests of callers who accepted the queue's callback offer (built on first
+    use, so a bad calendar file never stops the call center from starting)."""
+
+    def __init__(self, db: Database, hours_file: Path, commitments: Mapping[str, int],
+                 callback_due_hours: float) -> None:
+        self.db = db
+        self.hours_file = hours_file
+        self.commitments = commitments
+        self.callback_due_hours = callback_due_hours
+        self._desk: IvrTicketDesk | None = None
+
+    async def request_callback(self, number: str, linkedid: str, reason: str
+                               ) -> CallbackConfirmation:
+        if self._desk is None:
+            from ivr.calendar import ServiceCalendar
+
+            self._desk = IvrTicketDesk(TicketService(
+                self.db, ServiceCalendar.load(self.hours_file), self.commitments,
+                self.callback_due_hours))
+        return await self._desk.request_callback(number, linkedid, reason)

@@ -1,0 +1,241 @@
+"""``/api/v1/tickets`` and ``/api/v1/callbacks``: complaint/report tickets and callback requests
+for the console. Every staff role reads them; agents and experts take unowned work and work on
+their own; supervisors and admins assign anyone's."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from callcenter.auth.deps import require_roles
+from callcenter.auth.models import Role
+from callcenter.auth.services import AuthUser
+from callcenter.tickets.desk import TicketDesk
+from callcenter.tickets.services import TicketError, TicketService
+from ivr.ports import ContactEvent, EventKind
+
+router = APIRouter(tags=["tickets"])
+Anyone = Annotated[AuthUser, Depends(require_roles(*Role))]
+BOSSES = frozenset({Role.SUPERVISOR, Role.ADMIN})
+TicketNo = Annotated[str, Path(pattern=r"^[0-9A-Za-z-]{1,20}$")]
+
+
+class HistoryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    at: datetime
+    from_status: str | None
+    to_status: str
+    by: str
+    note: str
+
+
+class TicketOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    ticket_no: str
+    kind: str
+    status: str
+    caller: str
+    linkedid: str
+    summary: str
+    owner: str | None
+    created_at: datetime
+    due_at: datetime
+    updated_at: datetime
+
+
+class TicketDetail(TicketOut):
+    history: list[HistoryOut]
+
+
+class CallbackOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    number: str
+    linkedid: str
+    reason: str
+    status: str
+    owner: str | None
+    created_at: datetime
+    due_at: datetime
+    done_at: datetime | None
+
+
+class TicketIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["complaint", "report", "director"]
+    caller: str = Field(pattern=r"^[0-9+]{3,32}$")
+    linkedid: str = Field(default="", max_length=64)
+    summary: str = Field(default="", max_length=4000)
+
+
+class StatusIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["open", "in_progress", "answered", "closed"]
+    note: str = Field(default="", max_length=2000)
+
+
+class OwnerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    owner: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{2,64}$")
+
+
+class CallbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    number: str = Field(pattern=r"^[0-9]{3,32}$")
+    linkedid: str = Field(default="", max_length=64)
+    reason: str = Field(default="坐席预约回电", max_length=64)
+
+
+class CallbackUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["done", "failed", "cancelled"] | None = None
+    owner: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{0,64}$")
+
+
+def ticket_service(request: Request) -> TicketService:
+    service = getattr(request.app.state, "ticket_service", None)
+    if not isinstance(service, TicketService):
+        from ivr.calendar import ServiceCalendar
+
+        settings = request.app.state.settings
+        service = TicketService(request.app.state.db, ServiceCalendar.load(settings.hours_file),
+                                settings.ticket_commitment_days, settings.callback_due_hours)
+        request.app.state.ticket_service = service
+    return service
+
+
+def ticket_desk(request: Request) -> TicketDesk:
+    return TicketDesk(request.app.state.db)
+
+
+Tickets = Annotated[TicketService, Depends(ticket_service)]
+Desk = Annotated[TicketDesk, Depends(ticket_desk)]
+
+
+def _record(request: Request, linkedid: str, kind: EventKind, **data: Any) -> None:
+    runtime = getattr(request.app.state, "runtime", None)
+    if linkedid and runtime is not None:
+        runtime.contact_log.record(ContactEvent(linkedid, kind, data))
+
+
+@router.get("/tickets", response_model=list[TicketOut])
+async def list_tickets(_user: Anyone, desk: Desk,
+                       status: Literal["open", "in_progress", "answered", "closed"] | None = None,
+                       owner: Annotated[str | None, Query(max_length=64)] = None,
+                       kind: Literal["complaint", "report", "director"] | None = None,
+                       ) -> list[TicketOut]:
+    rows = await asyncio.to_thread(lambda: desk.tickets(status=status, owner=owner, kind=kind))
+    return [TicketOut.model_validate(r) for r in rows]
+
+
+@router.get("/tickets/overdue")
+async def overdue(_user: Anyone, desk: Desk) -> dict[str, Any]:
+    """Tickets and callbacks past their due time (the service commitment)."""
+    tickets, callbacks = await asyncio.to_thread(desk.overdue)
+    return {"tickets": [TicketOut.model_validate(t).model_dump(mode="json") for t in tickets],
+            "callbacks": [CallbackOut.model_validate(c).model_dump(mode="json")
+                          for c in callbacks]}
+
+
+@router.get("/tickets/{ticket_no}", response_model=TicketDetail)
+async def get_ticket(ticket_no: TicketNo, _user: Anyone, desk: Desk) -> TicketDetail:
+    ticket = await asyncio.to_thread(desk.ticket, ticket_no)
+    if ticket is None:
+        raise HTTPException(404, f"工单 {ticket_no} 不存在")
+    return TicketDetail.model_validate(ticket)
+
+
+@router.post("/tickets", response_model=TicketDetail, status_code=201)
+async def create_ticket(body: TicketIn, user: Anyone, tickets: Tickets, desk: Desk,
+                        request: Request) -> TicketDetail:
+    ticket = await asyncio.to_thread(
+        lambda: tickets.create(body.kind, body.caller, body.linkedid, None, body.summary,
+                               by=user.username))
+    _record(request, body.linkedid, EventKind.TICKET, ticket_no=ticket.ticket_no,
+            type=body.kind, by=user.username)
+    detail = await asyncio.to_thread(desk.ticket, ticket.ticket_no)
+    return TicketDetail.model_validate(detail)
+
+
+def _may_work_on(user: AuthUser, owner: str | None) -> bool:
+    return user.role in BOSSES or owner == user.username
+
+
+@router.post("/tickets/{ticket_no}/status", response_model=TicketDetail)
+async def change_status(ticket_no: TicketNo, body: StatusIn, user: Anyone, tickets: Tickets,
+                        desk: Desk) -> TicketDetail:
+    ticket = await asyncio.to_thread(desk.ticket, ticket_no)
+    if ticket is None:
+        raise HTTPException(404, f"工单 {ticket_no} 不存在")
+    if not _may_work_on(user, ticket.owner):
+        raise HTTPException(403, "只能处理分派给本人的工单")
+    try:
+        updated = await asyncio.to_thread(tickets.change_status, ticket_no, body.status,
+                                          user.username, body.note)
+    except TicketError as exc:
+        raise HTTPException(409, str(exc)) from exc
+    return TicketDetail.model_validate(updated)
+
+
+@router.post("/tickets/{ticket_no}/owner", response_model=TicketDetail)
+async def assign(ticket_no: TicketNo, body: OwnerIn, user: Anyone, desk: Desk
+                 ) -> TicketDetail:
+    ticket = await asyncio.to_thread(desk.ticket, ticket_no)
+    if ticket is None:
+        raise HTTPException(404, f"工单 {ticket_no} 不存在")
+    if user.role not in BOSSES and not (ticket.owner is None and body.owner == user.username):
+        raise HTTPException(403, "坐席只能认领无人负责的工单；分派他人需班长或管理员")
+    try:
+        updated = await asyncio.to_thread(lambda: desk.assign(ticket_no, body.owner,
+                                                              by=user.username))
+    except TicketError as exc:
+        raise HTTPException(409, str(exc)) from exc
+    return TicketDetail.model_validate(updated)
+
+
+@router.get("/callbacks", response_model=list[CallbackOut])
+async def list_callbacks(_user: Anyone, desk: Desk,
+                         status: Literal["pending", "done", "failed", "cancelled"] | None = None
+                         ) -> list[CallbackOut]:
+    return [CallbackOut.model_validate(c) for c in await asyncio.to_thread(desk.callbacks,
+                                                                           status)]
+
+
+@router.post("/callbacks", response_model=CallbackOut, status_code=201)
+async def create_callback(body: CallbackIn, user: Anyone, tickets: Tickets,
+                          request: Request) -> CallbackOut:
+    try:
+        callback = await asyncio.to_thread(tickets.request_callback, body.number,
+                                           body.linkedid, body.reason)
+    except TicketError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    _record(request, body.linkedid, EventKind.CALLBACK, callback_id=callback.id,
+            number=body.number, due_at=callback.due_at.isoformat(), by=user.username)
+    return CallbackOut.model_validate(callback)
+
+
+@router.post("/callbacks/{callback_id}", response_model=CallbackOut)
+async def update_callback(callback_id: int, body: CallbackUpdate, user: Anyone,
+                          desk: Desk) -> CallbackOut:
+    if body.owner not in (None, user.username) and user.role not in BOSSES:
+        raise HTTPException(403, "分派回电给他人需班长或管理员")
+    try:
+        callback = await asyncio.to_thread(lambda: desk.update_callback(
+            callback_id, by=user.username, status=body.status, owner=body.owner))
+    except LookupError as exc:
+        raise HTTPException(404, str(exc)) from exc
+    except TicketError as exc:
+        raise HTTPException(409, str(exc)) from exc
+    return CallbackOut.model_validate(callback)

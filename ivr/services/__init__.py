@@ -1,0 +1,42 @@
+"""What a menu session can use beyond its channel: the knowledge base, the hotline's
+self-services (behind the Protocols of ``ivr.ports``), speech recognition, the service calendar
+and a clock. Everything is optional; a node whose service is missing goes to its fallback."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ivr.calendar import ServiceCalendar
+from ivr.ports import BookingDesk, InvoiceRegistry, SpeechRecognizer, TaxpayerDirectory, TicketDesk
+from ivr.prompts.answers import AnswerAudio
+from knowledge_base import KnowledgeBase
+
+# where the sandbox (and a production Asterisk) writes recordings, as Asterisk sees the path
+PBX_RECORDINGS_DIR = "/var/spool/asterisk/recording"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class IvrServices:
+    kb: KnowledgeBase | None = None
+    answers: AnswerAudio | None = None
+    invoices: InvoiceRegistry | None = None
+    taxpayers: TaxpayerDirectory | None = None
+    bookings: BookingDesk | None = None
+    tickets: TicketDesk | None = None
+    recognizer: SpeechRecognizer | None = None
+    calendar: ServiceCalendar | None = None
+    clock: Callable[[], datetime] = field(default=_now)
+    recordings_dir: Path | None = None          # the same folder, as this process sees it
+    pbx_recordings_dir: str = PBX_RECORDINGS_DIR
+
+    def recording(self, name: str) -> tuple[str, Path | None]:
+        """(path for Asterisk without extension, path here with .wav) of a recording."""
+        local = self.recordings_dir / f"{name}.wav" if self.recordings_dir else None
+        return f"{self.pbx_recordings_dir}/{name}", local

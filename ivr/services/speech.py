@@ -1,0 +1,113 @@
+"""The ``speech`` node: record the caller's utterance, recognise it, route by it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import wave
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ivr.menu.schema import SpeechNode
+from ivr.ports import EventKind, Transcript
+
+if TYPE_CHECKING:
+    from ivr.menu.engine import MenuSession
+
+log = logging.getLogger(__name__)
+
+MIN_SPEECH_MS = 300
+SILENCE_RMS = 200.0      # 16-bit samples; espeak and phone speech are far above this
+
+
+def speech_level(path: Path) -> tuple[float, float]:
+    """(duration in ms, RMS level) of a 16-bit mono WAV; (0, 0) when unreadable."""
+    try:
+        with wave.open(str(path), "rb") as wav:
+            frames = wav.readframes(wav.getnframes())
+            rate = wav.getframerate()
+            width = wav.getsampwidth()
+    except (OSError, wave.Error, EOFError):
+        return 0.0, 0.0
+    if width != 2 or not frames:
+        return 0.0, 0.0
+    samples = np.frombuffer(frames, dtype="<i2").astype(np.float64)
+    return len(samples) * 1000.0 / rate, float(np.sqrt(np.mean(samples ** 2)))
+
+
+def match_phrase(text: str, phrases: list[str]) -> str | None:
+    """The phrase the transcript names: exactly or inside it (longest first); else the one
+    phrase that holds every recognised word (the decoder sometimes keeps only part of a
+    multi-word phrase, e.g. "신고" for "세금 신고")."""
+    cleaned = text.replace(" ", "")
+    for phrase in sorted(phrases, key=len, reverse=True):
+        if phrase.replace(" ", "") and phrase.replace(" ", "") in cleaned:
+            return phrase
+    words = text.split()
+    if words:
+        holders = [p for p in phrases if all(w in p.split() for w in words)]
+        if len(holders) == 1:
+            return holders[0]
+    return None
+
+
+async def run_speech(session: MenuSession, node_id: str, node: SpeechNode) -> str:
+    from ivr.menu.engine import ALL_KEYS, RecordingChannel
+
+    services = session.services
+    channel = session.channel
+    if services.recognizer is None or not isinstance(channel, RecordingChannel):
+        session.record(EventKind.SPEECH, node=node_id, text="", confidence=0.0,
+                       grammar="unavailable")
+        return node.fallback
+    attempts = node.retries + 1
+    for attempt in range(1, attempts + 1):
+        key = await session.say(node_id, [node.prompt], barge_in=True)
+        name = session.next_recording_name("speech")
+        pbx_path, local = services.recording(name)
+        if key is None:
+            key = await channel.record(pbx_path, "wav", ALL_KEYS,
+                                       timeout_ms=node.max_seconds * 1000,
+                                       silence_s=node.silence_seconds, beep=True)
+        if key is not None:
+            session.record(EventKind.DIGITS, node=node_id, digits=key)
+            if key in node.options:
+                return node.options[key]
+            target = session.global_target(node, key, node.options)
+            if target is not None:
+                return target
+            session.record(EventKind.INVALID_INPUT, node=node_id, digits=key, attempt=attempt)
+            continue
+        duration, level = speech_level(local) if local is not None else (0.0, 0.0)
+        if duration < MIN_SPEECH_MS or level < SILENCE_RMS:
+            session.record(EventKind.NO_INPUT, node=node_id, attempt=attempt,
+                           recorded_ms=round(duration))
+            if node.no_input_prompt and attempt < attempts:
+                await channel.play([node.no_input_prompt], escape_digits="")
+            continue
+        phrases = list(node.phrases) or None
+        assert local is not None
+        try:
+            transcript: Transcript = await asyncio.to_thread(
+                services.recognizer.recognize, str(local), phrases)
+        except Exception:
+            log.exception("speech recognition failed on %s", local)
+            transcript = Transcript("", 0.0, "error")
+        session.record(EventKind.SPEECH, node=node_id, text=transcript.text,
+                       confidence=round(transcript.confidence, 3), grammar=transcript.grammar,
+                       recording=str(local), attempt=attempt)
+        if transcript.text and transcript.confidence >= node.min_confidence:
+            if phrases:
+                phrase = match_phrase(transcript.text, phrases)
+                if phrase is not None:
+                    return node.phrases[phrase]
+            elif node.store and node.next:
+                session.vars[node.store] = transcript.text
+                return node.next
+        session.record(EventKind.INVALID_INPUT, node=node_id, digits="", attempt=attempt,
+                       speech=transcript.text)
+        if node.invalid_prompt and attempt < attempts:
+            await channel.play([node.invalid_prompt], escape_digits="")
+    return node.fallback
