@@ -1,0 +1,1 @@
+"""Agent states kept in step with Asterisk's queue membership, notes and dispositions."""

@@ -1,0 +1,101 @@
+"""``/api/v1/agents`` (states, the board, transfer) and ``/api/v1/calls`` (notes)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
+
+from callcenter.agents.schemas import NoteIn, NoteOut, StateRequest, TransferRequest
+from callcenter.agents.services import Agent, AgentDesk, DeskError
+from callcenter.auth.deps import Supervisor, require_roles
+from callcenter.auth.models import Role
+from callcenter.auth.services import AuthUser
+
+router = APIRouter(tags=["agents"])
+
+Staff = Annotated[AuthUser, Depends(require_roles(Role.AGENT, Role.EXPERT))]
+Anyone = Annotated[AuthUser, Depends(require_roles(*Role))]
+LINKEDID = Path(pattern=r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def get_desk(request: Request) -> AgentDesk:
+    desk = getattr(request.app.state.runtime, "desk", None)
+    if not isinstance(desk, AgentDesk):
+        raise HTTPException(503, "坐席服务未启动")
+    return desk
+
+
+DeskDep = Annotated[AgentDesk, Depends(get_desk)]
+
+
+async def _change(desk: AgentDesk, username: str, body: StateRequest, by: str) -> Agent:
+    try:
+        if body.state == "ready":
+            return await desk.go_ready(username, by=by)
+        if body.state == "paused":
+            assert body.reason is not None
+            return await desk.pause(username, body.reason, by=by)
+        return await desk.log_out(username, by=by)
+    except DeskError as exc:
+        raise HTTPException(exc.status, str(exc)) from exc
+
+
+@router.get("/agents/me")
+async def my_state(user: Staff, desk: DeskDep) -> dict[str, Any]:
+    try:
+        return desk.agent(user.username).as_json()
+    except DeskError as exc:
+        raise HTTPException(exc.status, str(exc)) from exc
+
+
+@router.post("/agents/me/state")
+async def change_my_state(body: StateRequest, user: Staff, desk: DeskDep) -> dict[str, Any]:
+    return (await _change(desk, user.username, body, user.username)).as_json()
+
+
+@router.post("/agents/me/transfer")
+async def transfer(body: TransferRequest, user: Staff, desk: DeskDep) -> dict[str, Any]:
+    try:
+        agent = await desk.transfer(user.username, body.queue, by=user.username)
+    except DeskError as exc:
+        raise HTTPException(exc.status, str(exc)) from exc
+    return {"transferred": True, "queue": body.queue, "linkedid": agent.linkedid}
+
+
+@router.get("/agents/board")
+async def board(_user: Supervisor, desk: DeskDep) -> dict[str, Any]:
+    return desk.board()
+
+
+@router.post("/agents/{username}/state")
+async def change_state(body: StateRequest, user: Supervisor, desk: DeskDep,
+                       username: Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{2,64}$")]
+                       ) -> dict[str, Any]:
+    if body.state == "ready":
+        raise HTTPException(403, "班长只能暂停或签出坐席；就绪需由坐席本人操作")
+    return (await _change(desk, username, body, user.username)).as_json()
+
+
+@router.put("/calls/{linkedid}/note", response_model=NoteOut)
+async def save_note(body: NoteIn, user: Staff, desk: DeskDep,
+                    linkedid: Annotated[str, LINKEDID]) -> NoteOut:
+    if not await asyncio.to_thread(desk.handled, linkedid, user.username):
+        raise HTTPException(403, "只能为本人接听的来电填写小结")
+    try:
+        row = await asyncio.to_thread(desk.save_note, linkedid, user.username, body.notes,
+                                      body.disposition)
+    except DeskError as exc:
+        raise HTTPException(exc.status, str(exc)) from exc
+    return NoteOut.model_validate(row)
+
+
+@router.get("/calls/{linkedid}/notes", response_model=list[NoteOut])
+async def call_notes(user: Anyone, desk: DeskDep,
+                     linkedid: Annotated[str, LINKEDID]) -> list[NoteOut]:
+    if user.role not in (Role.SUPERVISOR, Role.ADMIN) and not await asyncio.to_thread(
+            desk.handled, linkedid, user.username):
+        raise HTTPException(403, "只能查看本人接听的来电小结")
+    rows = await asyncio.to_thread(desk.notes, linkedid)
+    return [NoteOut.model_validate(r) for r in rows]

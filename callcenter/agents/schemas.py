@@ -1,0 +1,47 @@
+"""API shapes of agent states, calls and notes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class StateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    state: Literal["ready", "paused", "logged_out"]
+    reason: str | None = Field(default=None, min_length=1, max_length=32,
+                               description="pause reason code or title (required to pause)")
+
+    @model_validator(mode="after")
+    def reason_with_pause(self) -> StateRequest:
+        if self.state == "paused" and not self.reason:
+            raise ValueError("暂停需要填写原因 reason")
+        if self.state != "paused" and self.reason:
+            raise ValueError("只有暂停需要原因 reason")
+        return self
+
+
+class TransferRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    queue: str = Field(pattern=r"^[a-z][a-z0-9_-]{1,31}$")
+
+
+class NoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    notes: str = Field(default="", max_length=4000)
+    disposition: str | None = Field(default=None, max_length=32)
+
+
+class NoteOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    linkedid: str
+    username: str
+    notes: str
+    disposition: str | None
+    updated_at: datetime

@@ -1,0 +1,1 @@
+"""Accounts, login sessions, role checks and the audit log."""

@@ -1,0 +1,106 @@
+"""Authentication and role checks as FastAPI dependencies.
+
+* ``CurrentUser``: any logged-in user (bearer token or the console's session cookie), else 401.
+* ``require_roles("supervisor", "admin")``: a dependency for ``Depends(...)`` in a route or in
+  ``include_router(..., dependencies=[...])``: 401 when not logged in, 403 when the user's role
+  is not one of ``roles``. Used as a parameter type it also hands over the user::
+
+      @router.get("/stats/summary")
+      def summary(user: Annotated[AuthUser, Depends(require_roles("supervisor", "admin"))]): ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, WebSocket
+
+from callcenter.auth.models import Role
+from callcenter.auth.services import AuthUser, LoginRateLimiter, UserService
+from callcenter.db import Database
+from callcenter.settings import Settings
+
+SESSION_COOKIE = "hotline_session"
+
+
+def get_user_service(request: Request) -> UserService:
+    return _user_service(request.app.state)
+
+
+def _user_service(state: object) -> UserService:
+    service = getattr(state, "users", None)
+    if not isinstance(service, UserService):
+        settings: Settings = state.settings  # type: ignore[attr-defined]
+        db: Database = state.db  # type: ignore[attr-defined]
+        service = UserService(db, timedelta(hours=settings.session_ttl_hours))
+        state.users = service  # type: ignore[attr-defined]
+    return service
+
+
+def get_rate_limiter(request: Request) -> LoginRateLimiter:
+    limiter = getattr(request.app.state, "login_limiter", None)
+    if not isinstance(limiter, LoginRateLimiter):
+        settings: Settings = request.app.state.settings
+        limiter = LoginRateLimiter(settings.login_max_failures, settings.login_window_s)
+        request.app.state.login_limiter = limiter
+    return limiter
+
+
+def token_of(request: Request | WebSocket) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    cookie = request.cookies.get(SESSION_COOKIE)
+    return cookie or None
+
+
+def _unauthorized(reason: str) -> HTTPException:
+    return HTTPException(401, reason, headers={"WWW-Authenticate": "Bearer"})
+
+
+async def current_user(request: Request) -> AuthUser:
+    token = token_of(request)
+    if token is None:
+        raise _unauthorized("未登录：需要 Bearer 令牌或登录会话")
+    user = await asyncio.to_thread(get_user_service(request).authenticate, token)
+    if user is None:
+        raise _unauthorized("登录已失效，请重新登录")
+    return user
+
+
+async def websocket_user(websocket: WebSocket) -> AuthUser | None:
+    """The user of a WebSocket (cookie, bearer header or ``?token=``), None when not logged in."""
+    token = token_of(websocket) or websocket.query_params.get("token")
+    if not token:
+        return None
+    return await asyncio.to_thread(_user_service(websocket.app.state).authenticate, token)
+
+
+CurrentUser = Annotated[AuthUser, Depends(current_user)]
+
+
+def require_roles(*roles: str | Role) -> Callable[[AuthUser], Awaitable[AuthUser]]:
+    """A dependency that lets through only users whose role is one of ``roles``."""
+    allowed = frozenset(Role(r) for r in roles)
+    if not allowed:
+        raise ValueError("require_roles needs at least one role")
+    names = "、".join(sorted(str(r) for r in allowed))
+
+    async def check(user: CurrentUser) -> AuthUser:
+        if user.role not in allowed:
+            raise HTTPException(403, f"权限不足：需要角色 {names}，当前角色 {user.role}")
+        return user
+
+    check.__name__ = f"require_roles_{'_'.join(sorted(str(r) for r in allowed))}"
+    return check
+
+
+UserServiceDep = Annotated[UserService, Depends(get_user_service)]
+RateLimiterDep = Annotated[LoginRateLimiter, Depends(get_rate_limiter)]
+AnyStaff = Annotated[AuthUser, Depends(require_roles(*Role))]
+Supervisor = Annotated[AuthUser, Depends(require_roles(Role.SUPERVISOR, Role.ADMIN))]
+Admin = Annotated[AuthUser, Depends(require_roles(Role.ADMIN))]

@@ -1,0 +1,136 @@
+"""``/api/v1/auth`` (login, logout, me), ``/api/v1/users`` and ``/api/v1/audit`` (admin)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from pydantic import ValidationError
+
+from callcenter.auth.deps import (
+    SESSION_COOKIE,
+    Admin,
+    CurrentUser,
+    RateLimiterDep,
+    UserServiceDep,
+    token_of,
+)
+from callcenter.auth.schemas import AuditOut, LoginIn, LoginOut, UserCreate, UserOut, UserUpdate
+from callcenter.auth.services import AuthError, AuthUser
+
+router = APIRouter(tags=["auth"])
+
+
+def _user_out(user: AuthUser, active: bool = True) -> UserOut:
+    return UserOut(id=user.id, username=user.username, display_name=user.display_name,
+                   role=user.role, interface=user.interface, active=active)
+
+
+async def _credentials(request: Request) -> LoginIn:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    raw: Any
+    try:
+        if content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            form = await request.form()
+            raw = {k: v for k, v in form.items() if isinstance(v, str)}
+        else:
+            raw = json.loads(await request.body() or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise HTTPException(422, "请求体不是有效的 JSON 或表单") from exc
+    if not isinstance(raw, dict):
+        raise HTTPException(422, "需要 username 和 password（JSON 对象或表单）")
+    try:
+        return LoginIn.model_validate(raw)
+    except ValidationError as exc:
+        reason = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                           for e in exc.errors())
+        raise HTTPException(422, reason) from exc
+
+
+@router.post("/auth/login", response_model=LoginOut, summary="Log in (form or JSON)",
+             openapi_extra={"requestBody": {"content": {
+                 "application/json": {"schema": LoginIn.model_json_schema()},
+                 "application/x-www-form-urlencoded": {"schema": LoginIn.model_json_schema()},
+             }, "required": True}})
+async def login(request: Request, response: Response, users: UserServiceDep,
+                limiter: RateLimiterDep) -> LoginOut:
+    credentials = await _credentials(request)
+    client = request.client.host if request.client else "?"
+    user_key, client_key = f"user:{credentials.username.lower()}", f"addr:{client}"
+    wait = limiter.retry_after(user_key, client_key)
+    if wait > 0:
+        raise HTTPException(429, f"登录尝试过于频繁，请 {int(wait) + 1} 秒后再试",
+                            headers={"Retry-After": str(int(wait) + 1)})
+    result = await asyncio.to_thread(users.login, credentials.username, credentials.password)
+    if result is None:
+        limiter.failed(user_key, client_key)
+        raise HTTPException(401, "用户名或密码错误", headers={"WWW-Authenticate": "Bearer"})
+    limiter.succeeded(user_key)
+    user, token, expires = result
+    settings = request.app.state.settings
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, secure=settings.session_cookie_secure,
+                        samesite="strict", path="/",
+                        max_age=int(settings.session_ttl_hours * 3600))
+    return LoginOut(access_token=token, expires_at=expires, user=_user_out(user))
+
+
+@router.post("/auth/logout", status_code=204, summary="End this session")
+async def logout(request: Request, user: CurrentUser, users: UserServiceDep) -> Response:
+    token = token_of(request)
+    if token:
+        await asyncio.to_thread(users.logout, token)
+    response = Response(status_code=204)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/auth/me", response_model=UserOut)
+async def me(user: CurrentUser) -> UserOut:
+    return _user_out(user)
+
+
+@router.get("/users", response_model=list[UserOut], tags=["admin"])
+async def list_users(_admin: Admin, users: UserServiceDep) -> list[UserOut]:
+    rows = await asyncio.to_thread(users.list_users)
+    return [UserOut.model_validate(r) for r in rows]
+
+
+@router.post("/users", response_model=UserOut, status_code=201, tags=["admin"])
+async def create_user(body: UserCreate, admin: Admin, users: UserServiceDep) -> UserOut:
+    try:
+        user = await asyncio.to_thread(
+            lambda: users.create_user(body.username, body.password, body.role,
+                                      actor=admin.username, display_name=body.display_name,
+                                      interface=body.interface))
+    except AuthError as exc:
+        raise HTTPException(409, str(exc)) from exc
+    return _user_out(user)
+
+
+@router.patch("/users/{username}", response_model=UserOut, tags=["admin"])
+async def update_user(username: str, body: UserUpdate, admin: Admin,
+                      users: UserServiceDep) -> UserOut:
+    if username == admin.username and (body.active is False or
+                                       (body.role is not None and body.role != "admin")):
+        raise HTTPException(409, "不能停用自己或取消自己的管理员角色")
+    try:
+        user = await asyncio.to_thread(
+            lambda: users.update_user(username, actor=admin.username, role=body.role,
+                                      display_name=body.display_name, password=body.password,
+                                      active=body.active, interface=body.interface))
+    except LookupError as exc:
+        raise HTTPException(404, str(exc)) from exc
+    except AuthError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    active = body.active if body.active is not None else True
+    return _user_out(user, active)
+
+
+@router.get("/audit", response_model=list[AuditOut], tags=["admin"])
+async def audit_log(_admin: Admin, users: UserServiceDep,
+                    action: Annotated[str | None, Query(max_length=64)] = None,
+                    limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[AuditOut]:
+    rows = await asyncio.to_thread(users.audit_log, limit, action)
+    return [AuditOut.model_validate(r) for r in rows]

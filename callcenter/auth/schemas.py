@@ -1,0 +1,67 @@
+"""API shapes of accounts and the audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from callcenter.auth.models import Role
+
+USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{2,64}$"
+INTERFACE_PATTERN = r"^(PJSIP|SIP|Local)/[A-Za-z0-9_.@-]{1,100}$"
+
+
+class LoginIn(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class UserOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    username: str
+    display_name: str
+    role: Role
+    interface: str | None = None
+    active: bool = True
+
+
+class LoginOut(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_at: datetime
+    user: UserOut
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(pattern=USERNAME_PATTERN)
+    password: str = Field(min_length=8, max_length=256)
+    role: Role
+    display_name: str = Field(default="", max_length=128)
+    interface: str | None = Field(default=None, pattern=INTERFACE_PATTERN)
+
+
+class UserUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role | None = None
+    display_name: str | None = Field(default=None, max_length=128)
+    password: str | None = Field(default=None, min_length=8, max_length=256)
+    active: bool | None = None
+    interface: str | None = Field(default=None, pattern=INTERFACE_PATTERN)
+
+
+class AuditOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    detail: dict[str, Any]

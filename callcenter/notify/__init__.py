@@ -1,0 +1,1 @@
+"""The in-process event bus and the WebSocket ``/api/v1/ws`` that carries it to browsers."""

@@ -1,0 +1,129 @@
+"""``/api/v1/queues`` and the other desk configuration: reads for every role, writes for
+admins (each audited; queue changes are pushed to Asterisk at once)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
+
+from callcenter.auth.deps import Admin, require_roles
+from callcenter.auth.models import Role
+from callcenter.auth.services import AuthUser
+from callcenter.queues.schemas import (
+    NAME,
+    AgentSkillsIn,
+    CodeIn,
+    CodeOut,
+    QueueIn,
+    QueueOut,
+    SkillIn,
+    SkillOut,
+)
+from callcenter.queues.services import ConfigError, QueueService
+
+router = APIRouter(tags=["queues"])
+Anyone = Annotated[AuthUser, Depends(require_roles(*Role))]
+Name = Annotated[str, Path(pattern=NAME)]
+
+
+def get_queue_service(request: Request) -> QueueService:
+    return QueueService(request.app.state.db)
+
+
+QueuesDep = Annotated[QueueService, Depends(get_queue_service)]
+
+
+async def _push(request: Request) -> bool:
+    """Push to Asterisk when connected; False when it must wait for the next connection."""
+    desk = getattr(request.app.state.runtime, "desk", None)
+    pusher = getattr(desk, "pusher", None)
+    if pusher is None or not desk.ami.ready:  # type: ignore[union-attr]
+        return False
+    try:
+        await pusher.push()
+    except Exception as exc:
+        raise HTTPException(502, f"配置已保存，但推送到交换机失败：{exc}") from exc
+    return True
+
+
+@router.get("/desk/lookups")
+async def lookups(_user: Anyone, queues: QueuesDep) -> dict[str, Any]:
+    """Everything the console's menus need: queues, pause reasons, dispositions."""
+    q, reasons, dispositions = await asyncio.gather(
+        asyncio.to_thread(queues.queues, True), asyncio.to_thread(queues.pause_reasons),
+        asyncio.to_thread(queues.dispositions))
+    return {
+        "queues": [{"name": x.name, "title": x.title, "expert": x.expert} for x in q],
+        "pause_reasons": [{"code": r.code, "title": r.title} for r in reasons],
+        "dispositions": [{"code": d.code, "title": d.title} for d in dispositions],
+    }
+
+
+@router.get("/queues", response_model=list[QueueOut])
+async def list_queues(_user: Anyone, queues: QueuesDep) -> list[QueueOut]:
+    return [QueueOut.model_validate(q) for q in await asyncio.to_thread(queues.queues)]
+
+
+@router.put("/queues/{name}", response_model=QueueOut)
+async def save_queue(name: Name, body: QueueIn, admin: Admin, queues: QueuesDep,
+                     request: Request) -> QueueOut:
+    try:
+        queue = await asyncio.to_thread(queues.save_queue, {"name": name, **body.model_dump()},
+                                        actor=admin.username)
+    except ConfigError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    await _push(request)
+    return QueueOut.model_validate(queue)
+
+
+@router.post("/queues/push")
+async def push(admin: Admin, request: Request) -> dict[str, bool]:
+    return {"pushed": await _push(request)}
+
+
+@router.get("/skills", response_model=list[SkillOut])
+async def list_skills(_user: Anyone, queues: QueuesDep) -> list[SkillOut]:
+    return [SkillOut.model_validate(s) for s in await asyncio.to_thread(queues.skills)]
+
+
+@router.put("/skills/{name}", response_model=SkillOut)
+async def save_skill(name: Name, body: SkillIn, admin: Admin, queues: QueuesDep) -> SkillOut:
+    skill = await asyncio.to_thread(queues.save_skill, name, body.title, actor=admin.username)
+    return SkillOut.model_validate(skill)
+
+
+@router.get("/agents/{username}/skills")
+async def agent_skills(username: str, _user: Anyone, queues: QueuesDep) -> dict[str, int]:
+    return {s.skill: s.penalty for s in await asyncio.to_thread(queues.agent_skills, username)}
+
+
+@router.put("/agents/{username}/skills")
+async def set_agent_skills(username: str, body: AgentSkillsIn, admin: Admin,
+                           queues: QueuesDep) -> dict[str, int]:
+    bad = [k for k, v in body.skills.items() if not 0 <= v <= 10]
+    if bad:
+        raise HTTPException(422, f"技能等级（penalty）必须在 0 到 10 之间：{'、'.join(bad)}")
+    try:
+        await asyncio.to_thread(queues.set_agent_skills, username, body.skills,
+                                actor=admin.username)
+    except ConfigError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return body.skills
+
+
+@router.put("/pause-reasons/{code}", response_model=CodeOut)
+async def save_pause_reason(code: Name, body: CodeIn, admin: Admin,
+                            queues: QueuesDep) -> CodeOut:
+    await asyncio.to_thread(queues.save_pause_reason, code, body.title, body.active,
+                            actor=admin.username)
+    return CodeOut(code=code, title=body.title, active=body.active)
+
+
+@router.put("/dispositions/{code}", response_model=CodeOut)
+async def save_disposition(code: Name, body: CodeIn, admin: Admin,
+                           queues: QueuesDep) -> CodeOut:
+    await asyncio.to_thread(queues.save_disposition, code, body.title, body.active,
+                            actor=admin.username)
+    return CodeOut(code=code, title=body.title, active=body.active)

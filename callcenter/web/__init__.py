@@ -1,0 +1,1 @@
+"""The web console (Simplified Chinese), served by the app from static files: no CDN."""

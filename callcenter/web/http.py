@@ -1,0 +1,34 @@
+"""Serves the console: ``/console`` (the page) and ``/console/static/<file>`` (its assets)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import FileResponse, RedirectResponse
+
+STATIC = Path(__file__).with_name("static")
+ASSETS = {p.name for p in STATIC.iterdir() if p.is_file()} if STATIC.is_dir() else set()
+HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff",
+           "Content-Security-Policy": "default-src 'self'; connect-src 'self' ws: wss:; "
+                                      "img-src 'self' data:; frame-ancestors 'none'"}
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/")
+async def root() -> RedirectResponse:
+    return RedirectResponse("/console")
+
+
+@router.get("/console")
+async def console() -> FileResponse:
+    return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8",
+                        headers=HEADERS)
+
+
+@router.get("/console/static/{name}")
+async def asset(name: str) -> FileResponse:
+    if name not in ASSETS:
+        raise HTTPException(404, "文件不存在")
+    return FileResponse(STATIC / name, headers=HEADERS)
