@@ -1,0 +1,125 @@
+"""CSV and XLSX exports of the reports, with Chinese column headers."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from openpyxl import Workbook
+
+# column key -> Chinese header (in export order)
+HEADERS: dict[str, str] = {
+    "start": "时段开始",
+    "queue": "队列",
+    "agent": "坐席",
+    "node": "菜单节点",
+    "faq_id": "知识条目",
+    "type": "工单类型",
+    "contacts": "来电总量",
+    "automatic_voice": "自动语音服务量",
+    "manual": "人工服务量",
+    "other": "其他",
+    "ivr_containment": "自助服务率",
+    "offered": "进入队列量",
+    "answered": "人工接通量",
+    "abandoned": "排队放弃量",
+    "short_abandoned": "短时放弃量",
+    "answered_in_sl": "服务水平内接通量",
+    "answer_rate": "接通率",
+    "abandon_rate": "放弃率",
+    "service_level": "服务水平",
+    "asa": "平均应答速度(秒)",
+    "avg_abandon_wait": "平均放弃等待(秒)",
+    "max_wait": "最长等待(秒)",
+    "talk_seconds": "通话时长(秒)",
+    "aht": "平均处理时长(秒)",
+    "avg_ivr_seconds": "平均语音导航时长(秒)",
+    "survey_offered": "满意度调查邀请数",
+    "surveyed": "满意度评价数",
+    "satisfied": "满意数",
+    "csat": "满意率",
+    "survey_response_rate": "评价参与率",
+    "handled": "接听量",
+    "completed": "完成通话数",
+    "avg_talk": "平均通话时长(秒)",
+    "wrap_up_seconds": "话后处理时长(秒)",
+    "staffed_seconds": "签入时长(秒)",
+    "pause_seconds": "小休时长(秒)",
+    "pause_by_reason": "按原因小休(秒)",
+    "occupancy": "占用率",
+    "entered": "进入次数",
+    "dropped": "挂机流失数",
+    "drop_rate": "流失率",
+    "played": "播放次数",
+    "escalated": "转人工次数",
+    "escalation_rate": "转人工率",
+    "created": "工单数",
+    "due": "已到期工单数",
+    "on_time": "按时办结数",
+    "on_time_rate": "按时办结率",
+}
+
+CONTACT_HEADERS = ["编号", "通话标识", "来电号码", "开始时间", "结束时间", "结果", "队列", "坐席",
+                   "语音导航时长(秒)", "排队时长(秒)", "通话时长(秒)", "最后节点", "对账关闭"]
+
+SHEET_TITLES = {"summary": "总体", "queues": "队列", "agents": "坐席", "nodes": "菜单节点",
+                "faqs": "知识条目", "tickets": "工单", "contacts": "来电明细"}
+
+
+def report_table(report: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    """The interval rows of a report as a table: Chinese headers and values."""
+    series: list[dict[str, Any]] = report.get("series", [])
+    keys: list[str] = []
+    for row in series:
+        for k in row:
+            if k in HEADERS and k not in keys:
+                keys.append(k)
+    keys.sort(key=list(HEADERS).index)
+    rows = [[_cell(row.get(k)) for k in keys] for row in series]
+    return [HEADERS[k] for k in keys], rows
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, dict):
+        return "; ".join(f"{k}={v}" for k, v in value.items())
+    return value
+
+
+def csv_chunks(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterator[str]:
+    """CSV text in chunks, with a BOM so spreadsheet programs read the Chinese headers."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    buffer.write("\ufeff")
+    writer.writerow(headers)
+    for n, row in enumerate(rows, 1):
+        writer.writerow([_plain(v) for v in row])
+        if n % 2000 == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return "" if value is None else value
+
+
+def xlsx_bytes(title: str, headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(title[:31])
+    sheet.append(list(headers))
+    for row in rows:
+        sheet.append([_xlsx(v) for v in row])
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+def _xlsx(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value

@@ -1,0 +1,71 @@
+"""Publishes the wallboard snapshot on the notifier's ``wallboard`` topic (WebSocket /api/v1/ws)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from fastapi import FastAPI
+
+from callcenter.stats.services import StatsService, stats_service_for
+
+log = logging.getLogger(__name__)
+
+TOPIC = "wallboard"
+
+
+class WallboardPublisher:
+    """Every ``interval`` seconds, while someone listens, computes :meth:`StatsService.live`
+    and publishes it. The notifier is looked up on ``app.state`` at each tick."""
+
+    def __init__(self, app: FastAPI, interval: float) -> None:
+        self.app = app
+        self.interval = interval
+        self.published = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def service(self) -> StatsService:
+        state = self.app.state
+        service = getattr(state, "stats", None)
+        if not isinstance(service, StatsService):
+            service = stats_service_for(state.db, state.settings)
+            state.stats = service
+        return service
+
+    def _notifier(self) -> Any:
+        return getattr(self.app.state, "notifier", None)
+
+    async def tick(self) -> bool:
+        notifier = self._notifier()
+        if notifier is None:
+            return False
+        listeners = getattr(notifier, "subscribers", None)
+        if callable(listeners):
+            listeners = listeners()
+        if listeners == 0:
+            return False
+        snapshot = await asyncio.to_thread(self.service().live)
+        notifier.publish(TOPIC, snapshot)
+        self.published += 1
+        return True
+
+    def start(self) -> None:
+        if self._task is None and self.interval > 0:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="wallboard")
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("wallboard snapshot failed")
+            await asyncio.sleep(self.interval)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None

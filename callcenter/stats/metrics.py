@@ -1,0 +1,150 @@
+"""The metric definitions, implemented once (docs/metrics.md has the formulas).
+
+Reports, exports, the dashboard and the wallboard all derive their figures from :class:`Counts`
+(additive raw sums, read from the rollups or the live contact log) through :func:`derive`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from callcenter.contacts.models import ContactChannel, channel_of
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    service_level_seconds: float = 20.0
+    short_abandon_seconds: float = 5.0
+    satisfied_scores: tuple[int, ...] = (1, 2)
+
+    def key(self) -> str:
+        scores = ",".join(str(s) for s in sorted(self.satisfied_scores))
+        return (f"sl={self.service_level_seconds:g};short={self.short_abandon_seconds:g};"
+                f"satisfied={scores}")
+
+
+@dataclass
+class Counts:
+    """Additive figures of a set of contacts (or queue legs). Sums are in seconds."""
+
+    contacts: int = 0
+    automatic_voice: int = 0
+    manual: int = 0
+    other: int = 0
+    offered: int = 0
+    answered: int = 0
+    abandoned: int = 0
+    short_abandoned: int = 0
+    answered_in_sl: int = 0
+    wait_answered_sum: float = 0.0
+    wait_abandoned_sum: float = 0.0
+    max_wait: float = 0.0
+    talk_sum: float = 0.0
+    hold_sum: float = 0.0
+    wrapup_sum: float = 0.0
+    ivr_sum: float = 0.0
+    survey_offered: int = 0
+    surveyed: int = 0
+    satisfied: int = 0
+    completed: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: Counts) -> Counts:
+        # written out: this runs once per rollup row of a report
+        self.contacts += other.contacts
+        self.automatic_voice += other.automatic_voice
+        self.manual += other.manual
+        self.other += other.other
+        self.offered += other.offered
+        self.answered += other.answered
+        self.abandoned += other.abandoned
+        self.short_abandoned += other.short_abandoned
+        self.answered_in_sl += other.answered_in_sl
+        self.wait_answered_sum += other.wait_answered_sum
+        self.wait_abandoned_sum += other.wait_abandoned_sum
+        self.talk_sum += other.talk_sum
+        self.hold_sum += other.hold_sum
+        self.wrapup_sum += other.wrapup_sum
+        self.ivr_sum += other.ivr_sum
+        self.survey_offered += other.survey_offered
+        self.surveyed += other.surveyed
+        self.satisfied += other.satisfied
+        self.completed += other.completed
+        if other.max_wait > self.max_wait:
+            self.max_wait = other.max_wait
+        for k, v in other.outcomes.items():
+            self.outcomes[k] = self.outcomes.get(k, 0) + v
+        return self
+
+    def add_outcome(self, outcome: str, n: int) -> None:
+        self.contacts += n
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + n
+        channel = channel_of(outcome)
+        if channel is ContactChannel.MANUAL:
+            self.manual += n
+        elif channel is ContactChannel.AUTOMATIC_VOICE:
+            self.automatic_voice += n
+        else:
+            self.other += n
+
+
+ADDITIVE = tuple(f.name for f in fields(Counts) if f.name not in ("outcomes", "max_wait"))
+
+
+def ratio(numerator: float, denominator: float) -> float | None:
+    """numerator / denominator, or None (no data) when the denominator is not positive."""
+    if denominator <= 0:
+        return None
+    return numerator / denominator
+
+
+def _r(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def service_level(c: Counts) -> float | None:
+    """answered within T / (offered - short abandons)."""
+    return ratio(c.answered_in_sl, c.offered - c.short_abandoned)
+
+
+def derive(c: Counts, *, contact_level: bool = True) -> dict[str, Any]:
+    """Every reported figure of ``c``: counts, then rates (0..1) and averages (seconds)."""
+    out: dict[str, Any] = {
+        "offered": c.offered,
+        "answered": c.answered,
+        "abandoned": c.abandoned,
+        "short_abandoned": c.short_abandoned,
+        "answered_in_sl": c.answered_in_sl,
+        "answer_rate": _r(ratio(c.answered, c.offered)),
+        "abandon_rate": _r(ratio(c.abandoned - c.short_abandoned,
+                                 c.offered - c.short_abandoned)),
+        "service_level": _r(service_level(c)),
+        "asa": _r(ratio(c.wait_answered_sum, c.answered), 2),
+        "avg_abandon_wait": _r(ratio(c.wait_abandoned_sum, c.abandoned), 2),
+        "max_wait": round(c.max_wait, 2),
+        "talk_seconds": round(c.talk_sum, 2),
+        "aht": _r(ratio(c.talk_sum + c.hold_sum + c.wrapup_sum, c.answered), 2),
+    }
+    if contact_level:
+        out = {
+            "contacts": c.contacts,
+            "automatic_voice": c.automatic_voice,
+            "manual": c.manual,
+            "other": c.other,
+            "ivr_containment": _r(ratio(c.automatic_voice, c.contacts)),
+            **out,
+            "avg_ivr_seconds": _r(ratio(c.ivr_sum, c.contacts), 2),
+            "survey_offered": c.survey_offered,
+            "surveyed": c.surveyed,
+            "satisfied": c.satisfied,
+            "csat": _r(ratio(c.satisfied, c.surveyed)),
+            "survey_response_rate": _r(ratio(c.surveyed, c.survey_offered)),
+            "outcomes": dict(sorted(c.outcomes.items())),
+        }
+    return out
+
+
+def occupancy(busy_seconds: float, staffed_seconds: float) -> float | None:
+    """(talk + wrap-up) / (logged-in time - pause time)."""
+    return _r(ratio(busy_seconds, staffed_seconds))

@@ -1,0 +1,115 @@
+"use strict";
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const charts = {};
+  ["trend", "channel", "sl", "faq", "nodes", "queues"].forEach((n) => {
+    charts[n] = echarts.init($("c-" + n));
+  });
+  window.addEventListener("resize", () => Object.values(charts).forEach((c) => c.resize()));
+  const today = new Date(Date.now() + 8 * 3600e3).toISOString().slice(0, 10);
+  const weekAgo = new Date(Date.now() + 8 * 3600e3 - 6 * 86400e3).toISOString().slice(0, 10);
+  const search = new URLSearchParams(location.search);
+  $("from").value = search.get("from") || weekAgo;
+  $("to").value = search.get("to") || today;
+  $("interval").value = search.get("interval") || "day";
+  const params = () => ({ from: $("from").value, to: $("to").value, interval: $("interval").value });
+  const label = (start, interval) => {
+    if (interval === "month") return start.slice(0, 7);
+    if (interval === "day") return start.slice(5, 10);
+    return start.slice(5, 16).replace("T", " ");
+  };
+  const title = (text) => ({ text, left: 10, top: 6, textStyle: { fontSize: 15 } });
+
+  async function load() {
+    $("error").textContent = "";
+    document.body.dataset.state = "loading";
+    try {
+      const p = params();
+      const [summary, faqs, nodes, queues] = await Promise.all(
+        ["summary", "faqs", "nodes", "queues"].map((r) =>
+          Hotline.api("/api/v1/stats/" + r, p).then((x) => x.json())));
+      render(summary, faqs, nodes, queues, p.interval);
+      document.body.dataset.state = "ready";
+    } catch (err) {
+      $("error").textContent = "查询失败：" + err.message;
+      document.body.dataset.state = "error";
+    }
+  }
+
+  function render(summary, faqs, nodes, queues, interval) {
+    const t = summary.total;
+    $("k-contacts").textContent = Hotline.num(t.contacts);
+    $("k-auto").textContent = Hotline.num(t.automatic_voice);
+    $("k-manual").textContent = Hotline.num(t.manual);
+    $("k-containment").textContent = Hotline.pct(t.ivr_containment);
+    $("k-sl").textContent = Hotline.pct(t.service_level);
+    $("k-answer").textContent = Hotline.pct(t.answer_rate);
+    $("k-asa").textContent = Hotline.secs(t.asa);
+    $("k-aht").textContent = Hotline.secs(t.aht);
+    $("k-csat").textContent = Hotline.pct(t.csat);
+    const x = summary.series.map((r) => label(r.start, interval));
+    charts.trend.setOption({
+      title: title("来电趋势（按渠道）"), tooltip: { trigger: "axis" },
+      legend: { top: 6, right: 10, data: ["自动语音", "人工", "其他"] },
+      grid: { left: 50, right: 20, top: 45, bottom: 30 },
+      xAxis: { type: "category", data: x }, yAxis: { type: "value" },
+      series: [
+        { name: "自动语音", type: "bar", stack: "c", data: summary.series.map((r) => r.automatic_voice) },
+        { name: "人工", type: "bar", stack: "c", data: summary.series.map((r) => r.manual) },
+        { name: "其他", type: "bar", stack: "c", data: summary.series.map((r) => r.other) },
+      ] }, true);
+    charts.channel.setOption({
+      title: title("渠道构成"), tooltip: { trigger: "item", formatter: "{b}: {c} ({d}%)" },
+      series: [{ type: "pie", radius: ["35%", "65%"], top: 20, label: { formatter: "{b}\n{d}%" },
+        data: [{ name: "自动语音", value: t.automatic_voice }, { name: "人工", value: t.manual },
+               { name: "其他", value: t.other }] }] }, true);
+    const pctData = (key) => summary.series.map((r) => r[key] === null ? null : +(r[key] * 100).toFixed(1));
+    charts.sl.setOption({
+      title: title("服务水平与放弃率（%）"), tooltip: { trigger: "axis" },
+      legend: { top: 6, right: 10, data: ["服务水平", "放弃率"] },
+      grid: { left: 50, right: 20, top: 45, bottom: 30 },
+      xAxis: { type: "category", data: x }, yAxis: { type: "value", max: 100 },
+      series: [{ name: "服务水平", type: "line", connectNulls: true, data: pctData("service_level") },
+               { name: "放弃率", type: "line", connectNulls: true, data: pctData("abandon_rate") }] }, true);
+    const topFaq = faqs.items.slice(0, 10).reverse();
+    charts.faq.setOption({
+      title: title("热点问题 TOP10（播放次数）"), tooltip: { trigger: "axis" },
+      grid: { left: 170, right: 30, top: 40, bottom: 20 },
+      xAxis: { type: "value" }, yAxis: { type: "category", data: topFaq.map((f) => f.faq_id) },
+      series: [{ name: "播放", type: "bar", data: topFaq.map((f) => f.played) },
+               { name: "转人工", type: "bar", data: topFaq.map((f) => f.escalated) }] }, true);
+    const topNodes = nodes.items.slice(0, 10);
+    charts.nodes.setOption({
+      title: title("菜单节点流失"), tooltip: { trigger: "axis" },
+      legend: { top: 6, right: 10, data: ["进入", "挂机流失"] },
+      grid: { left: 50, right: 20, top: 45, bottom: 60 },
+      xAxis: { type: "category", data: topNodes.map((n) => n.node), axisLabel: { rotate: 30 } },
+      yAxis: { type: "value" },
+      series: [{ name: "进入", type: "bar", data: topNodes.map((n) => n.entered) },
+               { name: "挂机流失", type: "bar", data: topNodes.map((n) => n.dropped) }] }, true);
+    charts.queues.setOption({
+      title: title("各队列接通与放弃"), tooltip: { trigger: "axis" },
+      legend: { top: 6, right: 10, data: ["接通", "放弃"] },
+      grid: { left: 50, right: 20, top: 45, bottom: 30 },
+      xAxis: { type: "category", data: queues.queues.map((q) => q.queue) }, yAxis: { type: "value" },
+      series: [{ name: "接通", type: "bar", data: queues.queues.map((q) => q.answered) },
+               { name: "放弃", type: "bar", data: queues.queues.map((q) => q.abandoned) }] }, true);
+  }
+
+  async function download(format) {
+    try {
+      const response = await Hotline.api("/api/v1/stats/export", { ...params(), format });
+      const blob = await response.blob();
+      const a = document.createElement("a");
+      a.href = URL.createObjectURL(blob);
+      a.download = "12366-统计-" + params().from + "-" + params().to + "." + format;
+      a.click();
+    } catch (err) { $("error").textContent = "导出失败：" + err.message; }
+  }
+
+  $("load").addEventListener("click", load);
+  $("csv").addEventListener("click", () => download("csv"));
+  $("xlsx").addEventListener("click", () => download("xlsx"));
+  Hotline.setupLogin(load);
+  load();
+})();

@@ -1,0 +1,74 @@
+"use strict";
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const STATES = { ready: "空闲", paused: "小休", ringing: "振铃", on_call: "通话中",
+                   wrap_up: "话后处理", logged_out: "签出" };
+  const QUEUES = { consult: "综合咨询", experts: "专家坐席" };
+  const agentsChart = echarts.init($("c-agents"));
+  window.addEventListener("resize", () => agentsChart.resize());
+  const mmss = (s) => { s = Math.round(s || 0); return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0"); };
+
+  function render(live) {
+    $("clock").textContent = "更新于 " + live.at.slice(11, 19);
+    $("w-waiting").textContent = Hotline.num(live.waiting);
+    $("w-waiting").className = "value " + (live.waiting > 0 ? "warn" : "ok");
+    $("w-longest").textContent = mmss(live.longest_wait);
+    $("w-ivr").textContent = Hotline.num(live.in_ivr);
+    $("w-oncall").textContent = Hotline.num(live.on_call);
+    $("w-sl").textContent = Hotline.pct(live.today.service_level);
+    $("w-abandon").textContent = Hotline.pct(live.today.abandon_rate);
+    $("w-contacts").textContent = Hotline.num(live.today.contacts);
+    $("w-containment").textContent = Hotline.pct(live.today.ivr_containment);
+    $("w-queues").innerHTML = "";
+    live.queues.forEach((q) => {
+      const tr = document.createElement("tr");
+      [QUEUES[q.queue] || q.queue, q.waiting, mmss(q.longest_wait)].forEach((v) => {
+        const td = document.createElement("td"); td.textContent = v; tr.appendChild(td);
+      });
+      $("w-queues").appendChild(tr);
+    });
+    const states = Object.entries(live.agents_by_state);
+    agentsChart.setOption({
+      title: { text: "坐席状态", left: 10, top: 6, textStyle: { color: "#e8eef6", fontSize: 18 } },
+      tooltip: { trigger: "item" },
+      series: [{ type: "pie", radius: ["35%", "65%"], top: 20,
+        label: { color: "#e8eef6", fontSize: 16, formatter: "{b}: {c}" },
+        data: states.map(([k, v]) => ({ name: STATES[k] || k, value: v })) }] }, true);
+    document.body.dataset.updates = String(Number(document.body.dataset.updates || 0) + 1);
+  }
+
+  let poll = null;
+  function startPolling() {
+    if (poll) return;
+    $("link").textContent = "轮询";
+    poll = setInterval(refresh, 5000);
+  }
+  async function refresh() {
+    try {
+      render(await (await Hotline.api("/api/v1/stats/live")).json());
+      $("error").textContent = "";
+    } catch (err) { $("error").textContent = "获取失败：" + err.message; }
+  }
+  function connect() {
+    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    const qs = "topics=wallboard" + (Hotline.token() ? "&token=" + encodeURIComponent(Hotline.token()) : "");
+    let ws;
+    try { ws = new WebSocket(scheme + location.host + "/api/v1/ws?" + qs); }
+    catch (e) { startPolling(); return; }
+    ws.onmessage = (event) => {
+      const message = JSON.parse(event.data);
+      if (message.topic === "wallboard") {
+        render(message.payload);
+        $("link").textContent = "实时连接";
+        document.body.dataset.ws = "live";
+      }
+    };
+    ws.onclose = () => { $("link").textContent = "连接断开，改为轮询"; startPolling(); };
+  }
+  async function start() {
+    await refresh();
+    connect();
+  }
+  Hotline.setupLogin(start);
+  start();
+})();

@@ -1,0 +1,132 @@
+"""The dashboard and the live wallboard in a real browser (Debian chromium via playwright).
+
+Screenshots: var/screenshots/stats-dashboard.png, var/screenshots/stats-wallboard.png.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+import uvicorn
+
+from callcenter.app import create_app
+from callcenter.contacts.services import ContactService
+from callcenter.db import Database
+from callcenter.settings import PROJECT_ROOT, Settings
+from callcenter.stats.demo import seed
+from callcenter.stats.services import StatsService
+from ivr.ports import EventKind
+from tests.callcenter.util import PASSWORD, ensure_user
+from tests.stats.conftest import play
+from tests.support import PORT_BASE, in_ci
+
+CHROMIUM = "/usr/bin/chromium"
+PORT = PORT_BASE + 371
+SCREENSHOTS = PROJECT_ROOT / "var" / "screenshots"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def _browser_missing() -> str | None:
+    if not shutil.which(CHROMIUM):
+        return "Debian chromium is not installed (scripts/system-deps.sh)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "PyPI playwright is not installed"
+    return None
+
+
+@pytest.fixture
+def server(db_url: str, stats: StatsService) -> Iterator[str]:
+    reason = _browser_missing()
+    if reason:
+        if in_ci():
+            pytest.fail(reason)
+        pytest.skip(reason)
+    settings = Settings(database_url=db_url, ami_enabled=False, kb_enabled=False,
+                        stats_wallboard_interval_s=0.5, session_cookie_secure=False)
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=PORT,
+                            log_level="warning")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started:
+        assert time.monotonic() < deadline, "the test server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{PORT}"
+    srv.should_exit = True
+    thread.join(10)
+
+
+def _waiting(contacts: ContactService, linkedid: str, queue: str, seconds_ago: float) -> None:
+    at = datetime.now(UTC) - timedelta(seconds=seconds_ago)
+    play(contacts, linkedid, at, [
+        (0, EventKind.CALL_STARTED, {"caller": "13800000000", "channel": "PJSIP/x"}),
+        (2, EventKind.QUEUE_JOINED, {"queue": queue, "position": 1})])
+
+
+def test_dashboard_and_wallboard_in_chromium(server: str, database: Database,
+                                              contacts: ContactService,
+                                              stats: StatsService) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    seed(database, 3000, days=14, end=date(2026, 11, 27), rng_seed=3, other_share=0.06)
+    stats.rebuild()
+    expected = stats.summary(stats.range("2026-11-14", "2026-11-27", "day"))["total"]
+    ensure_user(database, "wall-supervisor", "supervisor")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1150})
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"{server}/stats/dashboard?from=2026-11-14&to=2026-11-27&interval=day")
+        # not logged in: the login form, in Chinese
+        expect(page.locator("#login")).to_be_visible()
+        page.fill("input[name=username]", "wall-supervisor")
+        page.fill("input[name=password]", "wrong-password")
+        page.click("#login button")
+        expect(page.locator("#login-error")).not_to_be_empty()
+        page.fill("input[name=password]", PASSWORD)
+        page.click("#login button")
+        page.wait_for_selector("body[data-state=ready]", timeout=20000)
+        assert page.text_content("#k-contacts") == f"{expected['contacts']:,}"
+        assert page.text_content("#k-manual") == f"{expected['manual']:,}"
+        assert page.text_content("#k-sl") == f"{expected['service_level'] * 100:.1f}%"
+        assert page.locator("#c-trend canvas").count() == 1
+        # an inverted range: the reason is shown, nothing breaks
+        page.fill("#from", "2026-11-28")
+        page.click("#load")
+        page.wait_for_selector("body[data-state=error]")
+        assert "'from' must be before 'to'" in (page.text_content("#error") or "")
+        page.fill("#from", "2026-11-14")
+        page.click("#load")
+        page.wait_for_selector("body[data-state=ready]")
+        page.wait_for_timeout(800)  # chart animations
+        page.screenshot(path=str(SCREENSHOTS / "stats-dashboard.png"), full_page=True)
+
+        # the wallboard, fed over the WebSocket
+        _waiting(contacts, "WB1", "consult", 65)
+        _waiting(contacts, "WB2", "experts", 20)
+        page.goto(f"{server}/stats/wallboard")
+        page.wait_for_selector("body[data-ws=live]", timeout=20000)
+        expect(page.locator("#w-waiting")).to_have_text("2")
+        _waiting(contacts, "WB3", "consult", 5)
+        expect(page.locator("#w-waiting")).to_have_text("3", timeout=15000)
+        longest = page.text_content("#w-longest") or ""
+        minutes, seconds = (int(x) for x in longest.split(":"))
+        assert minutes * 60 + seconds >= 63  # WB1 joined the queue 63 s before the first snapshot
+        assert "综合咨询" in (page.text_content("#w-queues") or "")
+        page.wait_for_timeout(800)
+        page.screenshot(path=str(SCREENSHOTS / "stats-wallboard.png"), full_page=True)
+        browser.close()
+    assert errors == []
+    for name in ("stats-dashboard.png", "stats-wallboard.png"):
+        assert (SCREENSHOTS / name).stat().st_size > 20_000
