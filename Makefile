@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install system-deps run test lint bench pbx-start pbx-stop prompts clean
+.PHONY: install system-deps run test lint bench pbx-start pbx-stop prompts clean models
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,3 +48,7 @@ pbx-stop: install
 clean:
 	-$(BIN)/hotline pbx stop
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
+
+## make models: the production Chinese Vosk model into var/models (checksum-checked; fails fast offline)
+models:
+	@scripts/models.sh

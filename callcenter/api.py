@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
+from callcenter.agents.http import router as agents_router
+from callcenter.auth.deps import require_roles
+from callcenter.auth.http import router as auth_router
 from callcenter.contacts.http import router as contacts_router
 from callcenter.health.http import router as health_router
 from callcenter.kb.http import router as kb_router
+from callcenter.notify.http import router as ws_router
+from callcenter.queues.http import router as queues_router
+from callcenter.stats.http import router as stats_router
+from callcenter.tickets.http import router as tickets_router
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(health_router)
-api_router.include_router(contacts_router)
-api_router.include_router(kb_router)
+api_router.include_router(auth_router)
+# contacts: every role; an agent or expert sees only the contacts they handled (contacts/http.py)
+_any_staff = [Depends(require_roles("agent", "expert", "supervisor", "admin"))]
+api_router.include_router(contacts_router, dependencies=_any_staff)
+api_router.include_router(kb_router, dependencies=_any_staff)
+# statistics: supervisors and admins
+api_router.include_router(stats_router,
+                          dependencies=[Depends(require_roles("supervisor", "admin"))])
+api_router.include_router(agents_router)
+api_router.include_router(queues_router)
+api_router.include_router(ws_router)
+api_router.include_router(tickets_router)

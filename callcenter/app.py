@@ -16,6 +16,9 @@ from callcenter.contacts.services import ContactService
 from callcenter.db import Database
 from callcenter.runtime import Runtime
 from callcenter.settings import Settings, get_settings
+from callcenter.stats.http import pages_router as stats_pages_router
+from callcenter.stats.live import WallboardPublisher
+from callcenter.web.http import router as web_router
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.db = db
         app.state.contacts = contacts
         app.state.runtime = runtime
+        app.state.notifier = runtime.notifier  # the one event bus (callcenter/notify)
         app.state.knowledge_base = None
         if settings.kb_enabled:
             from knowledge_base.base import KnowledgeBase
@@ -42,10 +46,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 )
             except Exception:
                 log.exception("the knowledge base could not be loaded; /kb answers 503")
+            runtime.attach_knowledge_base(app.state.knowledge_base)
         await runtime.start()
+        wallboard = WallboardPublisher(app, settings.stats_wallboard_interval_s)
+        wallboard.start()
         try:
             yield
         finally:
+            await wallboard.stop()
             await runtime.stop()
             db.dispose()
 
@@ -66,4 +74,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse(status_code=422, content={"detail": reason, "errors": details})
 
     app.include_router(api_router)
+    app.include_router(web_router)  # the console: /console
+    app.include_router(stats_pages_router)
     return app

@@ -12,12 +12,20 @@ from typing import Annotated, Any
 
 import typer
 
+from callcenter.auth.cli import app as users_app
 from callcenter.kb.cli import app as kb_app
+from callcenter.selfservice.cli import app as demo_app
 from callcenter.settings import Settings, get_settings
+from callcenter.stats.cli import app as stats_app
+from callcenter.stats.cli import register_demo
 
 app = typer.Typer(help="12366 hotline: IVR and call-center backend.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 app.add_typer(kb_app, name="kb")
+app.add_typer(demo_app, name="demo")
+register_demo(demo_app)  # hotline demo seed --contacts N (statistics history)
+app.add_typer(stats_app, name="stats")
+app.add_typer(users_app, name="users")
 pbx_app = typer.Typer(help="The local sandboxed Asterisk (root + Debian).", no_args_is_help=True)
 app.add_typer(pbx_app, name="pbx")
 prompts_app = typer.Typer(help="Prompt audio under sounds/.", no_args_is_help=True)
@@ -129,7 +137,8 @@ def _server_bridge_ready(port: int) -> bool:
 @pbx_app.command("call")
 def pbx_call(
     service: Annotated[str, typer.Argument(help="Number to dial.")] = "12366",
-    digits: Annotated[str, typer.Option(help="Keys to press after the welcome.")] = "1",
+    digits: Annotated[str, typer.Option(
+        help="Keys to press after the welcome, one per menu level.")] = "111",
     mode: Annotated[str, typer.Option(help="DTMF as rfc2833 or info.")] = "rfc2833",
     number: Annotated[str, typer.Option(help="Caller number.")] = "13800138000",
     wait_ms: Annotated[int, typer.Option(help="Pause before the first key.")] = 6000,
@@ -150,7 +159,13 @@ def pbx_call(
         raise typer.BadParameter("mode is rfc2833 or info")
     steps: list[Any] = [Pause(wait_ms)]
     if digits:
-        steps.append(Dtmf(digits, mode="info" if mode == "info" else "rfc2833"))
+        # one key per menu level (each while the next prompt plays); a replayed RFC 2833
+        # capture is the same RTP event each time and Asterisk drops repeats, so only the
+        # first key goes as RFC 2833, the others as SIP INFO
+        steps.append(Dtmf(digits[0], mode="info" if mode == "info" else "rfc2833",
+                          gap_ms=1500))
+        if digits[1:]:
+            steps.append(Dtmf(digits[1:], mode="info", gap_ms=1500))
     runner = SippRunner(sandbox.root, sandbox.ports.sip)
     contact = asyncio.run(_place_call(settings, runner, steps, number, service, agent,
                                       _server_bridge_ready(http_port)))
@@ -228,6 +243,8 @@ async def _place_call(settings: Settings, runner: Any, steps: list[Any], number:
 @prompts_app.command("render")
 def prompts_render(
     force: Annotated[bool, typer.Option(help="Render every prompt again.")] = False,
+    answers: Annotated[bool, typer.Option(
+        help="Also render the knowledge base's answers (sounds/zh/kb, not committed).")] = True,
 ) -> None:
     """Render the prompt catalogue into sounds/zh (only what changed)."""
     from ivr.prompts.catalogue import load_catalogue, render
@@ -236,6 +253,18 @@ def prompts_render(
     report = render(load_catalogue(), settings.sounds_dir, force=force)
     typer.echo(f"rendered {len(report.rendered)}, unchanged {len(report.unchanged)}, "
                f"removed {len(report.removed)} -> {settings.sounds_dir}")
+    if answers:  # the knowledge base's answers, cached by text hash in sounds/zh/kb/
+        from ivr.prompts.answers import AnswerAudio
+        from knowledge_base import KnowledgeBase, KnowledgeBaseError
+
+        try:
+            kb = KnowledgeBase.load(settings.kb_data_dir, cache_dir=settings.kb_cache_dir)
+        except KnowledgeBaseError as exc:
+            typer.echo(f"answers not rendered: {exc}", err=True)
+            raise typer.Exit(1) from exc
+        sync = AnswerAudio(settings.sounds_dir).sync(e.answer for e in kb.entries())
+        typer.echo(f"answers: rendered {sync.rendered}, unchanged {sync.unchanged}, "
+                   f"removed {sync.removed} -> {settings.sounds_dir / 'kb'}")
 
 
 @menu_app.command("check")
@@ -253,10 +282,16 @@ def menu_check(path: Annotated[Path, typer.Argument(help="Menu YAML file.")]) ->
     except OSError as exc:
         typer.echo(f"{path}: {exc.strerror}", err=True)
         raise typer.Exit(1) from exc
-    missing = sorted(menu.prompts() - set(load_catalogue()))
+    from ivr.services.handlers import SERVICE_PROMPTS
+
+    missing = sorted((menu.prompts() | SERVICE_PROMPTS) - set(load_catalogue()))
     for prompt in missing:
         typer.echo(f"{path}: prompt {prompt!r} is not in the prompt catalogue", err=True)
-    _print_tree(menu, menu.start, 0, set())
+    seen: set[str] = set()
+    _print_tree(menu, menu.start, 0, seen)
+    for entry, node_id in menu.entries.items():  # calls coming back from the dialplan
+        typer.echo(f"entry {entry}:")
+        _print_tree(menu, node_id, 1, seen)
     raise typer.Exit(1 if missing else 0)
 
 
@@ -269,12 +304,11 @@ def _print_tree(menu: Any, node_id: str, depth: int, seen: set[str], key: str = 
     seen.add(node_id)
     extra = f" -> queue {node.queue}" if node.type == "transfer" else ""
     typer.echo("  " * depth + f"{label}{node_id} ({node.type}){extra}")
-    if node.type == "play":
-        _print_tree(menu, node.next, depth + 1, seen)
-    elif node.type == "menu":
-        for digit, target in node.options.items():
-            _print_tree(menu, target, depth + 1, seen, digit)
-        _print_tree(menu, node.fallback, depth + 1, seen, "fallback")
+    from ivr.menu.schema import node_targets
+
+    for field_name, target in node_targets(node):
+        label_of = field_name.split(".", 1)[-1] if field_name.startswith("options.") else field_name
+        _print_tree(menu, target, depth + 1, seen, label_of)
 
 
 def main() -> None:

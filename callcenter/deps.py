@@ -9,9 +9,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from callcenter.auth.deps import CurrentUser, require_roles
 from callcenter.contacts.services import ContactService
 from callcenter.db import Database
 from callcenter.settings import Settings
+from callcenter.stats.services import StatsService, stats_service_for
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -32,3 +34,17 @@ def get_contact_service(request: Request) -> ContactService:
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 ContactServiceDep = Annotated[ContactService, Depends(get_contact_service)]
+
+
+def get_stats_service(request: Request) -> StatsService:
+    service = getattr(request.app.state, "stats", None)
+    if not isinstance(service, StatsService):
+        service = stats_service_for(request.app.state.db, request.app.state.settings)
+        request.app.state.stats = service
+    return service
+
+
+StatsServiceDep = Annotated[StatsService, Depends(get_stats_service)]
+
+__all__ = ["ContactServiceDep", "CurrentUser", "DatabaseDep", "SettingsDep", "StatsServiceDep",
+           "require_roles"]

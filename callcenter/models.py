@@ -1,5 +1,26 @@
 """Every table of the project, imported in one place for Alembic and tests."""
 
+from callcenter.agents.models import AgentStateChange, AgentStateRow, CallNote
+from callcenter.auth.models import AuditEntry, AuthSession, User
+from callcenter.bookings.models import Booking, BookingSlot, ServiceHall
 from callcenter.contacts.models import Contact, ContactEventRow
+from callcenter.invoices.models import Invoice
+from callcenter.queues.models import AgentSkill, Disposition, PauseReason, QueueConfig, Skill
+from callcenter.stats.models import (
+    StatsContactDaily,
+    StatsContactRollup,
+    StatsDirtyBucket,
+    StatsQueueDaily,
+    StatsQueueRollup,
+    StatsRollupState,
+)
+from callcenter.taxpayers.models import TaxFiling, Taxpayer
+from callcenter.tickets.models import CallbackRequest, Ticket, TicketStatusChange
 
-__all__ = ["Contact", "ContactEventRow"]
+__all__ = [
+    "AgentSkill", "AgentStateChange", "AgentStateRow", "AuditEntry", "AuthSession", "Booking",
+    "BookingSlot", "CallNote", "CallbackRequest", "Contact", "ContactEventRow", "Disposition",
+    "Invoice", "PauseReason", "QueueConfig", "ServiceHall", "Skill", "StatsContactDaily",
+    "StatsContactRollup", "StatsDirtyBucket", "StatsQueueDaily", "StatsQueueRollup",
+    "StatsRollupState", "TaxFiling", "Taxpayer", "Ticket", "TicketStatusChange", "User",
+]

@@ -40,6 +40,23 @@ class Settings(BaseSettings):
     vosk_model_path: Path | None = None
     redis_url: str | None = None
     timezone: str = "Asia/Shanghai"
+    # IVR self-services (ivr/, callcenter/{invoices,taxpayers,bookings,tickets})
+    hours_file: Path = PROJECT_ROOT / "ivr" / "hours.yaml"
+    pbx_recordings_dir: str = "/var/spool/asterisk/recording"  # recordings_dir, as Asterisk sees it
+    ticket_commitment_days: dict[str, int] = {"complaint": 5, "report": 15, "director": 5}
+    callback_due_hours: float = 4.0
+    # statistics (callcenter/stats, docs/metrics.md)
+    stats_service_level_seconds: float = 20.0
+    stats_short_abandon_seconds: float = 5.0
+    stats_satisfied_scores: tuple[int, ...] = (1, 2)
+    stats_wallboard_interval_s: float = 2.0
+    # accounts and the console (callcenter/auth); no default password exists anywhere
+    session_ttl_hours: float = 12.0
+    session_cookie_secure: bool = True
+    login_max_failures: int = 5
+    login_window_s: float = 300.0
+    # agents and queues (callcenter/agents, callcenter/queues)
+    wrapup_seconds: int = 10
 
 
 @lru_cache

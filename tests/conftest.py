@@ -23,6 +23,8 @@ from ivr.menu.loader import load_menu
 from ivr.menu.schema import Menu
 from ivr.pbx.sandbox import AsteriskSandbox, SandboxError
 from ivr.pbx.sipp import SippRunner
+from ivr.services import IvrServices
+from tests.ivr_support import make_ivr_services
 from tests.support import (
     TEST_PORTS,
     create_pg_database,
@@ -96,14 +98,18 @@ def menu() -> Menu:
 class Harness:
     """A live bridge on the test Asterisk, with helpers to place calls and read contacts."""
 
-    def __init__(self, pbx: AsteriskSandbox, contacts: ContactService, menu: Menu) -> None:
+    def __init__(self, pbx: AsteriskSandbox, contacts: ContactService, menu: Menu,
+                 services: IvrServices | None = None) -> None:
         self.pbx = pbx
         self.contacts = contacts
         self.ami = AmiClient("127.0.0.1", TEST_PORTS.ami, pbx.credentials.ami_user,
                              pbx.credentials.ami_secret, ping_interval=1.0, ping_timeout=2.0,
                              backoff_initial=0.2, backoff_max=2.0)
         self.log = ContactLog(contacts)
-        self.bridge = IvrBridge(self.ami, lambda: menu, self.log, resume_timeout=30)
+        # the menu's self-services: demo data, knowledge base, a clock within service hours
+        self.services = services or make_ivr_services(contacts.db, pbx.recordings_dir)
+        self.bridge = IvrBridge(self.ami, lambda: menu, self.log, resume_timeout=30,
+                                services=self.services)
         self.sipp = SippRunner(pbx.root, TEST_PORTS.sip)
         self._agents: list[Any] = []
         self._members: list[tuple[str, str]] = []

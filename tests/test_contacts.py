@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,20 +13,24 @@ from callcenter.contacts.models import Outcome, channel_of
 from callcenter.contacts.services import ContactFilters, ContactService
 from callcenter.settings import Settings
 from ivr.ports import ContactEvent, EventKind
+from tests.callcenter.util import token_for
 
 T0 = datetime(2026, 11, 28, 1, 0, 0, tzinfo=UTC)
 
 
-def play(service: ContactService, linkedid: str, steps: list[tuple[float, EventKind, dict[str, object]]]
-         ) -> None:
+Step = tuple[float, EventKind, Mapping[str, object]]
+
+
+def play(service: ContactService, linkedid: str, steps: Sequence[Step]) -> None:
     for offset, kind, data in steps:
         service.apply(ContactEvent(linkedid, kind, data, T0 + timedelta(seconds=offset)))
 
 
-START = (0.0, EventKind.CALL_STARTED, {"caller": "13800000000", "channel": "PJSIP/caller-1"})
+START: Step = (0.0, EventKind.CALL_STARTED,
+               {"caller": "13800000000", "channel": "PJSIP/caller-1"})
 
 
-def end(at: float, reconciled: bool = False) -> tuple[float, EventKind, dict[str, object]]:
+def end(at: float, reconciled: bool = False) -> Step:
     return (at, EventKind.CALL_ENDED,
             {"cause": 16, "cause_txt": "Normal Clearing", "reconciled": reconciled})
 
@@ -56,7 +60,7 @@ def end(at: float, reconciled: bool = False) -> tuple[float, EventKind, dict[str
     ],
 )
 def test_outcome_is_derived_once_per_contact(
-    contacts: ContactService, steps: list[tuple[float, EventKind, dict[str, object]]],
+    contacts: ContactService, steps: list[Step],
     outcome: Outcome,
 ) -> None:
     play(contacts, "1795000000.1", steps)
@@ -130,6 +134,9 @@ def test_open_contacts_are_listed_for_reconciliation(contacts: ContactService) -
 def client(db_url: str, contacts: ContactService) -> Iterator[TestClient]:
     settings = Settings(database_url=db_url, ami_enabled=False, kb_enabled=False)
     with TestClient(create_app(settings)) as test_client:
+        # contacts need a login; a supervisor sees every contact (tests/callcenter: role rules)
+        token = token_for(contacts.db, "contacts-supervisor", "supervisor")
+        test_client.headers["Authorization"] = f"Bearer {token}"
         yield test_client
 
 

@@ -8,12 +8,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
+from callcenter.auth.deps import CurrentUser
+from callcenter.auth.models import Role
 from callcenter.contacts.models import Outcome
 from callcenter.contacts.schemas import ContactDetail, ContactOut, ContactPage
 from callcenter.contacts.services import ContactFilters
 from callcenter.deps import ContactServiceDep
 
 router = APIRouter(prefix="/contacts", tags=["contacts"])
+
+# Agents and experts see only the contacts they were connected to (their own calls, including
+# one transferred to or from them); supervisors and admins see every contact.
+SEES_ALL = frozenset({Role.SUPERVISOR, Role.ADMIN})
 
 
 def _aware(value: datetime | None, name: str) -> datetime | None:
@@ -29,6 +35,7 @@ def _aware(value: datetime | None, name: str) -> datetime | None:
 @router.get("", response_model=ContactPage)
 async def list_contacts(
     service: ContactServiceDep,
+    user: CurrentUser,
     start: Annotated[datetime | None, Query(alias="from", description="started at/after")] = None,
     end: Annotated[datetime | None, Query(alias="to", description="started before")] = None,
     outcome: Outcome | None = None,
@@ -39,7 +46,7 @@ async def list_contacts(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> ContactPage:
     filters = ContactFilters(_aware(start, "from"), _aware(end, "to"), outcome, queue, agent,
-                             caller)
+                             caller, None if user.role in SEES_ALL else user.username)
     if filters.start and filters.end and filters.start >= filters.end:
         raise HTTPException(422, "'from' must be before 'to'")
     total, rows = await asyncio.to_thread(service.search, filters, limit, offset)
@@ -48,8 +55,13 @@ async def list_contacts(
 
 
 @router.get("/{contact_id}", response_model=ContactDetail)
-async def get_contact(contact_id: int, service: ContactServiceDep) -> ContactDetail:
+async def get_contact(contact_id: int, service: ContactServiceDep,
+                      user: CurrentUser) -> ContactDetail:
     contact = await asyncio.to_thread(service.get, contact_id)
     if contact is None:
         raise HTTPException(404, f"contact {contact_id} not found")
+    if user.role not in SEES_ALL and not any(
+            e.kind == "agent_connected" and e.data.get("agent") == user.username
+            for e in contact.events):
+        raise HTTPException(403, "只能查看本人接听过的来电记录")
     return ContactDetail.model_validate(contact)

@@ -40,6 +40,8 @@ def channel_of(outcome: str | None) -> ContactChannel:
 
 class Contact(Base):
     __tablename__ = "contacts"
+    # open contacts by start, for the statistics' live view and reconciliation (migration 0004)
+    __table_args__ = (Index("ix_stats_contacts_open", "ended_at", "started_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     linkedid: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
@@ -63,6 +65,8 @@ class Contact(Base):
     hangup_cause_txt: Mapped[str | None] = mapped_column(String(128))
     reconciled: Mapped[bool] = mapped_column(Boolean, default=False)
     note: Mapped[str | None] = mapped_column(Text)
+    # 1 满意, 2 基本满意, 3 不满意 (the survey's last answer; migration 0002)
+    survey_score: Mapped[int | None] = mapped_column(Integer)
 
     events: Mapped[list[ContactEventRow]] = relationship(
         back_populates="contact", order_by="ContactEventRow.id", cascade="all, delete-orphan"

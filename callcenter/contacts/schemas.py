@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, computed_field
 
 from callcenter.contacts.models import ContactChannel
 
@@ -37,10 +37,23 @@ class ContactOut(BaseModel):
     hangup_cause: int | None
     hangup_cause_txt: str | None
     reconciled: bool
+    survey_score: int | None = None  # 1 满意, 2 基本满意, 3 不满意 (the IVR's survey)
 
 
 class ContactDetail(ContactOut):
     events: list[ContactEventOut]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def agents(self) -> list[str]:
+        """Every agent connected to the caller, in order (a transfer adds the second one)."""
+        names: list[str] = []
+        for event in self.events:
+            if event.kind == "agent_connected":
+                name = str(event.data.get("agent", ""))
+                if name and name not in names:
+                    names.append(name)
+        return names
 
 
 class ContactPage(BaseModel):

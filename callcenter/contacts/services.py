@@ -107,6 +107,10 @@ class ContactService:
                                           else _seconds(contact.queue_joined_at, event.at))
         elif kind is EventKind.IVR_HANGUP:
             contact.ivr_end_reason = str(data.get("reason", ""))[:64]
+        elif kind is EventKind.SURVEY:
+            score = data.get("score")
+            if isinstance(score, int) and not isinstance(score, bool) and 1 <= score <= 3:
+                contact.survey_score = score
         elif kind is EventKind.OUTCOME:
             contact.explicit_outcome = str(Outcome(str(data.get("outcome"))))
         elif kind is EventKind.CALL_ENDED:
@@ -165,6 +169,8 @@ class ContactFilters:
     queue: str | None = None
     agent: str | None = None
     caller: str | None = None
+    # only contacts this agent was connected to (any of the agents of a transferred call)
+    handled_by: str | None = None
 
     def apply(self, query: Select[tuple[Contact]]) -> Select[tuple[Contact]]:
         if self.start is not None:
@@ -179,7 +185,17 @@ class ContactFilters:
             query = query.where(Contact.agent == self.agent)
         if self.caller:
             query = query.where(Contact.caller_number == self.caller)
+        if self.handled_by is not None:
+            query = query.where(Contact.id.in_(handled_by(self.handled_by)))
         return query
+
+
+def handled_by(agent: str) -> Select[tuple[int]]:
+    """Ids of the contacts ``agent`` was connected to (from the timeline)."""
+    return select(ContactEventRow.contact_id).where(
+        ContactEventRow.kind == str(EventKind.AGENT_CONNECTED),
+        ContactEventRow.data["agent"].as_string() == agent,
+    )
 
 
 class ContactLog:
