@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 
 import pytest
 
@@ -16,22 +16,8 @@ OTHER = "PJSIP/caller-00000002"
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[FakeAmi]:
-    fake = FakeAmi()
-    await fake.start()
-    try:
-        yield fake
-    finally:
-        await fake.close()
-
-
-@pytest.fixture
-async def agi(server: FakeAmi) -> AsyncIterator[AsyncAgi]:
-    pool = Clients(server)
-    try:
-        yield AsyncAgi(await pool.ready(), command_timeout=10)
-    finally:
-        await pool.close()
+async def agi(clients: Clients) -> AsyncAgi:
+    return AsyncAgi(await clients.ready(), command_timeout=10)
 
 
 def channel(agi: AsyncAgi, name: str = CALLER) -> AgiChannel:

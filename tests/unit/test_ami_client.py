@@ -7,7 +7,6 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -20,25 +19,6 @@ from ivr.ami.client import (
 )
 from ivr.ami.events import AmiEvent, DtmfEnd, Hangup
 from tests.unit.fake_ami import Clients, FakeAmi, event, eventually, message
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[FakeAmi]:
-    fake = FakeAmi()
-    await fake.start()
-    try:
-        yield fake
-    finally:
-        await fake.close()
-
-
-@pytest.fixture
-async def clients(server: FakeAmi) -> AsyncIterator[Clients]:
-    pool = Clients(server)
-    try:
-        yield pool
-    finally:
-        await pool.close()
 
 
 def dtmf(digit: str, channel: str = "PJSIP/caller-00000001") -> bytes:
