@@ -44,18 +44,23 @@ class _Sums:
     talk_sum: Mapped[float] = mapped_column(Float, default=0.0)
 
 
-class StatsContactRollup(_Sums, Base):
+class _ContactSums(_Sums):
+    """Contact-level figures on top of the queue sums (15-minute and daily tables alike)."""
+
+    contacts: Mapped[int] = mapped_column(Integer, default=0)
+    ivr_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    survey_offered: Mapped[int] = mapped_column(Integer, default=0)
+    surveyed: Mapped[int] = mapped_column(Integer, default=0)
+    satisfied: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class StatsContactRollup(_ContactSums, Base):
     """Per bucket and outcome: contact-level figures (a transferred call counts once)."""
 
     __tablename__ = "stats_contacts_15m"
 
     bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     outcome: Mapped[str] = mapped_column(String(32), primary_key=True)
-    contacts: Mapped[int] = mapped_column(Integer, default=0)
-    ivr_sum: Mapped[float] = mapped_column(Float, default=0.0)
-    survey_offered: Mapped[int] = mapped_column(Integer, default=0)
-    surveyed: Mapped[int] = mapped_column(Integer, default=0)
-    satisfied: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class StatsQueueRollup(_Sums, Base):
@@ -71,7 +76,7 @@ class StatsQueueRollup(_Sums, Base):
     completed: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class StatsContactDaily(_Sums, Base):
+class StatsContactDaily(_ContactSums, Base):
     """``stats_contacts_15m`` summed per day of the hotline's time zone (``day`` = UTC epoch of
     the local midnight); long ranges by day or month read this."""
 
@@ -79,11 +84,6 @@ class StatsContactDaily(_Sums, Base):
 
     day: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     outcome: Mapped[str] = mapped_column(String(32), primary_key=True)
-    contacts: Mapped[int] = mapped_column(Integer, default=0)
-    ivr_sum: Mapped[float] = mapped_column(Float, default=0.0)
-    survey_offered: Mapped[int] = mapped_column(Integer, default=0)
-    surveyed: Mapped[int] = mapped_column(Integer, default=0)
-    satisfied: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class StatsQueueDaily(_Sums, Base):
