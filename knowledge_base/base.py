@@ -154,7 +154,9 @@ class KnowledgeBase:
     def embedder(self) -> Embedder | None:
         if not self._embedder_ready:
             choice = self._embedder_choice
-            self._embedder = default_embedder() if choice == "auto" else choice
+            self._embedder = (
+                default_embedder(cache_dir=self.cache_dir) if choice == "auto" else choice
+            )
             self._embedder_ready = True
         return self._embedder
 
