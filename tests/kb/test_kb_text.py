@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import marshal
+import tempfile
+from pathlib import Path
+
 import pytest
 
 from knowledge_base.text import (
     PhoneticCorrector,
     TextAnalyzer,
+    _base_dictionary,
     basic_normalize,
     fuzzy_syllable,
     hanzi_to_number,
@@ -129,3 +134,26 @@ def test_entities_found_after_synonyms(analyzer: TextAnalyzer) -> None:
     assert "增值税" in analyzer.expand_entities({"土地增值税"})
     # Invoice names merely contain a tax name: they are no topic.
     assert analyzer.find_entities(analyzer.normalize("专票丢了")) == set()
+
+
+def test_jieba_dictionary_read_from_its_cache_equals_jiebas_own() -> None:
+    import jieba
+
+    freq, total = _base_dictionary()
+    own = jieba.Tokenizer()
+    own.initialize()
+    assert total == own.total
+    assert freq == own.FREQ
+
+
+def test_jieba_dictionary_rebuilt_when_its_cache_is_damaged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "gettempdir", lambda: str(tmp_path))
+    cache = tmp_path / "jieba.cache"
+    cache.write_bytes(b"\x00damaged")
+    freq, total = _base_dictionary()
+    assert len(freq) > 300_000
+    assert total > 0
+    assert freq.get("增值税")  # jieba's own dictionary, built again from its dict.txt
+    assert marshal.loads(cache.read_bytes())[1] == total  # and its cache written back
