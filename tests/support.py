@@ -25,6 +25,22 @@ PG_ADMIN_URL = os.environ.get(
 )
 
 
+def serve_env(db_url: str, hours_file: Path, **extra: str) -> dict[str, str]:
+    """Environment of a `hotline serve` subprocess wired to the test sandbox."""
+    return {
+        **os.environ,
+        "HOTLINE_DATABASE_URL": db_url,
+        "HOTLINE_AMI_PORT": str(TEST_PORTS.ami),
+        "HOTLINE_PBX_SIP_PORT": str(TEST_PORTS.sip),
+        "HOTLINE_PBX_RTP_START": str(TEST_PORTS.rtp_start),
+        "HOTLINE_PBX_RTP_END": str(TEST_PORTS.rtp_end),
+        "HOTLINE_PBX_STATE_DIR": str(TEST_STATE_DIR),
+        "HOTLINE_RECORDINGS_DIR": str(RECORDINGS_DIR),
+        "HOTLINE_HOURS_FILE": str(hours_file),
+        **extra,
+    }
+
+
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() == "true"
 

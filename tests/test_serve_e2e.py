@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from callcenter.contacts.services import ContactService
 from callcenter.db import Database
 from ivr.pbx.sandbox import AsteriskSandbox
 from tests.callcenter.util import bearer, token_for
-from tests.support import HTTP_TEST_PORT, RECORDINGS_DIR, TEST_PORTS, TEST_STATE_DIR
+from tests.support import HTTP_TEST_PORT, TEST_PORTS, serve_env
 
 pytestmark = pytest.mark.asterisk
 
@@ -28,18 +27,8 @@ HOTLINE = str(Path(sys.executable).with_name("hotline"))
 
 @pytest.fixture
 def env(db_url: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "HOTLINE_DATABASE_URL": db_url,
-        "HOTLINE_AMI_PORT": str(TEST_PORTS.ami),
-        "HOTLINE_PBX_SIP_PORT": str(TEST_PORTS.sip),
-        "HOTLINE_PBX_RTP_START": str(TEST_PORTS.rtp_start),
-        "HOTLINE_PBX_RTP_END": str(TEST_PORTS.rtp_end),
-        "HOTLINE_PBX_STATE_DIR": str(TEST_STATE_DIR),
-        "HOTLINE_RECORDINGS_DIR": str(RECORDINGS_DIR),
-        # FAQ answers need the knowledge base; agents are in at any hour of the test
-        "HOTLINE_HOURS_FILE": str(Path(__file__).parent / "data" / "hours_always_open.yaml"),
-    }
+    # FAQ answers need the knowledge base; agents are in at any hour of the test
+    return serve_env(db_url, Path(__file__).parent / "data" / "hours_always_open.yaml")
 
 
 @pytest.fixture

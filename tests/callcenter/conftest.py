@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ from callcenter.queues.services import QueueService
 from callcenter.settings import Settings
 from ivr.pbx.sandbox import AsteriskSandbox
 from tests.callcenter.util import PASSWORD, bearer, ensure_user, token_for
-from tests.support import HTTP_TEST_PORT, RECORDINGS_DIR, TEST_PORTS, TEST_STATE_DIR, sqlite_url
+from tests.support import HTTP_TEST_PORT, serve_env, sqlite_url
 
 ROLES = ("agent", "expert", "supervisor", "admin")
 
@@ -112,19 +111,7 @@ def live_server(pbx: AsteriskSandbox, tmp_path_factory: pytest.TempPathFactory
     hours = tmp / "hours.yaml"
     hours.write_text("hours:\n  - days: [1, 2, 3, 4, 5, 6, 7]\n    open: '00:00'\n"
                      "    close: '23:59'\nholidays: []\nworkdays: []\n")
-    env = {
-        **os.environ,
-        "HOTLINE_DATABASE_URL": db_url,
-        "HOTLINE_AMI_PORT": str(TEST_PORTS.ami),
-        "HOTLINE_PBX_SIP_PORT": str(TEST_PORTS.sip),
-        "HOTLINE_PBX_RTP_START": str(TEST_PORTS.rtp_start),
-        "HOTLINE_PBX_RTP_END": str(TEST_PORTS.rtp_end),
-        "HOTLINE_PBX_STATE_DIR": str(TEST_STATE_DIR),
-        "HOTLINE_RECORDINGS_DIR": str(RECORDINGS_DIR),
-        "HOTLINE_KB_ENABLED": "false",
-        "HOTLINE_HOURS_FILE": str(hours),
-        "HOTLINE_WRAPUP_SECONDS": "2",
-    }
+    env = serve_env(db_url, hours, HOTLINE_KB_ENABLED="false", HOTLINE_WRAPUP_SECONDS="2")
     port = HTTP_TEST_PORT + 1
     log_path = tmp / "serve.log"
     with log_path.open("wb") as log:
