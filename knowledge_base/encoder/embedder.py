@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -65,21 +66,25 @@ class OnnxE5Embedder:
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
+        # The dense-input cap tokenizes the question it finally keeps: encode() reuses that.
+        self._ids = functools.lru_cache(maxsize=256)(self._compute_ids)
+
+        def session(graph: bytes) -> Any:
+            return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+
         self.graph_built = False
         """Whether this instance built the graph (False: read from the cache)."""
         cached = self._cache_path(cache_dir)
         data = self._read_cached(cached)
         if data is not None:
             try:
-                self._session: Any = ort.InferenceSession(
-                    data, options, providers=["CPUExecutionProvider"]
-                )
+                self._session = session(data)
                 return
             except Exception as exc:  # onnxruntime raises its own types for a broken model
                 _LOG.warning("encoder graph cache %s unusable (%s), rebuilding", cached, exc)
         data = build_model(self.model, self.quantization)
         self.graph_built = True
-        self._session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+        self._session = session(data)
         if cached is not None:
             _write_cache(cached, data)
 
@@ -108,13 +113,16 @@ class OnnxE5Embedder:
     # ------------------------------------------------------------------ tokens
     def token_ids(self, text: str) -> list[int]:
         """<s> + pieces of `query: text` + </s>, cut to the model's 512 positions."""
+        return list(self._ids(text))
+
+    def _compute_ids(self, text: str) -> tuple[int, ...]:
         vocab = self.model.vocabulary
         content = self.tokenizer.content_ids(QUERY_PREFIX + text)[: self.max_tokens - 2]
-        return [vocab.bos, *content, vocab.eos]
+        return (vocab.bos, *content, vocab.eos)
 
     def token_count(self, text: str) -> int:
         """Tokens fed for `text` (prefix and special tokens included, 6 for "")."""
-        return len(self.token_ids(text))
+        return len(self._ids(text))
 
     # ------------------------------------------------------------------ vectors
     def encode(self, texts: Sequence[str]) -> NDArray[np.float32]:
@@ -123,22 +131,19 @@ class OnnxE5Embedder:
         lengths would be ~20% faster, but give an index that drifts from the query side)."""
         out = np.zeros((len(texts), self.model.config.hidden), dtype=np.float32)
         for row, text in enumerate(texts):
-            out[row] = self._forward([self.token_ids(text)])[0]
+            out[row] = self._forward(self._ids(text))
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         normalized: NDArray[np.float32] = (out / np.maximum(norms, 1e-12)).astype(np.float32)
         return normalized
 
-    def _forward(self, batch: list[list[int]]) -> NDArray[np.float32]:
-        hidden = self.model.config.hidden
-        width = max(len(seq) for seq in batch)
-        embeddings = np.zeros((len(batch), width, hidden), dtype=np.float32)
-        mask = np.zeros((len(batch), width), dtype=np.float32)
-        for row, seq in enumerate(batch):
-            embeddings[row, : len(seq)] = dequantize(self._word[seq])
-            mask[row, : len(seq)] = 1.0
+    def _forward(self, ids: Sequence[int]) -> NDArray[np.float32]:
+        """The pooled (not normalised) vector of one token sequence (a batch of one: the
+        graph's mask input is all ones)."""
+        embeddings = dequantize(self._word[list(ids)])[None, :, :]
+        mask = np.ones((1, len(ids)), dtype=np.float32)
         pooled: NDArray[np.float32] = self._session.run(
             None, {"embeddings": embeddings, "mask": mask}
-        )[0]
+        )[0][0]
         return pooled
 
 
