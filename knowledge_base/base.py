@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import pickle
-import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,6 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from knowledge_base.cache_files import write_atomic
 from knowledge_base.embedding import Embedder, StoredEmbedder, default_embedder
 from knowledge_base.index import (
     ENGINE_VERSION,
@@ -41,7 +40,6 @@ _T = TypeVar("_T")
 DEFAULT_CACHE_DIR = REPO_ROOT / "var" / "kb-cache"
 MAX_TOP = 20
 MAX_STORED_VECTORS = 200_000
-STALE_CACHE_S = 3600
 
 Auto = Literal["auto"]
 
@@ -67,22 +65,8 @@ def _read_pickle(path: Path | None, kind: type[_T]) -> _T | None:
 
 
 def _write_pickle(path: Path | None, value: object) -> None:
-    """Atomic write; files of the same kind older than this one by an hour are pruned."""
-    if path is None:
-        return
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pkl")
-        with os.fdopen(fd, "wb") as handle:
-            pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
-        kind = path.name.split("-", 1)[0]
-        newest = path.stat().st_mtime
-        for old in path.parent.glob(f"{kind}-*.pkl"):
-            if old != path and old.stat().st_mtime < newest - STALE_CACHE_S:
-                old.unlink(missing_ok=True)
-    except OSError as exc:
-        _LOG.warning("cannot write cache file %s: %s", path, exc)
+    if path is not None:
+        write_atomic(path, lambda handle: pickle.dump(value, handle, pickle.HIGHEST_PROTOCOL))
 
 
 def _resources_hash() -> str:

@@ -5,9 +5,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-import os
-import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +12,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from knowledge_base.cache_files import write_atomic
 from knowledge_base.encoder.graph import GRAPH_VERSION, Quantization, build_model
 from knowledge_base.encoder.model_file import E5ModelFile, dequantize
 from knowledge_base.encoder.tokenizer import UnigramTokenizer
@@ -86,7 +84,7 @@ class OnnxE5Embedder:
         self.graph_built = True
         self._session = session(data)
         if cached is not None:
-            _write_cache(cached, data)
+            write_atomic(cached, lambda handle: handle.write(data))
 
     @property
     def name(self) -> str:
@@ -146,17 +144,3 @@ class OnnxE5Embedder:
         )[0][0]
         return pooled
 
-
-def _write_cache(path: Path, data: bytes) -> None:
-    """Atomic write; other graph versions unused for an hour are removed."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".onnx")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-        for old in path.parent.glob("e5-*.onnx"):
-            if old != path and old.stat().st_mtime < time.time() - 3600:
-                old.unlink(missing_ok=True)
-    except OSError as exc:  # a read-only cache only costs a rebuild at the next start
-        _LOG.warning("cannot cache the encoder graph in %s: %s", path, exc)
