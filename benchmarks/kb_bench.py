@@ -51,8 +51,6 @@ from knowledge_base.text import RESOURCES_DIR, load_synonyms  # noqa: E402
 DEV_SET = ROOT.parent / "shared" / "kb" / "faq_dev.jsonl"
 OUT_OF_SCOPE = ROOT / "benchmarks" / "data" / "out_of_scope.jsonl"
 BENCH_DIR = ROOT / "var" / "kb-bench"
-ENCODER: EncoderKind = "onnx"
-"""The encoder of every measured base (`--encoder`)."""
 
 Record = dict[str, Any]
 
@@ -276,6 +274,7 @@ def run_worker(
     with_spec: bool,
     dense: bool = True,
     settings: list[str] | None = None,
+    encoder: EncoderKind = "onnx",
 ) -> Record:
     command = [
         sys.executable,
@@ -287,7 +286,7 @@ def run_worker(
         "--repeat",
         str(repeat),
     ]
-    command += ["--encoder", ENCODER]
+    command += ["--encoder", encoder]
     if with_spec:
         command.append("--with-spec")
     if not dense:
@@ -301,10 +300,12 @@ def run_worker(
     return result
 
 
-def build_cache(data_dir: Path, cache_dir: Path, dense: bool = True) -> float:
+def build_cache(
+    data_dir: Path, cache_dir: Path, dense: bool = True, encoder: EncoderKind = "onnx"
+) -> float:
     """Build (or find) the cached index, on every core: this is not what is measured."""
     embedder = (
-        f"make_embedder({ENCODER!r}, threads=2, cache_dir=Path({str(cache_dir)!r}))"
+        f"make_embedder({encoder!r}, threads=2, cache_dir=Path({str(cache_dir)!r}))"
         if dense
         else "None"
     )
@@ -456,8 +457,6 @@ def main() -> None:
         help="override a SearchConfig setting (query-time ones), e.g. --set dense_max_tokens=16",
     )
     args = parser.parse_args()
-    global ENCODER
-    ENCODER = args.encoder
     if args.worker is not None and args.paired:
         print(
             json.dumps(
@@ -475,7 +474,7 @@ def main() -> None:
     if args.paired_with:
         large_dir = expand_data(DEFAULT_DATA_DIR, BENCH_DIR / f"data-{args.size}", args.size)
         cache = BENCH_DIR / "cache"
-        build_cache(large_dir, cache)
+        build_cache(large_dir, cache, encoder=args.encoder)
         command = [
             sys.executable,
             __file__,
@@ -524,9 +523,14 @@ def main() -> None:
         return
     dev = read_jsonl(DEV_SET)
     oos = read_jsonl(OUT_OF_SCOPE)
-    build_cache(DEFAULT_DATA_DIR, args.cache_dir)
+    build_cache(DEFAULT_DATA_DIR, args.cache_dir, encoder=args.encoder)
     shipped = run_worker(
-        DEFAULT_DATA_DIR, args.cache_dir, args.repeat, with_spec=True, settings=args.set
+        DEFAULT_DATA_DIR,
+        args.cache_dir,
+        args.repeat,
+        with_spec=True,
+        settings=args.set,
+        encoder=args.encoder,
     )
     report: Record = {
         "when": time.strftime("%Y-%m-%d %H:%M"),
@@ -552,8 +556,15 @@ def main() -> None:
     if not args.skip_large:
         large_dir = expand_data(DEFAULT_DATA_DIR, BENCH_DIR / f"data-{args.size}", args.size)
         cache = BENCH_DIR / "cache"
-        report["build_large_s"] = build_cache(large_dir, cache)
-        large = run_worker(large_dir, cache, args.repeat, with_spec=False, settings=args.set)
+        report["build_large_s"] = build_cache(large_dir, cache, encoder=args.encoder)
+        large = run_worker(
+            large_dir,
+            cache,
+            args.repeat,
+            with_spec=False,
+            settings=args.set,
+            encoder=args.encoder,
+        )
         report["10k"] = {k: v for k, v in large.items() if k != "answers"}
         report["top1_10k"] = accuracy(large["answers"][: len(dev)], dev)["overall"]["top1"]
         if not args.skip_lexical:
