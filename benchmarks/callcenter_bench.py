@@ -17,10 +17,11 @@ from callcenter.auth.services import UserService
 from callcenter.db import Database
 from callcenter.migrate import upgrade
 from callcenter.notify.services import Notifier
+from ivr.clock import system_clock
 
 
 async def fanout(subscribers: int, messages: int) -> tuple[float, float]:
-    bus = Notifier(queue_size=messages + 1)
+    bus = Notifier(system_clock, queue_size=messages + 1)
     subs = [bus.subscribe("agents") for _ in range(subscribers)]
     start = time.perf_counter()
     for n in range(messages):
@@ -40,7 +41,7 @@ def logins(rounds: int) -> tuple[float, float]:
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         upgrade(url)
         db = Database(url)
-        users = UserService(db)
+        users = UserService(db, system_clock)
         users.create_user("bench", "bench-password-1", Role.AGENT, actor="bench")
         login_s: list[float] = []
         auth_s: list[float] = []

@@ -35,6 +35,7 @@ from callcenter.settings import PROJECT_ROOT, Settings
 from ivr.ami.client import AmiClient
 from ivr.bridge import IvrBridge
 from ivr.calendar import ServiceCalendar
+from ivr.clock import RunningClock
 from ivr.menu.loader import load_menu
 from ivr.pbx.sandbox import AsteriskSandbox, PbxPorts, host_support
 from ivr.pbx.sipp import Dtmf, Hangup, Pause, SippRunner, Step, caller_scenario
@@ -61,7 +62,7 @@ async def run_round(sandbox: AsteriskSandbox, db_url: str, n: int, rate: int) ->
     db = Database(db_url)
     contacts = ContactService(db)
     settings = Settings(recordings_dir=sandbox.recordings_dir, vosk_model_path=None)
-    services = build_ivr_services(settings, db, clock=lambda: OPEN_TIME)
+    services = build_ivr_services(settings, db, RunningClock(OPEN_TIME))
     services.kb = KnowledgeBase.load(settings.kb_data_dir, cache_dir=settings.kb_cache_dir)
     menu = load_menu(PROJECT_ROOT / "ivr" / "menus" / "12366.yaml")
     ami = AmiClient("127.0.0.1", PORTS.ami, sandbox.credentials.ami_user,
@@ -123,7 +124,7 @@ async def main() -> int:
                 url = f"sqlite:///{Path(tmp) / 'bench.db'}"
                 upgrade(url)
                 seed_db = Database(url)
-                seed_demo(seed_db, ServiceCalendar.load())
+                seed_demo(seed_db, ServiceCalendar.load(), RunningClock(OPEN_TIME))
                 seed_db.dispose()
                 r = await run_round(sandbox, url, n, args.rate)
             print(f"{n} | {r['keys']:.0f} | {r['p50_ms']:.2f} ms | {r['p99_ms']:.2f} ms | "

@@ -37,6 +37,7 @@ from callcenter.migrate import upgrade
 from callcenter.stats import export
 from callcenter.stats.metrics import Thresholds
 from callcenter.stats.services import StatsService
+from ivr.clock import system_clock
 from ivr.ports import ContactEvent, EventKind
 
 ADMIN_URL = os.environ.get("HOTLINE_BENCH_PG_ADMIN_URL",
@@ -152,11 +153,11 @@ def new_calls(contacts: ContactService, n: int) -> None:
             (91, EventKind.CALL_ENDED, {"cause": 16}),
         ]
         for offset, kind, data in steps:
-            contacts.apply(ContactEvent(lid, kind, data, at + timedelta(seconds=offset)))
+            contacts.apply(ContactEvent(lid, kind, data, at=at + timedelta(seconds=offset)))
 
 
 def measure(db: Database, size: int, gen_s: float, events: int) -> None:
-    stats = StatsService(db, Thresholds())
+    stats = StatsService(db, Thresholds(), clock=system_clock)
     started = time.perf_counter()
     stats.rebuild()
     rebuild_s = time.perf_counter() - started

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -15,23 +16,27 @@ from callcenter.api import api_router
 from callcenter.contacts.services import ContactService
 from callcenter.db import Database
 from callcenter.runtime import Runtime
-from callcenter.settings import Settings, get_settings
+from callcenter.settings import Settings, clock_of, get_settings
 from callcenter.stats.http import pages_router as stats_pages_router
 from callcenter.stats.live import WallboardPublisher
 from callcenter.web.http import router as web_router
+from ivr.clock import Clock, local_date
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
+    """The app; ``clock`` is the process clock, built from the settings when not given."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(settings.database_url)
         contacts = ContactService(db)
-        runtime = Runtime.build(settings, contacts)
+        process_clock = clock or clock_of(settings)  # the one clock every service reads
+        runtime = Runtime.build(settings, contacts, process_clock)
         app.state.settings = settings
+        app.state.clock = process_clock
         app.state.db = db
         app.state.contacts = contacts
         app.state.runtime = runtime
@@ -42,8 +47,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
             try:
                 app.state.knowledge_base = await asyncio.to_thread(
-                    KnowledgeBase.load, settings.kb_data_dir, cache_dir=settings.kb_cache_dir
-                )
+                    partial(KnowledgeBase.load, settings.kb_data_dir,
+                            cache_dir=settings.kb_cache_dir,
+                            clock=local_date(process_clock, settings.timezone)))
             except Exception:
                 log.exception("the knowledge base could not be loaded; /kb answers 503")
             runtime.attach_knowledge_base(app.state.knowledge_base)

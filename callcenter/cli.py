@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 import sys
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -175,15 +174,19 @@ def pbx_call(
 async def _place_call(settings: Settings, runner: Any, steps: list[Any], number: str,
                       service: str, with_agent: bool, server_running: bool) -> dict[str, Any]:
     from callcenter.contacts.schemas import ContactDetail
-    from callcenter.contacts.services import ContactService
+    from callcenter.contacts.services import ContactFilters, ContactService
     from callcenter.db import Database
     from callcenter.migrate import upgrade
     from callcenter.runtime import Runtime
+    from callcenter.settings import clock_of
     from ivr.ami.client import AmiClient
 
     upgrade(settings.database_url)
     db = Database(settings.database_url)
     contacts = ContactService(db)
+    # this call's contact is the caller's first one after those already logged
+    _total, before = contacts.search(ContactFilters(caller=number), limit=1)
+    last_id = before[0].id if before else 0
     ports = sandbox_for(settings).ports
     runtime: Runtime | None = None
     if server_running:  # the server's bridge serves the call; this command only uses AMI
@@ -191,14 +194,13 @@ async def _place_call(settings: Settings, runner: Any, steps: list[Any], number:
                         settings.ami_secret)
         await ami.start()
     else:
-        runtime = Runtime.build(settings, contacts)
+        runtime = Runtime.build(settings, contacts, clock_of(settings))
         await runtime.start()
         assert runtime.ami is not None
         ami = runtime.ami
     await ami.wait_ready(15)
     agent_proc = None
     member = "PJSIP/agent1"
-    started = time.time()
     try:
         if with_agent:
             agent_proc = runner.start_agent(ports.agent(1), ring_ms=1000, talk_ms=4000)
@@ -224,11 +226,9 @@ async def _place_call(settings: Settings, runner: Any, steps: list[Any], number:
             await runtime.stop()
         else:
             await ami.close()
-    from callcenter.contacts.services import ContactFilters
-
     for _ in range(20):
         _total, rows = contacts.search(ContactFilters(caller=number), limit=1)
-        if rows and rows[0].started_at.timestamp() >= started - 5 and rows[0].ended_at:
+        if rows and rows[0].id > last_id and rows[0].ended_at:
             detail = contacts.get(rows[0].id)
             db.dispose()
             return ContactDetail.model_validate(detail).model_dump(mode="json")
@@ -247,6 +247,8 @@ def prompts_render(
         help="Also render the knowledge base's answers (sounds/zh/kb, not committed).")] = True,
 ) -> None:
     """Render the prompt catalogue into sounds/zh (only what changed)."""
+    from callcenter.settings import clock_of
+    from ivr.clock import local_date
     from ivr.prompts.catalogue import load_catalogue, render
 
     settings = get_settings()
@@ -258,7 +260,8 @@ def prompts_render(
         from knowledge_base import KnowledgeBase, KnowledgeBaseError
 
         try:
-            kb = KnowledgeBase.load(settings.kb_data_dir, cache_dir=settings.kb_cache_dir)
+            kb = KnowledgeBase.load(settings.kb_data_dir, cache_dir=settings.kb_cache_dir,
+                                    clock=local_date(clock_of(settings), settings.timezone))
         except KnowledgeBaseError as exc:
             typer.echo(f"answers not rendered: {exc}", err=True)
             raise typer.Exit(1) from exc

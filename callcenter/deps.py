@@ -39,7 +39,8 @@ ContactServiceDep = Annotated[ContactService, Depends(get_contact_service)]
 def get_stats_service(request: Request) -> StatsService:
     service = getattr(request.app.state, "stats", None)
     if not isinstance(service, StatsService):
-        service = stats_service_for(request.app.state.db, request.app.state.settings)
+        state = request.app.state
+        service = stats_service_for(state.db, state.settings, state.clock)
         request.app.state.stats = service
     return service
 

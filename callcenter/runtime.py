@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from callcenter.agents.services import AgentDesk
 from callcenter.contacts.services import ContactLog, ContactService
@@ -14,6 +14,7 @@ from callcenter.settings import Settings
 from callcenter.tickets.desk import QueueCallbacks
 from ivr.ami.client import AmiClient
 from ivr.bridge import IvrBridge
+from ivr.clock import Clock
 from ivr.menu.loader import load_menu
 from ivr.menu.schema import Menu
 from ivr.services import IvrServices
@@ -39,19 +40,21 @@ class MenuHolder:
 @dataclass
 class Runtime:
     settings: Settings
+    clock: Clock
     contact_log: ContactLog
+    notifier: Notifier
     ami: AmiClient | None = None
     bridge: IvrBridge | None = None
     menu: MenuHolder | None = None
-    notifier: Notifier = field(default_factory=Notifier)
     desk: AgentDesk | None = None  # agent states <-> Asterisk queue membership
     ivr_services: IvrServices | None = None  # self-services of the menu (selfservice/)
     answers_task: asyncio.Task[None] | None = None
 
     @classmethod
-    def build(cls, settings: Settings, contacts: ContactService) -> Runtime:
+    def build(cls, settings: Settings, contacts: ContactService, clock: Clock) -> Runtime:
         contact_log = ContactLog(contacts)
-        runtime = cls(settings=settings, contact_log=contact_log)
+        runtime = cls(settings=settings, clock=clock, contact_log=contact_log,
+                      notifier=Notifier(clock))
         if settings.ami_enabled:
             runtime.menu = MenuHolder(settings)
             runtime.ami = AmiClient(
@@ -61,16 +64,17 @@ class Runtime:
             )
             from callcenter.selfservice.services import build_ivr_services
 
-            runtime.ivr_services = build_ivr_services(settings, contacts.db)
+            runtime.ivr_services = build_ivr_services(settings, contacts.db, clock)
             runtime.bridge = IvrBridge(runtime.ami, runtime.menu, contact_log,
                                        services=runtime.ivr_services)
-        runtime.desk = AgentDesk(contacts.db, QueueService(contacts.db), runtime.notifier,
+        runtime.desk = AgentDesk(contacts.db, QueueService(contacts.db, clock), runtime.notifier,
                                  contacts, contact_log, runtime.ami,
                                  wrapup_seconds=settings.wrapup_seconds,
                                  callbacks=QueueCallbacks(
                                      contacts.db, settings.hours_file,
                                      settings.ticket_commitment_days,
-                                     settings.callback_due_hours))
+                                     settings.callback_due_hours, clock=clock),
+                                 clock=clock)
         return runtime
 
     async def start(self) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ivr.clock import Clock, make_clock
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,6 +42,10 @@ class Settings(BaseSettings):
     vosk_model_path: Path | None = None
     redis_url: str | None = None
     timezone: str = "Asia/Shanghai"
+    # the process clock (ivr/clock.py): unset, the wall clock; set (ISO 8601 with an offset,
+    # e.g. 2026-02-17T10:00:00+08:00), the hotline runs as if it were that moment and time
+    # runs on from there (tests, demos, rehearsing a holiday)
+    clock_start: AwareDatetime | None = None
     # IVR self-services (ivr/, callcenter/{invoices,taxpayers,bookings,tickets})
     hours_file: Path = PROJECT_ROOT / "ivr" / "hours.yaml"
     pbx_recordings_dir: str = "/var/spool/asterisk/recording"  # recordings_dir, as Asterisk sees it
@@ -62,3 +68,9 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def clock_of(settings: Settings) -> Clock:
+    """A new process clock as ``settings`` ask (built once per process, by its composition
+    root: the app factory or a CLI command)."""
+    return make_clock(settings.clock_start)

@@ -53,8 +53,8 @@ class IvrBridge:
         client: AmiClient,
         menu: Callable[[], Menu],
         recorder: ContactRecorder,
+        services: IvrServices,
         resume_timeout: float = 60.0,
-        services: IvrServices | None = None,
     ) -> None:
         self.client = client
         self.agi = AsyncAgi(client)
@@ -73,7 +73,8 @@ class IvrBridge:
     # -- helpers --------------------------------------------------------------------------
 
     def _record(self, linkedid: str, kind: EventKind, **data: Any) -> None:
-        self.recorder.record(ContactEvent(linkedid, kind, data))
+        self.recorder.record(ContactEvent(linkedid, kind, data,
+                                          at=self.services.clock()))
 
     def _by_linkedid(self, linkedid: str) -> Call | None:
         for call in self.calls.values():
@@ -92,8 +93,8 @@ class IvrBridge:
         start = menu.entries.get(entry) if entry else None
         if entry and start is None:
             log.warning("unknown menu entry %r for %s; starting at the top", entry, call.channel)
-        session = MenuSession(menu, channel, self.recorder, self._wait_reconnect,
-                              start_node=start, services=self.services)
+        session = MenuSession(menu, channel, self.recorder, self.services,
+                              self._wait_reconnect, start_node=start)
         if resumed:
             self._record(call.linkedid, EventKind.RESUMED, node=session.node_id,
                          reason="orphaned AsyncAGI channel after reconnect")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 
@@ -42,16 +42,15 @@ class EventKind(enum.StrEnum):
     CALL_ENDED = "call_ended"              # cause, cause_txt, reconciled
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass(frozen=True)
 class ContactEvent:
+    """One thing that happened on a contact, ``at`` a moment of the process clock
+    (``ivr.clock``): producers stamp it, never the wall clock."""
+
     linkedid: str
     kind: EventKind
     data: Mapping[str, Any] = field(default_factory=dict)
-    at: datetime = field(default_factory=utcnow)
+    at: datetime = field(kw_only=True)
 
 
 class ContactRecorder(Protocol):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ from ivr.pbx.sipp import SippRunner
 from ivr.services import IvrServices
 from tests.ivr_support import make_ivr_services
 from tests.support import (
+    SUITE_START,
     TEST_PORTS,
     create_pg_database,
     drop_pg_database,
@@ -36,6 +39,17 @@ from tests.support import (
 )
 
 MENU_FILE = PROJECT_ROOT / "ivr" / "menus" / "12366.yaml"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # every Settings() and `hotline` subprocess of the suite runs on the suite's clock, not
+    # the wall clock (a test that needs another moment sets its own)
+    os.environ["HOTLINE_CLOCK_START"] = SUITE_START.isoformat()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    run = os.environ.get("HOTLINE_TEST_CLOCK_RUN", "")
+    return f"suite clock: {SUITE_START.isoformat()}" + (f" (run {run!r})" if run else "")
 
 
 def _unavailable(what: str, reason: str) -> None:
@@ -178,12 +192,37 @@ class Harness:
 @pytest.fixture
 async def harness(pbx: AsteriskSandbox, contacts: ContactService, menu: Menu
                   ) -> AsyncIterator[Harness]:
+    """A live bridge whose clock runs from a moment when agents are in."""
     h = Harness(pbx, contacts, menu)
     await h.start()
     try:
         yield h
     finally:
         await h.stop()
+
+
+HarnessAt = Callable[[datetime], Awaitable[Harness]]
+
+
+@pytest.fixture
+async def harness_at(pbx: AsteriskSandbox, contacts: ContactService, menu: Menu
+                     ) -> AsyncIterator[HarnessAt]:
+    """``await harness_at(moment)``: a live bridge whose one clock runs from ``moment``
+    (a night, a holiday, a make-up workday); stopped after the test."""
+    started: list[Harness] = []
+
+    async def start(moment: datetime) -> Harness:
+        h = Harness(pbx, contacts, menu,
+                    make_ivr_services(contacts.db, pbx.recordings_dir, moment))
+        await h.start()
+        started.append(h)
+        return h
+
+    try:
+        yield start
+    finally:
+        for h in started:
+            await h.stop()
 
 
 def kinds(contact: Contact) -> list[str]:
@@ -194,4 +233,4 @@ def events_of(contact: Contact, kind: str) -> list[dict[str, Any]]:
     return [dict(e.data) for e in contact.events if e.kind == kind]
 
 
-__all__ = ["Harness", "Path", "events_of", "kinds"]
+__all__ = ["Harness", "HarnessAt", "Path", "events_of", "kinds"]

@@ -1,47 +1,69 @@
-"""The IVR's self-services for tests: real database services, the real knowledge base, a
-fixed clock inside service hours (tests never depend on the wall clock)."""
+"""The IVR's self-services for tests: real database services, the real knowledge base, and a
+clock of their own (tests never depend on the wall clock).
+
+By default a call happens when agents are in: the first working day at or after the suite's
+clock (tests/support.py), at 10:00 in Shanghai. A test that needs another moment (a night, a
+holiday, a make-up workday) passes it; the clock then runs on from that moment.
+"""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import datetime, time, timedelta
 from pathlib import Path
 
 from callcenter.db import Database
 from callcenter.selfservice.services import build_ivr_services, seed_demo
 from callcenter.settings import PROJECT_ROOT, Settings
 from ivr.calendar import ServiceCalendar
+from ivr.clock import RunningClock, local_date
 from ivr.services import IvrServices
 from knowledge_base import KnowledgeBase
+from tests.support import SUITE_CLOCK, SUITE_START
 
-# Tuesday 2026-12-01 10:00 in Shanghai (02:00 UTC): agents are in
-OPEN_TIME = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
-# Sunday 2026-11-29 22:00 in Shanghai: outside service hours
-CLOSED_TIME = datetime(2026, 11, 29, 14, 0, tzinfo=UTC)
-SEED_DAY = date(2026, 11, 30)
+AGENTS_IN_AT = time(10, 0)
+CLOSED_AT = time(22, 0)
 
 
 @functools.cache
 def knowledge_base() -> KnowledgeBase:
     return KnowledgeBase.load(PROJECT_ROOT / "knowledge_base" / "data",
-                              cache_dir=PROJECT_ROOT / "var" / "kb-cache")
-
-
-def fixed_clock(moment: datetime) -> Callable[[], datetime]:
-    return lambda: moment
-
-
-def make_ivr_services(db: Database, recordings_dir: Path,
-                      moment: datetime = OPEN_TIME) -> IvrServices:
-    """Services over ``db`` with the demo data seeded, the knowledge base loaded."""
-    settings = Settings(recordings_dir=recordings_dir, vosk_model_path=None)
-    services = build_ivr_services(settings, db, clock=fixed_clock(moment))
-    services.kb = knowledge_base()
-    assert services.calendar is not None
-    seed_demo(db, services.calendar, today=SEED_DAY)
-    return services
+                              cache_dir=PROJECT_ROOT / "var" / "kb-cache",
+                              clock=local_date(SUITE_CLOCK, "Asia/Shanghai"))
 
 
 def calendar() -> ServiceCalendar:
     return ServiceCalendar.load()
+
+
+def agents_in_moment(after: datetime = SUITE_START) -> datetime:
+    """10:00 (Shanghai) of the first working day of the calendar at or after ``after``."""
+    cal = calendar()
+    day = cal.local(after).date()
+    while not cal.is_working_day(day):
+        day += timedelta(days=1)
+    moment = datetime.combine(day, AGENTS_IN_AT, tzinfo=cal.local(after).tzinfo)
+    assert cal.is_open(moment), f"{moment} should be within service hours"
+    return moment
+
+
+def closed_moment(after: datetime = SUITE_START) -> datetime:
+    """22:00 (Shanghai) of the suite's day: outside service hours on any day."""
+    cal = calendar()
+    local = cal.local(after)
+    moment = datetime.combine(local.date(), CLOSED_AT, tzinfo=local.tzinfo)
+    assert not cal.is_open(moment), f"{moment} should be outside service hours"
+    return moment
+
+
+def make_ivr_services(db: Database, recordings_dir: Path,
+                      moment: datetime | None = None) -> IvrServices:
+    """Services over ``db`` on a clock running from ``moment`` (default: agents in), with the
+    demo data seeded for that day and the knowledge base loaded."""
+    clock = RunningClock(moment or agents_in_moment())
+    settings = Settings(recordings_dir=recordings_dir, vosk_model_path=None)
+    services = build_ivr_services(settings, db, clock)
+    services.kb = knowledge_base()
+    assert services.calendar is not None
+    seed_demo(db, services.calendar, clock)
+    return services

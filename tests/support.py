@@ -4,12 +4,36 @@ from __future__ import annotations
 
 import os
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from callcenter.settings import PROJECT_ROOT
+from ivr.clock import RunningClock
 from ivr.pbx.sandbox import AsteriskSandbox, PbxPorts, host_support
+
+# -- the suite's clock ----------------------------------------------------------------------
+# Nothing in the suite reads the wall clock. The suite runs as if it were SUITE_START (the
+# environment's HOTLINE_TEST_CLOCK, ISO 8601 with an offset; `make test` runs the whole suite
+# at several moments, see tests/clock_runs.py) and SUITE_CLOCK runs on from there. A test that
+# needs a particular moment (agents in, a holiday...) pins its own clock.
+DEFAULT_SUITE_START = "2026-12-01T10:00:00+08:00"
+
+
+def _suite_start() -> datetime:
+    raw = os.environ.get("HOTLINE_TEST_CLOCK", "") or DEFAULT_SUITE_START
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError as exc:
+        raise SystemExit(f"HOTLINE_TEST_CLOCK={raw!r}: not an ISO 8601 moment") from exc
+    if moment.tzinfo is None:
+        raise SystemExit(f"HOTLINE_TEST_CLOCK={raw!r}: give an offset, e.g. +08:00")
+    return moment
+
+
+SUITE_START = _suite_start()
+SUITE_CLOCK = RunningClock(SUITE_START)
 
 # Tests run their own Asterisk on ports apart from `make run`'s (5038/5060). Two test runs on one
 # machine (e.g. two checkouts) keep apart by giving each its own HOTLINE_TEST_PORT_BASE.
@@ -37,6 +61,7 @@ def serve_env(db_url: str, hours_file: Path, **extra: str) -> dict[str, str]:
         "HOTLINE_PBX_STATE_DIR": str(TEST_STATE_DIR),
         "HOTLINE_RECORDINGS_DIR": str(RECORDINGS_DIR),
         "HOTLINE_HOURS_FILE": str(hours_file),
+        "HOTLINE_CLOCK_START": SUITE_CLOCK().isoformat(),  # the server runs on the suite's clock
         **extra,
     }
 

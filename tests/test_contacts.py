@@ -14,6 +14,7 @@ from callcenter.contacts.services import ContactFilters, ContactService
 from callcenter.settings import Settings
 from ivr.ports import ContactEvent, EventKind
 from tests.callcenter.util import token_for
+from tests.support import SUITE_CLOCK
 
 T0 = datetime(2026, 11, 28, 1, 0, 0, tzinfo=UTC)
 
@@ -23,7 +24,7 @@ Step = tuple[float, EventKind, Mapping[str, object]]
 
 def play(service: ContactService, linkedid: str, steps: Sequence[Step]) -> None:
     for offset, kind, data in steps:
-        service.apply(ContactEvent(linkedid, kind, data, T0 + timedelta(seconds=offset)))
+        service.apply(ContactEvent(linkedid, kind, data, at=T0 + timedelta(seconds=offset)))
 
 
 START: Step = (0.0, EventKind.CALL_STARTED,
@@ -133,7 +134,7 @@ def test_open_contacts_are_listed_for_reconciliation(contacts: ContactService) -
 @pytest.fixture
 def client(db_url: str, contacts: ContactService) -> Iterator[TestClient]:
     settings = Settings(database_url=db_url, ami_enabled=False, kb_enabled=False)
-    with TestClient(create_app(settings)) as test_client:
+    with TestClient(create_app(settings, SUITE_CLOCK)) as test_client:
         # contacts need a login; a supervisor sees every contact (tests/callcenter: role rules)
         token = token_for(contacts.db, "contacts-supervisor", "supervisor")
         test_client.headers["Authorization"] = f"Bearer {token}"

@@ -27,8 +27,8 @@ from callcenter.contacts.models import Contact
 from callcenter.tickets.models import Ticket
 from ivr.ports import ContactEvent, EventKind, Transcript
 from ivr.speech import VoskRecognizer
-from tests.conftest import Harness, events_of, kinds
-from tests.ivr_support import CLOSED_TIME, fixed_clock
+from tests.conftest import Harness, HarnessAt, events_of, kinds
+from tests.ivr_support import closed_moment
 from tests.support import SOUNDS_DIR
 from tests.unit.test_menu_nodes import file_exists, file_size
 from tests.unit.test_speech import PHRASES, korean_model_path
@@ -345,9 +345,9 @@ async def test_every_service_end_to_end(harness: Harness) -> None:
     assert c.survey_score == 2
 
 
-async def test_out_of_hours_self_service_only(harness: Harness) -> None:
+async def test_out_of_hours_self_service_only(harness_at: HarnessAt) -> None:
+    harness = await harness_at(closed_moment())
     tap = Tap(harness)
-    harness.services.clock = fixed_clock(CLOSED_TIME)
     calls: dict[str, list[Step]] = {
         # 0 for an agent: the hours are read out, back to the menu; the caller hangs up
         "13700000101": [Keys("main", "0"), HangUp("main")],

@@ -25,11 +25,14 @@ from callcenter.taxpayers.services import TaxpayerService
 from callcenter.tickets.models import CallbackRequest, Ticket, TicketStatusChange
 from callcenter.tickets.services import TicketError, TicketService
 from ivr.calendar import OpeningHours, ServiceCalendar
+from ivr.clock import FixedClock
 from ivr.ports import ContactEvent, EventKind
+from tests.support import SUITE_CLOCK
 
 CALENDAR = ServiceCalendar((OpeningHours((1, 2, 3, 4, 5), time(8, 30), time(17, 30)),),
                            frozenset({date(2026, 12, 3)}))
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)  # Tuesday 10:00 in Shanghai
+SEED_DAY = FixedClock(datetime(2026, 11, 30, 4, 0, tzinfo=UTC))  # Monday noon: seed from here
 
 
 @pytest.fixture
@@ -91,7 +94,7 @@ def test_pin_is_hashed_and_attempts_are_limited(db: Database) -> None:
 
 
 def test_booking_until_the_slot_is_full(db: Database) -> None:
-    seed_demo(db, CALENDAR, today=date(2026, 11, 30), days=2)
+    seed_demo(db, CALENDAR, SEED_DAY, days=2)
     bookings = BookingService(db, clock=lambda: NOW)
     halls = bookings.halls()
     assert [h.prompt for h in halls] == ["hall/city_center", "hall/high_tech_zone",
@@ -118,8 +121,8 @@ def test_booking_until_the_slot_is_full(db: Database) -> None:
 
 
 def test_seed_is_idempotent(db: Database) -> None:
-    first = seed_demo(db, CALENDAR, today=date(2026, 11, 30), days=3)
-    again = seed_demo(db, CALENDAR, today=date(2026, 11, 30), days=3)
+    first = seed_demo(db, CALENDAR, SEED_DAY, days=3)
+    again = seed_demo(db, CALENDAR, SEED_DAY, days=3)
     assert first["slots_added"] == 3 * 3 * 4
     assert again["slots_added"] == 0
     with db.session() as session:
@@ -171,7 +174,7 @@ def test_survey_score_lands_on_the_contact(contacts: ContactService) -> None:
         (EventKind.CALL_ENDED, {"cause": 16}),
     ]
     for kind, data in events:
-        contacts.apply(ContactEvent("S1", kind, data))
+        contacts.apply(ContactEvent("S1", kind, data, at=NOW))
     contact = contacts.get_by_linkedid("S1")
     assert contact is not None
     assert contact.survey_score == 2  # no answer and out-of-range scores change nothing
@@ -220,6 +223,7 @@ def test_demo_seed_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert '"halls": 3' in result.output
     db = Database(f"sqlite:///{tmp_path / 'demo.db'}")
     try:
-        assert TaxpayerService(db).verify_pin("914403001234567890", "123456").status == "ok"
+        taxpayers = TaxpayerService(db, SUITE_CLOCK)
+        assert taxpayers.verify_pin("914403001234567890", "123456").status == "ok"
     finally:
         db.dispose()

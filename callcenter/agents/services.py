@@ -19,7 +19,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import select
@@ -43,6 +43,7 @@ from ivr.ami.events import (
     QueueCallerLeave,
     QueueEvent,
 )
+from ivr.clock import Clock
 from ivr.ports import ContactEvent, ContactRecorder, EventKind
 
 log = logging.getLogger(__name__)
@@ -62,10 +63,6 @@ STATE_TITLES = {
     AgentState.LOGGED_OUT: "未签入", AgentState.READY: "就绪", AgentState.PAUSED: "暂停",
     AgentState.RINGING: "振铃", AgentState.ON_CALL: "通话中", AgentState.WRAP_UP: "话后处理",
 }
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 class CallbackTaker(Protocol):
@@ -90,7 +87,7 @@ class Agent:
     interface: str | None
     state: AgentState = AgentState.LOGGED_OUT
     reason: str | None = None
-    since: datetime = field(default_factory=now)
+    since: datetime = field(kw_only=True)
     linkedid: str | None = None
     queue: str | None = None
     caller: str | None = None
@@ -118,8 +115,9 @@ class AgentDesk:
     def __init__(self, db: Database, queues: QueueService, notifier: Notifier,
                  contacts: ContactService, recorder: ContactRecorder | None = None,
                  ami: AmiClient | None = None, wrapup_seconds: float = 10.0,
-                 callbacks: CallbackTaker | None = None) -> None:
+                 callbacks: CallbackTaker | None = None, *, clock: Clock) -> None:
         self.db = db
+        self.clock = clock
         self.queues = queues
         self.notifier = notifier
         self.contacts = contacts
@@ -149,7 +147,7 @@ class AgentDesk:
             states = {r.username: r for r in session.scalars(select(AgentStateRow))}
         for user in users:
             agent = self.agents.get(user.username) or Agent(
-                user.username, user.display_name, user.role, user.interface)
+                user.username, user.display_name, user.role, user.interface, since=self.clock())
             agent.display_name, agent.role, agent.interface = (
                 user.display_name, user.role, user.interface)
             row = states.get(user.username)
@@ -172,7 +170,7 @@ class AgentDesk:
 
     def board(self) -> dict[str, Any]:
         """The supervisor's live board: agents by state, waiting callers, longest wait."""
-        at = now()
+        at = self.clock()
         waiting = sorted(self.waiting.values(), key=lambda w: w.since)
         by_state: dict[str, int] = {str(s): 0 for s in AgentState}
         for agent in self.agents.values():
@@ -304,7 +302,7 @@ class AgentDesk:
                             "Context": "hotline-queue", "Exten": queue, "Priority": "1"})
         if self.recorder is not None and linkedid:
             self.recorder.record(ContactEvent(linkedid, EventKind.AGENT_TRANSFER, {
-                "agent": username, "from_queue": agent.queue, "to_queue": queue}))
+                "agent": username, "from_queue": agent.queue, "to_queue": queue}, at=self.clock()))
         await asyncio.to_thread(self._audit, by, "call.transfer", username,
                                 linkedid=linkedid, to_queue=queue)
         return agent
@@ -313,7 +311,7 @@ class AgentDesk:
 
     async def _set(self, agent: Agent, state: AgentState, reason: str | None, *,
                    by: str | None, linkedid: str | None = None) -> None:
-        agent.state, agent.reason, agent.since = state, reason, now()
+        agent.state, agent.reason, agent.since = state, reason, self.clock()
         if state in (AgentState.READY, AgentState.PAUSED, AgentState.LOGGED_OUT):
             agent.linkedid = agent.queue = agent.caller = agent.caller_channel = None
         payload = agent.as_json()
@@ -336,12 +334,12 @@ class AgentDesk:
                                          reason=agent.reason, at=agent.since,
                                          linkedid=linkedid, by=by))
             if by is not None and by != agent.username:
-                audit(session, by, "agent.state", agent.username, state=str(agent.state),
-                      reason=agent.reason)
+                audit(session, by, "agent.state", agent.username, at=agent.since,
+                      state=str(agent.state), reason=agent.reason)
 
     def _audit(self, actor: str, action: str, target: str, **detail: Any) -> None:
         with self.db.transaction() as session:
-            audit(session, actor, action, target, **detail)
+            audit(session, actor, action, target, at=self.clock(), **detail)
 
     def _cancel_wrapup(self, username: str) -> None:
         task = self._wrapups.pop(username, None)
@@ -373,7 +371,7 @@ class AgentDesk:
     async def _on_queue_event(self, event: QueueEvent) -> None:
         if isinstance(event, QueueCallerJoin):
             self.waiting[event.uniqueid] = Waiting(event.linkedid, event.queue,
-                                                   event.caller_id_num, now())
+                                                   event.caller_id_num, self.clock())
             self.notifier.publish("queues", self.board())
             return
         if isinstance(event, QueueCallerLeave | QueueCallerAbandon):
@@ -468,9 +466,10 @@ class AgentDesk:
         if self.recorder is not None and linkedid:
             self.recorder.record(ContactEvent(linkedid, EventKind.CALLBACK, {
                 "callback_id": getattr(confirmation, "callback_id", None), "number": number,
-                "queue": queue, "via": "queue_offer"}))
+                "queue": queue, "via": "queue_offer"}, at=self.clock()))
             self.recorder.record(ContactEvent(linkedid, EventKind.OUTCOME,
-                                              {"outcome": "callback_requested"}))
+                                              {"outcome": "callback_requested"},
+                                              at=self.clock()))
         self.notifier.publish("queues", {"type": "callback", "number": number, "queue": queue})
 
     # -- resynchronisation ----------------------------------------------------------------
@@ -571,7 +570,7 @@ class AgentDesk:
         history = [{"id": c.id, "started_at": c.started_at.isoformat(), "outcome": c.outcome,
                     "queue": c.queue, "agent": c.agent}
                    for c in previous if c.linkedid != linkedid][:5]
-        wait = (now() - waiting_since).total_seconds() if waiting_since else None
+        wait = (self.clock() - waiting_since).total_seconds() if waiting_since else None
         return {"linkedid": linkedid, "caller": caller, "queue": queue,
                 "contact_id": contact.id if contact else None,
                 "ivr_path": path, "digits": digits, "faqs": faqs,
@@ -590,10 +589,10 @@ class AgentDesk:
                                                         CallNote.username == username))
             if row is None:
                 row = CallNote(linkedid=linkedid, username=username, notes=notes,
-                               disposition=disposition, updated_at=now())
+                               disposition=disposition, updated_at=self.clock())
                 session.add(row)
             else:
-                row.notes, row.disposition, row.updated_at = notes, disposition, now()
+                row.notes, row.disposition, row.updated_at = notes, disposition, self.clock()
             session.flush()
             return row
 

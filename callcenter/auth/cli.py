@@ -29,7 +29,7 @@ def create(
     from callcenter.auth.services import AuthError, UserService
     from callcenter.db import Database
     from callcenter.migrate import upgrade
-    from callcenter.settings import get_settings
+    from callcenter.settings import clock_of, get_settings
 
     if not re.match(USERNAME_PATTERN, username):
         typer.echo("用户名只能包含字母、数字、_ . -，长度 2-64", err=True)
@@ -45,8 +45,9 @@ def create(
     upgrade(settings.database_url)
     db = Database(settings.database_url)
     try:
-        user = UserService(db).create_user(username, password, role, actor="cli",
-                                           display_name=display_name, interface=interface)
+        user = UserService(db, clock_of(settings)).create_user(
+            username, password, role, actor="cli", display_name=display_name,
+            interface=interface)
     except AuthError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from exc

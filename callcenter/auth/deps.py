@@ -35,7 +35,8 @@ def _user_service(state: object) -> UserService:
     if not isinstance(service, UserService):
         settings: Settings = state.settings  # type: ignore[attr-defined]
         db: Database = state.db  # type: ignore[attr-defined]
-        service = UserService(db, timedelta(hours=settings.session_ttl_hours))
+        service = UserService(db, state.clock,  # type: ignore[attr-defined]
+                              timedelta(hours=settings.session_ttl_hours))
         state.users = service  # type: ignore[attr-defined]
     return service
 

@@ -13,7 +13,7 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -24,15 +24,12 @@ from sqlalchemy.orm import Session
 
 from callcenter.auth.models import AuditEntry, AuthSession, Role, User
 from callcenter.db import Database
+from ivr.clock import Clock
 
 MIN_PASSWORD_LENGTH = 8
 _hasher = PasswordHasher()
 # verifying against this keeps the timing of "no such user" close to "wrong password"
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 def hash_password(password: str) -> str:
@@ -67,16 +64,19 @@ class AuthUser:
         return cls(user.id, user.username, Role(user.role), user.display_name, user.interface)
 
 
-def audit(session: Session, actor: str, action: str, target: str = "",
+def audit(session: Session, actor: str, action: str, target: str = "", *, at: datetime,
           **detail: Any) -> None:
-    """Add an audit entry to the caller's transaction (so it commits with the change)."""
-    session.add(AuditEntry(at=now(), actor=actor, action=action, target=target[:128],
+    """Add an audit entry, made ``at`` a moment of the process clock, to the caller's
+    transaction (so it commits with the change)."""
+    session.add(AuditEntry(at=at, actor=actor, action=action, target=target[:128],
                            detail=detail))
 
 
 class UserService:
-    def __init__(self, db: Database, session_ttl: timedelta = timedelta(hours=12)) -> None:
+    def __init__(self, db: Database, clock: Clock,
+                 session_ttl: timedelta = timedelta(hours=12)) -> None:
         self.db = db
+        self.clock = clock
         self.session_ttl = session_ttl
 
     # -- users ----------------------------------------------------------------------------
@@ -87,13 +87,13 @@ class UserService:
             raise AuthError(f"密码至少需要{MIN_PASSWORD_LENGTH}个字符")
         user = User(username=username, role=str(role), password_hash=hash_password(password),
                     display_name=display_name or username, active=True, interface=interface,
-                    created_at=now())
+                    created_at=self.clock())
         try:
             with self.db.transaction() as session:
                 session.add(user)
                 session.flush()
-                audit(session, actor, "user.create", username, role=str(role),
-                      interface=interface)
+                audit(session, actor, "user.create", username, at=self.clock(),
+                      role=str(role), interface=interface)
         except IntegrityError as exc:
             raise AuthError(f"用户名 {username} 已存在") from exc
         return AuthUser.of(user)
@@ -127,8 +127,8 @@ class UserService:
                 if not active:
                     for row in session.scalars(select(AuthSession).where(
                             AuthSession.user_id == user.id, AuthSession.revoked_at.is_(None))):
-                        row.revoked_at = now()
-            audit(session, actor, "user.update", username, **changed)
+                        row.revoked_at = self.clock()
+            audit(session, actor, "user.update", username, at=self.clock(), **changed)
             return AuthUser.of(user)
 
     def list_users(self) -> Sequence[User]:
@@ -148,18 +148,19 @@ class UserService:
             user = session.scalar(select(User).where(User.username == username))
             if user is None or not user.active:
                 verify_password(_DUMMY_HASH, password)
-                audit(session, username[:64] or "?", "auth.login_failed", username)
+                audit(session, username[:64] or "?", "auth.login_failed", username,
+                      at=self.clock())
                 return None
             if not verify_password(user.password_hash, password):
-                audit(session, username, "auth.login_failed", username)
+                audit(session, username, "auth.login_failed", username, at=self.clock())
                 return None
             if _hasher.check_needs_rehash(user.password_hash):
                 user.password_hash = hash_password(password)
             token = secrets.token_urlsafe(32)
-            expires = now() + self.session_ttl
+            expires = self.clock() + self.session_ttl
             session.add(AuthSession(token_hash=token_digest(token), user_id=user.id,
-                                    created_at=now(), expires_at=expires))
-            audit(session, username, "auth.login", username)
+                                    created_at=self.clock(), expires_at=expires))
+            audit(session, username, "auth.login", username, at=self.clock())
             return AuthUser.of(user), token, expires
 
     def authenticate(self, token: str) -> AuthUser | None:
@@ -171,7 +172,7 @@ class UserService:
             if row is None:
                 return None
             auth_session, user = row
-            if (auth_session.revoked_at is not None or auth_session.expires_at <= now()
+            if (auth_session.revoked_at is not None or auth_session.expires_at <= self.clock()
                     or not user.active):
                 return None
             return AuthUser.of(user)
@@ -182,16 +183,16 @@ class UserService:
                 AuthSession.token_hash == token_digest(token)))
             if row is None or row.revoked_at is not None:
                 return False
-            row.revoked_at = now()
+            row.revoked_at = self.clock()
             user = session.get(User, row.user_id)
-            audit(session, user.username if user else "?", "auth.logout")
+            audit(session, user.username if user else "?", "auth.logout", at=self.clock())
             return True
 
     # -- audit ----------------------------------------------------------------------------
 
     def record(self, actor: str, action: str, target: str = "", **detail: Any) -> None:
         with self.db.transaction() as session:
-            audit(session, actor, action, target, **detail)
+            audit(session, actor, action, target, at=self.clock(), **detail)
 
     def audit_log(self, limit: int = 200, action: str | None = None) -> Sequence[AuditEntry]:
         query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)

@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from callcenter.bookings.models import Booking, BookingSlot, ServiceHall
 from callcenter.db import Database
+from ivr.clock import Clock
 from ivr.ports import BookingConfirmation, Hall, Slot
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 class BookingService:
-    def __init__(self, db: Database, clock: Callable[[], datetime] = _now) -> None:
+    def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
         self.clock = clock
 

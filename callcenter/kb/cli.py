@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from callcenter.settings import clock_of, get_settings
+from ivr.clock import local_date
 from knowledge_base import (
     DEFAULT_CACHE_DIR,
     DEFAULT_DATA_DIR,
@@ -21,6 +25,12 @@ from knowledge_base import (
 )
 
 app = typer.Typer(help="FAQ knowledge base: search and validation.", no_args_is_help=True)
+
+
+def _today() -> Callable[[], date]:
+    """Today in the hotline's time zone, by the process clock (entries' effective dates)."""
+    settings = get_settings()
+    return local_date(clock_of(settings), settings.timezone)
 
 DataDir = Annotated[
     Path,
@@ -76,6 +86,7 @@ def search(
             cache_dir=cache_dir,
             spec_path=_spec(spec, no_spec),
             embedder=None if no_dense else "auto",
+            clock=_today(),
         )
     except KnowledgeBaseError as exc:
         typer.echo(str(exc), err=True)
@@ -114,7 +125,7 @@ def validate(
 ) -> None:
     """Check the FAQ data files; print every problem as file:id:field: message."""
     target = path if path is not None else DEFAULT_DATA_DIR
-    result = load_data(target, _spec(spec, no_spec))
+    result = load_data(target, _spec(spec, no_spec), today=_today()())
     errors = [i for i in result.issues if i.severity is Severity.ERROR]
     warnings = [i for i in result.issues if i.severity is Severity.WARNING]
     for issue in result.issues:

@@ -18,9 +18,11 @@ import asyncio
 import itertools
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+
+from ivr.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +32,7 @@ class Message:
     topic: str
     payload: Any
     seq: int
-    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    at: datetime
 
     def as_json(self) -> dict[str, Any]:
         return {"topic": self.topic, "seq": self.seq, "at": self.at.isoformat(),
@@ -69,7 +71,8 @@ class Subscription:
 
 
 class Notifier:
-    def __init__(self, queue_size: int = 256) -> None:
+    def __init__(self, clock: Clock, queue_size: int = 256) -> None:
+        self.clock = clock
         self.queue_size = queue_size
         self._subs: set[Subscription] = set()
         self._seq = itertools.count(1)
@@ -78,7 +81,7 @@ class Notifier:
 
     def publish(self, topic: str, payload: Any) -> Message:
         """Send ``payload`` (JSON-serialisable) to every subscriber of ``topic``."""
-        message = Message(topic, payload, next(self._seq))
+        message = Message(topic, payload, next(self._seq), self.clock())
         self._latest[topic] = message
         self.published += 1
         for sub in list(self._subs):

@@ -29,7 +29,7 @@ Name = Annotated[str, Path(pattern=NAME)]
 
 
 def get_queue_service(request: Request) -> QueueService:
-    return QueueService(request.app.state.db)
+    return QueueService(request.app.state.db, request.app.state.clock)
 
 
 QueuesDep = Annotated[QueueService, Depends(get_queue_service)]

@@ -20,6 +20,7 @@ from callcenter.auth.services import audit
 from callcenter.db import Database
 from callcenter.queues.models import AgentSkill, Disposition, PauseReason, QueueConfig, Skill
 from ivr.ami.client import AmiClient
+from ivr.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +81,9 @@ def asterisk_params(queue: QueueConfig) -> list[tuple[str, str]]:
 
 
 class QueueService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
+        self.clock = clock
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -149,8 +151,8 @@ class QueueService:
                 for key, value in data.items():
                     setattr(queue, key, value)
                 action = "queue.update"
-            audit(session, actor, action, data["name"], **{k: v for k, v in data.items()
-                                                            if k != "name"})
+            audit(session, actor, action, data["name"], at=self.clock(),
+                  **{k: v for k, v in data.items() if k != "name"})
             session.flush()
             return queue
 
@@ -159,7 +161,7 @@ class QueueService:
             skill = session.get(Skill, name) or Skill(name=name, title=title)
             skill.title = title
             session.add(skill)
-            audit(session, actor, "skill.save", name, title=title)
+            audit(session, actor, "skill.save", name, at=self.clock(), title=title)
             return skill
 
     def set_agent_skills(self, username: str, skills: dict[str, int], *, actor: str) -> None:
@@ -171,21 +173,23 @@ class QueueService:
             session.execute(delete(AgentSkill).where(AgentSkill.username == username))
             for skill, penalty in skills.items():
                 session.add(AgentSkill(username=username, skill=skill, penalty=penalty))
-            audit(session, actor, "agent.skills", username, skills=skills)
+            audit(session, actor, "agent.skills", username, at=self.clock(), skills=skills)
 
     def save_pause_reason(self, code: str, title: str, active: bool, *, actor: str) -> None:
         with self.db.transaction() as session:
             row = session.get(PauseReason, code) or PauseReason(code=code, title=title)
             row.title, row.active = title, active
             session.add(row)
-            audit(session, actor, "pause_reason.save", code, title=title, active=active)
+            audit(session, actor, "pause_reason.save", code, at=self.clock(), title=title,
+                  active=active)
 
     def save_disposition(self, code: str, title: str, active: bool, *, actor: str) -> None:
         with self.db.transaction() as session:
             row = session.get(Disposition, code) or Disposition(code=code, title=title)
             row.title, row.active = title, active
             session.add(row)
-            audit(session, actor, "disposition.save", code, title=title, active=active)
+            audit(session, actor, "disposition.save", code, at=self.clock(), title=title,
+                  active=active)
 
 
 class QueueConfigPusher:

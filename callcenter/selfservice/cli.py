@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from callcenter.settings import get_settings
+from callcenter.settings import clock_of, get_settings
 
 app = typer.Typer(help="Demo data.", no_args_is_help=True)
 
@@ -23,7 +23,8 @@ def seed_ivr(days: int = typer.Option(10, min=1, max=60, help="Working days of s
     upgrade(settings.database_url)
     db = Database(settings.database_url)
     try:
-        counts = seed_demo(db, ServiceCalendar.load(settings.hours_file), days=days)
+        counts = seed_demo(db, ServiceCalendar.load(settings.hours_file), clock_of(settings),
+                           days=days)
     finally:
         db.dispose()
     typer.echo(json.dumps(counts))

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 
 from callcenter.settings import Settings
+from ivr.clock import local_date
 from ivr.services import IvrServices
 
 log = logging.getLogger(__name__)
@@ -20,7 +22,9 @@ async def start_answer_audio(settings: Settings, services: IvrServices
 
         try:
             services.kb = await asyncio.to_thread(
-                KnowledgeBase.load, settings.kb_data_dir, cache_dir=settings.kb_cache_dir)
+                partial(KnowledgeBase.load, settings.kb_data_dir,
+                        cache_dir=settings.kb_cache_dir,
+                        clock=local_date(services.clock, settings.timezone)))
         except Exception:
             log.exception("knowledge base not loaded: FAQ nodes go to their agents")
             return None

@@ -8,7 +8,6 @@ the speech recogniser and the service calendar.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -23,18 +22,14 @@ from callcenter.settings import Settings
 from callcenter.taxpayers.services import IvrTaxpayerDirectory, TaxpayerService
 from callcenter.tickets.services import IvrTicketDesk, TicketService
 from ivr.calendar import ServiceCalendar
+from ivr.clock import Clock
 from ivr.prompts.answers import AnswerAudio
 from ivr.services import IvrServices
 
 log = logging.getLogger(__name__)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def build_ivr_services(settings: Settings, db: Database,
-                       clock: Callable[[], datetime] = _now) -> IvrServices:
+def build_ivr_services(settings: Settings, db: Database, clock: Clock) -> IvrServices:
     calendar = ServiceCalendar.load(settings.hours_file)
     recognizer = None
     if settings.vosk_model_path is not None:
@@ -49,8 +44,8 @@ def build_ivr_services(settings: Settings, db: Database,
         kb=None,
         answers=AnswerAudio(settings.sounds_dir),
         invoices=IvrInvoiceRegistry(InvoiceService(db)),
-        taxpayers=IvrTaxpayerDirectory(TaxpayerService(db, clock=clock)),
-        bookings=IvrBookingDesk(BookingService(db, clock=clock)),
+        taxpayers=IvrTaxpayerDirectory(TaxpayerService(db, clock)),
+        bookings=IvrBookingDesk(BookingService(db, clock)),
         tickets=IvrTicketDesk(TicketService(db, calendar, settings.ticket_commitment_days,
                                             settings.callback_due_hours, clock=clock)),
         recognizer=recognizer,
@@ -84,17 +79,18 @@ DEMO_HALLS = [
 SLOT_TIMES = (time(9, 0), time(10, 30), time(14, 0), time(15, 30))
 
 
-def seed_demo(db: Database, calendar: ServiceCalendar, today: date | None = None,
+def seed_demo(db: Database, calendar: ServiceCalendar, clock: Clock,
               days: int = 10) -> dict[str, int]:
-    """Idempotent demo data: invoices, taxpayers, halls and slots on the next working days."""
+    """Idempotent demo data: invoices, taxpayers, halls and slots on the working days after
+    today (by ``clock``)."""
     invoices = InvoiceService(db)
     for code, number, fen, issued, status in DEMO_INVOICES:
         invoices.add(code, number, fen, issued, "914403001234567890", status)
-    taxpayers = TaxpayerService(db)
+    taxpayers = TaxpayerService(db, clock)
     for tin, name, pin, filings in DEMO_TAXPAYERS:
         taxpayers.upsert(tin, name, pin, filings)
     tz = ZoneInfo(calendar.timezone)
-    day = today or datetime.now(tz).date()
+    day = calendar.local(clock()).date()
     slots = 0
     with db.transaction() as session:
         for position, (code, name, address, prompt) in enumerate(DEMO_HALLS):

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from callcenter.settings import get_settings
+from callcenter.settings import clock_of, get_settings
 
 app = typer.Typer(help="Statistics: rollups and reports.", no_args_is_help=True)
 
@@ -20,9 +20,10 @@ def rebuild() -> None:
     from callcenter.stats.services import stats_service_for
 
     settings = get_settings()
+    clock = clock_of(settings)
     db = Database(settings.database_url)
     started = time.perf_counter()
-    buckets = stats_service_for(db, settings).rebuild()
+    buckets = stats_service_for(db, settings, clock).rebuild()
     typer.echo(f"rollups rebuilt: {buckets} quarter-hours in {time.perf_counter() - started:.1f} s")
     db.dispose()
 
@@ -38,8 +39,9 @@ def summary(
     from callcenter.stats.services import StatsInputError, stats_service_for
 
     settings = get_settings()
+    clock = clock_of(settings)
     db = Database(settings.database_url)
-    service = stats_service_for(db, settings)
+    service = stats_service_for(db, settings, clock)
     try:
         report = service.summary(service.range(start, end, interval))
     except StatsInputError as exc:
@@ -69,14 +71,16 @@ def seed(
     from callcenter.stats.services import stats_service_for
 
     settings = get_settings()
+    clock = clock_of(settings)
     upgrade(settings.database_url)
     db = Database(settings.database_url)
     started = time.perf_counter()
-    result = run_seed(db, contacts, days=days, rng_seed=rng_seed, timezone=settings.timezone,
+    result = run_seed(db, contacts, clock=clock, days=days, rng_seed=rng_seed,
+                      timezone=settings.timezone,
                       agents=agents, replace=not keep, other_share=other_share,
                       progress=lambda n: typer.echo(f"  {n} contacts", err=True)
                       if n % 100_000 == 0 else None)
-    stats_service_for(db, settings).rebuild()
+    stats_service_for(db, settings, clock).rebuild()
     db.dispose()
     share = {k: f"{v} ({v / result.contacts:.1%})" for k, v in result.by_channel.items()}
     typer.echo(f"seeded {result.contacts} contacts, {result.events} events, "

@@ -32,6 +32,7 @@ from sqlalchemy import delete, insert, select
 from callcenter.contacts.models import Contact, ContactEventRow
 from callcenter.db import Database
 from callcenter.settings import PROJECT_ROOT
+from ivr.clock import Clock
 
 AUTOMATIC_VOICE, MANUAL, TOTAL = 156_763, 120_143, 277_266
 OTHER = TOTAL - AUTOMATIC_VOICE - MANUAL  # 360
@@ -102,9 +103,10 @@ class SeedResult:
     by_channel: dict[str, int]
 
 
-def seed(db: Database, contacts: int, *, days: int = 365, end: date | None = None,
-         rng_seed: int = 12366, timezone: str = "Asia/Shanghai", agents: int = 40,
-         replace: bool = True, batch: int = 5000, other_share: float | None = None,
+def seed(db: Database, contacts: int, *, clock: Clock, days: int = 365,
+         end: date | None = None, rng_seed: int = 12366, timezone: str = "Asia/Shanghai",
+         agents: int = 40, replace: bool = True, batch: int = 5000,
+         other_share: float | None = None,
          progress: Callable[[int], None] | None = None) -> SeedResult:
     if contacts < 1:
         raise ValueError("--contacts must be at least 1")
@@ -112,7 +114,8 @@ def seed(db: Database, contacts: int, *, days: int = 365, end: date | None = Non
         raise ValueError("--days must be at least 1")
     tz = ZoneInfo(timezone)
     rnd = random.Random(rng_seed)
-    end_day = end or datetime.now(tz).date()
+    now = clock()
+    end_day = end or now.astimezone(tz).date()
     day_list = [end_day - timedelta(days=days - 1 - i) for i in range(days)]
     day_weights = [day_weight(d) for d in day_list]
     minute_weights = [hour_weight(m) for m in range(1440)]
@@ -124,7 +127,6 @@ def seed(db: Database, contacts: int, *, days: int = 365, end: date | None = Non
     p_manual = min(0.98, manual_share / open_share)
     faqs = faq_ids()
     agent_names = [f"agent{n:02d}" for n in range(1, agents + 1)]
-    now = datetime.now(UTC)
     if replace:
         with db.transaction() as session:
             old = select(Contact.id).where(Contact.linkedid.like("demo-%"))

@@ -30,7 +30,7 @@ class WallboardPublisher:
         state = self.app.state
         service = getattr(state, "stats", None)
         if not isinstance(service, StatsService):
-            service = stats_service_for(state.db, state.settings)
+            service = stats_service_for(state.db, state.settings, state.clock)
             state.stats = service
         return service
 

@@ -43,6 +43,7 @@ from callcenter.stats.models import (
     StatsQueueRollup,
     StatsRollupState,
 )
+from ivr.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -282,8 +283,9 @@ class StatsService:
     def __init__(self, db: Database, thresholds: Thresholds | None = None,
                  timezone: str = "Asia/Shanghai",
                  agents: AgentActivitySource | None = None,
-                 tickets: TicketSource | None = None) -> None:
+                 tickets: TicketSource | None = None, *, clock: Clock) -> None:
         self.db = db
+        self.clock = clock
         self.thresholds = thresholds or Thresholds()
         self.timezone = timezone
         self.agent_source: AgentActivitySource = agents or NoAgentActivity()
@@ -296,7 +298,7 @@ class StatsService:
     @property
     def day_offset(self) -> int:
         """The UTC offset (seconds) the daily rollups are cut with."""
-        off = datetime.now(ZoneInfo(self.timezone)).utcoffset()
+        off = self.clock().astimezone(ZoneInfo(self.timezone)).utcoffset()
         return int(off.total_seconds()) if off else 0
 
     def params_key(self) -> str:
@@ -355,7 +357,7 @@ class StatsService:
             state = StatsRollupState(id=1, params=self.params_key())
             session.add(state)
         state.params = self.params_key()
-        state.rebuilt_at = datetime.now(UTC)
+        state.rebuilt_at = self.clock()
         return count
 
     def _recompute(self, session: Session, lo: int, hi: int) -> None:
@@ -717,7 +719,7 @@ class StatsService:
                 item.update(due=None, on_time=None, on_time_rate=None)
             report["on_time_available"] = False
             return report
-        now = datetime.now(UTC)
+        now = self.clock()
         for t in self.ticket_source.tickets(rng.start, rng.end):
             cell = table.setdefault((rng.interval_start(t.created_at), t.type),
                                     {"created": 0, "due": 0, "on_time": 0})
@@ -774,7 +776,7 @@ class StatsService:
     def live(self, now: datetime | None = None) -> dict[str, Any]:
         """The wallboard: calls waiting now, longest wait, calls in IVR / with agents, and
         today's (hotline time zone) service level and abandonment."""
-        now = now or datetime.now(UTC)
+        now = now or self.clock()
         tz = ZoneInfo(self.timezone)
         c = Contact
         waiting = and_(c.ended_at.is_(None), c.queue_joined_at.is_not(None),
@@ -896,13 +898,14 @@ class AgentStateLogSource:
     """Agent state spans from the agents package's ``agent_state_log`` (one row per change;
     a span lasts until the agent's next change, or until now)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
+        self.clock = clock
 
     def spans(self, start: datetime, end: datetime) -> Sequence[AgentStateSpan]:
         from callcenter.agents.models import AgentStateChange as Change
 
-        now = datetime.now(UTC)
+        now = self.clock()
         with self.db.session() as session:
             before = (select(Change.username, func.max(Change.at).label("at"))
                       .where(Change.at < start).group_by(Change.username).subquery())
@@ -961,12 +964,13 @@ def _aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def stats_service_for(db: Database, settings: Any) -> StatsService:
+def stats_service_for(db: Database, settings: Any, clock: Clock) -> StatsService:
     """The service as the app configures it (thresholds and time zone from settings)."""
     thresholds = Thresholds(
         service_level_seconds=float(settings.stats_service_level_seconds),
         short_abandon_seconds=float(settings.stats_short_abandon_seconds),
         satisfied_scores=tuple(int(s) for s in settings.stats_satisfied_scores),
     )
-    return StatsService(db, thresholds, settings.timezone, agents=AgentStateLogSource(db),
-                        tickets=TicketTableSource(db))
+    return StatsService(db, thresholds, settings.timezone,
+                        agents=AgentStateLogSource(db, clock), tickets=TicketTableSource(db),
+                        clock=clock)

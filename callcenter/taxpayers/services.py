@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -13,6 +12,7 @@ from sqlalchemy.orm import selectinload
 
 from callcenter.db import Database
 from callcenter.taxpayers.models import TaxFiling, Taxpayer
+from ivr.clock import Clock
 from ivr.ports import FilingStatus, PinCheck, TaxpayerStatus
 
 MAX_ATTEMPTS = 3
@@ -24,13 +24,9 @@ def hash_pin(pin: str) -> str:
     return _hasher.hash(pin)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 class TaxpayerService:
-    def __init__(self, db: Database, max_attempts: int = MAX_ATTEMPTS,
-                 lock_minutes: int = LOCK_MINUTES, clock: Callable[[], datetime] = _now) -> None:
+    def __init__(self, db: Database, clock: Clock, max_attempts: int = MAX_ATTEMPTS,
+                 lock_minutes: int = LOCK_MINUTES) -> None:
         self.db = db
         self.max_attempts = max_attempts
         self.lock = timedelta(minutes=lock_minutes)

@@ -4,7 +4,7 @@ owner assignment, callback status, lists and the overdue list."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import select
@@ -20,16 +20,14 @@ from callcenter.tickets.models import (
     TicketStatusChange,
 )
 from callcenter.tickets.services import IvrTicketDesk, TicketError, TicketService
+from ivr.clock import Clock
 from ivr.ports import CallbackConfirmation
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
 class TicketDesk:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
+        self.clock = clock
 
     def tickets(self, *, status: str | None = None, owner: str | None = None,
                 kind: str | None = None, limit: int = 200) -> Sequence[Ticket]:
@@ -59,12 +57,13 @@ class TicketDesk:
                 raise TicketError(f"工单 {ticket_no} 已办结，不能再分派")
             previous = ticket.owner
             ticket.owner = owner
-            ticket.updated_at = now()
+            ticket.updated_at = self.clock()
             session.add(TicketStatusChange(ticket_id=ticket.id, at=ticket.updated_at,
                                            from_status=ticket.status, to_status=ticket.status,
                                            by=by, note=f"owner: {previous or '-'} -> "
                                                        f"{owner or '-'}"))
-            audit(session, by, "ticket.assign", ticket_no, owner=owner, previous=previous)
+            audit(session, by, "ticket.assign", ticket_no, at=ticket.updated_at, owner=owner,
+                  previous=previous)
         result = self.ticket(ticket_no)
         assert result is not None
         return result
@@ -72,7 +71,7 @@ class TicketDesk:
     def overdue(self, at: datetime | None = None) -> tuple[Sequence[Ticket],
                                                           Sequence[CallbackRequest]]:
         """Open tickets past their due time and pending callbacks past theirs, oldest first."""
-        at = at or now()
+        at = at or self.clock()
         with self.db.session() as session:
             tickets = session.scalars(
                 select(Ticket).where(Ticket.status != TicketStatus.CLOSED,
@@ -104,10 +103,11 @@ class TicketDesk:
                     raise TicketError(f"回电请求 {callback_id} 已是「{request.status}」，不能再改")
                 request.status = str(new)
                 if new is not CallbackStatus.PENDING:
-                    request.done_at = now()
+                    request.done_at = self.clock()
             if owner is not None:
                 request.owner = owner or None
-            audit(session, by, "callback.update", str(callback_id), status=status, owner=owner)
+            audit(session, by, "callback.update", str(callback_id), at=self.clock(),
+                  status=status, owner=owner)
             session.flush()
             return request
 
@@ -117,8 +117,9 @@ class QueueCallbacks:
     use, so a bad calendar file never stops the call center from starting)."""
 
     def __init__(self, db: Database, hours_file: Path, commitments: Mapping[str, int],
-                 callback_due_hours: float) -> None:
+                 callback_due_hours: float, *, clock: Clock) -> None:
         self.db = db
+        self.clock = clock
         self.hours_file = hours_file
         self.commitments = commitments
         self.callback_due_hours = callback_due_hours
@@ -131,5 +132,5 @@ class QueueCallbacks:
 
             self._desk = IvrTicketDesk(TicketService(
                 self.db, ServiceCalendar.load(self.hours_file), self.commitments,
-                self.callback_due_hours))
+                self.callback_due_hours, clock=self.clock))
         return await self._desk.request_callback(number, linkedid, reason)

@@ -111,13 +111,14 @@ def ticket_service(request: Request) -> TicketService:
 
         settings = request.app.state.settings
         service = TicketService(request.app.state.db, ServiceCalendar.load(settings.hours_file),
-                                settings.ticket_commitment_days, settings.callback_due_hours)
+                                settings.ticket_commitment_days, settings.callback_due_hours,
+                                clock=request.app.state.clock)
         request.app.state.ticket_service = service
     return service
 
 
 def ticket_desk(request: Request) -> TicketDesk:
-    return TicketDesk(request.app.state.db)
+    return TicketDesk(request.app.state.db, request.app.state.clock)
 
 
 Tickets = Annotated[TicketService, Depends(ticket_service)]
@@ -127,7 +128,8 @@ Desk = Annotated[TicketDesk, Depends(ticket_desk)]
 def _record(request: Request, linkedid: str, kind: EventKind, **data: Any) -> None:
     runtime = getattr(request.app.state, "runtime", None)
     if linkedid and runtime is not None:
-        runtime.contact_log.record(ContactEvent(linkedid, kind, data))
+        runtime.contact_log.record(ContactEvent(linkedid, kind, data,
+                                                at=request.app.state.clock()))
 
 
 @router.get("/tickets", response_model=list[TicketOut])

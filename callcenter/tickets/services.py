@@ -7,7 +7,7 @@ The due time of a ticket follows the service commitment: ``commitments[kind]`` w
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
@@ -25,6 +25,7 @@ from callcenter.tickets.models import (
     TicketStatusChange,
 )
 from ivr.calendar import ServiceCalendar
+from ivr.clock import Clock
 from ivr.ports import CallbackConfirmation, TicketConfirmation
 
 DEFAULT_COMMITMENTS: Mapping[str, int] = {"complaint": 5, "report": 15, "director": 5}
@@ -34,15 +35,10 @@ class TicketError(ValueError):
     """A request on a ticket that cannot be honoured (unknown ticket, bad transition)."""
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 class TicketService:
     def __init__(self, db: Database, calendar: ServiceCalendar,
                  commitments: Mapping[str, int] = DEFAULT_COMMITMENTS,
-                 callback_due_hours: float = 4.0,
-                 clock: Callable[[], datetime] = _now) -> None:
+                 callback_due_hours: float = 4.0, *, clock: Clock) -> None:
         self.db = db
         self.calendar = calendar
         self.commitments = dict(commitments)

@@ -409,7 +409,7 @@ class AmiClient:
             self._reconnects += 1
         self._ever_ready = True
         self._backoff = self.backoff_initial
-        self._connected_since = time.time()
+        self._connected_since = time.monotonic()
         self._last_error = None
         self._set_state(AmiState.READY)
         for hook in self._ready_hooks:

@@ -92,10 +92,10 @@ class MenuSession:
         menu: Menu,
         channel: Channel,
         recorder: ContactRecorder,
+        services: IvrServices,
         wait_reconnect: Callable[[], Awaitable[None]] | None = None,
         start_node: str | None = None,
         max_steps: int = 200,
-        services: IvrServices | None = None,
     ) -> None:
         self.menu = menu
         self.channel = channel
@@ -103,7 +103,7 @@ class MenuSession:
         self.wait_reconnect = wait_reconnect
         self.node_id = start_node or menu.start
         self.max_steps = max_steps
-        self.services = services or IvrServices()
+        self.services = services
         self.path: list[str] = []
         self.ended_by: str | None = None
         self.vars: dict[str, str] = {}
@@ -113,7 +113,8 @@ class MenuSession:
         self._recordings = 0
 
     def record(self, kind: EventKind, **data: object) -> None:
-        self.recorder.record(ContactEvent(self.channel.linkedid, kind, data))
+        self.recorder.record(ContactEvent(self.channel.linkedid, kind, data,
+                                          at=self.services.clock()))
 
     async def run(self) -> None:
         """Walk the menu until the call leaves the IVR or hangs up."""

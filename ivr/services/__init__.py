@@ -1,15 +1,15 @@
 """What a menu session can use beyond its channel: the knowledge base, the hotline's
 self-services (behind the Protocols of ``ivr.ports``), speech recognition, the service calendar
-and a clock. Everything is optional; a node whose service is missing goes to its fallback."""
+and the process clock. Everything but the clock is optional; a node whose service is missing
+goes to its fallback."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 from ivr.calendar import ServiceCalendar
+from ivr.clock import Clock
 from ivr.ports import BookingDesk, InvoiceRegistry, SpeechRecognizer, TaxpayerDirectory, TicketDesk
 from ivr.prompts.answers import AnswerAudio
 from knowledge_base import KnowledgeBase
@@ -18,12 +18,9 @@ from knowledge_base import KnowledgeBase
 PBX_RECORDINGS_DIR = "/var/spool/asterisk/recording"
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass
 class IvrServices:
+    clock: Clock = field(kw_only=True)          # the process clock (ivr/clock.py)
     kb: KnowledgeBase | None = None
     answers: AnswerAudio | None = None
     invoices: InvoiceRegistry | None = None
@@ -32,7 +29,6 @@ class IvrServices:
     tickets: TicketDesk | None = None
     recognizer: SpeechRecognizer | None = None
     calendar: ServiceCalendar | None = None
-    clock: Callable[[], datetime] = field(default=_now)
     recordings_dir: Path | None = None          # the same folder, as this process sees it
     pbx_recordings_dir: str = PBX_RECORDINGS_DIR
 

@@ -26,7 +26,7 @@ from callcenter.queues.services import QueueService
 from callcenter.settings import Settings
 from ivr.pbx.sandbox import AsteriskSandbox
 from tests.callcenter.util import PASSWORD, bearer, ensure_user, token_for
-from tests.support import HTTP_TEST_PORT, serve_env, sqlite_url
+from tests.support import HTTP_TEST_PORT, SUITE_CLOCK, serve_env, sqlite_url
 
 ROLES = ("agent", "expert", "supervisor", "admin")
 
@@ -55,7 +55,8 @@ def clean_users(database: Database) -> Database:
 def client(db_url: str, clean_users: Database) -> Iterator[TestClient]:
     settings = Settings(database_url=db_url, ami_enabled=False, kb_enabled=False,
                         login_max_failures=3, login_window_s=60)
-    with TestClient(create_app(settings), base_url="https://testserver") as test_client:
+    with TestClient(create_app(settings, SUITE_CLOCK),
+                    base_url="https://testserver") as test_client:
         yield test_client
 
 
@@ -102,7 +103,7 @@ def live_server(pbx: AsteriskSandbox, tmp_path_factory: pytest.TempPathFactory
     db_url = sqlite_url(tmp)
     upgrade(db_url)
     db = Database(db_url)
-    queues = QueueService(db)
+    queues = QueueService(db, SUITE_CLOCK)
     for username, role, interface, skills in LIVE_USERS:
         ensure_user(db, username, role, interface=interface)
         if skills:

@@ -20,6 +20,7 @@ from callcenter.tickets.desk import QueueCallbacks
 from callcenter.tickets.models import CallbackRequest
 from ivr.ports import ContactEvent, EventKind
 from tests.callcenter.util import ensure_user
+from tests.support import SUITE_CLOCK
 from tests.unit.fake_ami import Clients, FakeAmi, event, eventually
 
 L1 = "1764300000.11"
@@ -45,14 +46,15 @@ async def desk(fake: FakeAmi, clean_users: Database, contacts: ContactService
     ensure_user(db, "agent1", "agent", interface="PJSIP/agent1")
     ensure_user(db, "noskill", "agent", interface="PJSIP/agent3")
     ensure_user(db, "nophone", "agent")
-    queues = QueueService(db)
+    queues = QueueService(db, SUITE_CLOCK)
     queues.set_agent_skills("agent1", {"general": 0, "vat": 2}, actor="test")
     queues.set_agent_skills("nophone", {"general": 0}, actor="test")
     pool = Clients(fake)
     ami = await pool.ready()
-    notifier = Notifier()
+    notifier = Notifier(SUITE_CLOCK)
     subscription = notifier.subscribe("calls.agent1", "agents.agent1")
-    agent_desk = AgentDesk(db, queues, notifier, contacts, None, ami, wrapup_seconds=0.3)
+    agent_desk = AgentDesk(db, queues, notifier, contacts, None, ami, wrapup_seconds=0.3,
+                           clock=SUITE_CLOCK)
     agent_desk.load()
     try:
         yield agent_desk, subscription
@@ -135,7 +137,7 @@ async def test_a_call_rings_connects_transfers_and_wraps_up(
                                                    "service": "taxpayer_query",
                                                    "tin": "91310000MA1FL8XQ3X"}),
                        (EventKind.QUEUE_JOINED, {"queue": "consult"})]:
-        contacts.apply(ContactEvent(L1, kind, data, at))
+        contacts.apply(ContactEvent(L1, kind, data, at=at))
     await agent_desk.go_ready("agent1", by="agent1")
 
     fake.push(queue_event("AgentCalled"))
@@ -206,7 +208,8 @@ async def test_callback_offer_accepted_in_the_queue_creates_a_callback(
     agent_desk, _sub = desk
     hours = tmp_path / "hours.yaml"
     hours.write_text(ALWAYS_OPEN)
-    agent_desk.callbacks = QueueCallbacks(agent_desk.db, hours, {"complaint": 5}, 4.0)
+    agent_desk.callbacks = QueueCallbacks(agent_desk.db, hours, {"complaint": 5}, 4.0,
+                                          clock=SUITE_CLOCK)
     recorded: list[ContactEvent] = []
 
     class Recorder:

@@ -3,7 +3,7 @@ refused transitions and the overdue list."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -11,6 +11,7 @@ from sqlalchemy import delete, update
 
 from callcenter.db import Database
 from callcenter.tickets.models import CallbackRequest, Ticket, TicketStatusChange
+from tests.support import SUITE_CLOCK
 
 H = dict[str, dict[str, str]]
 
@@ -87,7 +88,7 @@ def test_callbacks_and_the_overdue_list(client: TestClient, headers: H,
                          headers=headers["agent"]).json()
     assert client.get("/api/v1/tickets/overdue", headers=headers["agent"]).json() == {
         "tickets": [], "callbacks": []}
-    past = datetime.now(UTC) - timedelta(hours=1)
+    past = SUITE_CLOCK() - timedelta(hours=1)
     with tickets.transaction() as session:
         session.execute(update(CallbackRequest).values(due_at=past))
         session.execute(update(Ticket).values(due_at=past))

@@ -10,7 +10,7 @@ from pathlib import Path
 from callcenter.auth.models import Role
 from callcenter.auth.services import UserService
 from callcenter.db import Database
-from tests.support import sqlite_url
+from tests.support import SUITE_CLOCK, sqlite_url
 
 HOTLINE = str(Path(sys.executable).with_name("hotline"))
 
@@ -38,7 +38,7 @@ def test_users_create_makes_the_first_admin(tmp_path: Path) -> None:
                  "--password-stdin"], "long-enough-2\n", env)
     assert agent.returncode == 0, agent.stderr
     db = Database(url)
-    users = UserService(db)
+    users = UserService(db, SUITE_CLOCK)
     boss = users.get_user("boss")
     assert boss is not None
     assert boss.role is Role.ADMIN

@@ -5,13 +5,14 @@ from __future__ import annotations
 from callcenter.auth.models import Role
 from callcenter.auth.services import UserService
 from callcenter.db import Database
+from tests.support import SUITE_CLOCK
 
 PASSWORD = "test-password-1"
 
 
 def ensure_user(db: Database, username: str, role: Role | str, *,
                 interface: str | None = None, password: str = PASSWORD) -> None:
-    users = UserService(db)
+    users = UserService(db, SUITE_CLOCK)
     if users.get_user(username) is None:
         users.create_user(username, password, Role(role), actor="test", interface=interface)
 
@@ -20,7 +21,7 @@ def token_for(db: Database, username: str, role: Role | str, *,
               interface: str | None = None) -> str:
     """A bearer token of ``username`` (created with ``role`` when missing)."""
     ensure_user(db, username, role, interface=interface)
-    result = UserService(db).login(username, PASSWORD)
+    result = UserService(db, SUITE_CLOCK).login(username, PASSWORD)
     assert result is not None
     return result[1]
 

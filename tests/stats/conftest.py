@@ -19,9 +19,12 @@ from callcenter.stats.models import (
     StatsRollupState,
 )
 from callcenter.stats.services import StatsService
+from ivr.clock import FixedClock
 from ivr.ports import ContactEvent, EventKind
 
 Step = tuple[float, EventKind, dict[str, object]]
+# the reports' 'now' (what is due, what is live): after the days the report tests build
+REPORT_CLOCK = FixedClock(datetime(2026, 11, 30, 4, 0, tzinfo=UTC))  # 12:00 in Shanghai
 
 
 def clear_stats(database: Database) -> None:
@@ -35,13 +38,13 @@ def clear_stats(database: Database) -> None:
 def stats(database: Database, contacts: ContactService) -> StatsService:
     clear_stats(database)
     return StatsService(database, Thresholds(service_level_seconds=20, short_abandon_seconds=5,
-                                             satisfied_scores=(1, 2)))
+                                             satisfied_scores=(1, 2)), clock=REPORT_CLOCK)
 
 
 def play(service: ContactService, linkedid: str, at: datetime, steps: list[Step]) -> None:
     """Apply ``steps`` (seconds after ``at``) as the IVR would record them."""
     for offset, kind, data in steps:
-        service.apply(ContactEvent(linkedid, kind, data, at + timedelta(seconds=offset)))
+        service.apply(ContactEvent(linkedid, kind, data, at=at + timedelta(seconds=offset)))
 
 
 SHANGHAI_OFFSET = timedelta(hours=8)

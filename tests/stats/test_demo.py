@@ -14,13 +14,15 @@ from callcenter.contacts.services import ContactService
 from callcenter.db import Database
 from callcenter.stats.demo import AUTOMATIC_VOICE, MANUAL, seed
 from callcenter.stats.services import StatsService
+from tests.stats.conftest import REPORT_CLOCK
 
 TZ = ZoneInfo("Asia/Shanghai")
 
 
 def test_seeded_history_has_the_provinces_ratio_and_a_working_day_shape(
         database: Database, contacts: ContactService, stats: StatsService) -> None:
-    result = seed(database, 6000, days=60, end=date(2026, 3, 31), rng_seed=7, agents=12)
+    result = seed(database, 6000, clock=REPORT_CLOCK, days=60, end=date(2026, 3, 31), rng_seed=7,
+                  agents=12)
     assert result.contacts == 6000
     stats.rebuild()
     total = stats.summary(stats.range("2026-01-01", "2026-03-31", "month"))["total"]
@@ -54,9 +56,9 @@ def test_seeded_history_has_the_provinces_ratio_and_a_working_day_shape(
 
 def test_seed_refuses_nonsense(database: Database, contacts: ContactService) -> None:
     with pytest.raises(ValueError, match="at least 1"):
-        seed(database, 0)
+        seed(database, 0, clock=REPORT_CLOCK)
     with pytest.raises(ValueError, match="other-share"):
-        seed(database, 10, other_share=1.5)
+        seed(database, 10, clock=REPORT_CLOCK, other_share=1.5)
 
 
 def test_stats_cli_summary_and_its_errors(db_url: str, contacts: ContactService,

@@ -20,10 +20,11 @@ from callcenter.db import Database
 from callcenter.settings import PROJECT_ROOT, Settings
 from callcenter.stats.demo import seed
 from callcenter.stats.services import StatsService
+from ivr.clock import FixedClock
 from ivr.ports import EventKind
 from tests.callcenter.util import PASSWORD, ensure_user
 from tests.stats.conftest import play
-from tests.support import PORT_BASE, in_ci
+from tests.support import PORT_BASE, SUITE_CLOCK, in_ci
 
 CHROMIUM = "/usr/bin/chromium"
 PORT = PORT_BASE + 371
@@ -51,7 +52,7 @@ def server(db_url: str, stats: StatsService) -> Iterator[str]:
         pytest.skip(reason)
     settings = Settings(database_url=db_url, ami_enabled=False, kb_enabled=False,
                         stats_wallboard_interval_s=0.5, session_cookie_secure=False)
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=PORT,
+    config = uvicorn.Config(create_app(settings, SUITE_CLOCK), host="127.0.0.1", port=PORT,
                             log_level="warning")
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
@@ -66,7 +67,7 @@ def server(db_url: str, stats: StatsService) -> Iterator[str]:
 
 
 def _waiting(contacts: ContactService, linkedid: str, queue: str, seconds_ago: float) -> None:
-    at = datetime.now(UTC) - timedelta(seconds=seconds_ago)
+    at = SUITE_CLOCK() - timedelta(seconds=seconds_ago)
     play(contacts, linkedid, at, [
         (0, EventKind.CALL_STARTED, {"caller": "13800000000", "channel": "PJSIP/x"}),
         (2, EventKind.QUEUE_JOINED, {"queue": queue, "position": 1})])
@@ -77,7 +78,8 @@ def test_dashboard_and_wallboard_in_chromium(server: str, database: Database,
                                               stats: StatsService) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    seed(database, 3000, days=14, end=date(2026, 11, 27), rng_seed=3, other_share=0.06)
+    seed(database, 3000, clock=FixedClock(datetime(2026, 11, 28, tzinfo=UTC)), days=14,
+         end=date(2026, 11, 27), rng_seed=3, other_share=0.06)
     stats.rebuild()
     expected = stats.summary(stats.range("2026-11-14", "2026-11-27", "day"))["total"]
     ensure_user(database, "wall-supervisor", "supervisor")

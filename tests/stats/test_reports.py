@@ -24,7 +24,7 @@ from callcenter.stats.services import (
     TicketTableSource,
 )
 from ivr.ports import ContactEvent, EventKind
-from tests.stats.conftest import Step, local, play
+from tests.stats.conftest import REPORT_CLOCK, Step, local, play
 
 E = EventKind
 
@@ -215,7 +215,9 @@ def test_agents_handled_talk_and_states(stats: StatsService, contacts: ContactSe
                                   ("10:31:00", "ready", None), ("11:00:00", "logged_out", None)]:
             session.add(AgentStateChange(username="agent1", state=state, reason=reason,
                                          at=local(f"2026-11-27 {at}")))
-    with_states = StatsService(database, stats.thresholds, agents=AgentStateLogSource(database))
+    with_states = StatsService(database, stats.thresholds,
+                               agents=AgentStateLogSource(database, REPORT_CLOCK),
+                               clock=REPORT_CLOCK)
     report = with_states.agents(with_states.range("2026-11-27", "2026-11-27", "day"))
     a1 = {a["agent"]: a for a in report["agents"]}["agent1"]
     assert a1["staffed_seconds"] == 7200
@@ -257,7 +259,7 @@ def test_rollup_follows_new_and_late_events(stats: StatsService,
     # a new contact, and a survey recorded after the end of an earlier one
     play(contacts, "L12", local("2026-11-27 15:00:00"), [start(), end(5)])
     contacts.apply(ContactEvent("L10", E.SURVEY, {"score": 2},
-                                local("2026-11-27 10:01:30")))
+                                at=local("2026-11-27 10:01:30")))
     total = stats.summary(rng)["total"]
     assert total["contacts"] == 11
     assert (total["surveyed"], total["satisfied"]) == (3, 2)
@@ -265,7 +267,7 @@ def test_rollup_follows_new_and_late_events(stats: StatsService,
     play(contacts, "L13", local("2026-11-27 16:00:00"), [start()])
     assert stats.summary(rng)["total"]["contacts"] == 11
     contacts.apply(ContactEvent("L13", E.CALL_ENDED, {"cause": 16},
-                                local("2026-11-27 16:00:09")))
+                                at=local("2026-11-27 16:00:09")))
     assert stats.summary(rng)["total"]["contacts"] == 12
     assert stats.refresh() == 0  # nothing left dirty
 
@@ -276,7 +278,8 @@ def test_changed_thresholds_rebuild_the_rollup(stats: StatsService, contacts: Co
     rng = stats.range("2026-11-27", "2026-11-27", "day")
     assert stats.summary(rng)["total"]["service_level"] == 0.6
     strict = StatsService(database, Thresholds(service_level_seconds=6,
-                                               short_abandon_seconds=2, satisfied_scores=(1,)))
+                                               short_abandon_seconds=2, satisfied_scores=(1,)),
+                          clock=REPORT_CLOCK)
     total = strict.summary(rng)["total"]
     assert total["answered_in_sl"] == 1          # only the 5 s wait
     assert total["short_abandoned"] == 0
@@ -356,7 +359,8 @@ def test_ticket_on_time_rate_from_the_tickets_table(stats: StatsService,
     ticket("S3", "report", "2026-11-27 11:00:00", "2099-01-01 00:00:00", None, "open")  # not due
     ticket("S4", "report", "2026-11-27 11:30:00", "2026-11-27 12:00:00", None, "open")  # late
     ticket("S5", "report", "2026-11-28 08:00:00", "2026-11-28 09:00:00", None, "open")  # other day
-    with_tickets = StatsService(database, stats.thresholds, tickets=TicketTableSource(database))
+    with_tickets = StatsService(database, stats.thresholds, tickets=TicketTableSource(database),
+                                clock=REPORT_CLOCK)
     report = with_tickets.tickets(with_tickets.range("2026-11-27", "2026-11-27", "day"))
     items = {i["type"]: i for i in report["items"]}
     assert items["complaint"] == {"type": "complaint", "created": 2, "due": 2, "on_time": 1,

@@ -17,6 +17,7 @@ from callcenter.settings import Settings
 from callcenter.stats.services import StatsService
 from tests.callcenter.util import bearer, token_for
 from tests.stats.test_reports import build_day
+from tests.support import SUITE_CLOCK
 
 DAY = {"from": "2026-11-27", "to": "2026-11-27", "interval": "hour"}
 
@@ -25,7 +26,7 @@ DAY = {"from": "2026-11-27", "to": "2026-11-27", "interval": "hour"}
 def client(db_url: str, stats: StatsService) -> Iterator[TestClient]:
     settings = Settings(database_url=db_url, ami_enabled=False, kb_enabled=False,
                         stats_wallboard_interval_s=0)
-    with TestClient(create_app(settings)) as test_client:
+    with TestClient(create_app(settings, SUITE_CLOCK)) as test_client:
         yield test_client
 
 

@@ -81,7 +81,7 @@ def _window(start: datetime, end: datetime) -> tuple[str, str]:
 
 async def test_metrics_from_real_calls_match_a_hand_count_and_queue_log(
         harness: Harness, stats: StatsService) -> None:
-    began = datetime.now(UTC)
+    began = harness.services.clock()
     # phase 1, nobody in the consult queue yet: the two queue abandons, plus two IVR-only calls
     phase1: dict[str, list[Step]] = {
         FAQ: [Pause(KEY_AT_MS), Dtmf("111", mode="info", gap_ms=3000)],
@@ -144,7 +144,7 @@ async def test_metrics_from_real_calls_match_a_hand_count_and_queue_log(
                for e in events_of(x, "agent_completed"))
     surveys = [e["score"] for x in c.values() for e in events_of(x, "survey")]
 
-    frm, to = _window(began, datetime.now(UTC) + timedelta(seconds=1))
+    frm, to = _window(began, harness.services.clock() + timedelta(seconds=1))
     rng = stats.range(frm, to, "hour")
     total = stats.summary(rng)["total"]
     assert total["contacts"] == 6

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ivr.ami.client import AmiClient
+from tests.support import SUITE_CLOCK
 
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 EOM = b"\r\n\r\n"
@@ -174,7 +175,7 @@ class FakeAmi:
         elif name == "ping":
             if not conn.muted:
                 conn.send(message(("Response", "Success"), action_id, ("Ping", "Pong"),
-                                  ("Timestamp", f"{time.time():.6f}")))
+                                  ("Timestamp", f"{SUITE_CLOCK().timestamp():.6f}")))
         elif name == "agi":
             conn.send(message(("Response", "Success"), action_id,
                               ("Message", "Added AGI command to queue")))

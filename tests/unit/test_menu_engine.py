@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -11,10 +12,12 @@ import pytest
 from callcenter.settings import PROJECT_ROOT
 from ivr.agi import AgiError, ChannelHungUp
 from ivr.ami.client import AmiConnectionLost, AmiNotConnected, AmiTimeout
+from ivr.clock import FixedClock
 from ivr.menu.engine import QUEUE_CONTEXT, MenuSession
 from ivr.menu.loader import load_menu, parse_menu
 from ivr.menu.schema import Menu
 from ivr.ports import ContactEvent, EventKind
+from ivr.services import IvrServices
 
 LINKEDID = "1700000000.42"
 ALL_KEYS = "0123456789*#"
@@ -145,10 +148,14 @@ MAIN = menu_of("""
     """)
 
 
+# a Tuesday, 10:00 in Shanghai
+CLOCK = FixedClock(datetime(2026, 12, 1, 2, 0, tzinfo=UTC))
+
+
 def session_for(menu: Menu, channel: FakeChannel, **kwargs: Any) -> tuple[MenuSession,
                                                                           ListRecorder]:
     recorder = ListRecorder()
-    return MenuSession(menu, channel, recorder, **kwargs), recorder
+    return MenuSession(menu, channel, recorder, IvrServices(clock=CLOCK), **kwargs), recorder
 
 
 # -- happy paths ----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import pytest
 from callcenter.settings import PROJECT_ROOT
 from ivr.agi import ChannelHungUp
 from ivr.calendar import OpeningHours, ServiceCalendar
+from ivr.clock import FixedClock
 from ivr.menu.engine import MenuSession
 from ivr.menu.loader import load_menu
 from ivr.menu.schema import Menu
@@ -175,14 +176,14 @@ class Recognizer:
 def services(tmp_path: Path) -> IvrServices:
     return IvrServices(kb=knowledge_base(), answers=AnswerAudio(tmp_path / "sounds"),
                        invoices=Invoices(), taxpayers=Taxpayers(), bookings=Bookings(),
-                       tickets=Tickets(), calendar=CALENDAR, clock=lambda: OPEN,
+                       tickets=Tickets(), calendar=CALENDAR, clock=FixedClock(OPEN),
                        recordings_dir=tmp_path)
 
 
 def run(menu: Menu, channel: FakeChannel, services: IvrServices, start: str | None = None
         ) -> tuple[MenuSession, ListRecorder]:
     recorder = ListRecorder()
-    return MenuSession(menu, channel, recorder, services=services, start_node=start), recorder
+    return MenuSession(menu, channel, recorder, services, start_node=start), recorder
 
 
 SHIPPED = load_menu(PROJECT_ROOT / "ivr/menus/12366.yaml")
@@ -517,7 +518,7 @@ async def test_message_ended_by_hanging_up_is_kept(services: IvrServices,
 
 
 async def test_out_of_hours_agent_key_tells_the_hours(services: IvrServices) -> None:
-    services.clock = lambda: CLOSED
+    services.clock = FixedClock(CLOSED)
     channel = RecordingFake(answers=["0", ""])
     session, rec = run(SHIPPED, channel, services)
     await session.run()
@@ -536,7 +537,7 @@ async def test_director_line_in_and_out_of_hours(services: IvrServices,
     await session.run()
     assert channel.calls[-1] == ("redirect", "hotline-queue", "director", 1)
 
-    services.clock = lambda: CLOSED
+    services.clock = FixedClock(CLOSED)
     channel = RecordingFake(answers=["6"], takes=[(2.0, 3000)], recordings=tmp_path)
     session, rec = run(SHIPPED, channel, services)
     await session.run()
