@@ -24,10 +24,11 @@ run: install system-deps
 	$(BIN)/hotline pbx start --optional
 	$(BIN)/hotline serve --host 127.0.0.1 --port 8000 --no-migrate
 
-## make test: lint, provision the Asterisk sandbox (cached), run the whole suite on SQLite and PostgreSQL
+## make test: lint, provision the Asterisk sandbox (cached), then the whole suite on SQLite and
+## PostgreSQL once per named moment of the suite's clock (tests/clock_runs.py), in parallel workers
 test: install system-deps lint
 	$(BIN)/python -m tests.provision
-	$(BIN)/pytest -rs
+	$(BIN)/python -m tests.clock_runs
 
 lint: install
 	$(BIN)/ruff check .

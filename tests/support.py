@@ -36,8 +36,11 @@ SUITE_START = _suite_start()
 SUITE_CLOCK = RunningClock(SUITE_START)
 
 # Tests run their own Asterisk on ports apart from `make run`'s (5038/5060). Two test runs on one
-# machine (e.g. two checkouts) keep apart by giving each its own HOTLINE_TEST_PORT_BASE.
-PORT_BASE = int(os.environ.get("HOTLINE_TEST_PORT_BASE", "15000"))
+# machine (e.g. two checkouts) keep apart by giving each its own HOTLINE_TEST_PORT_BASE; each
+# pytest-xdist worker (gw0, gw1...) of a run has its own Asterisk, database and ports, 1000 apart.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+WORKER_INDEX = int(WORKER[2:]) if WORKER.startswith("gw") and WORKER[2:].isdigit() else 0
+PORT_BASE = int(os.environ.get("HOTLINE_TEST_PORT_BASE", "15000")) + 1000 * WORKER_INDEX
 TEST_PORTS = PbxPorts(ami=PORT_BASE + 38, sip=PORT_BASE + 60, rtp_start=PORT_BASE + 100,
                       rtp_end=PORT_BASE + 299)
 HTTP_TEST_PORT = PORT_BASE + 366

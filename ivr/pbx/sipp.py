@@ -291,13 +291,14 @@ class SippRunner:
         return "/" + rel
 
     def _command(self, scenario: str, local_port: int, extra: list[str]) -> list[str]:
-        # media and control ports derive from the (unique) SIP port, so that test runs with
-        # different port bases on one machine never share them
-        media = local_port + 10000
+        # media and control ports derive from the (unique) SIP port and stay within the port
+        # base's block of 1000 (SIP base+70.., media base+470.., control base+670..), so that
+        # test runs and xdist workers with different port bases never share one
+        media = local_port + 400
         return [
             "chroot", str(self.root), "sipp", f"127.0.0.1:{self.sip_port}",
             "-sf", scenario, "-i", "127.0.0.1", "-p", str(local_port),
-            "-mp", str(media), "-cp", str(local_port + 20000),
+            "-mp", str(media), "-cp", str(local_port + 600),
             "-nostdin", "-nr", *extra,
         ]
 

@@ -1,0 +1,65 @@
+"""`python -m tests.clock_runs [pytest args]`: the whole suite, once per named moment.
+
+Nothing in the suite reads the wall clock: each run sets the suite's clock
+(``HOTLINE_TEST_CLOCK``, tests/support.py) to one moment, and the suite must pass at every one:
+
+* ``today``: the moment this command starts (read once, here, from the process clock);
+* ``new-years-eve``: 2026-12-31 23:59:30 in Shanghai, so the runs cross into 2027;
+* ``spring-festival``: 2026-02-17 10:00, the first day of the Spring Festival holiday;
+* ``make-up-saturday``: 2026-02-14 10:00, a Saturday worked in exchange (调休) for it.
+
+``HOTLINE_TEST_CLOCKS=today,spring-festival`` runs a subset; ``HOTLINE_TEST_WORKERS`` sets the
+pytest-xdist workers of each run (default 4: the call tests mostly wait on real-time audio).
+Every run is named in the log, with its result and duration.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+
+from ivr.clock import system_clock
+
+SHANGHAI = timezone(timedelta(hours=8))
+MOMENTS: dict[str, datetime | None] = {
+    "today": None,
+    "new-years-eve": datetime(2026, 12, 31, 23, 59, 30, tzinfo=SHANGHAI),
+    "spring-festival": datetime(2026, 2, 17, 10, 0, tzinfo=SHANGHAI),
+    "make-up-saturday": datetime(2026, 2, 14, 10, 0, tzinfo=SHANGHAI),
+}
+
+
+def selected(names: str) -> list[str]:
+    chosen = [n.strip() for n in names.split(",") if n.strip()] or list(MOMENTS)
+    unknown = [n for n in chosen if n not in MOMENTS]
+    if unknown:
+        raise SystemExit(f"unknown clock run(s) {unknown}; choose from {list(MOMENTS)}")
+    return chosen
+
+
+def main(args: list[str]) -> int:
+    workers = os.environ.get("HOTLINE_TEST_WORKERS", "4")
+    today = system_clock().astimezone(SHANGHAI).replace(microsecond=0)
+    results: list[tuple[str, str, int, float]] = []
+    for name in selected(os.environ.get("HOTLINE_TEST_CLOCKS", "")):
+        moment = (MOMENTS[name] or today).isoformat()
+        print(f"\n== clock run {name!r}: the suite at {moment}", flush=True)
+        env = {**os.environ, "HOTLINE_TEST_CLOCK": moment, "HOTLINE_TEST_CLOCK_RUN": name}
+        started = time.monotonic()
+        command = [sys.executable, "-m", "pytest", "-rs", "-p", "no:cacheprovider"]
+        if workers not in ("", "0"):
+            command += ["-n", workers]
+        code = subprocess.run([*command, *args], env=env, check=False).returncode
+        results.append((name, moment, code, time.monotonic() - started))
+    print("\n== clock runs")
+    for name, moment, code, seconds in results:
+        verdict = "passed" if code == 0 else f"FAILED (pytest exit {code})"
+        print(f"   {name:<17} {moment}  {verdict} in {seconds / 60:.1f} min")
+    return 0 if all(code == 0 for _n, _m, code, _s in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
