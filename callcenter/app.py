@@ -14,11 +14,13 @@ from fastapi.responses import JSONResponse
 from callcenter.api import api_router
 from callcenter.contacts.services import ContactService
 from callcenter.db import Database
+from callcenter.health.calendar import load_checked
 from callcenter.runtime import Runtime
 from callcenter.settings import Settings, get_settings
 from callcenter.stats.http import pages_router as stats_pages_router
 from callcenter.stats.live import WallboardPublisher
 from callcenter.web.http import router as web_router
+from ivr.ports import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.contacts = contacts
         app.state.runtime = runtime
         app.state.notifier = runtime.notifier  # the one event bus (callcenter/notify)
+        # the calendar's coverage: a warning in the log now and in the health report
+        app.state.calendar = load_checked(settings.hours_file,
+                                          getattr(app.state, "clock", utcnow)())
         app.state.knowledge_base = None
         if settings.kb_enabled:
             from knowledge_base.base import KnowledgeBase
