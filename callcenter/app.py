@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from callcenter.api import api_router
 from callcenter.contacts.services import ContactService
 from callcenter.db import Database
+from callcenter.health.calendar import load_checked
 from callcenter.runtime import Runtime
 from callcenter.settings import Settings, clock_of, get_settings
 from callcenter.stats.http import pages_router as stats_pages_router
@@ -41,6 +42,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         app.state.contacts = contacts
         app.state.runtime = runtime
         app.state.notifier = runtime.notifier  # the one event bus (callcenter/notify)
+        # the calendar's coverage: a warning in the log now and in the health report
+        app.state.calendar = load_checked(settings.hours_file, process_clock())
         app.state.knowledge_base = None
         if settings.kb_enabled:
             from knowledge_base.base import KnowledgeBase

@@ -16,6 +16,7 @@ import time
 import wave
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -24,11 +25,14 @@ from sqlalchemy import select
 
 from callcenter.bookings.models import Booking
 from callcenter.contacts.models import Contact
+from callcenter.contacts.services import ContactService
 from callcenter.tickets.models import Ticket
+from ivr.menu.schema import Menu
+from ivr.pbx.sandbox import AsteriskSandbox
 from ivr.ports import ContactEvent, EventKind, Transcript
 from ivr.speech import VoskRecognizer
 from tests.conftest import Harness, HarnessAt, events_of, kinds
-from tests.ivr_support import closed_moment
+from tests.ivr_support import closed_moment, make_ivr_services
 from tests.support import SOUNDS_DIR
 from tests.unit.test_menu_nodes import file_exists, file_size
 from tests.unit.test_speech import PHRASES, korean_model_path
@@ -371,3 +375,69 @@ async def test_out_of_hours_self_service_only(harness_at: HarnessAt) -> None:
     assert events_of(c, "ticket")[0]["type"] == "director"
     assert c.outcome == "message_left"
     assert "transfer" not in kinds(c)
+
+
+# The shipped calendar (ivr/hours.yaml, the State Council's notice for 2026): Spring Festival
+# Tuesday 2026-02-17 and its make-up Saturday 2026-02-14, both 10:00 in Beijing
+SPRING_FESTIVAL = datetime(2026, 2, 17, 2, 0, tzinfo=UTC)
+MAKE_UP_SATURDAY = datetime(2026, 2, 14, 2, 0, tzinfo=UTC)
+
+
+async def call_at(pbx: AsteriskSandbox, contacts: ContactService, menu: Menu,
+                  moment: datetime, caller: str, steps: Sequence[Step]) -> Contact:
+    """One scripted call on a live bridge whose one clock runs from ``moment``, with an agent
+    (SIPp) logged in to the ``consult`` queue."""
+    h = Harness(pbx, contacts, menu,
+                services=make_ivr_services(contacts.db, pbx.recordings_dir, moment=moment))
+    await h.start()
+    try:
+        await h.add_agent(1, queue="consult", ring_ms=300, talk_ms=2000)
+        await scripted_call(h, Tap(h), caller, steps)
+        return await h.wait_contact(caller, timeout=120)
+    finally:
+        await h.stop()
+
+
+def hours_results(c: Contact) -> list[tuple[str, str, dict[str, str]]]:
+    """(node, result, holiday or make-up workday) of each hours check of the call."""
+    return [(e["node"], e["result"],
+             {k: e[k] for k in ("holiday", "make_up_workday") if k in e})
+            for e in results(c, "hours")]
+
+
+async def test_holiday_call_gets_self_service_and_is_told(
+        pbx: AsteriskSandbox, contacts: ContactService, menu: Menu) -> None:
+    # an agent is logged in to consult: only the calendar keeps the caller out of the queue.
+    # 0 for an agent: told agents are off for the holiday, back to the menu; then an FAQ by
+    # key (1 consult, 2 personal income tax, 1 basic deduction); hangs up after it
+    c = await call_at(pbx, contacts, menu, SPRING_FESTIVAL, "13700000301",
+                      [Keys("main", "0"), Keys("main", "1"), Keys("consult", "2"),
+                       Keys("cat_iit", "1"), HangUp("faq_iit_deduction", "faq_after")])
+    assert played(c)[:3] == ["welcome", "holiday_notice", "hours_intro"], timeline(c)
+    assert "agents_holiday" in played(c)
+    assert not {"closed_notice", "agents_closed", "transfer_agent"} & set(played(c))
+    assert hours_results(c) == [("hours_gate", "closed", {"holiday": "春节"}),
+                                ("to_consult", "closed", {"holiday": "春节"})]
+    assert "transfer" not in kinds(c)
+    assert c.queue is None
+    assert c.agent is None
+    assert [e["faq_id"] for e in events_of(c, "faq_played")] == ["iit.basic_deduction"]
+    assert c.outcome == "self_service"
+
+
+async def test_make_up_workday_call_reaches_an_agent(
+        pbx: AsteriskSandbox, contacts: ContactService, menu: Menu) -> None:
+    c = await call_at(pbx, contacts, menu, MAKE_UP_SATURDAY, "13700000302",
+                      [Keys("main", "0"), Keys("survey_after_agent", "2")])
+    assert played(c)[:2] == ["welcome", "main_menu"], timeline(c)
+    assert not {"closed_notice", "holiday_notice", "agents_closed", "agents_holiday"} \
+        & set(played(c))
+    assert "transfer_agent" in played(c)
+    assert hours_results(c) == [("hours_gate", "open", {"make_up_workday": "春节"}),
+                                ("to_consult", "open", {"make_up_workday": "春节"})]
+    assert events_of(c, "transfer") == [{"node": "agent", "queue": "consult"}]
+    assert kinds(c).index("agent_completed") < kinds(c).index("survey")
+    assert c.queue == "consult"
+    assert c.agent == "agent1"
+    assert c.outcome == "answered"
+    assert c.survey_score == 2

@@ -1,4 +1,4 @@
-"""``/api/v1/health``: database and AMI connection state."""
+"""``/api/v1/health``: database and AMI connection state, the service calendar's coverage."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from callcenter.deps import DatabaseDep
+from callcenter.health.calendar import calendar_check
 
 router = APIRouter(tags=["health"])
 
@@ -39,7 +40,11 @@ async def health(request: Request, response: Response, db: DatabaseDep) -> dict[
                             "sessions_started": runtime.bridge.sessions_started,
                             "contact_events_written": runtime.contact_log.written,
                             "contact_events_failed": runtime.contact_log.failures}
+    checks["calendar"] = calendar_check(getattr(request.app.state, "calendar", None),
+                                        request.app.state.clock())
+    # warnings do not change the status: the hotline runs, but not as it should on holidays
+    warnings = [checks["calendar"][k] for k in ("warning", "error") if k in checks["calendar"]]
     ok = checks["database"]["ok"] and (checks["ami"]["ok"] or not checks["ami"]["enabled"])
     if not checks["database"]["ok"]:
         response.status_code = 503
-    return {"status": "ok" if ok else "degraded", "checks": checks}
+    return {"status": "ok" if ok else "degraded", "checks": checks, "warnings": warnings}

@@ -346,11 +346,15 @@ class MenuSession:
         calendar = self.services.calendar
         now = self.services.clock()
         is_open = calendar.is_open(now) if calendar is not None else True
+        # a holiday or make-up workday is named in the event ({"holiday": "春节"})
+        notes = calendar.day_notes(calendar.local(now).date()) if calendar is not None else {}
         self.record(EventKind.SERVICE_RESULT, node=node_id, service="hours",
-                    result="open" if is_open else "closed", at=now.isoformat())
+                    result="open" if is_open else "closed", at=now.isoformat(), **notes)
         if is_open:
             return node.open
-        prompts: list[str] = [node.closed_prompt] if node.closed_prompt else []
+        closed = (node.holiday_prompt if "holiday" in notes and node.holiday_prompt
+                  else node.closed_prompt)
+        prompts: list[str] = [closed] if closed else []
         if node.announce_hours and calendar is not None:
             hours = calendar.main_hours
             prompts += ["hours_intro", *readback.say_time(hours.open), "hours_to",

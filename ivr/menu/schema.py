@@ -166,12 +166,14 @@ class Weekly(_Node):
 
 class HoursNode(_Node):
     """Route by the service calendar (business hours, holidays): ``open`` or ``closed``.
-    ``closed_prompt`` is followed by the hours read back."""
+    ``closed_prompt`` is followed by the hours read back; on a public holiday
+    ``holiday_prompt`` (when given) is played instead of ``closed_prompt``."""
 
     type: Literal["hours"]
     open: NodeId
     closed: NodeId
     closed_prompt: PromptId | None = None
+    holiday_prompt: PromptId | None = None
     announce_hours: bool = True
 
 
@@ -310,7 +312,7 @@ class Menu(BaseModel):
                 found.update(node.prompts)
             for name in ("prompt", "invalid_prompt", "no_input_prompt", "readback_prompt",
                          "confirm_prompt", "intro_prompt", "declined_prompt", "after_prompt",
-                         "closed_prompt", "thanks_prompt"):
+                         "closed_prompt", "holiday_prompt", "thanks_prompt"):
                 value = getattr(node, name, None)
                 if isinstance(value, str):
                     found.add(value)

@@ -530,6 +530,32 @@ async def test_out_of_hours_agent_key_tells_the_hours(services: IvrServices) -> 
     assert [r["result"] for r in rec.data(EventKind.SERVICE_RESULT)] == ["closed", "closed"]
 
 
+async def test_holiday_and_make_up_workday_with_the_shipped_calendar(
+        services: IvrServices) -> None:
+    services.calendar = ServiceCalendar.load()
+    # Spring Festival, Tuesday 2026-02-17 10:00 in Shanghai: told it is a holiday, no agent
+    services.clock = lambda: datetime(2026, 2, 17, 2, 0, tzinfo=UTC)
+    channel = RecordingFake(answers=["0", ""])
+    session, rec = run(SHIPPED, channel, services)
+    await session.run()
+    assert channel.played[1:3] == ["holiday_notice", "hours_intro"]
+    assert "agents_holiday" in channel.played
+    assert not {"closed_notice", "agents_closed"} & set(channel.played)
+    assert EventKind.TRANSFER not in rec.kinds()
+    assert [(r["node"], r["result"], r.get("holiday"))
+            for r in rec.data(EventKind.SERVICE_RESULT)] == [("hours_gate", "closed", "春节"),
+                                                             ("to_consult", "closed", "春节")]
+    # its make-up Saturday 2026-02-14 10:00: agents answer as on a weekday
+    services.clock = lambda: datetime(2026, 2, 14, 2, 0, tzinfo=UTC)
+    channel = RecordingFake(answers=["0"])
+    session, rec = run(SHIPPED, channel, services)
+    await session.run()
+    assert channel.calls[-1] == ("redirect", "hotline-queue", "consult", 1)
+    assert [(r["node"], r["result"], r.get("make_up_workday"))
+            for r in rec.data(EventKind.SERVICE_RESULT)] == [("hours_gate", "open", "春节"),
+                                                             ("to_consult", "open", "春节")]
+
+
 async def test_director_line_in_and_out_of_hours(services: IvrServices,
                                                  tmp_path: Path) -> None:
     channel = RecordingFake(answers=["6"])
