@@ -353,8 +353,10 @@ def print_report(report: Record) -> None:
     for name, value in quality["figures"].items():
         print(
             f"{name:14s} {value:7.3f} {quality['recorded'][name]:9.3f}"
-            f" {quality['floor'][name]:7.3f}{'  BELOW' if value < quality['floor'][name] else ''}"
+            f" {quality['floor'][name]:7.3f}"
         )
+    for line in quality["shortfalls"]:
+        print(f"  BELOW THE FLOOR: {line}")
     print("served: answered with the expected entry first (the top-1 above); top1: first in the")
     print("ranking without the decline decision (KnowledgeBase.rank)")
     for line in quality["changed_files"]:
@@ -415,6 +417,7 @@ def quality_report(dev: list[Record], shipped: Record) -> Record:
         "figures": figures.as_dict(),
         "recorded": dict(floor.figures),
         "floor": {name: floor.floor(name) for name in floor.figures},
+        "shortfalls": floor.shortfalls(figures),
         "changed_files": floor.changed_files(),
     }
 
