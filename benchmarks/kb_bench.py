@@ -2,11 +2,13 @@
 
 Run `python benchmarks/kb_bench.py` (from the repository root, in the project's virtualenv).
 
-- accuracy: top-1 / top-3 on shared/kb/faq_dev.jsonl, overall, by kind and on the two halves
-  of the dev set (split by a hash of the expected id; half A was used to tune the fusion weights
-  and the decline threshold, half B was not);
-- decline: benchmarks/data/out_of_scope.jsonl (questions the base cannot answer) must come back
-  empty; in-scope questions must not;
+- accuracy: top-1 / top-3 on the frozen dev set knowledge_base/eval/faq_dev.jsonl, overall, by
+  kind and on the two halves of the dev set (split by a hash of the expected id; half A was used
+  to tune the fusion weights and the decline threshold, half B was not);
+- decline: knowledge_base/eval/out_of_scope.jsonl (questions the base cannot answer) must come
+  back empty; in-scope questions must not;
+- the figures of the suite's quality floor (knowledge_base/eval/quality_floor.yaml), computed
+  by the same code (knowledge_base.evaluation), against the recorded floor;
 - latency per query (p50 / p99) with the process pinned to one CPU core and the encoder on one
   thread, at the shipped size and at 10,000 entries (the shipped entries expanded with
   rule-based paraphrases), plus the cold load time with the index cache present and the RSS.
@@ -22,7 +24,6 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # before numpy / the encoder load OpenMP
 
 import argparse
-import hashlib
 import json
 import random
 import resource
@@ -46,23 +47,21 @@ from knowledge_base import (  # noqa: E402
     load_data,
 )
 from knowledge_base.embedding import ENCODER_KINDS, EncoderKind, make_embedder  # noqa: E402
+from knowledge_base.evaluation import (  # noqa: E402
+    DEV_SET,
+    OUT_OF_SCOPE,
+    QUALITY_FLOOR,
+    Record,
+    accuracy,
+    decline_figures,
+    load_floor,
+    quality_figures,
+    read_dev_set,
+    read_out_of_scope,
+)
 from knowledge_base.text import RESOURCES_DIR, load_synonyms  # noqa: E402
 
-DEV_SET = ROOT.parent / "shared" / "kb" / "faq_dev.jsonl"
-OUT_OF_SCOPE = ROOT / "benchmarks" / "data" / "out_of_scope.jsonl"
 BENCH_DIR = ROOT / "var" / "kb-bench"
-
-Record = dict[str, Any]
-
-
-def read_jsonl(path: Path) -> list[Record]:
-    with path.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
-
-
-def dev_half(entry_id: str) -> str:
-    """Half A (used for tuning) or B (held out), decided by the expected id."""
-    return "A" if int(hashlib.md5(entry_id.encode()).hexdigest(), 16) % 2 == 0 else "B"
 
 
 def pin_to_one_core() -> int:
@@ -172,8 +171,8 @@ def worker(
     )
     load_s = time.perf_counter() - started
     rss_loaded = rss_mib()
-    dev = read_jsonl(DEV_SET)
-    oos = read_jsonl(OUT_OF_SCOPE)
+    dev = read_dev_set(DEV_SET)
+    oos = read_out_of_scope(OUT_OF_SCOPE)
     rows = dev + oos
     times: list[list[float]] = [[] for _ in rows]
     cpu: list[float] = []
@@ -191,6 +190,8 @@ def worker(
     latencies = [t for per_query in times for t in per_query]
     per_query_min = [min(per_query) for per_query in times]
     answers = [{"q": row["q"], "results": res} for row, res in zip(rows, results, strict=True)]
+    # the ranking without the decline decision, for the quality floor's top-1 (not timed)
+    ranked = [[r.id for r in kb.rank(row["q"], top=3)] for row in dev]
     engine = kb._engine()
     skipped = 0
     for row in rows:  # did the lexical channels make the encoder unnecessary? (not timed)
@@ -216,6 +217,7 @@ def worker(
             "samples": len(latencies),
         },
         "answers": answers,
+        "ranked": ranked,
         "encoder_skipped": skipped / len(answers),
         "loadavg": os.getloadavg(),
     }
@@ -243,7 +245,7 @@ def paired_worker(
         )
         for name, items in (("this", settings), ("other", settings + other))
     }
-    rows = read_jsonl(DEV_SET) + read_jsonl(OUT_OF_SCOPE)
+    rows = read_dev_set(DEV_SET) + read_out_of_scope(OUT_OF_SCOPE)
     times: dict[str, list[list[float]]] = {name: [[] for _ in rows] for name in engines}
     for kb in engines.values():
         kb.search("预热")
@@ -328,48 +330,6 @@ def build_cache(
 
 
 # ------------------------------------------------------------------ figures
-def base_id(entry_id: str) -> str:
-    head, _, tail = entry_id.rpartition(".")
-    return head if tail.startswith("p") and tail[1:].isdigit() else entry_id
-
-
-def accuracy(answers: list[Record], dev: list[Record]) -> Record:
-    groups: dict[str, list[tuple[bool, bool, bool]]] = {}
-    for row, answer in zip(dev, answers, strict=False):
-        ids = [base_id(r["id"]) for r in answer["results"]]
-        top1 = bool(ids) and ids[0] == row["id"]
-        top3 = row["id"] in ids[:3]
-        declined = not ids
-        for key in ("overall", f"kind:{row['kind']}", f"half:{dev_half(row['id'])}"):
-            groups.setdefault(key, []).append((top1, top3, declined))
-    return {
-        key: {
-            "n": len(values),
-            "top1": sum(v[0] for v in values) / len(values),
-            "top3": sum(v[1] for v in values) / len(values),
-            "declined": sum(v[2] for v in values) / len(values),
-        }
-        for key, values in sorted(groups.items())
-    }
-
-
-def decline_figures(dev_answers: list[Record], oos_answers: list[Record]) -> Record:
-    dev_declined = sum(1 for a in dev_answers if not a["results"])
-    oos_declined = sum(1 for a in oos_answers if not a["results"])
-    total_declined = dev_declined + oos_declined
-    return {
-        "oos_n": len(oos_answers),
-        "oos_declined": oos_declined / len(oos_answers),
-        "decline_precision": oos_declined / total_declined if total_declined else 1.0,
-        "in_scope_wrongly_declined": dev_declined / len(dev_answers),
-        "oos_answered": [
-            {"q": a["q"], "id": a["results"][0]["id"], "score": round(a["results"][0]["score"], 3)}
-            for a in oos_answers
-            if a["results"]
-        ],
-    }
-
-
 def print_report(report: Record) -> None:
     shipped = report["shipped"]
     print(f"# FAQ engine benchmark ({report['when']}, engine on one core #{shipped['core']})")
@@ -387,6 +347,20 @@ def print_report(report: Record) -> None:
     print(f"in-scope wrongly declined       {dec['in_scope_wrongly_declined']:.3f}")
     for item in dec["oos_answered"]:
         print(f"  answered out-of-scope: {item['q']} -> {item['id']} ({item['score']})")
+    quality = report["quality"]
+    print(f"\n## Quality floor ({quality['floor_file']}, recorded {quality['measured_on']})")
+    print(f"{'figure':14s} {'now':>7s} {'recorded':>9s} {'floor':>7s}")
+    for name, value in quality["figures"].items():
+        print(
+            f"{name:14s} {value:7.3f} {quality['recorded'][name]:9.3f}"
+            f" {quality['floor'][name]:7.3f}"
+        )
+    for line in quality["shortfalls"]:
+        print(f"  BELOW THE FLOOR: {line}")
+    print("served: answered with the expected entry first (the top-1 above); top1: first in the")
+    print("ranking without the decline decision (KnowledgeBase.rank)")
+    for line in quality["changed_files"]:
+        print(f"  frozen file changed since the floor was recorded: {line}")
     print("\n## Latency, load, memory (one core, encoder on one thread)")
     header = (
         f"{'base':15s} {'entries':>7s} {'p50 ms':>7s} {'p99 ms':>7s} {'p50*':>6s} {'p99*':>6s}"
@@ -424,6 +398,28 @@ def print_report(report: Record) -> None:
             f"top-1 of the dev set against the 10k base (paraphrase ids mapped back): "
             f"{report['top1_10k']:.3f}"
         )
+
+
+def timing(run: Record) -> Record:
+    """A worker's figures without its per-question answers."""
+    return {k: v for k, v in run.items() if k not in ("answers", "ranked")}
+
+
+def quality_report(dev: list[Record], shipped: Record) -> Record:
+    """The quality floor's figures from the shipped run's answers, beside the recorded floor."""
+    figures = quality_figures(
+        dev, shipped["answers"][: len(dev)], shipped["answers"][len(dev) :], shipped["ranked"]
+    )
+    floor = load_floor(QUALITY_FLOOR)
+    return {
+        "floor_file": str(QUALITY_FLOOR.relative_to(ROOT)),
+        "measured_on": floor.measured_on.isoformat(),
+        "figures": figures.as_dict(),
+        "recorded": dict(floor.figures),
+        "floor": {name: floor.floor(name) for name in floor.figures},
+        "shortfalls": floor.shortfalls(figures),
+        "changed_files": floor.changed_files(),
+    }
 
 
 def main() -> None:
@@ -521,8 +517,8 @@ def main() -> None:
         )
         print(json.dumps(result))
         return
-    dev = read_jsonl(DEV_SET)
-    oos = read_jsonl(OUT_OF_SCOPE)
+    dev = read_dev_set(DEV_SET)
+    oos = read_out_of_scope(OUT_OF_SCOPE)
     build_cache(DEFAULT_DATA_DIR, args.cache_dir, encoder=args.encoder)
     shipped = run_worker(
         DEFAULT_DATA_DIR,
@@ -537,14 +533,15 @@ def main() -> None:
         "settings": args.set,
         "dev_n": len(dev),
         "oos_n": len(oos),
-        "shipped": {k: v for k, v in shipped.items() if k != "answers"},
+        "shipped": timing(shipped),
         "accuracy": accuracy(shipped["answers"][: len(dev)], dev),
         "decline": decline_figures(shipped["answers"][: len(dev)], shipped["answers"][len(dev) :]),
+        "quality": quality_report(dev, shipped),
     }
     if not args.skip_lexical:
         build_cache(DEFAULT_DATA_DIR, args.cache_dir, dense=False)
         lexical = run_worker(DEFAULT_DATA_DIR, args.cache_dir, args.repeat, True, dense=False)
-        report["shipped-lexical"] = {k: v for k, v in lexical.items() if k != "answers"}
+        report["shipped-lexical"] = timing(lexical)
         fig = accuracy(lexical["answers"][: len(dev)], dev)["overall"]
         dec = decline_figures(lexical["answers"][: len(dev)], lexical["answers"][len(dev) :])
         report["lexical"] = {
@@ -565,12 +562,12 @@ def main() -> None:
             settings=args.set,
             encoder=args.encoder,
         )
-        report["10k"] = {k: v for k, v in large.items() if k != "answers"}
+        report["10k"] = timing(large)
         report["top1_10k"] = accuracy(large["answers"][: len(dev)], dev)["overall"]["top1"]
         if not args.skip_lexical:
             build_cache(large_dir, cache, dense=False)
             large_lex = run_worker(large_dir, cache, args.repeat, False, dense=False)
-            report["10k-lexical"] = {k: v for k, v in large_lex.items() if k != "answers"}
+            report["10k-lexical"] = timing(large_lex)
     print_report(report)
     if args.json:
         args.json.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")

@@ -255,6 +255,12 @@ class KnowledgeBase:
         top = max(0, min(int(top), MAX_TOP))
         return self._engine().search(query, top, self.clock())
 
+    def rank(self, query: str, top: int = 3) -> list[SearchResult]:
+        """The entries `search` ranks first, without its decision to decline: for evaluation
+        (the ranking's accuracy apart from the threshold), not for answering callers."""
+        top = max(0, min(int(top), MAX_TOP))
+        return self._engine().search(query, top, self.clock(), decline=False)
+
     def get(self, entry_id: str) -> FaqEntry:
         """The entry with this id (served or not); raises KeyError when unknown."""
         return self._engine().by_id[entry_id]

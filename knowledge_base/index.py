@@ -494,7 +494,11 @@ class SearchEngine:
         dense[candidates] = np.maximum.reduceat(sims, offsets)
         return dense
 
-    def search(self, query: str, top: int, today: date) -> list[SearchResult]:
+    def search(
+        self, query: str, top: int, today: date, decline: bool = True
+    ) -> list[SearchResult]:
+        """The best `top` served entries; empty under the decline threshold unless `decline`
+        is False (the ranking alone, for evaluation)."""
         if top <= 0 or not query.strip() or self._n_entries == 0:
             return []
         analysis = self.analyze(query)
@@ -511,7 +515,7 @@ class SearchEngine:
             if channels.dense is not None
             else self.config.decline_below_lexical
         )
-        if scores[best[0]] < threshold:
+        if decline and scores[best[0]] < threshold:
             return []
         return [
             SearchResult(

@@ -17,7 +17,9 @@ from knowledge_base.models import FaqEntry, Severity, ValidationIssue
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
 DEFAULT_DATA_DIR = PACKAGE_DIR / "data"
-DEFAULT_SPEC_PATH = REPO_ROOT.parent / "shared" / "kb" / "faq_spec.yaml"
+EVAL_DIR = PACKAGE_DIR / "eval"
+"""Frozen sets the base is checked against: the spec, the dev and out-of-scope questions."""
+DEFAULT_SPEC_PATH = EVAL_DIR / "faq_spec.yaml"
 
 REQUIRED_FIELDS = (
     "id",
@@ -72,7 +74,7 @@ class LoadResult:
 
 
 def default_spec_path() -> Path | None:
-    """`../shared/kb/faq_spec.yaml` relative to the repository root, when it exists."""
+    """The frozen spec `knowledge_base/eval/faq_spec.yaml`, when it exists."""
     return DEFAULT_SPEC_PATH if DEFAULT_SPEC_PATH.is_file() else None
 
 

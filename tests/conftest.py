@@ -38,6 +38,7 @@ from tests.support import (
     sqlite_url,
 )
 
+pytest_plugins = ["tests.plugins.skip_policy", "tests.plugins.summary"]
 MENU_FILE = PROJECT_ROOT / "ivr" / "menus" / "12366.yaml"
 
 

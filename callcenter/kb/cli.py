@@ -49,7 +49,7 @@ SpecOption = Annotated[
     typer.Option(
         "--spec",
         envvar="HOTLINE_KB_SPEC",
-        help="FAQ spec (ids and key facts); default ../shared/kb/faq_spec.yaml when present.",
+        help="FAQ spec (ids and key facts); default knowledge_base/eval/faq_spec.yaml.",
     ),
 ]
 NoSpec = Annotated[bool, typer.Option("--no-spec", help="Do not check against the spec.")]

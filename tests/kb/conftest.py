@@ -8,15 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from knowledge_base import DEFAULT_DATA_DIR, KnowledgeBase, default_spec_path
+from knowledge_base import DEFAULT_DATA_DIR, DEFAULT_SPEC_PATH, KnowledgeBase
+from knowledge_base.evaluation import load_floor
 
 WriteData = Callable[[str, str], Path]
 
 
 @pytest.fixture(scope="session")
 def kb() -> KnowledgeBase:
-    """The shipped base with dense retrieval, index cached under var/kb-cache."""
-    return KnowledgeBase.load(DEFAULT_DATA_DIR, spec_path=default_spec_path())
+    """The shipped base with dense retrieval, checked against the frozen spec, index cached
+    under var/kb-cache; served as on the quality floor's date, not the wall clock's."""
+    day = load_floor().measured_on
+    return KnowledgeBase.load(DEFAULT_DATA_DIR, spec_path=DEFAULT_SPEC_PATH, clock=lambda: day)
 
 
 @pytest.fixture

