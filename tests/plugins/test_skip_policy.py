@@ -205,11 +205,9 @@ def test_summary_prints_recorded_figures(suite: pytest.Pytester) -> None:
     result.stdout.no_fnmatch_line("*not shown*")
 
 
-@pytest.mark.allowed_skip("pytest-xdist is not a dependency of the project yet")
 def test_with_xdist_the_failure_reaches_the_controller(
     suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pytest.importorskip("xdist")
     monkeypatch.setenv("CI", "true")
     suite.makepyfile(
         test_skips=SKIPPING_TESTS,
