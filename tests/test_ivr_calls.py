@@ -3,8 +3,9 @@
 Callers are Local channels driven by a script that reacts to the IVR: when the prompt of a
 node is sent to Asterisk, the caller's keys are sent (AMI PlayDTMF on the caller's leg, so
 they barge in), or a recorded utterance is spoken (the caller's leg is redirected to play it).
-Each call checks what was played (prompts in the timeline), what was stored (database rows,
-recording files) and the contact's outcome. Several calls run at once to keep the suite lean.
+Each call checks what was played (the prompts Asterisk reported played), what was stored
+(database rows, recording files) and the contact's outcome. Several calls run at once to keep
+the suite lean.
 """
 
 from __future__ import annotations
@@ -97,7 +98,8 @@ class Tap:
                           timeout: float = 90,
                           resend: tuple[str, Callable[[], Awaitable[None]]] | None = None
                           ) -> int:
-        """Index of the first PROMPT event of ``node`` after index ``after``.
+        """Index of the first PROMPT_SENT event of ``node`` (with ``prompt``, if given; not a
+        retry prompt) after index ``after``: the moment that node's prompt starts to play.
 
         ``resend`` = (node, press again): keys sent to a node that then reports no input
         were lost on the way (sent before its prompt started, on a loaded machine): the node
@@ -107,8 +109,8 @@ class Tap:
         while time.monotonic() < deadline:
             for index in range(after + 1, len(self.events)):
                 event = self.events[index]
-                if (event.linkedid == linkedid and event.kind is EventKind.PROMPT
-                        and event.data.get("node") == node
+                if (event.linkedid == linkedid and event.kind is EventKind.PROMPT_SENT
+                        and event.data.get("node") == node and "retry" not in event.data
                         and (prompt is None or prompt in event.data.get("prompts", []))):
                     return index
             if resend is not None:

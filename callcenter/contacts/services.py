@@ -25,7 +25,7 @@ from ivr.ports import ContactEvent, EventKind
 
 log = logging.getLogger(__name__)
 
-FAILURE_REASONS = {"agi_error", "internal_error", "loop_guard"}
+FAILURE_REASONS = {"agi_error", "internal_error", "loop_guard", "prompt_failed"}
 
 
 def derive_outcome(contact: Contact) -> Outcome:

@@ -95,7 +95,7 @@ async def run_speech(session: MenuSession, node_id: str, node: SpeechNode) -> st
             session.record(EventKind.NO_INPUT, node=node_id, attempt=attempt,
                            recorded_ms=round(duration))
             if node.no_input_prompt and attempt < attempts:
-                await channel.play([node.no_input_prompt], escape_digits="")
+                await session.say(node_id, [node.no_input_prompt], retry=attempt + 1)
             continue
         phrases = list(node.phrases) or None
         assert local is not None
@@ -119,5 +119,5 @@ async def run_speech(session: MenuSession, node_id: str, node: SpeechNode) -> st
         session.record(EventKind.INVALID_INPUT, node=node_id, digits="", attempt=attempt,
                        speech=transcript.text)
         if node.invalid_prompt and attempt < attempts:
-            await channel.play([node.invalid_prompt], escape_digits="")
+            await session.say(node_id, [node.invalid_prompt], retry=attempt + 1)
     return node.fallback
