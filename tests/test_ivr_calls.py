@@ -72,13 +72,16 @@ Step = Keys | Say | HangUp
 
 
 class Tap:
-    """Every contact event the bridge records, as it is recorded (for scripted callers)."""
+    """Every contact event the bridge records, as it is recorded (for scripted callers), and
+    when (``times``: time.monotonic() at the moment it was recorded)."""
 
     def __init__(self, harness: Harness) -> None:
         self.events: list[ContactEvent] = []
+        self.times: list[float] = []
         record = harness.log.record
 
         def tapped(event: ContactEvent) -> None:
+            self.times.append(time.monotonic())
             self.events.append(event)
             record(event)
 

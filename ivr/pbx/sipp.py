@@ -290,14 +290,19 @@ class SippRunner:
         path.write_text(xml, encoding="iso-8859-1")
         return "/" + rel
 
-    def _command(self, scenario: str, local_port: int, extra: list[str]) -> list[str]:
+    @staticmethod
+    def media_port(local_port: int) -> int:
+        """The RTP port of the SIPp instance on SIP port ``local_port`` (in its SDP): where
+        Asterisk sends what the caller hears."""
         # media and control ports derive from the (unique) SIP port, so that test runs with
         # different port bases on one machine never share them
-        media = local_port + 10000
+        return local_port + 10000
+
+    def _command(self, scenario: str, local_port: int, extra: list[str]) -> list[str]:
         return [
             "chroot", str(self.root), "sipp", f"127.0.0.1:{self.sip_port}",
             "-sf", scenario, "-i", "127.0.0.1", "-p", str(local_port),
-            "-mp", str(media), "-cp", str(local_port + 20000),
+            "-mp", str(self.media_port(local_port)), "-cp", str(local_port + 20000),
             "-nostdin", "-nr", *extra,
         ]
 
