@@ -5,15 +5,22 @@ at once that the command is queued, and later reports its result in an ``AsyncAG
 carrying the same ``CommandId``. :class:`AsyncAgi` matches the two, bounds the wait, and fails
 every pending command of a channel when the channel hangs up (``ChannelHungUp``) or the AMI
 connection drops (``AmiConnectionLost``).
+
+Prompts report what Asterisk did with them (:class:`Playback`): played to the end, stopped by
+a key (with the position reached, STREAM FILE's ``endpos``), not played because Asterisk could
+not open the file, or cut by a hang-up. Asterisk 22 answers STREAM FILE on a file it cannot
+open with ``200 result=-1 endpos=0`` (a hang-up reads ``result=-1`` with the position reached)
+and then ends the AsyncAGI session, so the call leaves the menu: :class:`PromptFailed`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ivr.ami.client import AmiClient, AmiConnectionLost, AmiError, AmiTimeout
@@ -29,7 +36,16 @@ class AgiError(Exception):
 
 
 class ChannelHungUp(AgiError):
-    """The caller's channel is gone; the session must end."""
+    """The caller's channel is gone; the session must end. ``result`` is Asterisk's answer
+    to the command, when one came (``200 result=-1 ...``)."""
+
+    def __init__(self, message: str, result: AgiResult | None = None) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+class PromptFailed(AgiError):
+    """Asterisk could not play a prompt (no such file) and ended the AsyncAGI session."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +84,81 @@ class AgiResult:
     @property
     def hung_up(self) -> bool:
         return self.code == 511 or (self.code == 200 and self.result == "-1")
+
+
+class PromptStatus(enum.StrEnum):
+    PLAYED = "played"            # to the end
+    INTERRUPTED = "interrupted"  # stopped by a key (barge-in)
+    FAILED = "failed"            # Asterisk could not play it (no such file)
+    HUNG_UP = "hung_up"          # the caller hung up before it ended
+    NOT_SENT = "not_sent"        # never sent: an earlier prompt was interrupted, failed or cut
+
+
+@dataclass(frozen=True)
+class PromptResult:
+    """What Asterisk reported for one prompt; ``endpos`` is the sample (8 kHz) reached."""
+
+    prompt: str
+    status: PromptStatus
+    key: str | None = None
+    endpos: int | None = None
+
+
+@dataclass(frozen=True)
+class Playback:
+    """The outcome of prompts sent to be played in turn, one result per prompt."""
+
+    results: tuple[PromptResult, ...]
+
+    @classmethod
+    def through(cls, prompts: Sequence[str]) -> Playback:
+        """Every prompt played to the end."""
+        return cls(tuple(PromptResult(p, PromptStatus.PLAYED) for p in prompts))
+
+    @property
+    def heard(self) -> list[PromptResult]:
+        """The prompts played, to the end or until a key stopped the last of them."""
+        return [r for r in self.results
+                if r.status in (PromptStatus.PLAYED, PromptStatus.INTERRUPTED)]
+
+    @property
+    def unheard(self) -> list[PromptResult]:
+        return [r for r in self.results
+                if r.status not in (PromptStatus.PLAYED, PromptStatus.INTERRUPTED)]
+
+    @property
+    def key(self) -> str | None:
+        """The key that stopped the playback, if one did."""
+        return next((r.key for r in self.results if r.status is PromptStatus.INTERRUPTED),
+                    None)
+
+    @property
+    def stopped(self) -> PromptResult | None:
+        """The prompt that ended the call's part in the menu: failed, or cut by a hang-up."""
+        return next((r for r in self.results
+                     if r.status in (PromptStatus.FAILED, PromptStatus.HUNG_UP)), None)
+
+    def check(self, channel: str) -> None:
+        """Raise what the caller of a playback must stop on: ChannelHungUp, PromptFailed."""
+        stopped = self.stopped
+        if stopped is None:
+            return
+        if stopped.status is PromptStatus.HUNG_UP:
+            raise ChannelHungUp(channel)
+        raise PromptFailed(f"{channel}: Asterisk could not play {stopped.prompt!r}")
+
+
+@dataclass(frozen=True)
+class Collected:
+    """Keys collected after a prompt: ``digits`` (``#`` ends an entry and is not part of
+    it), whether the wait timed out, and the prompt's :class:`Playback`."""
+
+    digits: str
+    timed_out: bool
+    playback: Playback
+
+
+PlayedHook = Callable[[Playback], None]
 
 
 class AsyncAgi:
@@ -129,7 +220,7 @@ class AsyncAgi:
             self._pending.pop(command_id, None)
         if result.hung_up:
             self._gone.add(channel)
-            raise ChannelHungUp(channel)
+            raise ChannelHungUp(channel, result)
         return result
 
     def _on_exec(self, event: AsyncAgiExec) -> None:
@@ -165,6 +256,11 @@ class AsyncAgi:
                 future.set_exception(AmiConnectionLost("AMI connection lost during AGI"))
 
 
+def _endpos(result: AgiResult) -> int | None:
+    value = result.extra.get("endpos")
+    return int(value) if value is not None and value.isdigit() else None
+
+
 def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -185,35 +281,66 @@ class AgiChannel:
         return await self.agi.execute(self.channel, command, timeout)
 
     async def play(self, prompts: Sequence[str], escape_digits: str = DTMF_KEYS,
-                   timeout_per_prompt: float = 120.0) -> str | None:
-        """Play prompts in turn; a key in ``escape_digits`` interrupts (barge-in) and is
-        returned. Returns None when everything was played without a key."""
+                   timeout_per_prompt: float = 120.0) -> Playback:
+        """Play prompts in turn (STREAM FILE); a key in ``escape_digits`` stops them
+        (barge-in). Returns what Asterisk reported for each prompt; a hang-up or a prompt
+        Asterisk could not play ends the playback (see :meth:`Playback.check`)."""
+        results: list[PromptResult] = []
         for prompt in prompts:
-            result = await self.execute(
-                f"STREAM FILE {prompt} {_quote(escape_digits)}", timeout_per_prompt
-            )
+            try:
+                result = await self.execute(
+                    f"STREAM FILE {prompt} {_quote(escape_digits)}", timeout_per_prompt
+                )
+            except ChannelHungUp as exc:
+                endpos = _endpos(exc.result) if exc.result is not None else None
+                # result=-1 at position 0: the file could not be opened (a hang-up in the
+                # very first instant reads the same)
+                status = PromptStatus.FAILED if endpos == 0 else PromptStatus.HUNG_UP
+                results.append(PromptResult(prompt, status, endpos=endpos))
+                break
             if result.code != 200:
                 raise AgiError(f"STREAM FILE {prompt}: {result}")
             if result.result not in ("", "0"):
                 try:
-                    return chr(int(result.result))
+                    key = chr(int(result.result))
                 except ValueError as exc:
                     raise AgiError(f"STREAM FILE {prompt}: odd result {result}") from exc
-        return None
+                results.append(PromptResult(prompt, PromptStatus.INTERRUPTED, key,
+                                            _endpos(result)))
+                break
+            results.append(PromptResult(prompt, PromptStatus.PLAYED, endpos=_endpos(result)))
+        results += [PromptResult(p, PromptStatus.NOT_SENT) for p in prompts[len(results):]]
+        return Playback(tuple(results))
 
     async def collect_digits(self, prompt: str, timeout_ms: int = 5000, max_digits: int = 1,
-                             prompt_budget: float = 120.0) -> tuple[str, bool]:
-        """Play ``prompt`` and collect up to ``max_digits`` keys (``#`` ends early).
+                             on_played: PlayedHook | None = None,
+                             prompt_budget: float = 120.0) -> Collected:
+        """Play ``prompt`` (any key stops it) and collect up to ``max_digits`` keys, waiting
+        ``timeout_ms`` for each; ``#`` ends a longer entry. ``on_played`` hears the
+        prompt's playback as soon as it ends, before the wait for keys.
 
-        Returns (digits, timed_out).
-        """
-        result = await self.execute(
-            f"GET DATA {prompt} {timeout_ms} {max_digits}",
-            prompt_budget + timeout_ms / 1000 * (max_digits + 1) + 5,
-        )
+        The prompt goes as STREAM FILE (GET DATA would not tell how it ended), the wait as
+        WAIT FOR DIGIT (one key, ``#`` included) or GET DATA without a prompt. A failed or
+        cut playback returns at once with no digits."""
+        playback = await self.play([prompt], DTMF_KEYS, prompt_budget)
+        if on_played is not None:
+            on_played(playback)
+        if playback.stopped is not None:
+            return Collected("", False, playback)
+        key = playback.key
+        if max_digits <= 1:
+            if key is None:
+                key = await self.wait_for_digit(timeout_ms)
+                return Collected(key or "", key is None, playback)
+            return Collected(key, False, playback)
+        if key == "#":
+            return Collected("", False, playback)  # an empty entry, as GET DATA has it
+        wanted = max_digits - (1 if key else 0)
+        result = await self.execute(f'GET DATA "" {timeout_ms} {wanted}',
+                                    timeout_ms / 1000 * (wanted + 1) + 5)
         if result.code != 200:
-            raise AgiError(f"GET DATA {prompt}: {result}")
-        return result.result, result.data == "timeout"
+            raise AgiError(f"GET DATA after {prompt}: {result}")
+        return Collected((key or "") + result.result, result.data == "timeout", playback)
 
     async def record(self, path: str, fmt: str = "wav", escape_digits: str = "#",
                      timeout_ms: int = 10000, silence_s: int = 0, beep: bool = False
@@ -223,7 +350,7 @@ class AgiChannel:
         detection) or a key of ``escape_digits``, which is returned. ``beep`` plays the
         ``beep`` prompt first. A hang-up raises ChannelHungUp; what was recorded is kept."""
         if beep:
-            await self.play(["beep"], escape_digits="")
+            (await self.play(["beep"], escape_digits="")).check(self.channel)
         command = f"RECORD FILE {path} {fmt} {_quote(escape_digits)} {timeout_ms} 0"
         if silence_s > 0:
             command += f" s={silence_s}"

@@ -17,7 +17,11 @@ from typing import Any, Protocol
 class EventKind(enum.StrEnum):
     CALL_STARTED = "call_started"          # caller, channel, uniqueid
     MENU_NODE = "menu_node"                # node
-    PROMPT = "prompt"                      # node, prompts
+    PROMPT_SENT = "prompt_sent"            # node, prompts: sent to Asterisk to be played
+    PROMPT = "prompt"                      # node, prompts heard (Asterisk played them; the
+                                           # last one stopped by a key: interrupted_by, endpos)
+    PROMPT_UNHEARD = "prompt_unheard"      # node, prompts sent but not heard, reason
+                                           # (barge_in|failed|hangup)
     DIGITS = "digits"                      # node, digits
     NO_INPUT = "no_input"                  # node, attempt
     INVALID_INPUT = "invalid_input"        # node, digits, attempt

@@ -44,6 +44,11 @@ def end(at: float, reconciled: bool = False) -> Step:
         ([START, (3, EventKind.IVR_HANGUP, {"reason": "max_retries"}), end(4)],
          Outcome.ABANDONED_IVR),
         ([START, (3, EventKind.IVR_HANGUP, {"reason": "agi_error"}), end(4)], Outcome.FAILED),
+        ([START, (3, EventKind.IVR_HANGUP, {"reason": "prompt_failed"}), end(4)],
+         Outcome.FAILED),
+        # the menu's reason may come just after the hang-up Asterisk made itself
+        ([START, end(4), (4, EventKind.IVR_HANGUP, {"reason": "prompt_failed"})],
+         Outcome.FAILED),
         ([START, (4, EventKind.TRANSFER, {"queue": "consult"}),
           (5, EventKind.QUEUE_JOINED, {"queue": "consult", "position": 1}),
           (9, EventKind.QUEUE_ABANDONED, {"queue": "consult", "hold_time": 4}), end(9)],

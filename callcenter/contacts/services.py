@@ -25,7 +25,7 @@ from ivr.ports import ContactEvent, EventKind
 
 log = logging.getLogger(__name__)
 
-FAILURE_REASONS = {"agi_error", "internal_error", "loop_guard"}
+FAILURE_REASONS = {"agi_error", "internal_error", "loop_guard", "prompt_failed"}
 
 
 def derive_outcome(contact: Contact) -> Outcome:
@@ -107,6 +107,11 @@ class ContactService:
                                           else _seconds(contact.queue_joined_at, event.at))
         elif kind is EventKind.IVR_HANGUP:
             contact.ivr_end_reason = str(data.get("reason", ""))[:64]
+            if contact.ended_at is not None:
+                # Asterisk ended the call itself (a prompt it could not play ends the
+                # AsyncAGI, and the dialplan hangs up): the menu says why just after the
+                # hang-up was recorded
+                contact.outcome = str(derive_outcome(contact))
         elif kind is EventKind.SURVEY:
             score = data.get("score")
             if isinstance(score, int) and not isinstance(score, bool) and 1 <= score <= 3:

@@ -4,6 +4,11 @@ Every step lands in the contact timeline (node entered, prompts, keys, speech, F
 results). Waiting nodes share one input loop (:meth:`MenuSession.ask`): timeout, retries with
 invalid- and no-input prompts, then the node's fallback, and the menu's global keys (back,
 repeat, agent). Prompts are played with barge-in: a key interrupts them.
+
+Prompts are recorded twice: ``prompt_sent`` when they go to Asterisk, then, from Asterisk's
+answer, ``prompt`` for what the caller heard (to the end, or until a key: ``interrupted_by``,
+``endpos``) and ``prompt_unheard`` for what was not (``reason``: ``barge_in`` for prompts left
+out after a key, ``failed`` when Asterisk could not play one, ``hangup``).
 """
 
 from __future__ import annotations
@@ -15,7 +20,15 @@ from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from ivr.agi import AgiError, ChannelHungUp
+from ivr.agi import (
+    AgiError,
+    ChannelHungUp,
+    Collected,
+    Playback,
+    PlayedHook,
+    PromptFailed,
+    PromptStatus,
+)
 from ivr.ami.client import AmiConnectionLost, AmiNotConnected, AmiTimeout
 from ivr.menu.schema import (
     CollectNode,
@@ -49,10 +62,16 @@ class Channel(Protocol):
 
     linkedid: str
 
-    async def play(self, prompts: list[str], escape_digits: str = ...) -> str | None: ...
+    async def play(self, prompts: list[str], escape_digits: str = ...) -> Playback:
+        """Play prompts in turn; a key of ``escape_digits`` stops them. What Asterisk
+        reported for each prompt; a hang-up during the playback is reported, not raised."""
+        ...
 
-    async def collect_digits(self, prompt: str, timeout_ms: int = ...,
-                             max_digits: int = ...) -> tuple[str, bool]: ...
+    async def collect_digits(self, prompt: str, timeout_ms: int = ..., max_digits: int = ...,
+                             on_played: PlayedHook | None = ...) -> Collected:
+        """Play ``prompt`` (any key stops it), call ``on_played`` with its playback as soon
+        as it ends, then wait for keys (none when the playback failed or was cut)."""
+        ...
 
     async def hangup(self) -> None: ...
 
@@ -144,6 +163,12 @@ class MenuSession:
                     self.ended_by = "ami_lost"
                     return
                 self.record(EventKind.RESUMED, node=next_id, reason=type(exc).__name__)
+            except PromptFailed as exc:
+                log.error("%s in node %s; Asterisk ended the menu", exc, next_id)
+                self.record(EventKind.IVR_HANGUP, node=next_id, reason="prompt_failed")
+                self.ended_by = "prompt_failed"
+                await self._safe_hangup()
+                return
             except AgiError:
                 log.exception("AGI failure in node %s of %s", next_id, self.channel.linkedid)
                 self.record(EventKind.IVR_HANGUP, node=next_id, reason="agi_error")
@@ -204,14 +229,70 @@ class MenuSession:
 
     # -- helpers used by the nodes and the service handlers ---------------------------------
 
-    async def say(self, node_id: str, prompts: list[str], barge_in: bool = False
-                  ) -> str | None:
+    async def say(self, node_id: str, prompts: list[str], barge_in: bool = False,
+                  **data: object) -> str | None:
         """Play prompts (recorded in the timeline); with barge-in a key stops them and is
-        returned."""
+        returned. A hang-up raises ChannelHungUp, a prompt Asterisk could not play
+        PromptFailed."""
         if not prompts:
             return None
-        self.record(EventKind.PROMPT, node=node_id, prompts=list(prompts))
-        return await self.channel.play(list(prompts), escape_digits=ALL_KEYS if barge_in else "")
+        self.record(EventKind.PROMPT_SENT, node=node_id, prompts=list(prompts), **data)
+        try:
+            playback = await self.channel.play(list(prompts),
+                                               escape_digits=ALL_KEYS if barge_in else "")
+        except ChannelHungUp:
+            self.record(EventKind.PROMPT_UNHEARD, node=node_id, prompts=list(prompts),
+                        reason="hangup", **data)
+            raise
+        self._record_playback(node_id, playback, data)
+        playback.check(self.channel.linkedid)
+        return playback.key
+
+    async def collect(self, node_id: str, prompt: str, timeout_ms: int, max_digits: int,
+                      **data: object) -> tuple[str, bool]:
+        """Play ``prompt`` and wait for keys: (digits, timed out); recorded like say()."""
+        self.record(EventKind.PROMPT_SENT, node=node_id, prompts=[prompt], **data)
+        reported = False
+
+        def played(playback: Playback) -> None:
+            nonlocal reported
+            if not reported:
+                reported = True
+                self._record_playback(node_id, playback, data)
+
+        try:
+            collected = await self.channel.collect_digits(
+                prompt, timeout_ms=timeout_ms, max_digits=max_digits, on_played=played)
+        except ChannelHungUp:
+            if not reported:
+                self.record(EventKind.PROMPT_UNHEARD, node=node_id, prompts=[prompt],
+                            reason="hangup", **data)
+            raise
+        played(collected.playback)
+        collected.playback.check(self.channel.linkedid)
+        return collected.digits, collected.timed_out
+
+    def _record_playback(self, node_id: str, playback: Playback,
+                         data: dict[str, object]) -> None:
+        heard = playback.heard
+        if heard:
+            fields: dict[str, object] = {"prompts": [r.prompt for r in heard], **data}
+            last = heard[-1]
+            if last.key is not None:
+                fields["interrupted_by"] = last.key
+                if last.endpos is not None:
+                    fields["endpos"] = last.endpos
+            self.record(EventKind.PROMPT, node=node_id, **fields)
+        unheard = playback.unheard
+        if unheard:
+            first = unheard[0]
+            reason = ("failed" if first.status is PromptStatus.FAILED
+                      else "hangup" if first.status is PromptStatus.HUNG_UP
+                      else "barge_in")  # left out after a key stopped an earlier prompt
+            fields = {"prompts": [r.prompt for r in unheard], "reason": reason, **data}
+            if first.endpos:
+                fields["endpos"] = first.endpos
+            self.record(EventKind.PROMPT_UNHEARD, node=node_id, **fields)
 
     def served_by(self, node_id: str, service: str, detail: str | None) -> None:
         self.served = True
@@ -250,12 +331,11 @@ class MenuSession:
             attempt += 1
             if early is None and lead:
                 early = await self.say(node_id, lead, barge_in=True)
-            self.record(EventKind.PROMPT, node=node_id, prompts=[prompt], attempt=attempt)
             if early is not None and max_digits == 1:
-                digits = early
+                digits = early  # pressed during the lead: the prompt is not played
             else:
-                digits, _timed_out = await self.channel.collect_digits(
-                    prompt, timeout_ms=node.timeout_ms, max_digits=max_digits)
+                digits, _timed_out = await self.collect(node_id, prompt, node.timeout_ms,
+                                                        max_digits, attempt=attempt)
                 if early is not None:
                     digits = early + digits
             early = None
@@ -281,15 +361,13 @@ class MenuSession:
                             digits="*" * len(digits) if secret else digits, attempt=attempt)
                 retry_prompt = node.invalid_prompt
             if retry_prompt and attempt < attempts:
-                await self.channel.play([retry_prompt], escape_digits="")
+                await self.say(node_id, [retry_prompt], retry=attempt + 1)
         return Choice(failed=True)
 
     # -- nodes ------------------------------------------------------------------------------
 
     async def _play(self, node_id: str, node: PlayNode) -> str:
-        self.record(EventKind.PROMPT, node=node_id, prompts=list(node.prompts))
-        key = await self.channel.play(list(node.prompts),
-                                      escape_digits=ALL_KEYS if node.barge_in else "")
+        key = await self.say(node_id, list(node.prompts), barge_in=node.barge_in)
         if key is not None:
             self.record(EventKind.DIGITS, node=node_id, digits=key, barge_in=True)
         if node.service:
@@ -377,8 +455,7 @@ class MenuSession:
 
     async def _transfer(self, node_id: str, node: TransferNode) -> None:
         if node.prompt:
-            self.record(EventKind.PROMPT, node=node_id, prompts=[node.prompt])
-            await self.channel.play([node.prompt], escape_digits="")
+            await self.say(node_id, [node.prompt])
         data: dict[str, object] = {"node": node_id, "queue": node.queue}
         if node.skill:
             data["skill"] = node.skill
@@ -392,8 +469,7 @@ class MenuSession:
 
     async def _hangup(self, node_id: str, node: HangupNode) -> None:
         if node.prompt:
-            self.record(EventKind.PROMPT, node=node_id, prompts=[node.prompt])
-            await self.channel.play([node.prompt], escape_digits="")
+            await self.say(node_id, [node.prompt])
         self.record(EventKind.IVR_HANGUP, node=node_id, reason=node.reason)
         self.ended_by = "ivr_hangup"
         await self.channel.hangup()

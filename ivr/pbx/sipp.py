@@ -290,15 +290,20 @@ class SippRunner:
         path.write_text(xml, encoding="iso-8859-1")
         return "/" + rel
 
-    def _command(self, scenario: str, local_port: int, extra: list[str]) -> list[str]:
+    @staticmethod
+    def media_port(local_port: int) -> int:
+        """The RTP port of the SIPp instance on SIP port ``local_port`` (in its SDP): where
+        Asterisk sends what the caller hears."""
         # media and control ports derive from the (unique) SIP port and stay within the port
         # base's block of 1000 (SIP base+70.., media base+470.., control base+670..), so that
         # test runs and xdist workers with different port bases never share one
-        media = local_port + 400
+        return local_port + 400
+
+    def _command(self, scenario: str, local_port: int, extra: list[str]) -> list[str]:
         return [
             "chroot", str(self.root), "sipp", f"127.0.0.1:{self.sip_port}",
             "-sf", scenario, "-i", "127.0.0.1", "-p", str(local_port),
-            "-mp", str(media), "-cp", str(local_port + 600),
+            "-mp", str(self.media_port(local_port)), "-cp", str(local_port + 600),
             "-nostdin", "-nr", *extra,
         ]
 

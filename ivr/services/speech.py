@@ -53,6 +53,16 @@ def match_phrase(text: str, phrases: list[str]) -> str | None:
     return None
 
 
+def recognised_phrase(transcript: Transcript, phrases: list[str],
+                      min_confidence: float) -> str | None:
+    """The phrase of ``phrases`` that ``transcript`` recognises, or None: text with at least
+    ``min_confidence`` that :func:`match_phrase` maps to one phrase. This is what a speech
+    node with a ``phrases`` grammar routes by, and the one definition tests use."""
+    if not transcript.text or transcript.confidence < min_confidence:
+        return None
+    return match_phrase(transcript.text, phrases)
+
+
 async def run_speech(session: MenuSession, node_id: str, node: SpeechNode) -> str:
     from ivr.menu.engine import ALL_KEYS, RecordingChannel
 
@@ -85,7 +95,7 @@ async def run_speech(session: MenuSession, node_id: str, node: SpeechNode) -> st
             session.record(EventKind.NO_INPUT, node=node_id, attempt=attempt,
                            recorded_ms=round(duration))
             if node.no_input_prompt and attempt < attempts:
-                await channel.play([node.no_input_prompt], escape_digits="")
+                await session.say(node_id, [node.no_input_prompt], retry=attempt + 1)
             continue
         phrases = list(node.phrases) or None
         assert local is not None
@@ -98,16 +108,16 @@ async def run_speech(session: MenuSession, node_id: str, node: SpeechNode) -> st
         session.record(EventKind.SPEECH, node=node_id, text=transcript.text,
                        confidence=round(transcript.confidence, 3), grammar=transcript.grammar,
                        recording=str(local), attempt=attempt)
-        if transcript.text and transcript.confidence >= node.min_confidence:
-            if phrases:
-                phrase = match_phrase(transcript.text, phrases)
-                if phrase is not None:
-                    return node.phrases[phrase]
-            elif node.store and node.next:
-                session.vars[node.store] = transcript.text
-                return node.next
+        if phrases:
+            phrase = recognised_phrase(transcript, phrases, node.min_confidence)
+            if phrase is not None:
+                return node.phrases[phrase]
+        elif (transcript.text and transcript.confidence >= node.min_confidence
+              and node.store and node.next):
+            session.vars[node.store] = transcript.text
+            return node.next
         session.record(EventKind.INVALID_INPUT, node=node_id, digits="", attempt=attempt,
                        speech=transcript.text)
         if node.invalid_prompt and attempt < attempts:
-            await channel.play([node.invalid_prompt], escape_digits="")
+            await session.say(node_id, [node.invalid_prompt], retry=attempt + 1)
     return node.fallback

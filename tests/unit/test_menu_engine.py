@@ -10,17 +10,27 @@ from typing import Any
 import pytest
 
 from callcenter.settings import PROJECT_ROOT
-from ivr.agi import AgiError, ChannelHungUp
+from ivr.agi import (
+    AgiError,
+    ChannelHungUp,
+    Collected,
+    Playback,
+    PlayedHook,
+    PromptResult,
+    PromptStatus,
+)
 from ivr.ami.client import AmiConnectionLost, AmiNotConnected, AmiTimeout
 from ivr.clock import FixedClock
 from ivr.menu.engine import QUEUE_CONTEXT, MenuSession
 from ivr.menu.loader import load_menu, parse_menu
 from ivr.menu.schema import Menu
 from ivr.ports import ContactEvent, EventKind
+from ivr.prompts import readback
 from ivr.services import IvrServices
 
 LINKEDID = "1700000000.42"
 ALL_KEYS = "0123456789*#"
+KEY_ENDPOS = 4000  # where a scripted key stops a prompt (half a second in)
 
 Call = tuple[Any, ...]
 
@@ -29,9 +39,11 @@ class FakeChannel:
     """A channel whose caller follows a script.
 
     ``answers`` are the caller's keys for successive ``collect_digits`` calls ("" = no input;
-    no input once exhausted); ``play_keys`` the keys pressed during successive ``play`` calls
-    (None = played through). ``fail_at`` maps a 1-based step (every channel call is a step) to
-    the exception that call raises, once. ``calls`` logs every call, failed ones included.
+    no input once exhausted), pressed after the prompt; ``play_keys`` the keys pressed during
+    successive ``play`` calls (None = played through; a key stops the first prompt, at
+    ``KEY_ENDPOS``). ``missing`` are prompts Asterisk cannot play. ``fail_at`` maps a 1-based
+    step (every channel call is a step) to the exception that call raises, once. ``calls``
+    logs every call, failed ones included.
     """
 
     def __init__(
@@ -39,11 +51,13 @@ class FakeChannel:
         answers: Iterable[str] = (),
         play_keys: Iterable[str | None] = (),
         fail_at: Mapping[int, BaseException] | None = None,
+        missing: Iterable[str] = (),
     ) -> None:
         self.linkedid = LINKEDID
         self.answers = list(answers)
         self.play_keys = list(play_keys)
         self.fail_at = dict(fail_at or {})
+        self.missing = set(missing)
         self.calls: list[Call] = []
 
     def _step(self, call: Call) -> None:
@@ -52,15 +66,33 @@ class FakeChannel:
         if failure is not None:
             raise failure
 
-    async def play(self, prompts: list[str], escape_digits: str = ALL_KEYS) -> str | None:
-        self._step(("play", tuple(prompts), escape_digits))
-        return self.play_keys.pop(0) if self.play_keys else None
+    def _playback(self, prompts: list[str], key: str | None) -> Playback:
+        results: list[PromptResult] = []
+        for prompt in prompts:
+            if prompt in self.missing:
+                results.append(PromptResult(prompt, PromptStatus.FAILED, endpos=0))
+                break
+            if key is not None:
+                results.append(PromptResult(prompt, PromptStatus.INTERRUPTED, key, KEY_ENDPOS))
+                break
+            results.append(PromptResult(prompt, PromptStatus.PLAYED))
+        results += [PromptResult(p, PromptStatus.NOT_SENT) for p in prompts[len(results):]]
+        return Playback(tuple(results))
 
-    async def collect_digits(self, prompt: str, timeout_ms: int = 5000,
-                             max_digits: int = 1) -> tuple[str, bool]:
+    async def play(self, prompts: list[str], escape_digits: str = ALL_KEYS) -> Playback:
+        self._step(("play", tuple(prompts), escape_digits))
+        return self._playback(prompts, self.play_keys.pop(0) if self.play_keys else None)
+
+    async def collect_digits(self, prompt: str, timeout_ms: int = 5000, max_digits: int = 1,
+                             on_played: PlayedHook | None = None) -> Collected:
         self._step(("collect", prompt, timeout_ms, max_digits))
+        playback = self._playback([prompt], None)
+        if on_played is not None:
+            on_played(playback)
+        if playback.stopped is not None:
+            return Collected("", False, playback)
         digits = self.answers.pop(0) if self.answers else ""
-        return digits, not digits
+        return Collected(digits, not digits, playback)
 
     async def hangup(self) -> None:
         self._step(("hangup",))
@@ -173,11 +205,12 @@ async def test_key_1_plays_the_answer_and_says_goodbye() -> None:
         ("play", ("goodbye",), ""),
         ("hangup",),
     ]
+    sent, heard = EventKind.PROMPT_SENT, EventKind.PROMPT
     assert recorder.kinds() == [
-        EventKind.MENU_NODE, EventKind.PROMPT,                       # welcome
-        EventKind.MENU_NODE, EventKind.PROMPT, EventKind.DIGITS,     # main
-        EventKind.MENU_NODE, EventKind.PROMPT, EventKind.SELF_SERVICE,  # faq
-        EventKind.MENU_NODE, EventKind.PROMPT, EventKind.IVR_HANGUP,    # bye
+        EventKind.MENU_NODE, sent, heard,                            # welcome
+        EventKind.MENU_NODE, sent, heard, EventKind.DIGITS,          # main
+        EventKind.MENU_NODE, sent, heard, EventKind.SELF_SERVICE,    # faq
+        EventKind.MENU_NODE, sent, heard, EventKind.IVR_HANGUP,      # bye
     ]
     assert recorder.data(EventKind.DIGITS) == [{"node": "main", "digits": "1"}]
     assert recorder.data(EventKind.SELF_SERVICE) == [
@@ -252,8 +285,13 @@ async def test_no_input_on_every_try_falls_back(retries: int) -> None:
     assert recorder.data(EventKind.NO_INPUT) == [
         {"node": "main", "attempt": n} for n in range(1, tries + 1)
     ]
-    assert [d["attempt"] for d in recorder.data(EventKind.PROMPT)[:tries]] == list(
-        range(1, tries + 1))
+    # the menu prompt of every try, and the no-input prompt before each try after the first
+    assert recorder.data(EventKind.PROMPT)[:2 * tries - 1] == [
+        {"node": "main", "prompts": ["main_menu"], "attempt": 1},
+        *[event for n in range(2, tries + 1) for event in (
+            {"node": "main", "prompts": ["no_input"], "retry": n},
+            {"node": "main", "prompts": ["main_menu"], "attempt": n})],
+    ]
     # the no-input prompt between tries, never after the last one
     assert channel.played == ["main_menu", "no_input"] * retries + [
         "main_menu", "goodbye_no_input"]
@@ -343,6 +381,128 @@ async def test_play_node_without_barge_in_allows_no_keys() -> None:
     await session.run()
     assert channel.calls[0] == ("play", ("welcome",), "")
     assert [d for d in recorder.data(EventKind.DIGITS) if d.get("barge_in")] == []
+
+
+# -- what was sent, what was heard ---------------------------------------------------------
+
+NEWS = menu_of("""
+    version: 1
+    start: news
+    nodes:
+      news:
+        type: play
+        prompts: [welcome, hours_intro, goodbye]
+        next: pin
+      pin:
+        type: collect
+        prompt: enter_number
+        max_digits: 3
+        readback: digits
+        readback_prompt: you_entered
+        confirm_prompt: confirm_entry
+        store: number
+        next: bye
+        fallback: bye
+      bye:
+        type: hangup
+    """)
+
+
+async def test_a_key_during_prompts_records_what_was_heard_and_what_was_not() -> None:
+    channel = FakeChannel(answers=["123"], play_keys=["5", None])
+    session, recorder = session_for(NEWS, channel)
+    await session.run()
+
+    news = [(e.kind, dict(e.data)) for e in recorder.events if e.data.get("node") == "news"]
+    assert news == [
+        (EventKind.MENU_NODE, {"node": "news", "type": "play"}),
+        (EventKind.PROMPT_SENT, {"node": "news",
+                                 "prompts": ["welcome", "hours_intro", "goodbye"]}),
+        (EventKind.PROMPT, {"node": "news", "prompts": ["welcome"], "interrupted_by": "5",
+                            "endpos": KEY_ENDPOS}),
+        (EventKind.PROMPT_UNHEARD, {"node": "news", "prompts": ["hours_intro", "goodbye"],
+                                    "reason": "barge_in"}),
+        (EventKind.DIGITS, {"node": "news", "digits": "5", "barge_in": True}),
+    ]
+
+
+async def test_a_key_during_the_read_back_answers_without_the_confirm_prompt() -> None:
+    # 123 entered, then 1 (yes) pressed while the entry is read back
+    channel = FakeChannel(answers=["123"], play_keys=[None, "1"])
+    session, recorder = session_for(NEWS, channel)
+    await session.run()
+
+    assert session.vars["number"] == "123"
+    sent = [d["prompts"] for d in recorder.data(EventKind.PROMPT_SENT) if d["node"] == "pin"]
+    spoken = readback.say_digits("123")
+    assert sent == [["enter_number"], ["you_entered", *spoken]]
+    assert ("collect", "confirm_entry", 5000, 1) not in channel.calls
+    assert recorder.data(EventKind.PROMPT_UNHEARD) == [
+        {"node": "pin", "prompts": spoken, "reason": "barge_in"}]
+
+
+@pytest.mark.parametrize(("missing", "node", "heard"), [
+    ("welcome", "welcome", []),
+    ("main_menu", "main", ["welcome"]),
+    ("answer_vat_law", "faq", ["welcome", "main_menu"]),
+    ("goodbye", "bye", ["welcome", "main_menu", "answer_vat_law"]),
+])
+async def test_a_prompt_asterisk_cannot_play_is_not_heard_and_ends_the_menu(
+    missing: str, node: str, heard: list[str],
+) -> None:
+    channel = FakeChannel(answers=["1"], missing=[missing])
+    session, recorder = session_for(MAIN, channel)
+    await session.run()
+
+    assert [p for d in recorder.data(EventKind.PROMPT) for p in d["prompts"]] == heard
+    assert recorder.data(EventKind.PROMPT_UNHEARD) == [
+        {"node": node, "prompts": [missing], "reason": "failed",
+         **({"attempt": 1} if node == "main" else {})}]
+    assert recorder.data(EventKind.IVR_HANGUP) == [{"node": node, "reason": "prompt_failed"}]
+    assert session.ended_by == "prompt_failed"
+    assert channel.calls[-1] == ("hangup",)
+    # no key is waited for after a prompt that was not played
+    assert channel.answers == (["1"] if node in ("welcome", "main") else [])
+    # an answer Asterisk could not play served nobody
+    assert (EventKind.SELF_SERVICE in recorder.kinds()) == (node == "bye")
+
+
+@pytest.mark.parametrize(("step", "node", "prompt"), [
+    (1, "welcome", "welcome"),    # during a play
+    (2, "main", "main_menu"),     # during a menu's prompt
+])
+async def test_a_hangup_during_a_prompt_records_it_unheard(step: int, node: str,
+                                                           prompt: str) -> None:
+    channel = FakeChannel(fail_at={step: ChannelHungUp("gone")})
+    session, recorder = session_for(MAIN, channel)
+    await session.run()
+
+    assert session.ended_by == "caller_hangup"
+    unheard = recorder.data(EventKind.PROMPT_UNHEARD)
+    assert [(d["node"], d["prompts"], d["reason"]) for d in unheard] == [
+        (node, [prompt], "hangup")]
+    assert prompt not in [p for d in recorder.data(EventKind.PROMPT) for p in d["prompts"]]
+
+
+async def test_a_hangup_while_waiting_for_keys_leaves_the_prompt_heard() -> None:
+    class HangsUpWhileWaiting(FakeChannel):
+        async def collect_digits(self, prompt: str, timeout_ms: int = 5000,
+                                 max_digits: int = 1, on_played: PlayedHook | None = None
+                                 ) -> Collected:
+            self._step(("collect", prompt, timeout_ms, max_digits))
+            assert on_played is not None
+            on_played(Playback.through([prompt]))
+            raise ChannelHungUp("gone while waiting")
+
+    channel = HangsUpWhileWaiting()
+    session, recorder = session_for(MAIN, channel)
+    await session.run()
+
+    assert session.ended_by == "caller_hangup"
+    assert recorder.data(EventKind.PROMPT)[-1] == {"node": "main", "prompts": ["main_menu"],
+                                                   "attempt": 1}
+    assert recorder.kinds()[-1] is EventKind.PROMPT
+    assert EventKind.PROMPT_UNHEARD not in recorder.kinds()
 
 
 # -- the caller hangs up --------------------------------------------------------------------
