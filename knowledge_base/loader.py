@@ -32,6 +32,9 @@ REQUIRED_FIELDS = (
     "effective_to",
     "source",
 )
+OPTIONAL_FIELDS = ("key_facts",)
+"""`key_facts`: short strings the answer must state verbatim (an error when one is missing from
+the answer). Optional in the format, a warning when absent; the shipped data has them all."""
 _ID_PATTERN = re.compile(r"^[a-z0-9_]+(?:\.[a-z0-9_]+)*$")
 NO_ID = "-"
 # libyaml's loader when PyYAML was built with it (10x faster on large bases), same types.
@@ -183,7 +186,7 @@ def _check_entry(
         if name not in raw:
             check.error(name, "missing field")
     for name in raw:
-        if name not in REQUIRED_FIELDS:
+        if name not in REQUIRED_FIELDS and name not in OPTIONAL_FIELDS:
             check.error(str(name), "unknown field")
     if "id" in raw:
         entry_id = check.text(raw, "id")
@@ -199,6 +202,12 @@ def _check_entry(
         check.error("similar", "must be a list (use [] for none)")
     if "keywords" in raw and raw["keywords"] is None:
         check.error("keywords", "must be a list (use [] for none)")
+    key_facts = check.text_list(raw, "key_facts")
+    if "key_facts" in raw and raw["key_facts"] is None:
+        check.error("key_facts", "must be a list of strings (leave the field out for none)")
+    elif not raw.get("key_facts"):
+        check.warn("key_facts", "no key facts: nothing checks what this answer states")
+    _check_key_facts(check, key_facts, answer)
     start: date | None = None
     end: date | None = None
     if "effective_from" in raw:
@@ -231,8 +240,21 @@ def _check_entry(
         effective_from=start,
         effective_to=end,
         source=source,
+        key_facts=key_facts,
         file=file,
     )
+
+
+def _check_key_facts(check: _EntryChecker, facts: tuple[str, ...], answer: str) -> None:
+    """Each key fact must appear verbatim in the answer (what the caller hears)."""
+    seen: set[str] = set()
+    for fact in facts:
+        if fact in seen:
+            check.warn("key_facts", f"key fact {fact!r} is listed twice")
+            continue
+        seen.add(fact)
+        if answer and fact not in answer:
+            check.error("key_facts", f"key fact {fact!r} is not in the answer")
 
 
 def _check_against_spec(
@@ -258,6 +280,16 @@ def _check_against_spec(
                 issues.append(
                     ValidationIssue(
                         entry.file, entry.id, "answer", f"missing key fact {fact!r} of the spec"
+                    )
+                )
+            elif fact not in entry.key_facts:
+                issues.append(
+                    ValidationIssue(
+                        entry.file,
+                        entry.id,
+                        "key_facts",
+                        f"key fact {fact!r} of the spec is not listed in the entry's key_facts",
+                        Severity.WARNING,
                     )
                 )
         if spec_entry.category and entry.category != spec_entry.category:

@@ -22,6 +22,8 @@ class FaqEntry:
     effective_from: date
     effective_to: date | None
     source: str
+    key_facts: tuple[str, ...] = ()
+    """Short strings the answer must state verbatim (checked by the validator)."""
     file: str = ""
 
     def __reduce__(self) -> tuple[type[FaqEntry], tuple[Any, ...]]:
@@ -39,6 +41,7 @@ class FaqEntry:
                 self.effective_from,
                 self.effective_to,
                 self.source,
+                self.key_facts,
                 self.file,
             ),
         )
@@ -60,6 +63,7 @@ class FaqEntry:
             "effective_from": self.effective_from.isoformat(),
             "effective_to": self.effective_to.isoformat() if self.effective_to else None,
             "source": self.source,
+            "key_facts": list(self.key_facts),
         }
 
 

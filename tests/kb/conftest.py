@@ -48,6 +48,7 @@ GOOD_ENTRIES = """
   similar: [增值税税率是多少, 增值税有几档税率]
   keywords: [增值税, 税率]
   answer: 增值税税率分为13%、9%、6%三档，另有零税率。
+  key_facts: ["13%", "9%", "6%"]
   effective_from: 2019-04-01
   effective_to: null
   source: 增值税法
@@ -57,6 +58,7 @@ GOOD_ENTRIES = """
   similar: [个税起征点是多少, 工资多少开始交个税]
   keywords: [起征点, 基本减除费用]
   answer: 基本减除费用为每月5000元，每年6万元。
+  key_facts: [5000元, 6万元]
   effective_from: 2019-01-01
   effective_to: null
   source: 个人所得税法
@@ -66,6 +68,7 @@ GOOD_ENTRIES = """
   similar: [怎么转人工, 我要找人工客服]
   keywords: [人工服务, 转人工]
   answer: 在语音导航中按0键即可转人工服务。
+  key_facts: [按0键]
   effective_from: 2020-01-01
   effective_to: null
   source: 12366热线

@@ -232,3 +232,123 @@ def test_validate_command_passes_on_good_data(data_dir: Path, write_data: WriteD
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.stdout == ""
+
+
+# ---------------------------------------------------------------- key facts on the entries
+KEY_FACT_ENTRIES = """
+- id: k.missing_fact
+  category: 增值税
+  question: 答案缺少关键事实？
+  similar: []
+  keywords: []
+  answer: 税率为13%。
+  key_facts: ["13%", "9%"]
+  effective_from: 2024-01-01
+  effective_to: null
+  source: 测试
+- id: k.not_a_list
+  category: 增值税
+  question: 关键事实不是列表？
+  similar: []
+  keywords: []
+  answer: 税率为13%。
+  key_facts: 13%
+  effective_from: 2024-01-01
+  effective_to: null
+  source: 测试
+- id: k.null
+  category: 增值税
+  question: 关键事实为空值？
+  similar: []
+  keywords: []
+  answer: 税率为13%。
+  key_facts:
+  effective_from: 2024-01-01
+  effective_to: null
+  source: 测试
+- id: k.empty_item
+  category: 增值税
+  question: 关键事实有空项？
+  similar: []
+  keywords: []
+  answer: 税率为13%。
+  key_facts: ["13%", " "]
+  effective_from: 2024-01-01
+  effective_to: null
+  source: 测试
+- id: k.none_listed
+  category: 增值税
+  question: 没有列出关键事实？
+  similar: []
+  keywords: []
+  answer: 税率为13%。
+  effective_from: 2024-01-01
+  effective_to: null
+  source: 测试
+- id: k.twice
+  category: 增值税
+  question: 关键事实重复？
+  similar: []
+  keywords: []
+  answer: 税率为13%。
+  key_facts: ["13%", "13%"]
+  effective_from: 2024-01-01
+  effective_to: null
+  source: 测试
+"""
+
+
+def test_key_facts_are_checked_against_the_answer(data_dir: Path, write_data: WriteData) -> None:
+    path = write_data("facts.yaml", KEY_FACT_ENTRIES)
+    result = load_data(data_dir)
+    missing = _find(result.issues, path, "k.missing_fact", "key_facts")
+    assert missing.severity is Severity.ERROR
+    assert "'9%' is not in the answer" in missing.message
+    assert "list" in _find(result.issues, path, "k.not_a_list", "key_facts").message
+    assert "list" in _find(result.issues, path, "k.null", "key_facts").message
+    assert "item 2 is empty" in _find(result.issues, path, "k.empty_item", "key_facts").message
+    absent = _find(result.issues, path, "k.none_listed", "key_facts")
+    assert absent.severity is Severity.WARNING
+    assert "no key facts" in absent.message
+    twice = _find(result.issues, path, "k.twice", "key_facts")
+    assert twice.severity is Severity.WARNING
+    assert "twice" in twice.message
+    # Entries with an error are not kept; the ones with warnings are, with their facts.
+    kept = {e.id: e for e in result.entries}
+    assert set(kept) == {"k.none_listed", "k.twice"}
+    assert kept["k.twice"].key_facts == ("13%", "13%")
+    assert kept["k.none_listed"].key_facts == ()
+
+
+def test_good_entries_keep_their_key_facts(data_dir: Path, write_data: WriteData) -> None:
+    write_data("good.yaml", GOOD_ENTRIES)
+    entries = {e.id: e for e in load_data(data_dir).entries}
+    assert entries["t.vat.rates"].key_facts == ("13%", "9%", "6%")
+    assert entries["t.vat.rates"].to_dict()["key_facts"] == ["13%", "9%", "6%"]
+
+
+def test_spec_fact_not_listed_on_the_entry_is_a_warning(
+    data_dir: Path, write_data: WriteData, spec_path: Path
+) -> None:
+    good = write_data("good.yaml", GOOD_ENTRIES.replace('key_facts: ["13%", "9%", "6%"]',
+                                                         'key_facts: ["13%", "9%"]'))
+    issues = load_data(data_dir, spec_path).issues
+    warning = _find(issues, good, "t.vat.rates", "key_facts")
+    assert warning.severity is Severity.WARNING
+    assert "'6%' of the spec is not listed" in warning.message
+
+
+def test_validate_command_reports_a_missing_key_fact(
+    data_dir: Path, write_data: WriteData
+) -> None:
+    path = write_data("facts.yaml", KEY_FACT_ENTRIES)
+    run = subprocess.run(
+        [_hotline(), "kb", "validate", str(data_dir), "--no-spec"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 1
+    assert f"{path}:k.missing_fact:key_facts: key fact '9%' is not in the answer" in run.stdout
+    assert f"{path}:k.none_listed:key_facts: warning: no key facts" in run.stdout

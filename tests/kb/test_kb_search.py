@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 
 from knowledge_base import (
+    DEFAULT_DATA_DIR,
     DEFAULT_SPEC_PATH,
     KnowledgeBase,
     KnowledgeBaseError,
     SearchResult,
+    load_data,
 )
 from knowledge_base.loader import load_spec
 
@@ -32,9 +34,39 @@ def test_spec_id_present_with_key_facts(kb: KnowledgeBase, entry_id: str) -> Non
     assert not missing, f"{entry.file}:{entry_id}:answer lacks key facts {missing}"
 
 
+# Every shipped entry carries its own key facts (knowledge_base/data, field key_facts): one
+# test per entry, through the base as served (the validator refuses a missing fact too).
+SHIPPED = load_data(DEFAULT_DATA_DIR)
+SHIPPED_IDS = sorted(e.id for e in SHIPPED.entries)
+
+
+@pytest.mark.parametrize("entry_id", SHIPPED_IDS)
+def test_entry_states_its_key_facts(kb: KnowledgeBase, entry_id: str) -> None:
+    entry = kb.get(entry_id)
+    assert entry.key_facts, f"{entry.file}:{entry_id}:key_facts: none listed"
+    missing = [fact for fact in entry.key_facts if fact not in entry.answer]
+    assert not missing, f"{entry.file}:{entry_id}:answer lacks key facts {missing}"
+
+
+def test_spec_facts_are_listed_on_their_entries(kb: KnowledgeBase) -> None:
+    """The spec only duplicates the entries' facts: none of its facts is missing from them."""
+    unlisted: dict[str, list[str]] = {}
+    for entry_id in SPEC_IDS:
+        listed = kb.get(entry_id).key_facts
+        missing = [fact for fact in SPEC.entries[entry_id].key_facts if fact not in listed]
+        if missing:
+            unlisted[entry_id] = missing
+    assert not unlisted
+
+
 def test_shipped_data_loads_without_errors(kb: KnowledgeBase) -> None:
     assert len(kb) > 0
     assert all(issue.severity.value == "warning" for issue in kb.issues)
+
+
+def test_shipped_data_has_no_warning() -> None:
+    assert SHIPPED.ok
+    assert [str(i) for i in load_data(DEFAULT_DATA_DIR, DEFAULT_SPEC_PATH).issues] == []
 
 
 # Questions written for these tests (not from the dev set): paraphrases, ASR slips, keywords.
