@@ -34,6 +34,7 @@ from knowledge_base.loader import EVAL_DIR
 
 DEV_SET = EVAL_DIR / "faq_dev.jsonl"
 OUT_OF_SCOPE = EVAL_DIR / "out_of_scope.jsonl"
+NOW_IN_SCOPE = EVAL_DIR / "now_in_scope.jsonl"
 QUALITY_FLOOR = EVAL_DIR / "quality_floor.yaml"
 TOP = 3
 ROUNDING = 0.0005
@@ -75,9 +76,18 @@ def read_dev_set(path: Path = DEV_SET) -> list[Record]:
     return read_jsonl(path, ("q", "id", "kind"))
 
 
-def read_out_of_scope(path: Path = OUT_OF_SCOPE) -> list[Record]:
-    """Questions the base cannot answer: `q` (and a `topic`)."""
-    return read_jsonl(path, ("q",))
+def read_out_of_scope(path: Path = OUT_OF_SCOPE,
+                      now_in_scope: Path | None = NOW_IN_SCOPE) -> list[Record]:
+    """Questions the base cannot answer: `q` (and a `topic`), less those that an entry added
+    since answers (`now_in_scope`: the frozen file itself is never edited)."""
+    answered = {row["q"] for row in read_now_in_scope(now_in_scope)} if now_in_scope else set()
+    return [row for row in read_jsonl(path, ("q",)) if row["q"] not in answered]
+
+
+def read_now_in_scope(path: Path = NOW_IN_SCOPE) -> list[Record]:
+    """Out-of-scope questions that an entry added later answers: `q`, the entry `id` and
+    `since` (the day the entry was added)."""
+    return read_jsonl(path, ("q", "id", "since"))
 
 
 def dev_half(entry_id: str) -> str:

@@ -21,6 +21,7 @@ from knowledge_base.evaluation import (
     quality_figures,
     read_dev_set,
     read_jsonl,
+    read_now_in_scope,
     read_out_of_scope,
 )
 from knowledge_base.loader import EVAL_DIR
@@ -28,7 +29,8 @@ from knowledge_base.loader import EVAL_DIR
 
 def test_frozen_sets_are_those_the_floor_was_measured_on() -> None:
     floor = load_floor()
-    assert set(floor.frozen_files) == {"faq_spec.yaml", "faq_dev.jsonl", "out_of_scope.jsonl"}
+    assert set(floor.frozen_files) == {"faq_spec.yaml", "faq_dev.jsonl", "out_of_scope.jsonl",
+                                       "now_in_scope.jsonl"}
     assert floor.changed_files() == [], (
         "a frozen evaluation file changed: measure the figures again and record them with the "
         f"new sha256 in {QUALITY_FLOOR} (knowledge_base/eval/README.md)"
@@ -103,7 +105,7 @@ def test_shortfalls_name_each_figure_under_its_floor() -> None:
 
 
 def test_a_changed_or_missing_frozen_file_is_reported(tmp_path: Path) -> None:
-    for name in ("faq_spec.yaml", "faq_dev.jsonl", "out_of_scope.jsonl"):
+    for name in ("faq_spec.yaml", "faq_dev.jsonl", "out_of_scope.jsonl", "now_in_scope.jsonl"):
         shutil.copy(EVAL_DIR / name, tmp_path / name)
     floor = load_floor()
     assert floor.changed_files(tmp_path) == []
@@ -183,4 +185,18 @@ def test_question_sets_read_every_line() -> None:
     dev = read_dev_set()
     assert len(dev) == len([line for line in lines if line.strip()])
     assert {row["kind"] for row in dev} == {"standard", "colloquial", "asr", "short"}
-    assert read_jsonl(EVAL_DIR / "out_of_scope.jsonl") == read_out_of_scope()
+    assert read_jsonl(EVAL_DIR / "out_of_scope.jsonl") == read_out_of_scope(now_in_scope=None)
+
+
+def test_questions_now_in_scope_leave_the_out_of_scope_set_and_get_their_entry(
+        kb: KnowledgeBase) -> None:
+    moved = read_now_in_scope()
+    frozen = {row["q"] for row in read_out_of_scope(now_in_scope=None)}
+    assert moved, "the overlay lists the out-of-scope questions that entries now answer"
+    assert {row["q"] for row in moved} <= frozen  # only questions of the frozen file
+    assert not {row["q"] for row in moved} & {row["q"] for row in read_out_of_scope()}
+    assert len(read_out_of_scope()) == len(frozen) - len(moved)
+    for row in moved:
+        found = kb.search(row["q"], 3)
+        assert found, row
+        assert found[0].id == row["id"], (row, [r.id for r in found])
