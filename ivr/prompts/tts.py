@@ -13,7 +13,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", RuntimeWarning)
     from pydub import AudioSegment
 
-from ivr.prompts.numbers import speakable
+from ivr.prompts.spoken import speakable
 
 VOICE = "cmn-latn-pinyin"
 SAMPLE_RATE = 8000

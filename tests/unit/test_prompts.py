@@ -20,6 +20,7 @@ from ivr.prompts.catalogue import (
     load_catalogue,
     render,
 )
+from ivr.prompts.spoken import speakable
 
 MENU_FILE = PROJECT_ROOT / "ivr" / "menus" / "12366.yaml"
 SOUNDS = PROJECT_ROOT / "sounds" / "zh"
@@ -111,15 +112,15 @@ def test_digits() -> None:
         ("10万元", "十万元"),
         ("0", "零"),
         ("第3季度", "第三季度"),
-        ("12366", "一万二千三百六十六"),
-        ("13800138000", "幺三八零零幺三八零零零"),
+        ("12366", "幺二三六六"),  # the hotline's number, not a quantity
+        ("13800138000", "幺三八，零零幺三，八零零零"),  # a mobile number, 3-4-4
         ("应纳税额12345.67元", "应纳税额一万二千三百四十五点六七元"),
         ("税率为13%，自2026年1月1日起", "税率为百分之十三，自二零二六年一月一日起"),
         ("感谢您的来电，再见。", "感谢您的来电，再见。"),
     ],
 )
 def test_speakable(text: str, spoken: str) -> None:
-    assert numbers.speakable(text) == spoken
+    assert speakable(text) == spoken
 
 
 # -- the catalogue and the shipped sounds ---------------------------------------------------
