@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import tempfile
@@ -18,6 +19,13 @@ from ivr.prompts.spoken import speakable
 VOICE = "cmn-latn-pinyin"
 SAMPLE_RATE = 8000
 SPEED_WPM = 170
+
+
+def fingerprint(text: str) -> str:
+    """A hash of what the audio of ``text`` depends on: the voice, its speed and rate, and the
+    words spoken (not the written text: a change in how a text is read renders it again)."""
+    spoken = speakable(text)
+    return hashlib.sha256(f"{VOICE}|{SPEED_WPM}|{SAMPLE_RATE}|{spoken}".encode()).hexdigest()
 
 
 class TtsUnavailable(RuntimeError):

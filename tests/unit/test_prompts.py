@@ -146,6 +146,16 @@ def test_shipped_sounds_are_current() -> None:
     assert_telephone_wav(SOUNDS / f"{SILENCE_ID}.wav")
 
 
+def test_audio_is_keyed_on_what_is_spoken() -> None:
+    """Texts spoken alike share their audio; a change in the reading renders it again."""
+    from ivr.prompts.answers import answer_key
+
+    assert _fingerprint("请拨打12366") == _fingerprint("请拨打幺二三六六")
+    assert _fingerprint("请拨打12366") != _fingerprint("请拨打一二三六六")
+    assert answer_key("税率为13%。") == answer_key("税率为百分之十三。")
+    assert answer_key("税率为13%。") != answer_key("税率为9%。")
+
+
 def test_load_catalogue_accepts_nested_ids_and_strips_text(tmp_path: Path) -> None:
     path = tmp_path / "catalogue.yaml"
     path.write_text('faq/vat_2026: "  增值税法。 "\nwelcome: 您好\n', encoding="utf-8")
