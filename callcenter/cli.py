@@ -270,6 +270,29 @@ def prompts_render(
                    f"removed {sync.removed} -> {settings.sounds_dir / 'kb'}")
 
 
+@prompts_app.command("speakable")
+def prompts_speakable(
+    texts: Annotated[list[str] | None, typer.Argument(
+        help="Texts to read; without any, one per line from standard input.")] = None,
+) -> None:
+    """Print how each text is read aloud (numbers, codes, signs, abbreviations in words)."""
+    from ivr.prompts.spoken import speakable
+
+    if texts:
+        for text in texts:
+            typer.echo(speakable(text))
+        return
+    for number, raw in enumerate(sys.stdin.buffer, start=1):
+        try:
+            line = raw.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError as exc:
+            typer.echo(f"line {number} of standard input is not UTF-8 text: {exc.reason} "
+                       f"at byte {exc.start}", err=True)
+            raise typer.Exit(1) from exc
+        typer.echo(speakable(line))
+        sys.stdout.flush()
+
+
 @menu_app.command("check")
 def menu_check(path: Annotated[Path, typer.Argument(help="Menu YAML file.")]) -> None:
     """Validate a menu file and print its tree."""

@@ -1,25 +1,25 @@
 """Audio of knowledge-base answers, cached by a hash of the text: ``sounds/zh/kb/<hash>.wav``.
 
 An answer is rendered when it is first needed (``hotline prompts render``, start-up, or a call
-asking for it) and again only when its text changes; ``sync`` removes files no answer uses.
+asking for it) and again only when what is spoken changes (its text, or how the spoken-text
+normaliser reads it); ``sync`` removes files no answer uses.
 The folder is not committed (``.gitignore``): it is derived from the knowledge base.
 """
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ivr.prompts.tts import SAMPLE_RATE, SPEED_WPM, VOICE, synthesize
+from ivr.prompts.tts import fingerprint, synthesize
 
 SUBDIR = "kb"
 
 
 def answer_key(text: str) -> str:
-    return hashlib.sha256(f"{VOICE}|{SPEED_WPM}|{SAMPLE_RATE}|{text}".encode()).hexdigest()[:20]
+    return fingerprint(text)[:20]
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,12 @@
 """The prompt catalogue and its renderer (``hotline prompts render``).
 
-Rendering is incremental: ``sounds/zh/manifest.json`` keeps a hash of each prompt's text and
-voice; only prompts whose hash changed (or whose file is missing) are synthesized again.
+Rendering is incremental: ``sounds/zh/manifest.json`` keeps a hash of each prompt's spoken text
+(``spoken.speakable``) and voice; only prompts whose hash changed (or whose file is missing) are
+synthesized again.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from ivr.prompts.tts import SAMPLE_RATE, SPEED_WPM, VOICE, silence, synthesize, tone
+from ivr.prompts.tts import fingerprint, silence, synthesize, tone
 
 CATALOGUE = Path(__file__).with_name("catalogue.yaml")
 PROMPT_ID = re.compile(r"^[a-z0-9][a-z0-9_]*(/[a-z0-9_]+)*$")
@@ -43,7 +43,7 @@ def load_catalogue(path: Path = CATALOGUE) -> dict[str, str]:
 
 
 def _fingerprint(text: str) -> str:
-    return hashlib.sha256(f"{VOICE}|{SPEED_WPM}|{SAMPLE_RATE}|{text}".encode()).hexdigest()[:16]
+    return fingerprint(text)[:16]
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,10 @@
-"""Mandarin reading of numbers, for speech synthesis and dynamic read-back.
+"""Mandarin readers of numbers: digit by digit, as a quantity, as a decimal, as a sum of money.
 
-``speakable("税率为13%，自2026年1月1日起")`` -> ``"税率为百分之十三，自二零二六年一月一日起"``.
+Texts are read by ``ivr.prompts.spoken.speakable``, which uses these readers where a number's
+context says how it is read (12366 -> 幺二三六六, 第10条 -> 第十条).
 """
 
 from __future__ import annotations
-
-import re
 
 _DIGITS = "零一二三四五六七八九"
 _UNITS = ["", "十", "百", "千"]
@@ -81,22 +80,3 @@ def amount(yuan: float) -> str:
     if f:
         out += ("零" if not jiao else "") + _DIGITS[f] + "分"
     return out
-
-
-_NUMBER = r"\d+(?:\.\d+)?"
-
-
-def speakable(text: str) -> str:
-    """Rewrite the numbers of a Chinese sentence the way they are read aloud."""
-
-    def year(m: re.Match[str]) -> str:
-        return "".join(_DIGITS[int(c)] for c in m.group(1)) + "年"
-
-    text = re.sub(r"(\d{4})年", year, text)
-    text = re.sub(rf"({_NUMBER})%", lambda m: "百分之" + decimal(m.group(1)), text)
-    # long whole numbers only: the whole part of a decimal is left to decimal() below
-    text = re.sub(r"(?<![\d.])(\d{5,})(?!\d|\.\d)",
-                  lambda m: digits(m.group(1)) if len(m.group(1)) > 8
-                  else integer(int(m.group(1))), text)
-    text = re.sub(_NUMBER, lambda m: decimal(m.group(0)), text)
-    return text

@@ -1,8 +1,9 @@
 """Dynamic read-back in Mandarin from rendered fragments (``say/*`` in the catalogue).
 
-Digits, amounts, dates and times are turned into their Mandarin reading (``numbers.py``) and
-that reading into a list of fragment prompt ids, one per character, which the channel plays in
-turn: ``say_amount(12345)`` -> 一百二十三元四角五分 -> ``say/d1, say/bai, say/d2, ...``.
+Amounts, dates and times are written out (``¥123.45``, ``2026年12月3日``, ``9:30``) and read by
+the one spoken-text normaliser (``spoken.speakable``), digits and counts by its readers
+(``numbers.py``); the reading becomes a list of fragment prompt ids, one per character, which
+the channel plays in turn: ``say_amount(12345)`` -> 一百二十三元四角五分 -> ``say/d1, ...``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime, time
 
 from ivr.prompts import numbers
+from ivr.prompts.spoken import speakable
 
 # character -> fragment id; the catalogue renders each fragment from the character itself
 FRAGMENTS: dict[str, str] = {
@@ -48,7 +50,8 @@ def say_integer(n: int) -> list[str]:
 
 def say_amount(fen: int) -> list[str]:
     """An amount of money: 12345 fen -> 一百二十三元四角五分; whole yuan end with 整."""
-    reading = numbers.amount(fen / 100)
+    yuan, cents = divmod(abs(fen), 100)
+    reading = ("负" if fen < 0 else "") + speakable(f"¥{yuan}.{cents:02d}")
     if fen % 100 == 0:
         reading += "整"
     return fragments(reading)
@@ -56,15 +59,13 @@ def say_amount(fen: int) -> list[str]:
 
 def say_date(day: date) -> list[str]:
     """2026年12月3日: the year digit by digit, month and day as quantities."""
-    return fragments("".join("零一二三四五六七八九"[int(c)] for c in str(day.year)) + "年"
-                     + numbers.integer(day.month) + "月" + numbers.integer(day.day) + "日")
+    return fragments(speakable(f"{day.year}年{day.month}月{day.day}日"))
 
 
 def say_time(moment: time) -> list[str]:
     """9:30 -> 九点三十分; 14:00 -> 十四点整 (24-hour reading, as the hotline uses)."""
-    reading = numbers.integer(moment.hour) + "点"
-    reading += numbers.integer(moment.minute) + "分" if moment.minute else "整"
-    return fragments(reading)
+    reading = speakable(f"{moment.hour}:{moment.minute:02d}")
+    return fragments(reading if moment.minute else reading + "整")
 
 
 def say_datetime(moment: datetime) -> list[str]:
@@ -74,10 +75,9 @@ def say_datetime(moment: datetime) -> list[str]:
 def say_period(period: str) -> list[str]:
     """A tax period ``YYYY-MM`` -> 二零二六年十月."""
     year, _, month = period.partition("-")
-    if not (year.isdigit() and month.isdigit()):
+    if not (len(year) == 4 and year.isdigit() and month.isdigit() and 1 <= int(month) <= 12):
         raise NotSayable(f"not a period: {period!r}")
-    return fragments("".join("零一二三四五六七八九"[int(c)] for c in year) + "年"
-                     + numbers.integer(int(month)) + "月")
+    return fragments(speakable(f"{year}年{int(month)}月"))
 
 
 def catalogue_entries() -> dict[str, str]:

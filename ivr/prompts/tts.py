@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import tempfile
@@ -13,11 +14,18 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", RuntimeWarning)
     from pydub import AudioSegment
 
-from ivr.prompts.numbers import speakable
+from ivr.prompts.spoken import speakable
 
 VOICE = "cmn-latn-pinyin"
 SAMPLE_RATE = 8000
 SPEED_WPM = 170
+
+
+def fingerprint(text: str) -> str:
+    """A hash of what the audio of ``text`` depends on: the voice, its speed and rate, and the
+    words spoken (not the written text: a change in how a text is read renders it again)."""
+    spoken = speakable(text)
+    return hashlib.sha256(f"{VOICE}|{SPEED_WPM}|{SAMPLE_RATE}|{spoken}".encode()).hexdigest()
 
 
 class TtsUnavailable(RuntimeError):

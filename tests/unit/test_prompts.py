@@ -20,6 +20,7 @@ from ivr.prompts.catalogue import (
     load_catalogue,
     render,
 )
+from ivr.prompts.spoken import speakable
 
 MENU_FILE = PROJECT_ROOT / "ivr" / "menus" / "12366.yaml"
 SOUNDS = PROJECT_ROOT / "sounds" / "zh"
@@ -111,15 +112,15 @@ def test_digits() -> None:
         ("10万元", "十万元"),
         ("0", "零"),
         ("第3季度", "第三季度"),
-        ("12366", "一万二千三百六十六"),
-        ("13800138000", "幺三八零零幺三八零零零"),
+        ("12366", "幺二三六六"),  # the hotline's number, not a quantity
+        ("13800138000", "幺三八，零零幺三，八零零零"),  # a mobile number, 3-4-4
         ("应纳税额12345.67元", "应纳税额一万二千三百四十五点六七元"),
         ("税率为13%，自2026年1月1日起", "税率为百分之十三，自二零二六年一月一日起"),
         ("感谢您的来电，再见。", "感谢您的来电，再见。"),
     ],
 )
 def test_speakable(text: str, spoken: str) -> None:
-    assert numbers.speakable(text) == spoken
+    assert speakable(text) == spoken
 
 
 # -- the catalogue and the shipped sounds ---------------------------------------------------
@@ -143,6 +144,16 @@ def test_shipped_sounds_are_current() -> None:
     for prompt_id in catalogue:
         assert_telephone_wav(SOUNDS / f"{prompt_id}.wav")
     assert_telephone_wav(SOUNDS / f"{SILENCE_ID}.wav")
+
+
+def test_audio_is_keyed_on_what_is_spoken() -> None:
+    """Texts spoken alike share their audio; a change in the reading renders it again."""
+    from ivr.prompts.answers import answer_key
+
+    assert _fingerprint("请拨打12366") == _fingerprint("请拨打幺二三六六")
+    assert _fingerprint("请拨打12366") != _fingerprint("请拨打一二三六六")
+    assert answer_key("税率为13%。") == answer_key("税率为百分之十三。")
+    assert answer_key("税率为13%。") != answer_key("税率为9%。")
 
 
 def test_load_catalogue_accepts_nested_ids_and_strips_text(tmp_path: Path) -> None:
