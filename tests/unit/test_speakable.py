@@ -49,7 +49,7 @@ def faq_answers() -> list[tuple[str, str]]:
 def test_the_table_holds_every_faq_answer_that_says_12366() -> None:
     table = {w for c, w, _ in CASES if c == "faq"}
     mention = {answer for _, answer in faq_answers() if "12366" in answer}
-    assert len(mention) >= 13
+    assert len(mention) >= 2
     assert mention == table, "an FAQ answer that says 12366 changed: update the table"
 
 
