@@ -6,14 +6,19 @@
 * After every (re)connection the bridge reconciles: contacts whose channel vanished while the
   connection was down are ended (flagged ``reconciled``); channels still waiting in AsyncAGI with
   no live session get a new session; a caller found bridged to an agent is marked connected.
+  When Asterisk itself restarted meanwhile (a crash), its calls ended when the connection was
+  lost, and their contacts end at that moment (queue wait and talk time run up to the crash);
+  otherwise the end is only known to lie in the outage and is taken at the reconciliation.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from ivr.agi import AgiChannel, AsyncAgi
@@ -65,10 +70,16 @@ class IvrBridge:
         self.calls: dict[str, Call] = {}  # by the caller channel's uniqueid
         self.sessions_started = 0
         self.reconciliations = 0
+        # the first loss of the AMI connection since the last reconciliation: when (the clock
+        # of the contact events) and on time.monotonic()'s scale (to compare with Asterisk's
+        # uptime)
+        self._lost_at: datetime | None = None
+        self._lost_mono: float | None = None
         client.on(AsyncAgiStart, self._on_agi_start)
         client.on(Hangup, self._on_hangup)
         client.on(QueueEvent, self._on_queue_event)
         client.on_ready(self.reconcile)
+        client.on_disconnect(self._on_disconnect)
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -167,6 +178,25 @@ class IvrBridge:
 
     # -- reconciliation -------------------------------------------------------------------
 
+    def _on_disconnect(self) -> None:
+        if self._lost_at is None:
+            self._lost_at, self._lost_mono = self.services.clock(), time.monotonic()
+
+    def _crash_moment(self) -> datetime | None:
+        """When the connection was lost, if the Asterisk we are connected to now started after
+        that (it crashed or was restarted: its channels ended then); None when the same
+        Asterisk ran on (a channel gone meanwhile ended at some unknown moment)."""
+        booted = self.client.booted_at
+        if self._lost_mono is None or booted is None or booted < self._lost_mono:
+            return None
+        return self._lost_at
+
+    def _end_reconciled(self, linkedid: str, why: str, crashed_at: datetime | None) -> None:
+        self.recorder.record(ContactEvent(linkedid, EventKind.CALL_ENDED, {
+            "cause": 0, "cause_txt": why, "reconciled": True,
+            "asterisk_restarted": crashed_at is not None},
+            at=crashed_at or self.services.clock()))
+
     async def reconcile(self) -> None:
         """Bring our view of calls in line with Asterisk's after a (re)connection."""
         try:
@@ -183,13 +213,14 @@ class IvrBridge:
                     k.lower(): str(v) for k, v in message.items()
                 }
         live_linkedids = {info.get("linkedid", "") for info in live.values()}
+        crashed_at = self._crash_moment()
+        why = ("Asterisk restarted while AMI was disconnected" if crashed_at
+               else "channel vanished while AMI was disconnected")
         for uniqueid, call in list(self.calls.items()):
             info = live.get(uniqueid)
             if info is None:
                 self.calls.pop(uniqueid, None)
-                self._record(call.linkedid, EventKind.CALL_ENDED, cause=0,
-                             cause_txt="channel vanished while AMI was disconnected",
-                             reconciled=True)
+                self._end_reconciled(call.linkedid, why, crashed_at)
                 continue
             if info.get("application", "").lower() == "agi" and (
                 call.session is None or call.session.done()
@@ -203,9 +234,8 @@ class IvrBridge:
         known = {call.linkedid for call in self.calls.values()}
         for linkedid in await self.recorder.open_contacts():
             if linkedid not in known and linkedid not in live_linkedids:
-                self._record(linkedid, EventKind.CALL_ENDED, cause=0,
-                             cause_txt="channel vanished while the bridge was away",
-                             reconciled=True)
+                self._end_reconciled(linkedid, "channel vanished while the bridge was away",
+                                     None)
         # channels in AsyncAGI that we never saw start (e.g. the bridge restarted)
         for uniqueid, info in live.items():
             if uniqueid in self.calls or info.get("application", "").lower() != "agi":
@@ -218,3 +248,4 @@ class IvrBridge:
             self._record(call.linkedid, EventKind.CALL_STARTED, caller=call.caller,
                          channel=call.channel, uniqueid=uniqueid, adopted=True)
             self._start_session(call, {"agi_callerid": call.caller}, resumed=True)
+        self._lost_at = self._lost_mono = None

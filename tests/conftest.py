@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from sqlalchemy import delete
@@ -53,27 +53,42 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"suite clock: {SUITE_START.isoformat()}" + (f" (run {run!r})" if run else "")
 
 
-def _unavailable(what: str, reason: str) -> None:
+def _unavailable(what: str, reason: str) -> NoReturn:
     if in_ci():
         pytest.fail(f"{what} is required in CI but unavailable: {reason}", pytrace=False)
     pytest.skip(f"{what} unavailable: {reason}")
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-           ) -> Iterator[str]:
-    if request.param == "sqlite":
-        url = sqlite_url(tmp_path_factory.mktemp("db"))
+DATABASES = ["sqlite", "postgresql"]
+
+
+@contextlib.contextmanager
+def fresh_database(kind: str, directory: Path) -> Iterator[str]:
+    """A new database at head: a SQLite file in ``directory`` or a throw-away PostgreSQL
+    database (dropped on exit); yields its URL."""
+    if kind == "sqlite":
+        url = sqlite_url(directory)
         upgrade(url)
         yield url
         return
+    if kind != "postgresql":
+        raise ValueError(f"unknown database kind {kind!r}")
     try:
         url, name = create_pg_database()
     except Exception as exc:
         _unavailable("PostgreSQL at 127.0.0.1:5432", str(exc).splitlines()[0])
-    upgrade(url)
-    yield url
-    drop_pg_database(name)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        drop_pg_database(name)
+
+
+@pytest.fixture(scope="session", params=DATABASES)
+def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[str]:
+    with fresh_database(request.param, tmp_path_factory.mktemp("db")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
+import sys
+import time
 import uuid
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
+import httpx
 import sqlalchemy as sa
 
 from callcenter.settings import PROJECT_ROOT
@@ -67,6 +73,39 @@ def serve_env(db_url: str, hours_file: Path, **extra: str) -> dict[str, str]:
         "HOTLINE_CLOCK_START": SUITE_CLOCK().isoformat(),  # the server runs on the suite's clock
         **extra,
     }
+
+
+@contextlib.contextmanager
+def serving(env: dict[str, str], port: int, log_path: Path) -> Iterator[str]:
+    """`hotline serve` on ``port`` with ``env``, its output in ``log_path``: yields its base URL
+    once ``/api/v1/health`` says ok (fails with the log's tail if not within 60 s) and stops
+    the process on exit."""
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen([str(Path(sys.executable).with_name("hotline")), "serve",
+                                 "--port", str(port)], env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        health: dict[str, object] = {}
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                health = httpx.get(f"{base}/api/v1/health", timeout=2).json()
+                if health.get("status") == "ok":
+                    break
+            except (httpx.HTTPError, ValueError):
+                pass
+            time.sleep(0.3)
+        assert health.get("status") == "ok", (health,
+                                              log_path.read_text(errors="replace")[-3000:])
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def in_ci() -> bool:

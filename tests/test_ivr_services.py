@@ -5,6 +5,7 @@ history, callback requests, the survey score on the contact, demo data and the C
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
@@ -210,10 +211,10 @@ def test_menu_check_prints_the_tree_and_refuses_a_broken_file(tmp_path: Path) ->
         in result.output
 
 
-def test_demo_seed_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_demo_seed_command(db_url: str, db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     from callcenter.settings import get_settings
 
-    monkeypatch.setenv("HOTLINE_DATABASE_URL", f"sqlite:///{tmp_path / 'demo.db'}")
+    monkeypatch.setenv("HOTLINE_DATABASE_URL", db_url)
     get_settings.cache_clear()
     try:
         result = CliRunner().invoke(app, ["demo", "seed-ivr", "--days", "2"])
@@ -221,9 +222,10 @@ def test_demo_seed_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
     assert '"halls": 3' in result.output
-    db = Database(f"sqlite:///{tmp_path / 'demo.db'}")
-    try:
-        taxpayers = TaxpayerService(db, SUITE_CLOCK)
-        assert taxpayers.verify_pin("914403001234567890", "123456").status == "ok"
-    finally:
-        db.dispose()
+    taxpayers = TaxpayerService(db, SUITE_CLOCK)
+    assert taxpayers.verify_pin("914403001234567890", "123456").status == "ok"
+    with db.session() as session:
+        halls = session.scalars(select(ServiceHall)).all()
+        slots = session.scalars(select(BookingSlot)).all()
+    assert len(halls) == 3
+    assert len(slots) == json.loads(result.output)["slots_added"] > 0

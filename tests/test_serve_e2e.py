@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from callcenter.contacts.services import ContactService
 from callcenter.db import Database
 from ivr.pbx.sandbox import AsteriskSandbox
 from tests.callcenter.util import bearer, token_for
-from tests.support import HTTP_TEST_PORT, TEST_PORTS, serve_env
+from tests.support import HTTP_TEST_PORT, TEST_PORTS, serve_env, serving
 
 pytestmark = pytest.mark.asterisk
 
@@ -33,31 +32,8 @@ def env(db_url: str) -> dict[str, str]:
 
 @pytest.fixture
 def server(pbx: AsteriskSandbox, env: dict[str, str], tmp_path: Path) -> Iterator[str]:
-    log_path = tmp_path / "serve.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen([HOTLINE, "serve", "--port", str(HTTP_PORT)], env=env,
-                                stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{HTTP_PORT}"
-    try:
-        deadline = time.monotonic() + 60
-        health: dict[str, object] = {}
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                health = httpx.get(f"{base}/api/v1/health", timeout=2).json()
-                if health.get("status") == "ok":
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        assert health.get("status") == "ok", (health, log_path.read_text()[-3000:])
+    with serving(env, HTTP_PORT, tmp_path / "serve.log") as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def test_serve_reports_health_and_pbx_call_prints_the_contact(

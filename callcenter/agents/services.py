@@ -8,8 +8,10 @@ reason 话后处理 for ``wrapup_seconds``, then ready again), ``AgentRingNoAnsw
 leaving -> ready. ``QueueMemberStatus`` reporting a pause we did not make (CLI, another tool)
 is taken over. After every AMI (re)connection :meth:`resync` pushes the queue configuration and
 restores each agent's membership and pause from our state (``QueueStatus`` tells what Asterisk
-has). The state lives in memory, is written to ``agent_states`` (restored at start-up) and every
-change to ``agent_state_log``.
+has); a call that ended out of sight (Asterisk crashed or restarted) ends for the desk too: a
+ringing agent is ready again, an agent on the call goes to wrap-up, the console is told, and
+callers no longer in a queue leave the board. The state lives in memory, is written to
+``agent_states`` (restored at start-up) and every change to ``agent_state_log``.
 """
 
 from __future__ import annotations
@@ -418,20 +420,25 @@ class AgentDesk:
 
     async def _enter_wrapup(self, agent: Agent, linkedid: str) -> None:
         async with self._lock:
-            if self.wrapup_seconds > 0:
-                try:
-                    await self._pause_member(agent, True, WRAP_UP_REASON)
-                except DeskError:
-                    log.warning("wrap-up pause of %s failed", agent.username)
-                agent.caller_channel = None
-                await self._set(agent, AgentState.WRAP_UP, WRAP_UP_REASON, by=None,
-                                linkedid=linkedid)
-                agent.linkedid = linkedid
-                self._cancel_wrapup(agent.username)
-                self._wrapups[agent.username] = asyncio.get_running_loop().create_task(
-                    self._wrapup_then_ready(agent), name=f"wrap-up {agent.username}")
-            else:
-                await self._set(agent, AgentState.READY, None, by=None)
+            await self._start_wrapup(agent, linkedid)
+
+    async def _start_wrapup(self, agent: Agent, linkedid: str) -> None:
+        """The agent's call ended: wrap-up (paused) for ``wrapup_seconds``, then ready; the
+        caller holds ``_lock``."""
+        if self.wrapup_seconds > 0:
+            try:
+                await self._pause_member(agent, True, WRAP_UP_REASON)
+            except DeskError:
+                log.warning("wrap-up pause of %s failed", agent.username)
+            agent.caller_channel = None
+            await self._set(agent, AgentState.WRAP_UP, WRAP_UP_REASON, by=None,
+                            linkedid=linkedid)
+            agent.linkedid = linkedid
+            self._cancel_wrapup(agent.username)
+            self._wrapups[agent.username] = asyncio.get_running_loop().create_task(
+                self._wrapup_then_ready(agent), name=f"wrap-up {agent.username}")
+        else:
+            await self._set(agent, AgentState.READY, None, by=None)
 
     async def _on_any_event(self, event: AmiEvent) -> None:
         if event.name.lower() == "userevent" and event.header("UserEvent") == "HotlineCallback":
@@ -491,11 +498,20 @@ class AgentDesk:
             log.exception("QueueStatus failed; agent resync skipped")
             return
         present: dict[tuple[str, str], dict[str, str]] = {}
+        queued: set[str] = set()  # uniqueids of the callers waiting in a queue
         for message in response if isinstance(response, list) else []:
-            if str(message.get("Event", "")).lower() == "queuemember":
-                info = {k.lower(): str(v) for k, v in message.items()}
+            kind = str(message.get("Event", "")).lower()
+            info = {k.lower(): str(v) for k, v in message.items()}
+            if kind == "queuemember":
                 iface = info.get("stateinterface") or info.get("location", "")
                 present[(info.get("queue", ""), iface)] = info
+            elif kind == "queueentry":
+                queued.add(info.get("uniqueid", ""))
+        gone = [uniqueid for uniqueid in self.waiting if uniqueid not in queued]
+        if gone:  # they left while we could not see it (e.g. Asterisk restarted)
+            for uniqueid in gone:
+                del self.waiting[uniqueid]
+            self.notifier.publish("queues", self.board())
         await asyncio.to_thread(self.load)
         async with self._lock:
             for agent in list(self.agents.values()):
@@ -527,7 +543,20 @@ class AgentDesk:
         in_call = any(p.get("incall") == "1" or p.get("status") in ("2", "6", "7")
                       for (_q, iface), p in present.items() if iface == agent.interface)
         if agent.state in (AgentState.RINGING, AgentState.ON_CALL) and not in_call:
+            await self._call_lost(agent)
+
+    async def _call_lost(self, agent: Agent) -> None:
+        """The agent's call ended out of sight: a ringing agent is ready again, one on the call
+        goes to wrap-up as after any call; the console's call card is told. Holds ``_lock``."""
+        linkedid = agent.linkedid
+        topic = f"calls.{agent.username}"
+        if agent.state is AgentState.RINGING or linkedid is None:
             await self._set(agent, AgentState.READY, None, by=None)
+            self.notifier.publish(topic, {"type": "abandoned", "linkedid": linkedid})
+            return
+        await self._start_wrapup(agent, linkedid)
+        self.notifier.publish(topic, {"type": "completed", "linkedid": linkedid,
+                                      "talk_time": None, "reason": "lost"})
 
     # -- the call card --------------------------------------------------------------------
 

@@ -194,6 +194,7 @@ class AmiClient:
         self._connected_since: float | None = None
         self._reconnects = 0
         self._ever_ready = False
+        self._booted_at: float | None = None
         self._last_error: str | None = None
         self._last_event_at: float | None = None
         self._events = 0
@@ -256,6 +257,12 @@ class AmiClient:
     @property
     def ready(self) -> bool:
         return self._state is AmiState.READY
+
+    @property
+    def booted_at(self) -> float | None:
+        """When the Asterisk of the last login started, on ``time.monotonic()``'s scale (from
+        the ``Uptime`` of its FullyBooted event, whole seconds); None before any login."""
+        return self._booted_at
 
     def health(self) -> AmiHealth:
         now = time.monotonic()
@@ -366,7 +373,7 @@ class AmiClient:
             log.warning("malformed AMI event %s skipped: %s", event.name, event.error)
             return
         if isinstance(event, FullyBooted):
-            self._on_fully_booted()
+            self._on_fully_booted(event)
         for event_type, handlers in list(self._handlers.items()):
             if isinstance(event, event_type):
                 for handler in list(handlers):
@@ -396,11 +403,14 @@ class AmiClient:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _on_fully_booted(self) -> None:
+    def _on_fully_booted(self, event: FullyBooted) -> None:
         # Asterisk sends events only to a logged-in session, and FullyBooted right after the
         # login response (before panoramisk's login callback has run).
         if self._manager is None:
             return
+        uptime = event.header("Uptime")
+        if uptime.isdigit():
+            self._booted_at = time.monotonic() - int(uptime)
         first_login = not self._logged_in
         self._logged_in = True
         if not first_login and self._state is AmiState.READY:

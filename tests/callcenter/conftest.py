@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,13 +17,14 @@ from callcenter.app import create_app
 from callcenter.auth import services as auth_services
 from callcenter.auth.models import AuditEntry, AuthSession, User
 from callcenter.db import Database
-from callcenter.migrate import upgrade
 from callcenter.queues.models import AgentSkill
 from callcenter.queues.services import QueueService
 from callcenter.settings import Settings
+from ivr.ami.client import AmiClient
 from ivr.pbx.sandbox import AsteriskSandbox
 from tests.callcenter.util import PASSWORD, bearer, ensure_user, token_for
-from tests.support import HTTP_TEST_PORT, SUITE_CLOCK, serve_env, sqlite_url
+from tests.conftest import DATABASES, fresh_database
+from tests.support import HTTP_TEST_PORT, SUITE_CLOCK, TEST_PORTS, serve_env, serving
 
 ROLES = ("agent", "expert", "supervisor", "admin")
 
@@ -96,46 +94,57 @@ class LiveServer:
         return self.log_path.read_text(errors="replace")[-4000:]
 
 
-@pytest.fixture(scope="module")
-def live_server(pbx: AsteriskSandbox, tmp_path_factory: pytest.TempPathFactory
-                ) -> Iterator[LiveServer]:
+ALWAYS_OPEN = Path(__file__).parents[1] / "data" / "hours_always_open.yaml"
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+def live_server(request: pytest.FixtureRequest, pbx: AsteriskSandbox,
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """`hotline serve` on the test Asterisk, one per module and database kind (a fresh SQLite
+    file or a throw-away PostgreSQL database), open around the clock so that no test depends on
+    the time of day it runs at."""
     tmp = tmp_path_factory.mktemp("live")
-    db_url = sqlite_url(tmp)
-    upgrade(db_url)
-    db = Database(db_url)
-    queues = QueueService(db, SUITE_CLOCK)
-    for username, role, interface, skills in LIVE_USERS:
-        ensure_user(db, username, role, interface=interface)
-        if skills:
-            queues.set_agent_skills(username, skills, actor="test")
-    db.dispose()
-    hours = tmp / "hours.yaml"
-    hours.write_text("hours:\n  - days: [1, 2, 3, 4, 5, 6, 7]\n    open: '00:00'\n"
-                     "    close: '23:59'\nholidays: []\nworkdays: []\n")
-    env = serve_env(db_url, hours, HOTLINE_KB_ENABLED="false", HOTLINE_WRAPUP_SECONDS="2")
-    port = HTTP_TEST_PORT + 1
-    log_path = tmp / "serve.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen([str(Path(sys.executable).with_name("hotline")), "serve",
-                                 "--port", str(port)], env=env, stdout=log,
-                                stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        ok = False
-        while time.monotonic() < deadline and proc.poll() is None and not ok:
-            try:
-                health = httpx.get(f"{base}/api/v1/health", timeout=2).json()
-                ok = health.get("status") == "ok"
-            except (httpx.HTTPError, ValueError):
-                pass
-            time.sleep(0.3)
-        assert ok, log_path.read_text()[-3000:]
-        yield LiveServer(base, db_url, pbx, log_path)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with fresh_database(request.param, tmp) as db_url:
+        db = Database(db_url)
+        queues = QueueService(db, SUITE_CLOCK)
+        for username, role, interface, skills in LIVE_USERS:
+            ensure_user(db, username, role, interface=interface)
+            if skills:
+                queues.set_agent_skills(username, skills, actor="test")
+        db.dispose()
+        env = serve_env(db_url, ALWAYS_OPEN, HOTLINE_KB_ENABLED="false",
+                        HOTLINE_WRAPUP_SECONDS="2")
+        log_path = tmp / "serve.log"
+        with serving(env, HTTP_TEST_PORT + 1, log_path) as base:
+            yield LiveServer(base, db_url, pbx, log_path)
+
+
+@pytest.fixture
+async def ami(live_server: LiveServer) -> AsyncIterator[AmiClient]:
+    """An AMI client of the tests' own on the live server's Asterisk."""
+    client = AmiClient("127.0.0.1", TEST_PORTS.ami, live_server.pbx.credentials.ami_user,
+                       live_server.pbx.credentials.ami_secret, backoff_max=1.0)
+    await client.start()
+    await client.wait_ready(20)
+    yield client
+    await client.close()
+
+
+def log_everyone_out(server: LiveServer) -> None:
+    sup = bearer(server.token("sup1"))
+    board = httpx.get(f"{server.base}/api/v1/agents/board", headers=sup).json()
+    for agent in board["agents"]:
+        if agent["state"] != "logged_out":
+            response = httpx.post(
+                f"{server.base}/api/v1/agents/{agent['username']}/state",
+                json={"state": "logged_out"}, headers=sup, timeout=10)
+            assert response.status_code == 200, response.text
+
+
+@pytest.fixture
+def everyone_logged_out(live_server: LiveServer) -> Iterator[None]:
+    """Every agent logged out before the test and after it: the live server is shared by the
+    module, and Asterisk (with its queue members) by the whole session."""
+    log_everyone_out(live_server)
+    yield
+    log_everyone_out(live_server)

@@ -6,12 +6,13 @@
   hang-up the contact shows both agents, the notes and the disposition (screenshots saved);
 * a supervisor pauses an agent from the board: Asterisk reports the member paused with reason;
 * Asterisk restarts during the shift: the agents' states are restored in Asterisk.
+
+Each runs against a `hotline serve` on SQLite and on PostgreSQL (the `live_server` fixture).
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -24,10 +25,11 @@ from ivr.ami.client import AmiClient
 from ivr.ami.events import QueueCallerJoin
 from ivr.pbx.sipp import Dtmf, Pause, SippRunner
 from tests.callcenter.conftest import LiveServer
-from tests.callcenter.util import PASSWORD, bearer
+from tests.callcenter.util import PASSWORD, bearer, members, wait_for
 from tests.support import TEST_PORTS
 
-pytestmark = pytest.mark.asterisk
+# each test starts with every agent logged out (the server is shared by the module)
+pytestmark = [pytest.mark.asterisk, pytest.mark.usefixtures("everyone_logged_out")]
 
 SCREENSHOTS = PROJECT_ROOT / "var" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
@@ -37,56 +39,11 @@ UI_TIMEOUT_MS = 60_000
 
 
 @pytest.fixture
-async def ami(live_server: LiveServer) -> AsyncIterator[AmiClient]:
-    client = AmiClient("127.0.0.1", TEST_PORTS.ami, live_server.pbx.credentials.ami_user,
-                       live_server.pbx.credentials.ami_secret, backoff_max=1.0)
-    await client.start()
-    await client.wait_ready(20)
-    yield client
-    await client.close()
-
-
-@pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
     async with async_playwright() as p:
         instance = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield instance
         await instance.close()
-
-
-@pytest.fixture(autouse=True)
-def everyone_logged_out(live_server: LiveServer) -> None:
-    """Each test starts with every agent logged out (the server is shared by the module)."""
-    sup = bearer(live_server.token("sup1"))
-    board = httpx.get(f"{live_server.base}/api/v1/agents/board", headers=sup).json()
-    for agent in board["agents"]:
-        if agent["state"] != "logged_out":
-            response = httpx.post(
-                f"{live_server.base}/api/v1/agents/{agent['username']}/state",
-                json={"state": "logged_out"}, headers=sup, timeout=10)
-            assert response.status_code == 200, response.text
-
-
-async def members(ami: AmiClient) -> dict[tuple[str, str], dict[str, str]]:
-    """Asterisk's queue members: (queue, member name) -> QueueMember headers (lower case)."""
-    response = await ami.send_action({"Action": "QueueStatus"}, as_list=True, timeout=10)
-    found: dict[tuple[str, str], dict[str, str]] = {}
-    for message in response:
-        if str(message.get("Event", "")).lower() == "queuemember":
-            info = {k.lower(): str(v) for k, v in message.items()}
-            found[(info["queue"], info.get("name") or info.get("membername", ""))] = info
-    return found
-
-
-async def wait_for(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await predicate()
-        if last:
-            return last
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
 
 async def login(page: Page, server: LiveServer, username: str) -> None:

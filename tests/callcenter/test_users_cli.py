@@ -1,4 +1,5 @@
-"""`hotline users create`: the first admin, no default password, clear refusals."""
+"""`hotline users create`: the first admin, no default password, clear refusals (on SQLite and
+PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 from callcenter.auth.models import Role
 from callcenter.auth.services import UserService
 from callcenter.db import Database
-from tests.support import SUITE_CLOCK, sqlite_url
+from tests.support import SUITE_CLOCK
 
 HOTLINE = str(Path(sys.executable).with_name("hotline"))
 
@@ -20,9 +21,8 @@ def run(args: list[str], stdin: str, env: dict[str, str]) -> subprocess.Complete
                           capture_output=True, env=env, timeout=120, check=False)
 
 
-def test_users_create_makes_the_first_admin(tmp_path: Path) -> None:
-    url = sqlite_url(tmp_path)
-    env = {**os.environ, "HOTLINE_DATABASE_URL": url}
+def test_users_create_makes_the_first_admin(db_url: str, clean_users: Database) -> None:
+    env = {**os.environ, "HOTLINE_DATABASE_URL": db_url}
     short = run(["boss", "--password-stdin"], "short\n", env)
     assert short.returncode == 1
     assert "密码至少需要8个字符" in short.stderr
@@ -37,8 +37,7 @@ def test_users_create_makes_the_first_admin(tmp_path: Path) -> None:
     agent = run(["agent9", "--role", "agent", "--interface", "PJSIP/agent3",
                  "--password-stdin"], "long-enough-2\n", env)
     assert agent.returncode == 0, agent.stderr
-    db = Database(url)
-    users = UserService(db, SUITE_CLOCK)
+    users = UserService(clean_users, SUITE_CLOCK)
     boss = users.get_user("boss")
     assert boss is not None
     assert boss.role is Role.ADMIN
@@ -47,4 +46,3 @@ def test_users_create_makes_the_first_admin(tmp_path: Path) -> None:
     stored = users.get_user("agent9")
     assert stored is not None
     assert stored.interface == "PJSIP/agent3"
-    db.dispose()

@@ -2,7 +2,10 @@
 
 It listens on 127.0.0.1 on a free port, greets with the Asterisk banner, and answers:
 
-* ``Login`` with Success and then ``Event: FullyBooted`` (or Error when logins are refused);
+* ``Login`` with Success and then ``Event: FullyBooted`` (or Error when logins are refused),
+  with ``Uptime`` when ``uptime`` is set (seconds since "Asterisk" started);
+* an action named in ``lists`` with an event list: Success, those events, then
+  ``<Action>Complete`` (e.g. ``CoreShowChannels`` -> ``CoreShowChannelsComplete``);
 * ``Ping`` with Pong, unless the connection was muted (a half-open connection);
 * ``AGI`` with "Added AGI command to queue", then, when ``agi_result`` gives a result line, an
   ``AsyncAGIExec`` event carrying the ``CommandId`` and the URL-encoded result;
@@ -78,6 +81,9 @@ class FakeAmi:
         self.down = False
         self.silent_actions: set[str] = set()
         self.agi_result: AgiResponder | None = None
+        self.uptime: int | None = None
+        # lower-case action name -> the events of its list (each gets the action's ActionID)
+        self.lists: dict[str, list[dict[str, str]]] = {}
         self._conns: list[_Conn] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
@@ -169,9 +175,20 @@ class FakeAmi:
             self.logins += 1
             conn.send(message(("Response", "Success"), action_id,
                               ("Message", "Authentication accepted")))
-            conn.send(event("FullyBooted", Privilege="system,all", Status="Fully Booted"))
+            booted = {"Privilege": "system,all", "Status": "Fully Booted"}
+            if self.uptime is not None:
+                booted["Uptime"] = str(self.uptime)
+            conn.send(event("FullyBooted", **booted))
         elif name in self.silent_actions:
             return
+        elif name in self.lists:
+            conn.send(message(("Response", "Success"), action_id, ("EventList", "start"),
+                              ("Message", "Events will follow")))
+            items = self.lists[name]
+            for item in items:
+                conn.send(message(*item.items(), action_id))
+            conn.send(message(("Event", f"{action.get('Action', '')}Complete"), action_id,
+                              ("EventList", "Complete"), ("ListItems", str(len(items)))))
         elif name == "ping":
             if not conn.muted:
                 conn.send(message(("Response", "Success"), action_id, ("Ping", "Pong"),
