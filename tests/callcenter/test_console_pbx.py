@@ -25,7 +25,7 @@ from ivr.ami.events import QueueCallerJoin
 from ivr.pbx.sipp import Dtmf, Pause, SippRunner
 from tests.callcenter.conftest import LiveServer
 from tests.callcenter.util import PASSWORD, bearer
-from tests.support import TEST_PORTS
+from tests.support import TEST_PORTS, driver_ami
 
 pytestmark = pytest.mark.asterisk
 
@@ -38,8 +38,8 @@ UI_TIMEOUT_MS = 60_000
 
 @pytest.fixture
 async def ami(live_server: LiveServer) -> AsyncIterator[AmiClient]:
-    client = AmiClient("127.0.0.1", TEST_PORTS.ami, live_server.pbx.credentials.ami_user,
-                       live_server.pbx.credentials.ami_secret, backoff_max=1.0)
+    """The test's own AMI hands (the driver account: it originates calls)."""
+    client = driver_ami(backoff_max=1.0)
     await client.start()
     await client.wait_ready(20)
     yield client
