@@ -73,12 +73,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         version="0.1.0",
         description="IVR and call-center backend for the 12366 tax service hotline.",
         lifespan=lifespan,
+        # the interactive docs load a viewer from a CDN: development only
+        docs_url=None if settings.env == "production" else "/docs",
+        redoc_url=None if settings.env == "production" else "/redoc",
     )
 
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(status_code=422, content=validation_problem(exc.errors()))
-
+    app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
     app.include_router(api_router)
     app.include_router(web_router)  # the console: /console
     app.include_router(stats_pages_router)
@@ -88,6 +88,11 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                        sessionless_paths={"/api/v1/auth/login"})
     describe_errors(app)  # the OpenAPI document says what the API answers on errors
     return app
+
+
+async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    """Every 422 of bad input: a ``Problem`` (callcenter/openapi.py)."""
+    return JSONResponse(status_code=422, content=validation_problem(exc.errors()))
 
 
 def validation_problem(errors: Sequence[Any]) -> dict[str, Any]:

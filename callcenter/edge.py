@@ -47,13 +47,14 @@ def utc_moment(value: datetime, name: str) -> datetime:
     [:data:`EARLIEST`, :data:`LATEST`)."""
     if value.tzinfo is None:
         raise ValueError(f"'{name}' needs a time zone offset, e.g. 2026-11-28T08:00:00+08:00")
+    reason = (f"'{name}' must lie between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC), "
+              f"got {value.isoformat()}")
     try:
         moment = value.astimezone(UTC)
-    except OverflowError:
-        moment = EARLIEST if value.year < 2000 else LATEST
+    except OverflowError as exc:  # the first or last day of the calendar, shifted
+        raise ValueError(reason) from exc
     if not EARLIEST <= moment < LATEST:
-        raise ValueError(f"'{name}' must lie between {EARLIEST:%Y-%m-%d} and "
-                         f"{LATEST:%Y-%m-%d} (UTC), got {value.isoformat()}")
+        raise ValueError(reason)
     return moment
 
 
@@ -147,18 +148,27 @@ def json_problem(body: bytes) -> str | None:
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
        "frame-ancestors 'none'")
-SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
-    (b"content-security-policy", CSP.encode()),
+# FastAPI's /docs and /redoc pages (development only: off with HOTLINE_ENV=production) load
+# their viewer from a CDN and run an inline script
+DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+            "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+            "img-src 'self' data: https://fastapi.tiangolo.com; connect-src 'self'; "
+            "object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+DOCS_PATHS = frozenset({"/docs", "/redoc"})
+OTHER_HEADERS: list[tuple[bytes, bytes]] = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
 ]
 
 
-def _with_security_headers(message: Message) -> Message:
-    present = {name.lower() for name, _ in message.get("headers", [])}
-    headers = list(message.get("headers", []))
-    headers.extend(h for h in SECURITY_HEADERS if h[0] not in present)
+def _with_security_headers(message: Message, path: str) -> Message:
+    headers = [(name, value) for name, value in message.get("headers", [])
+               if name.lower() != b"content-security-policy"]
+    present = {name.lower() for name, _ in headers}
+    policy = DOCS_CSP if path in DOCS_PATHS else CSP
+    headers.append((b"content-security-policy", policy.encode()))
+    headers.extend(h for h in OTHER_HEADERS if h[0] not in present)
     return {**message, "headers": headers}
 
 
@@ -192,7 +202,7 @@ class Edge:
 
         async def send_secured(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message = _with_security_headers(message)
+                message = _with_security_headers(message, scope["path"])
             await send(message)
 
         headers = Headers(scope=scope)

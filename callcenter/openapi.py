@@ -12,13 +12,14 @@ errors an operation can answer:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, APIWebSocketRoute, iter_route_contexts
 
 from callcenter.edge import UNSAFE_METHODS
 
@@ -58,6 +59,33 @@ def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"description": DESCRIPTIONS[code]} for code in codes}
 
 
+@dataclass(frozen=True)
+class Operation:
+    """One method of one route of the app, as mounted (with the routers' dependencies)."""
+
+    method: str  # GET, POST... or WEBSOCKET
+    path: str
+    dependant: Dependant
+    in_schema: bool
+
+
+def operations(app: FastAPI) -> Iterator[Operation]:
+    """Every route of ``app`` (HTTP methods and WebSockets), through included routers."""
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if isinstance(route, APIRoute):
+            for method in sorted(context.methods or ()):
+                yield Operation(method, str(context.path_format), context.dependant,
+                                bool(context.include_in_schema))
+        elif isinstance(route, APIWebSocketRoute):
+            yield Operation("WEBSOCKET", str(context.path_format), context.dependant, False)
+        elif getattr(route, "include_in_schema", False) is False and \
+                getattr(route, "methods", None):
+            for method in sorted(route.methods or ()):  # type: ignore[attr-defined]
+                yield Operation(method, str(getattr(route, "path", "")),
+                                Dependant(), False)
+
+
 def _calls(dependant: Dependant) -> set[Callable[..., Any]]:
     found: set[Callable[..., Any]] = set()
     for sub in dependant.dependencies:
@@ -67,10 +95,10 @@ def _calls(dependant: Dependant) -> set[Callable[..., Any]]:
     return found
 
 
-def needs_login(route: APIRoute) -> bool:
+def needs_login(dependant: Dependant) -> bool:
     from callcenter.auth.deps import current_user
 
-    return current_user in _calls(route.dependant)
+    return current_user in _calls(dependant)
 
 
 def _has_parameters(dependant: Dependant) -> bool:
@@ -80,13 +108,13 @@ def _has_parameters(dependant: Dependant) -> bool:
     return any(_has_parameters(sub) for sub in dependant.dependencies)
 
 
-def error_codes(route: APIRoute, method: str) -> set[int]:
+def error_codes(operation: Operation) -> set[int]:
     codes: set[int] = set()
-    if needs_login(route):
+    if needs_login(operation.dependant):
         codes |= {401, 403}
-    if method in UNSAFE_METHODS:
+    if operation.method in UNSAFE_METHODS:
         codes |= {400, 403, 413, 422}
-    if _has_parameters(route.dependant):
+    if _has_parameters(operation.dependant):
         codes.add(422)
     return codes
 
@@ -104,23 +132,22 @@ def describe_errors(app: FastAPI) -> None:
         schemas.pop("ValidationError", None)
         schemas["Problem"] = PROBLEM
         schemas["FieldProblem"] = FIELD_PROBLEM
-        for route in app.routes:
-            if not isinstance(route, APIRoute) or not route.include_in_schema:
+        for op in operations(app):
+            if not op.in_schema:
                 continue
-            for method in route.methods or ():
-                operation = schema["paths"][route.path_format].get(method.lower())
-                if operation is None:
-                    continue
-                responses = operation.setdefault("responses", {})
-                for code in error_codes(route, method):
-                    responses.setdefault(str(code), {"description": DESCRIPTIONS[code]})
-                for code, response in responses.items():
-                    if code.isdigit() and int(code) >= 400:
-                        response["content"] = {"application/json": {
-                            "schema": {"$ref": "#/components/schemas/Problem"}}}
-                        if int(code) in DESCRIPTIONS and \
-                                response.get("description") in ("Validation Error", None):
-                            response["description"] = DESCRIPTIONS[int(code)]
+            operation = schema["paths"].get(op.path, {}).get(op.method.lower())
+            if operation is None:
+                continue
+            responses = operation.setdefault("responses", {})
+            for code in error_codes(op):
+                responses.setdefault(str(code), {"description": DESCRIPTIONS[code]})
+            for code, response in responses.items():
+                if code.isdigit() and int(code) >= 400:
+                    response["content"] = {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/Problem"}}}
+                    if int(code) in DESCRIPTIONS and \
+                            response.get("description") in ("Validation Error", None):
+                        response["description"] = DESCRIPTIONS[int(code)]
         app.openapi_schema = schema
         return schema
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from callcenter.auth.models import Role
-from callcenter.auth.passwords import MAX_LENGTH, MIN_LENGTH
+from callcenter.auth.passwords import MAX_LENGTH, MIN_LENGTH, check_password
 
 # no dots: a user name is part of the live topics `calls.<username>`, `agents.<username>`
 USERNAME_PATTERN = r"^[A-Za-z0-9_-]{2,64}$"
@@ -44,12 +44,17 @@ class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     username: str = Field(pattern=USERNAME_PATTERN)
-    password: str = Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH,
+    password: str = Field(max_length=MAX_LENGTH, json_schema_extra={"minLength": MIN_LENGTH},
                           description="at least 10 characters, 4 different, not the user "
                                       "name, not a common password")
     role: Role
     display_name: str = Field(default="", max_length=128)
     interface: str | None = Field(default=None, pattern=INTERFACE_PATTERN)
+
+    @model_validator(mode="after")
+    def strong_password(self) -> UserCreate:
+        check_password(self.password, self.username)  # its message is the reason (Chinese)
+        return self
 
 
 class UserUpdate(BaseModel):
@@ -57,10 +62,18 @@ class UserUpdate(BaseModel):
 
     role: Role | None = None
     display_name: str | None = Field(default=None, max_length=128)
-    password: str | None = Field(default=None, min_length=MIN_LENGTH, max_length=MAX_LENGTH,
+    password: str | None = Field(default=None, max_length=MAX_LENGTH,
+                                 json_schema_extra={"minLength": MIN_LENGTH},
                                  description="a new password ends every session of the user")
     active: bool | None = None
     interface: str | None = Field(default=None, pattern=INTERFACE_PATTERN)
+
+    @field_validator("password")
+    @classmethod
+    def strong_password(cls, value: str | None) -> str | None:
+        if value is not None:  # the user name is checked too, by UserService
+            check_password(value, "")
+        return value
 
 
 class AuditOut(BaseModel):
