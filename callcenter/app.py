@@ -97,7 +97,8 @@ async def validation_error(_request: Request, exc: RequestValidationError) -> JS
 
 def validation_problem(errors: Sequence[Any]) -> dict[str, Any]:
     """The 422 body: ``detail``, one line for people; ``errors``, one entry per field."""
-    details = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")),
+    details = [{"loc": [str(p) for p in e.get("loc", ())],
+                "msg": str(e.get("msg", "")).removeprefix("Value error, "),
                 "type": str(e.get("type", ""))} for e in errors]
     reason = "; ".join(f"'{d['loc'][-1]}' is required" if d["type"] == "missing" and d["loc"]
                        else f"{'.'.join(d['loc'])}: {d['msg']}" for d in details)

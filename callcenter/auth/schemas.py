@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from callcenter.auth.models import Role
 from callcenter.auth.passwords import MAX_LENGTH, MIN_LENGTH, check_password
@@ -51,10 +51,11 @@ class UserCreate(BaseModel):
     display_name: str = Field(default="", max_length=128)
     interface: str | None = Field(default=None, pattern=INTERFACE_PATTERN)
 
-    @model_validator(mode="after")
-    def strong_password(self) -> UserCreate:
-        check_password(self.password, self.username)  # its message is the reason (Chinese)
-        return self
+    @field_validator("password")
+    @classmethod
+    def strong_password(cls, value: str, info: ValidationInfo) -> str:
+        check_password(value, str(info.data.get("username", "")))  # the reason, in Chinese
+        return value
 
 
 class UserUpdate(BaseModel):
