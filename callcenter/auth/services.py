@@ -327,11 +327,3 @@ class LoginRateLimiter:
     def release(self, attempt: LoginAttempt) -> None:
         """The attempt never reached the password check (it counts as nothing)."""
         self._end(attempt, failed=False)
-
-    def retry_after(self, username: str, address: str) -> float:
-        """Seconds until an attempt for ``username`` from ``address`` may start (0: now)."""
-        try:
-            self.release(self.reserve(username, address))
-        except LoginLimited as exc:
-            return exc.retry_after
-        return 0.0

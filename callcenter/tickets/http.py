@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from callcenter.auth.deps import UserServiceDep, require_roles
 from callcenter.auth.models import Role
 from callcenter.auth.schemas import USERNAME_REF_PATTERN
-from callcenter.auth.services import AuthUser
+from callcenter.auth.services import AuthUser, UserService
 from callcenter.edge import DB_INT_MAX
 from callcenter.openapi import problems
 from callcenter.tickets.desk import TicketDesk
@@ -150,7 +150,7 @@ async def _existing_call(request: Request, linkedid: str) -> None:
         raise HTTPException(422, f"linkedid: 通话 {linkedid} 不存在")
 
 
-async def _owner_exists(users: Any, owner: str | None) -> None:
+async def _owner_exists(users: UserService, owner: str | None) -> None:
     try:
         await asyncio.to_thread(check_owner, users, owner)
     except NoSuchOwner as exc:
