@@ -25,7 +25,7 @@ async def fanout(subscribers: int, messages: int) -> tuple[float, float]:
     subs = [bus.subscribe("agents") for _ in range(subscribers)]
     start = time.perf_counter()
     for n in range(messages):
-        bus.publish("agents.agent1", {"username": "agent1", "state": "ready", "n": n})
+        bus.publish("agents", {"username": "agent1", "state": "ready", "n": n})
     publish_s = time.perf_counter() - start
     got = 0
     for sub in subs:
@@ -42,12 +42,12 @@ def logins(rounds: int) -> tuple[float, float]:
         upgrade(url)
         db = Database(url)
         users = UserService(db, system_clock)
-        users.create_user("bench", "bench-password-1", Role.AGENT, actor="bench")
+        users.create_user("bench", "quiet-harbour-17", Role.AGENT, actor="bench")
         login_s: list[float] = []
         auth_s: list[float] = []
         for _ in range(rounds):
             t0 = time.perf_counter()
-            result = users.login("bench", "bench-password-1")
+            result = users.login("bench", "quiet-harbour-17")
             t1 = time.perf_counter()
             assert result is not None
             assert users.authenticate(result[1]) is not None

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from callcenter.api import api_router
+from callcenter.auth.deps import SESSION_COOKIE
 from callcenter.contacts.services import ContactService
 from callcenter.db import Database
+from callcenter.edge import Edge, install_access_log_filter
 from callcenter.health.calendar import load_checked
+from callcenter.openapi import describe_errors
 from callcenter.runtime import Runtime
 from callcenter.settings import Settings, clock_of, get_settings
 from callcenter.stats.http import pages_router as stats_pages_router
@@ -45,6 +49,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         # the calendar's coverage: a warning in the log now and in the health report
         app.state.calendar = load_checked(settings.hours_file, process_clock())
         app.state.knowledge_base = None
+        install_access_log_filter()  # no caller numbers or questions in the access log
         if settings.kb_enabled:
             from knowledge_base.base import KnowledgeBase
 
@@ -71,18 +76,33 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         version="0.1.0",
         description="IVR and call-center backend for the 12366 tax service hotline.",
         lifespan=lifespan,
+        # the interactive docs load a viewer from a CDN: development only
+        docs_url=None if settings.env == "production" else "/docs",
+        redoc_url=None if settings.env == "production" else "/redoc",
     )
 
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        details = [
-            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-            for e in exc.errors()
-        ]
-        reason = "; ".join(f"{'.'.join(str(p) for p in d['loc'])}: {d['msg']}" for d in details)
-        return JSONResponse(status_code=422, content={"detail": reason, "errors": details})
-
+    app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
     app.include_router(api_router)
     app.include_router(web_router)  # the console: /console
     app.include_router(stats_pages_router)
+    # body limit, Origin check, security headers (callcenter/edge.py)
+    app.add_middleware(Edge, max_body_bytes=settings.max_body_bytes,
+                       trusted_origins=settings.trusted_origins, cookie_name=SESSION_COOKIE,
+                       sessionless_paths={"/api/v1/auth/login"})
+    describe_errors(app)  # the OpenAPI document says what the API answers on errors
     return app
+
+
+async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    """Every 422 of bad input: a ``Problem`` (callcenter/openapi.py)."""
+    return JSONResponse(status_code=422, content=validation_problem(exc.errors()))
+
+
+def validation_problem(errors: Sequence[Any]) -> dict[str, Any]:
+    """The 422 body: ``detail``, one line for people; ``errors``, one entry per field."""
+    details = [{"loc": [str(p) for p in e.get("loc", ())],
+                "msg": str(e.get("msg", "")).removeprefix("Value error, "),
+                "type": str(e.get("type", ""))} for e in errors]
+    reason = "; ".join(f"'{d['loc'][-1]}' is required" if d["type"] == "missing" and d["loc"]
+                       else f"{'.'.join(d['loc'])}: {d['msg']}" for d in details)
+    return {"detail": reason or "请求参数无效", "errors": details}

@@ -44,14 +44,23 @@ def serve(
     port: Annotated[int, typer.Option(help="HTTP port.")] = 8000,
     migrate_first: Annotated[bool, typer.Option("--migrate/--no-migrate")] = True,
 ) -> None:
-    """Run the HTTP API and the AMI bridge in one process."""
+    """Run the HTTP API and the AMI bridge in one process.
+
+    Refuses to start (exit 2) with a shipped default secret when bound to anything but
+    loopback or with HOTLINE_ENV=production (docs/security.md)."""
     import uvicorn
 
     from callcenter.app import create_app
     from callcenter.migrate import upgrade
+    from callcenter.settings import deployment_problems
 
     _logging()
     settings = get_settings()
+    problems = deployment_problems(settings, host)
+    if problems:
+        for problem in problems:
+            typer.echo(f"refusing to start: {problem}", err=True)
+        raise typer.Exit(2)
     if migrate_first:
         upgrade(settings.database_url)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AwareDatetime, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,6 +17,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HOTLINE_", env_file=".env", extra="ignore")
 
+    # "production" makes every default secret fatal at start-up (`hotline serve` exits 2);
+    # so does binding to anything but loopback (docs/security.md)
+    env: Literal["development", "production"] = "development"
     database_url: str = Field(
         default=f"sqlite:///{PROJECT_ROOT / 'var' / 'hotline.db'}",
         description="SQLAlchemy URL; SQLite by default, PostgreSQL in production.",
@@ -59,10 +63,54 @@ class Settings(BaseSettings):
     # accounts and the console (callcenter/auth); no default password exists anywhere
     session_ttl_hours: float = 12.0
     session_cookie_secure: bool = True
+    # failed logins: per user name and client address, and (a higher bar) per address
     login_max_failures: int = 5
+    login_address_max_failures: int = 30
     login_window_s: float = 300.0
+    login_max_concurrent: int = Field(default=4, ge=1)  # password checks at once (argon2)
+    # the HTTP edge (callcenter/edge.py): request bodies, other origins allowed to use the
+    # session cookie (e.g. ["https://desk.example"]), how often a WebSocket's session is
+    # checked again (logout, deactivation, password reset and expiry also end it)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    trusted_origins: list[str] = []
+    ws_session_check_s: float = Field(default=5.0, gt=0)
     # agents and queues (callcenter/agents, callcenter/queues)
     wrapup_seconds: int = 10
+
+
+# secrets whose shipped defaults must never guard a reachable or production server
+DEFAULT_SECRETS: dict[str, str] = {"ami_secret": "hotline-secret"}
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def is_loopback(host: str) -> bool:
+    if host in LOOPBACK_HOSTS:
+        return True
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def deployment_problems(settings: Settings, host: str) -> list[str]:
+    """Why ``settings`` must not serve on ``host`` (empty: fine). Default secrets are
+    refused when the server is reachable from other machines or ``HOTLINE_ENV=production``;
+    production also needs the Secure session cookie."""
+    exposed = not is_loopback(host)
+    if not exposed and settings.env != "production":
+        return []
+    why = (f"--host {host} is not loopback" if exposed else "HOTLINE_ENV=production")
+    problems = [f"HOTLINE_{name.upper()} still has its shipped default value ({why}); "
+                f"set a secret of your own"
+                for name, default in DEFAULT_SECRETS.items()
+                if getattr(settings, name) == default
+                and (name != "ami_secret" or settings.ami_enabled)]
+    if settings.env == "production" and not settings.session_cookie_secure:
+        problems.append("HOTLINE_SESSION_COOKIE_SECURE=false is refused with "
+                        "HOTLINE_ENV=production (serve over HTTPS)")
+    return problems
 
 
 @lru_cache

@@ -31,6 +31,7 @@ from tests.support import (
     SUITE_START,
     TEST_PORTS,
     create_pg_database,
+    driver_ami,
     drop_pg_database,
     in_ci,
     make_test_sandbox,
@@ -135,6 +136,9 @@ class Harness:
         self.ami = AmiClient("127.0.0.1", TEST_PORTS.ami, pbx.credentials.ami_user,
                              pbx.credentials.ami_secret, ping_interval=1.0, ping_timeout=2.0,
                              backoff_initial=0.2, backoff_max=2.0)
+        # the test's own hands (Originate, hanging everything up): the driver account
+        self.driver = driver_ami(ping_interval=1.0, ping_timeout=2.0, backoff_initial=0.2,
+                                 backoff_max=2.0)
         self.log = ContactLog(contacts)
         # the menu's self-services: demo data, knowledge base, a clock within service hours
         self.services = services or make_ivr_services(contacts.db, pbx.recordings_dir)
@@ -147,7 +151,9 @@ class Harness:
     async def start(self) -> None:
         self.log.start()
         await self.ami.start()
+        await self.driver.start()
         await self.ami.wait_ready(20)
+        await self.driver.wait_ready(20)
 
     async def stop(self) -> None:
         for queue, member in self._members:
@@ -155,13 +161,14 @@ class Harness:
                 await self.ami.send_action({"Action": "QueueRemove", "Queue": queue,
                                             "Interface": member})
         with contextlib.suppress(AmiError):
-            await self.ami.send_action({"Action": "Command",
-                                        "Command": "channel request hangup all"})
+            await self.driver.send_action({"Action": "Command",
+                                           "Command": "channel request hangup all"})
         for proc in self._agents:
             self.sipp.stop(proc)
         await asyncio.sleep(0.3)
         await self.log.flush()
         await self.ami.close()
+        await self.driver.close()
         await self.log.close()
 
     async def add_agent(self, n: int, queue: str = "consult", ring_ms: int = 500,
@@ -181,7 +188,7 @@ class Harness:
                          hold_s: float = 60) -> None:
         """A call without SIP: a Local channel whose other leg sends ``digits`` after
         ``wait_s`` seconds and hangs up after ``hold_s`` more."""
-        response = await self.ami.send_action({
+        response = await self.driver.send_action({
             "Action": "Originate", "Channel": "Local/12366@hotline",
             "Context": "dtmf-injector", "Exten": "s", "Priority": "1", "Async": "true",
             "CallerID": caller,

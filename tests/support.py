@@ -11,13 +11,15 @@ import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import sqlalchemy as sa
 
 from callcenter.settings import PROJECT_ROOT
+from ivr.ami.client import AmiClient
 from ivr.clock import RunningClock
-from ivr.pbx.sandbox import AsteriskSandbox, PbxPorts, host_support
+from ivr.pbx.sandbox import AsteriskSandbox, PbxCredentials, PbxPorts, host_support
 
 # -- the suite's clock ----------------------------------------------------------------------
 # Nothing in the suite reads the wall clock. The suite runs as if it were SUITE_START (the
@@ -112,8 +114,21 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() == "true"
 
 
+# the bridge logs in with the production account (only the rights it uses); tests place and
+# hang up calls with a driver account that exists only in the test sandbox
+TEST_CREDENTIALS = PbxCredentials(driver_user="test-driver", driver_secret="test-driver-12366")
+
+
 def make_test_sandbox() -> AsteriskSandbox:
-    return AsteriskSandbox(TEST_STATE_DIR, SOUNDS_DIR, RECORDINGS_DIR, ports=TEST_PORTS)
+    return AsteriskSandbox(TEST_STATE_DIR, SOUNDS_DIR, RECORDINGS_DIR, ports=TEST_PORTS,
+                           credentials=TEST_CREDENTIALS)
+
+
+def driver_ami(**options: Any) -> AmiClient:
+    """An AMI client on the test sandbox's driver account (Originate, Command)."""
+    assert TEST_CREDENTIALS.driver_user is not None
+    return AmiClient("127.0.0.1", TEST_PORTS.ami, TEST_CREDENTIALS.driver_user,
+                     TEST_CREDENTIALS.driver_secret, **options)
 
 
 def sandbox_unsupported() -> str | None:

@@ -11,13 +11,20 @@ from callcenter.agents.schemas import NoteIn, NoteOut, StateRequest, TransferReq
 from callcenter.agents.services import Agent, AgentDesk, DeskError
 from callcenter.auth.deps import Supervisor, require_roles
 from callcenter.auth.models import Role
+from callcenter.auth.schemas import USERNAME_REF_PATTERN
 from callcenter.auth.services import AuthUser
+from callcenter.openapi import problems
 
 router = APIRouter(tags=["agents"])
 
 Staff = Annotated[AuthUser, Depends(require_roles(Role.AGENT, Role.EXPERT))]
 Anyone = Annotated[AuthUser, Depends(require_roles(*Role))]
 LINKEDID = Path(pattern=r"^[A-Za-z0-9._-]{1,64}$")
+
+
+BOSSES = frozenset({Role.SUPERVISOR, Role.ADMIN})
+# what the desk may answer besides success (DeskError.status) and 503 without the desk
+DESK_ERRORS = problems(404, 409, 502, 503)
 
 
 def get_desk(request: Request) -> AgentDesk:
@@ -42,7 +49,7 @@ async def _change(desk: AgentDesk, username: str, body: StateRequest, by: str) -
         raise HTTPException(exc.status, str(exc)) from exc
 
 
-@router.get("/agents/me")
+@router.get("/agents/me", responses=DESK_ERRORS)
 async def my_state(user: Staff, desk: DeskDep) -> dict[str, Any]:
     try:
         return desk.agent(user.username).as_json()
@@ -50,12 +57,12 @@ async def my_state(user: Staff, desk: DeskDep) -> dict[str, Any]:
         raise HTTPException(exc.status, str(exc)) from exc
 
 
-@router.post("/agents/me/state")
+@router.post("/agents/me/state", responses=DESK_ERRORS)
 async def change_my_state(body: StateRequest, user: Staff, desk: DeskDep) -> dict[str, Any]:
     return (await _change(desk, user.username, body, user.username)).as_json()
 
 
-@router.post("/agents/me/transfer")
+@router.post("/agents/me/transfer", responses=DESK_ERRORS)
 async def transfer(body: TransferRequest, user: Staff, desk: DeskDep) -> dict[str, Any]:
     try:
         agent = await desk.transfer(user.username, body.queue, by=user.username)
@@ -64,21 +71,21 @@ async def transfer(body: TransferRequest, user: Staff, desk: DeskDep) -> dict[st
     return {"transferred": True, "queue": body.queue, "linkedid": agent.linkedid}
 
 
-@router.get("/agents/board")
+@router.get("/agents/board", responses=DESK_ERRORS)
 async def board(_user: Supervisor, desk: DeskDep) -> dict[str, Any]:
     return desk.board()
 
 
-@router.post("/agents/{username}/state")
+@router.post("/agents/{username}/state", responses=DESK_ERRORS)
 async def change_state(body: StateRequest, user: Supervisor, desk: DeskDep,
-                       username: Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{2,64}$")]
+                       username: Annotated[str, Path(pattern=USERNAME_REF_PATTERN)]
                        ) -> dict[str, Any]:
     if body.state == "ready":
         raise HTTPException(403, "班长只能暂停或签出坐席；就绪需由坐席本人操作")
     return (await _change(desk, username, body, user.username)).as_json()
 
 
-@router.put("/calls/{linkedid}/note", response_model=NoteOut)
+@router.put("/calls/{linkedid}/note", response_model=NoteOut, responses=DESK_ERRORS)
 async def save_note(body: NoteIn, user: Staff, desk: DeskDep,
                     linkedid: Annotated[str, LINKEDID]) -> NoteOut:
     if not await asyncio.to_thread(desk.handled, linkedid, user.username):
@@ -91,11 +98,16 @@ async def save_note(body: NoteIn, user: Staff, desk: DeskDep,
     return NoteOut.model_validate(row)
 
 
-@router.get("/calls/{linkedid}/notes", response_model=list[NoteOut])
+@router.get("/calls/{linkedid}/notes", response_model=list[NoteOut],
+            responses=problems(503))
 async def call_notes(user: Anyone, desk: DeskDep,
                      linkedid: Annotated[str, LINKEDID]) -> list[NoteOut]:
-    if user.role not in (Role.SUPERVISOR, Role.ADMIN) and not await asyncio.to_thread(
-            desk.handled, linkedid, user.username):
+    """The notes of a call: supervisors and admins read all; an agent or expert who
+    handled the call reads only their own (not the other agent's of a transferred call)."""
+    if user.role in BOSSES:
+        rows = await asyncio.to_thread(desk.notes, linkedid)
+        return [NoteOut.model_validate(r) for r in rows]
+    if not await asyncio.to_thread(desk.handled, linkedid, user.username):
         raise HTTPException(403, "只能查看本人接听的来电小结")
     rows = await asyncio.to_thread(desk.notes, linkedid)
-    return [NoteOut.model_validate(r) for r in rows]
+    return [NoteOut.model_validate(r) for r in rows if r.username == user.username]

@@ -14,7 +14,7 @@ app = typer.Typer(help="User accounts of the console and the API.", no_args_is_h
 
 @app.command("create")
 def create(
-    username: Annotated[str, typer.Argument(help="Login name (letters, digits, _ . -).")],
+    username: Annotated[str, typer.Argument(help="Login name (letters, digits, _ -).")],
     role: Annotated[Role, typer.Option(help="agent, expert, supervisor or admin.")] = Role.ADMIN,
     display_name: Annotated[str, typer.Option(help="Name shown in the console.")] = "",
     interface: Annotated[str | None, typer.Option(
@@ -32,7 +32,7 @@ def create(
     from callcenter.settings import clock_of, get_settings
 
     if not re.match(USERNAME_PATTERN, username):
-        typer.echo("用户名只能包含字母、数字、_ . -，长度 2-64", err=True)
+        typer.echo("用户名只能包含字母、数字、_ -，长度 2-64", err=True)
         raise typer.Exit(2)
     if interface is not None and not re.match(INTERFACE_PATTERN, interface):
         typer.echo("话机接口格式应为 PJSIP/agent1", err=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, WebSocket
@@ -27,10 +27,10 @@ SESSION_COOKIE = "hotline_session"
 
 
 def get_user_service(request: Request) -> UserService:
-    return _user_service(request.app.state)
+    return user_service_of(request.app.state)
 
 
-def _user_service(state: object) -> UserService:
+def user_service_of(state: object) -> UserService:
     service = getattr(state, "users", None)
     if not isinstance(service, UserService):
         settings: Settings = state.settings  # type: ignore[attr-defined]
@@ -45,12 +45,24 @@ def get_rate_limiter(request: Request) -> LoginRateLimiter:
     limiter = getattr(request.app.state, "login_limiter", None)
     if not isinstance(limiter, LoginRateLimiter):
         settings: Settings = request.app.state.settings
-        limiter = LoginRateLimiter(settings.login_max_failures, settings.login_window_s)
+        limiter = LoginRateLimiter(settings.login_max_failures, settings.login_window_s,
+                                   settings.login_address_max_failures)
         request.app.state.login_limiter = limiter
     return limiter
 
 
+def password_checks(request: Request) -> asyncio.Semaphore:
+    """At most ``HOTLINE_LOGIN_MAX_CONCURRENT`` argon2 checks at once (each takes ~64 MiB)."""
+    slots = getattr(request.app.state, "password_checks", None)
+    if not isinstance(slots, asyncio.Semaphore):
+        slots = asyncio.Semaphore(request.app.state.settings.login_max_concurrent)
+        request.app.state.password_checks = slots
+    return slots
+
+
 def token_of(request: Request | WebSocket) -> str | None:
+    """The session token: an ``Authorization: Bearer`` header (API clients) or the HttpOnly
+    session cookie (the browser pages). Never a URL parameter."""
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
@@ -73,12 +85,14 @@ async def current_user(request: Request) -> AuthUser:
     return user
 
 
-async def websocket_user(websocket: WebSocket) -> AuthUser | None:
-    """The user of a WebSocket (cookie, bearer header or ``?token=``), None when not logged in."""
-    token = token_of(websocket) or websocket.query_params.get("token")
+async def websocket_session(websocket: WebSocket) -> tuple[AuthUser, str, datetime] | None:
+    """(user, token, expiry) of a WebSocket's session (the cookie, or a bearer header of a
+    client that is not a browser), None when not logged in."""
+    token = token_of(websocket)
     if not token:
         return None
-    return await asyncio.to_thread(_user_service(websocket.app.state).authenticate, token)
+    found = await asyncio.to_thread(user_service_of(websocket.app.state).session_of, token)
+    return (found[0], token, found[1]) if found else None
 
 
 CurrentUser = Annotated[AuthUser, Depends(current_user)]

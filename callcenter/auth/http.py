@@ -6,7 +6,7 @@ import asyncio
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from pydantic import ValidationError
 
 from callcenter.auth.deps import (
@@ -15,17 +15,35 @@ from callcenter.auth.deps import (
     CurrentUser,
     RateLimiterDep,
     UserServiceDep,
+    password_checks,
     token_of,
 )
-from callcenter.auth.schemas import AuditOut, LoginIn, LoginOut, UserCreate, UserOut, UserUpdate
-from callcenter.auth.services import AuthError, AuthUser
+from callcenter.auth.live import live_sessions
+from callcenter.auth.schemas import (
+    AuditOut,
+    LoginIn,
+    LoginOut,
+    UserCreate,
+    UserOut,
+    UserUpdate,
+)
+from callcenter.auth.services import AuthError, AuthUser, LoginLimited, PasswordRejected
+from callcenter.openapi import problems
 
 router = APIRouter(tags=["auth"])
+# how long a login waits for a free password check before it is refused
+PASSWORD_CHECK_WAIT_S = 10.0
 
 
-def _user_out(user: AuthUser, active: bool = True) -> UserOut:
+def _user_out(user: AuthUser) -> UserOut:
     return UserOut(id=user.id, username=user.username, display_name=user.display_name,
-                   role=user.role, interface=user.interface, active=active)
+                   role=user.role, interface=user.interface, active=user.active)
+
+
+def _too_many(wait: float, reason: str = "登录尝试过于频繁") -> HTTPException:
+    seconds = int(wait) + 1
+    return HTTPException(429, f"{reason}，请 {seconds} 秒后再试",
+                         headers={"Retry-After": str(seconds)})
 
 
 async def _credentials(request: Request) -> LoginIn:
@@ -53,21 +71,36 @@ async def _credentials(request: Request) -> LoginIn:
              openapi_extra={"requestBody": {"content": {
                  "application/json": {"schema": LoginIn.model_json_schema()},
                  "application/x-www-form-urlencoded": {"schema": LoginIn.model_json_schema()},
-             }, "required": True}})
+             }, "required": True}},
+             responses=problems(401, 429))
 async def login(request: Request, response: Response, users: UserServiceDep,
                 limiter: RateLimiterDep) -> LoginOut:
+    """Give a session: the HttpOnly cookie (the browser pages use only that) and, for API
+    clients that are not browsers, the same token as a bearer token in the body."""
     credentials = await _credentials(request)
     client = request.client.host if request.client else "?"
-    user_key, client_key = f"user:{credentials.username.lower()}", f"addr:{client}"
-    wait = limiter.retry_after(user_key, client_key)
-    if wait > 0:
-        raise HTTPException(429, f"登录尝试过于频繁，请 {int(wait) + 1} 秒后再试",
-                            headers={"Retry-After": str(int(wait) + 1)})
-    result = await asyncio.to_thread(users.login, credentials.username, credentials.password)
+    try:  # reserved before the password check: parallel attempts cannot slip past the limit
+        attempt = limiter.reserve(credentials.username, client)
+    except LoginLimited as exc:
+        raise _too_many(exc.retry_after) from exc
+    slots = password_checks(request)
+    try:
+        await asyncio.wait_for(slots.acquire(), PASSWORD_CHECK_WAIT_S)
+    except TimeoutError as exc:
+        limiter.release(attempt)
+        raise _too_many(1.0, "登录请求过多") from exc
+    try:
+        result = await asyncio.to_thread(users.login, credentials.username,
+                                         credentials.password)
+    except BaseException:
+        limiter.release(attempt)
+        raise
+    finally:
+        slots.release()
     if result is None:
-        limiter.failed(user_key, client_key)
+        limiter.failed(attempt)
         raise HTTPException(401, "用户名或密码错误", headers={"WWW-Authenticate": "Bearer"})
-    limiter.succeeded(user_key)
+    limiter.succeeded(attempt)
     user, token, expires = result
     settings = request.app.state.settings
     response.set_cookie(SESSION_COOKIE, token, httponly=True, secure=settings.session_cookie_secure,
@@ -81,6 +114,7 @@ async def logout(request: Request, user: CurrentUser, users: UserServiceDep) -> 
     token = token_of(request)
     if token:
         await asyncio.to_thread(users.logout, token)
+        live_sessions(request.app.state).end_token(token)
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -97,21 +131,25 @@ async def list_users(_admin: Admin, users: UserServiceDep) -> list[UserOut]:
     return [UserOut.model_validate(r) for r in rows]
 
 
-@router.post("/users", response_model=UserOut, status_code=201, tags=["admin"])
+@router.post("/users", response_model=UserOut, status_code=201, tags=["admin"],
+             responses=problems(409))
 async def create_user(body: UserCreate, admin: Admin, users: UserServiceDep) -> UserOut:
     try:
         user = await asyncio.to_thread(
             lambda: users.create_user(body.username, body.password, body.role,
                                       actor=admin.username, display_name=body.display_name,
                                       interface=body.interface))
+    except PasswordRejected as exc:
+        raise HTTPException(422, str(exc)) from exc
     except AuthError as exc:
         raise HTTPException(409, str(exc)) from exc
     return _user_out(user)
 
 
-@router.patch("/users/{username}", response_model=UserOut, tags=["admin"])
-async def update_user(username: str, body: UserUpdate, admin: Admin,
-                      users: UserServiceDep) -> UserOut:
+@router.patch("/users/{username}", response_model=UserOut, tags=["admin"],
+              responses=problems(404, 409))
+async def update_user(username: Annotated[str, Path(max_length=64)], body: UserUpdate,
+                      admin: Admin, users: UserServiceDep, request: Request) -> UserOut:
     if username == admin.username and (body.active is False or
                                        (body.role is not None and body.role != "admin")):
         raise HTTPException(409, "不能停用自己或取消自己的管理员角色")
@@ -124,8 +162,10 @@ async def update_user(username: str, body: UserUpdate, admin: Admin,
         raise HTTPException(404, str(exc)) from exc
     except AuthError as exc:
         raise HTTPException(422, str(exc)) from exc
-    active = body.active if body.active is not None else True
-    return _user_out(user, active)
+    if body.password is not None or body.active is False or body.role is not None:
+        # the user's open WebSockets end now (a new role subscribes again with its rights)
+        live_sessions(request.app.state).end_user(user.id)
+    return _user_out(user)
 
 
 @router.get("/audit", response_model=list[AuditOut], tags=["admin"])

@@ -11,7 +11,7 @@ import secrets
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,10 +23,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from callcenter.auth.models import AuditEntry, AuthSession, Role, User
+from callcenter.auth.passwords import WeakPassword, check_password
 from callcenter.db import Database
 from ivr.clock import Clock
 
-MIN_PASSWORD_LENGTH = 8
 _hasher = PasswordHasher()
 # verifying against this keeps the timing of "no such user" close to "wrong password"
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
@@ -51,6 +51,18 @@ class AuthError(Exception):
     """A user or credential problem, with a message for people (Simplified Chinese)."""
 
 
+class PasswordRejected(AuthError):
+    """The new password breaks the password rule (callcenter/auth/passwords.py)."""
+
+
+def _checked(password: str, username: str) -> str:
+    try:
+        check_password(password, username)
+    except WeakPassword as exc:
+        raise PasswordRejected(str(exc)) from exc
+    return password
+
+
 @dataclass(frozen=True)
 class AuthUser:
     id: int
@@ -58,10 +70,12 @@ class AuthUser:
     role: Role
     display_name: str
     interface: str | None
+    active: bool = True
 
     @classmethod
     def of(cls, user: User) -> AuthUser:
-        return cls(user.id, user.username, Role(user.role), user.display_name, user.interface)
+        return cls(user.id, user.username, Role(user.role), user.display_name, user.interface,
+                   bool(user.active))
 
 
 def audit(session: Session, actor: str, action: str, target: str = "", *, at: datetime,
@@ -83,9 +97,8 @@ class UserService:
 
     def create_user(self, username: str, password: str, role: Role, *, actor: str,
                     display_name: str = "", interface: str | None = None) -> AuthUser:
-        if len(password) < MIN_PASSWORD_LENGTH:
-            raise AuthError(f"密码至少需要{MIN_PASSWORD_LENGTH}个字符")
-        user = User(username=username, role=str(role), password_hash=hash_password(password),
+        user = User(username=username, role=str(role),
+                    password_hash=hash_password(_checked(password, username)),
                     display_name=display_name or username, active=True, interface=interface,
                     created_at=self.clock())
         try:
@@ -102,6 +115,8 @@ class UserService:
                     display_name: str | None = None, password: str | None = None,
                     active: bool | None = None, interface: str | None = None
                     ) -> AuthUser:
+        """Change a user; a new password or a deactivation ends every session of the user
+        (the caller also closes the user's WebSockets: ``LiveSessions.end_user``)."""
         with self.db.transaction() as session:
             user = session.scalar(select(User).where(User.username == username))
             if user is None:
@@ -117,19 +132,28 @@ class UserService:
                 user.interface = interface or None
                 changed["interface"] = interface
             if password is not None:
-                if len(password) < MIN_PASSWORD_LENGTH:
-                    raise AuthError(f"密码至少需要{MIN_PASSWORD_LENGTH}个字符")
-                user.password_hash = hash_password(password)
+                user.password_hash = hash_password(_checked(password, username))
                 changed["password"] = "changed"
+                changed["sessions_revoked"] = self._revoke_all(session, user.id)
             if active is not None:
                 user.active = active
                 changed["active"] = active
                 if not active:
-                    for row in session.scalars(select(AuthSession).where(
-                            AuthSession.user_id == user.id, AuthSession.revoked_at.is_(None))):
-                        row.revoked_at = self.clock()
+                    changed["sessions_revoked"] = self._revoke_all(session, user.id)
             audit(session, actor, "user.update", username, at=self.clock(), **changed)
             return AuthUser.of(user)
+
+    def _revoke_all(self, session: Session, user_id: int) -> int:
+        rows = session.scalars(select(AuthSession).where(
+            AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))).all()
+        for row in rows:
+            row.revoked_at = self.clock()
+        return len(rows)
+
+    def active_staff(self, username: str) -> AuthUser | None:
+        """The active user ``username`` (any role), or None: who may own a work item."""
+        user = self.get_user(username)
+        return user if user is not None and user.active else None
 
     def list_users(self) -> Sequence[User]:
         with self.db.session() as session:
@@ -164,6 +188,11 @@ class UserService:
             return AuthUser.of(user), token, expires
 
     def authenticate(self, token: str) -> AuthUser | None:
+        found = self.session_of(token)
+        return found[0] if found else None
+
+    def session_of(self, token: str) -> tuple[AuthUser, datetime] | None:
+        """The user of a live session token and when the session expires, else None."""
         with self.db.session() as session:
             row = session.execute(
                 select(AuthSession, User).join(User, User.id == AuthSession.user_id)
@@ -175,7 +204,7 @@ class UserService:
             if (auth_session.revoked_at is not None or auth_session.expires_at <= self.clock()
                     or not user.active):
                 return None
-            return AuthUser.of(user)
+            return AuthUser.of(user), auth_session.expires_at
 
     def logout(self, token: str) -> bool:
         with self.db.transaction() as session:
@@ -202,17 +231,48 @@ class UserService:
             return session.scalars(query).all()
 
 
-class LoginRateLimiter:
-    """At most ``max_failures`` failed logins per key (user name, client address) per window.
+class LoginLimited(Exception):
+    """Too many login attempts for now; ``retry_after`` seconds until the next may start."""
 
-    In-process memory: with several API workers each keeps its own count (documented limit).
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"retry after {retry_after:.0f} s")
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class LoginAttempt:
+    """A reserved login attempt: end it with ``failed``, ``succeeded`` or ``release``."""
+
+    pair: str  # user name at client address
+    address: str
+
+
+class LoginRateLimiter:
+    """Failed logins per (user name, client address) and, with a higher limit, per address.
+
+    An attempt is *reserved* before the password is checked (:meth:`reserve`), so attempts
+    sent in parallel count at once: with ``max_failures`` 5, the sixth concurrent attempt
+    is refused before any argon2 work. The keys never include the user name alone, so
+    nobody can lock a user out from another address; an unknown user name counts only
+    against its own pair and the address it came from. In-process memory: several API
+    workers count separately (documented); the number of keys kept is bounded.
     """
 
-    def __init__(self, max_failures: int = 5, window_s: float = 300.0) -> None:
+    def __init__(self, max_failures: int = 5, window_s: float = 300.0,
+                 address_max_failures: int = 30, *,
+                 monotonic: Callable[[], float] = time.monotonic,
+                 max_keys: int = 100_000) -> None:
         self.max_failures = max_failures
+        self.address_max_failures = max(address_max_failures, max_failures)
         self.window_s = window_s
+        self.max_keys = max_keys
+        self._monotonic = monotonic
         self._failures: dict[str, deque[float]] = defaultdict(deque)
+        self._pending: dict[str, int] = defaultdict(int)
         self._lock = threading.Lock()
+
+    def _limit(self, key: str) -> int:
+        return self.address_max_failures if key.startswith("addr:") else self.max_failures
 
     def _prune(self, key: str, at: float) -> deque[float]:
         entries = self._failures[key]
@@ -220,23 +280,50 @@ class LoginRateLimiter:
             entries.popleft()
         return entries
 
-    def retry_after(self, *keys: str) -> float:
-        """Seconds until a login may be tried again (0 when allowed)."""
-        at = time.monotonic()
-        wait = 0.0
+    def _forget_idle(self, at: float) -> None:
+        for key in list(self._failures):
+            if not self._prune(key, at) and not self._pending.get(key):
+                del self._failures[key]
+                self._pending.pop(key, None)
+
+    def reserve(self, username: str, address: str) -> LoginAttempt:
+        """Reserve one attempt, or raise :class:`LoginLimited`."""
+        attempt = LoginAttempt(f"pair:{username.lower()}@{address}", f"addr:{address}")
+        at = self._monotonic()
         with self._lock:
-            for key in keys:
+            if len(self._failures) > self.max_keys:
+                self._forget_idle(at)
+            wait = 0.0
+            for key in (attempt.pair, attempt.address):
                 entries = self._prune(key, at)
-                if len(entries) >= self.max_failures:
-                    wait = max(wait, entries[0] + self.window_s - at)
-        return wait
+                if len(entries) + self._pending[key] >= self._limit(key):
+                    # limited by failures: until the oldest leaves the window; by attempts
+                    # still running: a moment
+                    oldest = (entries[0] + self.window_s - at
+                              if len(entries) >= self._limit(key) else 1.0)
+                    wait = max(wait, oldest, 1.0)
+            if wait > 0:
+                raise LoginLimited(wait)
+            for key in (attempt.pair, attempt.address):
+                self._pending[key] += 1
+        return attempt
 
-    def failed(self, *keys: str) -> None:
-        at = time.monotonic()
+    def _end(self, attempt: LoginAttempt, failed: bool) -> None:
+        at = self._monotonic()
         with self._lock:
-            for key in keys:
-                self._prune(key, at).append(at)
+            for key in (attempt.pair, attempt.address):
+                self._pending[key] = max(0, self._pending[key] - 1)
+                if failed:
+                    self._prune(key, at).append(at)
 
-    def succeeded(self, user_key: str) -> None:
+    def failed(self, attempt: LoginAttempt) -> None:
+        self._end(attempt, failed=True)
+
+    def succeeded(self, attempt: LoginAttempt) -> None:
+        self._end(attempt, failed=False)
         with self._lock:
-            self._failures.pop(user_key, None)
+            self._failures.pop(attempt.pair, None)
+
+    def release(self, attempt: LoginAttempt) -> None:
+        """The attempt never reached the password check (it counts as nothing)."""
+        self._end(attempt, failed=False)

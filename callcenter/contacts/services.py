@@ -176,6 +176,7 @@ class ContactFilters:
     caller: str | None = None
     # only contacts this agent was connected to (any of the agents of a transferred call)
     handled_by: str | None = None
+    linkedid: str | None = None
 
     def apply(self, query: Select[tuple[Contact]]) -> Select[tuple[Contact]]:
         if self.start is not None:
@@ -192,6 +193,8 @@ class ContactFilters:
             query = query.where(Contact.caller_number == self.caller)
         if self.handled_by is not None:
             query = query.where(Contact.id.in_(handled_by(self.handled_by)))
+        if self.linkedid:
+            query = query.where(Contact.linkedid == self.linkedid)
         return query
 
 

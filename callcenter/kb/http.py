@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
+from callcenter.openapi import problems
 from knowledge_base import MAX_TOP, KnowledgeBase
 
 router = APIRouter(prefix="/kb", tags=["kb"])
@@ -35,14 +37,14 @@ def get_knowledge_base(request: Request) -> KnowledgeBase:
     return kb
 
 
-def _invalid(field: str, message: str, value: Any) -> HTTPException:
-    return HTTPException(
-        status_code=422,
-        detail=[{"loc": ["query", field], "msg": message, "type": "value_error", "input": value}],
-    )
+def _invalid(field: str, message: str) -> RequestValidationError:
+    """A 422 of the same shape as every other (``detail`` text and ``errors``)."""
+    return RequestValidationError([{"loc": ("query", field), "msg": message,
+                                    "type": "value_error"}])
 
 
-@router.get("/search", response_model=SearchResponse, summary="Search the FAQ base")
+@router.get("/search", response_model=SearchResponse, summary="Search the FAQ base",
+            responses=problems(503))
 def search(
     kb: Annotated[KnowledgeBase, Depends(get_knowledge_base)],
     q: Annotated[str, Query(description="The caller's question")] = "",
@@ -50,11 +52,11 @@ def search(
 ) -> SearchResponse:
     # Sync on purpose: the search is CPU-bound, FastAPI runs it in its thread pool.
     if not q.strip():
-        raise _invalid("q", "问题不能为空", q)
+        raise _invalid("q", "问题不能为空")
     if len(q) > MAX_QUERY_CHARS:
-        raise _invalid("q", f"问题不能超过{MAX_QUERY_CHARS}个字", q[:50])
+        raise _invalid("q", f"问题不能超过{MAX_QUERY_CHARS}个字")
     if not 1 <= top <= MAX_TOP:
-        raise _invalid("top", f"top 必须在 1 到 {MAX_TOP} 之间", top)
+        raise _invalid("top", f"top 必须在 1 到 {MAX_TOP} 之间")
     results = kb.search(q, top=top)
     return SearchResponse(
         query=q,

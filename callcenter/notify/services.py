@@ -1,7 +1,9 @@
 """One in-process notifier: ``publish(topic, payload)`` and per-topic subscriptions.
 
-Topics are dotted names. A subscription to ``"agents"`` receives ``"agents"`` and every
-``"agents.*"`` topic; ``"*"`` receives everything. ``publish`` never blocks: each subscriber has
+Topics are dotted names, matched exactly: a subscription to ``"calls.agent01"`` receives
+that topic and nothing else (not ``"calls.agent01.b"``); ``"*"`` receives everything. A
+publisher that serves both a summary and a per-user topic publishes on both (``agents`` and
+``agents.<username>``). ``publish`` never blocks: each subscriber has
 a bounded queue and a slow subscriber loses its oldest messages (counted in ``dropped``), never
 the publisher's time. Scale-out replaces this class with a Redis pub/sub of the same API.
 
@@ -40,7 +42,8 @@ class Message:
 
 
 def matches(pattern: str, topic: str) -> bool:
-    return pattern == "*" or topic == pattern or topic.startswith(pattern + ".")
+    """Exact names only (no prefixes: one user's topic never reaches another's)."""
+    return pattern == "*" or topic == pattern
 
 
 class Subscription:

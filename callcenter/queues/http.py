@@ -10,7 +10,9 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request
 
 from callcenter.auth.deps import Admin, require_roles
 from callcenter.auth.models import Role
+from callcenter.auth.schemas import USERNAME_REF_PATTERN
 from callcenter.auth.services import AuthUser
+from callcenter.openapi import problems
 from callcenter.queues.schemas import (
     NAME,
     AgentSkillsIn,
@@ -26,6 +28,8 @@ from callcenter.queues.services import ConfigError, QueueService
 router = APIRouter(tags=["queues"])
 Anyone = Annotated[AuthUser, Depends(require_roles(*Role))]
 Name = Annotated[str, Path(pattern=NAME)]
+Username = Annotated[str, Path(pattern=USERNAME_REF_PATTERN)]
+BOSSES = frozenset({Role.SUPERVISOR, Role.ADMIN})
 
 
 def get_queue_service(request: Request) -> QueueService:
@@ -66,7 +70,7 @@ async def list_queues(_user: Anyone, queues: QueuesDep) -> list[QueueOut]:
     return [QueueOut.model_validate(q) for q in await asyncio.to_thread(queues.queues)]
 
 
-@router.put("/queues/{name}", response_model=QueueOut)
+@router.put("/queues/{name}", response_model=QueueOut, responses=problems(502))
 async def save_queue(name: Name, body: QueueIn, admin: Admin, queues: QueuesDep,
                      request: Request) -> QueueOut:
     try:
@@ -78,7 +82,7 @@ async def save_queue(name: Name, body: QueueIn, admin: Admin, queues: QueuesDep,
     return QueueOut.model_validate(queue)
 
 
-@router.post("/queues/push")
+@router.post("/queues/push", responses=problems(502))
 async def push(admin: Admin, request: Request) -> dict[str, bool]:
     return {"pushed": await _push(request)}
 
@@ -95,12 +99,15 @@ async def save_skill(name: Name, body: SkillIn, admin: Admin, queues: QueuesDep)
 
 
 @router.get("/agents/{username}/skills")
-async def agent_skills(username: str, _user: Anyone, queues: QueuesDep) -> dict[str, int]:
+async def agent_skills(username: Username, user: Anyone, queues: QueuesDep) -> dict[str, int]:
+    """An agent's skills: agents and experts read their own, supervisors and admins anyone's."""
+    if user.role not in BOSSES and username != user.username:
+        raise HTTPException(403, "只能查看本人的技能")
     return {s.skill: s.penalty for s in await asyncio.to_thread(queues.agent_skills, username)}
 
 
-@router.put("/agents/{username}/skills")
-async def set_agent_skills(username: str, body: AgentSkillsIn, admin: Admin,
+@router.put("/agents/{username}/skills", responses=problems(404))
+async def set_agent_skills(username: Username, body: AgentSkillsIn, admin: Admin,
                            queues: QueuesDep) -> dict[str, int]:
     bad = [k for k, v in body.skills.items() if not 0 <= v <= 10]
     if bad:
@@ -108,6 +115,8 @@ async def set_agent_skills(username: str, body: AgentSkillsIn, admin: Admin,
     try:
         await asyncio.to_thread(queues.set_agent_skills, username, body.skills,
                                 actor=admin.username)
+    except LookupError as exc:
+        raise HTTPException(404, str(exc)) from exc
     except ConfigError as exc:
         raise HTTPException(422, str(exc)) from exc
     return body.skills

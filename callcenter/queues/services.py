@@ -165,7 +165,12 @@ class QueueService:
             return skill
 
     def set_agent_skills(self, username: str, skills: dict[str, int], *, actor: str) -> None:
+        """Replace the skills of the user ``username`` (LookupError: no such user)."""
+        from callcenter.auth.models import User
+
         with self.db.transaction() as session:
+            if session.scalar(select(User.id).where(User.username == username)) is None:
+                raise LookupError(f"用户 {username} 不存在")
             known = set(session.scalars(select(Skill.name)))
             unknown = sorted(set(skills) - known)
             if unknown:
@@ -227,8 +232,9 @@ class QueueConfigPusher:
                 response = await self.ami.send_action(action, timeout=10)
                 if str(response.get("Response")) != "Success":
                     raise ConfigError(f"UpdateConfig failed: {response.get('Message')}")
-            await self.ami.send_action({"Action": "Command",
-                                        "Command": "queue reload parameters"}, timeout=10)
+            # = `queue reload parameters` (no CLI rights needed: the AMI account has none)
+            await self.ami.send_action({"Action": "QueueReload", "Parameters": "yes"},
+                                       timeout=10)
             for queue in queues:
                 key = f"{queue.name}-overflow"
                 if queue.active and queue.overflow_to:

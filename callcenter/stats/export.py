@@ -1,4 +1,11 @@
-"""CSV and XLSX exports of the reports, with Chinese column headers."""
+"""CSV and XLSX exports of the reports, with Chinese column headers.
+
+Every cell of both formats passes :func:`spreadsheet_cell`: text that a spreadsheet program
+would run as a formula (it starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+return: ``=HYPERLINK(...)``, ``@SUM(...)``, ``-2+3``, ``=cmd|' /C calc'!A0``) gets a leading
+apostrophe and stays readable as text; XLSX cells of text are written as text, never as a
+formula. Numbers and times pass unchanged.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 
 # column key -> Chinese header (in export order)
 HEADERS: dict[str, str] = {
@@ -87,14 +95,32 @@ def _cell(value: Any) -> Any:
     return value
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_cell(value: Any) -> Any:
+    """A value as a spreadsheet cell that can only be data: times as ISO 8601 text, None as
+    empty, text that could start a formula with a leading apostrophe; numbers unchanged."""
+    if value is None:
+        return ""
+    if isinstance(value, bool | int | float):
+        return value
+    if hasattr(value, "isoformat"):
+        value = value.isoformat()
+    text = str(value)
+    if text.startswith(FORMULA_STARTS):
+        return "'" + text
+    return text
+
+
 def csv_chunks(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterator[str]:
     """CSV text in chunks, with a BOM so spreadsheet programs read the Chinese headers."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     buffer.write("\ufeff")
-    writer.writerow(headers)
+    writer.writerow([spreadsheet_cell(h) for h in headers])
     for n, row in enumerate(rows, 1):
-        writer.writerow([_plain(v) for v in row])
+        writer.writerow([spreadsheet_cell(v) for v in row])
         if n % 2000 == 0:
             yield buffer.getvalue()
             buffer.seek(0)
@@ -102,24 +128,23 @@ def csv_chunks(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterato
     yield buffer.getvalue()
 
 
-def _plain(value: Any) -> Any:
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return "" if value is None else value
-
-
 def xlsx_bytes(title: str, headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(title[:31])
-    sheet.append(list(headers))
+    sheet.append([_xlsx(sheet, h) for h in headers])
     for row in rows:
-        sheet.append([_xlsx(v) for v in row])
+        sheet.append([_xlsx(sheet, v) for v in row])
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()
 
 
-def _xlsx(value: Any) -> Any:
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
+def _xlsx(sheet: Any, value: Any) -> Any:
+    if value is None:
+        return None  # an empty cell
+    safe = spreadsheet_cell(value)
+    if not isinstance(safe, str):
+        return safe
+    cell = WriteOnlyCell(sheet, value=safe)
+    cell.data_type = "s"  # text, whatever it looks like (openpyxl reads "=..." as a formula)
+    return cell

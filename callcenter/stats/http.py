@@ -21,11 +21,11 @@ pages_router = APIRouter(prefix="/stats", tags=["stats pages"], include_in_schem
 
 STATIC = Path(__file__).resolve().parent / "static"
 
-FromQ = Annotated[str | None, Query(alias="from", description=(
+FromQ = Annotated[str, Query(alias="from", max_length=40, description=(
     "start: ISO 8601 with offset (2026-11-01T00:00:00+08:00) or a date (YYYY-MM-DD, "
-    "hotline time zone)"))]
-ToQ = Annotated[str | None, Query(alias="to", description=(
-    "end, exclusive: ISO 8601 with offset, or a date (that day included)"))]
+    "hotline time zone); required"))]
+ToQ = Annotated[str, Query(alias="to", max_length=40, description=(
+    "end, exclusive: ISO 8601 with offset, or a date (that day included); required"))]
 IntervalQ = Annotated[str | None, Query(description="15min | hour | day | month")]
 
 REPORTS: dict[str, Callable[[StatsService, ReportRange], dict[str, Any]]] = {
@@ -38,7 +38,7 @@ REPORTS: dict[str, Callable[[StatsService, ReportRange], dict[str, Any]]] = {
 }
 
 
-async def _report(service: StatsService, name: str, start: str | None, end: str | None,
+async def _report(service: StatsService, name: str, start: str, end: str,
                   interval: str | None) -> dict[str, Any]:
     try:
         rng = service.range(start, end, interval)
@@ -48,7 +48,7 @@ async def _report(service: StatsService, name: str, start: str | None, end: str 
 
 
 @router.get("/summary")
-async def summary(service: StatsServiceDep, start: FromQ = None, end: ToQ = None,
+async def summary(service: StatsServiceDep, start: FromQ, end: ToQ,
                   interval: IntervalQ = None) -> dict[str, Any]:
     """Totals by channel (automatic voice / manual / other), IVR containment, offered,
     answered, abandoned, service level, ASA, AHT, CSAT; per interval and in total."""
@@ -56,35 +56,35 @@ async def summary(service: StatsServiceDep, start: FromQ = None, end: ToQ = None
 
 
 @router.get("/queues")
-async def queues(service: StatsServiceDep, start: FromQ = None, end: ToQ = None,
+async def queues(service: StatsServiceDep, start: FromQ, end: ToQ,
                  interval: IntervalQ = None) -> dict[str, Any]:
     """Per queue (queue legs as Asterisk counts them)."""
     return await _report(service, "queues", start, end, interval)
 
 
 @router.get("/agents")
-async def agents(service: StatsServiceDep, start: FromQ = None, end: ToQ = None,
+async def agents(service: StatsServiceDep, start: FromQ, end: ToQ,
                  interval: IntervalQ = None) -> dict[str, Any]:
     """Per agent: handled, talk, wrap-up, pause by reason, occupancy."""
     return await _report(service, "agents", start, end, interval)
 
 
 @router.get("/nodes")
-async def nodes(service: StatsServiceDep, start: FromQ = None, end: ToQ = None,
+async def nodes(service: StatsServiceDep, start: FromQ, end: ToQ,
                 interval: IntervalQ = None) -> dict[str, Any]:
     """Per menu node: entered, dropped (caller hung up there)."""
     return await _report(service, "nodes", start, end, interval)
 
 
 @router.get("/faqs")
-async def faqs(service: StatsServiceDep, start: FromQ = None, end: ToQ = None,
+async def faqs(service: StatsServiceDep, start: FromQ, end: ToQ,
                interval: IntervalQ = None) -> dict[str, Any]:
     """Per FAQ id: played, escalated to an agent after it."""
     return await _report(service, "faqs", start, end, interval)
 
 
 @router.get("/tickets")
-async def tickets(service: StatsServiceDep, start: FromQ = None, end: ToQ = None,
+async def tickets(service: StatsServiceDep, start: FromQ, end: ToQ,
                   interval: IntervalQ = None) -> dict[str, Any]:
     """Tickets by type, and the on-time rate."""
     return await _report(service, "tickets", start, end, interval)
@@ -96,9 +96,15 @@ async def live(service: StatsServiceDep) -> dict[str, Any]:
     return await asyncio.to_thread(service.live)
 
 
-@router.get("/export")
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@router.get("/export", response_class=Response, responses={200: {
+    "description": "The table as CSV (UTF-8 with BOM) or XLSX",
+    "content": {"text/csv": {"schema": {"type": "string"}},
+                XLSX: {"schema": {"type": "string", "format": "binary"}}}}})
 async def export_report(
-    service: StatsServiceDep, start: FromQ = None, end: ToQ = None, interval: IntervalQ = None,
+    service: StatsServiceDep, start: FromQ, end: ToQ, interval: IntervalQ = None,
     report: Annotated[str, Query(description=(
         "summary | queues | agents | nodes | faqs | tickets | contacts"))] = "summary",
     fmt: Annotated[str, Query(alias="format", description="csv | xlsx")] = "csv",
@@ -138,9 +144,7 @@ async def export_report(
                                  headers={"Content-Disposition": disposition})
     title = export.SHEET_TITLES[report]
     body = await asyncio.to_thread(export.xlsx_bytes, title, headers, table)
-    return Response(body, media_type=(
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
-        headers={"Content-Disposition": disposition})
+    return Response(body, media_type=XLSX, headers={"Content-Disposition": disposition})
 
 
 # -- pages (static; their data comes from the API above with the user's session) ----------

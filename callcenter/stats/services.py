@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from callcenter.contacts.models import Contact, ContactEventRow, Outcome
 from callcenter.db import Database
+from callcenter.edge import EARLIEST, LATEST, utc_moment
 from callcenter.stats.metrics import Counts, Thresholds, derive, occupancy, ratio
 from callcenter.stats.models import (
     BUCKET_SECONDS,
@@ -122,7 +123,7 @@ class ReportRange:
 
 def parse_instant(value: str | None, name: str, tz: ZoneInfo, *, is_end: bool) -> datetime:
     """An ISO 8601 instant with an offset, or a plain date in the hotline's time zone
-    (``to`` as a date includes that whole day)."""
+    (``to`` as a date includes that whole day); within the years of ``callcenter.edge``."""
     if value is None or not value.strip():
         raise StatsInputError(f"'{name}' is required: reports need a bounded range")
     raw = value.strip()
@@ -131,19 +132,23 @@ def parse_instant(value: str | None, name: str, tz: ZoneInfo, *, is_end: bool) -
             day = date.fromisoformat(raw)
         except ValueError as exc:
             raise StatsInputError(f"'{name}' is not a date (YYYY-MM-DD): {raw!r}") from exc
+        if not EARLIEST.date() <= day < LATEST.date():
+            raise StatsInputError(f"'{name}' must lie between {EARLIEST:%Y-%m-%d} and "
+                                  f"{LATEST:%Y-%m-%d}, got {raw}")
         if is_end:
             day += timedelta(days=1)
-        return datetime.combine(day, time(), tz).astimezone(UTC)
+        instant = datetime.combine(day, time(), tz)
+    else:
+        try:
+            instant = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise StatsInputError(
+                f"'{name}' is not an ISO 8601 time: {raw!r} (e.g. 2026-11-28T08:00:00+08:00)"
+            ) from exc
     try:
-        instant = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        return utc_moment(instant, name)
     except ValueError as exc:
-        raise StatsInputError(
-            f"'{name}' is not an ISO 8601 time: {raw!r} (e.g. 2026-11-28T08:00:00+08:00)"
-        ) from exc
-    if instant.tzinfo is None:
-        raise StatsInputError(
-            f"'{name}' needs a time zone offset, e.g. 2026-11-28T08:00:00+08:00")
-    return instant.astimezone(UTC)
+        raise StatsInputError(str(exc)) from exc
 
 
 def make_range(start: str | None, end: str | None, interval: str | None,

@@ -46,13 +46,17 @@ class TicketDesk:
             return session.scalar(select(Ticket).where(Ticket.ticket_no == ticket_no)
                                   .options(selectinload(Ticket.history)))
 
-    def assign(self, ticket_no: str, owner: str | None, *, by: str) -> Ticket:
-        """Set (or clear) the owner; recorded in the status history and the audit log."""
+    def assign(self, ticket_no: str, owner: str | None, *, by: str,
+               expected_owner: str | object | None = ...) -> Ticket:
+        """Set (or clear) the owner; recorded in the status history and the audit log. With
+        ``expected_owner`` it is refused when the owner changed since the caller checked."""
         with self.db.transaction() as session:
             ticket = session.scalar(select(Ticket).where(Ticket.ticket_no == ticket_no)
                                     .with_for_update())
             if ticket is None:
                 raise LookupError(f"工单 {ticket_no} 不存在")
+            if expected_owner is not ... and ticket.owner != expected_owner:
+                raise TicketError(f"工单 {ticket_no} 的负责人刚刚变更，请刷新后重试")
             if ticket.status == TicketStatus.CLOSED:
                 raise TicketError(f"工单 {ticket_no} 已办结，不能再分派")
             previous = ticket.owner
@@ -91,12 +95,21 @@ class TicketDesk:
         with self.db.session() as session:
             return session.scalars(query).all()
 
+    def callback(self, callback_id: int) -> CallbackRequest | None:
+        with self.db.session() as session:
+            return session.get(CallbackRequest, callback_id)
+
     def update_callback(self, callback_id: int, *, by: str, status: str | None = None,
-                        owner: str | None = None) -> CallbackRequest:
+                        owner: str | None = None, expected_owner: str | object | None = ...
+                        ) -> CallbackRequest:
+        """Change status and/or owner (``""``: nobody). With ``expected_owner`` the change
+        is refused (409) when the owner changed since the caller checked it."""
         with self.db.transaction() as session:
             request = session.get(CallbackRequest, callback_id, with_for_update=True)
             if request is None:
                 raise LookupError(f"回电请求 {callback_id} 不存在")
+            if expected_owner is not ... and request.owner != expected_owner:
+                raise TicketError(f"回电请求 {callback_id} 的负责人刚刚变更，请刷新后重试")
             if status is not None:
                 new = CallbackStatus(status)
                 if request.status != CallbackStatus.PENDING:

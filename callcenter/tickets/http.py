@@ -11,17 +11,29 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from callcenter.auth.deps import require_roles
+from callcenter.auth.deps import UserServiceDep, require_roles
 from callcenter.auth.models import Role
-from callcenter.auth.services import AuthUser
+from callcenter.auth.schemas import USERNAME_REF_PATTERN
+from callcenter.auth.services import AuthUser, UserService
+from callcenter.edge import DB_INT_MAX
+from callcenter.openapi import problems
 from callcenter.tickets.desk import TicketDesk
+from callcenter.tickets.ownership import (
+    NoSuchOwner,
+    NotYours,
+    check_assignment,
+    check_owner,
+    check_work,
+)
 from callcenter.tickets.services import TicketError, TicketService
 from ivr.ports import ContactEvent, EventKind
 
 router = APIRouter(tags=["tickets"])
 Anyone = Annotated[AuthUser, Depends(require_roles(*Role))]
-BOSSES = frozenset({Role.SUPERVISOR, Role.ADMIN})
 TicketNo = Annotated[str, Path(pattern=r"^[0-9A-Za-z-]{1,20}$")]
+CallbackId = Annotated[int, Path(ge=1, le=DB_INT_MAX)]
+# the call a work item comes from: a contact that exists (or none)
+LINKEDID_PATTERN = r"^([A-Za-z0-9._-]{1,64})?$"
 
 
 class HistoryOut(BaseModel):
@@ -72,7 +84,8 @@ class TicketIn(BaseModel):
 
     kind: Literal["complaint", "report", "director"]
     caller: str = Field(pattern=r"^[0-9+]{3,32}$")
-    linkedid: str = Field(default="", max_length=64)
+    linkedid: str = Field(default="", pattern=LINKEDID_PATTERN,
+                          description="the call's linkedid: an existing contact, or empty")
     summary: str = Field(default="", max_length=4000)
 
 
@@ -86,14 +99,16 @@ class StatusIn(BaseModel):
 class OwnerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    owner: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{2,64}$")
+    owner: str | None = Field(default=None, pattern=USERNAME_REF_PATTERN,
+                              description="an active user; null: nobody")
 
 
 class CallbackIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     number: str = Field(pattern=r"^[0-9]{3,32}$")
-    linkedid: str = Field(default="", max_length=64)
+    linkedid: str = Field(default="", pattern=LINKEDID_PATTERN,
+                          description="the call's linkedid: an existing contact, or empty")
     reason: str = Field(default="坐席预约回电", max_length=64)
 
 
@@ -101,7 +116,8 @@ class CallbackUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: Literal["done", "failed", "cancelled"] | None = None
-    owner: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{0,64}$")
+    owner: str | None = Field(default=None, pattern=r"^([A-Za-z0-9_.-]{2,64})?$",
+                              description="an active user; empty: nobody")
 
 
 def ticket_service(request: Request) -> TicketService:
@@ -123,6 +139,26 @@ def ticket_desk(request: Request) -> TicketDesk:
 
 Tickets = Annotated[TicketService, Depends(ticket_service)]
 Desk = Annotated[TicketDesk, Depends(ticket_desk)]
+
+
+async def _existing_call(request: Request, linkedid: str) -> None:
+    """A work item names a call that happened (or none): staff cannot invent contacts."""
+    if not linkedid:
+        return
+    contacts = request.app.state.contacts
+    if await asyncio.to_thread(contacts.get_by_linkedid, linkedid) is None:
+        raise HTTPException(422, f"linkedid: 通话 {linkedid} 不存在")
+
+
+async def _owner_exists(users: UserService, owner: str | None) -> None:
+    try:
+        await asyncio.to_thread(check_owner, users, owner)
+    except NoSuchOwner as exc:
+        raise HTTPException(422, f"owner: {exc}") from exc
+
+
+def _refuse(exc: NotYours) -> HTTPException:
+    return HTTPException(403, str(exc))
 
 
 def _record(request: Request, linkedid: str, kind: EventKind, **data: Any) -> None:
@@ -151,7 +187,7 @@ async def overdue(_user: Anyone, desk: Desk) -> dict[str, Any]:
                           for c in callbacks]}
 
 
-@router.get("/tickets/{ticket_no}", response_model=TicketDetail)
+@router.get("/tickets/{ticket_no}", response_model=TicketDetail, responses=problems(404))
 async def get_ticket(ticket_no: TicketNo, _user: Anyone, desk: Desk) -> TicketDetail:
     ticket = await asyncio.to_thread(desk.ticket, ticket_no)
     if ticket is None:
@@ -162,6 +198,7 @@ async def get_ticket(ticket_no: TicketNo, _user: Anyone, desk: Desk) -> TicketDe
 @router.post("/tickets", response_model=TicketDetail, status_code=201)
 async def create_ticket(body: TicketIn, user: Anyone, tickets: Tickets, desk: Desk,
                         request: Request) -> TicketDetail:
+    await _existing_call(request, body.linkedid)
     ticket = await asyncio.to_thread(
         lambda: tickets.create(body.kind, body.caller, body.linkedid, None, body.summary,
                                by=user.username))
@@ -171,18 +208,17 @@ async def create_ticket(body: TicketIn, user: Anyone, tickets: Tickets, desk: De
     return TicketDetail.model_validate(detail)
 
 
-def _may_work_on(user: AuthUser, owner: str | None) -> bool:
-    return user.role in BOSSES or owner == user.username
-
-
-@router.post("/tickets/{ticket_no}/status", response_model=TicketDetail)
+@router.post("/tickets/{ticket_no}/status", response_model=TicketDetail,
+             responses=problems(404, 409))
 async def change_status(ticket_no: TicketNo, body: StatusIn, user: Anyone, tickets: Tickets,
                         desk: Desk) -> TicketDetail:
     ticket = await asyncio.to_thread(desk.ticket, ticket_no)
     if ticket is None:
         raise HTTPException(404, f"工单 {ticket_no} 不存在")
-    if not _may_work_on(user, ticket.owner):
-        raise HTTPException(403, "只能处理分派给本人的工单")
+    try:
+        check_work(user, ticket.owner, "工单")
+    except NotYours as exc:
+        raise _refuse(exc) from exc
     try:
         updated = await asyncio.to_thread(tickets.change_status, ticket_no, body.status,
                                           user.username, body.note)
@@ -191,17 +227,21 @@ async def change_status(ticket_no: TicketNo, body: StatusIn, user: Anyone, ticke
     return TicketDetail.model_validate(updated)
 
 
-@router.post("/tickets/{ticket_no}/owner", response_model=TicketDetail)
-async def assign(ticket_no: TicketNo, body: OwnerIn, user: Anyone, desk: Desk
-                 ) -> TicketDetail:
+@router.post("/tickets/{ticket_no}/owner", response_model=TicketDetail,
+             responses=problems(404, 409))
+async def assign(ticket_no: TicketNo, body: OwnerIn, user: Anyone, desk: Desk,
+                 users: UserServiceDep) -> TicketDetail:
     ticket = await asyncio.to_thread(desk.ticket, ticket_no)
     if ticket is None:
         raise HTTPException(404, f"工单 {ticket_no} 不存在")
-    if user.role not in BOSSES and not (ticket.owner is None and body.owner == user.username):
-        raise HTTPException(403, "坐席只能认领无人负责的工单；分派他人需班长或管理员")
     try:
-        updated = await asyncio.to_thread(lambda: desk.assign(ticket_no, body.owner,
-                                                              by=user.username))
+        check_assignment(user, ticket.owner, body.owner, "工单")
+    except NotYours as exc:
+        raise _refuse(exc) from exc
+    await _owner_exists(users, body.owner)
+    try:
+        updated = await asyncio.to_thread(lambda: desk.assign(
+            ticket_no, body.owner, by=user.username, expected_owner=ticket.owner))
     except TicketError as exc:
         raise HTTPException(409, str(exc)) from exc
     return TicketDetail.model_validate(updated)
@@ -218,6 +258,7 @@ async def list_callbacks(_user: Anyone, desk: Desk,
 @router.post("/callbacks", response_model=CallbackOut, status_code=201)
 async def create_callback(body: CallbackIn, user: Anyone, tickets: Tickets,
                           request: Request) -> CallbackOut:
+    await _existing_call(request, body.linkedid)
     try:
         callback = await asyncio.to_thread(tickets.request_callback, body.number,
                                            body.linkedid, body.reason)
@@ -228,14 +269,28 @@ async def create_callback(body: CallbackIn, user: Anyone, tickets: Tickets,
     return CallbackOut.model_validate(callback)
 
 
-@router.post("/callbacks/{callback_id}", response_model=CallbackOut)
-async def update_callback(callback_id: int, body: CallbackUpdate, user: Anyone,
-                          desk: Desk) -> CallbackOut:
-    if body.owner not in (None, user.username) and user.role not in BOSSES:
-        raise HTTPException(403, "分派回电给他人需班长或管理员")
+@router.post("/callbacks/{callback_id}", response_model=CallbackOut,
+             responses=problems(404, 409))
+async def update_callback(callback_id: CallbackId, body: CallbackUpdate, user: Anyone,
+                          desk: Desk, users: UserServiceDep) -> CallbackOut:
+    """Same rule as tickets: agents work on their own and unowned callbacks, take unowned
+    ones and give back their own; supervisors and admins anything."""
+    current = await asyncio.to_thread(desk.callback, callback_id)
+    if current is None:
+        raise HTTPException(404, f"回电请求 {callback_id} 不存在")
+    new_owner = None if body.owner == "" else body.owner
+    try:
+        check_work(user, current.owner, "回电")
+        if body.owner is not None:
+            check_assignment(user, current.owner, new_owner, "回电")
+    except NotYours as exc:
+        raise _refuse(exc) from exc
+    if body.owner is not None:
+        await _owner_exists(users, new_owner)
     try:
         callback = await asyncio.to_thread(lambda: desk.update_callback(
-            callback_id, by=user.username, status=body.status, owner=body.owner))
+            callback_id, by=user.username, status=body.status, owner=body.owner,
+            expected_owner=current.owner))
     except LookupError as exc:
         raise HTTPException(404, str(exc)) from exc
     except TicketError as exc:

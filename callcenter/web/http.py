@@ -9,9 +9,8 @@ from fastapi.responses import FileResponse, RedirectResponse
 
 STATIC = Path(__file__).with_name("static")
 ASSETS = {p.name for p in STATIC.iterdir() if p.is_file()} if STATIC.is_dir() else set()
-HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff",
-           "Content-Security-Policy": "default-src 'self'; connect-src 'self' ws: wss:; "
-                                      "img-src 'self' data:; frame-ancestors 'none'"}
+# Content-Security-Policy, nosniff and frame-ancestors come from the edge (callcenter/edge.py)
+HEADERS = {"Cache-Control": "no-cache"}
 
 router = APIRouter(include_in_schema=False)
 

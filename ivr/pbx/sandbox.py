@@ -64,6 +64,18 @@ class PbxCredentials:
     ami_user: str = "hotline"
     ami_secret: str = "hotline-secret"
     softphone_secret: str = "softphone-12366"
+    # a second AMI account with originate and command rights, for test drivers only (it
+    # places calls and hangs them all up; the bridge never has these rights)
+    driver_user: str | None = None
+    driver_secret: str = ""
+
+    def extra_accounts(self) -> str:
+        if not self.driver_user:
+            return ""
+        return (f"\n[{self.driver_user}]\nsecret = {self.driver_secret}\n"
+                "deny = 0.0.0.0/0.0.0.0\npermit = 127.0.0.1/255.255.255.255\n"
+                "read = all\nwrite = originate,command,call,agent,config,reporting,system\n"
+                "writetimeout = 5000\n")
 
 
 def host_support() -> str | None:
@@ -217,6 +229,7 @@ class AsteriskSandbox:
             "AGENT1_PORT": str(p.agent(1)), "AGENT2_PORT": str(p.agent(2)),
             "AGENT3_PORT": str(p.agent(3)),
             "AMI_USER": c.ami_user, "AMI_SECRET": c.ami_secret,
+            "AMI_EXTRA_ACCOUNTS": c.extra_accounts(),
             "SOFTPHONE_SECRET": c.softphone_secret,
         }
 

@@ -24,7 +24,7 @@ from ivr.ami.client import AmiClient
 from ivr.pbx.sandbox import AsteriskSandbox
 from tests.callcenter.util import PASSWORD, bearer, ensure_user, token_for
 from tests.conftest import DATABASES, fresh_database
-from tests.support import HTTP_TEST_PORT, SUITE_CLOCK, TEST_PORTS, serve_env, serving
+from tests.support import HTTP_TEST_PORT, SUITE_CLOCK, driver_ami, serve_env, serving
 
 ROLES = ("agent", "expert", "supervisor", "admin")
 
@@ -121,9 +121,9 @@ def live_server(request: pytest.FixtureRequest, pbx: AsteriskSandbox,
 
 @pytest.fixture
 async def ami(live_server: LiveServer) -> AsyncIterator[AmiClient]:
-    """An AMI client of the tests' own on the live server's Asterisk."""
-    client = AmiClient("127.0.0.1", TEST_PORTS.ami, live_server.pbx.credentials.ami_user,
-                       live_server.pbx.credentials.ami_secret, backoff_max=1.0)
+    """The test's own AMI hands on the live server's Asterisk (the driver account: it
+    originates calls and runs CLI commands, which the hotline's account may not)."""
+    client = driver_ami(backoff_max=1.0)
     await client.start()
     await client.wait_ready(20)
     yield client

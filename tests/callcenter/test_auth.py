@@ -130,7 +130,7 @@ def test_wrong_password_is_401_and_logins_are_rate_limited(client: TestClient,
 
 def test_only_admin_manages_users_and_it_is_audited(client: TestClient,
                                                     headers: dict[str, dict[str, str]]) -> None:
-    new = {"username": "agent5", "password": "agent5-password", "role": "agent",
+    new = {"username": "agent5", "password": "blue-lantern-42", "role": "agent",
            "interface": "PJSIP/agent3"}
     assert client.post("/api/v1/users", json=new).status_code == 401
     assert client.post("/api/v1/users", json=new, headers=headers["supervisor"]
@@ -161,7 +161,7 @@ def test_only_admin_manages_users_and_it_is_audited(client: TestClient,
     assert ("admin1", "user.update", "agent5") in actions
     # a deactivated user cannot log in
     login = client.post("/api/v1/auth/login",
-                        json={"username": "agent5", "password": "agent5-password"})
+                        json={"username": "agent5", "password": "blue-lantern-42"})
     assert login.status_code == 401
 
 

@@ -259,8 +259,11 @@ async def test_admin_creates_an_agent_in_the_console(live_server: LiveServer,
         await form.locator('select[name="role"]').select_option("agent")
         await form.locator('input[name="interface"]').fill("PJSIP/agent3")
         await form.locator('button[type="submit"]').click()
-        await expect(page.locator("#admin-status")).to_contain_text("password")  # too short
-        await form.locator('input[name="password"]').fill("agent4-password")
+        await expect(page.locator("#admin-status")).to_contain_text("密码至少需要10个字符")
+        await form.locator('input[name="password"]').fill("agent4-pw-2026")
+        await form.locator('button[type="submit"]').click()
+        await expect(page.locator("#admin-status")).to_contain_text("密码不能包含用户名")
+        await form.locator('input[name="password"]').fill("wang-fang-2026")
         await form.locator('button[type="submit"]').click()
         await expect(page.locator("#admin-status")).to_have_text("用户 agent4 已创建")
         await expect(page.locator("#users-table")).to_contain_text("王芳")
@@ -268,4 +271,4 @@ async def test_admin_creates_an_agent_in_the_console(live_server: LiveServer,
     finally:
         await page.close()
     # the new agent logs in with that password
-    assert live_server.token("agent4", "agent4-password")
+    assert live_server.token("agent4", "wang-fang-2026")

@@ -9,18 +9,24 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, update
 
+from callcenter.contacts.services import ContactService
 from callcenter.db import Database
 from callcenter.tickets.models import CallbackRequest, Ticket, TicketStatusChange
+from ivr.ports import ContactEvent, EventKind
 from tests.support import SUITE_CLOCK
 
 H = dict[str, dict[str, str]]
 
 
 @pytest.fixture
-def tickets(clean_users: Database) -> Database:
+def tickets(clean_users: Database, contacts: ContactService) -> Database:
     with clean_users.transaction() as session:
         for table in (TicketStatusChange, Ticket, CallbackRequest):
             session.execute(delete(table))
+    for linkedid in ("L-t1", "L-c1"):  # the calls the work items come from
+        contacts.apply(ContactEvent(linkedid, EventKind.CALL_STARTED,
+                                    {"caller": "13800003333", "channel": "PJSIP/x"},
+                                    at=SUITE_CLOCK()))
     return clean_users
 
 

@@ -25,7 +25,10 @@ def test_users_create_makes_the_first_admin(db_url: str, clean_users: Database) 
     env = {**os.environ, "HOTLINE_DATABASE_URL": db_url}
     short = run(["boss", "--password-stdin"], "short\n", env)
     assert short.returncode == 1
-    assert "密码至少需要8个字符" in short.stderr
+    assert "密码至少需要10个字符" in short.stderr
+    named = run(["boss", "--password-stdin"], "boss-boss-boss\n", env)
+    assert named.returncode == 1
+    assert "密码不能包含用户名" in named.stderr
     bad_name = run(["bad name", "--password-stdin"], "long-enough-1\n", env)
     assert bad_name.returncode == 2
     created = run(["boss", "--password-stdin"], "long-enough-1\n", env)

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.testclient import TestClient
 
+from callcenter.app import validation_error
 from callcenter.kb.http import router
 from knowledge_base import KnowledgeBase
 
@@ -46,6 +48,7 @@ def client(kb: KnowledgeBase) -> TestClient:
     app = FastAPI()
     app.state.knowledge_base = kb
     app.include_router(router, prefix="/api/v1")
+    app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
     return TestClient(app)
 
 
@@ -80,9 +83,11 @@ def test_http_rejects_bad_parameters(
 ) -> None:
     response = client.get("/api/v1/kb/search", params=params)
     assert response.status_code == 422
-    detail = response.json()["detail"]
-    assert detail[0]["loc"] == ["query", field]
-    assert detail[0]["msg"]
+    body = response.json()  # the shape of every 422 of the API (callcenter/openapi.py)
+    assert isinstance(body["detail"], str)
+    assert field in body["detail"]
+    assert body["errors"][0]["loc"] == ["query", field]
+    assert body["errors"][0]["msg"]
 
 
 def test_http_without_knowledge_base_is_unavailable() -> None:

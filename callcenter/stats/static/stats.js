@@ -1,13 +1,11 @@
-// Shared by the dashboard and the wallboard: the token, API calls, the login form.
+// Shared by the dashboard and the wallboard: API calls, the login form.
+// The session is the HttpOnly cookie the login sets: no token is kept where a script can read it.
 "use strict";
 const Hotline = (() => {
-  const KEY = "hotline_token";
-  const token = () => sessionStorage.getItem(KEY) || "";
   async function api(path, params) {
     const url = new URL(path, location.origin);
     Object.entries(params || {}).forEach(([k, v]) => v !== undefined && url.searchParams.set(k, v));
-    const headers = token() ? { Authorization: "Bearer " + token() } : {};
-    const response = await fetch(url, { headers, credentials: "same-origin" });
+    const response = await fetch(url, { credentials: "same-origin" });
     if (response.status === 401) { showLogin(); throw new Error("请先登录"); }
     if (!response.ok) {
       let detail = response.statusText;
@@ -35,7 +33,7 @@ const Hotline = (() => {
         document.getElementById("login-error").textContent = detail;
         return;
       }
-      sessionStorage.setItem(KEY, (await response.json()).access_token);
+      form.password.value = "";
       document.getElementById("login").style.display = "none";
       document.getElementById("app").style.display = "block";
       onReady();
@@ -44,5 +42,5 @@ const Hotline = (() => {
   const pct = (v) => (v === null || v === undefined) ? "—" : (v * 100).toFixed(1) + "%";
   const num = (v) => (v === null || v === undefined) ? "—" : Number(v).toLocaleString("zh-CN");
   const secs = (v) => (v === null || v === undefined) ? "—" : Number(v).toFixed(1) + " 秒";
-  return { api, token, showLogin, setupLogin, pct, num, secs };
+  return { api, showLogin, setupLogin, pct, num, secs };
 })();

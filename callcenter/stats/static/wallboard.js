@@ -51,9 +51,8 @@
   }
   function connect() {
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    const qs = "topics=wallboard" + (Hotline.token() ? "&token=" + encodeURIComponent(Hotline.token()) : "");
-    let ws;
-    try { ws = new WebSocket(scheme + location.host + "/api/v1/ws?" + qs); }
+    let ws;  // the session cookie authenticates the socket
+    try { ws = new WebSocket(scheme + location.host + "/api/v1/ws?topics=wallboard"); }
     catch (e) { startPolling(); return; }
     ws.onmessage = (event) => {
       const message = JSON.parse(event.data);

@@ -246,7 +246,7 @@ $("btn-callback").addEventListener("click", () => createTicket("/callbacks", {
 
 async function showLastCall(linkedid) {
   try {
-    const page = await api(`/contacts?caller=${encodeURIComponent(state.card ? state.card.caller : "")}&limit=5`);
+    const page = await api(`/contacts?linkedid=${encodeURIComponent(linkedid)}&limit=1`);
     const item = page.items.find((c) => c.linkedid === linkedid);
     if (!item) return;
     const contact = await api(`/contacts/${item.id}`);

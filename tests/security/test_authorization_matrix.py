@@ -1,0 +1,175 @@
+"""The authorisation matrix: every route of the app x every role (and no login).
+
+The routes come from the app itself (``callcenter.openapi.operations``): a route added
+without an entry in MATRIX fails ``test_every_route_has_an_entry``. Each entry says who may
+use the route; the probe request of each route is sent as each role and must give 401 (no
+login), 403 (a role not in the entry) or anything but 401/403 (a role in it). Where access
+also depends on ownership ("own calls", "own or unowned" work), the probe uses an item that
+belongs to nobody of the test roles (an unowned ticket, a call nobody handled).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from callcenter.app import create_app
+from callcenter.openapi import operations
+from callcenter.settings import Settings
+from tests.callcenter.util import PASSWORD
+from tests.security.conftest import H
+from tests.support import SUITE_CLOCK
+
+EVERYONE = frozenset({"agent", "expert", "supervisor", "admin"})
+STAFF = frozenset({"agent", "expert"})
+BOSSES = frozenset({"supervisor", "admin"})
+ADMIN = frozenset({"admin"})
+OPEN = "open"  # no login needed
+
+
+@dataclass(frozen=True)
+class Entry:
+    allowed: frozenset[str] | str
+    path: str = ""  # the probe's path (the route's own when empty)
+    body: Any = None
+    params: dict[str, str] = field(default_factory=dict)
+
+
+DAY = {"from": "2026-11-27", "to": "2026-11-27"}
+MATRIX: dict[tuple[str, str], Entry] = {
+    ("GET", "/openapi.json"): Entry(OPEN),
+    ("GET", "/docs"): Entry(OPEN),
+    ("GET", "/docs/oauth2-redirect"): Entry(OPEN),
+    ("GET", "/redoc"): Entry(OPEN),
+    ("GET", "/"): Entry(OPEN),
+    ("GET", "/console"): Entry(OPEN),
+    ("GET", "/console/static/{name}"): Entry(OPEN, "/console/static/console.js"),
+    ("GET", "/stats/dashboard"): Entry(OPEN),
+    ("GET", "/stats/wallboard"): Entry(OPEN),
+    ("GET", "/stats/static/{name}"): Entry(OPEN, "/stats/static/stats.js"),
+    ("GET", "/api/v1/health"): Entry(OPEN),
+    ("POST", "/api/v1/auth/login"): Entry(OPEN, body={"username": "agent1",
+                                                      "password": PASSWORD}),
+    ("POST", "/api/v1/auth/logout"): Entry(EVERYONE),
+    ("GET", "/api/v1/auth/me"): Entry(EVERYONE),
+    ("GET", "/api/v1/users"): Entry(ADMIN),
+    ("POST", "/api/v1/users"): Entry(ADMIN, body={
+        "username": "matrix-new", "password": "matrix-secret-1", "role": "agent"}),
+    ("PATCH", "/api/v1/users/{username}"): Entry(ADMIN, "/api/v1/users/agent1",
+                                                  body={"display_name": "坐席一"}),
+    ("GET", "/api/v1/audit"): Entry(ADMIN),
+    ("GET", "/api/v1/contacts"): Entry(EVERYONE),  # agents: own calls only (scoped)
+    ("POST", "/api/v1/contacts/search"): Entry(EVERYONE, body={}),
+    ("GET", "/api/v1/contacts/{contact_id}"): Entry(EVERYONE, "/api/v1/contacts/1"),
+    ("GET", "/api/v1/kb/search"): Entry(EVERYONE, params={"q": "发票"}),
+    ("GET", "/api/v1/stats/summary"): Entry(BOSSES, params=DAY),
+    ("GET", "/api/v1/stats/queues"): Entry(BOSSES, params=DAY),
+    ("GET", "/api/v1/stats/agents"): Entry(BOSSES, params=DAY),
+    ("GET", "/api/v1/stats/nodes"): Entry(BOSSES, params=DAY),
+    ("GET", "/api/v1/stats/faqs"): Entry(BOSSES, params=DAY),
+    ("GET", "/api/v1/stats/tickets"): Entry(BOSSES, params=DAY),
+    ("GET", "/api/v1/stats/live"): Entry(BOSSES),
+    ("GET", "/api/v1/stats/export"): Entry(BOSSES, params=DAY),
+    ("GET", "/api/v1/agents/me"): Entry(STAFF),
+    ("POST", "/api/v1/agents/me/state"): Entry(STAFF, body={"state": "logged_out"}),
+    ("POST", "/api/v1/agents/me/transfer"): Entry(STAFF, body={"queue": "experts"}),
+    ("GET", "/api/v1/agents/board"): Entry(BOSSES),
+    ("POST", "/api/v1/agents/{username}/state"): Entry(
+        BOSSES, "/api/v1/agents/agent1/state", body={"state": "logged_out"}),
+    # agents: only calls they handled; the probe's call was handled by nobody
+    ("PUT", "/api/v1/calls/{linkedid}/note"): Entry(frozenset(), "/api/v1/calls/L-none/note",
+                                                     body={"notes": "x"}),
+    ("GET", "/api/v1/calls/{linkedid}/notes"): Entry(BOSSES, "/api/v1/calls/L-none/notes"),
+    ("GET", "/api/v1/desk/lookups"): Entry(EVERYONE),
+    ("GET", "/api/v1/queues"): Entry(EVERYONE),
+    ("PUT", "/api/v1/queues/{name}"): Entry(ADMIN, "/api/v1/queues/consult",
+                                            body={"title": "综合咨询", "skill": "general"}),
+    ("POST", "/api/v1/queues/push"): Entry(ADMIN),
+    ("GET", "/api/v1/skills"): Entry(EVERYONE),
+    ("PUT", "/api/v1/skills/{name}"): Entry(ADMIN, "/api/v1/skills/vat",
+                                            body={"title": "增值税"}),
+    # agents and experts: their own only; the probe asks for the supervisor's
+    ("GET", "/api/v1/agents/{username}/skills"): Entry(BOSSES, "/api/v1/agents/sup1/skills"),
+    ("PUT", "/api/v1/agents/{username}/skills"): Entry(ADMIN, "/api/v1/agents/agent1/skills",
+                                                       body={"skills": {"general": 0}}),
+    ("PUT", "/api/v1/pause-reasons/{code}"): Entry(ADMIN, "/api/v1/pause-reasons/meal",
+                                                   body={"title": "用餐"}),
+    ("PUT", "/api/v1/dispositions/{code}"): Entry(ADMIN, "/api/v1/dispositions/solved",
+                                                  body={"title": "已解决"}),
+    ("WEBSOCKET", "/api/v1/ws"): Entry(EVERYONE),
+    ("GET", "/api/v1/tickets"): Entry(EVERYONE),
+    ("GET", "/api/v1/tickets/overdue"): Entry(EVERYONE),
+    ("GET", "/api/v1/tickets/{ticket_no}"): Entry(EVERYONE, "/api/v1/tickets/T-none"),
+    ("POST", "/api/v1/tickets"): Entry(EVERYONE, body={"kind": "complaint",
+                                                       "caller": "13800000000"}),
+    # an unowned ticket: anyone may work on it; assigning it to someone else: bosses
+    ("POST", "/api/v1/tickets/{ticket_no}/status"): Entry(
+        EVERYONE, "/api/v1/tickets/{ticket}/status", body={"status": "in_progress"}),
+    ("POST", "/api/v1/tickets/{ticket_no}/owner"): Entry(
+        BOSSES, "/api/v1/tickets/{ticket}/owner", body={"owner": "sup1"}),
+    ("GET", "/api/v1/callbacks"): Entry(EVERYONE),
+    ("POST", "/api/v1/callbacks"): Entry(EVERYONE, body={"number": "13800000000"}),
+    ("POST", "/api/v1/callbacks/{callback_id}"): Entry(
+        BOSSES, "/api/v1/callbacks/{callback}", body={"owner": "sup1"}),
+}
+
+
+def app_operations() -> set[tuple[str, str]]:
+    app = create_app(Settings(ami_enabled=False, kb_enabled=False), SUITE_CLOCK)
+    return {(op.method, op.path) for op in operations(app) if op.method != "HEAD"}
+
+
+def test_every_route_has_an_entry() -> None:
+    routes = app_operations()
+    missing = sorted(routes - set(MATRIX))
+    assert not missing, f"routes without an authorisation entry: {missing}"
+    stale = sorted(set(MATRIX) - routes)
+    assert not stale, f"entries of routes that do not exist: {stale}"
+
+
+def _probe(client: TestClient, method: str, entry: Entry, path: str,
+           headers: dict[str, str]) -> int:
+    if method == "WEBSOCKET":
+        try:
+            with client.websocket_connect(path, headers=headers) as ws:
+                ws.receive_json()
+        except WebSocketDisconnect as closed:
+            return {4401: 401, 4403: 403}.get(closed.code, 200)
+        return 200
+    response = client.request(method, path, headers=headers, params=entry.params or None,
+                              json=entry.body)
+    return int(response.status_code)
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(MATRIX))
+def test_route_x_role(db_url: str, headers: H, method: str, path: str) -> None:
+    entry = MATRIX[(method, path)]
+    settings = Settings(database_url=db_url, ami_enabled=False, kb_enabled=False)
+    with TestClient(create_app(settings, SUITE_CLOCK), base_url="https://testserver") as client:
+        # an unowned ticket and callback for the ownership rows
+        ticket = client.post("/api/v1/tickets", json={"kind": "report", "caller": "13800000001"},
+                             headers=headers["admin"]).json()["ticket_no"]
+        callback = client.post("/api/v1/callbacks", json={"number": "13800000001"},
+                               headers=headers["admin"]).json()["id"]
+        target = (entry.path or path).format(ticket=ticket, callback=callback)
+        outcomes: dict[str, int] = {}
+        client.cookies.clear()
+        outcomes["anonymous"] = _probe(client, method, entry, target, {})
+        for role, auth in headers.items():
+            outcomes[role] = _probe(client, method, entry, target, auth)
+    for who, status in outcomes.items():
+        if entry.allowed == OPEN:
+            expected_ok = True
+        elif who == "anonymous":
+            assert status == 401, (who, status)
+            continue
+        else:
+            expected_ok = who in entry.allowed
+        if expected_ok:
+            assert status not in (401, 403), (who, status)
+        else:
+            assert status == 403, (who, status)
