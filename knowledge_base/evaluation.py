@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -118,7 +118,15 @@ def dev_questions() -> list[Record]:
     return read_dev_set() + [{**row, "kind": "out_of_scope"} for row in read_out_of_scope()]
 
 
-EVAL_SETS = {"dev": dev_questions, "frozen": lambda: read_caller_set(FROZEN_SET)}
+def frozen_questions() -> list[Record]:
+    """The frozen caller set (never used for tuning)."""
+    return read_caller_set(FROZEN_SET)
+
+
+EVAL_SETS: dict[str, Callable[[], list[Record]]] = {
+    "dev": dev_questions,
+    "frozen": frozen_questions,
+}
 """The labelled sets the quality floor holds figures for."""
 
 
@@ -175,14 +183,16 @@ def outcome(row: Record, found: Record) -> str:
     return "confirmed" if expected & set(ids) else "confirm_missed"
 
 
-def decision_table(answers: Sequence[Record], rows: Sequence[Record]) -> Record:
-    """Shares of each outcome, overall and by kind (and by half for the dev set's kinds):
-    `in` = in-scope questions, `out` = out-of-scope ones."""
+def decision_table(
+    answers: Sequence[Record], rows: Sequence[Record], by_half: bool = False
+) -> Record:
+    """Shares of each outcome, overall and by kind (and by half of the dev set with
+    `by_half`): `in` = in-scope questions, `out` = out-of-scope ones."""
     groups: dict[str, list[str]] = {}
     for row, found in zip(rows, answers, strict=True):
         scope = "in" if expected_ids(row) else "out"
         keys = [f"{scope}:all", f"{scope}:kind:{row['kind']}"]
-        if scope == "in" and row["kind"] in ("standard", "short"):  # the dev set's own kinds
+        if by_half and scope == "in":
             keys.append(f"in:half:{dev_half(row['id'])}")
         for key in keys:
             groups.setdefault(key, []).append(outcome(row, found))

@@ -96,7 +96,7 @@ class SearchConfig:
     lexical_decisive_margin: float = 2.0
     """... and lead the best entry with a different answer by this much (> 1 disables, the
     default: the decision needs the encoder's view, since on the tuning set the short cut
-    (0.65 / 0.15) took 5 of 132 out-of-scope questions on lexical evidence alone)."""
+    (0.65 / 0.15) took 5 of its 70 out-of-scope questions on lexical evidence alone)."""
 
     def thresholds(self, lexical: bool = False) -> Thresholds:
         """The decision's settings for dense-fused scores, or for lexical-only ones."""
