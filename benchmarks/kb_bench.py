@@ -2,11 +2,12 @@
 
 Run `python benchmarks/kb_bench.py` (from the repository root, in the project's virtualenv).
 
-- accuracy: top-1 / top-3 on the frozen dev set knowledge_base/eval/faq_dev.jsonl, overall, by
-  kind and on the two halves of the dev set (split by a hash of the expected id; half A was used
-  to tune the fusion weights and the decline threshold, half B was not);
-- decline: knowledge_base/eval/out_of_scope.jsonl (questions the base cannot answer) must come
-  back empty; in-scope questions must not;
+- decisions (answer / confirm / decline, `KnowledgeBase.decide`) on the labelled sets of
+  knowledge_base/eval/: the dev set faq_dev.jsonl with out_of_scope.jsonl (half A of the dev
+  set was used for tuning, half B was not) and the frozen caller set frozen_v1.jsonl (never
+  used for tuning), overall and by kind: answered right, wrong answers, served (answered
+  right or confirmed with the right candidate), declined; out-of-scope answered / confirmed /
+  declined;
 - the figures of the suite's quality floor (knowledge_base/eval/quality_floor.yaml), computed
   by the same code (knowledge_base.evaluation), against the recorded floor;
 - latency per query (p50 / p99) with the process pinned to one CPU core and the encoder on one
@@ -48,16 +49,15 @@ from knowledge_base import (  # noqa: E402
 )
 from knowledge_base.embedding import ENCODER_KINDS, EncoderKind, make_embedder  # noqa: E402
 from knowledge_base.evaluation import (  # noqa: E402
-    DEV_SET,
-    OUT_OF_SCOPE,
+    CEILINGS,
+    EVAL_SETS,
     QUALITY_FLOOR,
     Record,
-    accuracy,
-    decline_figures,
+    decision_table,
+    expected_ids,
     load_floor,
+    outcome,
     quality_figures,
-    read_dev_set,
-    read_out_of_scope,
 )
 from knowledge_base.text import RESOURCES_DIR, load_synonyms  # noqa: E402
 
@@ -171,30 +171,33 @@ def worker(
     )
     load_s = time.perf_counter() - started
     rss_loaded = rss_mib()
-    dev = read_dev_set(DEV_SET)
-    oos = read_out_of_scope(OUT_OF_SCOPE)
-    rows = dev + oos
-    times: list[list[float]] = [[] for _ in rows]
+    rows = labelled_rows()
+    timed = len(EVAL_SETS["dev"]())  # latency over the dev and out-of-scope questions
+    times: list[list[float]] = [[] for _ in rows[:timed]]
     cpu: list[float] = []
-    results: list[list[Record]] = [[] for _ in rows]
+    answers: list[Record] = []
     kb.search("预热")  # first call pays one-off allocations
     # Passes over all questions rather than consecutive repeats of one question, so that a
     # burst of load from other processes hits different questions in different passes.
     for _ in range(repeat):
-        for index, row in enumerate(rows):
+        for index, row in enumerate(rows[:timed]):
             c0, t0 = time.thread_time(), time.perf_counter()
-            found = kb.search(row["q"], top=3)
+            kb.decide(row["q"], top=3)
             times[index].append(time.perf_counter() - t0)
             cpu.append(time.thread_time() - c0)
-            results[index] = [{"id": r.id, "score": r.score} for r in found]
     latencies = [t for per_query in times for t in per_query]
     per_query_min = [min(per_query) for per_query in times]
-    answers = [{"q": row["q"], "results": res} for row, res in zip(rows, results, strict=True)]
-    # the ranking without the decline decision, for the quality floor's top-1 (not timed)
-    ranked = [[r.id for r in kb.rank(row["q"], top=3)] for row in dev]
+    for row in rows:  # the decisions (not timed) and the ranking without them
+        decision = kb.decide(row["q"], top=3)
+        answers.append({
+            "q": row["q"],
+            "decision": decision.kind.value,
+            "results": [{"id": r.id, "score": r.score} for r in decision.results],
+        })
+    ranked = [[r.id for r in kb.rank(row["q"], top=3)] for row in rows]
     engine = kb._engine()
     skipped = 0
-    for row in rows:  # did the lexical channels make the encoder unnecessary? (not timed)
+    for row in rows[:timed]:  # did the lexical channels make the encoder unnecessary?
         analysis = engine.analyze(row["q"])
         if dense and (analysis.words or analysis.grams):
             skipped += (
@@ -218,7 +221,7 @@ def worker(
         },
         "answers": answers,
         "ranked": ranked,
-        "encoder_skipped": skipped / len(answers),
+        "encoder_skipped": skipped / timed,
         "loadavg": os.getloadavg(),
     }
 
@@ -245,7 +248,7 @@ def paired_worker(
         )
         for name, items in (("this", settings), ("other", settings + other))
     }
-    rows = read_dev_set(DEV_SET) + read_out_of_scope(OUT_OF_SCOPE)
+    rows = EVAL_SETS["dev"]()
     times: dict[str, list[list[float]]] = {name: [[] for _ in rows] for name in engines}
     for kb in engines.values():
         kb.search("预热")
@@ -254,7 +257,7 @@ def paired_worker(
         for index, row in enumerate(rows):
             for name, kb in order:
                 t0 = time.perf_counter()
-                kb.search(row["q"], top=3)
+                kb.decide(row["q"], top=3)
                 times[name][index].append(time.perf_counter() - t0)
     figures: Record = {"loadavg": os.getloadavg()}
     for name, per_query in times.items():
@@ -333,32 +336,32 @@ def build_cache(
 def print_report(report: Record) -> None:
     shipped = report["shipped"]
     print(f"# FAQ engine benchmark ({report['when']}, engine on one core #{shipped['core']})")
-    print(f"dev set: {report['dev_n']} questions; out-of-scope set: {report['oos_n']} questions")
-    print(f"\n## Accuracy (shipped base, {shipped['entries']} entries served)")
-    print(f"{'slice':18s} {'n':>4s} {'top-1':>7s} {'top-3':>7s} {'declined':>9s}")
-    for key, fig in report["accuracy"].items():
-        print(
-            f"{key:18s} {fig['n']:4d} {fig['top1']:7.3f} {fig['top3']:7.3f} {fig['declined']:9.3f}"
-        )
-    dec = report["decline"]
-    print("\n## Decline")
-    print(f"out-of-scope declined (recall)  {dec['oos_declined']:.3f}")
-    print(f"decline precision               {dec['decline_precision']:.3f}")
-    print(f"in-scope wrongly declined       {dec['in_scope_wrongly_declined']:.3f}")
-    for item in dec["oos_answered"]:
-        print(f"  answered out-of-scope: {item['q']} -> {item['id']} ({item['score']})")
+    print("sets: " + ", ".join(f"{name} {n} questions" for name, n in report["set_n"].items()))
+    print(f"\n## Decisions (shipped base, {shipped['entries']} entries served)")
+    columns = ("answered", "wrong_answer", "confirmed", "confirm_missed", "declined", "served")
+    print(f"{'slice':28s} {'n':>4s} " + " ".join(f"{c[:9]:>9s}" for c in columns))
+    for set_name, table in report["decisions"].items():
+        for key, fig in table.items():
+            cells = " ".join(
+                f"{fig[c]:9.3f}" if c in fig else f"{'-':>9s}" for c in columns
+            )
+            print(f"{set_name + ' ' + key:28s} {fig['n']:4d} {cells}")
+    print("in: answered = answered right; confirmed = the right entry among the candidates;")
+    print("out: answered = an answer to a question the base cannot answer")
+    for item in report["oos_answered"]:
+        print(f"  answered out-of-scope ({item['set']}): {item['q']} -> {item['id']}")
     quality = report["quality"]
     print(f"\n## Quality floor ({quality['floor_file']}, recorded {quality['measured_on']})")
-    print(f"{'figure':14s} {'now':>7s} {'recorded':>9s} {'floor':>7s}")
-    for name, value in quality["figures"].items():
-        print(
-            f"{name:14s} {value:7.3f} {quality['recorded'][name]:9.3f}"
-            f" {quality['floor'][name]:7.3f}"
-        )
+    print(f"{'figure':20s} {'now':>7s} {'recorded':>9s} {'limit':>7s}")
+    for set_name, figures in quality["figures"].items():
+        for name, value in figures.items():
+            kind = "<=" if name in CEILINGS else ">="
+            recorded = quality["recorded"][set_name][name]
+            limit = quality["limit"][set_name][name]
+            print(f"{set_name + '.' + name:20s} {value:7.3f} {recorded:9.3f} {kind}{limit:5.3f}")
     for line in quality["shortfalls"]:
-        print(f"  BELOW THE FLOOR: {line}")
-    print("served: answered with the expected entry first (the top-1 above); top1: first in the")
-    print("ranking without the decline decision (KnowledgeBase.rank)")
+        print(f"  PAST ITS LIMIT: {line}")
+    print("top1/top3: the ranking without the decision (KnowledgeBase.rank)")
     for line in quality["changed_files"]:
         print(f"  frozen file changed since the floor was recorded: {line}")
     print("\n## Latency, load, memory (one core, encoder on one thread)")
@@ -387,11 +390,10 @@ def print_report(report: Record) -> None:
             print(f"{name}: encoder skipped (lexically decisive) for {share:.1%} of the questions")
     if report.get("settings"):
         print("settings: " + " ".join(report["settings"]))
-    if "lexical" in report:
-        lex = report["lexical"]
+    for set_name, lex in report.get("lexical", {}).items():
         print(
-            "lexical-only engine (no embedder), shipped base: top-1 {top1:.3f} top-3 {top3:.3f};"
-            " out-of-scope declined {oos:.3f}; in-scope wrongly declined {ins:.3f}".format(**lex)
+            f"lexical-only engine (no embedder), shipped base, {set_name}: "
+            + ", ".join(f"{name} {value:.3f}" for name, value in lex.items())
         )
     if "top1_10k" in report:
         print(
@@ -405,19 +407,42 @@ def timing(run: Record) -> Record:
     return {k: v for k, v in run.items() if k not in ("answers", "ranked")}
 
 
-def quality_report(dev: list[Record], shipped: Record) -> Record:
-    """The quality floor's figures from the shipped run's answers, beside the recorded floor."""
-    figures = quality_figures(
-        dev, shipped["answers"][: len(dev)], shipped["answers"][len(dev) :], shipped["ranked"]
-    )
+def labelled_rows() -> list[Record]:
+    """Every labelled set, in `EVAL_SETS` order (the dev set first: its questions are timed)."""
+    return [row for load in EVAL_SETS.values() for row in load()]
+
+
+def per_set(run: Record) -> dict[str, tuple[list[Record], list[Record], list[list[str]]]]:
+    """A worker's answers and rankings cut back into the labelled sets."""
+    out = {}
+    start = 0
+    for name, load in EVAL_SETS.items():
+        rows = load()
+        end = start + len(rows)
+        out[name] = (rows, run["answers"][start:end], run["ranked"][start:end])
+        start = end
+    return out
+
+
+def quality_report(shipped: Record) -> Record:
+    """The quality floor's figures from the shipped run's decisions, beside the recorded floor."""
     floor = load_floor(QUALITY_FLOOR)
+    figures = {
+        name: quality_figures(rows, answers, ranked)
+        for name, (rows, answers, ranked) in per_set(shipped).items()
+    }
     return {
         "floor_file": str(QUALITY_FLOOR.relative_to(ROOT)),
         "measured_on": floor.measured_on.isoformat(),
-        "figures": figures.as_dict(),
-        "recorded": dict(floor.figures),
-        "floor": {name: floor.floor(name) for name in floor.figures},
-        "shortfalls": floor.shortfalls(figures),
+        "figures": {name: fig.as_dict() for name, fig in figures.items()},
+        "recorded": {name: dict(values) for name, values in floor.figures.items()},
+        "limit": {
+            name: {key: floor.limit(name, key) for key in values}
+            for name, values in floor.figures.items()
+        },
+        "shortfalls": [
+            line for name, fig in figures.items() for line in floor.shortfalls(name, fig)
+        ],
         "changed_files": floor.changed_files(),
     }
 
@@ -517,8 +542,6 @@ def main() -> None:
         )
         print(json.dumps(result))
         return
-    dev = read_dev_set(DEV_SET)
-    oos = read_out_of_scope(OUT_OF_SCOPE)
     build_cache(DEFAULT_DATA_DIR, args.cache_dir, encoder=args.encoder)
     shipped = run_worker(
         DEFAULT_DATA_DIR,
@@ -528,27 +551,31 @@ def main() -> None:
         settings=args.set,
         encoder=args.encoder,
     )
+    sets = per_set(shipped)
     report: Record = {
         "when": time.strftime("%Y-%m-%d %H:%M"),
         "settings": args.set,
-        "dev_n": len(dev),
-        "oos_n": len(oos),
+        "set_n": {name: len(rows) for name, (rows, _, _) in sets.items()},
         "shipped": timing(shipped),
-        "accuracy": accuracy(shipped["answers"][: len(dev)], dev),
-        "decline": decline_figures(shipped["answers"][: len(dev)], shipped["answers"][len(dev) :]),
-        "quality": quality_report(dev, shipped),
+        "decisions": {
+            name: decision_table(answers, rows, by_half=name == "dev")
+            for name, (rows, answers, _) in sets.items()
+        },
+        "oos_answered": [
+            {"set": name, "q": row["q"], "id": found["results"][0]["id"]}
+            for name, (rows, answers, _) in sets.items()
+            for row, found in zip(rows, answers, strict=True)
+            if not expected_ids(row) and outcome(row, found) == "answered"
+        ],
+        "quality": quality_report(shipped),
     }
     if not args.skip_lexical:
         build_cache(DEFAULT_DATA_DIR, args.cache_dir, dense=False)
         lexical = run_worker(DEFAULT_DATA_DIR, args.cache_dir, args.repeat, True, dense=False)
         report["shipped-lexical"] = timing(lexical)
-        fig = accuracy(lexical["answers"][: len(dev)], dev)["overall"]
-        dec = decline_figures(lexical["answers"][: len(dev)], lexical["answers"][len(dev) :])
         report["lexical"] = {
-            "top1": fig["top1"],
-            "top3": fig["top3"],
-            "oos": dec["oos_declined"],
-            "ins": dec["in_scope_wrongly_declined"],
+            name: quality_figures(rows, answers, ranked).as_dict()
+            for name, (rows, answers, ranked) in per_set(lexical).items()
         }
     if not args.skip_large:
         large_dir = expand_data(DEFAULT_DATA_DIR, BENCH_DIR / f"data-{args.size}", args.size)
@@ -563,7 +590,8 @@ def main() -> None:
             encoder=args.encoder,
         )
         report["10k"] = timing(large)
-        report["top1_10k"] = accuracy(large["answers"][: len(dev)], dev)["overall"]["top1"]
+        rows, answers, ranked = per_set(large)["dev"]
+        report["top1_10k"] = quality_figures(rows, answers, ranked).top1
         if not args.skip_lexical:
             build_cache(large_dir, cache, dense=False)
             large_lex = run_worker(large_dir, cache, args.repeat, False, dense=False)

@@ -274,7 +274,9 @@ def prompts_render(
         except KnowledgeBaseError as exc:
             typer.echo(f"answers not rendered: {exc}", err=True)
             raise typer.Exit(1) from exc
-        sync = AnswerAudio(settings.sounds_dir).sync(e.answer for e in kb.entries())
+        # the answers, and the questions the confirm prompt speaks
+        sync = AnswerAudio(settings.sounds_dir).sync(
+            text for e in kb.entries() for text in (e.answer, e.question))
         typer.echo(f"answers: rendered {sync.rendered}, unchanged {sync.unchanged}, "
                    f"removed {sync.removed} -> {settings.sounds_dir / 'kb'}")
 

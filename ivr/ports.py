@@ -26,7 +26,12 @@ class EventKind(enum.StrEnum):
     NO_INPUT = "no_input"                  # node, attempt
     INVALID_INPUT = "invalid_input"        # node, digits, attempt
     SPEECH = "speech"                      # node, text, confidence, grammar
-    FAQ_PLAYED = "faq_played"              # node, faq_id, score, via (key|speech)
+    FAQ_DECISION = "faq_decision"          # node, text, decision (answer|confirm|decline),
+    #                                        score, candidates: the KB's decision on a question
+    FAQ_CONFIRM = "faq_confirm"            # node, faq_id, question, offered (1|2), answer
+    #                                        (yes|no|None): a candidate offered for confirmation
+    FAQ_PLAYED = "faq_played"              # node, faq_id, question, score, category,
+    #                                        via (key|speech|confirm|repeat)
     SERVICE_RESULT = "service_result"      # node, service, result, detail
     SELF_SERVICE = "self_service"          # node, service, detail: the caller was served
     TRANSFER = "transfer"                  # node, queue
@@ -36,7 +41,8 @@ class EventKind(enum.StrEnum):
     AGENT_COMPLETED = "agent_completed"    # queue, agent, talk_time, hold_time, reason
     QUEUE_ABANDONED = "queue_abandoned"    # queue, hold_time, position
     IVR_HANGUP = "ivr_hangup"              # node, reason: the IVR ended the call
-    ESCALATED = "escalated"                # node, faq_id, queue, reason: FAQ declined -> agent
+    ESCALATED = "escalated"                # node, faq_id, queue, reason, text (the caller's
+    #                                        words): FAQ declined / not confirmed -> agent
     AGENT_TRANSFER = "agent_transfer"      # agent, from_queue, to_queue: agent-side transfer
     TICKET = "ticket"                      # ticket_no, type (complaint|report|director)
     CALLBACK = "callback"                  # callback_id, number, due_at

@@ -3,8 +3,9 @@
 Imports nothing of the project's other packages. Typical use::
 
     kb = KnowledgeBase.load()            # knowledge_base/data, cache in var/kb-cache
-    results = kb.search("个税起征点是多少", top=3)   # [] means: no confident answer
-    entry = kb.get(results[0].id)
+    decision = kb.decide("个税起征点是多少", top=3)  # answer, confirm or decline
+    if decision.kind is DecisionKind.ANSWER:
+        entry = kb.get(decision.results[0].id)
 """
 
 from knowledge_base.base import DEFAULT_CACHE_DIR, MAX_TOP, KnowledgeBase
@@ -18,6 +19,8 @@ from knowledge_base.loader import (
     load_data,
 )
 from knowledge_base.models import (
+    Decision,
+    DecisionKind,
     FaqEntry,
     KnowledgeBaseError,
     SearchResult,
@@ -31,6 +34,8 @@ __all__ = [
     "DEFAULT_SPEC_PATH",
     "ENGINE_VERSION",
     "MAX_TOP",
+    "Decision",
+    "DecisionKind",
     "Embedder",
     "FaqEntry",
     "KnowledgeBase",

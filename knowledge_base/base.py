@@ -31,7 +31,13 @@ from knowledge_base.loader import (
     hash_files,
     load_data,
 )
-from knowledge_base.models import FaqEntry, KnowledgeBaseError, SearchResult, ValidationIssue
+from knowledge_base.models import (
+    Decision,
+    FaqEntry,
+    KnowledgeBaseError,
+    SearchResult,
+    ValidationIssue,
+)
 from knowledge_base.text import RESOURCES_DIR, TextAnalyzer
 
 _LOG = logging.getLogger(__name__)
@@ -250,16 +256,22 @@ class KnowledgeBase:
         current = self._current
         return tuple(current.result.issues) if current else ()
 
-    def search(self, query: str, top: int = 3) -> list[SearchResult]:
-        """Best entries for a caller's question, best first; empty means "decline"."""
+    def decide(self, query: str, top: int = 3) -> Decision:
+        """Answer, confirm or decline a caller's question (docs/kb.md, "The decision"): the
+        one decision the IVR, the API, the console and the command line all use."""
         top = max(0, min(int(top), MAX_TOP))
-        return self._engine().search(query, top, self.clock())
+        return self._engine().decide(query, top, self.clock())
+
+    def search(self, query: str, top: int = 3) -> list[SearchResult]:
+        """The results of `decide`: on answer the ranked entries (the answer first), on
+        confirm the one or two candidates, on decline none."""
+        return list(self.decide(query, top).results)
 
     def rank(self, query: str, top: int = 3) -> list[SearchResult]:
-        """The entries `search` ranks first, without its decision to decline: for evaluation
-        (the ranking's accuracy apart from the threshold), not for answering callers."""
+        """The entries ranked first, without the decision: for evaluation (the ranking's
+        accuracy apart from the decision), not for answering callers."""
         top = max(0, min(int(top), MAX_TOP))
-        return self._engine().search(query, top, self.clock(), decline=False)
+        return self._engine().rank(query, top, self.clock())
 
     def get(self, entry_id: str) -> FaqEntry:
         """The entry with this id (served or not); raises KeyError when unknown."""

@@ -1,19 +1,23 @@
 """How well the FAQ engine answers the frozen question sets of `knowledge_base/eval/`.
 
-One implementation for `benchmarks/kb_bench.py` (the full report) and for the suite's quality
-floor (`tests/kb/test_quality_floor.py`): the question sets, the figures computed from the
-engine's answers, and the recorded floor (`eval/quality_floor.yaml`) they are held to.
+One implementation for `benchmarks/kb_bench.py` (the full report), `benchmarks/kb_calibrate.py`
+(choosing the decision's thresholds) and the suite's quality floor
+(`tests/kb/test_quality_floor.py`): the question sets, the figures computed from the engine's
+decisions, and the recorded floor (`eval/quality_floor.yaml`) they are held to.
 
-Figures on the in-scope (dev) questions, each question asked through `KnowledgeBase.search(q,
-top=3)`, the path the IVR and the API use:
+Each question is asked through `KnowledgeBase.decide(q, top=3)`, the path of the IVR, the API,
+the console and the command line. Figures on a labelled set (in-scope questions with the
+entry that answers them, out-of-scope questions without):
 
-- `served`: answered (not declined) with the expected entry first; the benchmark's tables call
-  it top-1 (a declined question counts as a miss there);
-- `top3`: the expected entry among the (up to) 3 results; declined = miss;
-- `top1`: the expected entry ranked first by `KnowledgeBase.rank`, the same ranking without
-  the decision to decline: the ranking's accuracy apart from the threshold;
-
-and on the out-of-scope questions: `oos_declined`, the share declined (empty results).
+- `top1`, `top3`: the expected entry first / among the first 3 of `KnowledgeBase.rank`, the
+  ranking without the decision (the ranking's accuracy apart from the thresholds);
+- `answered`: in-scope questions answered (decision "answer") with a right entry;
+- `served`: in-scope questions answered right, or confirmed with a right entry among the
+  candidates offered (the caller gets the right answer either way);
+- `wrong_answer`: in-scope questions answered with a wrong entry (a wrong answer spoken);
+- `oos_answered`: out-of-scope questions answered (an answer to something not asked);
+- `oos_declined`: out-of-scope questions declined (the rest were confirmed: the caller is
+  asked "您想咨询的是……吗" and can say no).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -35,10 +39,15 @@ from knowledge_base.loader import EVAL_DIR
 DEV_SET = EVAL_DIR / "faq_dev.jsonl"
 OUT_OF_SCOPE = EVAL_DIR / "out_of_scope.jsonl"
 NOW_IN_SCOPE = EVAL_DIR / "now_in_scope.jsonl"
+FROZEN_SET = EVAL_DIR / "frozen_v1.jsonl"
+TUNING_SET = EVAL_DIR / "tuning_v1.jsonl"
 QUALITY_FLOOR = EVAL_DIR / "quality_floor.yaml"
 TOP = 3
 ROUNDING = 0.0005
 """The floor file records figures to 3 decimals: a figure within this of its floor holds."""
+
+IN_SCOPE_KINDS = ("standard", "colloquial", "asr", "short")
+OUT_OF_SCOPE_KINDS = ("out_of_scope", "near_miss")
 
 Record = dict[str, Any]
 
@@ -90,6 +99,54 @@ def read_now_in_scope(path: Path = NOW_IN_SCOPE) -> list[Record]:
     return read_jsonl(path, ("q", "id", "since"))
 
 
+def read_caller_set(path: Path) -> list[Record]:
+    """A caller set (`frozen_v1.jsonl`, `tuning_v1.jsonl`): in-scope questions (`kind` one of
+    IN_SCOPE_KINDS) with the entry `id` that answers them and optional `also` (other entries
+    whose answer is equally right); out-of-scope ones (`out_of_scope`, `near_miss`) without
+    an `id`."""
+    rows = read_jsonl(path, ("q", "kind"))
+    for number, row in enumerate(rows, start=1):
+        kind = row["kind"]
+        where = f"{path}: question {number} ({row['q']!r})"
+        if kind in IN_SCOPE_KINDS:
+            if not isinstance(row.get("id"), str) or not row["id"]:
+                raise EvaluationError(f"{where}: an in-scope question needs an 'id'")
+            also = row.get("also", [])
+            if not isinstance(also, list) or not all(isinstance(i, str) and i for i in also):
+                raise EvaluationError(f"{where}: 'also' must be a list of entry ids")
+        elif kind in OUT_OF_SCOPE_KINDS:
+            if "id" in row or "also" in row:
+                raise EvaluationError(f"{where}: an out-of-scope question has no 'id'")
+        else:
+            known = ", ".join(IN_SCOPE_KINDS + OUT_OF_SCOPE_KINDS)
+            raise EvaluationError(f"{where}: unknown kind {kind!r} (one of {known})")
+    return rows
+
+
+def dev_questions() -> list[Record]:
+    """The dev set and the out-of-scope set as one labelled set (out-of-scope: no `id`)."""
+    return read_dev_set() + [{**row, "kind": "out_of_scope"} for row in read_out_of_scope()]
+
+
+def frozen_questions() -> list[Record]:
+    """The frozen caller set (never used for tuning)."""
+    return read_caller_set(FROZEN_SET)
+
+
+EVAL_SETS: dict[str, Callable[[], list[Record]]] = {
+    "dev": dev_questions,
+    "frozen": frozen_questions,
+}
+"""The labelled sets the quality floor holds figures for."""
+
+
+def expected_ids(row: Record) -> set[str]:
+    """The entries whose answer is right for an in-scope question (empty: out of scope)."""
+    if not row.get("id"):
+        return set()
+    return {row["id"], *row.get("also", [])}
+
+
 def dev_half(entry_id: str) -> str:
     """Half A (used for tuning) or B (held out), decided by the expected id."""
     return "A" if int(hashlib.md5(entry_id.encode()).hexdigest(), 16) % 2 == 0 else "B"
@@ -103,55 +160,60 @@ def base_id(entry_id: str) -> str:
 
 # ------------------------------------------------------------------ answers and figures
 def answer(kb: KnowledgeBase, rows: Sequence[Record], top: int = TOP) -> list[Record]:
-    """`{"q", "results": [{"id", "score"}]}` per question, from `kb.search`."""
+    """`{"q", "decision", "results": [{"id", "score"}]}` per question, from `kb.decide`."""
     answers: list[Record] = []
     for row in rows:
-        found = kb.search(row["q"], top)
-        answers.append({"q": row["q"], "results": [{"id": r.id, "score": r.score} for r in found]})
+        decision = kb.decide(row["q"], top)
+        answers.append({
+            "q": row["q"],
+            "decision": decision.kind.value,
+            "results": [{"id": r.id, "score": r.score} for r in decision.results],
+        })
     return answers
 
 
 def ranked(kb: KnowledgeBase, rows: Sequence[Record], top: int = TOP) -> list[list[str]]:
-    """The ids `kb.rank` puts first per question (no decline)."""
+    """The ids `kb.rank` puts first per question (no decision)."""
     return [[r.id for r in kb.rank(row["q"], top)] for row in rows]
 
 
-def accuracy(answers: Sequence[Record], dev: Sequence[Record]) -> Record:
-    """top-1 / top-3 / declined shares, overall, by kind and by half of the dev set."""
-    groups: dict[str, list[tuple[bool, bool, bool]]] = {}
-    for row, found in zip(dev, answers, strict=True):
-        ids = [base_id(r["id"]) for r in found["results"]]
-        top1 = bool(ids) and ids[0] == row["id"]
-        top3 = row["id"] in ids[:3]
-        declined = not ids
-        for key in ("overall", f"kind:{row['kind']}", f"half:{dev_half(row['id'])}"):
-            groups.setdefault(key, []).append((top1, top3, declined))
-    return {
-        key: {
-            "n": len(values),
-            "top1": sum(v[0] for v in values) / len(values),
-            "top3": sum(v[1] for v in values) / len(values),
-            "declined": sum(v[2] for v in values) / len(values),
-        }
-        for key, values in sorted(groups.items())
-    }
+def outcome(row: Record, found: Record) -> str:
+    """What the caller got: for an in-scope question `answered` (right), `wrong_answer`,
+    `confirmed` (right among the candidates), `confirm_missed` (asked to confirm, none
+    right) or `declined`; for an out-of-scope one `answered`, `confirmed` or `declined`."""
+    decision = found["decision"]
+    if decision == "decline":
+        return "declined"
+    expected = expected_ids(row)
+    ids = [base_id(r["id"]) for r in found["results"]]
+    if not expected:
+        return "answered" if decision == "answer" else "confirmed"
+    if decision == "answer":
+        return "answered" if ids and ids[0] in expected else "wrong_answer"
+    return "confirmed" if expected & set(ids) else "confirm_missed"
 
 
-def decline_figures(dev_answers: Sequence[Record], oos_answers: Sequence[Record]) -> Record:
-    dev_declined = sum(1 for a in dev_answers if not a["results"])
-    oos_declined = sum(1 for a in oos_answers if not a["results"])
-    total_declined = dev_declined + oos_declined
-    return {
-        "oos_n": len(oos_answers),
-        "oos_declined": oos_declined / len(oos_answers),
-        "decline_precision": oos_declined / total_declined if total_declined else 1.0,
-        "in_scope_wrongly_declined": dev_declined / len(dev_answers),
-        "oos_answered": [
-            {"q": a["q"], "id": a["results"][0]["id"], "score": round(a["results"][0]["score"], 3)}
-            for a in oos_answers
-            if a["results"]
-        ],
-    }
+def decision_table(
+    answers: Sequence[Record], rows: Sequence[Record], by_half: bool = False
+) -> Record:
+    """Shares of each outcome, overall and by kind (and by half of the dev set with
+    `by_half`): `in` = in-scope questions, `out` = out-of-scope ones."""
+    groups: dict[str, list[str]] = {}
+    for row, found in zip(rows, answers, strict=True):
+        scope = "in" if expected_ids(row) else "out"
+        keys = [f"{scope}:all", f"{scope}:kind:{row['kind']}"]
+        if by_half and scope == "in":
+            keys.append(f"in:half:{dev_half(row['id'])}")
+        for key in keys:
+            groups.setdefault(key, []).append(outcome(row, found))
+    table: Record = {}
+    for key, outcomes in sorted(groups.items()):
+        n = len(outcomes)
+        shares = {name: outcomes.count(name) / n for name in sorted(set(outcomes))}
+        if key.startswith("in:"):
+            shares["served"] = shares.get("answered", 0.0) + shares.get("confirmed", 0.0)
+        table[key] = {"n": n, **shares}
+    return table
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,74 +221,99 @@ class QualityFigures:
     """The figures the floor holds (shares in [0, 1]; see the module's docstring)."""
 
     top1: float
-    served: float
     top3: float
+    answered: float
+    served: float
+    wrong_answer: float
+    oos_answered: float
     oos_declined: float
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
 
-    def describe(self, dev_n: int, oos_n: int) -> str:
+    def describe(self, name: str, in_n: int, out_n: int) -> str:
         return (
-            f"FAQ quality on {dev_n} in-scope + {oos_n} out-of-scope frozen questions: "
-            + ", ".join(f"{name} {value:.3f}" for name, value in self.as_dict().items())
+            f"FAQ decisions on the {name} set ({in_n} in-scope + {out_n} out-of-scope): "
+            + ", ".join(f"{key} {value:.3f}" for key, value in self.as_dict().items())
         )
 
 
 FIGURE_NAMES = tuple(QualityFigures.__dataclass_fields__)
+CEILINGS = frozenset({"wrong_answer", "oos_answered"})
+"""Figures where lower is better: held under a ceiling (recorded + margin), not a floor."""
 
 
 def quality_figures(
-    dev: Sequence[Record],
-    dev_answers: Sequence[Record],
-    oos_answers: Sequence[Record],
-    dev_ranked: Sequence[Sequence[str]],
+    rows: Sequence[Record], answers: Sequence[Record], rows_ranked: Sequence[Sequence[str]]
 ) -> QualityFigures:
-    if not dev or not oos_answers:
-        raise EvaluationError("no questions to evaluate")
-    overall = accuracy(dev_answers, dev)["overall"]
-    first = [
-        bool(ids) and base_id(ids[0]) == row["id"]
-        for row, ids in zip(dev, dev_ranked, strict=True)
+    """The figures of one labelled set from its decisions and its ranking."""
+    in_scope = [
+        (row, found, ids)
+        for row, found, ids in zip(rows, answers, rows_ranked, strict=True)
+        if expected_ids(row)
     ]
+    out_scope = [
+        (row, found) for row, found in zip(rows, answers, strict=True) if not expected_ids(row)
+    ]
+    if not in_scope or not out_scope:
+        raise EvaluationError("no questions to evaluate (need in-scope and out-of-scope ones)")
+    got_in = [outcome(row, found) for row, found, _ in in_scope]
+    got_out = [outcome(row, found) for row, found in out_scope]
+    n_in, n_out = len(in_scope), len(out_scope)
+    first = [bool(ids) and base_id(ids[0]) in expected_ids(row) for row, _, ids in in_scope]
+    three = [bool(expected_ids(row) & {base_id(i) for i in ids[:3]}) for row, _, ids in in_scope]
     return QualityFigures(
-        top1=sum(first) / len(first),
-        served=overall["top1"],
-        top3=overall["top3"],
-        oos_declined=decline_figures(dev_answers, oos_answers)["oos_declined"],
+        top1=sum(first) / n_in,
+        top3=sum(three) / n_in,
+        answered=got_in.count("answered") / n_in,
+        served=(got_in.count("answered") + got_in.count("confirmed")) / n_in,
+        wrong_answer=got_in.count("wrong_answer") / n_in,
+        oos_answered=got_out.count("answered") / n_out,
+        oos_declined=got_out.count("declined") / n_out,
     )
 
 
-def evaluate(
-    kb: KnowledgeBase, dev: Sequence[Record], oos: Sequence[Record]
-) -> QualityFigures:
-    """Ask `kb` every question of both sets and compute the floor's figures."""
-    return quality_figures(dev, answer(kb, dev), answer(kb, oos), ranked(kb, dev))
+def evaluate(kb: KnowledgeBase, rows: Sequence[Record]) -> QualityFigures:
+    """Ask `kb` every question of a labelled set and compute the floor's figures."""
+    return quality_figures(rows, answer(kb, rows), ranked(kb, rows))
 
 
 # ------------------------------------------------------------------ the recorded floor
 @dataclass(frozen=True, slots=True)
 class QualityFloor:
-    """Figures measured on `measured_on` (the base served as on that day) on the frozen files
-    whose sha256 are `frozen_files`; a figure may not drop below its value minus `margin`."""
+    """Figures measured on `measured_on` (the base served as on that day), per labelled set
+    (`EVAL_SETS`), on the frozen files whose sha256 are `frozen_files`. A figure may not drop
+    below its value minus `margin`; a ceiling figure (`CEILINGS`) may not rise above its
+    value plus `margin`."""
 
     path: Path
     measured_on: date
     margin: float
-    figures: Mapping[str, float]
+    figures: Mapping[str, Mapping[str, float]]
     frozen_files: Mapping[str, str]
 
-    def floor(self, name: str) -> float:
-        return self.figures[name] - self.margin
+    def limit(self, set_name: str, name: str) -> float:
+        """The floor (or, for a ceiling figure, the ceiling) of a figure."""
+        recorded = self.figures[set_name][name]
+        return recorded + self.margin if name in CEILINGS else recorded - self.margin
 
-    def shortfalls(self, figures: QualityFigures) -> list[str]:
-        """One line per figure under its floor (empty: the floor holds)."""
-        return [
-            f"{name} {value:.3f} < floor {self.floor(name):.3f} (recorded {self.figures[name]:.3f}"
-            f" on {self.measured_on.isoformat()} - margin {self.margin})"
-            for name, value in figures.as_dict().items()
-            if value < self.floor(name) - ROUNDING
-        ]
+    def shortfalls(self, set_name: str, figures: QualityFigures) -> list[str]:
+        """One line per figure past its limit (empty: the floor holds)."""
+        problems = []
+        for name, value in figures.as_dict().items():
+            limit = self.limit(set_name, name)
+            recorded = self.figures[set_name][name]
+            if name in CEILINGS and value > limit + ROUNDING:
+                problems.append(
+                    f"{set_name}.{name} {value:.3f} > ceiling {limit:.3f} (recorded"
+                    f" {recorded:.3f} on {self.measured_on.isoformat()} + margin {self.margin})"
+                )
+            elif name not in CEILINGS and value < limit - ROUNDING:
+                problems.append(
+                    f"{set_name}.{name} {value:.3f} < floor {limit:.3f} (recorded"
+                    f" {recorded:.3f} on {self.measured_on.isoformat()} - margin {self.margin})"
+                )
+        return problems
 
     def changed_files(self, directory: Path | None = None) -> list[str]:
         """Frozen files whose content differs from what the figures were measured on."""
@@ -252,6 +339,9 @@ def _share(path: Path, where: str, value: Any) -> float:
     return float(value)
 
 
+FIELDS = ("measured_on", "margin", "figures", "frozen_files")
+
+
 def load_floor(path: Path = QUALITY_FLOOR) -> QualityFloor:
     """Read the floor file; a missing or malformed field is an `EvaluationError` naming it."""
     try:
@@ -260,10 +350,10 @@ def load_floor(path: Path = QUALITY_FLOOR) -> QualityFloor:
         raise EvaluationError(f"{path}: cannot read: {exc}") from exc
     if not isinstance(raw, dict):
         raise EvaluationError(f"{path}: expected a mapping")
-    for name in ("measured_on", "margin", "figures", "frozen_files"):
+    for name in FIELDS:
         if name not in raw:
             raise EvaluationError(f"{path}: missing field {name!r}")
-    unknown = sorted(set(raw) - {"measured_on", "margin", "figures", "frozen_files"})
+    unknown = sorted(set(raw) - set(FIELDS))
     if unknown:
         raise EvaluationError(f"{path}: unknown field(s) {', '.join(map(str, unknown))}")
     measured_on = raw["measured_on"]
@@ -273,9 +363,23 @@ def load_floor(path: Path = QUALITY_FLOOR) -> QualityFloor:
     if margin > 0.1:
         raise EvaluationError(f"{path}: margin {margin} is not small (at most 0.1)")
     figures = raw["figures"]
-    if not isinstance(figures, dict) or set(figures) != set(FIGURE_NAMES):
+    if not isinstance(figures, dict) or set(figures) != set(EVAL_SETS):
         got = sorted(figures) if isinstance(figures, dict) else figures
-        raise EvaluationError(f"{path}: figures must be exactly {list(FIGURE_NAMES)}, got {got!r}")
+        raise EvaluationError(
+            f"{path}: figures must hold exactly the sets {sorted(EVAL_SETS)}, got {got!r}"
+        )
+    checked: dict[str, dict[str, float]] = {}
+    for set_name in sorted(EVAL_SETS):
+        values = figures[set_name]
+        if not isinstance(values, dict) or set(values) != set(FIGURE_NAMES):
+            got = sorted(values) if isinstance(values, dict) else values
+            raise EvaluationError(
+                f"{path}: figures.{set_name} must be exactly {list(FIGURE_NAMES)}, got {got!r}"
+            )
+        checked[set_name] = {
+            name: _share(path, f"figures.{set_name}.{name}", values[name])
+            for name in FIGURE_NAMES
+        }
     frozen = raw["frozen_files"]
     if (
         not isinstance(frozen, dict)
@@ -289,6 +393,6 @@ def load_floor(path: Path = QUALITY_FLOOR) -> QualityFloor:
         path=path,
         measured_on=measured_on,
         margin=margin,
-        figures={name: _share(path, f"figures.{name}", figures[name]) for name in FIGURE_NAMES},
+        figures=checked,
         frozen_files=dict(frozen),
     )

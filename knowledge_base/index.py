@@ -1,7 +1,8 @@
 """The search index: BM25 over words and pinyin n-grams fused with dense retrieval.
 
 Scores of the three channels are put on absolute scales (query-term coverage for BM25, cosine
-for the embeddings) before fusion, so that one threshold can decide when to decline.
+for the embeddings) before fusion, so that fixed thresholds can decide whether to answer, ask
+the caller to confirm, or decline (`SearchEngine.decide`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from knowledge_base.embedding import Embedder, Matrix, token_counter
-from knowledge_base.models import FaqEntry, SearchResult
+from knowledge_base.models import Decision, DecisionKind, FaqEntry, SearchResult
 from knowledge_base.text import (
     PhoneticCorrector,
     TextAnalyzer,
@@ -35,7 +36,8 @@ IntArray = NDArray[np.int64]
 
 @dataclass(frozen=True, slots=True)
 class SearchConfig:
-    """Fusion weights and the decline threshold (tuned on half of the dev set, see docs/kb.md)."""
+    """Fusion weights (tuned on half A of the dev set) and the three-way decision (calibrated
+    on the tuning set and half A, `benchmarks/kb_calibrate.py`; docs/kb.md, "The decision")."""
 
     weight_dense: float = 0.50
     weight_words: float = 0.05
@@ -44,11 +46,26 @@ class SearchConfig:
     weight_unit_pinyin: float = 0.10
     dense_floor: float = 0.80
     """Cosines at or below this count as no similarity (E5 cosines rarely go below 0.75)."""
-    decline_below: float = 0.58
-    """A best fused score under this means "no confident answer": results are empty (chosen
-    on half A of the dev set with the 18-token encoder input, see docs/kb.md)."""
-    decline_below_lexical: float = 0.40
-    """The same without an embedder (lexical channels only, another scale)."""
+    decline_below: float = 0.46
+    """A best fused score under this: decline (out of scope, no candidate is offered)."""
+    answer_above: float = 0.46
+    """Answer without asking when the best score is at least this (no bar above
+    `decline_below` as calibrated: the encoder's cosine below is the stricter test) ..."""
+    answer_margin: float = 0.04
+    """... and it leads the best entry with a different answer by at least this much ..."""
+    answer_min_cosine: float = 0.955
+    """... and the encoder alone agrees: the cosine between the question and the best entry's
+    closest text is at least this (0 = no such condition). Otherwise (at or above
+    `decline_below`) the caller is asked to confirm."""
+    confirm_pair_margin: float = 0.03
+    """On confirm, the runner-up (best entry with a different answer) is offered second when
+    it trails the best by less than this (and is not under `decline_below` itself)."""
+    decline_below_lexical: float = 0.20
+    """The same settings for scores of the lexical channels alone (an engine without an
+    embedder, or a question taken by the lexical short cut): another scale, no cosine."""
+    answer_above_lexical: float = 0.70
+    answer_margin_lexical: float = 0.0
+    confirm_pair_margin_lexical: float = 0.08
     question_boost: int = 2
     k1: float = 1.2
     b: float = 0.5
@@ -76,8 +93,18 @@ class SearchConfig:
     lexical_decisive: float = 0.65
     """Skip the encoder when the lexical channels alone (fused, weights renormalised) give
     the best entry at least this score ..."""
-    lexical_decisive_margin: float = 0.15
-    """... and lead the best entry with a different answer by this much (> 1 disables)."""
+    lexical_decisive_margin: float = 2.0
+    """... and lead the best entry with a different answer by this much (> 1 disables, the
+    default: the decision needs the encoder's view, since on the tuning set the short cut
+    (0.65 / 0.15) took 5 of its 70 out-of-scope questions on lexical evidence alone)."""
+
+    def thresholds(self, lexical: bool = False) -> Thresholds:
+        """The decision's settings for dense-fused scores, or for lexical-only ones."""
+        if lexical:
+            return Thresholds(self.decline_below_lexical, self.answer_above_lexical,
+                              self.answer_margin_lexical, 0.0, self.confirm_pair_margin_lexical)
+        return Thresholds(self.decline_below, self.answer_above, self.answer_margin,
+                          self.answer_min_cosine, self.confirm_pair_margin)
 
     def build_key(self) -> str:
         """The settings that shape the index itself (the rest apply at query time)."""
@@ -340,6 +367,67 @@ def fuse(
     return fused / total if total > 0 else fused
 
 
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """The settings of the three-way decision on one scale of scores."""
+
+    decline_below: float
+    answer_above: float
+    answer_margin: float
+    answer_min_cosine: float
+    pair_margin: float
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """A question's scores: every entry's (-1 = not served), the best entry, the runner-up
+    (the best entry with a different answer, -1 when none), the encoder's cosine between the
+    question and the best entry's closest text (None when the encoder was not run: the
+    scores are then of the lexical channels alone, another scale)."""
+
+    scores: FloatArray
+    best: int
+    runner: int
+    cosine: float | None
+
+    @property
+    def lexical(self) -> bool:
+        return self.cosine is None
+
+    @property
+    def score(self) -> float:
+        return float(self.scores[self.best])
+
+    @property
+    def second(self) -> float:
+        return float(self.scores[self.runner]) if self.runner >= 0 else 0.0
+
+    @property
+    def margin(self) -> float:
+        return self.score - self.second
+
+
+def classify(
+    score: float, second: float, cosine: float | None, limits: Thresholds
+) -> tuple[DecisionKind, bool]:
+    """The decision on the best score, the runner-up's score and the encoder's cosine for the
+    best entry (None: no encoder), and whether the runner-up is offered too (on confirm):
+
+    - decline when the best score is under `decline_below`;
+    - answer when it is at least `answer_above`, leads the runner-up by `answer_margin` and
+      the encoder's cosine is at least `answer_min_cosine` (when there is one);
+    - otherwise confirm the best entry, and the runner-up after it when it trails by less
+      than `pair_margin` and is not under `decline_below` itself.
+    """
+    if score < limits.decline_below:
+        return DecisionKind.DECLINE, False
+    margin = score - second
+    agrees = cosine is None or cosine >= limits.answer_min_cosine
+    if score >= limits.answer_above and margin >= limits.answer_margin and agrees:
+        return DecisionKind.ANSWER, False
+    return DecisionKind.CONFIRM, margin < limits.pair_margin and second >= limits.decline_below
+
+
 class SearchEngine:
     """Answers questions from an `IndexData` with a given analyzer and embedder."""
 
@@ -494,35 +582,54 @@ class SearchEngine:
         dense[candidates] = np.maximum.reduceat(sims, offsets)
         return dense
 
-    def search(
-        self, query: str, top: int, today: date, decline: bool = True
-    ) -> list[SearchResult]:
-        """The best `top` served entries; empty under the decline threshold unless `decline`
-        is False (the ranking alone, for evaluation)."""
-        if top <= 0 or not query.strip() or self._n_entries == 0:
-            return []
+    def scored(self, query: str, today: date) -> Scored | None:
+        """Every served entry's score for a question, its best entry and the runner-up (the
+        best entry with a different answer); None when there is nothing to score."""
+        if not query.strip() or self._n_entries == 0:
+            return None
         analysis = self.analyze(query)
         if not analysis.words and not analysis.grams:
-            return []
+            return None
         mask = self.effective_mask(today)
         channels = self.channel_scores(analysis, mask)
         scores = np.where(mask, channels.fused, -1.0)
+        best = int(np.argmax(scores))
+        if scores[best] < 0.0:
+            return None
+        others = np.where(self._answer_group == self._answer_group[best], -1.0, scores)
+        runner = int(np.argmax(others))
+        cosine = None if channels.dense is None else float(channels.dense[best])
+        return Scored(scores, best, runner if others[runner] >= 0.0 else -1, cosine)
+
+    def _result(self, index: int, scores: FloatArray) -> SearchResult:
+        entry = self.data.entries[index]
+        return SearchResult(id=entry.id, score=float(scores[index]), question=entry.question)
+
+    def decide(self, query: str, top: int, today: date) -> Decision:
+        """Answer, confirm or decline (`classify`; docs/kb.md, "The decision")."""
+        found = self.scored(query, today) if top > 0 else None
+        if found is None:
+            return Decision(query, DecisionKind.DECLINE)
+        limits = self.config.thresholds(found.lexical)
+        kind, pair = classify(found.score, found.second, found.cosine, limits)
+        scores = found.scores
+        if kind is DecisionKind.DECLINE:
+            results: list[SearchResult] = []
+        elif kind is DecisionKind.ANSWER:
+            results = self._ranked(scores, top)
+        else:
+            results = [self._result(found.best, scores)]
+            if pair and top > 1:
+                results.append(self._result(found.runner, scores))
+        return Decision(query, kind, tuple(results), found.score, found.margin)
+
+    def _ranked(self, scores: FloatArray, top: int) -> list[SearchResult]:
         count = min(top, self._n_entries)
         best = np.argpartition(-scores, count - 1)[:count]
         best = best[np.argsort(-scores[best], kind="stable")]
-        threshold = (
-            self.config.decline_below
-            if channels.dense is not None
-            else self.config.decline_below_lexical
-        )
-        if decline and scores[best[0]] < threshold:
-            return []
-        return [
-            SearchResult(
-                id=self.data.entries[i].id,
-                score=float(scores[i]),
-                question=self.data.entries[i].question,
-            )
-            for i in best
-            if scores[i] >= 0.0
-        ]
+        return [self._result(int(i), scores) for i in best if scores[i] >= 0.0]
+
+    def rank(self, query: str, top: int, today: date) -> list[SearchResult]:
+        """The best `top` served entries, without the decision (for evaluation)."""
+        found = self.scored(query, today) if top > 0 else None
+        return [] if found is None else self._ranked(found.scores, top)

@@ -79,6 +79,43 @@ class SearchResult:
         return {"id": self.id, "score": round(self.score, 4), "question": self.question}
 
 
+class DecisionKind(StrEnum):
+    """What to do with a caller's question (docs/kb.md, "The decision")."""
+
+    ANSWER = "answer"
+    """Confident: play or show the first result's answer."""
+    CONFIRM = "confirm"
+    """Unsure: ask the caller whether they mean the candidate (or the first of two)."""
+    DECLINE = "decline"
+    """Out of scope: no answer from the base; hand over to an agent."""
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The base's decision on one question, the same for every channel (IVR, API, console,
+    command line).
+
+    `results`: on ANSWER the ranked entries, the answer first; on CONFIRM the one or two
+    candidates to offer, in order; on DECLINE none. `score` is the best entry's score and
+    `margin` its lead over the best entry with a different answer (both 0 when nothing was
+    ranked): the two figures the decision was taken on.
+    """
+
+    query: str
+    kind: DecisionKind
+    results: tuple[SearchResult, ...] = ()
+    score: float = 0.0
+    margin: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """`{"query", "decision", "results": [{"id", "score", "question"}]}`."""
+        return {
+            "query": self.query,
+            "decision": self.kind.value,
+            "results": [r.to_dict() for r in self.results],
+        }
+
+
 class Severity(StrEnum):
     ERROR = "error"
     WARNING = "warning"

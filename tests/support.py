@@ -6,6 +6,7 @@ import contextlib
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -154,3 +155,24 @@ def drop_pg_database(name: str) -> None:
 
 def sqlite_url(directory: Path) -> str:
     return f"sqlite:///{directory / 'hotline-test.db'}"
+
+
+@contextlib.contextmanager
+def serving_app(app: Any, port: int, start_timeout_s: float = 60) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn in a thread on 127.0.0.1:``port``; yields its base URL
+    (for the browser tests)."""
+    import uvicorn
+
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + start_timeout_s
+    while not server.started:
+        assert time.monotonic() < deadline, "the test server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)

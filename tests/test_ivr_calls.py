@@ -55,14 +55,16 @@ class Keys:
 
 @dataclass(frozen=True)
 class Say:
-    """When ``node`` plays its prompt, speak the recorded utterance ``file`` (after the
-    prompt and the beep: ``delay`` s); then, ``then_delay`` s later, press ``then``."""
+    """When ``node`` plays its prompt (``prompt`` among them, if given), speak the recorded
+    utterance ``file`` (after the prompt and the beep: ``delay`` s); then, ``then_delay`` s
+    later, press ``then``."""
 
     node: str
     file: str
     delay: float
     then: str = ""
     then_delay: float = 0.0
+    prompt: str | None = None
 
 
 @dataclass(frozen=True)
@@ -157,9 +159,7 @@ async def scripted_call(h: Harness, tap: Tap, caller: str, steps: Sequence[Step]
     after = -1
     resend: tuple[str, Callable[[], Awaitable[None]]] | None = None
     for step in steps:
-        after = await tap.wait_prompt(linkedid, step.node,
-                                      None if isinstance(step, Say) else step.prompt, after,
-                                      resend=resend)
+        after = await tap.wait_prompt(linkedid, step.node, step.prompt, after, resend=resend)
         resend = None
         await asyncio.sleep(step.delay)
         if isinstance(step, Keys):
@@ -291,6 +291,7 @@ async def test_every_service_end_to_end(harness: Harness) -> None:
     assert [recognised(t) for t in recognizer.heard] == ["세금 신고"], recognizer.heard
     assert events_of(c, "faq_played")[0] == {
         "node": "answer_any", "faq_id": "vat.small_scale.exemption",
+        "question": "小规模纳税人月销售额多少以下免征增值税？",
         "score": events_of(c, "faq_played")[0]["score"], "via": "speech", "category": "增值税"}
     assert c.survey_score == 2
 

@@ -573,6 +573,7 @@ class AgentDesk:
         contact = self.contacts.get_by_linkedid(linkedid)
         path: list[str] = []
         faqs: list[dict[str, Any]] = []
+        asked: list[str] = []    # the caller's words of a question self-service handed over
         digits: list[str] = []
         taxpayer: str | None = None
         if contact is not None:
@@ -588,6 +589,8 @@ class AgentDesk:
                 elif event.kind == "faq_played":
                     faqs.append({"id": data.get("faq_id"), "question": data.get("question"),
                                  "node": data.get("node")})
+                elif event.kind == "escalated" and data.get("text"):
+                    asked.append(str(data["text"]))
                 elif event.kind == "service_result" and data.get("tin"):
                     # the comprehensive query: verified (TIN + PIN) or only stated
                     verified = data.get("result") == "found"
@@ -602,7 +605,7 @@ class AgentDesk:
         wait = (self.clock() - waiting_since).total_seconds() if waiting_since else None
         return {"linkedid": linkedid, "caller": caller, "queue": queue,
                 "contact_id": contact.id if contact else None,
-                "ivr_path": path, "digits": digits, "faqs": faqs,
+                "ivr_path": path, "digits": digits, "faqs": faqs, "asked": asked,
                 "taxpayer": taxpayer, "wait_s": round(wait, 1) if wait is not None else None,
                 "previous": history}
 

@@ -17,6 +17,7 @@ from knowledge_base import (
     DEFAULT_CACHE_DIR,
     DEFAULT_DATA_DIR,
     MAX_TOP,
+    DecisionKind,
     KnowledgeBase,
     KnowledgeBaseError,
     Severity,
@@ -25,6 +26,12 @@ from knowledge_base import (
 )
 
 app = typer.Typer(help="FAQ knowledge base: search and validation.", no_args_is_help=True)
+
+DECISION_LABELS = {
+    DecisionKind.ANSWER: "直接答复",
+    DecisionKind.CONFIRM: "请来电人确认",
+    DecisionKind.DECLINE: "知识库无法答复，建议转人工",
+}
 
 
 def _today() -> Callable[[], date]:
@@ -79,7 +86,8 @@ def search(
         bool, typer.Option("--no-dense", help="Lexical search only (no embedding model).")
     ] = False,
 ) -> None:
-    """Search the FAQ base; an empty result list means "no confident answer"."""
+    """Search the FAQ base: per question the decision (answer, confirm or decline) and its
+    results (the ranked entries on answer, the candidates on confirm, none on decline)."""
     try:
         kb = KnowledgeBase.load(
             data_dir,
@@ -94,8 +102,7 @@ def search(
     if jsonl:
         for line in sys.stdin:
             query = line.rstrip("\r\n")
-            results = kb.search(query, top=top) if query.strip() else []
-            record = {"query": query, "results": [r.to_dict() for r in results]}
+            record = kb.decide(query, top=top).to_dict()  # an empty line: decline, no results
             sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
             sys.stdout.flush()
         return
@@ -103,11 +110,9 @@ def search(
         typer.echo("请给出问题，或用 --jsonl 从标准输入逐行读取。", err=True)
         raise typer.Exit(2)
     for query in queries:
-        typer.echo(query)
-        results = kb.search(query, top=top)
-        if not results:
-            typer.echo("  （没有把握的答案，建议转人工）")
-        for rank, result in enumerate(results, start=1):
+        decision = kb.decide(query, top=top)
+        typer.echo(f"{query}  -> {decision.kind.value}（{DECISION_LABELS[decision.kind]}）")
+        for rank, result in enumerate(decision.results, start=1):
             typer.echo(f"  {rank}. [{result.score:.3f}] {result.id}  {result.question}")
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -24,8 +24,14 @@ class SearchHit(BaseModel):
 
 class SearchResponse(BaseModel):
     query: str
+    decision: Literal["answer", "confirm", "decline"] = Field(
+        description="answer: play or show the first result; confirm: ask the caller whether"
+        " they mean the first result (then the second, when there is one); decline: out of"
+        " scope, hand over to an agent (the same decision as the IVR's)"
+    )
     results: list[SearchHit] = Field(
-        description="Best first; an empty list means no confident answer (offer an agent)"
+        description="On answer the ranked entries, the answer first; on confirm the one or two"
+        " candidates in the order to offer them; on decline empty"
     )
 
 
@@ -57,8 +63,12 @@ def search(
         raise _invalid("q", f"问题不能超过{MAX_QUERY_CHARS}个字")
     if not 1 <= top <= MAX_TOP:
         raise _invalid("top", f"top 必须在 1 到 {MAX_TOP} 之间")
-    results = kb.search(q, top=top)
+    decision = kb.decide(q, top=top)
     return SearchResponse(
         query=q,
-        results=[SearchHit(id=r.id, score=round(r.score, 4), question=r.question) for r in results],
+        decision=decision.kind.value,
+        results=[
+            SearchHit(id=r.id, score=round(r.score, 4), question=r.question)
+            for r in decision.results
+        ],
     )

@@ -1,4 +1,5 @@
-"""Start-up work for the IVR: the knowledge base for FAQ nodes and the answers' audio."""
+"""Start-up work for the IVR: the knowledge base for FAQ nodes, and the audio of its answers
+and of its standard questions (spoken when the caller is asked to confirm one)."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ async def start_answer_audio(settings: Settings, services: IvrServices
 
     async def render() -> None:
         try:
-            texts = [entry.answer for entry in kb.entries()]
+            texts = [text for entry in kb.entries() for text in (entry.answer, entry.question)]
             report = await asyncio.to_thread(answers.sync, texts, False)
             log.info("answer audio: %d rendered, %d unchanged", report.rendered,
                      report.unchanged)

@@ -115,17 +115,23 @@ class SpeechNode(_Waits):
 
 
 class FaqNode(_Waits):
-    """Play a knowledge-base answer: the entry ``faq_id``, or the best match for the question
-    in session variable ``question_from``. A declined or low-confidence match goes to
-    ``escalate`` (e.g. the category's queue). After the answer ``after_prompt`` offers
-    1 repeat, 2 ``another`` question, 0 agent (``escalate``); no key goes to ``next``."""
+    """Play a knowledge-base answer: the entry ``faq_id``, or the answer to the question in
+    session variable ``question_from`` as the knowledge base decides (ivr/services/faq.py):
+    answer it; or ask the caller to confirm (``confirm_prompt``, the candidate's question,
+    ``confirm_keys_prompt``: 1 yes, 2 no, then the second candidate when there are two close
+    ones); or decline: ``declined_prompt`` once, ``rephrase_prompt`` (when given) to hear the
+    question once more, then ``escalate`` (e.g. the category's queue) with the caller's words.
+    After the answer ``after_prompt`` offers 1 repeat, 2 ``another`` question, 0 agent
+    (``escalate``); no key goes to ``next``."""
 
     type: Literal["faq"]
     faq_id: str | None = None
     question_from: VarName | None = None
-    min_score: float = Field(default=0.35, ge=0.0, le=1.0)
     intro_prompt: PromptId | None = None
+    confirm_prompt: PromptId | None = None
+    confirm_keys_prompt: PromptId | None = None
     declined_prompt: PromptId | None = None
+    rephrase_prompt: PromptId | None = None
     after_prompt: PromptId
     another: NodeId
     escalate: NodeId
@@ -136,6 +142,10 @@ class FaqNode(_Waits):
     def _source(self) -> FaqNode:
         if (self.faq_id is None) == (self.question_from is None):
             raise ValueError("give exactly one of faq_id and question_from")
+        if self.question_from is not None and not (
+                self.confirm_prompt and self.confirm_keys_prompt):
+            raise ValueError("a question needs confirm_prompt and confirm_keys_prompt (the"
+                             " knowledge base may ask the caller to confirm)")
         return self
 
 
@@ -311,7 +321,8 @@ class Menu(BaseModel):
             if isinstance(node, PlayNode):
                 found.update(node.prompts)
             for name in ("prompt", "invalid_prompt", "no_input_prompt", "readback_prompt",
-                         "confirm_prompt", "intro_prompt", "declined_prompt", "after_prompt",
+                         "confirm_prompt", "confirm_keys_prompt", "intro_prompt",
+                         "declined_prompt", "rephrase_prompt", "after_prompt",
                          "closed_prompt", "holiday_prompt", "thanks_prompt"):
                 value = getattr(node, name, None)
                 if isinstance(value, str):

@@ -1,8 +1,9 @@
-"""Audio of knowledge-base answers, cached by a hash of the text: ``sounds/zh/kb/<hash>.wav``.
+"""Audio of knowledge-base answers, and of the entries' standard questions (spoken when the
+caller is asked to confirm one), cached by a hash of the text: ``sounds/zh/kb/<hash>.wav``.
 
-An answer is rendered when it is first needed (``hotline prompts render``, start-up, or a call
+A text is rendered when it is first needed (``hotline prompts render``, start-up, or a call
 asking for it) and again only when what is spoken changes (its text, or how the spoken-text
-normaliser reads it); ``sync`` removes files no answer uses.
+normaliser reads it); ``sync`` removes files no text uses.
 The folder is not committed (``.gitignore``): it is derived from the knowledge base.
 """
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import wave
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -63,61 +64,101 @@ def recognised_phrase(transcript: Transcript, phrases: list[str],
     return match_phrase(transcript.text, phrases)
 
 
-async def run_speech(session: MenuSession, node_id: str, node: SpeechNode) -> str:
+@dataclass(frozen=True)
+class Heard:
+    """One turn of listening: the key pressed instead of speaking, or the recognised text
+    (empty when the caller was silent, ``silent``, or could not be understood)."""
+
+    key: str | None = None
+    text: str = ""
+    confidence: float = 0.0
+    silent: bool = False
+    transcript: Transcript | None = None
+
+
+async def listen(session: MenuSession, node_id: str, prompt: str, *, max_seconds: int,
+                 silence_seconds: int, attempt: int, phrases: list[str] | None = None
+                 ) -> Heard:
+    """Play ``prompt``, record the caller after the beep and recognise the recording; the
+    SPEECH (or NO_INPUT) event lands in the timeline. Needs a recogniser and a recording
+    channel (the caller's node checks)."""
     from ivr.menu.engine import ALL_KEYS, RecordingChannel
 
     services = session.services
     channel = session.channel
-    if services.recognizer is None or not isinstance(channel, RecordingChannel):
+    assert services.recognizer is not None
+    assert isinstance(channel, RecordingChannel)
+    key = await session.say(node_id, [prompt], barge_in=True)
+    name = session.next_recording_name("speech")
+    pbx_path, local = services.recording(name)
+    if key is None:
+        key = await channel.record(pbx_path, "wav", ALL_KEYS, timeout_ms=max_seconds * 1000,
+                                   silence_s=silence_seconds, beep=True)
+    if key is not None:
+        session.record(EventKind.DIGITS, node=node_id, digits=key)
+        return Heard(key=key)
+    duration, level = speech_level(local) if local is not None else (0.0, 0.0)
+    if duration < MIN_SPEECH_MS or level < SILENCE_RMS:
+        session.record(EventKind.NO_INPUT, node=node_id, attempt=attempt,
+                       recorded_ms=round(duration))
+        return Heard(silent=True)
+    assert local is not None
+    try:
+        transcript: Transcript = await asyncio.to_thread(
+            services.recognizer.recognize, str(local), phrases)
+    except Exception:
+        log.exception("speech recognition failed on %s", local)
+        transcript = Transcript("", 0.0, "error")
+    session.record(EventKind.SPEECH, node=node_id, text=transcript.text,
+                   confidence=round(transcript.confidence, 3), grammar=transcript.grammar,
+                   recording=str(local), attempt=attempt)
+    return Heard(text=transcript.text, confidence=transcript.confidence,
+                 transcript=transcript)
+
+
+def can_listen(session: MenuSession) -> bool:
+    """Whether the call can take speech: a recogniser and a channel that records."""
+    from ivr.menu.engine import RecordingChannel
+
+    return session.services.recognizer is not None and isinstance(session.channel,
+                                                                   RecordingChannel)
+
+
+async def run_speech(session: MenuSession, node_id: str, node: SpeechNode) -> str:
+    if not can_listen(session):
         session.record(EventKind.SPEECH, node=node_id, text="", confidence=0.0,
                        grammar="unavailable")
         return node.fallback
     attempts = node.retries + 1
+    phrases = list(node.phrases) or None
     for attempt in range(1, attempts + 1):
-        key = await session.say(node_id, [node.prompt], barge_in=True)
-        name = session.next_recording_name("speech")
-        pbx_path, local = services.recording(name)
-        if key is None:
-            key = await channel.record(pbx_path, "wav", ALL_KEYS,
-                                       timeout_ms=node.max_seconds * 1000,
-                                       silence_s=node.silence_seconds, beep=True)
-        if key is not None:
-            session.record(EventKind.DIGITS, node=node_id, digits=key)
-            if key in node.options:
-                return node.options[key]
-            target = session.global_target(node, key, node.options)
+        heard = await listen(session, node_id, node.prompt, max_seconds=node.max_seconds,
+                             silence_seconds=node.silence_seconds, attempt=attempt,
+                             phrases=phrases)
+        if heard.key is not None:
+            if heard.key in node.options:
+                return node.options[heard.key]
+            target = session.global_target(node, heard.key, node.options)
             if target is not None:
                 return target
-            session.record(EventKind.INVALID_INPUT, node=node_id, digits=key, attempt=attempt)
+            session.record(EventKind.INVALID_INPUT, node=node_id, digits=heard.key,
+                           attempt=attempt)
             continue
-        duration, level = speech_level(local) if local is not None else (0.0, 0.0)
-        if duration < MIN_SPEECH_MS or level < SILENCE_RMS:
-            session.record(EventKind.NO_INPUT, node=node_id, attempt=attempt,
-                           recorded_ms=round(duration))
+        if heard.silent:
             if node.no_input_prompt and attempt < attempts:
                 await session.say(node_id, [node.no_input_prompt], retry=attempt + 1)
             continue
-        phrases = list(node.phrases) or None
-        assert local is not None
-        try:
-            transcript: Transcript = await asyncio.to_thread(
-                services.recognizer.recognize, str(local), phrases)
-        except Exception:
-            log.exception("speech recognition failed on %s", local)
-            transcript = Transcript("", 0.0, "error")
-        session.record(EventKind.SPEECH, node=node_id, text=transcript.text,
-                       confidence=round(transcript.confidence, 3), grammar=transcript.grammar,
-                       recording=str(local), attempt=attempt)
         if phrases:
-            phrase = recognised_phrase(transcript, phrases, node.min_confidence)
+            phrase = (recognised_phrase(heard.transcript, phrases, node.min_confidence)
+                      if heard.transcript is not None else None)
             if phrase is not None:
                 return node.phrases[phrase]
-        elif (transcript.text and transcript.confidence >= node.min_confidence
+        elif (heard.text and heard.confidence >= node.min_confidence
               and node.store and node.next):
-            session.vars[node.store] = transcript.text
+            session.vars[node.store] = heard.text
             return node.next
         session.record(EventKind.INVALID_INPUT, node=node_id, digits="", attempt=attempt,
-                       speech=transcript.text)
+                       speech=heard.text)
         if node.invalid_prompt and attempt < attempts:
             await session.say(node_id, [node.invalid_prompt], retry=attempt + 1)
     return node.fallback

@@ -128,15 +128,22 @@ async def test_a_call_rings_connects_transfers_and_wraps_up(
         desk: tuple[AgentDesk, Subscription], fake: FakeAmi, contacts: ContactService) -> None:
     agent_desk, sub = desk
     at = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
-    for kind, data in [(EventKind.CALL_STARTED, {"caller": "13800001111"}),
-                       (EventKind.MENU_NODE, {"node": "welcome"}),
-                       (EventKind.MENU_NODE, {"node": "main"}),
-                       (EventKind.FAQ_PLAYED, {"node": "faq", "faq_id": "vat-001",
-                                               "question": "增值税税率是多少？"}),
-                       (EventKind.SERVICE_RESULT, {"node": "query", "result": "found",
-                                                   "service": "taxpayer_query",
-                                                   "tin": "91310000MA1FL8XQ3X"}),
-                       (EventKind.QUEUE_JOINED, {"queue": "consult"})]:
+    timeline: list[tuple[EventKind, dict[str, object]]] = [
+        (EventKind.CALL_STARTED, {"caller": "13800001111"}),
+        (EventKind.MENU_NODE, {"node": "welcome"}),
+        (EventKind.MENU_NODE, {"node": "main"}),
+        (EventKind.FAQ_PLAYED, {"node": "faq", "faq_id": "vat-001",
+                                "question": "增值税税率是多少？"}),
+        (EventKind.SERVICE_RESULT, {"node": "query", "result": "found",
+                                    "service": "taxpayer_query",
+                                    "tin": "91310000MA1FL8XQ3X"}),
+        (EventKind.ESCALATED, {"node": "answer_any", "queue": "consult",
+                               "reason": "declined", "faq_id": None,
+                               "text": "我们公司的发票怎么红冲；那个红字发票"}),
+        (EventKind.ESCALATED, {"node": "faq", "queue": "consult",
+                               "reason": "caller_asked", "faq_id": "vat-001"}),
+        (EventKind.QUEUE_JOINED, {"queue": "consult"})]
+    for kind, data in timeline:
         contacts.apply(ContactEvent(L1, kind, data, at=at))
     await agent_desk.go_ready("agent1", by="agent1")
 
@@ -148,6 +155,7 @@ async def test_a_call_rings_connects_transfers_and_wraps_up(
     assert card["queue"] == "consult"
     assert card["wait_s"] is not None
     assert card["faqs"] == [{"id": "vat-001", "question": "增值税税率是多少？", "node": "faq"}]
+    assert card["asked"] == ["我们公司的发票怎么红冲；那个红字发票"]  # the caller's words
     assert state_of(agent_desk) is AgentState.RINGING
 
     fake.push(queue_event("AgentConnect", HoldTime="12", RingTime="2"))

@@ -73,7 +73,8 @@ def test_lexically_decisive_questions_skip_the_encoder(
 ) -> None:
     write_data("a.yaml", GOOD_ENTRIES)
     embedder = FakeEmbedder()
-    kb = _load(data_dir, tmp_path, embedder, SearchConfig())
+    short_cut = SearchConfig(lexical_decisive=0.65, lexical_decisive_margin=0.15)
+    kb = _load(data_dir, tmp_path, embedder, short_cut)
     embedder.encoded.clear()
     results = kb.search("个人所得税的起征点是多少", top=3)
     assert results
@@ -83,13 +84,16 @@ def test_lexically_decisive_questions_skip_the_encoder(
     assert len(embedder.encoded) == 1  # no lexical evidence: the dense channel decides
 
 
-def test_short_cut_can_be_disabled(data_dir: Path, write_data: WriteData, tmp_path: Path) -> None:
+def test_short_cut_is_off_by_default(
+    data_dir: Path, write_data: WriteData, tmp_path: Path
+) -> None:
     write_data("a.yaml", GOOD_ENTRIES)
     embedder = FakeEmbedder()
-    kb = _load(data_dir, tmp_path, embedder, SearchConfig(lexical_decisive_margin=2.0))
+    kb = _load(data_dir, tmp_path, embedder, SearchConfig())
     embedder.encoded.clear()
     kb.search("个人所得税的起征点是多少", top=3)
-    assert len(embedder.encoded) == 1
+    assert len(embedder.encoded) == 1  # the decision needs the encoder's cosine
+    assert kb._engine().scored("个人所得税的起征点是多少", date(2026, 11, 28)) is not None
 
 
 def test_token_counter_is_found_behind_the_query_cache() -> None:

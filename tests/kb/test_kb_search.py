@@ -10,11 +10,14 @@ import pytest
 from knowledge_base import (
     DEFAULT_DATA_DIR,
     DEFAULT_SPEC_PATH,
+    DecisionKind,
     KnowledgeBase,
     KnowledgeBaseError,
+    SearchConfig,
     SearchResult,
     load_data,
 )
+from knowledge_base.index import classify
 from knowledge_base.loader import load_spec
 
 from .conftest import GOOD_ENTRIES, WriteData
@@ -112,18 +115,87 @@ def test_results_are_ranked_and_bounded(kb: KnowledgeBase) -> None:
     assert kb.search("增值税", top=0) == []
 
 
-def test_rank_is_the_search_ranking_without_the_decline(kb: KnowledgeBase) -> None:
+def test_rank_is_the_search_ranking_without_the_decision(kb: KnowledgeBase) -> None:
     declined = "今天晚上吃什么好"
     assert kb.search(declined) == []
     ranked = kb.rank(declined, top=3)
     assert len(ranked) == 3
     assert all(r.score < kb.config.decline_below for r in ranked)
     assert [r.score for r in ranked] == sorted((r.score for r in ranked), reverse=True)
-    answered = kb.search("小规模纳税人增值税", top=5)
-    assert answered
-    assert kb.rank("小规模纳税人增值税", top=5) == answered
+    answered = kb.search("个税起征点是多少", top=5)
+    assert len(answered) == 5
+    assert kb.rank("个税起征点是多少", top=5) == answered
+    confirmed = kb.search("小规模纳税人增值税", top=5)  # vague: two close candidates
+    assert kb.rank("小规模纳税人增值税", top=5)[:2] == confirmed
     assert kb.rank("", top=3) == []
     assert kb.rank("增值税", top=0) == []
+
+
+# Questions written for these tests (not from any evaluation set).
+@pytest.mark.parametrize(
+    ("query", "kind", "first"),
+    [
+        ("个税起征点是多少", DecisionKind.ANSWER, "iit.basic_deduction"),
+        ("城建税税率", DecisionKind.ANSWER, "vat.surtax.rates"),
+        ("小规模纳税人增值税", DecisionKind.CONFIRM, None),  # which of its entries?
+        ("今天晚上吃什么好", DecisionKind.DECLINE, None),
+        ("喂你好", DecisionKind.DECLINE, None),  # fillers only: nothing to search
+    ],
+)
+def test_decides_answer_confirm_or_decline(
+    kb: KnowledgeBase, query: str, kind: DecisionKind, first: str | None
+) -> None:
+    decision = kb.decide(query, top=3)
+    assert decision.kind is kind, (query, decision)
+    assert decision.query == query
+    assert list(decision.results) == kb.search(query, top=3)
+    if kind is DecisionKind.DECLINE:
+        assert decision.results == ()
+        assert decision.score < kb.config.decline_below
+    elif kind is DecisionKind.ANSWER:
+        assert decision.results[0].id == first
+        assert decision.margin >= kb.config.answer_margin
+    else:
+        assert 1 <= len(decision.results) <= 2
+        assert decision.results[0].id == kb.rank(query, top=1)[0].id
+    record = decision.to_dict()
+    assert record["decision"] == kind.value
+    assert [r["id"] for r in record["results"]] == [r.id for r in decision.results]
+
+
+def test_confirm_offers_the_runner_up_only_when_close(kb: KnowledgeBase) -> None:
+    decision = kb.decide("小规模纳税人增值税", top=3)
+    assert decision.kind is DecisionKind.CONFIRM
+    assert len(decision.results) == 2  # two entries within confirm_pair_margin
+    assert decision.margin < kb.config.confirm_pair_margin
+    assert kb.get(decision.results[0].id).answer != kb.get(decision.results[1].id).answer
+    assert len(kb.decide("小规模纳税人增值税", top=1).results) == 1  # top 1: one candidate
+
+
+@pytest.mark.parametrize(
+    ("score", "second", "cosine", "kind", "pair"),
+    [
+        (0.45, 0.0, 0.99, DecisionKind.DECLINE, False),  # under decline_below
+        (0.90, 0.80, 0.99, DecisionKind.ANSWER, False),  # leads, the encoder agrees
+        (0.90, 0.80, 0.95, DecisionKind.CONFIRM, False),  # the encoder is not sure
+        (0.90, 0.88, 0.99, DecisionKind.CONFIRM, True),  # two close candidates
+        (0.90, 0.865, 0.99, DecisionKind.CONFIRM, False),  # close, not within the pair margin
+        (0.50, 0.45, 0.99, DecisionKind.ANSWER, False),  # no bar above decline_below
+        (0.50, 0.48, 0.99, DecisionKind.CONFIRM, True),
+        (0.47, 0.45, 0.99, DecisionKind.CONFIRM, False),  # runner-up itself would be declined
+        (0.90, 0.80, None, DecisionKind.ANSWER, False),  # lexical scale: no cosine test
+        (0.65, 0.30, None, DecisionKind.CONFIRM, False),  # lexical scale: under 0.70
+    ],
+)
+def test_classify_rules(
+    score: float, second: float, cosine: float | None, kind: DecisionKind, pair: bool
+) -> None:
+    config = SearchConfig(
+        decline_below=0.46, answer_above=0.46, answer_margin=0.04, answer_min_cosine=0.955,
+        confirm_pair_margin=0.03, decline_below_lexical=0.2, answer_above_lexical=0.7,
+        answer_margin_lexical=0.0, confirm_pair_margin_lexical=0.08,
+    )
+    assert classify(score, second, cosine, config.thresholds(cosine is None)) == (kind, pair)
 
 
 def test_get_unknown_id_raises(kb: KnowledgeBase) -> None:

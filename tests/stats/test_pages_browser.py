@@ -6,13 +6,10 @@ Screenshots: var/screenshots/stats-dashboard.png, var/screenshots/stats-wallboar
 from __future__ import annotations
 
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-import uvicorn
 
 from callcenter.app import create_app
 from callcenter.contacts.services import ContactService
@@ -24,7 +21,7 @@ from ivr.clock import FixedClock
 from ivr.ports import EventKind
 from tests.callcenter.util import PASSWORD, ensure_user
 from tests.stats.conftest import play
-from tests.support import PORT_BASE, SUITE_CLOCK, in_ci
+from tests.support import PORT_BASE, SUITE_CLOCK, in_ci, serving_app
 
 CHROMIUM = "/usr/bin/chromium"
 PORT = PORT_BASE + 371
@@ -52,18 +49,8 @@ def server(db_url: str, stats: StatsService) -> Iterator[str]:
         pytest.skip(reason)
     settings = Settings(database_url=db_url, ami_enabled=False, kb_enabled=False,
                         stats_wallboard_interval_s=0.5, session_cookie_secure=False)
-    config = uvicorn.Config(create_app(settings, SUITE_CLOCK), host="127.0.0.1", port=PORT,
-                            log_level="warning")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert time.monotonic() < deadline, "the test server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{PORT}"
-    srv.should_exit = True
-    thread.join(10)
+    with serving_app(create_app(settings, SUITE_CLOCK), PORT, start_timeout_s=20) as base:
+        yield base
 
 
 def _waiting(contacts: ContactService, linkedid: str, queue: str, seconds_ago: float) -> None:

@@ -201,6 +201,7 @@ async def test_faq_by_key_plays_the_answer_then_survey(services: IvrServices) ->
     assert answer in channel.played
     assert rec.data(EventKind.FAQ_PLAYED) == [{"node": "faq_vat_law", "score": 1.0,
                                                "faq_id": "vat.law.effective_date", "via": "key",
+                                               "question": "增值税法什么时候开始施行？",
                                                "category": "增值税"}]
     assert rec.data(EventKind.SELF_SERVICE)[0]["detail"] == "vat.law.effective_date"
     assert rec.data(EventKind.SURVEY) == [{"node": "survey", "score": 1, "key": "1"}]
@@ -260,15 +261,132 @@ async def test_speech_question_answered(services: IvrServices, tmp_path: Path) -
 async def test_declined_question_goes_to_the_category_queue(services: IvrServices,
                                                             tmp_path: Path) -> None:
     services.recognizer = Recognizer(Transcript("今天天气怎么样", 0.95))
-    channel = RecordingFake(answers=["1", "3", "9"], takes=[(1.5, 3000)], recordings=tmp_path)
+    # the question, then (invited once) the same question in other words
+    channel = RecordingFake(answers=["1", "3", "9"], takes=[(1.5, 3000), (1.5, 3000)],
+                            recordings=tmp_path)
     session, rec = run(SHIPPED, channel, services)
     await session.run()
     escalated = rec.data(EventKind.ESCALATED)
     assert len(escalated) == 1
-    assert escalated[0]["reason"] in ("declined", "low_confidence")
+    assert escalated[0]["reason"] == "declined"
     assert escalated[0]["queue"] == "experts"      # corporate income tax: an expert topic
-    assert "faq_declined_expert" in channel.played
+    assert escalated[0]["text"] == "今天天气怎么样；今天天气怎么样"  # the caller's words
+    assert channel.played.count("faq_declined_expert") == 1  # said once
+    assert channel.played.count("faq_rephrase") == 1
+    assert [d["decision"] for d in rec.data(EventKind.FAQ_DECISION)] == ["decline", "decline"]
     assert channel.calls[-1] == ("redirect", "hotline-queue", "experts", 1)
+    assert EventKind.FAQ_PLAYED not in rec.kinds()
+
+
+@dataclass
+class Recognizers:
+    """A recogniser that hears, in turn, each of ``texts``."""
+
+    texts: list[str]
+
+    def recognize(self, wav_path: str, phrases: list[str] | None = None) -> Transcript:
+        return Transcript(self.texts.pop(0), 0.9, "free")
+
+
+def _question_audio(services: IvrServices, entry_id: str) -> str:
+    assert services.answers is not None
+    assert services.kb is not None
+    return services.answers.prompt_id(services.kb.get(entry_id).question)
+
+
+async def test_unsure_question_is_confirmed_with_1(services: IvrServices,
+                                                   tmp_path: Path) -> None:
+    services.recognizer = Recognizers(["增值税怎么交"])  # vague: one candidate, not sure
+    channel = RecordingFake(answers=["1", "9", "1"], takes=[(1.5, 3000)], recordings=tmp_path)
+    session, rec = run(SHIPPED, channel, services)
+    await session.run()
+    assert rec.data(EventKind.FAQ_DECISION)[0]["decision"] == "confirm"
+    spoken = _question_audio(services, "vat.general_taxpayer.calculation")
+    heard = channel.played
+    start = heard.index("faq_confirm")  # 您想咨询的是 <the question> 吗？是请按一，不是请按二
+    assert heard[start:start + 3] == ["faq_confirm", spoken, "faq_confirm_keys"]
+    assert rec.data(EventKind.FAQ_CONFIRM) == [{
+        "node": "answer_any", "faq_id": "vat.general_taxpayer.calculation",
+        "question": "一般纳税人的增值税应纳税额怎么计算？", "offered": 1, "answer": "yes"}]
+    played = rec.data(EventKind.FAQ_PLAYED)
+    assert [(p["faq_id"], p["via"]) for p in played] == [
+        ("vat.general_taxpayer.calculation", "confirm")]
+    assert services.answers is not None
+    assert services.kb is not None
+    answer = services.answers.prompt_id(
+        services.kb.get("vat.general_taxpayer.calculation").answer)
+    assert heard.index(answer) > heard.index("faq_confirm_keys")
+    assert EventKind.ESCALATED not in rec.kinds()
+
+
+async def test_two_close_candidates_2_offers_the_second(services: IvrServices,
+                                                        tmp_path: Path) -> None:
+    services.recognizer = Recognizers(["小规模纳税人增值税"])
+    channel = RecordingFake(answers=["1", "9", "2", "1"], takes=[(1.5, 3000)],
+                            recordings=tmp_path)
+    session, rec = run(SHIPPED, channel, services)
+    await session.run()
+    confirms = rec.data(EventKind.FAQ_CONFIRM)
+    assert [(c["faq_id"], c["offered"], c["answer"]) for c in confirms] == [
+        ("vat.small_scale.special_invoice", 1, "no"), ("vat.small_scale.levy_rate", 2, "yes")]
+    assert channel.played.count("faq_confirm") == 2
+    assert _question_audio(services, "vat.small_scale.levy_rate") in channel.played
+    assert [p["faq_id"] for p in rec.data(EventKind.FAQ_PLAYED)] == ["vat.small_scale.levy_rate"]
+
+
+async def test_no_to_every_candidate_then_the_rephrased_question_is_answered(
+        services: IvrServices, tmp_path: Path) -> None:
+    services.recognizer = Recognizers(["小规模纳税人增值税", "小规模纳税人免征增值税的标准是多少"])
+    channel = RecordingFake(answers=["1", "9", "2", "2"], takes=[(1.5, 3000), (1.5, 3000)],
+                            recordings=tmp_path)
+    session, rec = run(SHIPPED, channel, services)
+    await session.run()
+    heard = channel.played
+    assert heard.count("faq_declined") == 1
+    assert heard.index("faq_declined") < heard.index("faq_rephrase")
+    assert [d["decision"] for d in rec.data(EventKind.FAQ_DECISION)] == ["confirm", "answer"]
+    assert [e["text"] for e in rec.data(EventKind.SPEECH)] == [
+        "小规模纳税人增值税", "小规模纳税人免征增值税的标准是多少"]
+    assert [(p["faq_id"], p["via"]) for p in rec.data(EventKind.FAQ_PLAYED)] == [
+        ("vat.small_scale.exemption", "speech")]
+    assert EventKind.ESCALATED not in rec.kinds()
+
+
+async def test_declined_twice_goes_to_an_agent_with_the_callers_words(
+        services: IvrServices, tmp_path: Path) -> None:
+    services.recognizer = Recognizers(["今天天气怎么样", "我想问问明天会不会下雨"])
+    channel = RecordingFake(answers=["1", "9"], takes=[(1.5, 3000), (1.5, 3000)],
+                            recordings=tmp_path)
+    session, rec = run(SHIPPED, channel, services)
+    await session.run()
+    assert channel.played.count("faq_declined") == 1  # said once, not again after the retry
+    assert rec.data(EventKind.ESCALATED) == [{
+        "node": "answer_any", "faq_id": None, "queue": "consult", "reason": "declined",
+        "text": "今天天气怎么样；我想问问明天会不会下雨"}]
+    assert session.path[-2:] == ["to_consult", "agent"]
+    assert channel.calls[-1] == ("redirect", "hotline-queue", "consult", 1)
+
+
+async def test_declined_then_silence_goes_to_an_agent(services: IvrServices,
+                                                      tmp_path: Path) -> None:
+    services.recognizer = Recognizers(["今天天气怎么样"])
+    channel = RecordingFake(answers=["1", "9"], takes=[(1.5, 3000), (1.0, 20)],
+                            recordings=tmp_path)
+    session, rec = run(SHIPPED, channel, services)
+    await session.run()
+    escalated = rec.data(EventKind.ESCALATED)
+    assert [(e["reason"], e["text"]) for e in escalated] == [("no_rephrase", "今天天气怎么样")]
+    assert session.path[-1] == "agent"
+
+
+async def test_agent_key_while_confirming_leaves_for_an_agent(services: IvrServices,
+                                                              tmp_path: Path) -> None:
+    services.recognizer = Recognizers(["增值税怎么交"])
+    channel = RecordingFake(answers=["1", "9", "0"], takes=[(1.5, 3000)], recordings=tmp_path)
+    session, rec = run(SHIPPED, channel, services)
+    await session.run()
+    assert rec.data(EventKind.FAQ_CONFIRM)[0]["answer"] is None
+    assert session.path[-2:] == ["to_consult", "agent"]
     assert EventKind.FAQ_PLAYED not in rec.kinds()
 
 

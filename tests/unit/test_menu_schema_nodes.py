@@ -67,6 +67,28 @@ HEAD = """
     """, "nodes.a", "give exactly one of faq_id and question_from"),
     ("""
       a:
+        type: faq
+        question_from: question
+        confirm_prompt: faq_confirm
+        after_prompt: faq_after
+        another: bye
+        escalate: bye
+        next: bye
+    """, "nodes.a", "a question needs confirm_prompt and confirm_keys_prompt"),
+    ("""
+      a:
+        type: faq
+        question_from: question
+        min_score: 0.5
+        confirm_prompt: faq_confirm
+        confirm_keys_prompt: faq_confirm_keys
+        after_prompt: faq_after
+        another: bye
+        escalate: bye
+        next: bye
+    """, "nodes.a.min_score", "Extra inputs are not permitted"),
+    ("""
+      a:
         type: service
         service: teleport
         next: bye

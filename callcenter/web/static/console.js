@@ -184,6 +184,8 @@ function onCall(event) {
     text("card-path", event.ivr_path.length ? event.ivr_path.join(" → ") : "（未经过语音导航）");
     const faqs = event.faqs.map((f) => f.question || f.id);
     text("card-faqs", faqs.length ? faqs.join("；") : "无");
+    // the caller's own words of a question self-service could not answer (recognised speech)
+    text("card-asked", event.asked && event.asked.length ? event.asked.join("；") : "无");
     const list = $("card-previous");
     clear(list);
     if (!event.previous.length) li(list, "无历史来电");
@@ -267,15 +269,24 @@ async function showLastCall(linkedid) {
 
 // -- knowledge base -----------------------------------------------------------------------
 
+// The knowledge base's decision, the same as the IVR's (docs/kb.md, "The decision").
+const KB_DECISIONS = {
+  answer: "可直接答复：第一条即答案",
+  confirm: "把握不足：请向来电人确认是否咨询以下问题",
+  decline: "知识库无法答复：请转专家坐席或记录工单",
+};
+
 $("kb-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const list = $("kb-results");
   clear(list);
+  text("kb-decision", "");
   const q = $("kb-q").value.trim();
   if (!q) return;
   try {
     const result = await api(`/kb/search?q=${encodeURIComponent(q)}&top=5`);
-    if (!result.results.length) li(list, "没有找到可靠的答案，请转专家坐席或记录工单");
+    $("kb-decision").dataset.decision = result.decision;
+    text("kb-decision", KB_DECISIONS[result.decision] || result.decision);
     for (const hit of result.results) li(list, `${hit.question}（${hit.id}，${hit.score.toFixed(2)}）`);
   } catch (error) {
     li(list, error.message);
