@@ -50,7 +50,7 @@ class StandIn(KoreanStandIn):
     """Korean phrases standing for what Mandarin callers would have said."""
 
     QUESTIONS: ClassVar[dict[str, str]] = {
-        "세금 신고": "增值税怎么交",            # vague: one candidate, to confirm
+        "세금 신고": "个税的事",                # vague: one candidate, to confirm
         "영수증 확인": "小规模纳税人增值税",     # two close candidates
         "안녕하세요": "今天天气怎么样",          # out of scope
     }
@@ -119,8 +119,8 @@ async def test_spoken_question_confirmed_or_handed_over_with_the_callers_words(
     c = await harness.wait_contact("13700000301", timeout=120)
     assert c.outcome == "self_service", timeline(c)
     decided = events_of(c, "faq_decision")
-    assert [(d["text"], d["decision"]) for d in decided] == [("增值税怎么交", "confirm")]
-    entry = kb.get("vat.general_taxpayer.calculation")
+    assert [(d["text"], d["decision"]) for d in decided] == [("个税的事", "confirm")]
+    entry = kb.get("iit.rates.comprehensive")
     heard = played(c)
     start = heard.index("faq_confirm")
     assert heard[start:start + 3] == ["faq_confirm", answers.prompt_id(entry.question),

@@ -296,25 +296,25 @@ def _question_audio(services: IvrServices, entry_id: str) -> str:
 
 async def test_unsure_question_is_confirmed_with_1(services: IvrServices,
                                                    tmp_path: Path) -> None:
-    services.recognizer = Recognizers(["增值税怎么交"])  # vague: one candidate, not sure
+    services.recognizer = Recognizers(["个税的事"])  # vague: one candidate, not sure
     channel = RecordingFake(answers=["1", "9", "1"], takes=[(1.5, 3000)], recordings=tmp_path)
     session, rec = run(SHIPPED, channel, services)
     await session.run()
     assert rec.data(EventKind.FAQ_DECISION)[0]["decision"] == "confirm"
-    spoken = _question_audio(services, "vat.general_taxpayer.calculation")
+    spoken = _question_audio(services, "iit.rates.comprehensive")
     heard = channel.played
     start = heard.index("faq_confirm")  # 您想咨询的是 <the question> 吗？是请按一，不是请按二
     assert heard[start:start + 3] == ["faq_confirm", spoken, "faq_confirm_keys"]
     assert rec.data(EventKind.FAQ_CONFIRM) == [{
-        "node": "answer_any", "faq_id": "vat.general_taxpayer.calculation",
-        "question": "一般纳税人的增值税应纳税额怎么计算？", "offered": 1, "answer": "yes"}]
+        "node": "answer_any", "faq_id": "iit.rates.comprehensive",
+        "question": "综合所得适用的个人所得税税率是多少？", "offered": 1, "answer": "yes"}]
     played = rec.data(EventKind.FAQ_PLAYED)
     assert [(p["faq_id"], p["via"]) for p in played] == [
-        ("vat.general_taxpayer.calculation", "confirm")]
+        ("iit.rates.comprehensive", "confirm")]
     assert services.answers is not None
     assert services.kb is not None
     answer = services.answers.prompt_id(
-        services.kb.get("vat.general_taxpayer.calculation").answer)
+        services.kb.get("iit.rates.comprehensive").answer)
     assert heard.index(answer) > heard.index("faq_confirm_keys")
     assert EventKind.ESCALATED not in rec.kinds()
 
@@ -381,7 +381,7 @@ async def test_declined_then_silence_goes_to_an_agent(services: IvrServices,
 
 async def test_agent_key_while_confirming_leaves_for_an_agent(services: IvrServices,
                                                               tmp_path: Path) -> None:
-    services.recognizer = Recognizers(["增值税怎么交"])
+    services.recognizer = Recognizers(["个税的事"])
     channel = RecordingFake(answers=["1", "9", "0"], takes=[(1.5, 3000)], recordings=tmp_path)
     session, rec = run(SHIPPED, channel, services)
     await session.run()
