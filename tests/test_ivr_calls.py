@@ -17,7 +17,7 @@ import wave
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -25,13 +25,13 @@ from sqlalchemy import select
 from callcenter.bookings.models import Booking
 from callcenter.contacts.models import Contact
 from callcenter.tickets.models import Ticket
-from ivr.ports import ContactEvent, EventKind, Transcript
-from ivr.speech import VoskRecognizer
+from ivr.asr.metrics import cer
+from ivr.asr.whisper import WhisperRecognizer
+from ivr.ports import ContactEvent, EventKind
 from tests.conftest import Harness, HarnessAt, events_of, kinds
 from tests.ivr_support import closed_moment
 from tests.support import SOUNDS_DIR
 from tests.unit.test_menu_nodes import file_exists, file_size
-from tests.unit.test_speech import PHRASES, korean_model_path
 
 pytestmark = pytest.mark.asterisk
 
@@ -174,24 +174,6 @@ async def scripted_call(h: Harness, tap: Tap, caller: str, steps: Sequence[Step]
             await h.ami.send_action({"Action": "Hangup", "Channel": caller_leg})
 
 
-class KoreanStandIn:
-    """The real Vosk path with the Korean model standing in for the Chinese one: the caller
-    says a Korean phrase (recognised with a Korean grammar), which stands for the Chinese
-    question a Chinese model would have transcribed."""
-
-    QUESTIONS: ClassVar[dict[str, str]] = {"세금 신고": "小规模纳税人月销售额多少以下免征增值税"}
-
-    def __init__(self) -> None:
-        self.vosk = VoskRecognizer(korean_model_path())
-        self.heard: list[Transcript] = []
-
-    def recognize(self, wav_path: str, phrases: list[str] | None = None) -> Transcript:
-        heard = self.vosk.recognize(wav_path, list(PHRASES.values()))
-        self.heard.append(heard)
-        return Transcript(self.QUESTIONS.get(heard.text, heard.text), heard.confidence,
-                          "free" if phrases is None else "phrases")
-
-
 def timeline(c: Contact) -> str:
     return "\n".join(f"{e.kind} {e.data}" for e in c.events)
 
@@ -205,12 +187,12 @@ def results(c: Contact, service: str) -> list[dict[str, Any]]:
 
 
 CONFIRM = "confirm_entry"
+QUESTION = "zh/q_small_scale_exemption.wav"  # 小规模纳税人月销售额多少以下免征增值税
 
 
 async def test_every_service_end_to_end(harness: Harness) -> None:
     tap = Tap(harness)
-    recognizer = KoreanStandIn()
-    harness.services.recognizer = recognizer
+    assert isinstance(harness.services.recognizer, WhisperRecognizer)  # HOTLINE_ASR_ENGINE=auto
     await harness.add_agent(1, queue="tax-vat", ring_ms=300, talk_ms=2000)
     calls: dict[str, list[Step]] = {
         # FAQ by key (1 consult, 2 personal income tax, 1 basic deduction), survey 1
@@ -218,7 +200,7 @@ async def test_every_service_end_to_end(harness: Harness) -> None:
                         Keys("survey", "1")],
         # FAQ by speech: 9 "say your question", the utterance, then survey 2
         "13700000002": [Keys("main", "1"), Keys("consult", "9"),
-                        Say("ask_any", "ko_tax_filing.wav",
+                        Say("ask_any", QUESTION,
                             prompt_seconds("ask_question") + 0.9),
                         Keys("survey", "2")],
         # invoice check, found: code, number, amount (1130.00 yuan), each read back and
@@ -252,7 +234,7 @@ async def test_every_service_end_to_end(harness: Harness) -> None:
                         Keys("booking_run", "1", "booking_choose_slot")],
         # complaint: a voice message ended with #
         "13700000008": [Keys("main", "5"), Keys("complaint_menu", "1"),
-                        Say("complaint_message", "ko_hello.wav",
+                        Say("complaint_message", "zh/q_deregister.wav",
                             prompt_seconds("message_record") + 0.9, then="#", then_delay=3.0)],
         # agent: VAT category, 0 -> the VAT queue; the agent hangs up -> survey 2
         "13700000009": [Keys("main", "1"), Keys("consult", "1"), Keys("cat_vat", "0"),
@@ -275,9 +257,10 @@ async def test_every_service_end_to_end(harness: Harness) -> None:
     c = await harness.wait_contact("13700000002", timeout=60)
     assert c.outcome == "self_service", timeline(c)
     speech = events_of(c, "speech")
-    assert speech[0]["text"] == "小规模纳税人月销售额多少以下免征增值税", timeline(c)
+    # what Whisper heard in the call (the question spoken into it, tests/data/speech/zh)
+    assert speech[0]["grammar"] == "free", timeline(c)
+    assert cer([("小规模纳税人月销售额多少以下免征增值税", speech[0]["text"])]) < 0.35, speech
     assert file_exists(speech[0]["recording"])
-    assert [t.text for t in recognizer.heard] == ["세금 신고"]  # what Vosk heard in the call
     assert events_of(c, "faq_played")[0] == {
         "node": "answer_any", "faq_id": "vat.small_scale.exemption",
         "score": events_of(c, "faq_played")[0]["score"], "via": "speech", "category": "增值税"}
@@ -353,7 +336,7 @@ async def test_out_of_hours_self_service_only(harness_at: HarnessAt) -> None:
         "13700000101": [Keys("main", "0"), HangUp("main")],
         # director's line outside hours: a recorded message instead of the queue
         "13700000102": [Keys("main", "6"),
-                        Say("director_message", "ko_agent.wav",
+                        Say("director_message", "zh/q_credit.wav",
                             prompt_seconds("message_record") + 0.9, then="#", then_delay=3.0)],
     }
     await asyncio.gather(*(scripted_call(harness, tap, caller, steps)
