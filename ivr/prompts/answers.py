@@ -2,8 +2,8 @@
 caller is asked to confirm one), cached by a hash of the text: ``sounds/zh/kb/<hash>.wav``.
 
 A text is rendered when it is first needed (``hotline prompts render``, start-up, or a call
-asking for it) and again only when what is spoken changes (its text, or how the spoken-text
-normaliser reads it); ``sync`` removes files no text uses.
+asking for it) and again only when what is spoken changes (its text, how the spoken-text
+normaliser reads it, or the voice, ``HOTLINE_TTS_VOICE``); ``sync`` removes files no text uses.
 The folder is not committed (``.gitignore``): it is derived from the knowledge base.
 """
 
@@ -14,13 +14,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ivr.prompts.tts import fingerprint, synthesize
+from ivr.prompts.tts import DEFAULT_VOICE, fingerprint, synthesize, voice_key
 
 SUBDIR = "kb"
 
 
-def answer_key(text: str) -> str:
-    return fingerprint(text)[:20]
+def answer_key(text: str, voice: str = DEFAULT_VOICE) -> str:
+    """The file name of ``text`` said by ``voice``: another voice, another file."""
+    return fingerprint(text, voice)[:20]
 
 
 @dataclass(frozen=True)
@@ -31,15 +32,17 @@ class SyncReport:
 
 
 class AnswerAudio:
-    def __init__(self, sounds_dir: Path) -> None:
+    def __init__(self, sounds_dir: Path, voice: str = DEFAULT_VOICE) -> None:
+        voice_key(voice)  # an unknown voice fails here, not on the first call
         self.dir = sounds_dir / SUBDIR
+        self.voice = voice
         self._lock = threading.Lock()
 
     def prompt_id(self, text: str) -> str:
-        return f"{SUBDIR}/{answer_key(text)}"
+        return f"{SUBDIR}/{answer_key(text, self.voice)}"
 
     def path(self, text: str) -> Path:
-        return self.dir / f"{answer_key(text)}.wav"
+        return self.dir / f"{answer_key(text, self.voice)}.wav"
 
     def ensure(self, text: str) -> str:
         """The prompt id of ``text``'s audio, rendered first if missing (blocking)."""
@@ -47,7 +50,7 @@ class AnswerAudio:
         if not target.exists():
             with self._lock:
                 if not target.exists():
-                    synthesize(text, target)
+                    synthesize(text, target, voice=self.voice)
         return self.prompt_id(text)
 
     def sync(self, texts: Iterable[str], remove_stale: bool = True) -> SyncReport:
@@ -55,7 +58,7 @@ class AnswerAudio:
         wanted: set[str] = set()
         rendered = unchanged = 0
         for text in texts:
-            key = answer_key(text)
+            key = answer_key(text, self.voice)
             wanted.add(key)
             if (self.dir / f"{key}.wav").exists():
                 unchanged += 1

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from ivr.prompts.tts import fingerprint, silence, synthesize, tone
+from ivr.prompts.tts import DEFAULT_VOICE, fingerprint, silence, synthesize, tone
 
 CATALOGUE = Path(__file__).with_name("catalogue.yaml")
 PROMPT_ID = re.compile(r"^[a-z0-9][a-z0-9_]*(/[a-z0-9_]+)*$")
@@ -42,8 +42,8 @@ def load_catalogue(path: Path = CATALOGUE) -> dict[str, str]:
     return prompts
 
 
-def _fingerprint(text: str) -> str:
-    return fingerprint(text)[:16]
+def _fingerprint(text: str, voice: str = DEFAULT_VOICE) -> str:
+    return fingerprint(text, voice)[:16]
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,10 @@ class RenderReport:
     removed: list[str]
 
 
-def render(prompts: Mapping[str, str], out_dir: Path, force: bool = False) -> RenderReport:
-    """Render the prompts into ``out_dir`` (only what changed)."""
+def render(prompts: Mapping[str, str], out_dir: Path, force: bool = False,
+           voice: str = DEFAULT_VOICE) -> RenderReport:
+    """Render the prompts into ``out_dir`` in ``voice`` (only what changed: the text or the
+    voice)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest_path = out_dir / "manifest.json"
     manifest: dict[str, str] = {}
@@ -63,11 +65,11 @@ def render(prompts: Mapping[str, str], out_dir: Path, force: bool = False) -> Re
     rendered, unchanged = [], []
     for prompt_id, text in prompts.items():
         target = out_dir / f"{prompt_id}.wav"
-        fingerprint = _fingerprint(text)
+        fingerprint = _fingerprint(text, voice)
         if not force and manifest.get(prompt_id) == fingerprint and target.exists():
             unchanged.append(prompt_id)
             continue
-        synthesize(text, target, trim=prompt_id.startswith(FRAGMENT_PREFIX))
+        synthesize(text, target, trim=prompt_id.startswith(FRAGMENT_PREFIX), voice=voice)
         manifest[prompt_id] = fingerprint
         rendered.append(prompt_id)
     silence_file = out_dir / f"{SILENCE_ID}.wav"

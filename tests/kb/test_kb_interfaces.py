@@ -110,7 +110,7 @@ def test_http_declines_with_empty_results(client: TestClient) -> None:
     ],
 )
 def test_http_rejects_bad_parameters(
-    client: TestClient, params: dict[str, object], field: str
+    client: TestClient, params: dict[str, str | int], field: str
 ) -> None:
     response = client.get("/api/v1/kb/search", params=params)
     assert response.status_code == 422
