@@ -9,7 +9,7 @@ holiday, a make-up workday) passes it; the clock then runs on from that moment.
 from __future__ import annotations
 
 import functools
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 from callcenter.db import Database
@@ -36,22 +36,28 @@ def calendar() -> ServiceCalendar:
     return ServiceCalendar.load()
 
 
-def agents_in_moment(after: datetime = SUITE_START) -> datetime:
-    """10:00 (Shanghai) of the first working day of the calendar at or after ``after``."""
+def _working_day(after: datetime) -> tuple[ServiceCalendar, date]:
+    """The calendar and the first of its working days at or after ``after`` (Shanghai)."""
     cal = calendar()
     day = cal.local(after).date()
     while not cal.is_working_day(day):
         day += timedelta(days=1)
+    return cal, day
+
+
+def agents_in_moment(after: datetime = SUITE_START) -> datetime:
+    """10:00 (Shanghai) of the first working day of the calendar at or after ``after``."""
+    cal, day = _working_day(after)
     moment = datetime.combine(day, AGENTS_IN_AT, tzinfo=cal.local(after).tzinfo)
     assert cal.is_open(moment), f"{moment} should be within service hours"
     return moment
 
 
 def closed_moment(after: datetime = SUITE_START) -> datetime:
-    """22:00 (Shanghai) of the suite's day: outside service hours on any day."""
-    cal = calendar()
-    local = cal.local(after)
-    moment = datetime.combine(local.date(), CLOSED_AT, tzinfo=local.tzinfo)
+    """22:00 (Shanghai) of the first working day at or after ``after``: after the agents'
+    hours on a day that is not a public holiday (a holiday has prompts of its own)."""
+    cal, day = _working_day(after)
+    moment = datetime.combine(day, CLOSED_AT, tzinfo=cal.local(after).tzinfo)
     assert not cal.is_open(moment), f"{moment} should be outside service hours"
     return moment
 
