@@ -203,18 +203,18 @@ def _hotline() -> str:
     return str(Path(sys.executable).with_name("hotline"))
 
 
+def _validate(*args: str) -> subprocess.CompletedProcess[str]:
+    """`hotline kb validate ARGS` in a subprocess, as a content editor runs it."""
+    return subprocess.run([_hotline(), "kb", "validate", *args], capture_output=True,
+                          text=True, timeout=120, check=False)
+
+
 def test_validate_command_lists_problems_and_fails(
     data_dir: Path, write_data: WriteData, spec_path: Path
 ) -> None:
     write_data("a_good.yaml", GOOD_ENTRIES)
     bad = write_data("b_bad.yaml", BAD_ENTRIES)
-    run = subprocess.run(
-        [_hotline(), "kb", "validate", str(data_dir), "--spec", str(spec_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    run = _validate(str(data_dir), "--spec", str(spec_path))
     assert run.returncode == 1
     assert f"{bad}:bad.empty_answer:answer: is empty" in run.stdout
     assert f"{bad}:bad.unknown_key:tags: unknown field" in run.stdout
@@ -223,13 +223,7 @@ def test_validate_command_lists_problems_and_fails(
 
 def test_validate_command_passes_on_good_data(data_dir: Path, write_data: WriteData) -> None:
     write_data("good.yaml", GOOD_ENTRIES)
-    run = subprocess.run(
-        [_hotline(), "kb", "validate", str(data_dir), "--no-spec"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    run = _validate(str(data_dir), "--no-spec")
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.stdout == ""
 
@@ -342,13 +336,7 @@ def test_validate_command_reports_a_missing_key_fact(
     data_dir: Path, write_data: WriteData
 ) -> None:
     path = write_data("facts.yaml", KEY_FACT_ENTRIES)
-    run = subprocess.run(
-        [_hotline(), "kb", "validate", str(data_dir), "--no-spec"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    run = _validate(str(data_dir), "--no-spec")
     assert run.returncode == 1
     assert f"{path}:k.missing_fact:key_facts: key fact '9%' is not in the answer" in run.stdout
     assert f"{path}:k.none_listed:key_facts: warning: no key facts" in run.stdout
