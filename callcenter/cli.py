@@ -158,7 +158,8 @@ def pbx_call(
         raise typer.BadParameter("mode is rfc2833 or info")
     steps: list[Any] = [Pause(wait_ms)]
     if digits:
-        # one key per menu level (each while the next prompt plays); a replayed RFC 2833
+        # one key per menu level, 1.5 s apart, whatever plays: keys pressed ahead of a menu
+        # (during the welcome or a notice) are kept for it (type-ahead); a replayed RFC 2833
         # capture is the same RTP event each time and Asterisk drops repeats, so only the
         # first key goes as RFC 2833, the others as SIP INFO
         steps.append(Dtmf(digits[0], mode="info" if mode == "info" else "rfc2833",

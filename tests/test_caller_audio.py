@@ -179,7 +179,8 @@ async def test_a_prompt_asterisk_cannot_play_is_not_recorded_as_played(
         await harness.stop()
     story = "\n".join(f"{e.kind} {e.data}" for e in c.events)
     assert events_of(c, "prompt_sent") == [
-        {"node": "hello", "prompts": ["welcome", "no_such_prompt", "goodbye"]}], story
+        {"node": "hello", "prompts": ["welcome", "no_such_prompt", "goodbye"],
+         "on_key": "barge_in"}], story
     assert events_of(c, "prompt") == [{"node": "hello", "prompts": ["welcome"]}], story
     assert events_of(c, "prompt_unheard") == [
         {"node": "hello", "prompts": ["no_such_prompt", "goodbye"], "reason": "failed"}], story
