@@ -247,15 +247,20 @@ def prompts_render(
     answers: Annotated[bool, typer.Option(
         help="Also render the knowledge base's answers (sounds/zh/kb, not committed).")] = True,
 ) -> None:
-    """Render the prompt catalogue into sounds/zh (only what changed)."""
+    """Render the prompt catalogue into sounds/zh and the music on hold into sounds/moh (only
+    what changed)."""
     from callcenter.settings import clock_of
     from ivr.clock import local_date
     from ivr.prompts.catalogue import load_catalogue, render
+    from ivr.prompts.music import render_music
 
     settings = get_settings()
     report = render(load_catalogue(), settings.sounds_dir, force=force)
     typer.echo(f"rendered {len(report.rendered)}, unchanged {len(report.unchanged)}, "
                f"removed {len(report.removed)} -> {settings.sounds_dir}")
+    moh_dir = settings.sounds_dir.parent / "moh"
+    music = render_music(moh_dir, force=force)
+    typer.echo(f"music on hold: {'rendered' if music else 'unchanged'} -> {moh_dir}")
     if answers:  # the knowledge base's answers, cached by text hash in sounds/zh/kb/
         from ivr.prompts.answers import AnswerAudio
         from knowledge_base import KnowledgeBase, KnowledgeBaseError
