@@ -315,9 +315,10 @@ class AsyncAgi:
         self._active: set[str] = set()  # channels we have sent commands to
         self._gone: set[str] = set()  # of those, the ones that hung up
         self._keys: dict[str, KeyBuffer] = {}  # channels in a menu session
-        # key turnaround (benchmarks/ivr_bench.py): seconds from the event that brought the
-        # caller's key (DTMFEnd, or the AsyncAGIExec of a command it stopped) to the next AGI
-        # command sent on that channel; off unless a list
+        # key turnaround (benchmarks/ivr_bench.py): seconds from the moment the bridge had the
+        # caller's key (its DTMFEnd; for a key that stopped a command, that command's
+        # AsyncAGIExec, which the menu waits for) to the next AGI command sent on that
+        # channel; off unless a list
         self.turnarounds: list[float] | None = None
         self._key_at: dict[str, float] = {}
         client.on(AsyncAgiExec, self._on_exec)
@@ -407,7 +408,7 @@ class AsyncAgi:
             return
         if self.turnarounds is not None and result.code == 200 and result.result not in (
                 "", "0", "-1"):
-            self._key_at.setdefault(channel, time.perf_counter())  # a key (or digits)
+            self._key_at[channel] = time.perf_counter()  # a key stopped the command
         future.set_result(result)
 
     def _on_dtmf(self, event: DtmfEnd) -> None:
