@@ -5,8 +5,9 @@ per second); each caller waits for the menu, presses 1 (consultation), 2 (person
 tax), 1 (an FAQ) as SIP INFO, listens to the start of the answer, presses 2 (another
 question: the answer counts as heard) and hangs up. Printed:
 
-* the bridge's added latency per key: from the AsyncAGIExec event that brought the key to the
-  next AGI command the bridge sends on that channel, p50 and p99 (in-process clock);
+* the bridge's added latency per key: from the moment the bridge has the key (its DTMFEnd
+  event; for a key that stopped a prompt, the AsyncAGIExec of that STREAM FILE) to the next
+  AGI command the bridge sends on that channel, p50 and p99 (in-process clock);
 * CPU seconds of the bridge process (AMI, menu sessions, contact log on SQLite) per call;
 * calls whose contact ended as ``self_service`` (all of them, when nothing was lost).
 

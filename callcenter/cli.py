@@ -167,7 +167,8 @@ def pbx_call(
         raise typer.BadParameter("mode is rfc2833 or info")
     steps: list[Any] = [Pause(wait_ms)]
     if digits:
-        # one key per menu level (each while the next prompt plays); a replayed RFC 2833
+        # one key per menu level, 1.5 s apart, whatever plays: keys pressed ahead of a menu
+        # (during the welcome or a notice) are kept for it (type-ahead); a replayed RFC 2833
         # capture is the same RTP event each time and Asterisk drops repeats, so only the
         # first key goes as RFC 2833, the others as SIP INFO
         steps.append(Dtmf(digits[0], mode="info" if mode == "info" else "rfc2833",
@@ -255,15 +256,20 @@ def prompts_render(
     answers: Annotated[bool, typer.Option(
         help="Also render the knowledge base's answers (sounds/zh/kb, not committed).")] = True,
 ) -> None:
-    """Render the prompt catalogue into sounds/zh (only what changed)."""
+    """Render the prompt catalogue into sounds/zh and the music on hold into sounds/moh (only
+    what changed)."""
     from callcenter.settings import clock_of
     from ivr.clock import local_date
     from ivr.prompts.catalogue import load_catalogue, render
+    from ivr.prompts.music import render_music
 
     settings = get_settings()
     report = render(load_catalogue(), settings.sounds_dir, force=force, voice=settings.tts_voice)
     typer.echo(f"voice {settings.tts_voice}: rendered {len(report.rendered)}, unchanged "
                f"{len(report.unchanged)}, removed {len(report.removed)} -> {settings.sounds_dir}")
+    moh_dir = settings.sounds_dir.parent / "moh"
+    music = render_music(moh_dir, force=force)
+    typer.echo(f"music on hold: {'rendered' if music else 'unchanged'} -> {moh_dir}")
     if answers:  # the knowledge base's answers, cached by text hash in sounds/zh/kb/
         from ivr.prompts.answers import AnswerAudio
         from knowledge_base import KnowledgeBase, KnowledgeBaseError

@@ -11,20 +11,34 @@ a key (with the position reached, STREAM FILE's ``endpos``), not played because 
 not open the file, or cut by a hang-up. Asterisk 22 answers STREAM FILE on a file it cannot
 open with ``200 result=-1 endpos=0`` (a hang-up reads ``result=-1`` with the position reached)
 and then ends the AsyncAGI session, so the call leaves the menu: :class:`PromptFailed`.
+
+Type-ahead: Asterisk only hands a key to the command that is running when it comes. A key
+pressed while a prompt plays without barge-in, or between two commands (a queued AGI command
+is picked up up to ~100 ms late), is read and dropped by Asterisk. Every key the caller's
+channel receives is also announced on AMI (``DTMFEnd``, ``Direction: Received``; the ``dtmf``
+class in the AMI user's read permissions): :class:`AsyncAgi` keeps them per call in a
+:class:`KeyBuffer`, and the channel takes the caller's input from there. A key that a command
+also reports (the key that stopped ``STREAM FILE``, ``RECORD FILE`` or ``WAIT FOR DIGIT``) is
+the same key press and is counted once. The channel waits for keys on the buffer, so nothing
+it waits for depends on a command running at the moment of the key; where DTMF events do not
+arrive (a key a command reported never shows up as an event) it falls back to Asterisk's
+``WAIT FOR DIGIT`` and says so in the log.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ivr.ami.client import AmiClient, AmiConnectionLost, AmiError, AmiTimeout
-from ivr.ami.events import AsyncAgiEnd, AsyncAgiExec, Hangup
+from ivr.ami.events import AsyncAgiEnd, AsyncAgiExec, DtmfEnd, Hangup
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +103,7 @@ class AgiResult:
 class PromptStatus(enum.StrEnum):
     PLAYED = "played"            # to the end
     INTERRUPTED = "interrupted"  # stopped by a key (barge-in)
+    TYPED_AHEAD = "typed_ahead"  # not sent: a key the caller had already pressed stops it
     FAILED = "failed"            # Asterisk could not play it (no such file)
     HUNG_UP = "hung_up"          # the caller hung up before it ended
     NOT_SENT = "not_sent"        # never sent: an earlier prompt was interrupted, failed or cut
@@ -96,12 +111,15 @@ class PromptStatus(enum.StrEnum):
 
 @dataclass(frozen=True)
 class PromptResult:
-    """What Asterisk reported for one prompt; ``endpos`` is the sample (8 kHz) reached."""
+    """What Asterisk reported for one prompt; ``endpos`` is the sample (8 kHz) reached.
+    ``key``: the key that stopped it (or, typed ahead, that kept it from starting);
+    ``kept``: keys pressed while it played on, kept for the next input."""
 
     prompt: str
     status: PromptStatus
     key: str | None = None
     endpos: int | None = None
+    kept: str = ""
 
 
 @dataclass(frozen=True)
@@ -128,9 +146,15 @@ class Playback:
 
     @property
     def key(self) -> str | None:
-        """The key that stopped the playback, if one did."""
-        return next((r.key for r in self.results if r.status is PromptStatus.INTERRUPTED),
+        """The key that stopped the playback (or kept it from starting), if one did."""
+        return next((r.key for r in self.results
+                     if r.status in (PromptStatus.INTERRUPTED, PromptStatus.TYPED_AHEAD)),
                     None)
+
+    @property
+    def kept(self) -> str:
+        """Keys pressed while prompts played on (no barge-in), kept for the next input."""
+        return "".join(r.kept for r in self.results)
 
     @property
     def stopped(self) -> PromptResult | None:
@@ -161,22 +185,146 @@ class Collected:
 PlayedHook = Callable[[Playback], None]
 
 
-class AsyncAgi:
-    """Matches AsyncAGIExec results to the commands that asked for them."""
+class KeyBuffer:
+    """The keys one caller pressed, in order, that the menu has not used yet (type-ahead).
 
-    def __init__(self, client: AmiClient, command_timeout: float = 120.0) -> None:
+    Fed by AMI ``DTMFEnd`` events (:meth:`press`): every key the channel received, whatever
+    Asterisk was doing. A key that an AGI result also reports (:meth:`reported`) is the same
+    key press: it is matched with its event, never added twice. Should its event not arrive
+    (DTMF events not delivered to us), the key is taken from the result instead, and its event,
+    should it come late after all, is then ignored.
+    """
+
+    def __init__(self) -> None:
+        self._keys: list[str] = []
+        self.received = 0                        # keys heard since the buffer was opened
+        self._unmatched: Counter[str] = Counter()  # heard, not (yet) reported by a command
+        self._owed: Counter[str] = Counter()     # taken from a result before their event
+        self._changed = asyncio.Event()
+        self._closed: Callable[[], BaseException] | None = None
+        self._interrupt: BaseException | None = None
+        self._waiters = 0
+
+    @property
+    def pending(self) -> str:
+        return "".join(self._keys)
+
+    def first(self, among: str = DTMF_KEYS) -> str | None:
+        """The first waiting key of ``among``, left in the buffer."""
+        return next((k for k in self._keys if k in among), None)
+
+    def take(self, among: str = DTMF_KEYS) -> str | None:
+        """The first waiting key of ``among``, taken out of the buffer."""
+        for index, key in enumerate(self._keys):
+            if key in among:
+                del self._keys[index]
+                return key
+        return None
+
+    def press(self, key: str) -> bool:
+        """A key the channel received (a DTMFEnd event); False when it was already counted
+        (taken from a command's result before its event came) or the buffer is closed."""
+        if self._closed is not None or key not in DTMF_KEYS or len(key) != 1:
+            return False
+        if self._owed[key] > 0:
+            self._owed[key] -= 1
+            return False
+        self._add(key)
+        self._unmatched[key] += 1
+        return True
+
+    def _add(self, key: str) -> None:
+        self._keys.append(key)
+        self.received += 1
+        self._wake()
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def _until(self, ready: Callable[[], bool], timeout: float) -> bool:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        self._waiters += 1
+        try:
+            while not ready():
+                if self._closed is not None:
+                    raise self._closed()
+                if self._interrupt is not None:
+                    error, self._interrupt = self._interrupt, None
+                    raise error
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return False
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), remaining)
+            return True
+        finally:
+            self._waiters -= 1
+
+    async def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for a key; True when one is waiting. Raises what
+        :meth:`close` (whatever is waiting) or :meth:`interrupt` gave."""
+        return await self._until(lambda: bool(self._keys) and self._closed is None, timeout)
+
+    async def reported(self, keys: str, timeout: float) -> bool:
+        """``keys`` were reported by an AGI result: wait up to ``timeout`` seconds for the
+        event of each that has not been heard yet. False when a key's event did not come (the
+        key is then kept from the result)."""
+        complete = True
+        for key in keys:
+            await self._until(self._heard_or_closed(key), timeout)
+            if self._unmatched[key] > 0:
+                self._unmatched[key] -= 1
+            elif self._closed is None:
+                self._add(key)
+                self._owed[key] += 1
+                complete = False
+        return complete
+
+    def _heard_or_closed(self, key: str) -> Callable[[], bool]:
+        return lambda: self._unmatched[key] > 0 or self._closed is not None
+
+    def interrupt(self, error: BaseException) -> None:
+        """Make a current wait raise ``error`` (e.g. the AMI connection was lost)."""
+        if self._waiters:
+            self._interrupt = error
+            self._wake()
+
+    def close(self, error: Callable[[], BaseException]) -> None:
+        """The call has left the menu: every wait raises ``error()`` from now on."""
+        self._closed = error
+        self._wake()
+
+
+class AsyncAgi:
+    """Matches AsyncAGIExec results to the commands that asked for them, and keeps the keys
+    each caller pressed (:class:`KeyBuffer`, from DTMFEnd events)."""
+
+    def __init__(self, client: AmiClient, command_timeout: float = 120.0,
+                 event_wait: float = 0.5) -> None:
         self.client = client
         self.command_timeout = command_timeout
+        # how long a key a command reported may wait for its DTMFEnd event (they normally
+        # come before the command's result: both are published on the channel's topic)
+        self.event_wait = event_wait
+        # False once a key a command reported never came as a DTMFEnd event (the AMI user
+        # cannot read the dtmf class): waits then go to Asterisk (WAIT FOR DIGIT)
+        self.dtmf_events = True
         self._pending: dict[str, tuple[str, asyncio.Future[AgiResult]]] = {}
         self._active: set[str] = set()  # channels we have sent commands to
         self._gone: set[str] = set()  # of those, the ones that hung up
-        # key turnaround (benchmarks/ivr_bench.py): seconds from the AsyncAGIExec that brought
-        # the caller's key to the next AGI command sent on that channel; off unless a list
+        self._keys: dict[str, KeyBuffer] = {}  # channels in a menu session
+        # key turnaround (benchmarks/ivr_bench.py): seconds from the moment the bridge had the
+        # caller's key (its DTMFEnd; for a key that stopped a command, that command's
+        # AsyncAGIExec, which the menu waits for) to the next AGI command sent on that
+        # channel; off unless a list
         self.turnarounds: list[float] | None = None
         self._key_at: dict[str, float] = {}
         client.on(AsyncAgiExec, self._on_exec)
         client.on(AsyncAgiEnd, self._on_end)
         client.on(Hangup, self._on_end)
+        client.on(DtmfEnd, self._on_dtmf)
         client.on_disconnect(self._on_disconnect)
 
     @property
@@ -186,6 +334,29 @@ class AsyncAgi:
     def forget(self, channel: str) -> None:
         self._gone.discard(channel)
         self._active.discard(channel)
+
+    def open_keys(self, channel: str) -> KeyBuffer:
+        """A new, empty key buffer for ``channel`` (a menu session starts on it)."""
+        old = self._keys.pop(channel, None)
+        if old is not None:
+            old.close(lambda: ChannelHungUp(f"{channel}: a new menu session took over"))
+        buffer = KeyBuffer()
+        self._keys[channel] = buffer
+        return buffer
+
+    async def reported(self, channel: str, buffer: KeyBuffer, keys: str) -> None:
+        """Keys a command on ``channel`` reported: counted once with their DTMFEnd events."""
+        if not keys:
+            return
+        if await buffer.reported(keys, self.event_wait if self.dtmf_events else 0.0):
+            return
+        if self.dtmf_events:
+            self.dtmf_events = False
+            log.error("%s: key %r came in an AGI result but not as a DTMFEnd event: is the dtmf "
+                      "class in the AMI user's read permissions (manager.conf)? Until DTMF "
+                      "events arrive, Asterisk waits for keys (WAIT FOR DIGIT) and keys "
+                      "pressed between commands or during prompts without barge-in are lost",
+                      channel, keys)
 
     async def execute(self, channel: str, command: str, timeout: float | None = None
                       ) -> AgiResult:
@@ -237,10 +408,26 @@ class AsyncAgi:
             return
         if self.turnarounds is not None and result.code == 200 and result.result not in (
                 "", "0", "-1"):
-            self._key_at[channel] = time.perf_counter()  # a key (or digits) came back
+            self._key_at[channel] = time.perf_counter()  # a key stopped the command
         future.set_result(result)
 
+    def _on_dtmf(self, event: DtmfEnd) -> None:
+        if event.direction.lower() != "received":
+            return  # a key Asterisk sent (to an agent, say), not one the caller pressed
+        buffer = self._keys.get(event.channel)
+        if buffer is None:
+            return  # not a channel in a menu session (agents, queues, Local legs)
+        if not self.dtmf_events:
+            log.warning("DTMF events arrive again (%s): type-ahead is back", event.channel)
+            self.dtmf_events = True
+        if buffer.press(event.digit) and self.turnarounds is not None:
+            self._key_at.setdefault(event.channel, time.perf_counter())
+
     def _on_end(self, event: AsyncAgiEnd | Hangup) -> None:
+        buffer = self._keys.pop(event.channel, None)
+        if buffer is not None:
+            channel = event.channel
+            buffer.close(lambda: ChannelHungUp(channel))
         if isinstance(event, Hangup):
             if event.channel not in self._active:
                 return  # not one of ours (agent legs, Local channels): nothing to remember
@@ -254,6 +441,8 @@ class AsyncAgi:
         for _channel, future in list(self._pending.values()):
             if not future.done():
                 future.set_exception(AmiConnectionLost("AMI connection lost during AGI"))
+        for buffer in self._keys.values():
+            buffer.interrupt(AmiConnectionLost("AMI connection lost while waiting for a key"))
 
 
 def _endpos(result: AgiResult) -> int | None:
@@ -266,7 +455,8 @@ def _quote(value: str) -> str:
 
 
 class AgiChannel:
-    """The call's channel as the menu engine sees it."""
+    """The call's channel as the menu engine sees it. Opening one starts the call's key
+    buffer (:attr:`keys`): keys pressed from then on are the menu's input."""
 
     def __init__(self, agi: AsyncAgi, channel: str, uniqueid: str, linkedid: str,
                  env: Mapping[str, str] | None = None) -> None:
@@ -276,17 +466,32 @@ class AgiChannel:
         self.linkedid = linkedid
         self.env = dict(env or {})
         self.caller_number = self.env.get("agi_callerid", "")
+        self.keys = agi.open_keys(channel)
 
     async def execute(self, command: str, timeout: float | None = None) -> AgiResult:
         return await self.agi.execute(self.channel, command, timeout)
 
+    def take_key(self, among: str = DTMF_KEYS) -> str | None:
+        """The first key the caller pressed that the menu has not used yet (taken)."""
+        return self.keys.take(among)
+
+    async def _reported(self, keys: str) -> None:
+        await self.agi.reported(self.channel, self.keys, keys)
+
     async def play(self, prompts: Sequence[str], escape_digits: str = DTMF_KEYS,
                    timeout_per_prompt: float = 120.0) -> Playback:
         """Play prompts in turn (STREAM FILE); a key in ``escape_digits`` stops them
-        (barge-in). Returns what Asterisk reported for each prompt; a hang-up or a prompt
-        Asterisk could not play ends the playback (see :meth:`Playback.check`)."""
+        (barge-in), a key already waiting (typed ahead) before one starts too. Keys pressed
+        during prompts without barge-in are kept (``kept``). Returns what Asterisk reported for
+        each prompt; a hang-up or a prompt Asterisk could not play ends the playback (see
+        :meth:`Playback.check`). Keys stay in :attr:`keys` for the input that uses them."""
         results: list[PromptResult] = []
         for prompt in prompts:
+            waiting = self.keys.first(escape_digits) if escape_digits else None
+            if waiting is not None:
+                results.append(PromptResult(prompt, PromptStatus.TYPED_AHEAD, waiting))
+                break
+            heard_before = self.keys.received
             try:
                 result = await self.execute(
                     f"STREAM FILE {prompt} {_quote(escape_digits)}", timeout_per_prompt
@@ -305,52 +510,72 @@ class AgiChannel:
                     key = chr(int(result.result))
                 except ValueError as exc:
                     raise AgiError(f"STREAM FILE {prompt}: odd result {result}") from exc
+                await self._reported(key)
                 results.append(PromptResult(prompt, PromptStatus.INTERRUPTED, key,
                                             _endpos(result)))
                 break
-            results.append(PromptResult(prompt, PromptStatus.PLAYED, endpos=_endpos(result)))
+            during = self.keys.received - heard_before
+            kept = self.keys.pending[-during:] if during > 0 else ""
+            results.append(PromptResult(prompt, PromptStatus.PLAYED, endpos=_endpos(result),
+                                        kept=kept))
         results += [PromptResult(p, PromptStatus.NOT_SENT) for p in prompts[len(results):]]
         return Playback(tuple(results))
 
     async def collect_digits(self, prompt: str, timeout_ms: int = 5000, max_digits: int = 1,
                              on_played: PlayedHook | None = None,
                              prompt_budget: float = 120.0) -> Collected:
-        """Play ``prompt`` (any key stops it) and collect up to ``max_digits`` keys, waiting
-        ``timeout_ms`` for each; ``#`` ends a longer entry. ``on_played`` hears the
-        prompt's playback as soon as it ends, before the wait for keys.
-
-        The prompt goes as STREAM FILE (GET DATA would not tell how it ended), the wait as
-        WAIT FOR DIGIT (one key, ``#`` included) or GET DATA without a prompt. A failed or
-        cut playback returns at once with no digits."""
+        """Play ``prompt`` (any key stops it; a key already pressed keeps it from starting)
+        and collect up to ``max_digits`` keys, keys typed ahead first, waiting ``timeout_ms``
+        for each further one; ``#`` ends a longer entry (a single key may be ``#``).
+        ``on_played`` hears the prompt's playback as soon as it ends, before the wait for
+        keys. A failed or cut playback returns at once with no digits."""
         playback = await self.play([prompt], DTMF_KEYS, prompt_budget)
         if on_played is not None:
             on_played(playback)
         if playback.stopped is not None:
             return Collected("", False, playback)
-        key = playback.key
-        if max_digits <= 1:
+        digits = ""
+        while len(digits) < max_digits:
+            key = await self.next_key(timeout_ms)
             if key is None:
-                key = await self.wait_for_digit(timeout_ms)
-                return Collected(key or "", key is None, playback)
-            return Collected(key, False, playback)
-        if key == "#":
-            return Collected("", False, playback)  # an empty entry, as GET DATA has it
-        wanted = max_digits - (1 if key else 0)
-        result = await self.execute(f'GET DATA "" {timeout_ms} {wanted}',
-                                    timeout_ms / 1000 * (wanted + 1) + 5)
-        if result.code != 200:
-            raise AgiError(f"GET DATA after {prompt}: {result}")
-        return Collected((key or "") + result.result, result.data == "timeout", playback)
+                return Collected(digits, True, playback)
+            if key == "#" and max_digits > 1:
+                break  # ends the entry (an empty one when first), as GET DATA has it
+            digits += key
+        return Collected(digits, False, playback)
+
+    async def next_key(self, timeout_ms: int) -> str | None:
+        """The caller's next key: one typed ahead, or the first within ``timeout_ms``."""
+        key = self.keys.take()
+        if key is not None:
+            return key
+        if self.agi.dtmf_events:
+            if await self.keys.wait(timeout_ms / 1000):
+                return self.keys.take()
+            return None
+        # DTMF events do not arrive: Asterisk waits for the key
+        result = await self.execute(f"WAIT FOR DIGIT {timeout_ms}", timeout_ms / 1000 + 5)
+        if result.result in ("", "0"):
+            return self.keys.take()
+        try:
+            key = chr(int(result.result))
+        except ValueError as exc:
+            raise AgiError(f"WAIT FOR DIGIT: odd result {result}") from exc
+        await self._reported(key)
+        return self.keys.take() or key
 
     async def record(self, path: str, fmt: str = "wav", escape_digits: str = "#",
                      timeout_ms: int = 10000, silence_s: int = 0, beep: bool = False
                      ) -> str | None:
         """Record the caller into ``path``.``fmt`` (a path as Asterisk sees it, without the
         extension) until ``timeout_ms``, ``silence_s`` seconds of silence (0: no silence
-        detection) or a key of ``escape_digits``, which is returned. ``beep`` plays the
-        ``beep`` prompt first. A hang-up raises ChannelHungUp; what was recorded is kept."""
+        detection) or a key of ``escape_digits``, which is returned (taken from the keys; one
+        already waiting returns at once, with nothing recorded). ``beep`` plays the ``beep``
+        prompt first. A hang-up raises ChannelHungUp; what was recorded is kept."""
         if beep:
             (await self.play(["beep"], escape_digits="")).check(self.channel)
+        if escape_digits and self.keys.first(escape_digits) is not None:
+            return self.keys.take(escape_digits)
         command = f"RECORD FILE {path} {fmt} {_quote(escape_digits)} {timeout_ms} 0"
         if silence_s > 0:
             command += f" s={silence_s}"
@@ -359,13 +584,9 @@ class AgiChannel:
             raise AgiError(f"RECORD FILE {path}: {result}")
         if result.result in ("", "0") or not result.result.isdigit():
             return None
-        return chr(int(result.result))
-
-    async def wait_for_digit(self, timeout_ms: int) -> str | None:
-        result = await self.execute(f"WAIT FOR DIGIT {timeout_ms}", timeout_ms / 1000 + 5)
-        if result.result in ("", "0"):
-            return None
-        return chr(int(result.result))
+        key = chr(int(result.result))
+        await self._reported(key)
+        return self.keys.take(escape_digits) or key
 
     async def set_variable(self, name: str, value: str) -> None:
         await self.execute(f"SET VARIABLE {name} {_quote(value)}")

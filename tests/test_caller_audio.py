@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
+from callcenter.contacts.models import Contact
 from callcenter.contacts.services import ContactService
 from ivr.menu.loader import parse_menu
 from ivr.pbx.sandbox import AsteriskSandbox
@@ -41,6 +42,17 @@ pytestmark = pytest.mark.asterisk
 SOUND = 100.0         # RMS (16-bit) above which a 20 ms frame carries sound; silence is 0
 LATE = 0.05           # a prompt's last packets may land just after Asterisk's answer
 SETTLE = 0.15         # after a prompt, before its silence is judged
+
+
+async def heard_call(harness: Harness, caller: str, steps: list[Step], local_port: int
+                     ) -> tuple[Contact, list[Frame]]:
+    """A SIPp call from ``caller`` (on ``local_port``) run to its end, its contact and the
+    audio frames the caller received."""
+    with RtpCapture(SippRunner.media_port(local_port)) as capture:
+        proc = harness.sipp.start_call(steps, local_port, caller, timeout_s=90)
+        _out, err = await asyncio.to_thread(proc.communicate, None, 120)
+    assert proc.returncode == 0, err[-500:]
+    return await harness.wait_contact(caller, timeout=30), frames_of(capture.packets)
 
 
 @dataclass(frozen=True)
@@ -101,12 +113,7 @@ async def test_the_caller_hears_each_prompt_and_silence_while_the_menu_waits(
     # menu (4.3 s), nothing pressed for its 5 s -> the no-input prompt, the invoice menu
     # again -> the caller hangs up while the menu waits
     steps: list[Step] = [Pause(8500), Dtmf("2", mode="info"), Pause(19000), Hangup()]
-    with RtpCapture(SippRunner.media_port(local_port)) as capture:
-        proc = harness.sipp.start_call(steps, local_port, caller, timeout_s=90)
-        _out, err = await asyncio.to_thread(proc.communicate, None, 120)
-    assert proc.returncode == 0, err[-500:]
-    c = await harness.wait_contact(caller, timeout=30)
-    frames = frames_of(capture.packets)
+    c, frames = await heard_call(harness, caller, steps, local_port)
     linkedid = c.linkedid
     story = "\n".join(f"{at:.3f} {e.kind} {dict(e.data)}"
                       for at, e in zip(tap.times, tap.events, strict=True)
@@ -179,7 +186,8 @@ async def test_a_prompt_asterisk_cannot_play_is_not_recorded_as_played(
         await harness.stop()
     story = "\n".join(f"{e.kind} {e.data}" for e in c.events)
     assert events_of(c, "prompt_sent") == [
-        {"node": "hello", "prompts": ["welcome", "no_such_prompt", "goodbye"]}], story
+        {"node": "hello", "prompts": ["welcome", "no_such_prompt", "goodbye"],
+         "on_key": "barge_in"}], story
     assert events_of(c, "prompt") == [{"node": "hello", "prompts": ["welcome"]}], story
     assert events_of(c, "prompt_unheard") == [
         {"node": "hello", "prompts": ["no_such_prompt", "goodbye"], "reason": "failed"}], story

@@ -199,3 +199,28 @@ def test_health_reports_database_and_disabled_ami(client: TestClient) -> None:
     assert body["checks"]["database"]["ok"] is True
     assert body["checks"]["ami"] == {"ok": False, "enabled": False, "state": "disabled"}
     assert body["status"] == "ok"
+
+
+def test_health_warns_when_the_bridge_gets_no_dtmf_events(client: TestClient) -> None:
+    # a bridge on an AMI client that is never started: only its health is read
+    from ivr.ami.client import AmiClient
+    from ivr.bridge import IvrBridge
+    from ivr.menu.loader import load_menu
+    from ivr.services import IvrServices
+    from tests.conftest import MENU_FILE
+
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    menu = load_menu(MENU_FILE)
+    runtime.bridge = IvrBridge(AmiClient("127.0.0.1", 1, "hotline", "secret"), lambda: menu,
+                               runtime.contact_log, services=IvrServices(clock=SUITE_CLOCK))
+    try:
+        body = client.get("/api/v1/health").json()
+        assert body["checks"]["bridge"]["dtmf_events"] is True
+        assert not [w for w in body["warnings"] if "DTMF" in w]
+        runtime.bridge.agi.dtmf_events = False  # a key came in a result, never as an event
+        body = client.get("/api/v1/health").json()
+        assert body["checks"]["bridge"]["dtmf_events"] is False
+        assert [w for w in body["warnings"] if "dtmf read class" in w]
+        assert body["status"] == "ok"
+    finally:
+        runtime.bridge = None

@@ -63,6 +63,7 @@ def test_serve_reports_health_and_pbx_call_prints_the_contact(
         # the server's bridge, not the command, served the call: it counted the session
         bridge = httpx.get(f"{server}/api/v1/health").json()["checks"]["bridge"]
         assert bridge["sessions_started"] >= 1
+        assert bridge["dtmf_events"] is True  # the keys came as DTMF events (type-ahead)
 
     # the contact list needs a login (a supervisor sees every contact)
     db = Database(env["HOTLINE_DATABASE_URL"])

@@ -35,15 +35,21 @@ async def health(request: Request, response: Response, db: DatabaseDep) -> dict[
                                  else round(h.last_event_age_s, 1)),
             "handler_errors": h.handler_errors, "malformed_events": h.malformed_events,
         }
+    warnings: list[str] = []
     if runtime is not None and runtime.bridge is not None:
         checks["bridge"] = {"active_calls": len(runtime.bridge.calls),
                             "sessions_started": runtime.bridge.sessions_started,
                             "contact_events_written": runtime.contact_log.written,
-                            "contact_events_failed": runtime.contact_log.failures}
+                            "contact_events_failed": runtime.contact_log.failures,
+                            # the callers' keys arrive as DTMF events (type-ahead)
+                            "dtmf_events": runtime.bridge.agi.dtmf_events}
+        if not runtime.bridge.agi.dtmf_events:
+            warnings.append("Asterisk sends no DTMF events to the bridge (the AMI user needs "
+                            "the dtmf read class): keys pressed outside a command are lost")
     checks["calendar"] = calendar_check(getattr(request.app.state, "calendar", None),
                                         request.app.state.clock())
     # warnings do not change the status: the hotline runs, but not as it should on holidays
-    warnings = [checks["calendar"][k] for k in ("warning", "error") if k in checks["calendar"]]
+    warnings += [checks["calendar"][k] for k in ("warning", "error") if k in checks["calendar"]]
     ok = checks["database"]["ok"] and (checks["ami"]["ok"] or not checks["ami"]["enabled"])
     if not checks["database"]["ok"]:
         response.status_code = 503

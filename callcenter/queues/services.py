@@ -28,6 +28,8 @@ CONFIG_FILE = "queues_hotline.conf"
 ASTDB_FAMILY = "hotline"
 CALLBACK_CONTEXT = "hotline-callback"
 SOUND_CALLBACK_OFFER = "queue_callback_offer"  # sounds/zh, ivr/prompts/catalogue.yaml
+MUSIC_CLASS = "hotline"  # ivr/pbx/asterisk/musiconhold.conf
+HOLDTIME_ROUNDING_S = 10  # the expected wait is said in minutes and seconds (to 10 s)
 
 
 MAX_HEADERS = 100  # header lines per UpdateConfig (Asterisk refuses more than 128)
@@ -66,8 +68,13 @@ def asterisk_params(queue: QueueConfig) -> list[tuple[str, str]]:
         ("leavewhenempty", "no"),
         ("ringinuse", "no"),
         ("setinterfacevar", "yes"),
+        # the caller waits to music (the Queue() of extensions.conf has no option r); the
+        # position and expected-wait announcements are Asterisk's queue-* sounds and the
+        # numbers of its zh SayNumber (digits/*), rendered in Mandarin into sounds/zh
+        ("musicclass", MUSIC_CLASS),
         ("announce-position", "yes" if queue.announce_position else "no"),
         ("announce-holdtime", "yes" if queue.announce_position else "no"),
+        ("announce-round-seconds", str(HOLDTIME_ROUNDING_S)),
         ("announce-frequency", str(queue.announce_frequency_s if queue.announce_position
                                    else 0)),
         ("min-announce-frequency", "15"),

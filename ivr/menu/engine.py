@@ -3,12 +3,22 @@
 Every step lands in the contact timeline (node entered, prompts, keys, speech, FAQ ids, service
 results). Waiting nodes share one input loop (:meth:`MenuSession.ask`): timeout, retries with
 invalid- and no-input prompts, then the node's fallback, and the menu's global keys (back,
-repeat, agent). Prompts are played with barge-in: a key interrupts them.
+repeat, agent).
+
+No key is lost (type-ahead): the caller's keys are kept in order by the channel (a key buffer
+fed by Asterisk's DTMF events) and every input takes them from there, keys typed ahead first.
+Each prompt is played one of two ways, recorded as ``on_key`` in its ``prompt_sent``:
+``barge_in`` (a key stops it; one already pressed keeps it from starting) or ``keep`` (it
+plays on, a notice say; keys pressed meanwhile are kept for the next input). A waiting node's
+prompt, answers and read-backs have barge-in; the welcome, the hours notices, retry prompts
+and goodbyes play on.
 
 Prompts are recorded twice: ``prompt_sent`` when they go to Asterisk, then, from Asterisk's
 answer, ``prompt`` for what the caller heard (to the end, or until a key: ``interrupted_by``,
-``endpos``) and ``prompt_unheard`` for what was not (``reason``: ``barge_in`` for prompts left
-out after a key, ``failed`` when Asterisk could not play one, ``hangup``).
+``endpos``; keys pressed while it played on: ``kept``) and ``prompt_unheard`` for what was not
+(``reason``: ``barge_in`` for prompts left out after a key, ``typeahead`` for prompts a key
+pressed before them kept from starting, ``failed`` when Asterisk could not play one,
+``hangup``).
 """
 
 from __future__ import annotations
@@ -63,14 +73,20 @@ class Channel(Protocol):
     linkedid: str
 
     async def play(self, prompts: list[str], escape_digits: str = ...) -> Playback:
-        """Play prompts in turn; a key of ``escape_digits`` stops them. What Asterisk
-        reported for each prompt; a hang-up during the playback is reported, not raised."""
+        """Play prompts in turn; a key of ``escape_digits`` stops them (one pressed before
+        keeps them from starting). What Asterisk reported for each prompt; a hang-up during
+        the playback is reported, not raised. Keys stay with the channel for the next input."""
         ...
 
     async def collect_digits(self, prompt: str, timeout_ms: int = ..., max_digits: int = ...,
                              on_played: PlayedHook | None = ...) -> Collected:
         """Play ``prompt`` (any key stops it), call ``on_played`` with its playback as soon
-        as it ends, then wait for keys (none when the playback failed or was cut)."""
+        as it ends, then take keys, those typed ahead first (none when the playback failed or
+        was cut)."""
+        ...
+
+    def take_key(self) -> str | None:
+        """The first key the caller pressed that no input has used yet, taken."""
         ...
 
     async def hangup(self) -> None: ...
@@ -231,12 +247,29 @@ class MenuSession:
 
     async def say(self, node_id: str, prompts: list[str], barge_in: bool = False,
                   **data: object) -> str | None:
-        """Play prompts (recorded in the timeline); with barge-in a key stops them and is
-        returned. A hang-up raises ChannelHungUp, a prompt Asterisk could not play
-        PromptFailed."""
+        """Play prompts (recorded in the timeline). With ``barge_in`` a key stops them (one
+        typed ahead keeps them from starting) and is the answer to them: it is taken from the
+        caller's keys and returned. Without, they play to the end and keys pressed meanwhile
+        are kept for the next input. A hang-up raises ChannelHungUp, a prompt Asterisk could
+        not play PromptFailed."""
+        playback = await self._say(node_id, prompts, barge_in, data)
+        if not barge_in or playback is None or playback.key is None:
+            return None
+        key = self.channel.take_key()
+        return key if key is not None else playback.key
+
+    async def announce(self, node_id: str, prompts: list[str], **data: object) -> str | None:
+        """Play prompts that ask nothing (an answer, a result read out): a key stops them
+        (barge-in) and is kept for the next input. Returns that key, left with the channel."""
+        playback = await self._say(node_id, prompts, True, data)
+        return playback.key if playback is not None else None
+
+    async def _say(self, node_id: str, prompts: list[str], barge_in: bool,
+                   data: dict[str, object]) -> Playback | None:
         if not prompts:
             return None
-        self.record(EventKind.PROMPT_SENT, node=node_id, prompts=list(prompts), **data)
+        self.record(EventKind.PROMPT_SENT, node=node_id, prompts=list(prompts),
+                    on_key="barge_in" if barge_in else "keep", **data)
         try:
             playback = await self.channel.play(list(prompts),
                                                escape_digits=ALL_KEYS if barge_in else "")
@@ -246,12 +279,13 @@ class MenuSession:
             raise
         self._record_playback(node_id, playback, data)
         playback.check(self.channel.linkedid)
-        return playback.key
+        return playback
 
     async def collect(self, node_id: str, prompt: str, timeout_ms: int, max_digits: int,
                       **data: object) -> tuple[str, bool]:
         """Play ``prompt`` and wait for keys: (digits, timed out); recorded like say()."""
-        self.record(EventKind.PROMPT_SENT, node=node_id, prompts=[prompt], **data)
+        self.record(EventKind.PROMPT_SENT, node=node_id, prompts=[prompt], on_key="barge_in",
+                    **data)
         reported = False
 
         def played(playback: Playback) -> None:
@@ -282,14 +316,19 @@ class MenuSession:
                 fields["interrupted_by"] = last.key
                 if last.endpos is not None:
                     fields["endpos"] = last.endpos
+            if playback.kept:
+                fields["kept"] = playback.kept  # pressed while it played on: the next input's
             self.record(EventKind.PROMPT, node=node_id, **fields)
         unheard = playback.unheard
         if unheard:
             first = unheard[0]
             reason = ("failed" if first.status is PromptStatus.FAILED
                       else "hangup" if first.status is PromptStatus.HUNG_UP
+                      else "typeahead" if first.status is PromptStatus.TYPED_AHEAD
                       else "barge_in")  # left out after a key stopped an earlier prompt
             fields = {"prompts": [r.prompt for r in unheard], "reason": reason, **data}
+            if first.status is PromptStatus.TYPED_AHEAD:
+                fields["key"] = first.key
             if first.endpos:
                 fields["endpos"] = first.endpos
             self.record(EventKind.PROMPT_UNHEARD, node=node_id, **fields)
@@ -323,7 +362,8 @@ class MenuSession:
         """Play ``lead`` (barge-in) then ``prompt`` and collect keys, with the node's retries.
 
         Keys are accepted when in ``options`` or passing ``valid``; global keys apply.
-        ``early`` is a key the caller already pressed (during an answer, say)."""
+        ``early`` is a key the caller already pressed (during an answer, say), taken from the
+        caller's keys; keys typed ahead beyond it are taken by the input itself."""
         attempts = node.retries + 1
         attempt = 0
         repeats = 0
@@ -334,8 +374,9 @@ class MenuSession:
             if early is not None and max_digits == 1:
                 digits = early  # pressed during the lead: the prompt is not played
             else:
+                wanted = max_digits - (1 if early is not None else 0)
                 digits, _timed_out = await self.collect(node_id, prompt, node.timeout_ms,
-                                                        max_digits, attempt=attempt)
+                                                        wanted, attempt=attempt)
                 if early is not None:
                     digits = early + digits
             early = None
@@ -367,9 +408,12 @@ class MenuSession:
     # -- nodes ------------------------------------------------------------------------------
 
     async def _play(self, node_id: str, node: PlayNode) -> str:
-        key = await self.say(node_id, list(node.prompts), barge_in=node.barge_in)
-        if key is not None:
-            self.record(EventKind.DIGITS, node=node_id, digits=key, barge_in=True)
+        # a key stops a play node with barge-in and is the next input's (as any key pressed
+        # during one without)
+        if node.barge_in:
+            await self.announce(node_id, list(node.prompts))
+        else:
+            await self.say(node_id, list(node.prompts))
         if node.service:
             self.served_by(node_id, node.service, node.detail)
         return node.next

@@ -5,7 +5,8 @@ Debian 12 has no ``asterisk`` package, so the sandbox builds a Debian *sid* root
 project's ``var/``, installs the project's own configuration from ``ivr/pbx/asterisk/`` and runs
 ``asterisk -f`` inside a ``chroot`` on loopback only. The project's prompt directory and the
 recordings directory are bind-mounted into the root so Asterisk plays what ``hotline prompts
-render`` wrote. Everything is stopped by PID, and only what this module started is stopped.
+render`` wrote (the music on hold, ``sounds/moh``, too). Everything is stopped by PID, and only
+what this module started is stopped.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ SUITE = "sid"
 # Bump when the way the root is built changes: the cache key changes with it.
 ROOT_RECIPE_VERSION = "1"
 DEFAULT_CACHE_DIR = Path("/var/cache/hotline12366")
+MOH_DIR = "/var/lib/asterisk/moh/hotline"  # musiconhold.conf: the hotline's music class
 
 
 class SandboxError(RuntimeError):
@@ -138,9 +140,12 @@ class AsteriskSandbox:
         ports: PbxPorts | None = None,
         credentials: PbxCredentials | None = None,
         cache_dir: Path = DEFAULT_CACHE_DIR,
+        moh_dir: Path | None = None,
     ) -> None:
         self.state_dir = state_dir.resolve()
         self.sounds_dir = sounds_dir.resolve()
+        # the music on hold, beside the prompts (sounds/moh next to sounds/zh)
+        self.moh_dir = (moh_dir or sounds_dir.parent / "moh").resolve()
         self.recordings_dir = recordings_dir.resolve()
         self.ports = ports or PbxPorts()
         self.credentials = credentials or PbxCredentials()
@@ -246,7 +251,7 @@ class AsteriskSandbox:
         for src in sorted(CONFIG_DIR.glob("*.conf")):
             (etc / src.name).write_text(_render_config(src.read_text(), values))
         shutil.copy(dist / "indications.conf", etc / "indications.conf")
-        for name in ("acl", "ccss", "features", "pjproject", "stasis", "udptl", "musiconhold"):
+        for name in ("acl", "ccss", "features", "pjproject", "stasis", "udptl"):
             (etc / f"{name}.conf").touch()
         hostname = socket.gethostname()
         (self.root / "etc/hosts").write_text(
@@ -265,6 +270,7 @@ class AsteriskSandbox:
     def _mounts(self) -> list[tuple[Path, Path]]:
         return [
             (self.sounds_dir, self.root / "usr/share/asterisk/sounds/zh"),
+            (self.moh_dir, self.root / MOH_DIR.lstrip("/")),
             (self.recordings_dir, self.root / "var/spool/asterisk/recording"),
         ]
 

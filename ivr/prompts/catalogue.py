@@ -18,10 +18,13 @@ import yaml
 from ivr.prompts.tts import DEFAULT_VOICE, fingerprint, silence, synthesize, tone
 
 CATALOGUE = Path(__file__).with_name("catalogue.yaml")
-PROMPT_ID = re.compile(r"^[a-z0-9][a-z0-9_]*(/[a-z0-9_]+)*$")
+# our ids, or Asterisk's own names of the sounds app_queue plays (queue-youarenext...)
+PROMPT_ID = re.compile(r"^(?:[a-z0-9][a-z0-9_]*(/[a-z0-9_]+)*|queue(-[a-z]+)+[0-9]?)$")
 SILENCE_ID = "silence_1s"
 BEEP_ID = "beep"
 FRAGMENT_PREFIX = "say/"  # read-back fragments: rendered without surrounding silence
+# also played in a row by Asterisk itself: its SayNumber's digits and the queue announcements
+TRIMMED_PREFIXES = (FRAGMENT_PREFIX, "digits/", "queue-")
 
 
 class CatalogueError(ValueError):
@@ -69,7 +72,7 @@ def render(prompts: Mapping[str, str], out_dir: Path, force: bool = False,
         if not force and manifest.get(prompt_id) == fingerprint and target.exists():
             unchanged.append(prompt_id)
             continue
-        synthesize(text, target, trim=prompt_id.startswith(FRAGMENT_PREFIX), voice=voice)
+        synthesize(text, target, trim=prompt_id.startswith(TRIMMED_PREFIXES), voice=voice)
         manifest[prompt_id] = fingerprint
         rendered.append(prompt_id)
     silence_file = out_dir / f"{SILENCE_ID}.wav"

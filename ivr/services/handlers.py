@@ -146,7 +146,7 @@ async def taxpayer_query(session: MenuSession, node_id: str, node: ServiceNode) 
     _result(session, node_id, node, "found", tin=tin,
             filings=[{"tax": f.tax, "period": f.period, "filed": f.filed}
                      for f in status.filings], unpaid_fen=status.unpaid_fen)
-    await session.say(node_id, prompts, barge_in=True)
+    await session.announce(node_id, prompts)
     session.served_by(node_id, "taxpayer_query", "found")
     return "found"
 
@@ -194,9 +194,9 @@ async def booking(session: MenuSession, node_id: str, node: ServiceNode) -> str:
     _result(session, node_id, node, "booked", hall_id=hall.id, slot_id=slot.id,
             confirmation_no=confirmation.confirmation_no,
             starts_at=confirmation.starts_at.isoformat())
-    await session.say(node_id, ["booking_confirmed",
-                                *readback.say_digits(confirmation.confirmation_no),
-                                *_say_local(session, confirmation.starts_at)], barge_in=True)
+    await session.announce(node_id, ["booking_confirmed",
+                                     *readback.say_digits(confirmation.confirmation_no),
+                                     *_say_local(session, confirmation.starts_at)])
     session.served_by(node_id, "booking", confirmation.confirmation_no)
     return "booked"
 

@@ -8,7 +8,10 @@ It listens on 127.0.0.1 on a free port, greets with the Asterisk banner, and ans
   ``<Action>Complete`` (e.g. ``CoreShowChannels`` -> ``CoreShowChannelsComplete``);
 * ``Ping`` with Pong, unless the connection was muted (a half-open connection);
 * ``AGI`` with "Added AGI command to queue", then, when ``agi_result`` gives a result line, an
-  ``AsyncAGIExec`` event carrying the ``CommandId`` and the URL-encoded result;
+  ``AsyncAGIExec`` event carrying the ``CommandId`` and the URL-encoded result; a key that
+  stopped a command that takes keys (``STREAM FILE``, ``WAIT FOR DIGIT``, ``RECORD FILE``)
+  is announced first as a ``DTMFEnd`` event, as Asterisk does (``key_events``: "before",
+  "after" the result, or "none" for an AMI user without the dtmf class);
 * any other action with Success, unless its name is in ``silent_actions`` (never answered).
 
 It records every action, counts logins and connection attempts, can push raw bytes, drop
@@ -41,6 +44,24 @@ def message(*pairs: tuple[str, str]) -> bytes:
 
 def event(name: str, **headers: str) -> bytes:
     return message(("Event", name), *headers.items())
+
+
+def dtmf(channel: str, digit: str, direction: str = "Received") -> bytes:
+    """The DTMFEnd event of a key the channel received (or sent)."""
+    return message(("Event", "DTMFEnd"), ("Privilege", "dtmf,all"), ("Channel", channel),
+                   ("Uniqueid", "1700000000.1"), ("Linkedid", "1700000000.1"),
+                   ("Digit", digit), ("DurationMs", "120"), ("Direction", direction))
+
+
+KEY_COMMANDS = ("STREAM FILE", "WAIT FOR DIGIT", "RECORD FILE")
+
+
+def reported_key(command: str, result: str) -> str | None:
+    """The key an AGI result reports, for commands that stop on a key."""
+    if not command.upper().startswith(KEY_COMMANDS):
+        return None
+    value = result.split("result=", 1)[-1].split()[0] if "result=" in result else ""
+    return chr(int(value)) if value.isdigit() and int(value) > 0 else None
 
 
 def agi_exec(channel: str, command_id: str, result: str) -> bytes:
@@ -84,6 +105,7 @@ class FakeAmi:
         self.uptime: int | None = None
         # lower-case action name -> the events of its list (each gets the action's ActionID)
         self.lists: dict[str, list[dict[str, str]]] = {}
+        self.key_events = "before"  # DTMFEnd of a reported key: before, after or none
         self._conns: list[_Conn] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
@@ -199,7 +221,12 @@ class FakeAmi:
             channel, command = action.get("Channel", ""), action.get("Command", "")
             result = self.agi_result(channel, command) if self.agi_result else None
             if result is not None:
+                key = reported_key(command, result)
+                if key is not None and self.key_events == "before":
+                    conn.send(dtmf(channel, key))
                 conn.send(agi_exec(channel, action.get("CommandID", ""), result))
+                if key is not None and self.key_events == "after":
+                    conn.send(dtmf(channel, key))
         else:
             conn.send(message(("Response", "Success"), action_id))
 

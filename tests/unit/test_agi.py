@@ -19,7 +19,7 @@ from ivr.agi import (
     PromptStatus,
 )
 from ivr.ami.client import AmiConnectionLost
-from tests.unit.fake_ami import Clients, FakeAmi, agi_exec, event, eventually
+from tests.unit.fake_ami import Clients, FakeAmi, agi_exec, dtmf, event, eventually
 
 CALLER = "PJSIP/caller-00000001"
 OTHER = "PJSIP/caller-00000002"
@@ -33,6 +33,14 @@ async def agi(clients: Clients) -> AsyncAgi:
 def channel(agi: AsyncAgi, name: str = CALLER) -> AgiChannel:
     return AgiChannel(agi, name, "1700000000.1", "1700000000.1",
                       {"agi_callerid": "13800138000"})
+
+
+# how Asterisk says the caller's channel left the menu
+CHANNEL_ENDS = [
+    event("Hangup", Channel=CALLER, Uniqueid="1700000000.1", Cause="16",
+          **{"Cause-txt": "Normal Clearing"}),
+    event("AsyncAGIEnd", Channel=CALLER, Uniqueid="1700000000.1"),
+]
 
 
 def command_ids(server: FakeAmi) -> dict[str, str]:
@@ -149,38 +157,43 @@ async def test_a_hangup_during_a_prompt_reports_how_far_it_got(
         playback.check(CALLER)
 
 
-@pytest.mark.parametrize(("lines", "max_digits", "commands", "expected"), [
-    # one key: the prompt, then WAIT FOR DIGIT (which, unlike GET DATA, returns "#")
-    (["200 result=0 endpos=800", "200 result=50"], 1,
-     ["STREAM FILE enter-id", "WAIT FOR DIGIT 3000"], ("2", False)),
-    (["200 result=0 endpos=800", "200 result=35"], 1,
-     ["STREAM FILE enter-id", "WAIT FOR DIGIT 3000"], ("#", False)),
-    (["200 result=0 endpos=800", "200 result=0"], 1,
-     ["STREAM FILE enter-id", "WAIT FOR DIGIT 3000"], ("", True)),
-    (["200 result=51 endpos=80"], 1, ["STREAM FILE enter-id"], ("3", False)),
-    # several: GET DATA without a prompt, for what the prompt's key did not give
-    (["200 result=0 endpos=800", "200 result=123"], 3,
-     ["STREAM FILE enter-id", 'GET DATA "" 3000 3'], ("123", False)),
-    (["200 result=0 endpos=800", "200 result= (timeout)"], 3,
-     ["STREAM FILE enter-id", 'GET DATA "" 3000 3'], ("", True)),
-    (["200 result=49 endpos=80", "200 result=23 (timeout)"], 3,
-     ["STREAM FILE enter-id", 'GET DATA "" 3000 2'], ("123", True)),
-    (["200 result=35 endpos=80"], 3, ["STREAM FILE enter-id"], ("", False)),  # "#": empty
+@pytest.mark.parametrize(("prompt", "after", "max_digits", "expected", "left"), [
+    # one key: the prompt, then keys pressed after it ("#" is a key of its own)
+    ("200 result=0 endpos=800", "2", 1, ("2", False), ""),
+    ("200 result=0 endpos=800", "#", 1, ("#", False), ""),
+    ("200 result=0 endpos=800", "", 1, ("", True), ""),
+    ("200 result=51 endpos=80", "", 1, ("3", False), ""),   # 3 stopped the prompt
+    ("200 result=0 endpos=800", "25", 1, ("2", False), "5"),  # 5: the next input's
+    # several: "#" ends an entry and is not part of it
+    ("200 result=0 endpos=800", "123", 3, ("123", False), ""),
+    ("200 result=0 endpos=800", "", 3, ("", True), ""),
+    ("200 result=49 endpos=80", "2", 3, ("12", True), ""),
+    ("200 result=35 endpos=80", "", 3, ("", False), ""),     # "#" first: an empty entry
+    ("200 result=0 endpos=800", "12#", 3, ("12", False), ""),
+    ("200 result=0 endpos=800", "1234", 3, ("123", False), "4"),
 ])
-async def test_collect_digits(server: FakeAmi, agi: AsyncAgi, lines: list[str],
-                              max_digits: int, commands: list[str],
-                              expected: tuple[str, bool]) -> None:
-    answers = iter(lines)
-    server.agi_result = lambda _channel, _command: next(answers)
+async def test_collect_digits(server: FakeAmi, agi: AsyncAgi, prompt: str, after: str,
+                              max_digits: int, expected: tuple[str, bool], left: str) -> None:
+    server.agi_result = lambda _channel, _command: prompt
     played: list[Playback] = []
-    collected = await channel(agi).collect_digits("enter-id", timeout_ms=3000,
-                                                  max_digits=max_digits,
-                                                  on_played=played.append)
+
+    def prompt_ended(playback: Playback) -> None:
+        played.append(playback)
+        for key in after:  # pressed after the prompt, while nothing runs in Asterisk
+            server.push(dtmf(CALLER, key))
+
+    call = channel(agi)
+    collected = await call.collect_digits("enter-id", timeout_ms=300, max_digits=max_digits,
+                                          on_played=prompt_ended)
     assert (collected.digits, collected.timed_out) == expected
+    # the keys come from the DTMF events: no AGI command waits for them
     assert [a["Command"] for a in server.named("AGI")] == [
-        f'{c} "0123456789*#"' if c.startswith("STREAM") else c for c in commands]
+        'STREAM FILE enter-id "0123456789*#"']
     assert played == [collected.playback]
     assert collected.playback.results[0].prompt == "enter-id"
+    await asyncio.sleep(0.05)
+    assert call.keys.pending == left
+    assert agi.dtmf_events
 
 
 async def test_collect_digits_waits_for_no_key_after_a_failed_prompt(
@@ -211,11 +224,7 @@ async def test_failed_result_on_a_dead_channel_raises(server: FakeAmi, agi: Asyn
     assert len(server.named("AGI")) == 1
 
 
-@pytest.mark.parametrize("end", [
-    event("Hangup", Channel=CALLER, Uniqueid="1700000000.1", Cause="16",
-          **{"Cause-txt": "Normal Clearing"}),
-    event("AsyncAGIEnd", Channel=CALLER, Uniqueid="1700000000.1"),
-], ids=["Hangup", "AsyncAGIEnd"])
+@pytest.mark.parametrize("end", CHANNEL_ENDS, ids=["Hangup", "AsyncAGIEnd"])
 async def test_end_of_channel_fails_its_pending_command(
     server: FakeAmi, agi: AsyncAgi, end: bytes,
 ) -> None:
@@ -262,3 +271,168 @@ async def test_pending_command_fails_when_the_connection_drops(
     with pytest.raises(AmiConnectionLost):
         await pending
     assert agi.pending == 0
+
+
+# -- type-ahead: the caller's keys from DTMF events --------------------------------------------
+
+
+TYPED_AHEAD = PromptStatus.TYPED_AHEAD
+
+
+async def test_keys_during_a_prompt_without_barge_in_are_kept_for_the_next_input(
+    server: FakeAmi, agi: AsyncAgi,
+) -> None:
+    def responder(_channel: str, command: str) -> str:
+        if "notice" in command:  # Asterisk drops the keys: only the DTMF events tell
+            server.push(dtmf(CALLER, "1") + dtmf(CALLER, "2"))
+        return "200 result=0 endpos=16000"
+
+    server.agi_result = responder
+    call = channel(agi)
+    playback = await call.play(["notice"], escape_digits="")
+    assert playback.results == (PromptResult("notice", PLAYED, endpos=16000, kept="12"),)
+    assert playback.kept == "12"
+    assert playback.key is None
+    collected = await call.collect_digits("menu", timeout_ms=300)
+    # typed ahead: the menu prompt is not played, its first key is the 1
+    assert collected.playback.results == (PromptResult("menu", TYPED_AHEAD, "1"),)
+    assert collected.playback.key == "1"
+    assert [r.prompt for r in collected.playback.unheard] == ["menu"]
+    assert (collected.digits, collected.timed_out) == ("1", False)
+    assert call.keys.pending == "2"
+    assert [a["Command"] for a in server.named("AGI")] == ['STREAM FILE notice ""']
+
+
+async def test_keys_pressed_between_commands_stop_the_next_prompt_before_it_starts(
+    server: FakeAmi, agi: AsyncAgi,
+) -> None:
+    server.agi_result = lambda _channel, _command: "200 result=0 endpos=800"
+    call = channel(agi)
+    server.push(dtmf(CALLER, "7"))
+    await eventually(lambda: call.keys.pending == "7", what="the key in the buffer")
+    playback = await call.play(["menu", "more"])
+    assert playback.results == (PromptResult("menu", TYPED_AHEAD, "7"),
+                                PromptResult("more", NOT_SENT))
+    assert server.named("AGI") == []
+    # the key stays for the input that takes it
+    assert call.take_key() == "7"
+    assert call.take_key() is None
+
+
+async def test_a_key_the_command_and_its_event_both_report_counts_once(
+    server: FakeAmi, agi: AsyncAgi,
+) -> None:
+    server.agi_result = lambda _channel, _command: "200 result=49 endpos=1234"  # 1
+    call = channel(agi)
+    playback = await call.play(["menu"])
+    assert playback.key == "1"
+    await asyncio.sleep(0.05)
+    assert call.keys.pending == "1"
+    assert call.keys.received == 1
+    assert agi.dtmf_events
+
+
+async def test_a_key_whose_event_comes_after_the_result_counts_once(
+    server: FakeAmi, agi: AsyncAgi,
+) -> None:
+    server.key_events = "after"
+    server.agi_result = lambda _channel, _command: "200 result=50 endpos=1234"  # 2
+    call = channel(agi)
+    playback = await call.play(["menu"])
+    assert playback.key == "2"
+    assert call.keys.pending == "2"  # waited for its event
+    await asyncio.sleep(0.05)
+    assert call.keys.pending == "2"
+    assert agi.dtmf_events
+
+
+async def test_without_dtmf_events_keys_come_from_results_and_asterisk_waits(
+    server: FakeAmi, agi: AsyncAgi, caplog: pytest.LogCaptureFixture,
+) -> None:
+    # an AMI user without the dtmf class: a key a command reports never comes as an event
+    server.key_events = "none"
+    agi.event_wait = 0.1
+    answers = iter(["200 result=49 endpos=80", "200 result=51"])
+    server.agi_result = lambda _channel, _command: next(answers)
+    call = channel(agi)
+    first = await call.collect_digits("menu", timeout_ms=300)
+    assert first.digits == "1"
+    assert not agi.dtmf_events
+    assert "dtmf class" in caplog.text
+    # waits go to Asterisk now
+    assert await call.next_key(300) == "3"
+    assert [a["Command"] for a in server.named("AGI")] == [
+        'STREAM FILE menu "0123456789*#"', "WAIT FOR DIGIT 300"]
+    # the 1's event, late after all, is not a second key; events arriving turn type-ahead on
+    assert call.keys.press("1") is False
+    server.push(dtmf(CALLER, "9"))
+    await eventually(lambda: agi.dtmf_events, what="DTMF events back")
+    assert call.keys.pending == "9"
+
+
+async def test_only_keys_the_callers_channel_received_count(
+    server: FakeAmi, agi: AsyncAgi,
+) -> None:
+    call = channel(agi)
+    server.push(dtmf(CALLER, "5", direction="Sent") + dtmf(OTHER, "6")
+                + dtmf("PJSIP/agent1-00000003", "7") + dtmf(CALLER, "8"))
+    await eventually(lambda: call.keys.received == 1, what="the caller's key")
+    await asyncio.sleep(0.05)
+    assert call.keys.pending == "8"
+
+
+async def test_a_new_session_starts_with_no_keys(server: FakeAmi, agi: AsyncAgi) -> None:
+    first = channel(agi)
+    server.push(dtmf(CALLER, "1"))
+    await eventually(lambda: first.keys.pending == "1", what="the key")
+    second = channel(agi)  # the call is back in the menu (after an agent)
+    assert second.keys.pending == ""
+    with pytest.raises(ChannelHungUp):
+        await first.keys.wait(1)
+
+
+@pytest.mark.parametrize("end", CHANNEL_ENDS, ids=["Hangup", "AsyncAGIEnd"])
+async def test_the_end_of_the_channel_ends_a_wait_for_keys(
+    server: FakeAmi, agi: AsyncAgi, end: bytes,
+) -> None:
+    call = channel(agi)
+    waiting = asyncio.create_task(call.next_key(5000))
+    await asyncio.sleep(0.05)
+    server.push(end)
+    with pytest.raises(ChannelHungUp):
+        await asyncio.wait_for(waiting, 2)
+    assert call.keys.press("1") is False  # closed: later events are not the menu's
+
+
+async def test_a_lost_connection_ends_a_wait_for_keys(server: FakeAmi, agi: AsyncAgi) -> None:
+    call = channel(agi)
+    waiting = asyncio.create_task(call.next_key(5000))
+    await asyncio.sleep(0.05)
+    server.drop_connections()
+    with pytest.raises(AmiConnectionLost):
+        await asyncio.wait_for(waiting, 2)
+    # the buffer still serves the call once the session resumes
+    assert call.keys.press("4") is True
+    assert await call.next_key(100) == "4"
+
+
+async def test_a_key_typed_ahead_ends_a_recording_before_it_starts(
+    server: FakeAmi, agi: AsyncAgi,
+) -> None:
+    server.agi_result = lambda _channel, _command: "200 result=0 endpos=2400"
+    call = channel(agi)
+    server.push(dtmf(CALLER, "1") + dtmf(CALLER, "#"))
+    await eventually(lambda: call.keys.pending == "1#", what="the keys")
+    # "1" is no escape key of the recording: it stays; "#" ends it before it starts
+    assert await call.record("/tmp/msg", escape_digits="#", beep=True) == "#"
+    assert [a["Command"] for a in server.named("AGI")] == ['STREAM FILE beep ""']
+    assert call.keys.pending == "1"
+
+
+async def test_a_key_that_ends_a_recording_is_taken_once(server: FakeAmi, agi: AsyncAgi
+                                                         ) -> None:
+    server.agi_result = lambda _channel, _command: "200 result=35 (dtmf) endpos=16000"
+    call = channel(agi)
+    assert await call.record("/tmp/msg", escape_digits="#") == "#"
+    await asyncio.sleep(0.05)
+    assert call.keys.pending == ""

@@ -36,14 +36,17 @@ Call = tuple[Any, ...]
 
 
 class FakeChannel:
-    """A channel whose caller follows a script.
+    """A channel whose caller follows a script, with the real channel's key buffer.
 
     ``answers`` are the caller's keys for successive ``collect_digits`` calls ("" = no input;
-    no input once exhausted), pressed after the prompt; ``play_keys`` the keys pressed during
-    successive ``play`` calls (None = played through; a key stops the first prompt, at
-    ``KEY_ENDPOS``). ``missing`` are prompts Asterisk cannot play. ``fail_at`` maps a 1-based
-    step (every channel call is a step) to the exception that call raises, once. ``calls``
-    logs every call, failed ones included.
+    no input once exhausted), pressed after the prompt (keys beyond what the input takes are
+    typed ahead for the next one); ``play_keys`` the keys pressed during successive ``play``
+    calls that play (None = none): with barge-in the first stops the first prompt, at
+    ``KEY_ENDPOS``; without, the prompt plays on. Every key pressed goes to the buffer
+    (``keys``), which inputs take from first; a key waiting there keeps a barge-in prompt from
+    starting (typed ahead). ``missing`` are prompts Asterisk cannot play. ``fail_at`` maps a
+    1-based step (every channel call is a step) to the exception that call raises, once.
+    ``calls`` logs every call, failed ones included.
     """
 
     def __init__(
@@ -58,6 +61,7 @@ class FakeChannel:
         self.play_keys = list(play_keys)
         self.fail_at = dict(fail_at or {})
         self.missing = set(missing)
+        self.keys: list[str] = []
         self.calls: list[Call] = []
 
     def _step(self, call: Call) -> None:
@@ -66,33 +70,61 @@ class FakeChannel:
         if failure is not None:
             raise failure
 
-    def _playback(self, prompts: list[str], key: str | None) -> Playback:
+    def _playback(self, prompts: list[str], escape_digits: str, pressed: str | None
+                  ) -> Playback:
+        waiting = next((k for k in self.keys if k in escape_digits), None)
+        if waiting is not None:
+            return Playback((PromptResult(prompts[0], PromptStatus.TYPED_AHEAD, waiting),
+                             *(PromptResult(p, PromptStatus.NOT_SENT) for p in prompts[1:])))
         results: list[PromptResult] = []
         for prompt in prompts:
             if prompt in self.missing:
                 results.append(PromptResult(prompt, PromptStatus.FAILED, endpos=0))
                 break
-            if key is not None:
-                results.append(PromptResult(prompt, PromptStatus.INTERRUPTED, key, KEY_ENDPOS))
-                break
+            if pressed:
+                self.keys.extend(pressed)
+                if pressed[0] in escape_digits:
+                    results.append(PromptResult(prompt, PromptStatus.INTERRUPTED, pressed[0],
+                                                KEY_ENDPOS))
+                    break
+                results.append(PromptResult(prompt, PromptStatus.PLAYED, kept=pressed))
+                pressed = None
+                continue
             results.append(PromptResult(prompt, PromptStatus.PLAYED))
         results += [PromptResult(p, PromptStatus.NOT_SENT) for p in prompts[len(results):]]
         return Playback(tuple(results))
 
     async def play(self, prompts: list[str], escape_digits: str = ALL_KEYS) -> Playback:
         self._step(("play", tuple(prompts), escape_digits))
-        return self._playback(prompts, self.play_keys.pop(0) if self.play_keys else None)
+        typed_ahead = any(k in escape_digits for k in self.keys)
+        pressed = None if typed_ahead or not self.play_keys else self.play_keys.pop(0)
+        return self._playback(prompts, escape_digits, pressed)
 
     async def collect_digits(self, prompt: str, timeout_ms: int = 5000, max_digits: int = 1,
                              on_played: PlayedHook | None = None) -> Collected:
         self._step(("collect", prompt, timeout_ms, max_digits))
-        playback = self._playback([prompt], None)
+        playback = self._playback([prompt], ALL_KEYS, None)
         if on_played is not None:
             on_played(playback)
         if playback.stopped is not None:
             return Collected("", False, playback)
-        digits = self.answers.pop(0) if self.answers else ""
-        return Collected(digits, not digits, playback)
+        digits = ""
+        answered = False
+        while len(digits) < max_digits:
+            if not self.keys:
+                if answered or not self.answers:
+                    return Collected(digits, True, playback)
+                self.keys.extend(self.answers.pop(0))  # pressed after the prompt
+                answered = True
+                continue
+            key = self.keys.pop(0)
+            if key == "#" and max_digits > 1:
+                break
+            digits += key
+        return Collected(digits, False, playback)
+
+    def take_key(self) -> str | None:
+        return self.keys.pop(0) if self.keys else None
 
     async def hangup(self) -> None:
         self._step(("hangup",))
@@ -360,27 +392,89 @@ async def test_menu_without_retry_prompts_only_repeats_itself() -> None:
 # -- barge-in -------------------------------------------------------------------------------
 
 
-async def test_barge_in_during_a_play_node() -> None:
+async def test_barge_in_during_a_play_node_stops_it_and_keeps_the_key() -> None:
     channel = FakeChannel(answers=["1"], play_keys=[None, "3"])
     session, recorder = session_for(MAIN, channel)
     await session.run()
 
     assert channel.calls[2] == ("play", ("answer_vat_law",), ALL_KEYS)
-    assert recorder.data(EventKind.DIGITS) == [
-        {"node": "main", "digits": "1"},
-        {"node": "faq", "digits": "3", "barge_in": True},
-    ]
+    assert recorder.data(EventKind.PROMPT)[2] == {
+        "node": "faq", "prompts": ["answer_vat_law"], "interrupted_by": "3",
+        "endpos": KEY_ENDPOS}
+    # a play node takes no input: its key is the next input's (none here: the goodbye
+    # plays on and the call ends), never a second key of its own
+    assert recorder.data(EventKind.DIGITS) == [{"node": "main", "digits": "1"}]
+    assert channel.keys == ["3"]
     # interrupted or not, the answer was given
     assert recorder.data(EventKind.SELF_SERVICE)[0]["node"] == "faq"
     assert session.path == ["welcome", "main", "faq", "bye"]
 
 
-async def test_play_node_without_barge_in_allows_no_keys() -> None:
-    channel = FakeChannel(answers=["1"])
+async def test_keys_during_a_play_node_without_barge_in_are_the_next_inputs() -> None:
+    # the caller presses 1 during the welcome (which plays on): the menu takes it at once
+    channel = FakeChannel(play_keys=["1"])
     session, recorder = session_for(MAIN, channel)
     await session.run()
+
     assert channel.calls[0] == ("play", ("welcome",), "")
-    assert [d for d in recorder.data(EventKind.DIGITS) if d.get("barge_in")] == []
+    assert recorder.data(EventKind.PROMPT_SENT)[:2] == [
+        {"node": "welcome", "prompts": ["welcome"], "on_key": "keep"},
+        {"node": "main", "prompts": ["main_menu"], "on_key": "barge_in", "attempt": 1}]
+    assert recorder.data(EventKind.PROMPT)[0] == {"node": "welcome", "prompts": ["welcome"],
+                                                  "kept": "1"}
+    assert recorder.data(EventKind.PROMPT_UNHEARD)[0] == {
+        "node": "main", "prompts": ["main_menu"], "reason": "typeahead", "key": "1",
+        "attempt": 1}
+    assert recorder.data(EventKind.DIGITS) == [{"node": "main", "digits": "1"}]
+    assert session.path == ["welcome", "main", "faq", "bye"]
+    assert "main_menu" not in [p for d in recorder.data(EventKind.PROMPT) for p in d["prompts"]]
+
+
+async def test_keys_typed_ahead_walk_the_menu_without_its_prompts() -> None:
+    # 1, 1, 1 pressed during the welcome: consultation, VAT, the VAT law FAQ; no menu prompt
+    # is played and no key is lost
+    channel = FakeChannel(play_keys=["111"])
+    session, recorder = session_for(load_menu(PROJECT_ROOT / "ivr/menus/12366.yaml"), channel)
+    await session.run()
+
+    assert recorder.data(EventKind.DIGITS) == [
+        {"node": "main", "digits": "1"}, {"node": "consult", "digits": "1"},
+        {"node": "cat_vat", "digits": "1"}]
+    assert [(d["node"], d["reason"], d["key"]) for d in recorder.data(EventKind.PROMPT_UNHEARD)
+            ] == [("main", "typeahead", "1"), ("consult", "typeahead", "1"),
+                  ("cat_vat", "typeahead", "1")]
+    assert channel.played[0] == "welcome"
+    assert recorder.data(EventKind.ESCALATED)[0]["faq_id"] == "vat.law.effective_date"
+    assert channel.keys == []
+
+
+async def test_keys_during_a_retry_prompt_are_the_next_tries() -> None:
+    # 7 is no option; 1 pressed while "invalid input" plays on: the next try takes it
+    channel = FakeChannel(answers=["7"], play_keys=[None, "1"])
+    session, recorder = session_for(MAIN, channel)
+    await session.run()
+
+    assert recorder.data(EventKind.INVALID_INPUT) == [
+        {"node": "main", "digits": "7", "attempt": 1}]
+    retry = [d for d in recorder.data(EventKind.PROMPT) if "retry" in d]
+    assert retry == [{"node": "main", "prompts": ["invalid_input"], "retry": 2, "kept": "1"}]
+    assert recorder.data(EventKind.DIGITS) == [{"node": "main", "digits": "1"}]
+    assert session.path == ["welcome", "main", "faq", "bye"]
+
+
+async def test_keys_beyond_an_entry_are_the_next_inputs() -> None:
+    # 3 digits wanted; 1231 pressed at once: 123 is the entry, the 1 confirms it during the
+    # read-back, which is then not played at all
+    channel = FakeChannel(answers=["1231"])
+    session, recorder = session_for(NEWS, channel)
+    await session.run()
+
+    assert session.vars["number"] == "123"
+    assert recorder.data(EventKind.DIGITS) == [{"node": "pin", "digits": "123"},
+                                               {"node": "pin", "digits": "1"}]
+    assert recorder.data(EventKind.PROMPT_UNHEARD) == [
+        {"node": "pin", "prompts": ["you_entered", *readback.say_digits("123")],
+         "reason": "typeahead", "key": "1"}]
 
 
 # -- what was sent, what was heard ---------------------------------------------------------
@@ -409,21 +503,25 @@ NEWS = menu_of("""
 
 
 async def test_a_key_during_prompts_records_what_was_heard_and_what_was_not() -> None:
-    channel = FakeChannel(answers=["123"], play_keys=["5", None])
+    # 5 stops the play node's prompts and is the first digit of the entry that follows
+    channel = FakeChannel(answers=["12", "1"], play_keys=["5", None])
     session, recorder = session_for(NEWS, channel)
     await session.run()
 
     news = [(e.kind, dict(e.data)) for e in recorder.events if e.data.get("node") == "news"]
     assert news == [
         (EventKind.MENU_NODE, {"node": "news", "type": "play"}),
-        (EventKind.PROMPT_SENT, {"node": "news",
+        (EventKind.PROMPT_SENT, {"node": "news", "on_key": "barge_in",
                                  "prompts": ["welcome", "hours_intro", "goodbye"]}),
         (EventKind.PROMPT, {"node": "news", "prompts": ["welcome"], "interrupted_by": "5",
                             "endpos": KEY_ENDPOS}),
         (EventKind.PROMPT_UNHEARD, {"node": "news", "prompts": ["hours_intro", "goodbye"],
                                     "reason": "barge_in"}),
-        (EventKind.DIGITS, {"node": "news", "digits": "5", "barge_in": True}),
     ]
+    assert recorder.data(EventKind.PROMPT_UNHEARD)[1] == {
+        "node": "pin", "prompts": ["enter_number"], "reason": "typeahead", "key": "5",
+        "attempt": 1}
+    assert session.vars["number"] == "512"
 
 
 async def test_a_key_during_the_read_back_answers_without_the_confirm_prompt() -> None:

@@ -62,6 +62,10 @@ class RecordingFake(FakeChannel):
     async def record(self, path: str, fmt: str = "wav", escape_digits: str = "#",
                      timeout_ms: int = 10000, silence_s: int = 0, beep: bool = False
                      ) -> str | None:
+        waiting = next((k for k in self.keys if k in escape_digits), None)
+        if waiting is not None:  # typed ahead: nothing is recorded
+            self.keys.remove(waiting)
+            return waiting
         self._step(("record", path, escape_digits, timeout_ms, silence_s))
         take = self.takes.pop(0) if self.takes else None
         if isinstance(take, str):
@@ -672,6 +676,41 @@ async def test_holiday_and_make_up_workday_with_the_shipped_calendar(
     assert [(r["node"], r["result"], r.get("make_up_workday"))
             for r in rec.data(EventKind.SERVICE_RESULT)] == [("hours_gate", "open", "春节"),
                                                              ("to_consult", "open", "春节")]
+
+
+# 05:53 on a workday (closed), 10:00 on a workday, on Spring Festival, on its make-up Saturday
+TYPE_AHEAD_MOMENTS = {
+    "closed-workday": datetime(2026, 11, 30, 21, 53, tzinfo=UTC),
+    "open-workday": datetime(2026, 12, 1, 2, 0, tzinfo=UTC),
+    "holiday": datetime(2026, 2, 17, 2, 0, tzinfo=UTC),
+    "make-up-workday": datetime(2026, 2, 14, 2, 0, tzinfo=UTC),
+}
+
+
+@pytest.mark.parametrize("moment", TYPE_AHEAD_MOMENTS.values(), ids=TYPE_AHEAD_MOMENTS.keys())
+async def test_keys_pressed_through_the_welcome_and_the_hours_notice_reach_the_answer(
+        services: IvrServices, moment: datetime) -> None:
+    # 1 1 1 from the answer: during the welcome and, when agents are off, the notice and the
+    # hours read out after it (both play on); no key is lost
+    services.calendar = ServiceCalendar.load()
+    services.clock = FixedClock(moment)
+    assert services.calendar is not None
+    closed = not services.calendar.is_open(moment)
+    channel = RecordingFake(play_keys=["11", "1"] if closed else ["111"])
+    session, rec = run(SHIPPED, channel, services)
+    await session.run()
+
+    notice = [p for p in channel.played if p in ("closed_notice", "holiday_notice")]
+    assert len(notice) == (1 if closed else 0)
+    kept = [d.get("kept") for d in rec.data(EventKind.PROMPT)
+            if d["node"] in ("welcome", "hours_gate")]
+    assert kept == (["11", "1"] if closed else ["111"])
+    assert rec.data(EventKind.DIGITS) == [
+        {"node": "main", "digits": "1"}, {"node": "consult", "digits": "1"},
+        {"node": "cat_vat", "digits": "1"}]
+    assert EventKind.NO_INPUT not in rec.kinds()[:rec.kinds().index(EventKind.FAQ_PLAYED)]
+    assert rec.data(EventKind.SELF_SERVICE)[0]["detail"] == "vat.law.effective_date"
+    assert channel.keys == []
 
 
 async def test_director_line_in_and_out_of_hours(services: IvrServices,

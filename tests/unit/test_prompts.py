@@ -165,7 +165,7 @@ def test_load_catalogue_accepts_nested_ids_and_strips_text(tmp_path: Path) -> No
 @pytest.mark.parametrize(
     "text",
     ["Welcome: hi\n", "bad-id: hi\n", "_lead: hi\n", "a//b: hi\n", "a/: hi\n", "12: hi\n",
-     "a b: hi\n"],
+     "a b: hi\n", "queue-: hi\n", "queue_x-y: hi\n", "say/queue-x: hi\n"],
 )
 def test_load_catalogue_rejects_bad_ids(tmp_path: Path, text: str) -> None:
     path = tmp_path / "catalogue.yaml"
@@ -257,3 +257,94 @@ def test_render_replaces_a_missing_file_and_force_renders_all(tmp_path: Path) ->
     forced = render(prompts, tmp_path, force=True)
     assert sorted(forced.rendered) == ["goodbye", "welcome"]
     assert forced.unchanged == []
+
+
+# -- Asterisk's own sounds in Mandarin (queues) ----------------------------------------------
+
+# the sounds app_queue plays to callers (and reporthold to agents): the defaults of Asterisk 22's
+# apps/app_queue.c (init_queue: sound_next, sound_thereare, ..., the periodic announcement)
+APP_QUEUE_SOUNDS = (
+    "queue-youarenext", "queue-thereare", "queue-callswaiting", "queue-quantity1",
+    "queue-quantity2", "queue-holdtime", "queue-minutes", "queue-minute", "queue-seconds",
+    "queue-thankyou", "queue-reporthold", "queue-periodic-announce", "queue-less-than",
+)
+
+
+def say_number_zh(num: int) -> list[str]:
+    """The files Asterisk 22 plays for ``num`` in language zh: main/say.c
+    ast_say_number_full_zh, line by line (``last_length - strlen(buf)`` is unsigned in C)."""
+    if num == 0:
+        return ["digits/0"]  # ast_say_digits_full
+    files: list[str] = []
+    play_h = play_t = play_z = False
+    last_length = 0
+
+    def zero_first(buf: str) -> bool:
+        return (last_length - len(buf)) % 2 ** 64 > 1 and last_length != 0
+
+    while num or play_h or play_t or play_z:
+        if num < 0:
+            fn = "digits/minus"
+            num = -num
+        elif play_z:
+            fn, last_length, play_z = "digits/0", 0, False
+        elif play_h:
+            fn, play_h = "digits/hundred", False
+        elif play_t:
+            fn, play_t = "digits/thousand", False
+        elif num < 10:
+            if zero_first(str(num)):
+                last_length, play_z = len(str(num)), True
+                continue
+            fn, num = f"digits/{num}", 0
+        elif num < 100:
+            if zero_first(str(num)):
+                last_length, play_z = len(str(num)), True
+                continue
+            last_length = len(str(num))
+            fn, num = f"digits/{num // 10 * 10}", num % 10
+        elif num < 1000:
+            if zero_first(str(num)):
+                last_length, play_z = len(str(num)), True
+                continue
+            fn, play_h, last_length = f"digits/{num // 100}", True, len(str(num))
+            num -= num // 100 * 100
+        elif num < 10000:
+            fn, play_t, last_length = f"digits/{num // 1000}", True, len(str(num))
+            num -= num // 1000 * 1000
+        elif num < 100_000_000:
+            files += say_number_zh(num // 10000)
+            last_length = len(str(num))
+            fn, num = "digits/wan", num - num // 10000 * 10000
+        else:
+            files += say_number_zh(num // 100_000_000)
+            last_length = len(str(num))
+            fn, num = "digits/yi", num - num // 100_000_000 * 100_000_000
+        files.append(fn)
+    return files
+
+
+def test_queue_sounds_and_the_zh_numbers_are_in_the_catalogue_and_rendered() -> None:
+    catalogue = load_catalogue()
+    needed = set(APP_QUEUE_SOUNDS)
+    for n in [*range(0, 2000), 10005, 123456, -5, 250_000_000]:
+        needed |= set(say_number_zh(n))
+    assert needed - catalogue.keys() == set()
+    for sound in sorted(needed):
+        assert_telephone_wav(SOUNDS / f"{sound}.wav")
+    # what a waiting caller hears, put together from the files as Asterisk plays them
+    spoken = "".join(catalogue[f] for f in
+                     ["queue-thereare", *say_number_zh(3), "queue-callswaiting",
+                      "queue-holdtime", *say_number_zh(2), "queue-minutes",
+                      *say_number_zh(30), "queue-seconds", "queue-thankyou"])
+    assert spoken == "您现在排在第三位。预计等待时间约为二分钟三十秒感谢您的耐心等待。"
+    assert "".join(catalogue[f] for f in say_number_zh(105)) == "一百零五"
+    assert "".join(catalogue[f] for f in say_number_zh(12366)) == "一万二千三百六十六"
+
+
+@pytest.mark.parametrize("prompt_id", ["queue-youarenext", "queue-less-than", "queue-quantity1",
+                                       "digits/10", "digits/hundred"])
+def test_load_catalogue_accepts_asterisks_sound_names(tmp_path: Path, prompt_id: str) -> None:
+    path = tmp_path / "catalogue.yaml"
+    path.write_text(f"{prompt_id}: 十\n", encoding="utf-8")
+    assert load_catalogue(path) == {prompt_id: "十"}

@@ -1,0 +1,61 @@
+"""The shipped Asterisk configuration (ivr/pbx/asterisk/) gives the bridge what it relies on."""
+
+from __future__ import annotations
+
+import configparser
+import re
+
+from ivr.pbx.sandbox import CONFIG_DIR
+
+
+def read_conf(name: str) -> configparser.RawConfigParser:
+    """An Asterisk .conf file (``key = value`` / ``key => value`` lines, ``;`` comments)."""
+    parser = configparser.RawConfigParser(strict=False, delimiters=("=>", "="),
+                                          inline_comment_prefixes=(";",),
+                                          comment_prefixes=(";", "#"))
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read_string((CONFIG_DIR / name).read_text())
+    return parser
+
+
+def test_the_ami_user_reads_the_callers_keys() -> None:
+    # type-ahead: every key arrives as a DTMFEnd event, of the "dtmf" class (ivr/agi.py)
+    manager = read_conf("manager.conf")
+    user = "@@AMI_USER@@"
+    assert user in manager.sections()
+    read = {c.strip() for c in manager.get(user, "read").split(",")}
+    assert "all" in read or "dtmf" in read, read
+
+
+def test_queues_wait_to_the_hotlines_music() -> None:
+    from callcenter.queues.services import MUSIC_CLASS
+    from ivr.pbx.sandbox import MOH_DIR
+
+    moh = read_conf("musiconhold.conf")
+    for klass in (MUSIC_CLASS, "default"):
+        assert moh.get(klass, "mode") == "files"
+        assert moh.get(klass, "directory") == MOH_DIR
+    assert read_conf("queues.conf").get("queue-tpl", "musicclass") == MUSIC_CLASS
+    modules = (CONFIG_DIR / "modules.conf").read_text()
+    assert "load => res_musiconhold.so" in modules
+    # Queue() without option r: music on hold, not ringing, while the caller waits
+    dialplan = (CONFIG_DIR / "extensions.conf").read_text()
+    options = re.findall(r"Queue\([^,]+,([^,]*),", dialplan)
+    assert options, "no Queue() in the dialplan"
+    assert all("r" not in o for o in options), options
+
+
+def test_pushed_queues_announce_with_music_and_minutes_and_seconds() -> None:
+    from callcenter.queues.models import QueueConfig
+    from callcenter.queues.services import MUSIC_CLASS, SOUND_CALLBACK_OFFER, asterisk_params
+
+    params = dict(asterisk_params(QueueConfig(
+        name="consult", title="综合咨询", skill="general", strategy="rrmemory",
+        ring_timeout_s=15, announce_position=True, announce_frequency_s=30,
+        callback_offer_after_s=120)))
+    assert params["musicclass"] == MUSIC_CLASS
+    assert (params["announce-position"], params["announce-holdtime"]) == ("yes", "yes")
+    assert params["announce-round-seconds"] in ("5", "10", "15", "20", "30")  # app_queue's
+    assert params["announce-frequency"] == "30"
+    assert (params["periodic-announce"], params["periodic-announce-frequency"]) == (
+        SOUND_CALLBACK_OFFER, "120")
