@@ -10,6 +10,8 @@ One ASGI middleware, :class:`Edge`, in this order:
 2. **Body**: at most ``max_body_bytes`` (``Content-Length`` is checked before anything is
    read, a chunked body is counted while it is read): 413. A JSON body must be UTF-8 and nest
    at most :data:`MAX_JSON_DEPTH` levels: 422 (deep nesting otherwise costs a RecursionError).
+   No text may hold a NUL character, in the path, the query, a form or a JSON body: 422
+   (PostgreSQL cannot store one, and no field of ours has a use for it).
 3. **Headers**: every response gets ``Content-Security-Policy`` (with ``frame-ancestors
    'none'``), ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY`` and
    ``Referrer-Policy: no-referrer``: the console, the statistics pages and the API alike.
@@ -143,6 +145,20 @@ def json_problem(body: bytes) -> str | None:
     return None
 
 
+_NUL_ESCAPES = (b"\x00", b"%00", b"\\u0000")
+
+
+def nul_problem(path: str, query: bytes, body: bytes, content_type: str) -> str | None:
+    """A reason when a NUL character comes in the path, the query, or a form or JSON body."""
+    form_or_json = content_type in ("application/x-www-form-urlencoded", "application/json") \
+        or content_type.endswith("+json")
+    if "\x00" in path or any(
+            escape in part.lower() for part in (query, body if form_or_json else b"")
+            for escape in _NUL_ESCAPES):
+        return "文本不能包含空字符（NUL）"
+    return None
+
+
 # -- headers -------------------------------------------------------------------------------
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -221,6 +237,10 @@ class Edge:
                 return
         if scope["method"] not in UNSAFE_METHODS and not length and \
                 "transfer-encoding" not in headers:
+            reason = nul_problem(scope["path"], scope.get("query_string", b""), b"", "")
+            if reason:
+                await _answer(send_secured, 422, reason)
+                return
             await self.app(scope, receive, send_secured)
             return
         body, complete = await self._read_body(receive)
@@ -230,11 +250,14 @@ class Edge:
             await _answer(send_secured, 413, self._too_large())
             return
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type == "application/json" or content_type.endswith("+json"):
+        reason = nul_problem(scope["path"], scope.get("query_string", b""), body or b"",
+                             content_type)
+        if reason is None and (content_type == "application/json"
+                               or content_type.endswith("+json")):
             reason = json_problem(body or b"")
-            if reason:
-                await _answer(send_secured, 422, reason)
-                return
+        if reason:
+            await _answer(send_secured, 422, reason)
+            return
         await self.app(scope, _replay(body or b"", receive), send_secured)
 
     def _too_large(self) -> str:

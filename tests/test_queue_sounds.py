@@ -115,7 +115,7 @@ async def test_a_queued_caller_hears_music_and_mandarin_position_and_wait(
         await pusher.push()
         # someone is already waiting in consult (a Local channel straight into the queue, for
         # about 32 s): the caller is second in line, then first once they leave
-        response = await harness.ami.send_action({
+        response = await harness.driver.send_action({
             "Action": "Originate", "Channel": "Local/s@dtmf-injector",
             "Context": "hotline-queue", "Exten": "consult", "Priority": "1", "Async": "true",
             "CallerID": "13900000502", "Variable": ["WAIT=1", f"HOLD={FIRST_LEAVES_AFTER_S}"]})

@@ -238,6 +238,10 @@ class AsteriskSandbox:
             "SOFTPHONE_SECRET": c.softphone_secret,
         }
 
+    def rendered_config(self, name: str) -> str:
+        """The project's ``name`` (e.g. ``manager.conf``) as this sandbox installs it."""
+        return _render_config((CONFIG_DIR / name).read_text(), self.config_values())
+
     def install_config(self) -> None:
         """Replace the root's /etc/asterisk with the project's configuration."""
         etc = self.root / "etc/asterisk"
@@ -247,9 +251,8 @@ class AsteriskSandbox:
         if etc.exists():
             shutil.rmtree(etc)
         etc.mkdir()
-        values = self.config_values()
         for src in sorted(CONFIG_DIR.glob("*.conf")):
-            (etc / src.name).write_text(_render_config(src.read_text(), values))
+            (etc / src.name).write_text(self.rendered_config(src.name))
         shutil.copy(dist / "indications.conf", etc / "indications.conf")
         for name in ("acl", "ccss", "features", "pjproject", "stasis", "udptl"):
             (etc / f"{name}.conf").touch()

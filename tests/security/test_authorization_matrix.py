@@ -10,6 +10,7 @@ belongs to nobody of the test roles (an unowned ticket, a call nobody handled).
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,8 +19,11 @@ from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from callcenter.app import create_app
+from callcenter.contacts.services import ContactService
+from callcenter.db import Database
 from callcenter.openapi import operations
 from callcenter.settings import Settings
+from ivr.ports import ContactEvent, EventKind
 from tests.callcenter.util import PASSWORD
 from tests.security.conftest import H
 from tests.support import SUITE_CLOCK
@@ -64,7 +68,8 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("GET", "/api/v1/audit"): Entry(ADMIN),
     ("GET", "/api/v1/contacts"): Entry(EVERYONE),  # agents: own calls only (scoped)
     ("POST", "/api/v1/contacts/search"): Entry(EVERYONE, body={}),
-    ("GET", "/api/v1/contacts/{contact_id}"): Entry(EVERYONE, "/api/v1/contacts/1"),
+    # a call the agent and the expert handled (an agent may open only their own calls)
+    ("GET", "/api/v1/contacts/{contact_id}"): Entry(EVERYONE, "/api/v1/contacts/{contact}"),
     ("GET", "/api/v1/kb/search"): Entry(EVERYONE, params={"q": "发票"}),
     ("GET", "/api/v1/stats/summary"): Entry(BOSSES, params=DAY),
     ("GET", "/api/v1/stats/queues"): Entry(BOSSES, params=DAY),
@@ -145,6 +150,26 @@ def _probe(client: TestClient, method: str, entry: Entry, path: str,
     return int(response.status_code)
 
 
+def handled_contact(db_url: str, *agents: str) -> int:
+    """The id of a new ended call that ``agents`` were connected to."""
+    db = Database(db_url)
+    try:
+        service = ContactService(db)
+        linkedid = f"matrix-{uuid.uuid4().hex[:12]}"
+        at = SUITE_CLOCK()
+        steps: list[tuple[EventKind, dict[str, object]]] = [
+            (EventKind.CALL_STARTED, {"caller": "13800000001"}),
+            *[(EventKind.AGENT_CONNECTED, {"queue": "consult", "agent": a}) for a in agents],
+            (EventKind.CALL_ENDED, {"cause": 16})]
+        for kind, data in steps:
+            service.apply(ContactEvent(linkedid, kind, data, at=at))
+        contact = service.get_by_linkedid(linkedid)
+        assert contact is not None
+        return contact.id
+    finally:
+        db.dispose()
+
+
 @pytest.mark.parametrize(("method", "path"), sorted(MATRIX))
 def test_route_x_role(db_url: str, headers: H, method: str, path: str) -> None:
     entry = MATRIX[(method, path)]
@@ -155,7 +180,8 @@ def test_route_x_role(db_url: str, headers: H, method: str, path: str) -> None:
                              headers=headers["admin"]).json()["ticket_no"]
         callback = client.post("/api/v1/callbacks", json={"number": "13800000001"},
                                headers=headers["admin"]).json()["id"]
-        target = (entry.path or path).format(ticket=ticket, callback=callback)
+        contact = handled_contact(db_url, "agent1", "expert1")
+        target = (entry.path or path).format(ticket=ticket, callback=callback, contact=contact)
         outcomes: dict[str, int] = {}
         client.cookies.clear()
         outcomes["anonymous"] = _probe(client, method, entry, target, {})

@@ -354,6 +354,22 @@ def test_item09_out_of_range_input_is_422_with_a_reason(client: TestClient, head
     assert response.json()["detail"]
 
 
+def test_item09_a_nul_character_is_422_not_a_database_error(client: TestClient,
+                                                            headers: H) -> None:
+    # found by schemathesis: PostgreSQL cannot store NUL, and the login's user lookup failed
+    # with a 500 before the edge refused it
+    same_site = {"Origin": "https://testserver"}
+    form = client.post(f"{API}/auth/login", data={"username": "\x00", "password": "0"},
+                       headers=same_site)
+    as_json = client.post(f"{API}/auth/login", json={"username": "a\u0000b", "password": "0"},
+                          headers=same_site)
+    query = client.get(f"{API}/contacts?caller=%00", headers=headers["admin"])
+    path = client.get(f"{API}/tickets/T%00", headers=headers["admin"])
+    for response in (form, as_json, query, path):
+        assert response.status_code == 422, response.text
+        assert "空字符" in response.json()["detail"]
+
+
 # -- 10. request bodies are limited ----------------------------------------------------------
 
 

@@ -4,24 +4,28 @@ from __future__ import annotations
 
 import configparser
 import re
+from pathlib import Path
 
-from ivr.pbx.sandbox import CONFIG_DIR
+from ivr.pbx.sandbox import CONFIG_DIR, AsteriskSandbox
 
 
 def read_conf(name: str) -> configparser.RawConfigParser:
-    """An Asterisk .conf file (``key = value`` / ``key => value`` lines, ``;`` comments)."""
+    """An Asterisk .conf file as the sandbox installs it (placeholders filled in), parsed
+    (``key = value`` / ``key => value`` lines, ``;`` comments)."""
     parser = configparser.RawConfigParser(strict=False, delimiters=("=>", "="),
                                           inline_comment_prefixes=(";",),
                                           comment_prefixes=(";", "#"))
     parser.optionxform = str  # type: ignore[assignment,method-assign]
-    parser.read_string((CONFIG_DIR / name).read_text())
+    sandbox = AsteriskSandbox(Path("unused-state"), Path("unused-sounds"),
+                              Path("unused-recordings"))
+    parser.read_string(sandbox.rendered_config(name))
     return parser
 
 
 def test_the_ami_user_reads_the_callers_keys() -> None:
     # type-ahead: every key arrives as a DTMFEnd event, of the "dtmf" class (ivr/agi.py)
     manager = read_conf("manager.conf")
-    user = "@@AMI_USER@@"
+    user = "hotline"  # the bridge's account (PbxCredentials.ami_user)
     assert user in manager.sections()
     read = {c.strip() for c in manager.get(user, "read").split(",")}
     assert "all" in read or "dtmf" in read, read
