@@ -157,9 +157,10 @@ def handled_contact(db_url: str, *agents: str) -> int:
         service = ContactService(db)
         linkedid = f"matrix-{uuid.uuid4().hex[:12]}"
         at = SUITE_CLOCK()
+        connected: list[tuple[EventKind, dict[str, object]]] = [
+            (EventKind.AGENT_CONNECTED, {"queue": "consult", "agent": a}) for a in agents]
         steps: list[tuple[EventKind, dict[str, object]]] = [
-            (EventKind.CALL_STARTED, {"caller": "13800000001"}),
-            *[(EventKind.AGENT_CONNECTED, {"queue": "consult", "agent": a}) for a in agents],
+            (EventKind.CALL_STARTED, {"caller": "13800000001"}), *connected,
             (EventKind.CALL_ENDED, {"cause": 16})]
         for kind, data in steps:
             service.apply(ContactEvent(linkedid, kind, data, at=at))
