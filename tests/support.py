@@ -158,7 +158,7 @@ def sqlite_url(directory: Path) -> str:
 
 
 @contextlib.contextmanager
-def serving_app(app: Any, port: int, start_timeout_s: float = 60) -> Iterator[str]:
+def serving_app(app: Any, port: int, start_timeout_s: float = 180) -> Iterator[str]:
     """Serve an ASGI app with uvicorn in a thread on 127.0.0.1:``port``; yields its base URL
     (for the browser tests)."""
     import uvicorn

@@ -39,6 +39,7 @@ async def _sip_call(h: Harness, n: int, caller: str, steps: list[Step]) -> None:
                              f"timeline:\n{timeline}")
 
 
+@pytest.mark.sqlite_calls
 async def test_four_call_endings_with_both_dtmf_kinds(harness: Harness) -> None:
     await harness.add_agent(1, ring_ms=500, talk_ms=3000)
     calls: dict[str, list[Step]] = {

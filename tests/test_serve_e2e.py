@@ -18,7 +18,7 @@ from ivr.pbx.sandbox import AsteriskSandbox
 from tests.callcenter.util import bearer, token_for
 from tests.support import HTTP_TEST_PORT, TEST_PORTS, serve_env, serving
 
-pytestmark = pytest.mark.asterisk
+pytestmark = [pytest.mark.asterisk, pytest.mark.sqlite_calls, pytest.mark.every_clock]
 
 HTTP_PORT = HTTP_TEST_PORT
 HOTLINE = str(Path(sys.executable).with_name("hotline"))

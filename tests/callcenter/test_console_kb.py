@@ -22,6 +22,8 @@ from tests.support import PORT_BASE, SUITE_CLOCK, in_ci, serving_app, sqlite_url
 PORT = PORT_BASE + 372
 SCREENSHOTS = PROJECT_ROOT / "var" / "screenshots"
 
+pytestmark = pytest.mark.browser
+
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:

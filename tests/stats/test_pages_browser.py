@@ -29,6 +29,8 @@ SCREENSHOTS = PROJECT_ROOT / "var" / "screenshots"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run"]
 
+pytestmark = pytest.mark.browser
+
 
 def _browser_missing() -> str | None:
     if not shutil.which(CHROMIUM):
