@@ -9,9 +9,9 @@ Nothing in the suite reads the wall clock: each run sets the suite's clock
 * ``spring-festival``: 2026-02-17 10:00, the first day of the Spring Festival holiday;
 * ``make-up-saturday``: 2026-02-14 10:00, a Saturday worked in exchange (调休) for it.
 
-The three named moments run scope ``clock``: every fast test, on both databases, and the calls
-marked ``every_clock`` (a call through the real Asterisk takes a minute of real time, and the
-other call tests fix their own moments: the whole suite four times would not fit CI's 90
+The three named moments run scope ``clock`` (tests/plugins/scope.py): every fast test that can
+reach the suite's clock, on both databases, and the calls marked ``every_clock`` (a call through
+the real Asterisk takes a minute of real time: the whole suite four times would not fit CI's 90
 minutes on two cores). ``HOTLINE_TEST_SCOPE`` overrides the scope of every run.
 
 ``HOTLINE_TEST_CLOCKS=today,spring-festival`` runs a subset; ``HOTLINE_TEST_WORKERS`` sets the

@@ -27,6 +27,7 @@ from ivr.pbx.sandbox import AsteriskSandbox, SandboxError
 from ivr.pbx.sipp import SippRunner
 from ivr.services import IvrServices
 from tests.ivr_support import make_ivr_services
+from tests.plugins.scope import scope
 from tests.support import (
     SUITE_START,
     TEST_PORTS,
@@ -39,7 +40,7 @@ from tests.support import (
     sqlite_url,
 )
 
-pytest_plugins = ["tests.plugins.skip_policy", "tests.plugins.summary"]
+pytest_plugins = ["tests.plugins.scope", "tests.plugins.skip_policy", "tests.plugins.summary"]
 MENU_FILE = PROJECT_ROOT / "ivr" / "menus" / "12366.yaml"
 
 
@@ -49,59 +50,10 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["HOTLINE_CLOCK_START"] = SUITE_START.isoformat()
 
 
-SLOW_FIXTURES = frozenset({"pbx", "live_server", "harness", "harness_at", "browser"})
-SLOW_MARKERS = ("asterisk", "browser")
-# What one run of the suite covers (HOTLINE_TEST_SCOPE, set per clock run by tests/clock_runs.py):
-# * "full": every test; the calls through the real Asterisk and the browser sessions run on
-#   PostgreSQL, the production database, and only those marked ``sqlite_calls`` (the `make run`
-#   path) also on SQLite: the data layer itself is tested on both databases by the fast tests;
-# * "clock": for the other moments of the suite's clock, the fast tests (everything that reads
-#   the date through the services, on both databases) and the calls marked ``every_clock``.
-SCOPES = ("full", "clock")
-
-
-def _slow(item: pytest.Item) -> bool:
-    names = set(getattr(item, "fixturenames", ()))
-    marked = any(item.get_closest_marker(name) is not None for name in SLOW_MARKERS)
-    return marked or bool(names & SLOW_FIXTURES)
-
-
-def _database_of(item: pytest.Item) -> str | None:
-    callspec = getattr(item, "callspec", None)
-    param = callspec.params.get("db_url") if callspec is not None else None
-    return param if isinstance(param, str) else None
-
-
-def _in_scope(item: pytest.Item, scope: str) -> bool:
-    if not _slow(item):
-        return True
-    on_sqlite = _database_of(item) == "sqlite"
-    if scope == "clock":
-        return item.get_closest_marker("every_clock") is not None and not on_sqlite
-    return not on_sqlite or item.get_closest_marker("sqlite_calls") is not None
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Keeps the tests of this run's scope (above), then puts the calls through the real
-    Asterisk (and browser sessions) first: they take a minute each, so when they start first
-    the parallel workers finish together instead of one worker running a long call test alone
-    at the end (the same order in every worker)."""
-    scope = os.environ.get("HOTLINE_TEST_SCOPE", "full") or "full"
-    if scope not in SCOPES:
-        raise pytest.UsageError(f"HOTLINE_TEST_SCOPE={scope!r}: choose one of {SCOPES}")
-    kept = [item for item in items if _in_scope(item, scope)]
-    dropped = [item for item in items if not _in_scope(item, scope)]
-    if dropped:
-        config.hook.pytest_deselected(items=dropped)
-    kept.sort(key=lambda item: not _slow(item))
-    items[:] = kept
-
-
 def pytest_report_header(config: pytest.Config) -> str:
     run = os.environ.get("HOTLINE_TEST_CLOCK_RUN", "")
-    scope = os.environ.get("HOTLINE_TEST_SCOPE", "full") or "full"
     return (f"suite clock: {SUITE_START.isoformat()}" + (f" (run {run!r})" if run else "")
-            + f", scope {scope!r}")
+            + f", scope {scope()!r} (tests/plugins/scope.py)")
 
 
 def _unavailable(what: str, reason: str) -> NoReturn:

@@ -251,6 +251,7 @@ CONFIRM = "confirm_entry"
 QUESTION = "zh/q_small_scale_exemption.wav"  # 小规模纳税人月销售额多少以下免征增值税
 
 
+@pytest.mark.every_clock
 async def test_every_service_end_to_end(harness: Harness) -> None:
     tap = Tap(harness)
     assert isinstance(harness.services.recognizer, WhisperRecognizer)  # HOTLINE_ASR_ENGINE=auto

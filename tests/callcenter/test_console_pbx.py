@@ -29,7 +29,9 @@ from tests.callcenter.util import PASSWORD, bearer, members, wait_for
 from tests.support import TEST_PORTS
 
 # each test starts with every agent logged out (the server is shared by the module)
-pytestmark = [pytest.mark.asterisk, pytest.mark.usefixtures("everyone_logged_out")]
+# on both databases (issue 13): the console and the desk write most of what a call leaves
+pytestmark = [pytest.mark.asterisk, pytest.mark.sqlite_calls,
+              pytest.mark.usefixtures("everyone_logged_out")]
 
 SCREENSHOTS = PROJECT_ROOT / "var" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
