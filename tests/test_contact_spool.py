@@ -379,3 +379,16 @@ def test_the_event_key_column_is_unique(contacts: ContactService) -> None:
         assert session.scalar(select(func.count()).select_from(Contact)
                               .where(Contact.linkedid == "L-k")) == 1
     assert event_count(contacts) == 1
+
+
+def test_call_started_derived_again_for_the_same_channel_is_stored_once(
+        contacts: ContactService) -> None:
+    # a bridge that finds the channel again later (restarted, a second AsyncAGIStart) derives
+    # call_started at another moment: the bridge keys it by the channel
+    from ivr.bridge import channel_key
+
+    key = channel_key(EventKind.CALL_STARTED, "1700000000.1")
+    for offset in (0, 40):
+        contacts.apply(ContactEvent("L-l", EventKind.CALL_STARTED, {"caller": "1009"},
+                                    at=T0 + timedelta(seconds=offset), key=key))
+    assert timeline(contacts, "L-l") == ["call_started"]
