@@ -184,7 +184,7 @@ class Harness:
     """A live bridge on the test Asterisk, with helpers to place calls and read contacts."""
 
     def __init__(self, pbx: AsteriskSandbox, contacts: ContactService, menu: Menu,
-                 services: IvrServices | None = None) -> None:
+                 services: IvrServices | None = None, spool_dir: Path | None = None) -> None:
         self.pbx = pbx
         self.contacts = contacts
         self.ami = AmiClient("127.0.0.1", TEST_PORTS.ami, pbx.credentials.ami_user,
@@ -193,7 +193,7 @@ class Harness:
         # the test's own hands (Originate, hanging everything up): the driver account
         self.driver = driver_ami(ping_interval=1.0, ping_timeout=2.0, backoff_initial=0.2,
                                  backoff_max=2.0)
-        self.log = ContactLog(contacts)
+        self.log = ContactLog(contacts, spool_dir)
         # the menu's self-services: demo data, knowledge base, a clock within service hours
         self.services = services or make_ivr_services(contacts.db, pbx.recordings_dir)
         self.bridge = IvrBridge(self.ami, lambda: menu, self.log, resume_timeout=30,

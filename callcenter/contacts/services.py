@@ -300,6 +300,11 @@ class ContactLog:
         while len(self.spool):
             await self._drained.wait()
 
+    async def persisted(self) -> None:
+        """Wait until every recorded event is stored or spooled (durable), not for the
+        database."""
+        await self._queue.join()
+
     async def open_contacts(self) -> list[str]:
         await self.flush()
         return await asyncio.to_thread(self.service.open_linkedids)
@@ -307,7 +312,7 @@ class ContactLog:
     async def close(self) -> None:
         """Stop once every recorded event is stored or spooled; the spool stays on disk for
         the next start."""
-        await self._queue.join()
+        await self.persisted()
         for task in (self._worker, self._replayer):
             if task is not None:
                 task.cancel()
