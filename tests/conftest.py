@@ -48,9 +48,9 @@ def pytest_configure(config: pytest.Config) -> None:
     # every Settings() and `hotline` subprocess of the suite runs on the suite's clock, not
     # the wall clock (a test that needs another moment sets its own)
     os.environ["HOTLINE_CLOCK_START"] = SUITE_START.isoformat()
-    # the contact spool of every app and `hotline` subprocess of this run (one per pytest
-    # process), never the checkout's var/spool
-    os.environ.setdefault("HOTLINE_SPOOL_DIR", tempfile.mkdtemp(prefix="hotline-spool-"))
+    # the contact spool of every app and `hotline` subprocess of this pytest process (one
+    # directory each: no worker takes over another's spool), never the checkout's var/spool
+    os.environ["HOTLINE_SPOOL_DIR"] = tempfile.mkdtemp(prefix="hotline-spool-")
 
 
 SLOW_FIXTURES = frozenset({"pbx", "live_server", "harness", "harness_at", "browser"})

@@ -1,6 +1,6 @@
 """The contact log's durable spool: contact events the database refused, kept on disk in order.
 
-Each process appends to its own file, ``<spool dir>/contacts-<pid>.jsonl``, one JSON line per
+Each process appends to its own file, ``<spool dir>/contacts-<pid>-<n>.jsonl``, one JSON line per
 event (:func:`to_line`: key, linkedid, kind, ``at`` as ISO 8601 with its offset, data), written
 and fsync'ed before the writer moves on, and holds an exclusive ``flock`` on it while it runs.
 On start-up a process takes over every spool file no running process holds (a previous run
@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -34,6 +35,7 @@ from ivr.ports import ContactEvent, EventKind
 log = logging.getLogger(__name__)
 
 SPOOL_GLOB = "contacts-*.jsonl"
+_instances = itertools.count(1)
 DEAD_LETTER_FILE = "dead-letter.jsonl"
 FORMAT_VERSION = 1
 
@@ -117,7 +119,9 @@ class Spool:
         if self.directory is None or self._handle is not None:
             return
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.path = self.directory / f"contacts-{os.getpid()}.jsonl"
+        # one file per contact log: a process may hold more than one (tests, a CLI command
+        # next to the app)
+        self.path = self.directory / f"contacts-{os.getpid()}-{next(_instances)}.jsonl"
         self.dead_letter_path = self.directory / DEAD_LETTER_FILE
         handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 (held while running)
         try:
