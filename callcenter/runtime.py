@@ -52,7 +52,8 @@ class Runtime:
 
     @classmethod
     def build(cls, settings: Settings, contacts: ContactService, clock: Clock) -> Runtime:
-        contact_log = ContactLog(contacts)
+        contact_log = ContactLog(contacts, settings.spool_dir, clock=clock,
+                                 max_failures=settings.spool_max_failures)
         runtime = cls(settings=settings, clock=clock, contact_log=contact_log,
                       notifier=Notifier(clock))
         if settings.ami_enabled:

@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     trusted_origins: list[str] = []
     ws_session_check_s: float = Field(default=5.0, gt=0)
+    # the contact log's durable spool (callcenter/contacts/spool.py, docs/architecture.md):
+    # events the database refused wait there in order; a poison event goes to its
+    # dead-letter.jsonl after this many refusals while the database answers
+    spool_dir: Path = PROJECT_ROOT / "var" / "spool"
+    spool_max_failures: int = Field(default=8, ge=1)
     # agents and queues (callcenter/agents, callcenter/queues)
     wrapup_seconds: int = 10
 

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -39,6 +40,11 @@ from ivr.ports import ContactEvent, ContactRecorder, EventKind
 from ivr.services import IvrServices
 
 log = logging.getLogger(__name__)
+
+
+def channel_key(kind: EventKind, uniqueid: str) -> str:
+    """The idempotence key of the one ``kind`` event a channel has (ContactEvent.key)."""
+    return hashlib.sha256(f"{kind}/{uniqueid}".encode()).hexdigest()
 
 
 @dataclass
@@ -83,9 +89,9 @@ class IvrBridge:
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _record(self, linkedid: str, kind: EventKind, **data: Any) -> None:
+    def _record(self, linkedid: str, kind: EventKind, key: str = "", **data: Any) -> None:
         self.recorder.record(ContactEvent(linkedid, kind, data,
-                                          at=self.services.clock()))
+                                          at=self.services.clock(), key=key))
 
     def _by_linkedid(self, linkedid: str) -> Call | None:
         for call in self.calls.values():
@@ -138,7 +144,10 @@ class IvrBridge:
             caller = event.env.get("agi_callerid", "") or event.caller_id_num
             call = Call(event.linkedid, event.uniqueid, event.channel, caller)
             self.calls[event.uniqueid] = call
-            self._record(call.linkedid, EventKind.CALL_STARTED, caller=caller,
+            # keyed by the channel, not the moment: a bridge that finds the channel again
+            # (a restart, a second AsyncAGIStart) derives the same event, stored once
+            self._record(call.linkedid, EventKind.CALL_STARTED,
+                         key=channel_key(EventKind.CALL_STARTED, event.uniqueid), caller=caller,
                          channel=event.channel, uniqueid=event.uniqueid,
                          dnid=event.env.get("agi_dnid", ""),
                          extension=event.env.get("agi_extension", ""))

@@ -61,6 +61,10 @@ class ContactEvent:
     kind: EventKind
     data: Mapping[str, Any] = field(default_factory=dict)
     at: datetime = field(kw_only=True)
+    # the event's identity for idempotent storage: set by a producer that can re-derive the
+    # event (e.g. after a reconnection) to a value stable across re-derivations; left empty,
+    # the contact log assigns one from the content (callcenter.contacts.spool.event_key)
+    key: str = field(default="", kw_only=True)
 
 
 class ContactRecorder(Protocol):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import datetime
@@ -48,6 +49,9 @@ def pytest_configure(config: pytest.Config) -> None:
     # every Settings() and `hotline` subprocess of the suite runs on the suite's clock, not
     # the wall clock (a test that needs another moment sets its own)
     os.environ["HOTLINE_CLOCK_START"] = SUITE_START.isoformat()
+    # the contact spool of every app and `hotline` subprocess of this pytest process (one
+    # directory each: no worker takes over another's spool), never the checkout's var/spool
+    os.environ["HOTLINE_SPOOL_DIR"] = tempfile.mkdtemp(prefix="hotline-spool-")
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -132,7 +136,7 @@ class Harness:
     """A live bridge on the test Asterisk, with helpers to place calls and read contacts."""
 
     def __init__(self, pbx: AsteriskSandbox, contacts: ContactService, menu: Menu,
-                 services: IvrServices | None = None) -> None:
+                 services: IvrServices | None = None, spool_dir: Path | None = None) -> None:
         self.pbx = pbx
         self.contacts = contacts
         self.ami = AmiClient("127.0.0.1", TEST_PORTS.ami, pbx.credentials.ami_user,
@@ -141,7 +145,7 @@ class Harness:
         # the test's own hands (Originate, hanging everything up): the driver account
         self.driver = driver_ami(ping_interval=1.0, ping_timeout=2.0, backoff_initial=0.2,
                                  backoff_max=2.0)
-        self.log = ContactLog(contacts)
+        self.log = ContactLog(contacts, spool_dir)
         # the menu's self-services: demo data, knowledge base, a clock within service hours
         self.services = services or make_ivr_services(contacts.db, pbx.recordings_dir)
         self.bridge = IvrBridge(self.ami, lambda: menu, self.log, resume_timeout=30,

@@ -198,6 +198,11 @@ def test_health_reports_database_and_disabled_ami(client: TestClient) -> None:
     body = client.get("/api/v1/health").json()
     assert body["checks"]["database"]["ok"] is True
     assert body["checks"]["ami"] == {"ok": False, "enabled": False, "state": "disabled"}
+    spool = body["checks"]["contact_spool"]
+    assert spool["ok"] is True
+    assert spool["depth"] == 0
+    assert spool["dead_letters"] == 0
+    assert spool["durable"] is True
     assert body["status"] == "ok"
 
 

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 import callcenter.models  # noqa: F401  (registers every table)
 from callcenter.db import Base, Database
+from callcenter.migrate import alembic_config, upgrade
+from tests.conftest import fresh_database
+
+
+def downgrade(url: str, revision: str) -> None:
+    command.downgrade(alembic_config(url), revision)
 
 
 def test_models_and_migrations_agree(database: Database) -> None:
@@ -14,3 +25,40 @@ def test_models_and_migrations_agree(database: Database) -> None:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         diff = compare_metadata(context, Base.metadata)
     assert diff == [], f"models and migrations differ: {diff}"
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_event_keys_migration_goes_down_and_up(kind: str, tmp_path: Path) -> None:
+    """0005 adds contact_events.event_key (unique) and takes it away again, rows kept."""
+    with fresh_database(kind, tmp_path) as url:
+        engine = sa.create_engine(url)
+        try:
+            def columns() -> set[str]:
+                return {c["name"] for c in sa.inspect(engine).get_columns("contact_events")}
+
+            assert "event_key" in columns()
+            with engine.begin() as conn:
+                conn.execute(sa.text(
+                    "INSERT INTO contacts (linkedid, caller_number, channel, started_at, "
+                    "self_served, reconciled) VALUES ('M-1', '1', '', '2026-11-28 01:00:00', "
+                    "false, false)"))
+                conn.execute(sa.text(
+                    "INSERT INTO contact_events (contact_id, at, kind, data, event_key) "
+                    "SELECT id, '2026-11-28 01:00:00', 'call_started', '{}', 'k1' "
+                    "FROM contacts"))
+            downgrade(url, "0004")
+            engine.dispose()
+            assert "event_key" not in columns()
+            upgrade(url)
+            engine.dispose()
+            assert "event_key" in columns()
+            with engine.begin() as conn:
+                assert conn.execute(sa.text("SELECT count(*) FROM contact_events")).scalar() == 1
+                conn.execute(sa.text("UPDATE contact_events SET event_key = 'k2'"))
+            with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+                conn.execute(sa.text(
+                    "INSERT INTO contact_events (contact_id, at, kind, data, event_key) "
+                    "SELECT id, '2026-11-28 01:00:01', 'menu_node', '{}', 'k2' "
+                    "FROM contacts"))
+        finally:
+            engine.dispose()

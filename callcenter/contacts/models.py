@@ -6,7 +6,17 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from callcenter.db import Base, UtcDateTime
@@ -79,7 +89,8 @@ class Contact(Base):
 
 class ContactEventRow(Base):
     __tablename__ = "contact_events"
-    __table_args__ = (Index("ix_contact_events_contact_id_id", "contact_id", "id"),)
+    __table_args__ = (Index("ix_contact_events_contact_id_id", "contact_id", "id"),
+                      UniqueConstraint("event_key", name="uq_contact_events_event_key"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     contact_id: Mapped[int] = mapped_column(
@@ -88,5 +99,8 @@ class ContactEventRow(Base):
     at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
     kind: Mapped[str] = mapped_column(String(32), nullable=False, index=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # the event's idempotence key (callcenter/contacts/spool.py event_key; migration 0005):
+    # an event whose key is stored is not applied again; rows from before 0005 have none
+    event_key: Mapped[str | None] = mapped_column(String(64))
 
     contact: Mapped[Contact] = relationship(back_populates="events")

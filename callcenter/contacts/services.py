@@ -3,7 +3,9 @@
 :class:`ContactService` applies one event in one transaction (a contact row plus a timeline row).
 :class:`ContactLog` implements the IVR's ``ContactRecorder``: ``record`` queues the event at once,
 one writer task applies the events in order in a worker thread, so call handling never waits on
-the database and no event is reordered.
+the database and no event is reordered. An event the database refuses goes to a durable spool
+on disk and is replayed in order (``callcenter/contacts/spool.py``); every event has a key, and
+one whose key is stored already is applied once only.
 """
 
 from __future__ import annotations
@@ -11,16 +13,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Select, func, select
+from sqlalchemy.exc import DataError, DBAPIError, DisconnectionError, IntegrityError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.orm import Session, selectinload
 
 from callcenter.contacts.models import Contact, ContactEventRow, Outcome
+from callcenter.contacts.spool import KeyAssigner, Spool, event_key
 from callcenter.db import Database
+from ivr.clock import Clock
 from ivr.ports import ContactEvent, EventKind
 
 log = logging.getLogger(__name__)
@@ -53,14 +60,31 @@ class ContactService:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def apply(self, event: ContactEvent) -> None:
-        with self.db.transaction() as session:
-            self._apply(session, event)
+    def apply(self, event: ContactEvent) -> bool:
+        """Store ``event`` and update its contact; False (and nothing changed) when an event
+        with the same key is stored already (a replay or a re-derivation)."""
+        key = event_key(event)
+        try:
+            with self.db.transaction() as session:
+                return self._apply(session, event, key)
+        except IntegrityError:
+            # another writer stored the same key between our check and our commit
+            if self.has_event(key):
+                return False
+            raise
 
-    def _apply(self, session: Session, event: ContactEvent) -> None:
+    def has_event(self, key: str) -> bool:
+        with self.db.session() as session:
+            return session.scalar(select(ContactEventRow.id)
+                                  .where(ContactEventRow.event_key == key)) is not None
+
+    def _apply(self, session: Session, event: ContactEvent, key: str) -> bool:
         contact = session.scalar(
             select(Contact).where(Contact.linkedid == event.linkedid).with_for_update()
         )
+        if contact is not None and session.scalar(
+                select(ContactEventRow.id).where(ContactEventRow.event_key == key)) is not None:
+            return False
         if contact is None:
             contact = Contact(linkedid=event.linkedid, started_at=event.at, caller_number="",
                               channel="", self_served=False, reconciled=False)
@@ -68,7 +92,12 @@ class ContactService:
             session.flush()
         data: dict[str, Any] = dict(event.data)
         session.add(ContactEventRow(contact_id=contact.id, at=event.at, kind=str(event.kind),
-                                    data=data))
+                                    data=data, event_key=key))
+        self._derive(contact, event, data)
+        return True
+
+    @staticmethod
+    def _derive(contact: Contact, event: ContactEvent, data: dict[str, Any]) -> None:
         kind = event.kind
         if kind is EventKind.CALL_STARTED:
             contact.caller_number = str(data.get("caller", ""))[:64]
@@ -206,25 +235,74 @@ def handled_by(agent: str) -> Select[tuple[int]]:
     )
 
 
-class ContactLog:
-    """The IVR's ContactRecorder, backed by :class:`ContactService`."""
+def _is_poison(exc: BaseException) -> bool:
+    """Whether ``exc`` is this event's fault (it will fail again however long we wait: a
+    constraint, a value the column refuses, a bug deriving it) rather than the database's
+    (down, disk full, locked, a connection lost), which waits as long as it takes."""
+    if isinstance(exc, IntegrityError | DataError):
+        return True
+    return not isinstance(exc, DBAPIError | DisconnectionError | SATimeoutError | OSError)
 
-    def __init__(self, service: ContactService) -> None:
+
+class ContactLog:
+    """The IVR's ContactRecorder, backed by :class:`ContactService`.
+
+    ``record`` queues the event; a writer task stores the events in order. An event the
+    database refuses goes to the durable spool (``callcenter/contacts/spool.py``), and so does
+    every later event while the spool holds any, so that no contact's events are reordered; a
+    replay task stores the spool's head with backoff until the database takes it. A poison
+    event (refused ``max_failures`` times while the database answers) goes to the dead-letter
+    file. Every event carries a key (:class:`KeyAssigner`): one stored already is skipped.
+    """
+
+    def __init__(self, service: ContactService, spool_dir: Path | None = None, *,
+                 clock: Clock | None = None, max_failures: int = 8,
+                 backoff_initial: float = 0.05, backoff_max: float = 2.0,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.service = service
+        self.spool = Spool(spool_dir)
+        self.clock = clock
+        self.max_failures = max_failures
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self._sleep = sleep
+        self._keys = KeyAssigner()
         self._queue: asyncio.Queue[ContactEvent] = asyncio.Queue()
+        self._lock = asyncio.Lock()
+        self._work = asyncio.Event()     # the spool has something to replay
+        self._drained = asyncio.Event()  # the spool is empty
+        self._drained.set()
         self._worker: asyncio.Task[None] | None = None
-        self.failures = 0
-        self.written = 0
+        self._replayer: asyncio.Task[None] | None = None
+        self.failures = 0     # events dead-lettered by this process
+        self.written = 0      # events stored
+        self.duplicates = 0   # events whose key was stored already (skipped)
+        self.spooled = 0      # events that went through the spool
+        self.spool_errors = 0  # spool writes that failed (kept in memory only)
+        self.head_failures = 0  # failed tries of the spool's current head
 
     def start(self) -> None:
         if self._worker is None:
-            self._worker = asyncio.get_running_loop().create_task(self._run(),
-                                                                  name="contact-log")
+            self.spool.open()  # what a previous run left is replayed before anything new
+            if len(self.spool):
+                self._drained.clear()
+                self._work.set()
+            loop = asyncio.get_running_loop()
+            self._replayer = loop.create_task(self._replay(), name="contact-log-replay")
+            self._worker = loop.create_task(self._run(), name="contact-log")
 
     def record(self, event: ContactEvent) -> None:
-        self._queue.put_nowait(event)
+        self._queue.put_nowait(self._keys(event))
 
     async def flush(self) -> None:
+        """Wait until every recorded event is stored (or dead-lettered)."""
+        await self._queue.join()
+        while len(self.spool):
+            await self._drained.wait()
+
+    async def persisted(self) -> None:
+        """Wait until every recorded event is stored or spooled (durable), not for the
+        database."""
         await self._queue.join()
 
     async def open_contacts(self) -> list[str]:
@@ -232,32 +310,102 @@ class ContactLog:
         return await asyncio.to_thread(self.service.open_linkedids)
 
     async def close(self) -> None:
-        await self.flush()
-        if self._worker is not None:
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
-            self._worker = None
+        """Stop once every recorded event is stored or spooled; the spool stays on disk for
+        the next start."""
+        await self.persisted()
+        for task in (self._worker, self._replayer):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._worker = self._replayer = None
+        if len(self.spool):
+            if self.spool.path is None:
+                log.error("contact log closed with %d events not stored (no spool directory)",
+                          len(self.spool))
+            else:
+                log.warning("contact log closed with %d events in the spool %s (replayed at "
+                            "the next start)", len(self.spool), self.spool.path)
+        self.spool.close()
+
+    def health(self) -> dict[str, Any]:
+        return {**self.spool.describe(), "written": self.written,
+                "duplicates": self.duplicates, "spooled": self.spooled,
+                "dead_lettered": self.failures, "spool_errors": self.spool_errors,
+                "head_failures": self.head_failures}
+
+    async def _store(self, event: ContactEvent) -> None:
+        if await asyncio.to_thread(self.service.apply, event):
+            self.written += 1
+        else:
+            self.duplicates += 1
 
     async def _run(self) -> None:
         while True:
             event = await self._queue.get()
             try:
-                await self._apply_with_retry(event)
+                if not len(self.spool):
+                    try:
+                        await self._store(event)
+                        continue
+                    except Exception as exc:
+                        log.warning("storing %s of %s failed, spooled: %s", event.kind,
+                                    event.linkedid, exc)
+                await self._to_spool(event)
             finally:
                 self._queue.task_done()
 
-    async def _apply_with_retry(self, event: ContactEvent) -> None:
-        delay = 0.05
-        for attempt in range(1, 8):
+    async def _to_spool(self, event: ContactEvent) -> None:
+        async with self._lock:
             try:
-                await asyncio.to_thread(self.service.apply, event)
-                self.written += 1
-                return
-            except Exception:
-                log.exception("storing %s for %s failed (attempt %d)", event.kind,
-                              event.linkedid, attempt)
-                await asyncio.sleep(delay)
-                delay = min(2.0, delay * 2)
+                await asyncio.to_thread(self.spool.append, event)
+            except OSError:
+                # the disk refuses too: keep it in order in memory, the replay goes on
+                log.exception("the contact spool %s refused an event of %s; kept in memory",
+                              self.spool.path, event.linkedid)
+                self.spool_errors += 1
+                self.spool.pending.append(event)
+        self.spooled += 1
+        self._drained.clear()
+        self._work.set()
+
+    async def _replay(self) -> None:
+        delay = self.backoff_initial
+        while True:
+            head = self.spool.head()
+            if head is None:
+                self._drained.set()
+                self._work.clear()
+                await self._work.wait()
+                continue
+            try:
+                await self._store(head)
+            except Exception as exc:
+                poison = _is_poison(exc)
+                if poison:
+                    self.head_failures += 1
+                log.warning("replaying %s of %s from the spool failed (%s, %d events "
+                            "spooled): %s", head.kind, head.linkedid,
+                            "event refused" if poison else "database unavailable",
+                            len(self.spool), exc)
+                if poison and self.head_failures >= self.max_failures:
+                    await self._dead_letter(head, exc)
+                    delay = self.backoff_initial
+                    continue
+                await self._sleep(delay)
+                delay = min(self.backoff_max, delay * 2)
+                continue
+            async with self._lock:
+                await asyncio.to_thread(self.spool.pop)
+            self.head_failures = 0
+            delay = self.backoff_initial
+
+    async def _dead_letter(self, event: ContactEvent, exc: Exception) -> None:
+        log.error("contact event %s of linkedid %s refused %d times: moved to the dead-letter "
+                  "file %s (%s)", event.kind, event.linkedid, self.head_failures,
+                  self.spool.dead_letter_path, exc)
+        at = self.clock() if self.clock is not None else event.at
+        async with self._lock:
+            await asyncio.to_thread(self.spool.dead_letter, event, repr(exc), at)
         self.failures += 1
-        log.error("contact event lost after retries: %r", event)
+        self.head_failures = 0

@@ -1,4 +1,5 @@
-"""``/api/v1/health``: database and AMI connection state, the service calendar's coverage."""
+"""``/api/v1/health``: database and AMI connection state, the contact spool, the service
+calendar's coverage."""
 
 from __future__ import annotations
 
@@ -36,6 +37,17 @@ async def health(request: Request, response: Response, db: DatabaseDep) -> dict[
             "handler_errors": h.handler_errors, "malformed_events": h.malformed_events,
         }
     warnings: list[str] = []
+    if runtime is not None:
+        # events the database refused wait in the spool; poison ones went to the dead letters
+        spool = runtime.contact_log.health()
+        checks["contact_spool"] = {"ok": not spool["depth"] and not spool["dead_letters"],
+                                   **spool}
+        if spool["depth"]:
+            warnings.append(f"{spool['depth']} contact events wait in the spool for the "
+                            f"database ({spool['path'] or 'in memory only'})")
+        if spool["dead_letters"]:
+            warnings.append(f"{spool['dead_letters']} contact events were refused for good: "
+                            f"see {spool['dead_letter_path']}")
     if runtime is not None and runtime.bridge is not None:
         checks["bridge"] = {"active_calls": len(runtime.bridge.calls),
                             "sessions_started": runtime.bridge.sessions_started,
