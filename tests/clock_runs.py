@@ -61,7 +61,10 @@ def main(args: list[str]) -> int:
         command = [sys.executable, "-m", "pytest", "-rs", "-p", "no:cacheprovider",
                    "--durations=15"]
         if workers not in ("", "0"):
-            command += ["-n", workers]
+            # two tests at a time to each worker: xdist's default first hands each worker a
+            # run of consecutive tests (a 32nd of the suite), so the call tests, sorted first,
+            # all went to the first worker, one after the other
+            command += ["-n", workers, "--maxschedchunk", "2"]
         code = subprocess.run([*command, *args], env=env, check=False).returncode
         results.append((f"{name} ({scope})", moment, code, time.monotonic() - started))
     print("\n== clock runs")

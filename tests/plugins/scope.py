@@ -100,7 +100,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Keeps the tests of this run's scope, then puts the calls through the real Asterisk (and
     the browser sessions) first: they take a minute each, so when they start first the
     parallel workers finish together instead of one worker running a long call test alone at
-    the end (the same order in every worker)."""
+    the end (the same order in every worker; tests/clock_runs.py hands them out two at a
+    time, ``--maxschedchunk 2``, so that they spread over the workers)."""
     chosen = scope()
     kept = [item for item in items if in_scope(item, chosen)]
     dropped = [item for item in items if not in_scope(item, chosen)]
