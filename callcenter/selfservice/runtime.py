@@ -18,9 +18,9 @@ async def start_answer_audio(settings: Settings, services: IvrServices
                              ) -> asyncio.Task[None] | None:
     """Load the knowledge base if nobody attached one, then render missing answer audio in
     the background (calls render on demand meanwhile)."""
-    if services.kb is None and settings.kb_enabled:
-        from knowledge_base import KnowledgeBase
+    from knowledge_base import KnowledgeBase
 
+    if services.kb is None and settings.kb_enabled:
         try:
             services.kb = await asyncio.to_thread(
                 partial(KnowledgeBase.load, settings.kb_data_dir,
@@ -30,8 +30,8 @@ async def start_answer_audio(settings: Settings, services: IvrServices
             log.exception("knowledge base not loaded: FAQ nodes go to their agents")
             return None
     kb, answers = services.kb, services.answers
-    if kb is None or answers is None:
-        return None
+    if not isinstance(kb, KnowledgeBase) or answers is None:
+        return None  # the menu's port (ivr.ports.FaqSource) lists no entries to render
 
     async def render() -> None:
         try:
