@@ -18,6 +18,7 @@ from callcenter.auth.deps import SESSION_COOKIE
 from callcenter.contacts.services import ContactService
 from callcenter.db import Database
 from callcenter.edge import Edge, install_access_log_filter
+from callcenter.errors import DomainError, domain_error_response
 from callcenter.health.calendar import load_checked
 from callcenter.openapi import describe_errors
 from callcenter.runtime import Runtime
@@ -82,6 +83,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     )
 
     app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
+    # every domain's refusal (callcenter/errors.py), rendered once: routes do not catch them
+    app.add_exception_handler(DomainError, domain_error_response)
     app.include_router(api_router)
     app.include_router(web_router)  # the console: /console
     app.include_router(stats_pages_router)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import selectinload
 
 from callcenter.auth.services import audit
 from callcenter.db import Database
+from callcenter.errors import NotFound
 from callcenter.tickets.models import (
     CallbackRequest,
     CallbackStatus,
@@ -54,7 +55,7 @@ class TicketDesk:
             ticket = session.scalar(select(Ticket).where(Ticket.ticket_no == ticket_no)
                                     .with_for_update())
             if ticket is None:
-                raise LookupError(f"工单 {ticket_no} 不存在")
+                raise NotFound(f"工单 {ticket_no} 不存在")
             if expected_owner is not ... and ticket.owner != expected_owner:
                 raise TicketError(f"工单 {ticket_no} 的负责人刚刚变更，请刷新后重试")
             if ticket.status == TicketStatus.CLOSED:
@@ -107,7 +108,7 @@ class TicketDesk:
         with self.db.transaction() as session:
             request = session.get(CallbackRequest, callback_id, with_for_update=True)
             if request is None:
-                raise LookupError(f"回电请求 {callback_id} 不存在")
+                raise NotFound(f"回电请求 {callback_id} 不存在")
             if expected_owner is not ... and request.owner != expected_owner:
                 raise TicketError(f"回电请求 {callback_id} 的负责人刚刚变更，请刷新后重试")
             if status is not None:
