@@ -127,17 +127,20 @@ class TicketDesk:
 
 
 class QueueCallbacks:
-    """Callback requests of callers who accepted the queue's callback offer (built on first
-    use, so a bad calendar file never stops the call center from starting)."""
+    """Callback requests of callers who accepted the queue's callback offer: on the
+    process's ticket service (``service``, from the composition root), or, without one (a
+    broken calendar file, which never stops the call center from starting), one built on
+    first use."""
 
     def __init__(self, db: Database, hours_file: Path, commitments: Mapping[str, int],
-                 callback_due_hours: float, *, clock: Clock) -> None:
+                 callback_due_hours: float, *, clock: Clock,
+                 service: TicketService | None = None) -> None:
         self.db = db
         self.clock = clock
         self.hours_file = hours_file
         self.commitments = commitments
         self.callback_due_hours = callback_due_hours
-        self._desk: IvrTicketDesk | None = None
+        self._desk: IvrTicketDesk | None = IvrTicketDesk(service) if service else None
 
     async def request_callback(self, number: str, linkedid: str, reason: str
                                ) -> CallbackConfirmation:

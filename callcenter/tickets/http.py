@@ -119,15 +119,11 @@ class CallbackUpdate(BaseModel):
 
 
 def ticket_service(request: Request) -> TicketService:
-    service = getattr(request.app.state, "ticket_service", None)
+    """The process's ticket service (built once by the app's lifespan: ``app.state.tickets``);
+    none when the service calendar could not be loaded (the health report says why)."""
+    service = getattr(request.app.state, "tickets", None)
     if not isinstance(service, TicketService):
-        from ivr.calendar import ServiceCalendar
-
-        settings = request.app.state.settings
-        service = TicketService(request.app.state.db, ServiceCalendar.load(settings.hours_file),
-                                settings.ticket_commitment_days, settings.callback_due_hours,
-                                clock=request.app.state.clock)
-        request.app.state.ticket_service = service
+        raise HTTPException(503, "工单服务暂不可用：服务日历无法加载")
     return service
 
 
