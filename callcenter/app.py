@@ -6,7 +6,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from functools import partial
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,14 +17,15 @@ from callcenter.auth.deps import SESSION_COOKIE
 from callcenter.contacts.services import ContactService
 from callcenter.db import Database
 from callcenter.edge import Edge, install_access_log_filter
-from callcenter.health.calendar import load_checked
+from callcenter.errors import DomainError, domain_error_response
 from callcenter.openapi import describe_errors
-from callcenter.runtime import Runtime
+from callcenter.runtime import Runtime, load_shared
 from callcenter.settings import Settings, clock_of, get_settings
 from callcenter.stats.http import pages_router as stats_pages_router
 from callcenter.stats.live import WallboardPublisher
+from callcenter.stats.services import stats_service_for
 from callcenter.web.http import router as web_router
-from ivr.clock import Clock, local_date
+from ivr.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -36,31 +36,26 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # the composition root: each long-lived service is built here, once, and request
+        # dependencies (callcenter/deps.py and the domains' get_* functions) read app.state
         db = Database(settings.database_url)
         contacts = ContactService(db)
         process_clock = clock or clock_of(settings)  # the one clock every service reads
-        runtime = Runtime.build(settings, contacts, process_clock)
+        install_access_log_filter()  # no caller numbers or questions in the access log
+        # the calendar (its coverage: a warning in the log and in the health report), the
+        # knowledge base (/kb and the IVR's FAQ nodes) and the ticket service
+        shared = await asyncio.to_thread(load_shared, settings, db, process_clock)
+        runtime = Runtime.build(settings, contacts, process_clock, shared)
         app.state.settings = settings
         app.state.clock = process_clock
         app.state.db = db
         app.state.contacts = contacts
         app.state.runtime = runtime
         app.state.notifier = runtime.notifier  # the one event bus (callcenter/notify)
-        # the calendar's coverage: a warning in the log now and in the health report
-        app.state.calendar = load_checked(settings.hours_file, process_clock())
-        app.state.knowledge_base = None
-        install_access_log_filter()  # no caller numbers or questions in the access log
-        if settings.kb_enabled:
-            from knowledge_base.base import KnowledgeBase
-
-            try:
-                app.state.knowledge_base = await asyncio.to_thread(
-                    partial(KnowledgeBase.load, settings.kb_data_dir,
-                            cache_dir=settings.kb_cache_dir,
-                            clock=local_date(process_clock, settings.timezone)))
-            except Exception:
-                log.exception("the knowledge base could not be loaded; /kb answers 503")
-            runtime.attach_knowledge_base(app.state.knowledge_base)
+        app.state.calendar = shared.calendar
+        app.state.knowledge_base = shared.kb
+        app.state.tickets = shared.tickets
+        app.state.stats = stats_service_for(db, settings, process_clock)
         await runtime.start()
         wallboard = WallboardPublisher(app, settings.stats_wallboard_interval_s)
         wallboard.start()
@@ -82,6 +77,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     )
 
     app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
+    # every domain's refusal (callcenter/errors.py), rendered once: routes do not catch them
+    app.add_exception_handler(DomainError, domain_error_response)
     app.include_router(api_router)
     app.include_router(web_router)  # the console: /console
     app.include_router(stats_pages_router)

@@ -187,7 +187,7 @@ async def _place_call(settings: Settings, runner: Any, steps: list[Any], number:
     from callcenter.contacts.services import ContactFilters, ContactService
     from callcenter.db import Database
     from callcenter.migrate import upgrade
-    from callcenter.runtime import Runtime
+    from callcenter.runtime import Runtime, load_shared
     from callcenter.settings import clock_of
     from ivr.ami.client import AmiClient
 
@@ -204,7 +204,9 @@ async def _place_call(settings: Settings, runner: Any, steps: list[Any], number:
                         settings.ami_secret)
         await ami.start()
     else:
-        runtime = Runtime.build(settings, contacts, clock_of(settings))
+        clock = clock_of(settings)
+        shared = await asyncio.to_thread(load_shared, settings, db, clock)
+        runtime = Runtime.build(settings, contacts, clock, shared)
         await runtime.start()
         assert runtime.ami is not None
         ami = runtime.ami

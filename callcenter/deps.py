@@ -1,5 +1,8 @@
 """FastAPI dependencies, as ``Annotated`` aliases (one place to find what a route can ask for).
 
+They only read ``app.state``, which the app's lifespan (``callcenter/app.py``, the composition
+root) fills once; none builds a service.
+
 Authentication slots in here: routers are mounted with ``dependencies=[...]`` in ``api.py``.
 """
 
@@ -13,7 +16,7 @@ from callcenter.auth.deps import CurrentUser, require_roles
 from callcenter.contacts.services import ContactService
 from callcenter.db import Database
 from callcenter.settings import Settings
-from callcenter.stats.services import StatsService, stats_service_for
+from callcenter.stats.services import StatsService
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -37,11 +40,7 @@ ContactServiceDep = Annotated[ContactService, Depends(get_contact_service)]
 
 
 def get_stats_service(request: Request) -> StatsService:
-    service = getattr(request.app.state, "stats", None)
-    if not isinstance(service, StatsService):
-        state = request.app.state
-        service = stats_service_for(state.db, state.settings, state.clock)
-        request.app.state.stats = service
+    service: StatsService = request.app.state.stats  # built once by the app's lifespan
     return service
 
 

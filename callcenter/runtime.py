@@ -1,25 +1,68 @@
-"""The call-handling side of the process: AMI connection, bridge and contact log, wired."""
+"""The composition root's parts: the long-lived services every role of the process shares
+(:class:`Shared`: service calendar, knowledge base, ticket service, built once by
+:func:`load_shared`), and the call-handling side (:class:`Runtime`: AMI connection, bridge,
+contact log, agent desk), built on them."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from callcenter.agents.services import AgentDesk
 from callcenter.contacts.services import ContactLog, ContactService
+from callcenter.db import Database
+from callcenter.health.calendar import load_checked
 from callcenter.notify.services import Notifier
 from callcenter.queues.services import QueueService
 from callcenter.settings import Settings
 from callcenter.tickets.desk import QueueCallbacks
+from callcenter.tickets.services import TicketService
 from ivr.ami.client import AmiClient
 from ivr.bridge import IvrBridge
-from ivr.clock import Clock
+from ivr.calendar import CalendarError, ServiceCalendar
+from ivr.clock import Clock, local_date
 from ivr.menu.loader import load_menu
 from ivr.menu.schema import Menu
 from ivr.services import IvrServices
 
+if TYPE_CHECKING:
+    from knowledge_base import KnowledgeBase
+
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Shared:
+    """What the API and the call handling share, built once per process: ``/kb`` and the
+    IVR's FAQ nodes read the same knowledge base, tickets and callbacks the same calendar."""
+
+    calendar: ServiceCalendar | CalendarError   # a broken hours file: the error (health)
+    kb: KnowledgeBase | None                    # None: disabled or failed to load
+    tickets: TicketService | None               # None: no calendar to date commitments by
+
+
+def load_shared(settings: Settings, db: Database, clock: Clock) -> Shared:
+    """Load the calendar and the knowledge base and build the ticket service, each once
+    (blocking: the knowledge base takes a while; run it in a thread). A broken calendar or
+    knowledge base is logged, not raised: the API starts and says so (health, 503)."""
+    calendar = load_checked(settings.hours_file, clock())
+    kb: KnowledgeBase | None = None
+    if settings.kb_enabled:
+        from knowledge_base import KnowledgeBase
+
+        try:
+            kb = KnowledgeBase.load(settings.kb_data_dir, cache_dir=settings.kb_cache_dir,
+                                    clock=local_date(clock, settings.timezone))
+        except Exception:
+            log.exception("the knowledge base could not be loaded; /kb answers 503 and FAQ"
+                          " nodes go to their agents")
+    tickets = None
+    if isinstance(calendar, ServiceCalendar):
+        tickets = TicketService(db, calendar, settings.ticket_commitment_days,
+                                settings.callback_due_hours, clock=clock)
+    return Shared(calendar=calendar, kb=kb, tickets=tickets)
 
 
 class MenuHolder:
@@ -41,6 +84,7 @@ class MenuHolder:
 class Runtime:
     settings: Settings
     clock: Clock
+    shared: Shared
     contact_log: ContactLog
     notifier: Notifier
     ami: AmiClient | None = None
@@ -51,10 +95,11 @@ class Runtime:
     answers_task: asyncio.Task[None] | None = None
 
     @classmethod
-    def build(cls, settings: Settings, contacts: ContactService, clock: Clock) -> Runtime:
+    def build(cls, settings: Settings, contacts: ContactService, clock: Clock,
+              shared: Shared) -> Runtime:
         contact_log = ContactLog(contacts, settings.spool_dir, clock=clock,
                                  max_failures=settings.spool_max_failures)
-        runtime = cls(settings=settings, clock=clock, contact_log=contact_log,
+        runtime = cls(settings=settings, clock=clock, shared=shared, contact_log=contact_log,
                       notifier=Notifier(clock))
         if settings.ami_enabled:
             runtime.menu = MenuHolder(settings)
@@ -65,7 +110,11 @@ class Runtime:
             )
             from callcenter.selfservice.services import build_ivr_services
 
-            runtime.ivr_services = build_ivr_services(settings, contacts.db, clock)
+            if isinstance(shared.calendar, CalendarError):
+                raise shared.calendar  # the menu routes by it: no bridge without one
+            runtime.ivr_services = build_ivr_services(
+                settings, contacts.db, clock, calendar=shared.calendar, kb=shared.kb,
+                tickets=shared.tickets)
             runtime.bridge = IvrBridge(runtime.ami, runtime.menu, contact_log,
                                        services=runtime.ivr_services)
         runtime.desk = AgentDesk(contacts.db, QueueService(contacts.db, clock), runtime.notifier,
@@ -74,7 +123,8 @@ class Runtime:
                                  callbacks=QueueCallbacks(
                                      contacts.db, settings.hours_file,
                                      settings.ticket_commitment_days,
-                                     settings.callback_due_hours, clock=clock),
+                                     settings.callback_due_hours, clock=clock,
+                                     service=shared.tickets),
                                  clock=clock)
         return runtime
 
@@ -88,16 +138,9 @@ class Runtime:
         if self.ivr_services is not None:
             from callcenter.selfservice.runtime import start_answer_audio
 
-            self.answers_task = await start_answer_audio(self.settings, self.ivr_services)
+            self.answers_task = start_answer_audio(self.shared.kb, self.ivr_services.answers)
         if self.ami is not None:
             await self.ami.start()
-
-    def attach_knowledge_base(self, kb: object) -> None:
-        """Share the app's loaded knowledge base with the menu (FAQ nodes)."""
-        from knowledge_base import KnowledgeBase
-
-        if self.ivr_services is not None and isinstance(kb, KnowledgeBase):
-            self.ivr_services.kb = kb
 
     async def stop(self) -> None:
         if self.answers_task is not None:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
 
+from knowledge_base.models import Decision, FaqEntry
+
 
 class EventKind(enum.StrEnum):
     CALL_STARTED = "call_started"          # caller, channel, uniqueid
@@ -78,6 +80,22 @@ class ContactRecorder(Protocol):
 
     async def open_contacts(self) -> list[str]:
         """Linkedids of contacts that started and have not ended."""
+        ...
+
+
+# -- the knowledge base (knowledge_base.KnowledgeBase, built once by the composition root) --
+
+
+class FaqSource(Protocol):
+    """The FAQ knowledge base as the menu's ``faq`` nodes use it."""
+
+    def decide(self, query: str, top: int = 3) -> Decision:
+        """Answer, ask to confirm or decline a caller's question (blocking; run it in a
+        thread)."""
+        ...
+
+    def get(self, entry_id: str) -> FaqEntry:
+        """The entry ``entry_id`` (KeyError when there is none)."""
         ...
 
 

@@ -29,11 +29,11 @@ from callcenter.contacts.models import Contact
 from callcenter.contacts.services import ContactService
 from callcenter.tickets.models import Ticket
 from ivr.asr.metrics import cer
+from ivr.asr.vosk import VoskRecognizer
 from ivr.asr.whisper import WhisperRecognizer
 from ivr.menu.schema import Menu
 from ivr.pbx.sandbox import AsteriskSandbox
 from ivr.ports import ContactEvent, EventKind, Transcript
-from ivr.speech import VoskRecognizer
 from tests.conftest import Harness, HarnessAt, events_of, kinds
 from tests.ivr_support import closed_moment, make_ivr_services
 from tests.support import SOUNDS_DIR

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 
 from callcenter.agents.schemas import NoteIn, NoteOut, StateRequest, TransferRequest
-from callcenter.agents.services import Agent, AgentDesk, DeskError
+from callcenter.agents.services import Agent, AgentDesk
 from callcenter.auth.deps import Supervisor, require_roles
 from callcenter.auth.models import Role
 from callcenter.auth.schemas import USERNAME_REF_PATTERN
@@ -23,7 +23,8 @@ LINKEDID = Path(pattern=r"^[A-Za-z0-9._-]{1,64}$")
 
 
 BOSSES = frozenset({Role.SUPERVISOR, Role.ADMIN})
-# what the desk may answer besides success (DeskError.status) and 503 without the desk
+# what the desk may answer besides success (DeskError.status, rendered by the app's one
+# domain-error handler: callcenter/errors.py) and 503 without the desk
 DESK_ERRORS = problems(404, 409, 502, 503)
 
 
@@ -38,23 +39,17 @@ DeskDep = Annotated[AgentDesk, Depends(get_desk)]
 
 
 async def _change(desk: AgentDesk, username: str, body: StateRequest, by: str) -> Agent:
-    try:
-        if body.state == "ready":
-            return await desk.go_ready(username, by=by)
-        if body.state == "paused":
-            assert body.reason is not None
-            return await desk.pause(username, body.reason, by=by)
-        return await desk.log_out(username, by=by)
-    except DeskError as exc:
-        raise HTTPException(exc.status, str(exc)) from exc
+    if body.state == "ready":
+        return await desk.go_ready(username, by=by)
+    if body.state == "paused":
+        assert body.reason is not None
+        return await desk.pause(username, body.reason, by=by)
+    return await desk.log_out(username, by=by)
 
 
 @router.get("/agents/me", responses=DESK_ERRORS)
 async def my_state(user: Staff, desk: DeskDep) -> dict[str, Any]:
-    try:
-        return desk.agent(user.username).as_json()
-    except DeskError as exc:
-        raise HTTPException(exc.status, str(exc)) from exc
+    return desk.agent(user.username).as_json()
 
 
 @router.post("/agents/me/state", responses=DESK_ERRORS)
@@ -64,10 +59,7 @@ async def change_my_state(body: StateRequest, user: Staff, desk: DeskDep) -> dic
 
 @router.post("/agents/me/transfer", responses=DESK_ERRORS)
 async def transfer(body: TransferRequest, user: Staff, desk: DeskDep) -> dict[str, Any]:
-    try:
-        agent = await desk.transfer(user.username, body.queue, by=user.username)
-    except DeskError as exc:
-        raise HTTPException(exc.status, str(exc)) from exc
+    agent = await desk.transfer(user.username, body.queue, by=user.username)
     return {"transferred": True, "queue": body.queue, "linkedid": agent.linkedid}
 
 
@@ -90,11 +82,8 @@ async def save_note(body: NoteIn, user: Staff, desk: DeskDep,
                     linkedid: Annotated[str, LINKEDID]) -> NoteOut:
     if not await asyncio.to_thread(desk.handled, linkedid, user.username):
         raise HTTPException(403, "只能为本人接听的来电填写小结")
-    try:
-        row = await asyncio.to_thread(desk.save_note, linkedid, user.username, body.notes,
-                                      body.disposition)
-    except DeskError as exc:
-        raise HTTPException(exc.status, str(exc)) from exc
+    row = await asyncio.to_thread(desk.save_note, linkedid, user.username, body.notes,
+                                  body.disposition)
     return NoteOut.model_validate(row)
 
 

@@ -31,6 +31,7 @@ from callcenter.auth.models import Role, User
 from callcenter.auth.services import audit
 from callcenter.contacts.services import ContactFilters, ContactService
 from callcenter.db import Database
+from callcenter.errors import DomainError
 from callcenter.notify.services import Notifier
 from callcenter.queues.services import Membership, QueueConfigPusher, QueueService
 from ivr.ami.client import AmiClient, AmiError
@@ -73,12 +74,9 @@ class CallbackTaker(Protocol):
     async def request_callback(self, number: str, linkedid: str, reason: str) -> Any: ...
 
 
-class DeskError(Exception):
-    """A request the desk refuses; ``status`` is the HTTP status to answer with."""
-
-    def __init__(self, message: str, status: int = 409) -> None:
-        super().__init__(message)
-        self.status = status
+class DeskError(DomainError):
+    """A request the desk refuses; ``status`` is the HTTP status to answer with (409 unless
+    the raise says otherwise)."""
 
 
 @dataclass

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from callcenter.auth.models import AuditEntry, AuthSession, Role, User
 from callcenter.auth.passwords import WeakPassword, check_password
 from callcenter.db import Database
+from callcenter.errors import DomainError, NotFound
 from ivr.clock import Clock
 
 _hasher = PasswordHasher()
@@ -47,12 +48,14 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class AuthError(Exception):
-    """A user or credential problem, with a message for people (Simplified Chinese)."""
+class AuthError(DomainError):
+    """A user or credential problem, with a message for people (Simplified Chinese); 409."""
 
 
 class PasswordRejected(AuthError):
-    """The new password breaks the password rule (callcenter/auth/passwords.py)."""
+    """The new password breaks the password rule (callcenter/auth/passwords.py); 422."""
+
+    default_status = 422
 
 
 def _checked(password: str, username: str) -> str:
@@ -120,7 +123,7 @@ class UserService:
         with self.db.transaction() as session:
             user = session.scalar(select(User).where(User.username == username))
             if user is None:
-                raise LookupError(f"用户 {username} 不存在")
+                raise NotFound(f"用户 {username} 不存在")
             changed: dict[str, Any] = {}
             if role is not None:
                 user.role = str(role)

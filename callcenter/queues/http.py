@@ -23,7 +23,7 @@ from callcenter.queues.schemas import (
     SkillIn,
     SkillOut,
 )
-from callcenter.queues.services import ConfigError, QueueService
+from callcenter.queues.services import QueueService
 
 router = APIRouter(tags=["queues"])
 Anyone = Annotated[AuthUser, Depends(require_roles(*Role))]
@@ -73,11 +73,8 @@ async def list_queues(_user: Anyone, queues: QueuesDep) -> list[QueueOut]:
 @router.put("/queues/{name}", response_model=QueueOut, responses=problems(502))
 async def save_queue(name: Name, body: QueueIn, admin: Admin, queues: QueuesDep,
                      request: Request) -> QueueOut:
-    try:
-        queue = await asyncio.to_thread(queues.save_queue, {"name": name, **body.model_dump()},
-                                        actor=admin.username)
-    except ConfigError as exc:
-        raise HTTPException(422, str(exc)) from exc
+    queue = await asyncio.to_thread(queues.save_queue, {"name": name, **body.model_dump()},
+                                    actor=admin.username)
     await _push(request)
     return QueueOut.model_validate(queue)
 
@@ -112,13 +109,8 @@ async def set_agent_skills(username: Username, body: AgentSkillsIn, admin: Admin
     bad = [k for k, v in body.skills.items() if not 0 <= v <= 10]
     if bad:
         raise HTTPException(422, f"技能等级（penalty）必须在 0 到 10 之间：{'、'.join(bad)}")
-    try:
-        await asyncio.to_thread(queues.set_agent_skills, username, body.skills,
-                                actor=admin.username)
-    except LookupError as exc:
-        raise HTTPException(404, str(exc)) from exc
-    except ConfigError as exc:
-        raise HTTPException(422, str(exc)) from exc
+    await asyncio.to_thread(queues.set_agent_skills, username, body.skills,
+                            actor=admin.username)
     return body.skills
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import delete, select
 
 from callcenter.auth.services import audit
 from callcenter.db import Database
+from callcenter.errors import DomainError, NotFound
 from callcenter.queues.models import AgentSkill, Disposition, PauseReason, QueueConfig, Skill
 from ivr.ami.client import AmiClient
 from ivr.clock import Clock
@@ -47,8 +48,10 @@ def _chunks(steps: list[dict[str, str]], limit: int) -> list[list[dict[str, str]
     return [c for c in chunks if c]
 
 
-class ConfigError(Exception):
-    """A configuration change that cannot be made (message for people)."""
+class ConfigError(DomainError):
+    """A configuration change that cannot be made (message for people); 422."""
+
+    default_status = 422
 
 
 @dataclass(frozen=True)
@@ -177,7 +180,7 @@ class QueueService:
 
         with self.db.transaction() as session:
             if session.scalar(select(User.id).where(User.username == username)) is None:
-                raise LookupError(f"用户 {username} 不存在")
+                raise NotFound(f"用户 {username} 不存在")
             known = set(session.scalars(select(Skill.name)))
             unknown = sorted(set(skills) - known)
             if unknown:

@@ -1,35 +1,24 @@
-"""Start-up work for the IVR: the knowledge base for FAQ nodes, and the audio of its answers
-and of its standard questions (spoken when the caller is asked to confirm one)."""
+"""Start-up work for the IVR: the audio of the knowledge base's answers and of its standard
+questions (spoken when the caller is asked to confirm one). The knowledge base itself is
+loaded once, by the composition root (``callcenter.runtime.load_shared``)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from functools import partial
+from typing import TYPE_CHECKING
 
-from callcenter.settings import Settings
-from ivr.clock import local_date
-from ivr.services import IvrServices
+from ivr.prompts.answers import AnswerAudio
+
+if TYPE_CHECKING:
+    from knowledge_base import KnowledgeBase
 
 log = logging.getLogger(__name__)
 
 
-async def start_answer_audio(settings: Settings, services: IvrServices
-                             ) -> asyncio.Task[None] | None:
-    """Load the knowledge base if nobody attached one, then render missing answer audio in
-    the background (calls render on demand meanwhile)."""
-    if services.kb is None and settings.kb_enabled:
-        from knowledge_base import KnowledgeBase
-
-        try:
-            services.kb = await asyncio.to_thread(
-                partial(KnowledgeBase.load, settings.kb_data_dir,
-                        cache_dir=settings.kb_cache_dir,
-                        clock=local_date(services.clock, settings.timezone)))
-        except Exception:
-            log.exception("knowledge base not loaded: FAQ nodes go to their agents")
-            return None
-    kb, answers = services.kb, services.answers
+def start_answer_audio(kb: KnowledgeBase | None, answers: AnswerAudio | None
+                       ) -> asyncio.Task[None] | None:
+    """Render missing answer audio in the background (calls render on demand meanwhile)."""
     if kb is None or answers is None:
         return None
 

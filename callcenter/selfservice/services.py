@@ -24,24 +24,32 @@ from callcenter.tickets.services import IvrTicketDesk, TicketService
 from ivr.asr import build_recognizer
 from ivr.calendar import ServiceCalendar
 from ivr.clock import Clock
+from ivr.ports import FaqSource
 from ivr.prompts.answers import AnswerAudio
 from ivr.services import IvrServices
 
 log = logging.getLogger(__name__)
 
 
-def build_ivr_services(settings: Settings, db: Database, clock: Clock) -> IvrServices:
-    calendar = ServiceCalendar.load(settings.hours_file)
+def build_ivr_services(settings: Settings, db: Database, clock: Clock, *,
+                       calendar: ServiceCalendar | None = None, kb: FaqSource | None = None,
+                       tickets: TicketService | None = None) -> IvrServices:
+    """The menu's services over ``db``. The composition root passes what it already built
+    (``callcenter.runtime.Shared``); a test or a benchmark may leave them to be made here."""
+    if calendar is None:
+        calendar = ServiceCalendar.load(settings.hours_file)
+    if tickets is None:
+        tickets = TicketService(db, calendar, settings.ticket_commitment_days,
+                                settings.callback_due_hours, clock=clock)
     recognizer = build_recognizer(settings.asr_engine, settings.whisper_model_dir,
                                   settings.vosk_model_path)
     return IvrServices(
-        kb=None,
+        kb=kb,
         answers=AnswerAudio(settings.sounds_dir, settings.tts_voice),
         invoices=IvrInvoiceRegistry(InvoiceService(db)),
         taxpayers=IvrTaxpayerDirectory(TaxpayerService(db, clock)),
         bookings=IvrBookingDesk(BookingService(db, clock)),
-        tickets=IvrTicketDesk(TicketService(db, calendar, settings.ticket_commitment_days,
-                                            settings.callback_due_hours, clock=clock)),
+        tickets=IvrTicketDesk(tickets),
         recognizer=recognizer,
         calendar=calendar,
         clock=clock,

@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse, Response, StreamingResponse
 
 from callcenter.deps import StatsServiceDep
 from callcenter.stats import export
-from callcenter.stats.services import ReportRange, StatsInputError, StatsService
+from callcenter.stats.services import ReportRange, StatsService
 
 router = APIRouter(prefix="/stats", tags=["stats"])
 pages_router = APIRouter(prefix="/stats", tags=["stats pages"], include_in_schema=False)
@@ -40,11 +40,8 @@ REPORTS: dict[str, Callable[[StatsService, ReportRange], dict[str, Any]]] = {
 
 async def _report(service: StatsService, name: str, start: str, end: str,
                   interval: str | None) -> dict[str, Any]:
-    try:
-        rng = service.range(start, end, interval)
-        return await asyncio.to_thread(REPORTS[name], service, rng)
-    except StatsInputError as exc:
-        raise HTTPException(422, str(exc)) from exc
+    rng = service.range(start, end, interval)
+    return await asyncio.to_thread(REPORTS[name], service, rng)
 
 
 @router.get("/summary")
@@ -116,25 +113,22 @@ async def export_report(
     if report not in (*REPORTS, "contacts"):
         raise HTTPException(
             422, f"unknown report {report!r}; use one of {', '.join([*REPORTS, 'contacts'])}")
-    try:
-        rng = service.range(start, end, interval)
-        if report == "contacts":
-            rows = service.contact_rows(rng)
-            headers: list[str] = export.CONTACT_HEADERS
-            first = await asyncio.to_thread(next, rows, None)  # validates the range
-            rest = rows
+    rng = service.range(start, end, interval)
+    if report == "contacts":
+        rows = service.contact_rows(rng)
+        headers: list[str] = export.CONTACT_HEADERS
+        first = await asyncio.to_thread(next, rows, None)  # validates the range
+        rest = rows
 
-            def all_rows() -> Any:
-                if first is not None:
-                    yield first
-                yield from rest
+        def all_rows() -> Any:
+            if first is not None:
+                yield first
+            yield from rest
 
-            table: Any = all_rows()
-        else:
-            data = await asyncio.to_thread(REPORTS[report], service, rng)
-            headers, table = export.report_table(data)
-    except StatsInputError as exc:
-        raise HTTPException(422, str(exc)) from exc
+        table: Any = all_rows()
+    else:
+        data = await asyncio.to_thread(REPORTS[report], service, rng)
+        headers, table = export.report_table(data)
     stem = (f"12366-{report}-{rng.start.astimezone(rng.tz):%Y%m%d%H%M}-"
             f"{rng.end.astimezone(rng.tz):%Y%m%d%H%M}-{rng.interval.value}")
     disposition = f"attachment; filename*=UTF-8''{quote(stem)}.{fmt}"

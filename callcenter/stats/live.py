@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from callcenter.stats.services import StatsService, stats_service_for
+from callcenter.stats.services import StatsService
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +27,7 @@ class WallboardPublisher:
         self._task: asyncio.Task[None] | None = None
 
     def service(self) -> StatsService:
-        state = self.app.state
-        service = getattr(state, "stats", None)
-        if not isinstance(service, StatsService):
-            service = stats_service_for(state.db, state.settings, state.clock)
-            state.stats = service
+        service: StatsService = self.app.state.stats  # built once by the app's lifespan
         return service
 
     def _notifier(self) -> Any:

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from callcenter.contacts.models import Contact, ContactEventRow, Outcome
 from callcenter.db import Database
 from callcenter.edge import EARLIEST, LATEST, utc_moment
+from callcenter.errors import DomainError
 from callcenter.stats.metrics import Counts, Thresholds, derive, occupancy, ratio
 from callcenter.stats.models import (
     BUCKET_SECONDS,
@@ -49,8 +50,10 @@ from ivr.clock import Clock
 log = logging.getLogger(__name__)
 
 
-class StatsInputError(ValueError):
+class StatsInputError(DomainError, ValueError):
     """Bad report parameters; the message is the reason given to the client (HTTP 422)."""
+
+    default_status = 422
 
 
 class Interval(enum.StrEnum):

@@ -12,6 +12,7 @@ from sqlalchemy.orm import selectinload
 
 from callcenter.auth.services import audit
 from callcenter.db import Database
+from callcenter.errors import NotFound
 from callcenter.tickets.models import (
     CallbackRequest,
     CallbackStatus,
@@ -54,7 +55,7 @@ class TicketDesk:
             ticket = session.scalar(select(Ticket).where(Ticket.ticket_no == ticket_no)
                                     .with_for_update())
             if ticket is None:
-                raise LookupError(f"工单 {ticket_no} 不存在")
+                raise NotFound(f"工单 {ticket_no} 不存在")
             if expected_owner is not ... and ticket.owner != expected_owner:
                 raise TicketError(f"工单 {ticket_no} 的负责人刚刚变更，请刷新后重试")
             if ticket.status == TicketStatus.CLOSED:
@@ -107,7 +108,7 @@ class TicketDesk:
         with self.db.transaction() as session:
             request = session.get(CallbackRequest, callback_id, with_for_update=True)
             if request is None:
-                raise LookupError(f"回电请求 {callback_id} 不存在")
+                raise NotFound(f"回电请求 {callback_id} 不存在")
             if expected_owner is not ... and request.owner != expected_owner:
                 raise TicketError(f"回电请求 {callback_id} 的负责人刚刚变更，请刷新后重试")
             if status is not None:
@@ -126,17 +127,20 @@ class TicketDesk:
 
 
 class QueueCallbacks:
-    """Callback requests of callers who accepted the queue's callback offer (built on first
-    use, so a bad calendar file never stops the call center from starting)."""
+    """Callback requests of callers who accepted the queue's callback offer: on the
+    process's ticket service (``service``, from the composition root), or, without one (a
+    broken calendar file, which never stops the call center from starting), one built on
+    first use."""
 
     def __init__(self, db: Database, hours_file: Path, commitments: Mapping[str, int],
-                 callback_due_hours: float, *, clock: Clock) -> None:
+                 callback_due_hours: float, *, clock: Clock,
+                 service: TicketService | None = None) -> None:
         self.db = db
         self.clock = clock
         self.hours_file = hours_file
         self.commitments = commitments
         self.callback_due_hours = callback_due_hours
-        self._desk: IvrTicketDesk | None = None
+        self._desk: IvrTicketDesk | None = IvrTicketDesk(service) if service else None
 
     async def request_callback(self, number: str, linkedid: str, reason: str
                                ) -> CallbackConfirmation:

@@ -19,13 +19,11 @@ from callcenter.edge import DB_INT_MAX
 from callcenter.openapi import problems
 from callcenter.tickets.desk import TicketDesk
 from callcenter.tickets.ownership import (
-    NoSuchOwner,
-    NotYours,
     check_assignment,
     check_owner,
     check_work,
 )
-from callcenter.tickets.services import TicketError, TicketService
+from callcenter.tickets.services import TicketService
 from ivr.ports import ContactEvent, EventKind
 
 router = APIRouter(tags=["tickets"])
@@ -121,15 +119,11 @@ class CallbackUpdate(BaseModel):
 
 
 def ticket_service(request: Request) -> TicketService:
-    service = getattr(request.app.state, "ticket_service", None)
+    """The process's ticket service (built once by the app's lifespan: ``app.state.tickets``);
+    none when the service calendar could not be loaded (the health report says why)."""
+    service = getattr(request.app.state, "tickets", None)
     if not isinstance(service, TicketService):
-        from ivr.calendar import ServiceCalendar
-
-        settings = request.app.state.settings
-        service = TicketService(request.app.state.db, ServiceCalendar.load(settings.hours_file),
-                                settings.ticket_commitment_days, settings.callback_due_hours,
-                                clock=request.app.state.clock)
-        request.app.state.ticket_service = service
+        raise HTTPException(503, "工单服务暂不可用：服务日历无法加载")
     return service
 
 
@@ -151,14 +145,7 @@ async def _existing_call(request: Request, linkedid: str) -> None:
 
 
 async def _owner_exists(users: UserService, owner: str | None) -> None:
-    try:
-        await asyncio.to_thread(check_owner, users, owner)
-    except NoSuchOwner as exc:
-        raise HTTPException(422, f"owner: {exc}") from exc
-
-
-def _refuse(exc: NotYours) -> HTTPException:
-    return HTTPException(403, str(exc))
+    await asyncio.to_thread(check_owner, users, owner)  # NoSuchOwner: 422
 
 
 def _record(request: Request, linkedid: str, kind: EventKind, **data: Any) -> None:
@@ -215,15 +202,9 @@ async def change_status(ticket_no: TicketNo, body: StatusIn, user: Anyone, ticke
     ticket = await asyncio.to_thread(desk.ticket, ticket_no)
     if ticket is None:
         raise HTTPException(404, f"工单 {ticket_no} 不存在")
-    try:
-        check_work(user, ticket.owner, "工单")
-    except NotYours as exc:
-        raise _refuse(exc) from exc
-    try:
-        updated = await asyncio.to_thread(tickets.change_status, ticket_no, body.status,
-                                          user.username, body.note)
-    except TicketError as exc:
-        raise HTTPException(409, str(exc)) from exc
+    check_work(user, ticket.owner, "工单")  # NotYours: 403
+    updated = await asyncio.to_thread(tickets.change_status, ticket_no, body.status,
+                                      user.username, body.note)  # TicketError: 409
     return TicketDetail.model_validate(updated)
 
 
@@ -234,16 +215,10 @@ async def assign(ticket_no: TicketNo, body: OwnerIn, user: Anyone, desk: Desk,
     ticket = await asyncio.to_thread(desk.ticket, ticket_no)
     if ticket is None:
         raise HTTPException(404, f"工单 {ticket_no} 不存在")
-    try:
-        check_assignment(user, ticket.owner, body.owner, "工单")
-    except NotYours as exc:
-        raise _refuse(exc) from exc
+    check_assignment(user, ticket.owner, body.owner, "工单")
     await _owner_exists(users, body.owner)
-    try:
-        updated = await asyncio.to_thread(lambda: desk.assign(
-            ticket_no, body.owner, by=user.username, expected_owner=ticket.owner))
-    except TicketError as exc:
-        raise HTTPException(409, str(exc)) from exc
+    updated = await asyncio.to_thread(lambda: desk.assign(
+        ticket_no, body.owner, by=user.username, expected_owner=ticket.owner))
     return TicketDetail.model_validate(updated)
 
 
@@ -259,11 +234,8 @@ async def list_callbacks(_user: Anyone, desk: Desk,
 async def create_callback(body: CallbackIn, user: Anyone, tickets: Tickets,
                           request: Request) -> CallbackOut:
     await _existing_call(request, body.linkedid)
-    try:
-        callback = await asyncio.to_thread(tickets.request_callback, body.number,
-                                           body.linkedid, body.reason)
-    except TicketError as exc:
-        raise HTTPException(422, str(exc)) from exc
+    callback = await asyncio.to_thread(tickets.request_callback, body.number,
+                                       body.linkedid, body.reason)  # a bad number: 422
     _record(request, body.linkedid, EventKind.CALLBACK, callback_id=callback.id,
             number=body.number, due_at=callback.due_at.isoformat(), by=user.username)
     return CallbackOut.model_validate(callback)
@@ -279,20 +251,12 @@ async def update_callback(callback_id: CallbackId, body: CallbackUpdate, user: A
     if current is None:
         raise HTTPException(404, f"回电请求 {callback_id} 不存在")
     new_owner = None if body.owner == "" else body.owner
-    try:
-        check_work(user, current.owner, "回电")
-        if body.owner is not None:
-            check_assignment(user, current.owner, new_owner, "回电")
-    except NotYours as exc:
-        raise _refuse(exc) from exc
+    check_work(user, current.owner, "回电")
+    if body.owner is not None:
+        check_assignment(user, current.owner, new_owner, "回电")
     if body.owner is not None:
         await _owner_exists(users, new_owner)
-    try:
-        callback = await asyncio.to_thread(lambda: desk.update_callback(
-            callback_id, by=user.username, status=body.status, owner=body.owner,
-            expected_owner=current.owner))
-    except LookupError as exc:
-        raise HTTPException(404, str(exc)) from exc
-    except TicketError as exc:
-        raise HTTPException(409, str(exc)) from exc
+    callback = await asyncio.to_thread(lambda: desk.update_callback(
+        callback_id, by=user.username, status=body.status, owner=body.owner,
+        expected_owner=current.owner))  # NotFound: 404, TicketError: 409
     return CallbackOut.model_validate(callback)

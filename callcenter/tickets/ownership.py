@@ -10,16 +10,21 @@ from __future__ import annotations
 
 from callcenter.auth.models import Role
 from callcenter.auth.services import AuthUser, UserService
+from callcenter.errors import DomainError
 
 BOSSES = frozenset({Role.SUPERVISOR, Role.ADMIN})
 
 
-class NotYours(PermissionError):
+class NotYours(DomainError, PermissionError):
     """The user may not do this to the item (HTTP 403); the message is for people."""
 
+    default_status = 403
 
-class NoSuchOwner(ValueError):
-    """The named owner is not an active user (HTTP 422)."""
+
+class NoSuchOwner(DomainError, ValueError):
+    """The named owner is not an active user (HTTP 422); the detail names the field."""
+
+    default_status = 422
 
 
 def check_work(user: AuthUser, owner: str | None, what: str) -> None:
@@ -43,4 +48,4 @@ def check_assignment(user: AuthUser, owner: str | None, new_owner: str | None,
 def check_owner(users: UserService, new_owner: str | None) -> None:
     """``new_owner`` (None: nobody) must be an existing, active user."""
     if new_owner is not None and users.active_staff(new_owner) is None:
-        raise NoSuchOwner(f"用户 {new_owner} 不存在或已停用")
+        raise NoSuchOwner(f"owner: 用户 {new_owner} 不存在或已停用")

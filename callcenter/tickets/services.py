@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from callcenter.db import Database
+from callcenter.errors import DomainError
 from callcenter.tickets.models import (
     TICKET_TRANSITIONS,
     CallbackRequest,
@@ -31,8 +32,8 @@ from ivr.ports import CallbackConfirmation, TicketConfirmation
 DEFAULT_COMMITMENTS: Mapping[str, int] = {"complaint": 5, "report": 15, "director": 5}
 
 
-class TicketError(ValueError):
-    """A request on a ticket that cannot be honoured (unknown ticket, bad transition)."""
+class TicketError(DomainError, ValueError):
+    """A request on a ticket that cannot be honoured (unknown ticket, bad transition); 409."""
 
 
 class TicketService:
@@ -117,7 +118,7 @@ class TicketService:
 
     def request_callback(self, number: str, linkedid: str, reason: str) -> CallbackRequest:
         if not number.isdigit() or not 3 <= len(number) <= 32:
-            raise TicketError("a callback number is 3-32 digits")
+            raise TicketError("a callback number is 3-32 digits", status=422)
         now = self.clock()
         with self.db.transaction() as session:
             request = CallbackRequest(number=number, linkedid=linkedid[:64], reason=reason[:64],

@@ -45,7 +45,7 @@ def build_recognizer(engine: str, whisper_model_dir: Path,
         raise ValueError(f"unknown speech engine {engine!r}; expected one of {', '.join(ENGINES)}")
     if engine == "off":
         return None
-    from ivr.speech import VoskRecognizer
+    from ivr.asr.vosk import VoskRecognizer
 
     if engine == "vosk":
         if vosk_model_path is None:

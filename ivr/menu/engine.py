@@ -28,28 +28,19 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
 
-from ivr.agi import (
-    AgiError,
-    ChannelHungUp,
-    Collected,
-    Playback,
-    PlayedHook,
-    PromptFailed,
-    PromptStatus,
-)
+from ivr.agi import AgiError, ChannelHungUp, Playback, PromptFailed, PromptStatus
 from ivr.ami.client import AmiConnectionLost, AmiNotConnected, AmiTimeout
+from ivr.menu import runners
+from ivr.menu.channel import ALL_KEYS, Channel, RecordingChannel
 from ivr.menu.schema import (
     CollectNode,
-    FaqNode,
     HangupNode,
     HoursNode,
     Menu,
     MenuNode,
     PlayNode,
     ReturnNode,
-    ServiceNode,
     SpeechNode,
     SubflowNode,
     SurveyNode,
@@ -63,49 +54,8 @@ from ivr.services import IvrServices
 log = logging.getLogger(__name__)
 
 QUEUE_CONTEXT = "hotline-queue"
-ALL_KEYS = "0123456789*#"
 MAX_REPEATS = 5
-
-
-class Channel(Protocol):
-    """What the engine needs of a call's channel (AgiChannel, or a fake in unit tests)."""
-
-    linkedid: str
-
-    async def play(self, prompts: list[str], escape_digits: str = ...) -> Playback:
-        """Play prompts in turn; a key of ``escape_digits`` stops them (one pressed before
-        keeps them from starting). What Asterisk reported for each prompt; a hang-up during
-        the playback is reported, not raised. Keys stay with the channel for the next input."""
-        ...
-
-    async def collect_digits(self, prompt: str, timeout_ms: int = ..., max_digits: int = ...,
-                             on_played: PlayedHook | None = ...) -> Collected:
-        """Play ``prompt`` (any key stops it), call ``on_played`` with its playback as soon
-        as it ends, then take keys, those typed ahead first (none when the playback failed or
-        was cut)."""
-        ...
-
-    def take_key(self) -> str | None:
-        """The first key the caller pressed that no input has used yet, taken."""
-        ...
-
-    async def hangup(self) -> None: ...
-
-    async def redirect(self, context: str, exten: str, priority: int = ...) -> None: ...
-
-
-@runtime_checkable
-class RecordingChannel(Protocol):
-    """A channel that can also record the caller (speech input, voice messages)."""
-
-    linkedid: str
-    caller_number: str
-
-    async def record(self, path: str, fmt: str = ..., escape_digits: str = ...,
-                     timeout_ms: int = ..., silence_s: int = ..., beep: bool = ...
-                     ) -> str | None: ...
-
-    async def set_variable(self, name: str, value: str) -> None: ...
+__all__ = ["ALL_KEYS", "QUEUE_CONTEXT", "Channel", "Choice", "MenuSession", "RecordingChannel"]
 
 
 @dataclass(frozen=True)
@@ -204,44 +154,14 @@ class MenuSession:
         if isinstance(node, MenuNode | SpeechNode) and (
                 not self.history or self.history[-1] != node_id):
             self.history.append(node_id)
-        if isinstance(node, PlayNode):
-            return await self._play(node_id, node)
-        if isinstance(node, MenuNode):
-            return await self._menu(node_id, node)
-        if isinstance(node, CollectNode):
-            return await self._collect(node_id, node)
-        if isinstance(node, SpeechNode):
-            from ivr.services.speech import run_speech
-
-            return await run_speech(self, node_id, node)
-        if isinstance(node, FaqNode):
-            from ivr.services.faq import run_faq
-
-            return await run_faq(self, node_id, node)
-        if isinstance(node, ServiceNode):
-            from ivr.services.handlers import run_service
-
-            return await run_service(self, node_id, node)
-        if isinstance(node, HoursNode):
-            return await self._hours(node_id, node)
-        if isinstance(node, SurveyNode):
-            return await self._survey(node_id, node)
-        if isinstance(node, SubflowNode):
-            self.returns.append(node.next)
-            return node.flow
-        if isinstance(node, ReturnNode):
-            if not self.returns:
-                log.error("return node %s outside a sub-flow on %s", node_id,
-                          self.channel.linkedid)
-                self.record(EventKind.IVR_HANGUP, node=node_id, reason="loop_guard")
-                await self._safe_hangup()
-                return None
-            return self.returns.pop()
-        if isinstance(node, TransferNode):
-            await self._transfer(node_id, node)
+        runner = runners.runner_for(node.type)
+        if runner is None:  # a service module not imported: a wiring mistake, not the caller's
+            log.error("no runner for node %s of type %s on %s", node_id, node.type,
+                      self.channel.linkedid)
+            self.record(EventKind.IVR_HANGUP, node=node_id, reason="no_runner")
+            await self._safe_hangup()
             return None
-        await self._hangup(node_id, node)
-        return None
+        return await runner(self, node_id, node)
 
     # -- helpers used by the nodes and the service handlers ---------------------------------
 
@@ -497,6 +417,19 @@ class MenuSession:
             await self.say(node_id, [node.thanks_prompt])
         return node.next
 
+    async def _subflow(self, node_id: str, node: SubflowNode) -> str:
+        self.returns.append(node.next)
+        return node.flow
+
+    async def _return(self, node_id: str, node: ReturnNode) -> str | None:
+        if not self.returns:
+            log.error("return node %s outside a sub-flow on %s", node_id,
+                      self.channel.linkedid)
+            self.record(EventKind.IVR_HANGUP, node=node_id, reason="loop_guard")
+            await self._safe_hangup()
+            return None
+        return self.returns.pop()
+
     async def _transfer(self, node_id: str, node: TransferNode) -> None:
         if node.prompt:
             await self.say(node_id, [node.prompt])
@@ -522,6 +455,15 @@ class MenuSession:
         self._recordings += 1
         safe = re.sub(r"[^0-9A-Za-z_.-]", "_", self.channel.linkedid)
         return f"{kind}-{safe}-{self._recordings}"
+
+
+for _node_type, _runner in (
+        ("play", MenuSession._play), ("menu", MenuSession._menu),
+        ("collect", MenuSession._collect), ("hours", MenuSession._hours),
+        ("survey", MenuSession._survey), ("subflow", MenuSession._subflow),
+        ("return", MenuSession._return), ("transfer", MenuSession._transfer),
+        ("hangup", MenuSession._hangup)):
+    runners.register(_node_type, _runner)
 
 
 async def wait_forever() -> None:  # pragma: no cover - helper for callers without reconnect

@@ -21,8 +21,10 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from ivr.menu.runners import node_runner
 from ivr.menu.schema import FaqNode, HoursNode, TransferNode
 from ivr.ports import EventKind
+from ivr.services.speech import can_listen, listen
 from knowledge_base import Decision, DecisionKind, SearchResult
 
 if TYPE_CHECKING:
@@ -55,6 +57,7 @@ class _Goto(Exception):
         self.target = target
 
 
+@node_runner("faq")
 async def run_faq(session: MenuSession, node_id: str, node: FaqNode) -> str:
     kb = session.services.kb
     answers = session.services.answers
@@ -87,8 +90,6 @@ async def _answer_of_question(session: MenuSession, node_id: str, node: FaqNode
                               ) -> tuple[SearchResult, str] | str:
     """The entry to play and how it was chosen ("speech": answered, "confirm": the caller
     confirmed it), or the node to go to (the escalation)."""
-    from ivr.services.speech import can_listen, listen
-
     assert node.question_from is not None
     kb = session.services.kb
     assert kb is not None

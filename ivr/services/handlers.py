@@ -14,6 +14,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ivr.agi import ChannelHungUp
+from ivr.menu.channel import RecordingChannel
+from ivr.menu.runners import node_runner
 from ivr.menu.schema import ServiceNode
 from ivr.ports import EventKind
 from ivr.prompts import readback
@@ -39,6 +41,7 @@ SERVICE_PROMPTS = {
 Handler = Callable[["MenuSession", str, ServiceNode], Awaitable[str]]
 
 
+@node_runner("service")
 async def run_service(session: MenuSession, node_id: str, node: ServiceNode) -> str:
     handler = HANDLERS[node.service]
     try:
@@ -232,8 +235,6 @@ async def callback(session: MenuSession, node_id: str, node: ServiceNode) -> str
 
 
 async def voice_message(session: MenuSession, node_id: str, node: ServiceNode) -> str:
-    from ivr.menu.engine import RecordingChannel
-
     desk = session.services.tickets
     channel = session.channel
     if desk is None or not isinstance(channel, RecordingChannel):

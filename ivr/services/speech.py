@@ -1,4 +1,5 @@
-"""The ``speech`` node: record the caller's utterance, recognise it, route by it."""
+"""The ``speech`` node: record the caller's utterance, recognise it, route by it (its runner,
+registered for the node type in :mod:`ivr.menu.runners`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ivr.menu.channel import ALL_KEYS, RecordingChannel
+from ivr.menu.runners import node_runner
 from ivr.menu.schema import SpeechNode
 from ivr.ports import EventKind, Transcript
 
@@ -82,8 +85,6 @@ async def listen(session: MenuSession, node_id: str, prompt: str, *, max_seconds
     """Play ``prompt``, record the caller after the beep and recognise the recording; the
     SPEECH (or NO_INPUT) event lands in the timeline. Needs a recogniser and a recording
     channel (the caller's node checks)."""
-    from ivr.menu.engine import ALL_KEYS, RecordingChannel
-
     services = session.services
     channel = session.channel
     assert services.recognizer is not None
@@ -118,12 +119,11 @@ async def listen(session: MenuSession, node_id: str, prompt: str, *, max_seconds
 
 def can_listen(session: MenuSession) -> bool:
     """Whether the call can take speech: a recogniser and a channel that records."""
-    from ivr.menu.engine import RecordingChannel
-
     return session.services.recognizer is not None and isinstance(session.channel,
                                                                    RecordingChannel)
 
 
+@node_runner("speech")
 async def run_speech(session: MenuSession, node_id: str, node: SpeechNode) -> str:
     if not can_listen(session):
         session.record(EventKind.SPEECH, node=node_id, text="", confidence=0.0,

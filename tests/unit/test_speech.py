@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from ivr.asr.vosk import SpeechUnavailable, VoskRecognizer
 from ivr.menu.schema import SpeechNode
 from ivr.ports import Transcript
 from ivr.services.speech import match_phrase, recognised_phrase, speech_level
-from ivr.speech import SpeechUnavailable, VoskRecognizer
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "speech"
 PHRASES = {"ko_hello.wav": "안녕하세요", "ko_tax_filing.wav": "세금 신고",

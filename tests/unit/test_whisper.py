@@ -28,6 +28,7 @@ from ivr.asr.model import (
     package_data_dirs,
 )
 from ivr.asr.phrases import match_on_pinyin
+from ivr.asr.vosk import VoskRecognizer
 from ivr.asr.whisper import (
     DOMAIN_PROMPT,
     WhisperRecognizer,
@@ -36,7 +37,6 @@ from ivr.asr.whisper import (
     to_simplified,
 )
 from ivr.audio import resample, telephone, ulaw_decode, ulaw_encode
-from ivr.speech import VoskRecognizer
 from tests.ivr_support import knowledge_base
 from tests.unit.test_speech import PHRASES as KOREAN_PHRASES
 from tests.unit.test_speech import korean_model_path
