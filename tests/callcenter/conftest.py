@@ -90,6 +90,13 @@ class LiveServer:
         assert response.status_code == 200, response.text
         return str(response.json()["access_token"])
 
+    def client(self) -> httpx.AsyncClient:
+        """An HTTP client for the server that opens a connection per request: a kept-alive
+        one idle for uvicorn's 5 s keep-alive (a browser step takes longer) can be closed by
+        the server just as the next request goes out on it (httpcore.ReadError, seen in CI)."""
+        return httpx.AsyncClient(base_url=self.base, timeout=15,
+                                 limits=httpx.Limits(max_keepalive_connections=0))
+
     def log_tail(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]
 

@@ -16,7 +16,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
@@ -59,7 +58,7 @@ async def login(page: Page, server: LiveServer, username: str) -> None:
 async def test_call_transferred_to_the_expert_seat_in_the_console(
         live_server: LiveServer, ami: AmiClient, browser: Browser) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    http = httpx.AsyncClient(base_url=live_server.base, timeout=15)
+    http = live_server.client()
     runner = SippRunner(live_server.pbx.root, TEST_PORTS.sip)
     agent_phone = runner.start_agent(TEST_PORTS.agent(1), ring_ms=2000, talk_ms=90_000)
     expert_phone = runner.start_agent(TEST_PORTS.agent(2), ring_ms=500, talk_ms=4000)
@@ -156,7 +155,7 @@ async def test_call_transferred_to_the_expert_seat_in_the_console(
 
 async def test_supervisor_pauses_an_agent_from_the_board(
         live_server: LiveServer, ami: AmiClient, browser: Browser) -> None:
-    http = httpx.AsyncClient(base_url=live_server.base, timeout=15)
+    http = live_server.client()
     agent = bearer(live_server.token("agent1"))
     response = await http.post("/api/v1/agents/me/state",
                           json={"state": "ready"}, headers=agent)
@@ -187,7 +186,7 @@ async def test_supervisor_pauses_an_agent_from_the_board(
 
 async def test_agent_states_are_restored_after_asterisk_restarts(
         live_server: LiveServer, ami: AmiClient) -> None:
-    http = httpx.AsyncClient(base_url=live_server.base, timeout=15)
+    http = live_server.client()
     agent = bearer(live_server.token("agent1"))
     expert = bearer(live_server.token("expert1"))
     assert (await http.post("/api/v1/agents/me/state", json={"state": "ready"},
@@ -221,7 +220,7 @@ async def test_overflow_and_the_callback_offer_in_asterisk(
         live_server: LiveServer, ami: AmiClient) -> None:
     """A caller waits in tax-vat past its overflow threshold, moves to consult, and presses 1
     there (the callback offer): a callback request is created for the caller's number."""
-    http = httpx.AsyncClient(base_url=live_server.base, timeout=15)
+    http = live_server.client()
     admin = bearer(live_server.token("admin1"))
     response = await http.put("/api/v1/queues/tax-vat", headers=admin, json={
         "title": "增值税", "skill": "vat", "overflow_to": "consult", "overflow_after_s": 10,

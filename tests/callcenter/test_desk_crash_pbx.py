@@ -109,7 +109,7 @@ class Desk:
 
 @pytest.fixture
 async def desk(live_server: LiveServer) -> AsyncIterator[Desk]:
-    http = httpx.AsyncClient(base_url=live_server.base, timeout=15)
+    http = live_server.client()
     desk = Desk(live_server, http, bearer(live_server.token("sup1")),
                 SippRunner(live_server.pbx.root, TEST_PORTS.sip), [])
     try:

@@ -50,9 +50,14 @@ def slow(item: pytest.Item) -> bool:
 
 
 def _database_of(item: pytest.Item) -> str | None:
+    """The database kind a test runs on: the parameter of ``db_url`` or of the console's
+    ``live_server`` (tests/callcenter/conftest.py)."""
     callspec = getattr(item, "callspec", None)
-    param = callspec.params.get("db_url") if callspec is not None else None
-    return param if isinstance(param, str) else None
+    for fixture in ("db_url", "live_server"):
+        param = callspec.params.get(fixture) if callspec is not None else None
+        if isinstance(param, str):
+            return param
+    return None
 
 
 def _module_file(name: str) -> Path | None:
