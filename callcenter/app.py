@@ -100,6 +100,6 @@ def validation_problem(errors: Sequence[Any]) -> dict[str, Any]:
     details = [{"loc": [str(p) for p in e.get("loc", ())],
                 "msg": str(e.get("msg", "")).removeprefix("Value error, "),
                 "type": str(e.get("type", ""))} for e in errors]
-    reason = "; ".join(f"'{d['loc'][-1]}' is required" if d["type"] == "missing" and d["loc"]
+    reason = "; ".join(f"缺少“{d['loc'][-1]}”" if d["type"] == "missing" and d["loc"]
                        else f"{'.'.join(d['loc'])}: {d['msg']}" for d in details)
     return {"detail": reason or "请求参数无效", "errors": details}

@@ -48,9 +48,9 @@ def utc_moment(value: datetime, name: str) -> datetime:
     """``value`` (aware) in UTC, or ValueError with a reason when it is outside
     [:data:`EARLIEST`, :data:`LATEST`)."""
     if value.tzinfo is None:
-        raise ValueError(f"'{name}' needs a time zone offset, e.g. 2026-11-28T08:00:00+08:00")
-    reason = (f"'{name}' must lie between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC), "
-              f"got {value.isoformat()}")
+        raise ValueError(f"“{name}”须带时区偏移，例如 2026-11-28T08:00:00+08:00")
+    reason = (f"“{name}”须在 {EARLIEST:%Y-%m-%d} 至 {LATEST:%Y-%m-%d}（UTC）之间，"
+              f"收到 {value.isoformat()}")
     try:
         moment = value.astimezone(UTC)
     except OverflowError as exc:  # the first or last day of the calendar, shifted

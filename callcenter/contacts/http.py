@@ -63,7 +63,7 @@ async def _search(service: ContactService, user: AuthUser, q: ContactSearch) -> 
                              None if user.role in SEES_ALL else user.username,
                              linkedid=q.linkedid)
     if filters.start and filters.end and filters.start >= filters.end:
-        raise HTTPException(422, "'from' must be before 'to'")
+        raise HTTPException(422, "“from”须早于“to”")
     total, rows = await asyncio.to_thread(service.search, filters, q.limit, q.offset)
     return ContactPage(total=total, limit=q.limit, offset=q.offset,
                        items=[ContactOut.model_validate(r) for r in rows])

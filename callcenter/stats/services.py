@@ -128,16 +128,16 @@ def parse_instant(value: str | None, name: str, tz: ZoneInfo, *, is_end: bool) -
     """An ISO 8601 instant with an offset, or a plain date in the hotline's time zone
     (``to`` as a date includes that whole day); within the years of ``callcenter.edge``."""
     if value is None or not value.strip():
-        raise StatsInputError(f"'{name}' is required: reports need a bounded range")
+        raise StatsInputError(f"缺少“{name}”：报表需要起止时间")
     raw = value.strip()
     if len(raw) == 10:
         try:
             day = date.fromisoformat(raw)
         except ValueError as exc:
-            raise StatsInputError(f"'{name}' is not a date (YYYY-MM-DD): {raw!r}") from exc
+            raise StatsInputError(f"“{name}”不是日期（YYYY-MM-DD）：{raw!r}") from exc
         if not EARLIEST.date() <= day < LATEST.date():
-            raise StatsInputError(f"'{name}' must lie between {EARLIEST:%Y-%m-%d} and "
-                                  f"{LATEST:%Y-%m-%d}, got {raw}")
+            raise StatsInputError(f"“{name}”须在 {EARLIEST:%Y-%m-%d} 至 "
+                                  f"{LATEST:%Y-%m-%d} 之间，收到 {raw}")
         if is_end:
             day += timedelta(days=1)
         instant = datetime.combine(day, time(), tz)
@@ -146,7 +146,7 @@ def parse_instant(value: str | None, name: str, tz: ZoneInfo, *, is_end: bool) -
             instant = datetime.fromisoformat(raw.replace("Z", "+00:00"))
         except ValueError as exc:
             raise StatsInputError(
-                f"'{name}' is not an ISO 8601 time: {raw!r} (e.g. 2026-11-28T08:00:00+08:00)"
+                f"“{name}”不是 ISO 8601 时间：{raw!r}（例如 2026-11-28T08:00:00+08:00）"
             ) from exc
     try:
         return utc_moment(instant, name)
@@ -159,35 +159,35 @@ def make_range(start: str | None, end: str | None, interval: str | None,
     try:
         tz = ZoneInfo(tz_name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise StatsInputError(f"unknown time zone {tz_name!r}") from exc
+        raise StatsInputError(f"未知的时区：{tz_name!r}") from exc
     try:
         unit = Interval(interval or "day")
     except ValueError as exc:
         allowed = ", ".join(i.value for i in Interval)
-        raise StatsInputError(f"unknown interval {interval!r}; use one of {allowed}") from exc
+        raise StatsInputError(f"未知的统计间隔：{interval!r}，可选：{allowed}") from exc
     begin = parse_instant(start, "from", tz, is_end=False)
     finish = parse_instant(end, "to", tz, is_end=True)
     if begin >= finish:
-        raise StatsInputError("'from' must be before 'to'")
+        raise StatsInputError("“from”须早于“to”")
     for name, at in (("from", begin), ("to", finish)):
         if int(at.timestamp()) % BUCKET_SECONDS:
             raise StatsInputError(
-                f"'{name}' must fall on a quarter hour (:00, :15, :30, :45), got {at.isoformat()}")
+                f"“{name}”须在整刻钟（:00、:15、:30、:45），收到 {at.isoformat()}")
     limit = MAX_RANGE_DAYS[unit]
     if finish - begin > timedelta(days=limit):
         raise StatsInputError(
-            f"range too long for interval {unit.value}: at most {limit} days")
+            f"按 {unit.value} 统计的范围过长：最多 {limit} 天")
     rng = ReportRange(begin, finish, unit, tz)
     probe = begin
     while probe < finish:
         if probe.astimezone(tz).utcoffset() != begin.astimezone(tz).utcoffset():
             raise StatsInputError(
-                f"time zone {tz_name} changes its UTC offset within the range; split the range")
+                f"时区 {tz_name} 在此范围内改变了 UTC 偏移，请分段查询")
         probe += timedelta(days=1)
     if (finish - timedelta(seconds=1)).astimezone(tz).utcoffset() != \
             begin.astimezone(tz).utcoffset():
         raise StatsInputError(
-            f"time zone {tz_name} changes its UTC offset within the range; split the range")
+            f"时区 {tz_name} 在此范围内改变了 UTC 偏移，请分段查询")
     return rng
 
 
@@ -768,7 +768,7 @@ class StatsService:
     def contact_rows(self, rng: ReportRange) -> Iterator[Sequence[Any]]:
         if rng.end - rng.start > timedelta(days=MAX_EXPORT_CONTACT_DAYS):
             raise StatsInputError(
-                f"contact export covers at most {MAX_EXPORT_CONTACT_DAYS} days")
+                f"联系记录导出最多 {MAX_EXPORT_CONTACT_DAYS} 天")
         c = Contact
         query = (select(c.id, c.linkedid, c.caller_number, c.started_at, c.ended_at, c.outcome,
                         c.queue, c.agent, c.ivr_seconds, c.queue_wait_seconds, c.talk_seconds,

@@ -540,7 +540,7 @@ def test_item15_openapi_describes_errors_as_they_are(client: TestClient, headers
     assert bad.status_code == 422
     body = bad.json()
     assert isinstance(body["detail"], str)
-    assert "'from' is required" in body["detail"]
+    assert "缺少“from”" in body["detail"]
     assert body["errors"][0]["loc"] == ["query", "from"]
 
 

@@ -84,6 +84,6 @@ def test_stats_cli_summary_and_its_errors(db_url: str, contacts: ContactService,
         bad = runner.invoke(app, ["stats", "summary", "--from", "2026-11-28", "--to",
                                   "2026-11-27"])
         assert bad.exit_code == 2
-        assert "'from' must be before 'to'" in bad.output
+        assert "“from”须早于“to”" in bad.output
     finally:
         get_settings.cache_clear()

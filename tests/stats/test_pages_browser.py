@@ -96,7 +96,7 @@ def test_dashboard_and_wallboard_in_chromium(server: str, database: Database,
         page.fill("#from", "2026-11-28")
         page.click("#load")
         page.wait_for_selector("body[data-state=error]")
-        assert "'from' must be before 'to'" in (page.text_content("#error") or "")
+        assert "“from”须早于“to”" in (page.text_content("#error") or "")
         page.fill("#from", "2026-11-14")
         page.click("#load")
         page.wait_for_selector("body[data-state=ready]")

@@ -64,16 +64,16 @@ def test_summary_and_reports_over_http(client: TestClient, contacts: ContactServ
 @pytest.mark.parametrize(
     ("params", "reason"),
     [
-        ({"from": "2026-11-28", "to": "2026-11-27"}, "'from' must be before 'to'"),
-        ({"to": "2026-11-27"}, "'from' is required"),
-        ({"from": "2026-11-27"}, "'to' is required"),
-        ({}, "'from' is required"),
-        ({"from": "2026-11-27", "to": "2026-11-27", "interval": "week"}, "unknown interval"),
-        ({"from": "2026-01-01", "to": "2026-12-31", "interval": "15min"}, "at most 31 days"),
-        ({"from": "2000-01-01", "to": "2026-12-31", "interval": "month"}, "at most 3660 days"),
-        ({"from": "2026-11-27T10:00:00", "to": "2026-11-28"}, "time zone offset"),
-        ({"from": "2026-11-27T10:05:00+08:00", "to": "2026-11-28"}, "quarter hour"),
-        ({"from": "'; drop table contacts; --", "to": "2026-11-28"}, "not an ISO 8601"),
+        ({"from": "2026-11-28", "to": "2026-11-27"}, "“from”须早于“to”"),
+        ({"to": "2026-11-27"}, "缺少“from”"),
+        ({"from": "2026-11-27"}, "缺少“to”"),
+        ({}, "缺少“from”"),
+        ({"from": "2026-11-27", "to": "2026-11-27", "interval": "week"}, "未知的统计间隔"),
+        ({"from": "2026-01-01", "to": "2026-12-31", "interval": "15min"}, "最多 31 天"),
+        ({"from": "2000-01-01", "to": "2026-12-31", "interval": "month"}, "最多 3660 天"),
+        ({"from": "2026-11-27T10:00:00", "to": "2026-11-28"}, "须带时区偏移"),
+        ({"from": "2026-11-27T10:05:00+08:00", "to": "2026-11-28"}, "整刻钟"),
+        ({"from": "'; drop table contacts; --", "to": "2026-11-28"}, "不是 ISO 8601"),
     ],
 )
 def test_bad_report_queries_get_422_with_a_reason(client: TestClient,
@@ -97,7 +97,7 @@ def test_bad_export_parameters(client: TestClient, supervisor: dict[str, str]) -
     response = client.get("/api/v1/stats/export", headers=supervisor, params={
         "from": "2026-10-01", "to": "2026-11-27", "interval": "day", "report": "contacts"})
     assert response.status_code == 422
-    assert "at most 31 days" in response.json()["detail"]
+    assert "最多 31 天" in response.json()["detail"]
 
 
 def test_csv_export_has_chinese_headers_and_the_report_figures(
