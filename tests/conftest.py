@@ -8,6 +8,7 @@ import os
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
@@ -25,7 +26,7 @@ from ivr.bridge import IvrBridge
 from ivr.menu.loader import load_menu
 from ivr.menu.schema import Menu
 from ivr.pbx.sandbox import AsteriskSandbox, SandboxError
-from ivr.pbx.sipp import SippRunner
+from ivr.pbx.sipp import SippResult, SippRunner, Step
 from ivr.services import IvrServices
 from tests.ivr_support import make_ivr_services
 from tests.plugins.scope import scope
@@ -139,11 +140,13 @@ class Harness:
                  services: IvrServices | None = None, spool_dir: Path | None = None) -> None:
         self.pbx = pbx
         self.contacts = contacts
+        # pings every 2 s, a connection declared half-open after 6 s without a Pong: on a
+        # loaded 2-core machine a 2 s limit reconnected healthy connections mid-call
         self.ami = AmiClient("127.0.0.1", TEST_PORTS.ami, pbx.credentials.ami_user,
-                             pbx.credentials.ami_secret, ping_interval=1.0, ping_timeout=2.0,
+                             pbx.credentials.ami_secret, ping_interval=2.0, ping_timeout=6.0,
                              backoff_initial=0.2, backoff_max=2.0)
         # the test's own hands (Originate, hanging everything up): the driver account
-        self.driver = driver_ami(ping_interval=1.0, ping_timeout=2.0, backoff_initial=0.2,
+        self.driver = driver_ami(ping_interval=2.0, ping_timeout=6.0, backoff_initial=0.2,
                                  backoff_max=2.0)
         self.log = ContactLog(contacts, spool_dir)
         # the menu's self-services: demo data, knowledge base, a clock within service hours
@@ -152,6 +155,10 @@ class Harness:
                                 services=self.services)
         self.sipp = SippRunner(pbx.root, TEST_PORTS.sip)
         self._agents: list[Any] = []
+        # SIPp callers block a thread each for the whole call: their own threads, so that the
+        # bridge's own work in the default executor (answer audio, the contact writer) never
+        # waits behind them (it has 6 threads on 2 cores)
+        self._callers = ThreadPoolExecutor(16, thread_name_prefix="sipp-caller")
         self._members: list[tuple[str, str]] = []
 
     async def start(self) -> None:
@@ -160,6 +167,12 @@ class Harness:
         await self.driver.start()
         await self.ami.wait_ready(20)
         await self.driver.wait_ready(20)
+
+    async def call(self, steps: list[Step], local_port: int, number: str = "13800138000",
+                   service: str = "12366", timeout_s: int = 120) -> SippResult:
+        """Place one SIPp call (on the callers' own threads) and wait for it to end."""
+        return await asyncio.get_running_loop().run_in_executor(
+            self._callers, self.sipp.call, steps, local_port, number, service, timeout_s)
 
     async def stop(self) -> None:
         for queue, member in self._members:
@@ -176,6 +189,7 @@ class Harness:
         await self.ami.close()
         await self.driver.close()
         await self.log.close()
+        self._callers.shutdown(wait=False, cancel_futures=True)
 
     async def add_agent(self, n: int, queue: str = "consult", ring_ms: int = 500,
                         talk_ms: int = 3000, calls: int = 1) -> Any:

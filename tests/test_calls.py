@@ -28,8 +28,7 @@ FAQ_DIGITS = [{"node": "main", "digits": "1"}, {"node": "consult", "digits": "1"
 
 
 async def _sip_call(h: Harness, n: int, caller: str, steps: list[Step]) -> None:
-    result = await asyncio.to_thread(h.sipp.call, steps, TEST_PORTS.sip + 20 + n, caller,
-                                     "12366", 120)
+    result = await h.call(steps, TEST_PORTS.sip + 20 + n, caller, "12366", 120)
     if not result.ok:
         _total, rows = await asyncio.to_thread(h.contacts.search, ContactFilters(caller=caller))
         contact = h.contacts.get(rows[0].id) if rows else None

@@ -7,7 +7,6 @@ call`, with its defaults, at 05:53 on a workday with the shipped calendar."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -49,8 +48,7 @@ def timeline(c: Contact) -> str:
 
 
 async def sip_call(h: Harness, caller: str, steps: list[Step]) -> Contact:
-    result = await asyncio.to_thread(h.sipp.call, steps, TEST_PORTS.sip + 20, caller, "12366",
-                                     120)
+    result = await h.call(steps, TEST_PORTS.sip + 20, caller, "12366", 120)
     c = await h.wait_contact(caller, timeout=60)
     assert result.ok, f"SIPp: {result.stderr[-500:]}\n{timeline(c)}"
     return c

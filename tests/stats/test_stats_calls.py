@@ -36,8 +36,7 @@ TRANSFERRED = "13900006006"
 
 
 async def _sip_call(h: Harness, n: int, caller: str, steps: list[Step]) -> None:
-    result = await asyncio.to_thread(h.sipp.call, steps, TEST_PORTS.sip + 26 + n, caller,
-                                     "12366", 150)
+    result = await h.call(steps, TEST_PORTS.sip + 26 + n, caller, "12366", 150)
     if not result.ok:
         await h.log.flush()
         _n, rows = await asyncio.to_thread(h.contacts.search, ContactFilters(caller=caller), 5, 0)
