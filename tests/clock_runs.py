@@ -51,15 +51,17 @@ def main(args: list[str]) -> int:
     workers = os.environ.get("HOTLINE_TEST_WORKERS", "8")
     today = system_clock().astimezone(SHANGHAI).replace(microsecond=0)
     results: list[tuple[str, str, int, float]] = []
+    began = time.monotonic()
     for name in selected(os.environ.get("HOTLINE_TEST_CLOCKS", "")):
         moment = (MOMENTS[name] or today).isoformat()
-        print(f"\n== clock run {name!r}: the suite at {moment}", flush=True)
+        print(f"\n== clock run {name!r}: the suite at {moment} "
+              f"({(time.monotonic() - began) / 60:.1f} min into the runs)", flush=True)
         scope = os.environ.get("HOTLINE_TEST_SCOPE") or ("full" if name == "today" else "clock")
         env = {**os.environ, "HOTLINE_TEST_CLOCK": moment, "HOTLINE_TEST_CLOCK_RUN": name,
                "HOTLINE_TEST_SCOPE": scope}
         started = time.monotonic()
         command = [sys.executable, "-m", "pytest", "-rs", "-p", "no:cacheprovider",
-                   "--durations=15"]
+                   "--durations=15", f"--junitxml=var/test-reports/{name}.xml"]
         if workers not in ("", "0"):
             # two tests at a time to each worker: xdist's default first hands each worker a
             # run of consecutive tests (a 32nd of the suite), so the call tests, sorted first,

@@ -31,6 +31,7 @@ from ivr.services import IvrServices
 from tests.ivr_support import make_ivr_services
 from tests.plugins.scope import scope
 from tests.support import (
+    CALL_LIMIT_S,
     SUITE_START,
     TEST_PORTS,
     create_pg_database,
@@ -169,7 +170,7 @@ class Harness:
         await self.driver.wait_ready(20)
 
     async def call(self, steps: list[Step], local_port: int, number: str = "13800138000",
-                   service: str = "12366", timeout_s: int = 120) -> SippResult:
+                   service: str = "12366", timeout_s: int = CALL_LIMIT_S) -> SippResult:
         """Place one SIPp call (on the callers' own threads) and wait for it to end."""
         return await asyncio.get_running_loop().run_in_executor(
             self._callers, self.sipp.call, steps, local_port, number, service, timeout_s)

@@ -53,6 +53,9 @@ PORT_BASE = int(os.environ.get("HOTLINE_TEST_PORT_BASE", "15000")) + 1000 * WORK
 TEST_PORTS = PbxPorts(ami=PORT_BASE + 38, sip=PORT_BASE + 60, rtp_start=PORT_BASE + 100,
                       rtp_end=PORT_BASE + 299)
 HTTP_TEST_PORT = PORT_BASE + 366
+# the longest a SIPp caller of a test may stay on the line: a silent caller walks the main menu
+# (a 22 s prompt) three times, and a loaded machine stretches every step
+CALL_LIMIT_S = 300
 TEST_STATE_DIR = PROJECT_ROOT / "var" / f"pbx-test-{PORT_BASE}"
 RECORDINGS_DIR = PROJECT_ROOT / "var" / f"recordings-test-{PORT_BASE}"
 SOUNDS_DIR = PROJECT_ROOT / "sounds" / "zh"
@@ -176,3 +179,17 @@ def serving_app(app: Any, port: int, start_timeout_s: float = 180) -> Iterator[s
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+# a knowledge base of one entry (faq.yaml), for tests of what serves it rather than of answers
+ONE_ENTRY_FAQ = """
+- id: t.vat.rates
+  category: 增值税
+  question: 增值税的税率有哪几档？
+  similar: [增值税税率是多少]
+  keywords: [增值税, 税率]
+  answer: 增值税税率分为13%、9%、6%三档，另有零税率。
+  effective_from: 2019-04-01
+  effective_to: null
+  source: 增值税法
+"""

@@ -12,7 +12,7 @@ import pytest
 from callcenter.contacts.services import ContactFilters
 from ivr.pbx.sipp import Dtmf, Hangup, Pause, Step
 from tests.conftest import Harness, events_of, kinds
-from tests.support import TEST_PORTS
+from tests.support import CALL_LIMIT_S, TEST_PORTS
 
 pytestmark = pytest.mark.asterisk
 
@@ -28,7 +28,7 @@ FAQ_DIGITS = [{"node": "main", "digits": "1"}, {"node": "consult", "digits": "1"
 
 
 async def _sip_call(h: Harness, n: int, caller: str, steps: list[Step]) -> None:
-    result = await h.call(steps, TEST_PORTS.sip + 20 + n, caller, "12366", 120)
+    result = await h.call(steps, TEST_PORTS.sip + 20 + n, caller, "12366", CALL_LIMIT_S)
     if not result.ok:
         _total, rows = await asyncio.to_thread(h.contacts.search, ContactFilters(caller=caller))
         contact = h.contacts.get(rows[0].id) if rows else None

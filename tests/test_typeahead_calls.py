@@ -23,7 +23,7 @@ from callcenter.settings import PROJECT_ROOT
 from ivr.calendar import ServiceCalendar
 from ivr.pbx.sipp import Dtmf, Pause, Step
 from tests.conftest import Harness, HarnessAt, events_of, kinds
-from tests.support import HTTP_TEST_PORT, TEST_PORTS, serve_env
+from tests.support import CALL_LIMIT_S, HTTP_TEST_PORT, TEST_PORTS, serve_env
 
 pytestmark = pytest.mark.asterisk
 
@@ -48,7 +48,7 @@ def timeline(c: Contact) -> str:
 
 
 async def sip_call(h: Harness, caller: str, steps: list[Step]) -> Contact:
-    result = await h.call(steps, TEST_PORTS.sip + 20, caller, "12366", 120)
+    result = await h.call(steps, TEST_PORTS.sip + 20, caller, "12366", CALL_LIMIT_S)
     c = await h.wait_contact(caller, timeout=60)
     assert result.ok, f"SIPp: {result.stderr[-500:]}\n{timeline(c)}"
     return c

@@ -68,7 +68,8 @@ class ContactService:
             with self.db.transaction() as session:
                 return self._apply(session, event, key)
         except IntegrityError:
-            # another writer stored the same key between our check and our commit
+            # the key is stored already (a replay, a re-derivation, or another writer): the
+            # unique key refused the row and the whole transaction rolled back
             if self.has_event(key):
                 return False
             raise
@@ -82,9 +83,6 @@ class ContactService:
         contact = session.scalar(
             select(Contact).where(Contact.linkedid == event.linkedid).with_for_update()
         )
-        if contact is not None and session.scalar(
-                select(ContactEventRow.id).where(ContactEventRow.event_key == key)) is not None:
-            return False
         if contact is None:
             contact = Contact(linkedid=event.linkedid, started_at=event.at, caller_number="",
                               channel="", self_served=False, reconciled=False)

@@ -66,7 +66,8 @@ class KeyAssigner:
             return event
         seen = self._seen.setdefault(event.linkedid, Counter())
         base = event_key(event)
-        keyed = replace(event, key=event_key(event, seen[base]))
+        occurrence = seen[base]
+        keyed = replace(event, key=base if occurrence == 0 else event_key(event, occurrence))
         seen[base] += 1
         if event.kind is EventKind.CALL_ENDED:
             self._seen.pop(event.linkedid, None)

@@ -19,19 +19,7 @@ from callcenter.tickets.services import IvrTicketDesk, TicketService
 from ivr.calendar import ServiceCalendar
 from knowledge_base import KnowledgeBase
 from tests.callcenter.util import bearer, token_for
-from tests.support import SUITE_CLOCK
-
-FAQ = """
-- id: t.vat.rates
-  category: 增值税
-  question: 增值税的税率有哪几档？
-  similar: [增值税税率是多少]
-  keywords: [增值税, 税率]
-  answer: 增值税税率分为13%、9%、6%三档，另有零税率。
-  effective_from: 2019-04-01
-  effective_to: null
-  source: 增值税法
-"""
+from tests.support import ONE_ENTRY_FAQ, SUITE_CLOCK
 
 
 class Counts:
@@ -83,7 +71,7 @@ def _settings(db_url: str, data: Path) -> Settings:
 
 def test_the_app_builds_each_shared_service_once(db_url: str, counts: Counts,
                                                   tmp_path: Path) -> None:
-    (tmp_path / "faq.yaml").write_text(FAQ, encoding="utf-8")
+    (tmp_path / "faq.yaml").write_text(ONE_ENTRY_FAQ, encoding="utf-8")
     db = Database(db_url)
     auth = bearer(token_for(db, "root_admin", "admin"))
     db.dispose()

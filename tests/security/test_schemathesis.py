@@ -29,7 +29,7 @@ from callcenter.settings import Settings
 from knowledge_base import KnowledgeBase
 from tests.callcenter.util import bearer, token_for
 from tests.plugins.scope import scope
-from tests.support import SUITE_CLOCK
+from tests.support import ONE_ENTRY_FAQ, SUITE_CLOCK
 
 # fewer at the other moments of the suite's clock (tests/plugins/scope.py): the full count
 # runs once, at today's
@@ -37,17 +37,6 @@ EXAMPLES = 25 if scope() == "full" else 6
 ADMIN = "schemathesis-admin"
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_headers_conformance, response_schema_conformance]
-FAQ = """
-- id: t.vat.rates
-  category: 增值税
-  question: 增值税的税率有哪几档？
-  similar: [增值税税率是多少]
-  keywords: [增值税, 税率]
-  answer: 增值税税率分为13%、9%、6%三档，另有零税率。
-  effective_from: 2019-04-01
-  effective_to: null
-  source: 增值税法
-"""
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +50,7 @@ def api(db_url: str, tmp_path_factory: pytest.TempPathFactory
                      SUITE_CLOCK)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)  # starts the app
     data = Path(tmp_path_factory.mktemp("kb"))
-    (data / "faq.yaml").write_text(FAQ, encoding="utf-8")
+    (data / "faq.yaml").write_text(ONE_ENTRY_FAQ, encoding="utf-8")
     app.state.knowledge_base = KnowledgeBase.load(data, cache_dir=None, spec_path=None,
                                                   embedder=None)
     # logging out would end the run's session: that route is covered by the matrix

@@ -20,7 +20,7 @@ from callcenter.contacts.services import ContactFilters
 from callcenter.stats.services import StatsService
 from ivr.pbx.sipp import Dtmf, Hangup, Pause, Step
 from tests.conftest import Harness, events_of, kinds
-from tests.support import TEST_PORTS
+from tests.support import CALL_LIMIT_S, TEST_PORTS
 
 pytestmark = pytest.mark.asterisk
 
@@ -36,7 +36,7 @@ TRANSFERRED = "13900006006"
 
 
 async def _sip_call(h: Harness, n: int, caller: str, steps: list[Step]) -> None:
-    result = await h.call(steps, TEST_PORTS.sip + 26 + n, caller, "12366", 150)
+    result = await h.call(steps, TEST_PORTS.sip + 26 + n, caller, "12366", CALL_LIMIT_S)
     if not result.ok:
         await h.log.flush()
         _n, rows = await asyncio.to_thread(h.contacts.search, ContactFilters(caller=caller), 5, 0)
