@@ -259,6 +259,10 @@ class AmiClient:
         return self._state is AmiState.READY
 
     @property
+    def closed(self) -> bool:
+        return self._state is AmiState.CLOSED
+
+    @property
     def booted_at(self) -> float | None:
         """When the Asterisk of the last login started, on ``time.monotonic()``'s scale (from
         the ``Uptime`` of its FullyBooted event, whole seconds); None before any login."""
@@ -426,9 +430,16 @@ class AmiClient:
             self._spawn(hook(), "ready hook")
 
     async def _liveness_loop(self) -> None:
-        """Ping on an idle-independent schedule; a missed Pong aborts the connection."""
-        while True:
+        """Ping on an idle-independent schedule; a missed Pong aborts the connection.
+
+        Ends when the client is closed, not only when cancelled: on Python 3.11,
+        ``asyncio.wait_for`` returns the result instead of raising when the cancellation
+        arrives as the Pong does, and the loop would then ping a closed client for ever (a
+        test's teardown waited on it until CI's limit)."""
+        while not self.closed:
             await asyncio.sleep(self.ping_interval)
+            if self.closed:
+                return
             if not self.ready:
                 up_at = self._transport_up_at
                 if up_at is not None and time.monotonic() - up_at > self.login_timeout:

@@ -4,6 +4,7 @@ reconnection with backoff, bounded actions and refused logins."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import time
@@ -292,3 +293,27 @@ async def test_a_server_that_never_answers_the_login_is_left_and_retried() -> No
         await client.close()
         server.close()
         await server.wait_closed()
+
+
+async def test_close_ends_the_pings_even_when_a_cancellation_is_swallowed(
+    server: FakeAmi, clients: Clients, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Python 3.11's asyncio.wait_for returns the answer instead of raising when the task is
+    # cancelled as the answer arrives: the ping loop then went on for ever and close() with it
+    client = await clients.ready()
+    pinging = asyncio.Event()
+
+    async def swallowing(action: dict[str, str], **options: object) -> object:
+        pinging.set()
+        # the answer is on its way, and arrives with the cancellation, which wait_for drops
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.Event().wait()
+        return {"Response": "Success"}
+
+    monkeypatch.setattr(client, "send_action", swallowing)
+    await asyncio.wait_for(pinging.wait(), 5)
+    closing = asyncio.create_task(client.close())
+    done, _ = await asyncio.wait({closing}, timeout=5)  # (wait_for would cancel it)
+    closing.cancel()
+    assert closing in done, "close() still waits on the ping loop"
+    assert client.state is AmiState.CLOSED
