@@ -23,8 +23,9 @@ from knowledge_base.index import (
     prepare_analyzer,
 )
 from knowledge_base.loader import (
+    DEFAULT_CACHE_DIR,
     DEFAULT_DATA_DIR,
-    REPO_ROOT,
+    MAX_TOP,
     LoadResult,
     data_files,
     default_spec_path,
@@ -43,8 +44,6 @@ from knowledge_base.text import RESOURCES_DIR, TextAnalyzer
 _LOG = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
-DEFAULT_CACHE_DIR = REPO_ROOT / "var" / "kb-cache"
-MAX_TOP = 20
 MAX_STORED_VECTORS = 200_000
 
 Auto = Literal["auto"]

@@ -17,6 +17,8 @@ from knowledge_base.models import FaqEntry, Severity, ValidationIssue
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
 DEFAULT_DATA_DIR = PACKAGE_DIR / "data"
+DEFAULT_CACHE_DIR = REPO_ROOT / "var" / "kb-cache"
+MAX_TOP = 20  # the most results one search returns
 EVAL_DIR = PACKAGE_DIR / "eval"
 """Frozen sets the base is checked against: the spec, the dev and out-of-scope questions."""
 DEFAULT_SPEC_PATH = EVAL_DIR / "faq_spec.yaml"

@@ -18,7 +18,6 @@ from knowledge_base import (
     DEFAULT_DATA_DIR,
     MAX_TOP,
     DecisionKind,
-    KnowledgeBase,
     KnowledgeBaseError,
     Severity,
     default_spec_path,
@@ -88,6 +87,8 @@ def search(
 ) -> None:
     """Search the FAQ base: per question the decision (answer, confirm or decline) and its
     results (the ranked entries on answer, the candidates on confirm, none on decline)."""
+    from knowledge_base import KnowledgeBase  # the search engine: only for this command
+
     try:
         kb = KnowledgeBase.load(
             data_dir,
