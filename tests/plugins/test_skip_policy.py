@@ -53,6 +53,9 @@ def suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.
     """A test folder loading the plugins as tests/conftest.py does, outside CI."""
     monkeypatch.delenv("CI", raising=False)
     monkeypatch.setenv("PYTHONPATH", str(PROJECT_ROOT))  # subprocess runs import tests.plugins
+    # the subprocess runs load only the plugins they name (-p xdist): the installed ones (the
+    # API fuzzer among them) took most of a minute to import on a loaded machine
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
     pytester.makeconftest(CONFTEST)
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     return pytester
