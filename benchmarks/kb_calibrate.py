@@ -40,8 +40,8 @@ if str(ROOT) not in sys.path:
 
 from knowledge_base import KnowledgeBase, SearchConfig  # noqa: E402
 from knowledge_base.evaluation import (  # noqa: E402
-    FROZEN_SET,
-    TUNING_SET,
+    FROZEN_SETS,
+    TUNING_SETS,
     Record,
     dev_half,
     expected_ids,
@@ -83,10 +83,11 @@ ISSUE = Targets(wrong_answer=0.02, served=0.95, oos_answered=0.05)
 
 def calibration_rows() -> list[Record]:
     """The tuning set and the in-scope questions of half A of the dev set."""
-    if TUNING_SET.resolve() == FROZEN_SET.resolve():  # pragma: no cover - a guard
-        raise SystemExit("the frozen set is never used to calibrate")
+    frozen = {path.resolve() for path in FROZEN_SETS}
+    if any(path.resolve() in frozen for path in TUNING_SETS):  # pragma: no cover - a guard
+        raise SystemExit("a frozen set is never used to calibrate")
     half_a = [row for row in read_dev_set() if dev_half(row["id"]) == "A"]
-    return read_caller_set(TUNING_SET) + half_a
+    return [row for path in TUNING_SETS for row in read_caller_set(path)] + half_a
 
 
 def score_rows(kb: KnowledgeBase, rows: Sequence[Record]) -> list[Point]:

@@ -40,7 +40,12 @@ DEV_SET = EVAL_DIR / "faq_dev.jsonl"
 OUT_OF_SCOPE = EVAL_DIR / "out_of_scope.jsonl"
 NOW_IN_SCOPE = EVAL_DIR / "now_in_scope.jsonl"
 FROZEN_SET = EVAL_DIR / "frozen_v1.jsonl"
+FROZEN_SET_V2 = EVAL_DIR / "frozen_v2.jsonl"
 TUNING_SET = EVAL_DIR / "tuning_v1.jsonl"
+TUNING_SET_V2 = EVAL_DIR / "tuning_v2.jsonl"
+TUNING_SETS = (TUNING_SET, TUNING_SET_V2)
+"""What the decision is tuned on (with half A of the dev set); never a frozen set."""
+FROZEN_SETS = (FROZEN_SET, FROZEN_SET_V2)
 QUALITY_FLOOR = EVAL_DIR / "quality_floor.yaml"
 TOP = 3
 ROUNDING = 0.0005
