@@ -441,7 +441,10 @@ def quality_report(shipped: Record) -> Record:
             for name, values in floor.figures.items()
         },
         "shortfalls": [
-            line for name, fig in figures.items() for line in floor.shortfalls(name, fig)
+            line
+            for name, fig in figures.items()
+            if name in floor.figures
+            for line in floor.shortfalls(name, fig)
         ],
         "changed_files": floor.changed_files(),
     }
