@@ -355,6 +355,9 @@ def print_report(report: Record) -> None:
     print(f"{'figure':20s} {'now':>7s} {'recorded':>9s} {'limit':>7s}")
     for set_name, figures in quality["figures"].items():
         for name, value in figures.items():
+            if set_name not in quality["recorded"]:  # a set seen before: reported, not held
+                print(f"{set_name + '.' + name:20s} {value:7.3f} {'(seen)':>9s}")
+                continue
             kind = "<=" if name in CEILINGS else ">="
             recorded = quality["recorded"][set_name][name]
             limit = quality["limit"][set_name][name]
@@ -441,7 +444,10 @@ def quality_report(shipped: Record) -> Record:
             for name, values in floor.figures.items()
         },
         "shortfalls": [
-            line for name, fig in figures.items() for line in floor.shortfalls(name, fig)
+            line
+            for name, fig in figures.items()
+            if name in floor.figures
+            for line in floor.shortfalls(name, fig)
         ],
         "changed_files": floor.changed_files(),
     }

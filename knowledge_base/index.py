@@ -37,7 +37,8 @@ IntArray = NDArray[np.int64]
 @dataclass(frozen=True, slots=True)
 class SearchConfig:
     """Fusion weights (tuned on half A of the dev set) and the three-way decision (calibrated
-    on the tuning set and half A, `benchmarks/kb_calibrate.py`; docs/kb.md, "The decision")."""
+    on the tuning sets v1 and v2 and half A, `benchmarks/kb_calibrate.py`; docs/kb.md, "The
+    decision")."""
 
     weight_dense: float = 0.50
     weight_words: float = 0.05
@@ -46,14 +47,14 @@ class SearchConfig:
     weight_unit_pinyin: float = 0.10
     dense_floor: float = 0.80
     """Cosines at or below this count as no similarity (E5 cosines rarely go below 0.75)."""
-    decline_below: float = 0.46
+    decline_below: float = 0.44
     """A best fused score under this: decline (out of scope, no candidate is offered)."""
-    answer_above: float = 0.46
+    answer_above: float = 0.44
     """Answer without asking when the best score is at least this (no bar above
     `decline_below` as calibrated: the encoder's cosine below is the stricter test) ..."""
     answer_margin: float = 0.04
     """... and it leads the best entry with a different answer by at least this much ..."""
-    answer_min_cosine: float = 0.955
+    answer_min_cosine: float = 0.97
     """... and the encoder alone agrees: the cosine between the question and the best entry's
     closest text is at least this (0 = no such condition). Otherwise (at or above
     `decline_below`) the caller is asked to confirm."""
@@ -63,8 +64,8 @@ class SearchConfig:
     decline_below_lexical: float = 0.20
     """The same settings for scores of the lexical channels alone (an engine without an
     embedder, or a question taken by the lexical short cut): another scale, no cosine."""
-    answer_above_lexical: float = 0.70
-    answer_margin_lexical: float = 0.0
+    answer_above_lexical: float = 0.76
+    answer_margin_lexical: float = 0.08
     confirm_pair_margin_lexical: float = 0.08
     question_boost: int = 2
     k1: float = 1.2
