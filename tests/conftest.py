@@ -43,7 +43,8 @@ from tests.support import (
     sqlite_url,
 )
 
-pytest_plugins = ["tests.plugins.scope", "tests.plugins.skip_policy", "tests.plugins.summary"]
+pytest_plugins = ["tests.plugins.clock_readers", "tests.plugins.scope", "tests.plugins.skip_policy",
+                  "tests.plugins.summary"]
 MENU_FILE = PROJECT_ROOT / "ivr" / "menus" / "12366.yaml"
 
 

@@ -5,16 +5,18 @@ tests/clock_runs.py), and the order its tests run in.
   sessions run on PostgreSQL, the production database; those marked ``sqlite_calls`` (the
   `make run` path, and the console and desk calls) also on SQLite. The data layer itself is
   tested on both databases by the fast tests.
-* ``clock`` (the other moments of the suite's clock): every fast test that can reach the
-  suite's clock, on both databases, and the calls marked ``every_clock``. A test that cannot
-  reach it gives the same result at every moment, so it runs once, in ``full``.
+* ``clock`` (the other moments of the suite's clock): every fast test that reads the suite's
+  clock, on both databases, and the calls marked ``every_clock``. A test that does not read it
+  gives the same result at every moment, so it runs once, in ``full``.
 
-Whether a test can reach the suite's clock is read from the source, conservatively: its module,
-the conftest files above it (the root one aside: its clock-reading fixtures are named below)
-and the ``tests.*`` modules these import, transitively (tests/support.py aside: it defines the
-clock and the ports, and a module that uses the clock names it). One of ``CLOCK_WORDS``
-anywhere in them (the suite's clock, the fixtures and helpers that hand it on, an app, a
-`hotline` subprocess, which reads ``HOTLINE_CLOCK_START``) and the test counts as reaching it.
+Which tests read the clock is recorded in today's run (tests/plugins/clock_readers.py: the
+tests, fixtures and modules during which the running clock was read) and, added to that, read
+from the source: a test whose module, conftest files or ``tests.*`` helpers (transitively; the
+root conftest and tests/support.py aside, which define the clock) name the suite's moment
+(``NAMES_MOMENT``: a value computed from it, a `hotline` subprocess, which reads
+``HOTLINE_CLOCK_START`` in a process of its own). Without a record (a run of one moment alone)
+the source decides, with the wider ``CLOCK_WORDS`` (anything that builds an app or a service
+on the clock).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.plugins.clock_readers import READERS_ENV, Readers, load_readers
+
 TESTS_DIR = Path(__file__).resolve().parents[1]
 SCOPES = ("full", "clock")
 SLOW_FIXTURES = frozenset({"pbx", "live_server", "harness", "harness_at", "browser"})
@@ -33,6 +37,10 @@ SLOW_MARKERS = ("asterisk", "browser")
 CLOCK_WORDS = re.compile(
     r"SUITE_|ivr_support|harness|live_server|create_app|clock_of|make_clock|HOTLINE_CLOCK"
     r"|serving_app|\bpbx\b|with_name\(\"hotline\"\)")
+# names of the suite's moment itself: a value computed from it, or a process of its own on it
+NAMES_MOMENT = re.compile(
+    r"SUITE_START|SUITE_CLOCK|HOTLINE_CLOCK|HOTLINE_TEST_CLOCK|serving_app|serve_env"
+    r"|with_name\(\"hotline\"\)")
 _TEST_IMPORT = re.compile(r"^\s*(?:from|import)\s+(tests(?:\.\w+)+)", re.MULTILINE)
 
 
@@ -69,25 +77,41 @@ def _module_file(name: str) -> Path | None:
 
 
 @functools.cache
-def source_reaches_clock(path: Path, _seen: frozenset[Path] = frozenset()) -> bool:
+def source_reaches_clock(path: Path, _seen: frozenset[Path] = frozenset(),
+                         words: re.Pattern[str] = CLOCK_WORDS) -> bool:
     """Whether ``path`` or a ``tests.*`` module it imports (transitively) names the clock."""
     text = path.read_text(encoding="utf-8")
-    if CLOCK_WORDS.search(text):
+    if words.search(text):
         return True
     seen = _seen | {path}
     for name in _TEST_IMPORT.findall(text):
         imported = _module_file(name)
         if name == "tests.support" or imported is None or imported in seen:
             continue
-        if source_reaches_clock(imported, seen):
+        if source_reaches_clock(imported, seen, words):
             return True
     return False
 
 
-def reaches_clock(path: Path) -> bool:
+def reaches_clock(path: Path, words: re.Pattern[str] = CLOCK_WORDS) -> bool:
     files = [path] + [folder / "conftest.py" for folder in path.parents
                       if TESTS_DIR in folder.parents and (folder / "conftest.py").is_file()]
-    return any(source_reaches_clock(f.resolve()) for f in files)
+    return any(source_reaches_clock(f.resolve(), words=words) for f in files)
+
+
+@functools.cache
+def recorded_readers() -> Readers | None:
+    folder = os.environ.get(READERS_ENV, "")
+    return load_readers(Path(folder)) if folder else None
+
+
+def reads_clock(item: pytest.Item) -> bool:
+    """Whether a fast test reads the suite's clock: by today's record, and by its source."""
+    path = Path(str(item.fspath)).resolve()
+    readers = recorded_readers()
+    if readers is None:
+        return reaches_clock(path)
+    return readers.covers(item) or reaches_clock(path, NAMES_MOMENT)
 
 
 def in_scope(item: pytest.Item, chosen: str) -> bool:
@@ -95,7 +119,7 @@ def in_scope(item: pytest.Item, chosen: str) -> bool:
     if chosen == "clock":
         if slow(item):
             return item.get_closest_marker("every_clock") is not None and not on_sqlite
-        return reaches_clock(Path(str(item.fspath)).resolve())
+        return reads_clock(item)
     if not slow(item):
         return True
     return not on_sqlite or item.get_closest_marker("sqlite_calls") is not None

@@ -3,11 +3,15 @@ suite's clock."""
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import pytest
 
 from tests.plugins import scope
+from tests.plugins.clock_readers import READERS_ENV, RECORD_ENV, load_readers
+
+pytest_plugins = ["pytester"]
 
 TESTS = scope.TESTS_DIR
 
@@ -44,3 +48,90 @@ def test_an_unknown_scope_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
         scope.scope()
     monkeypatch.setenv("HOTLINE_TEST_SCOPE", "")
     assert scope.scope() == "full"
+
+
+CLOCK_SUITE = {
+    "conftest": """
+        import pytest
+        from ivr.clock import RunningClock
+        from datetime import datetime, timezone
+
+        pytest_plugins = ["tests.plugins.clock_readers", "tests.plugins.scope"]
+        CLOCK = RunningClock(datetime(2026, 12, 1, tzinfo=timezone.utc))
+
+        @pytest.fixture(scope="module")
+        def stamped():
+            return CLOCK()   # read once, in the first test that uses it
+
+        @pytest.fixture
+        def clock():
+            return CLOCK
+    """,
+    "test_readers": """
+        import threading
+
+        def test_reads(clock):
+            assert clock().year == 2026
+
+        def test_reads_in_a_thread(clock):
+            worker = threading.Thread(target=clock)
+            worker.start()
+            worker.join()
+
+        def test_plain(clock):
+            assert clock is not None
+
+        def test_first_user(stamped):
+            assert stamped.year == 2026
+
+        def test_second_user(stamped):
+            assert stamped.year == 2026
+
+        def test_nothing():
+            assert 1 + 1 == 2
+    """,
+    "test_at_import": """
+        from conftest import CLOCK
+
+        STAMP = CLOCK()
+
+        def test_uses_the_stamp():
+            assert STAMP.year == 2026
+    """,
+}
+
+
+def test_todays_run_records_who_reads_the_clock_and_the_others_run_only_those(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHONPATH", str(scope.TESTS_DIR.parent))
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    pytester.makeconftest(textwrap.dedent(CLOCK_SUITE["conftest"]))
+    pytester.makepyfile(**{name: textwrap.dedent(text) for name, text in CLOCK_SUITE.items()
+                           if name != "conftest"})
+    record = pytester.path / "readers"
+    monkeypatch.setenv(RECORD_ENV, str(record))
+    monkeypatch.setenv("HOTLINE_TEST_SCOPE", "full")
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=7)
+    readers = load_readers(record)
+    assert readers is not None
+    assert {t.split("::")[1] for t in readers.tests} == {
+        "test_reads", "test_reads_in_a_thread", "test_first_user"}
+    assert "stamped" in readers.fixtures
+    assert any(f.endswith("test_at_import.py") for f in readers.files)
+
+    monkeypatch.delenv(RECORD_ENV)
+    monkeypatch.setenv(READERS_ENV, str(record))
+    monkeypatch.setenv("HOTLINE_TEST_SCOPE", "clock")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-v")
+    # the two tests that neither read the clock nor use what was built from it are left out
+    result.assert_outcomes(passed=5, deselected=2)
+    result.stdout.no_fnmatch_line("*test_plain PASSED*")
+    result.stdout.no_fnmatch_line("*test_nothing PASSED*")
+    result.stdout.fnmatch_lines(["*test_second_user PASSED*"])
+    result.stdout.fnmatch_lines(["*test_uses_the_stamp PASSED*"])
+
+
+def test_without_a_record_the_source_decides(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HOTLINE_TEST_CLOCK_READERS", raising=False)
+    scope.recorded_readers.cache_clear()
+    assert scope.recorded_readers() is None

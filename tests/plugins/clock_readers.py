@@ -1,0 +1,159 @@
+"""Which tests read the suite's clock: recorded in today's run, read by the other moments' runs.
+
+A test that never reads the suite's clock (tests/support.py: the running clock every app,
+`Settings()` and fixture of the suite is built on) takes the same path at any moment, so the runs
+at the other moments (tests/clock_runs.py) need only the tests that read it. Today's run, with
+``HOTLINE_TEST_CLOCK_RECORD`` set to a folder, records them there (one file per xdist worker):
+
+* ``tests``: the node ids of tests during whose setup, call or teardown the clock was read
+  (threads included: a live server's request handler reads it while its test runs);
+* ``fixtures``: the fixtures whose setup read it (a module or session fixture is set up once,
+  in one test, but every test that uses it gets what it built);
+* ``files``: the test modules and helpers that read it while no test ran (at import).
+
+The later runs (``HOTLINE_TEST_CLOCK_READERS`` naming that folder) take a fast test when it is
+among ``tests``, uses one of ``fixtures``, lives in one of ``files``, or names the suite's moment
+in its source (tests/plugins/scope.py: a value computed from it at import, or a `hotline`
+subprocess, which reads the clock in a process of its own).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ivr.clock import RunningClock
+
+RECORD_ENV = "HOTLINE_TEST_CLOCK_RECORD"
+READERS_ENV = "HOTLINE_TEST_CLOCK_READERS"
+
+
+@dataclass
+class Readers:
+    tests: set[str] = field(default_factory=set)
+    fixtures: set[str] = field(default_factory=set)
+    files: set[str] = field(default_factory=set)
+
+    def to_json(self) -> dict[str, list[str]]:
+        return {"tests": sorted(self.tests), "fixtures": sorted(self.fixtures),
+                "files": sorted(self.files)}
+
+    def add(self, other: dict[str, Any]) -> None:
+        self.tests.update(other.get("tests", ()))
+        self.fixtures.update(other.get("fixtures", ()))
+        self.files.update(other.get("files", ()))
+
+    def covers(self, item: pytest.Item) -> bool:
+        relative = _relative(Path(str(item.fspath)), item.config.rootpath)
+        names = set(getattr(item, "fixturenames", ()))
+        return (item.nodeid in self.tests or relative in self.files
+                or bool(names & self.fixtures))
+
+
+class Recorder:
+    """Notes who reads the clock: the running test, the fixtures being set up, or (outside
+    any test) the test files on the stack."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.readers = Readers()
+        self.current: str | None = None
+        self.fixtures: list[str] = []
+        self._lock = threading.Lock()
+
+    def read(self) -> None:
+        with self._lock:
+            if self.current is not None:
+                self.readers.tests.add(self.current)
+            self.readers.fixtures.update(self.fixtures)
+            if self.current is None and not self.fixtures:
+                self.readers.files.update(_test_files_on_stack(self.root))
+
+
+def _relative(path: Path, root: Path) -> str:
+    path = path.resolve()
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+
+
+def _test_files_on_stack(root: Path) -> set[str]:
+    """The test modules and conftest files being executed (imported) when the clock is read
+    outside any test; a helper module read at import is named in their source (scope.py)."""
+    found: set[str] = set()
+    frame: Any = sys._getframe(2)
+    while frame is not None:
+        path = Path(frame.f_code.co_filename)
+        if path.is_absolute() and (path.name.startswith("test_") or path.name == "conftest.py"):
+            found.add(_relative(path, root))
+        frame = frame.f_back
+    return found
+
+
+def load_readers(folder: Path) -> Readers | None:
+    """What today's run recorded in ``folder``; None when it recorded nothing."""
+    files = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    if not files:
+        return None
+    readers = Readers()
+    for path in files:
+        readers.add(json.loads(path.read_text(encoding="utf-8")))
+    return readers
+
+
+_recorder: Recorder | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _recorder
+    if not os.environ.get(RECORD_ENV) or _recorder is not None:
+        return
+    recorder = _recorder = Recorder(config.rootpath.resolve())
+    original = RunningClock.__call__
+
+    def reading(self: RunningClock) -> Any:
+        recorder.read()
+        return original(self)
+
+    RunningClock.__call__ = reading  # type: ignore[method-assign]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, None, None]:
+    if _recorder is not None:
+        _recorder.current = item.nodeid
+    try:
+        yield
+    finally:
+        if _recorder is not None:
+            _recorder.current = None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_fixture_setup(fixturedef: pytest.FixtureDef[Any]) -> Generator[None, None, None]:
+    if _recorder is not None:
+        _recorder.fixtures.append(fixturedef.argname)
+    try:
+        yield
+    finally:
+        if _recorder is not None:
+            _recorder.fixtures.pop()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    folder = os.environ.get(RECORD_ENV)
+    if _recorder is None or not folder:
+        return
+    # each xdist worker writes its own file; the controller runs no test, but it imports the
+    # test modules too, and writes what they read at import
+    name = os.environ.get("PYTEST_XDIST_WORKER", "") or "main"
+    target = Path(folder)
+    target.mkdir(parents=True, exist_ok=True)
+    (target / f"{name}.json").write_text(json.dumps(_recorder.readers.to_json(), indent=1),
+                                         encoding="utf-8")
