@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from callcenter.contacts.services import ContactService
 from callcenter.db import Database
@@ -306,10 +306,16 @@ class SmsService:
                 return False
             session.add(SmsDeliveryReport(message_id=message_id, dlr_type=dlr_type,
                                           smsc_reply=smsc_reply[:256], at=now))
-            if status is not None and STATUS_RANK[status] >= STATUS_RANK.get(message.status, 0) \
-                    and message.status not in (MtStatus.DELIVERED, MtStatus.FAILED):
-                message.status = str(status)
-                message.status_at = now
+            if status is not None:
+                # one conditional UPDATE: reports of one text come at once (8 and 1 together)
+                # and a later, lower one must not undo "delivered"
+                lower = [s for s, rank in STATUS_RANK.items()
+                         if rank < STATUS_RANK[status] or (rank == STATUS_RANK[status]
+                                                           and rank < 3)]
+                session.execute(update(SmsMessage)
+                                .where(SmsMessage.id == message_id,
+                                       SmsMessage.status.in_([str(s) for s in lower]))
+                                .values(status=str(status), status_at=now))
         return True
 
     # -- storage -----------------------------------------------------------------------------------
