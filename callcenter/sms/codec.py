@@ -137,6 +137,7 @@ class Received:
     sender: str
     text: str
     segments: int
+    part_lengths: tuple[int, ...] = ()   # UTF-16 units of each segment, in order
 
 
 def reassemble(parts: list[AirMessage]) -> tuple[list[Received], list[AirMessage]]:
@@ -161,13 +162,14 @@ def reassemble(parts: list[AirMessage]) -> tuple[list[Received], list[AirMessage
     for item in order:
         if isinstance(item, int):
             single = singles[item]
-            done.append(Received(single.sender, single.text, 1))
+            done.append(Received(single.sender, single.text, 1, (ucs2_units(single.text),)))
             continue
         got = pending[item]
         total = item[2]
         if len(got) == total and all(n in got for n in range(1, total + 1)):
-            done.append(Received(item[0], "".join(got[n].text for n in range(1, total + 1)),
-                                 total))
+            ordered = [got[n].text for n in range(1, total + 1)]
+            done.append(Received(item[0], "".join(ordered), total,
+                                 tuple(ucs2_units(t) for t in ordered)))
         else:
             waiting.extend(got.values())
     return done, waiting
