@@ -18,10 +18,11 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("contacts") as batch:
-        batch.add_column(sa.Column("medium", sa.String(8), nullable=False,
-                                   server_default="phone"))
-        batch.create_index("ix_contacts_medium", ["medium"])
+    # no batch (table copy) on contacts: on SQLite dropping the old table would cascade to
+    # contact_events; ADD COLUMN and DROP COLUMN are native there
+    op.add_column("contacts", sa.Column("medium", sa.String(8), nullable=False,
+                                        server_default="phone"))
+    op.create_index("ix_contacts_medium", "contacts", ["medium"])
     op.create_table(
         "sms_messages",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -63,6 +64,8 @@ def downgrade() -> None:
     op.drop_table("sms_opt_outs")
     op.drop_table("sms_delivery_reports")
     op.drop_table("sms_messages")
-    with op.batch_alter_table("contacts") as batch:
-        batch.drop_index("ix_contacts_medium")
-        batch.drop_column("medium")
+    op.drop_index("ix_contacts_medium", table_name="contacts")
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("ALTER TABLE contacts DROP COLUMN medium")  # SQLite 3.35+
+    else:
+        op.drop_column("contacts", "medium")
