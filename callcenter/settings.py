@@ -94,7 +94,7 @@ class Settings(BaseSettings):
     # SMS (callcenter/sms, docs/sms.md): Kannel on loopback ports from this base (admin
     # base+13, smsbox base+14, simulated SMSC base+15, sendsms base+16), its state and
     # generated configuration in sms_state_dir; smsbox calls sms_app_url with sms_gateway_key
-    sms_port_base: int = Field(default=13000, ge=1024, le=65000)
+    sms_port_base: int = Field(default=13100, ge=1024, le=65000)
     sms_state_dir: Path = PROJECT_ROOT / "var" / "sms"
     sms_gateway_key: str = "hotline-sms-key"
     sms_sendsms_password: str = "hotline-sendsms"

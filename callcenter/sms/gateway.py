@@ -63,7 +63,7 @@ class GatewayError(RuntimeError):
 class SmsPorts:
     """Loopback ports of one gateway, derived from a port base (tests use their own)."""
 
-    base: int = 13000
+    base: int = 13100  # apart from the Debian package's own configuration (13000-13013)
 
     @property
     def admin(self) -> int:
