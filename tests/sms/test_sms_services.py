@@ -184,3 +184,24 @@ def test_a_text_the_gateway_refuses_is_failed(sms: tuple[SmsService, StubKb, Rec
         statuses = list(session.scalars(select(SmsMessage.status)
                                         .where(SmsMessage.direction == "mt")))
     assert statuses == ["failed"]
+
+
+def test_texts_are_not_calls_in_the_telephone_statistics(
+        sms: tuple[SmsService, StubKb, Recorder]) -> None:
+    from callcenter.settings import Settings
+    from callcenter.stats.models import StatsContactRollup, StatsDirtyBucket
+    from callcenter.stats.services import stats_service_for
+
+    service, _kb, _sender = sms
+    text_to(service, "个税汇算什么时候开始")
+    with service.db.session() as session:
+        contact = session.scalar(select(Contact))
+        assert contact is not None
+        assert contact.outcome == "self_service"  # served, and logged...
+    stats = stats_service_for(service.db, Settings(), FixedClock(NOW))
+    stats.rebuild()
+    report = stats.summary(stats.range("2026-12-01", "2026-12-01", "day"))
+    assert sum(row["contacts"] for row in report["series"]) == 0  # ...but not as a call
+    with service.db.transaction() as session:
+        session.execute(delete(StatsContactRollup))
+        session.execute(delete(StatsDirtyBucket))
