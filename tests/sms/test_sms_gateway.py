@@ -12,13 +12,15 @@ from datetime import date
 
 import pytest
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from callcenter.app import create_app
+from callcenter.cli import app
 from callcenter.contacts.models import Contact
 from callcenter.db import Database
 from callcenter.invoices.services import InvoiceService
 from callcenter.migrate import upgrade
-from callcenter.settings import PROJECT_ROOT, Settings
+from callcenter.settings import PROJECT_ROOT, Settings, get_settings
 from callcenter.sms.codec import UCS2_PART, segments
 from callcenter.sms.gateway import GatewayError, KannelGateway, SmsPorts, host_support
 from callcenter.sms.models import SmsMessage, SmsOptOut
@@ -60,12 +62,12 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     kb = KnowledgeBase.load(PROJECT_ROOT / "knowledge_base" / "data", cache_dir=None,
                             spec_path=None, embedder=None,
                             clock=local_date(SUITE_CLOCK, settings.timezone))
-    app = create_app(settings, SUITE_CLOCK)
+    api = create_app(settings, SUITE_CLOCK)
     kannel = KannelGateway(settings.sms_state_dir, SmsPorts(settings.sms_port_base),
                            app_url=settings.sms_app_url, key=settings.sms_gateway_key,
                            sendsms_password=settings.sms_sendsms_password)
-    with serving_app(app, http_port):
-        app.state.knowledge_base = kb
+    with serving_app(api, http_port):
+        api.state.knowledge_base = kb
         try:
             kannel.start()
         except GatewayError as exc:
@@ -89,7 +91,8 @@ def _wait_delivered(db: Database, timeout: float = 10.0) -> list[str]:
         time.sleep(0.1)
 
 
-def test_texts_through_kannel(gateway: Gateway, capsys: pytest.CaptureFixture[str]) -> None:
+def test_texts_through_kannel(gateway: Gateway, capsys: pytest.CaptureFixture[str],
+                              monkeypatch: pytest.MonkeyPatch) -> None:
     kannel = gateway.kannel
     invoice = kannel.converse(PHONE, "发票 26442000000012345678 1130")
     assert len(invoice.replies) == 1
@@ -123,3 +126,15 @@ def test_texts_through_kannel(gateway: Gateway, capsys: pytest.CaptureFixture[st
         print(f"\nSMS via Kannel, text sent -> last segment on the phone: invoice "
               f"{invoice.last_s:.2f} s, FAQ ({faq.segments} segments) {faq.last_s:.2f} s, "
               f"退订 {opt_out.last_s:.2f} s")
+
+    # `hotline sms simulate` prints the reply as the phone received it
+    monkeypatch.setenv("HOTLINE_SMS_STATE_DIR", str(kannel.state_dir))
+    monkeypatch.setenv("HOTLINE_SMS_PORT_BASE", str(kannel.ports.base))
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["sms", "simulate", "--from", "13900139000",
+                                          "--text", "个税汇算什么时候开始"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert f"[12366 -> 13900139000, {segments(answer)} segments] {answer}" in result.output
