@@ -208,8 +208,8 @@ smsbox-interface = 127.0.0.1
 box-allow-ip = 127.0.0.1
 box-deny-ip = "*.*.*.*"
 log-file = "{d / 'bearerbox.log'}"
-log-level = 1
-access-log = "{d / 'access.log'}"
+# warnings only, no access log: at info level Kannel logs every number and text
+log-level = 2
 dlr-storage = internal
 store-type = file
 store-location = "{d / 'store.db'}"
@@ -221,7 +221,7 @@ bearerbox-port = {p.boxc}
 sendsms-port = {p.sendsms}
 sendsms-interface = 127.0.0.1
 log-file = "{d / 'smsbox.log'}"
-log-level = 1
+log-level = 2
 mo-recode = true
 
 group = sendsms-user
