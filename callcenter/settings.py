@@ -60,7 +60,10 @@ class Settings(BaseSettings):
     # IVR self-services (ivr/, callcenter/{invoices,taxpayers,bookings,tickets})
     hours_file: Path = PROJECT_ROOT / "ivr" / "hours.yaml"
     pbx_recordings_dir: str = "/var/spool/asterisk/recording"  # recordings_dir, as Asterisk sees it
-    ticket_commitment_days: dict[str, int] = {"complaint": 5, "report": 15, "director": 5}
+    # "consult": the reply deadline of a declined text question (the centre's own commitment,
+    # working days; set it to the published one)
+    ticket_commitment_days: dict[str, int] = {"complaint": 5, "report": 15, "director": 5,
+                                              "consult": 3}
     callback_due_hours: float = 4.0
     # statistics (callcenter/stats, docs/metrics.md)
     stats_service_level_seconds: float = 20.0
@@ -88,6 +91,16 @@ class Settings(BaseSettings):
     spool_max_failures: int = Field(default=8, ge=1)
     # agents and queues (callcenter/agents, callcenter/queues)
     wrapup_seconds: int = 10
+    # SMS (callcenter/sms, docs/sms.md): Kannel on loopback ports from this base (admin
+    # base+13, smsbox base+14, simulated SMSC base+15, sendsms base+16), its state and
+    # generated configuration in sms_state_dir; smsbox calls sms_app_url with sms_gateway_key
+    sms_port_base: int = Field(default=13100, ge=1024, le=65000)
+    sms_state_dir: Path = PROJECT_ROOT / "var" / "sms"
+    sms_gateway_key: str = "hotline-sms-key"
+    sms_sendsms_password: str = "hotline-sendsms"
+    sms_service_number: str = "12366"
+    sms_app_url: str = "http://127.0.0.1:8000"
+    sms_smsc_conf: Path | None = None  # production: the operator's SMSC groups (Kannel)
 
     @field_validator("tts_voice")
     @classmethod
@@ -100,6 +113,10 @@ class Settings(BaseSettings):
 
 # secrets whose shipped defaults must never guard a reachable or production server
 DEFAULT_SECRETS: dict[str, str] = {"ami_secret": "hotline-secret"}
+# the SMS gateway's shipped secrets: with HOTLINE_ENV=production its endpoints refuse to work
+# while either is in place (callcenter/sms/http.py)
+SMS_DEFAULT_SECRETS: dict[str, str] = {"sms_gateway_key": "hotline-sms-key",
+                                       "sms_sendsms_password": "hotline-sendsms"}
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 

@@ -62,3 +62,36 @@ def test_event_keys_migration_goes_down_and_up(kind: str, tmp_path: Path) -> Non
                     "FROM contacts"))
         finally:
             engine.dispose()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_sms_migration_goes_down_and_up_keeping_contacts(kind: str, tmp_path: Path) -> None:
+    """0006 adds contacts.medium (existing contacts: phone) and the SMS tables, and takes them
+    away again; no contact or timeline row is lost either way."""
+    with fresh_database(kind, tmp_path) as url:
+        engine = sa.create_engine(url)
+        try:
+            downgrade(url, "0005")
+            engine.dispose()
+            assert "medium" not in {c["name"] for c in sa.inspect(engine).get_columns("contacts")}
+            with engine.begin() as conn:
+                conn.execute(sa.text(
+                    "INSERT INTO contacts (linkedid, caller_number, channel, started_at, "
+                    "self_served, reconciled) VALUES ('M-1', '1', '', '2026-11-28 01:00:00', "
+                    "false, false)"))
+                conn.execute(sa.text(
+                    "INSERT INTO contact_events (contact_id, at, kind, data, event_key) "
+                    "SELECT id, '2026-11-28 01:00:00', 'call_started', '{}', 'k1' "
+                    "FROM contacts"))
+            upgrade(url)
+            engine.dispose()
+            with engine.begin() as conn:
+                assert conn.execute(sa.text("SELECT medium FROM contacts")).scalar() == "phone"
+                assert conn.execute(sa.text("SELECT count(*) FROM sms_messages")).scalar() == 0
+            downgrade(url, "0005")
+            engine.dispose()
+            assert "sms_messages" not in sa.inspect(engine).get_table_names()
+            with engine.begin() as conn:
+                assert conn.execute(sa.text("SELECT count(*) FROM contact_events")).scalar() == 1
+        finally:
+            engine.dispose()

@@ -57,6 +57,10 @@ class Contact(Base):
     linkedid: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     caller_number: Mapped[str] = mapped_column(String(64), default="")
     channel: Mapped[str] = mapped_column(String(128), default="")
+    # how the taxpayer reached us: phone | sms | web (migration 0006; `channel` above is the
+    # Asterisk channel of a call)
+    medium: Mapped[str] = mapped_column(String(8), nullable=False, default="phone",
+                                        server_default="phone", index=True)
     started_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, index=True)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     outcome: Mapped[str | None] = mapped_column(String(32), index=True)

@@ -85,7 +85,7 @@ class ContactService:
         )
         if contact is None:
             contact = Contact(linkedid=event.linkedid, started_at=event.at, caller_number="",
-                              channel="", self_served=False, reconciled=False)
+                              channel="", medium="phone", self_served=False, reconciled=False)
             session.add(contact)
             session.flush()
         data: dict[str, Any] = dict(event.data)
@@ -100,6 +100,7 @@ class ContactService:
         if kind is EventKind.CALL_STARTED:
             contact.caller_number = str(data.get("caller", ""))[:64]
             contact.channel = str(data.get("channel", ""))[:128]
+            contact.medium = str(data.get("medium", "phone"))[:8]
             contact.started_at = min(contact.started_at, event.at)
         elif kind is EventKind.MENU_NODE:
             contact.last_node = str(data.get("node", ""))[:64]

@@ -69,6 +69,7 @@ MAX_RANGE_DAYS: dict[Interval, int] = {
 }
 INTERVAL_SECONDS = {Interval.QUARTER: 900, Interval.HOUR: 3600, Interval.DAY: 86400}
 MAX_EXPORT_CONTACT_DAYS = 31
+PHONE = "phone"  # contacts.medium of calls: the statistics are the telephone line's
 
 
 @dataclass(frozen=True)
@@ -379,7 +380,9 @@ class StatsService:
         start = datetime.fromtimestamp(lo, UTC)
         end = datetime.fromtimestamp(hi, UTC)
         c = Contact
-        in_range = and_(c.started_at >= start, c.started_at < end, c.ended_at.is_not(None))
+        # the telephone line's figures: texts (medium sms) are not calls (docs/sms.md)
+        in_range = and_(c.started_at >= start, c.started_at < end, c.ended_at.is_not(None),
+                        c.medium == PHONE)
         bucket = bucket_sql(c.started_at, d).label("bucket")
         outcome = func.coalesce(c.outcome, "unknown").label("outcome")
         wait = func.coalesce(c.queue_wait_seconds, 0.0)
@@ -679,7 +682,7 @@ class StatsService:
                 select(key, value, func.count())
                 .select_from(e).join(c, c.id == e.contact_id)
                 .where(c.started_at >= rng.start, c.started_at < rng.end,
-                       c.ended_at.is_not(None), e.kind == kind)
+                       c.ended_at.is_not(None), e.kind == kind, c.medium == PHONE)
                 .group_by(key, value)
             ):
                 yield self._start_of_key(k, rng), str(v), int(n)
@@ -696,7 +699,8 @@ class StatsService:
             for k, node, n in session.execute(
                 select(key, last, func.count())
                 .where(c.started_at >= rng.start, c.started_at < rng.end,
-                       c.outcome == str(Outcome.ABANDONED_IVR), c.ivr_end_reason.is_(None))
+                       c.outcome == str(Outcome.ABANDONED_IVR), c.ivr_end_reason.is_(None),
+                       c.medium == PHONE)
                 .group_by(key, last)
             ):
                 cell = table.setdefault((self._start_of_key(k, rng), str(node)),

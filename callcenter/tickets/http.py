@@ -80,7 +80,7 @@ class CallbackOut(BaseModel):
 class TicketIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["complaint", "report", "director"]
+    kind: Literal["complaint", "report", "director", "consult"]
     caller: str = Field(pattern=r"^[0-9+]{3,32}$")
     linkedid: str = Field(default="", pattern=LINKEDID_PATTERN,
                           description="the call's linkedid: an existing contact, or empty")
@@ -159,7 +159,7 @@ def _record(request: Request, linkedid: str, kind: EventKind, **data: Any) -> No
 async def list_tickets(_user: Anyone, desk: Desk,
                        status: Literal["open", "in_progress", "answered", "closed"] | None = None,
                        owner: Annotated[str | None, Query(max_length=64)] = None,
-                       kind: Literal["complaint", "report", "director"] | None = None,
+                       kind: Literal["complaint", "report", "director", "consult"] | None = None,
                        ) -> list[TicketOut]:
     rows = await asyncio.to_thread(lambda: desk.tickets(status=status, owner=owner, kind=kind))
     return [TicketOut.model_validate(r) for r in rows]

@@ -20,6 +20,7 @@ class TicketKind(enum.StrEnum):
     COMPLAINT = "complaint"    # 纳税服务投诉
     REPORT = "report"          # 涉税检举
     DIRECTOR = "director"      # 局长热线留言
+    CONSULT = "consult"        # 短信/网上咨询: a question the knowledge base declined
 
 
 class TicketStatus(enum.StrEnum):

@@ -29,7 +29,8 @@ from ivr.calendar import ServiceCalendar
 from ivr.clock import Clock
 from ivr.ports import CallbackConfirmation, TicketConfirmation
 
-DEFAULT_COMMITMENTS: Mapping[str, int] = {"complaint": 5, "report": 15, "director": 5}
+DEFAULT_COMMITMENTS: Mapping[str, int] = {"complaint": 5, "report": 15, "director": 5,
+                                          "consult": 3}
 
 
 class TicketError(DomainError, ValueError):

@@ -33,7 +33,7 @@ from tests.plugins.clock_readers import READERS_ENV, Readers, load_readers
 TESTS_DIR = Path(__file__).resolve().parents[1]
 SCOPES = ("full", "clock")
 SLOW_FIXTURES = frozenset({"pbx", "live_server", "harness", "harness_at", "browser"})
-SLOW_MARKERS = ("asterisk", "browser")
+SLOW_MARKERS = ("asterisk", "browser", "kannel")
 CLOCK_WORDS = re.compile(
     r"SUITE_|ivr_support|harness|live_server|create_app|clock_of|make_clock|HOTLINE_CLOCK"
     r"|serving_app|\bpbx\b|with_name\(\"hotline\"\)")

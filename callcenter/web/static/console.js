@@ -343,7 +343,7 @@ async function supervise(username, body) {
 
 // -- tickets and callbacks ----------------------------------------------------------------
 
-const TICKET_KINDS = { complaint: "投诉", report: "举报", director: "局长热线" };
+const TICKET_KINDS = { complaint: "投诉", report: "举报", director: "局长热线", consult: "短信咨询" };
 const TICKET_STATUS = { open: "待处理", in_progress: "处理中", answered: "已答复", closed: "已办结" };
 const NEXT_STATUS = { open: ["in_progress", "closed"], in_progress: ["answered", "closed"],
   answered: ["closed"], closed: [] };

@@ -1,0 +1,76 @@
+"""SMS tables (migration 0006): every text in and out, its delivery reports, and the numbers
+that opted out of reminders (退订)."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from callcenter.db import Base, UtcDateTime
+
+
+class Direction(enum.StrEnum):
+    MO = "mo"   # mobile-originated: a text to 12366
+    MT = "mt"   # mobile-terminated: a text from 12366
+
+
+class MtStatus(enum.StrEnum):
+    QUEUED = "queued"          # accepted by smsbox's sendsms
+    SMSC_ACCEPTED = "smsc"     # DLR 8: the SMSC took it
+    DELIVERED = "delivered"    # DLR 1: on the phone
+    FAILED = "failed"          # DLR 2 or 16, or sendsms refused it
+    BUFFERED = "buffered"      # DLR 4: the SMSC keeps it for later
+
+
+# Kannel's delivery report types (``%d`` of a dlr-url)
+DLR_STATUS: dict[int, MtStatus] = {
+    1: MtStatus.DELIVERED, 2: MtStatus.FAILED, 4: MtStatus.BUFFERED,
+    8: MtStatus.SMSC_ACCEPTED, 16: MtStatus.FAILED,
+}
+# a later report never moves a message back: delivered and failed are final
+STATUS_RANK: dict[str, int] = {MtStatus.QUEUED: 0, MtStatus.SMSC_ACCEPTED: 1,
+                               MtStatus.BUFFERED: 2, MtStatus.DELIVERED: 3, MtStatus.FAILED: 3}
+
+
+class SmsMessage(Base):
+    __tablename__ = "sms_messages"
+    __table_args__ = (Index("ix_sms_messages_number_id", "number", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    direction: Mapped[str] = mapped_column(String(2), nullable=False)
+    number: Mapped[str] = mapped_column(String(32), nullable=False)  # the phone's
+    service_number: Mapped[str] = mapped_column(String(32), nullable=False, default="12366")
+    text: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    segments: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, index=True)
+    # the conversation's contact (contacts.linkedid "sms-..."); a reply has its text's
+    linkedid: Mapped[str] = mapped_column(String(64), nullable=False, default="", index=True)
+    intent: Mapped[str] = mapped_column(String(32), nullable=False, default="")
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="")
+    status_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # a confirm offer awaiting "1"/"2": the FAQ ids offered, space-separated, first = offered
+    offer: Mapped[str | None] = mapped_column(String(256))
+
+
+class SmsDeliveryReport(Base):
+    __tablename__ = "sms_delivery_reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("sms_messages.id", ondelete="CASCADE"), nullable=False, index=True)
+    dlr_type: Mapped[int] = mapped_column(Integer, nullable=False)
+    smsc_reply: Mapped[str] = mapped_column(String(256), nullable=False, default="")
+    at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+
+
+class SmsOptOut(Base):
+    """A number that texted 退订/TD: no reminders go to it."""
+
+    __tablename__ = "sms_opt_outs"
+
+    number: Mapped[str] = mapped_column(String(32), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    text: Mapped[str] = mapped_column(String(160), nullable=False, default="")

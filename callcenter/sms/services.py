@@ -1,0 +1,397 @@
+"""What 12366 answers a text, and the texts' record.
+
+:class:`SmsService` takes one mobile-originated text (from smsbox's get-url), decides the reply
+with the same services as the phone — the knowledge base's answer/confirm/decline decision,
+the invoice registry, the ticket desk — sends it through smsbox's sendsms (a
+:class:`SmsSender`) with a delivery-report URL, records both texts and logs the exchange as a
+contact of medium ``sms`` (one contact per text received, linkedid ``sms-...``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+import httpx
+from sqlalchemy import select, update
+
+from callcenter.contacts.services import ContactService
+from callcenter.db import Database
+from callcenter.invoices.services import InvoiceService
+from callcenter.sms.codec import segments
+from callcenter.sms.models import (
+    DLR_STATUS,
+    STATUS_RANK,
+    Direction,
+    MtStatus,
+    SmsDeliveryReport,
+    SmsMessage,
+    SmsOptOut,
+)
+from callcenter.sms.parsing import (
+    ConfirmReply,
+    Help,
+    Intent,
+    InvoiceMalformed,
+    InvoiceQuery,
+    OptOut,
+    Question,
+    parse,
+)
+from callcenter.tickets.services import TicketService
+from ivr.clock import Clock
+from ivr.ports import ContactEvent, EventKind, FaqSource
+from knowledge_base.models import DecisionKind
+
+log = logging.getLogger(__name__)
+
+# a "1"/"2" answers the offer made within this time; later it is a new text
+OFFER_TTL = timedelta(hours=24)
+EXAMPLE_INVOICE = "发票 26442000000012345678 1130"
+HELP = f"请直接发送涉税问题；查发票请发“发票 号码 金额”，如“{EXAMPLE_INVOICE}”；回复TD退订提醒。"
+INVOICE_HELP = ("发票查验格式：发票 发票号码 价税合计（元），如“" + EXAMPLE_INVOICE
+                + "”；有发票代码的请发“发票 代码 号码 金额”。")
+OPT_OUT_DONE = "您已退订12366短信提醒，今后不再向您发送提醒。如需咨询，仍可直接发送问题。"
+KB_UNAVAILABLE = "抱歉，智能咨询暂不可用，请稍后再试或拨打12366热线。"
+NO_TICKET = "您的问题需人工解答，请拨打12366热线转人工咨询。"
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    intent: str
+    offer: str | None = None      # FAQ ids offered for "1"/"2", first = the one offered now
+
+
+@dataclass
+class Exchange:
+    """One text received and what it caused: the contact's timeline."""
+
+    number: str
+    linkedid: str
+    events: list[tuple[EventKind, dict[str, Any]]] = field(default_factory=list)
+
+    def note(self, kind: EventKind, **data: Any) -> None:
+        self.events.append((kind, data))
+
+
+class SmsSender(Protocol):
+    async def send(self, number: str, text: str, message_id: int) -> str | None:
+        """Hand ``text`` to the gateway; None when accepted, else why not."""
+        ...
+
+
+class KannelSender:
+    """smsbox's sendsms interface: UCS-2 (``coding=2``), concatenated by Kannel, every
+    delivery report (``dlr-mask=31``) to our ``/sms/kannel/dlr``."""
+
+    def __init__(self, sendsms_url: str, username: str, password: str, service_number: str,
+                 dlr_url: str, timeout: float = 10.0) -> None:
+        self.sendsms_url = sendsms_url
+        self.username = username
+        self.password = password
+        self.service_number = service_number
+        self.dlr_url = dlr_url
+        self.timeout = timeout
+
+    async def send(self, number: str, text: str, message_id: int) -> str | None:
+        params = {
+            "username": self.username, "password": self.password,
+            "from": self.service_number, "to": number, "text": text,
+            "coding": "2", "charset": "UTF-8", "dlr-mask": "31",
+            # %d: the report's type, %A: the SMSC's answer (Kannel fills them in)
+            "dlr-url": f"{self.dlr_url}&id={message_id}&type=%d&reply=%A",
+        }
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout) as client:
+                response = await client.get(self.sendsms_url, params=params)
+        except httpx.HTTPError as exc:
+            return f"sendsms unreachable: {exc.__class__.__name__}"
+        if response.status_code in (200, 202):
+            return None
+        return f"sendsms {response.status_code}: {response.text[:200]}"
+
+
+class SmsService:
+    def __init__(self, db: Database, clock: Clock, *, kb: FaqSource | None,
+                 tickets: TicketService | None, sender: SmsSender | None,
+                 service_number: str = "12366", timezone: str = "Asia/Shanghai") -> None:
+        self.db = db
+        self.clock = clock
+        self.kb = kb
+        self.tickets = tickets
+        self.sender = sender
+        self.service_number = service_number
+        self.tz = ZoneInfo(timezone)
+        self.invoices = InvoiceService(db)
+        self.contacts = ContactService(db)
+
+    # -- a text received ---------------------------------------------------------------------------
+
+    async def receive(self, number: str, text: str) -> tuple[SmsMessage, list[SmsMessage]]:
+        """Handle one mobile-originated text: record it, reply, log the contact. Returns the
+        text as stored and the replies sent (one; its parts are Kannel's)."""
+        exchange = Exchange(number=number, linkedid=f"sms-{uuid.uuid4().hex[:24]}")
+        started = self.clock()
+        mo = await asyncio.to_thread(self._store, Direction.MO, number, text, exchange.linkedid,
+                                     started, "", None)
+        intent = parse(text)
+        exchange.note(EventKind.CALL_STARTED, caller=number, channel=f"SMS/{self.service_number}",
+                      medium="sms", uniqueid=exchange.linkedid)
+        try:
+            reply = await self._reply(intent, exchange)
+        except Exception:  # never silence: the help text, and the error in the log
+            log.exception("SMS: handling text %s failed", mo.id)
+            reply = Reply(HELP, "error")
+        await asyncio.to_thread(self._set_intent, mo.id, reply.intent)
+        mt = await self.send(number, reply.text, exchange.linkedid, reply.intent, reply.offer)
+        exchange.note(EventKind.CALL_ENDED, cause=16, cause_txt="sms", reconciled=False)
+        await asyncio.to_thread(self._log_contact, exchange, started)
+        return mo, [mt]
+
+    async def send(self, number: str, text: str, linkedid: str = "", intent: str = "",
+                   offer: str | None = None) -> SmsMessage:
+        """Record and send one text to ``number`` (Kannel splits it)."""
+        mt = await asyncio.to_thread(self._store, Direction.MT, number, text, linkedid,
+                                     self.clock(), intent, offer)
+        problem = "no SMS gateway" if self.sender is None else \
+            await self.sender.send(number, text, mt.id)
+        if problem is not None:
+            log.warning("SMS: text %s to the gateway failed: %s", mt.id, problem)
+            await asyncio.to_thread(self._set_status, mt.id, MtStatus.FAILED)
+        return mt
+
+    async def _reply(self, intent: Intent, exchange: Exchange) -> Reply:
+        if isinstance(intent, OptOut):
+            await asyncio.to_thread(self.opt_out, exchange.number, "TD")
+            exchange.note(EventKind.SELF_SERVICE, node="sms", service="opt_out", detail="")
+            return Reply(OPT_OUT_DONE, "opt_out")
+        if isinstance(intent, InvoiceQuery):
+            return await asyncio.to_thread(self._invoice, intent, exchange)
+        if isinstance(intent, InvoiceMalformed):
+            exchange.note(EventKind.SERVICE_RESULT, node="sms", service="invoice_check",
+                          result="malformed", detail=intent.reason)
+            return Reply(f"{intent.reason}。{INVOICE_HELP}", "invoice_help")
+        if isinstance(intent, ConfirmReply):
+            return await self._confirm(intent, exchange)
+        if isinstance(intent, Question):
+            return await self._question(intent.text, exchange)
+        assert isinstance(intent, Help)
+        exchange.note(EventKind.SERVICE_RESULT, node="sms", service="help", result=intent.reason,
+                      detail="")
+        return Reply(HELP, "help")
+
+    # -- questions: the knowledge base's decision --------------------------------------------------
+
+    async def _question(self, text: str, exchange: Exchange) -> Reply:
+        if self.kb is None:
+            return Reply(KB_UNAVAILABLE, "kb_unavailable")
+        decision = await asyncio.to_thread(self.kb.decide, text)
+        exchange.note(EventKind.FAQ_DECISION, node="sms", text=text,
+                      decision=decision.kind.value, score=round(decision.score, 4),
+                      candidates=[r.id for r in decision.results])
+        if decision.kind is DecisionKind.ANSWER:
+            return self._answer(decision.results[0].id, decision.score, "text", exchange)
+        if decision.kind is DecisionKind.CONFIRM:
+            ids = [r.id for r in decision.results]
+            return self._offer(ids, exchange)
+        return await self._decline(text, exchange)
+
+    def _answer(self, faq_id: str, score: float, via: str, exchange: Exchange) -> Reply:
+        assert self.kb is not None
+        entry = self.kb.get(faq_id)
+        exchange.note(EventKind.FAQ_PLAYED, node="sms", faq_id=faq_id, question=entry.question,
+                      score=round(score, 4), category=entry.category, via=via)
+        exchange.note(EventKind.SELF_SERVICE, node="sms", service="faq", detail=faq_id)
+        return Reply(entry.answer, "faq_answer")
+
+    def _offer(self, ids: list[str], exchange: Exchange) -> Reply:
+        assert self.kb is not None
+        entry = self.kb.get(ids[0])
+        exchange.note(EventKind.FAQ_CONFIRM, node="sms", faq_id=ids[0], question=entry.question,
+                      offered=1, answer=None)
+        more = "，回复2换一个问题" if len(ids) > 1 else ""
+        return Reply(f"您想咨询的是：{entry.question}回复1确认{more}。", "faq_confirm",
+                     offer=" ".join(ids))
+
+    async def _confirm(self, reply: ConfirmReply, exchange: Exchange) -> Reply:
+        pending = await asyncio.to_thread(self._take_offer, exchange.number)
+        if pending is None:
+            exchange.note(EventKind.SERVICE_RESULT, node="sms", service="help",
+                          result="no_offer", detail=str(reply.choice))
+            return Reply(HELP, "help")
+        ids, question = pending
+        if self.kb is None:
+            return Reply(KB_UNAVAILABLE, "kb_unavailable")
+        if reply.choice == 1:
+            return self._answer(ids[0], 0.0, "confirm", exchange)
+        if len(ids) > 1:
+            return self._offer(ids[1:], exchange)
+        return await self._decline(question, exchange)
+
+    async def _decline(self, text: str, exchange: Exchange) -> Reply:
+        exchange.note(EventKind.ESCALATED, node="sms", faq_id=None, queue="consult",
+                      reason="declined", text=text)
+        if self.tickets is None:
+            return Reply(NO_TICKET, "faq_declined")
+        try:
+            ticket = await asyncio.to_thread(
+                self.tickets.create, "consult", exchange.number, exchange.linkedid, None,
+                f"短信咨询：{text}", "sms")
+        except Exception:
+            log.exception("SMS: no ticket for a declined question")
+            return Reply(NO_TICKET, "faq_declined")
+        exchange.note(EventKind.TICKET, ticket_no=ticket.ticket_no, type="consult")
+        exchange.note(EventKind.OUTCOME, outcome="message_left")
+        due = ticket.due_at.astimezone(self.tz)
+        return Reply(f"您的问题已转人工坐席（工单号{ticket.ticket_no}），"
+                     f"将于{due.month}月{due.day}日{due:%H:%M}前答复您。", "faq_declined")
+
+    # -- invoices ----------------------------------------------------------------------------------
+
+    def _invoice(self, query: InvoiceQuery, exchange: Exchange) -> Reply:
+        check = self.invoices.check(query.code, query.number, query.amount_fen)
+        label = f"发票{query.code + '-' if query.code else ''}{query.number}"
+        if not check.found:
+            result, text = "not_found", f"未查到{label}，请核对发票号码后重新发送。"
+        elif check.status in ("void", "red"):
+            what = "已作废" if check.status == "void" else "已红冲"
+            result, text = "void", f"{label}{what}，不是有效发票。"
+        elif not check.amount_matches:
+            result, text = "mismatch", f"{label}存在，但价税合计与您提供的金额不一致，请核对。"
+        else:
+            issued = (f"，开票日期{check.issued_on.year}年{check.issued_on.month}月"
+                      f"{check.issued_on.day}日" if check.issued_on else "")
+            result, text = "found", f"{label}查验一致：状态正常{issued}，金额相符。"
+        exchange.note(EventKind.SERVICE_RESULT, node="sms", service="invoice_check",
+                      result=result, code=query.code, number=query.number,
+                      amount_fen=query.amount_fen)
+        exchange.note(EventKind.SELF_SERVICE, node="sms", service="invoice_check", detail=result)
+        return Reply(text, f"invoice_{result}")
+
+    # -- opt-out -----------------------------------------------------------------------------------
+
+    def opt_out(self, number: str, text: str = "") -> None:
+        with self.db.transaction() as session:
+            if session.get(SmsOptOut, number) is None:
+                session.add(SmsOptOut(number=number, at=self.clock(), text=text[:160]))
+
+    def opted_out(self, number: str) -> bool:
+        """Whether reminders may not go to ``number`` (it texted 退订/TD)."""
+        with self.db.session() as session:
+            return session.get(SmsOptOut, number) is not None
+
+    def reminder_recipients(self, numbers: list[str]) -> list[str]:
+        """``numbers`` without those that opted out: whom a reminder may go to."""
+        with self.db.session() as session:
+            out = set(session.scalars(select(SmsOptOut.number)
+                                      .where(SmsOptOut.number.in_(numbers))))
+        return [n for n in numbers if n not in out]
+
+    # -- delivery reports --------------------------------------------------------------------------
+
+    def record_dlr(self, message_id: int, dlr_type: int, smsc_reply: str = "") -> bool:
+        """Record one delivery report; False when there is no such text of ours."""
+        status = DLR_STATUS.get(dlr_type)
+        now = self.clock()
+        with self.db.transaction() as session:
+            message = session.get(SmsMessage, message_id)
+            if message is None or message.direction != Direction.MT:
+                return False
+            session.add(SmsDeliveryReport(message_id=message_id, dlr_type=dlr_type,
+                                          smsc_reply=smsc_reply[:256], at=now))
+            if status is not None:
+                # one conditional UPDATE: reports of one text come at once (8 and 1 together)
+                # and a later, lower one must not undo "delivered"
+                lower = [s for s, rank in STATUS_RANK.items()
+                         if rank < STATUS_RANK[status] or (rank == STATUS_RANK[status]
+                                                           and rank < 3)]
+                session.execute(update(SmsMessage)
+                                .where(SmsMessage.id == message_id,
+                                       SmsMessage.status.in_([str(s) for s in lower]))
+                                .values(status=str(status), status_at=now))
+        return True
+
+    # -- storage -----------------------------------------------------------------------------------
+
+    def _store(self, direction: Direction, number: str, text: str, linkedid: str, at: datetime,
+               intent: str, offer: str | None) -> SmsMessage:
+        with self.db.transaction() as session:
+            message = SmsMessage(
+                direction=str(direction), number=number[:32],
+                service_number=self.service_number, text=text,
+                segments=segments(text) if direction is Direction.MT else 1, at=at,
+                linkedid=linkedid, intent=intent,
+                status=str(MtStatus.QUEUED) if direction is Direction.MT else "",
+                offer=offer)
+            session.add(message)
+            session.flush()
+            session.expunge(message)
+        return message
+
+    def _set_intent(self, message_id: int, intent: str) -> None:
+        with self.db.transaction() as session:
+            message = session.get(SmsMessage, message_id)
+            if message is not None:
+                message.intent = intent
+
+    def _set_status(self, message_id: int, status: MtStatus) -> None:
+        with self.db.transaction() as session:
+            message = session.get(SmsMessage, message_id)
+            if message is not None:
+                message.status = str(status)
+                message.status_at = self.clock()
+
+    def _take_offer(self, number: str) -> tuple[list[str], str] | None:
+        """The open offer to ``number`` (its FAQ ids and the question it answers), closed."""
+        since = self.clock() - OFFER_TTL
+        with self.db.transaction() as session:
+            last = session.scalar(
+                select(SmsMessage).where(SmsMessage.number == number,
+                                         SmsMessage.direction == str(Direction.MT))
+                .order_by(SmsMessage.id.desc()).limit(1))
+            if last is None or not last.offer or last.at < since:
+                return None
+            ids = last.offer.split()
+            last.offer = None
+            question = session.scalar(
+                select(SmsMessage.text).where(SmsMessage.linkedid == last.linkedid,
+                                              SmsMessage.direction == str(Direction.MO))
+                .order_by(SmsMessage.id).limit(1)) or ""
+        return ids, question
+
+    def _log_contact(self, exchange: Exchange, started: datetime) -> None:
+        at = started
+        for kind, data in exchange.events:
+            at = max(at, self.clock()) if kind is EventKind.CALL_ENDED else at
+            self.contacts.apply(ContactEvent(exchange.linkedid, kind, data, at=at))
+
+    def messages(self, number: str, limit: int = 50) -> list[SmsMessage]:
+        with self.db.session() as session:
+            rows = list(session.scalars(select(SmsMessage).where(SmsMessage.number == number)
+                                        .order_by(SmsMessage.id.desc()).limit(limit)))
+            for row in rows:
+                session.expunge(row)
+        return list(reversed(rows))
+
+
+def sms_service_for(db: Database, clock: Clock, settings: Any, kb: FaqSource | None,
+                    tickets: TicketService | None,
+                    sender_factory: Callable[[Any], SmsSender | None] | None = None
+                    ) -> SmsService:
+    """The service as the app wires it: replies through the gateway of ``settings``."""
+    from callcenter.sms.gateway import SENDSMS_USER, SmsPorts
+
+    ports = SmsPorts(settings.sms_port_base)
+    sender = (sender_factory(settings) if sender_factory is not None else KannelSender(
+        f"http://127.0.0.1:{ports.sendsms}/cgi-bin/sendsms", SENDSMS_USER,
+        settings.sms_sendsms_password, settings.sms_service_number,
+        f"{settings.sms_app_url.rstrip('/')}/api/v1/sms/kannel/dlr?key={settings.sms_gateway_key}"))
+    return SmsService(db, clock, kb=kb, tickets=tickets, sender=sender,
+                      service_number=settings.sms_service_number, timezone=settings.timezone)
