@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -47,7 +47,17 @@ from ivr.ami.events import (
     QueueEvent,
 )
 from ivr.clock import Clock
-from ivr.ports import ContactEvent, ContactRecorder, EventKind
+from ivr.events import (
+    AgentTransfer,
+    CallbackRequested,
+    Digits,
+    Escalated,
+    FaqPlayed,
+    MenuNodeEntered,
+    OutcomeSet,
+    ServiceResult,
+)
+from ivr.ports import ContactEvent, ContactRecorder
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +125,11 @@ class AgentDesk:
     def __init__(self, db: Database, queues: QueueService, notifier: Notifier,
                  contacts: ContactService, recorder: ContactRecorder | None = None,
                  ami: AmiClient | None = None, wrapup_seconds: float = 10.0,
-                 callbacks: CallbackTaker | None = None, *, clock: Clock) -> None:
+                 callbacks: CallbackTaker | None = None, *, clock: Clock,
+                 node_labels: Callable[[], Mapping[str, str]] | None = None) -> None:
         self.db = db
+        # the menu's Chinese node titles, as the running menu has them (it may be reloaded)
+        self.node_labels = node_labels
         self.clock = clock
         self.queues = queues
         self.notifier = notifier
@@ -301,8 +314,8 @@ class AgentDesk:
         await self._action({"Action": "Redirect", "Channel": agent.caller_channel,
                             "Context": "hotline-queue", "Exten": queue, "Priority": "1"})
         if self.recorder is not None and linkedid:
-            self.recorder.record(ContactEvent(linkedid, EventKind.AGENT_TRANSFER, {
-                "agent": username, "from_queue": agent.queue, "to_queue": queue}, at=self.clock()))
+            self.recorder.record(ContactEvent(linkedid, AgentTransfer(
+                agent=username, from_queue=agent.queue, to_queue=queue), at=self.clock()))
         await asyncio.to_thread(self._audit, by, "call.transfer", username,
                                 linkedid=linkedid, to_queue=queue)
         return agent
@@ -469,11 +482,10 @@ class AgentDesk:
                                                             f"排队等待过长（{queue}）")
         self.callbacks_taken += 1
         if self.recorder is not None and linkedid:
-            self.recorder.record(ContactEvent(linkedid, EventKind.CALLBACK, {
-                "callback_id": getattr(confirmation, "callback_id", None), "number": number,
-                "queue": queue, "via": "queue_offer"}, at=self.clock()))
-            self.recorder.record(ContactEvent(linkedid, EventKind.OUTCOME,
-                                              {"outcome": "callback_requested"},
+            self.recorder.record(ContactEvent(linkedid, CallbackRequested(
+                callback_id=getattr(confirmation, "callback_id", None), number=number,
+                queue=queue, via="queue_offer"), at=self.clock()))
+            self.recorder.record(ContactEvent(linkedid, OutcomeSet(outcome="callback_requested"),
                                               at=self.clock()))
         self.notifier.publish("queues", {"type": "callback", "number": number, "queue": queue})
 
@@ -574,26 +586,29 @@ class AgentDesk:
         asked: list[str] = []    # the caller's words of a question self-service handed over
         digits: list[str] = []
         taxpayer: str | None = None
+        # the Chinese title of a menu node for the agent (its id when it has none)
+        titles = self.node_labels() if self.node_labels is not None else {}
         if contact is not None:
             caller = contact.caller_number or caller
-            for event in contact.events:
-                data = dict(event.data)
-                if event.kind == "menu_node":
-                    node = str(data.get("node", ""))
-                    if node and (not path or path[-1] != node):
-                        path.append(node)
-                elif event.kind == "digits":
-                    digits.append(str(data.get("digits", "")))
-                elif event.kind == "faq_played":
-                    faqs.append({"id": data.get("faq_id"), "question": data.get("question"),
-                                 "node": data.get("node")})
-                elif event.kind == "escalated" and data.get("text"):
-                    asked.append(str(data["text"]))
-                elif event.kind == "service_result" and data.get("tin"):
+            for record in contact.records():
+                if isinstance(record, MenuNodeEntered):
+                    if not path or path[-1] != record.node:
+                        path.append(record.node)
+                elif isinstance(record, Digits):
+                    digits.append(record.digits)
+                elif isinstance(record, FaqPlayed):
+                    # the question of the answer the caller heard (a repeat is listed once)
+                    faq = {"id": record.faq_id, "question": record.question,
+                           "node": record.node, "node_label": titles.get(record.node, record.node)}
+                    if faq not in faqs:
+                        faqs.append(faq)
+                elif isinstance(record, Escalated) and record.text:
+                    asked.append(record.text)
+                elif isinstance(record, ServiceResult) and record.tin:
                     # the comprehensive query: verified (TIN + PIN) or only stated
-                    verified = data.get("result") == "found"
+                    verified = record.result == "found"
                     if verified or taxpayer is None:
-                        taxpayer = f"{data['tin']}（{'已验证' if verified else '未验证'}）"
+                        taxpayer = f"{record.tin}（{'已验证' if verified else '未验证'}）"
             if waiting_since is None and contact.queue_joined_at is not None:
                 waiting_since = contact.queue_joined_at
         _total, previous = self.contacts.search(ContactFilters(caller=caller), 6, 0)
@@ -603,7 +618,8 @@ class AgentDesk:
         wait = (self.clock() - waiting_since).total_seconds() if waiting_since else None
         return {"linkedid": linkedid, "caller": caller, "queue": queue,
                 "contact_id": contact.id if contact else None,
-                "ivr_path": path, "digits": digits, "faqs": faqs, "asked": asked,
+                "ivr_path": path, "ivr_path_labels": [titles.get(node, node) for node in path],
+                "digits": digits, "faqs": faqs, "asked": asked,
                 "taxpayer": taxpayer, "wait_s": round(wait, 1) if wait is not None else None,
                 "previous": history}
 
@@ -637,9 +653,7 @@ class AgentDesk:
         if agent is not None and agent.linkedid == linkedid:
             return True
         contact = self.contacts.get_by_linkedid(linkedid)
-        return contact is not None and any(
-            e.kind == "agent_connected" and e.data.get("agent") == username
-            for e in contact.events)
+        return contact is not None and username in contact.agents()
 
     async def close(self) -> None:
         for task in list(self._wrapups.values()):

@@ -67,7 +67,7 @@ def test_item01_exports_never_carry_a_formula(client: TestClient, headers: H,
     # a caller's number (caller ID is the caller's to choose) reaches the contacts export
     at = SUITE_CLOCK()
     for n, text in enumerate(FORMULAS):
-        contacts.apply(ContactEvent(f"F-{n}", EventKind.CALL_STARTED,
+        contacts.apply(ContactEvent.parse(f"F-{n}", EventKind.CALL_STARTED,
                                     {"caller": text, "channel": "PJSIP/x"}, at=at))
     local = at.astimezone(ZoneInfo("Asia/Shanghai")).date()  # the hotline's days
     params = {"report": "contacts", "from": (local - timedelta(days=1)).isoformat(),
