@@ -64,44 +64,33 @@ class EventKind(enum.StrEnum):
 
 
 class EventFormatError(ValueError):
-    """A serialised event that does not fit its record class (or names no kind we have)."""
-
-
-RECORDS: dict[EventKind, type[EventRecord]] = {}
+    """A serialised record that does not fit its class (or names no kind we have)."""
 
 
 @dataclass(frozen=True, kw_only=True)
-class EventRecord:
-    """What happened, of one kind: the base of every record class."""
+class JsonRecord:
+    """A frozen record with a checked, flat JSON form: the base of the contact events here
+    and of the notifications (callcenter/notify/messages.py)."""
 
-    KIND: ClassVar[EventKind]
+    LABEL: ClassVar[str] = "record"  # the record's name in an EventFormatError
     # fields older producers did not write, with the value a reader gets for them
     LEGACY_DEFAULTS: ClassVar[Mapping[str, Json]] = {}
     # the name of a field holding further free-form fields, flattened into the JSON form
-    # (only ServiceResult: every self-service reports its own details)
+    # (ServiceResult: every self-service reports its own details)
     EXTRA: ClassVar[str | None] = None
-
-    def __init_subclass__(cls, kind: EventKind | None = None, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if kind is not None:
-            if kind in RECORDS:
-                raise TypeError(f"two record classes for {kind}")
-            cls.KIND = kind
-            RECORDS[kind] = cls
-
-    @property
-    def kind(self) -> EventKind:
-        return self.KIND
+    # leave out an optional field (default None) that is None (True), or write it as null
+    OMIT_NONE: ClassVar[bool] = True
 
     def to_dict(self) -> dict[str, Json]:
-        """The JSON form: one key per field set (an optional field left None is left out)."""
+        """The JSON form: one key per field (an optional field left None is left out when
+        ``OMIT_NONE``)."""
         out: dict[str, Json] = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if f.name == self.EXTRA:
                 out.update(_jsonable(value))
                 continue
-            if value is None and f.default is None:
+            if value is None and f.default is None and self.OMIT_NONE:
                 continue
             out[f.name] = _jsonable(value)
         return out
@@ -110,7 +99,7 @@ class EventRecord:
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         """The record of a JSON form; :class:`EventFormatError` when it does not fit."""
         if not isinstance(data, Mapping):
-            raise EventFormatError(f"{cls.KIND}: the data is not an object: {data!r}")
+            raise EventFormatError(f"{cls.LABEL}: the data is not an object: {data!r}")
         hints = _hints(cls)
         values: dict[str, Any] = {**cls.LEGACY_DEFAULTS, **data}
         kwargs: dict[str, Any] = {}
@@ -118,18 +107,41 @@ class EventRecord:
         for name, value in values.items():
             if name not in hints or name == cls.EXTRA:
                 if cls.EXTRA is None:
-                    raise EventFormatError(f"{cls.KIND}: unknown field {name!r}")
+                    raise EventFormatError(f"{cls.LABEL}: unknown field {name!r}")
                 extra[name] = value
                 continue
-            kwargs[name] = _check(cls.KIND, name, hints[name], value)
+            kwargs[name] = _check(cls.LABEL, name, hints[name], value)
         if cls.EXTRA is not None:
             kwargs[cls.EXTRA] = extra
         missing = [f.name for f in dataclasses.fields(cls)
                    if f.name not in kwargs and f.default is dataclasses.MISSING
                    and f.default_factory is dataclasses.MISSING]
         if missing:
-            raise EventFormatError(f"{cls.KIND}: missing field(s) {', '.join(missing)}")
+            raise EventFormatError(f"{cls.LABEL}: missing field(s) {', '.join(missing)}")
         return cls(**kwargs)
+
+
+RECORDS: dict[EventKind, type[EventRecord]] = {}
+
+
+@dataclass(frozen=True, kw_only=True)
+class EventRecord(JsonRecord):
+    """What happened on a contact, of one kind: the base of every contact-event class."""
+
+    KIND: ClassVar[EventKind]
+
+    def __init_subclass__(cls, kind: EventKind | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if kind is not None:
+            if kind in RECORDS:
+                raise TypeError(f"two record classes for {kind}")
+            cls.KIND = kind
+            cls.LABEL = str(kind)
+            RECORDS[kind] = cls
+
+    @property
+    def kind(self) -> EventKind:
+        return self.KIND
 
 
 def record_from_dict(kind: str, data: Mapping[str, Any]) -> EventRecord:
@@ -443,10 +455,10 @@ class CallEnded(EventRecord, kind=EventKind.CALL_ENDED):
 
 # -- checking the JSON form ---------------------------------------------------------------
 
-_HINTS: dict[type[EventRecord], dict[str, Any]] = {}
+_HINTS: dict[type[JsonRecord], dict[str, Any]] = {}
 
 
-def _hints(cls: type[EventRecord]) -> dict[str, Any]:
+def _hints(cls: type[JsonRecord]) -> dict[str, Any]:
     hints = _HINTS.get(cls)
     if hints is None:
         every = typing.get_type_hints(cls)
@@ -454,11 +466,11 @@ def _hints(cls: type[EventRecord]) -> dict[str, Any]:
     return hints
 
 
-def _check(kind: EventKind, name: str, hint: Any, value: Any) -> Any:
+def _check(label: str, name: str, hint: Any, value: Any) -> Any:
     """``value`` as field ``name`` of type ``hint`` holds it (a list as a tuple)."""
     ok, converted = _fit(hint, value)
     if not ok:
-        raise EventFormatError(f"{kind}: field {name!r} must be {_describe(hint)}, "
+        raise EventFormatError(f"{label}: field {name!r} must be {_describe(hint)}, "
                                f"not {value!r}")
     return converted
 

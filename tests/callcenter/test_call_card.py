@@ -40,12 +40,12 @@ async def test_the_card_shows_the_question_heard_and_the_path_in_chinese(
                      clock=clock, node_labels=SHIPPED.titles)
     card = await desk.call_card(channel.linkedid, channel.caller_number, "consult", None)
 
-    assert card["faqs"] == [{"id": "vat.law.effective_date",
+    assert card.faqs == ({"id": "vat.law.effective_date",
                              "question": "增值税法什么时候开始施行？",
-                             "node": "faq_vat_law", "node_label": "增值税法施行时间"}]
-    assert card["ivr_path"][:6] == ["welcome", "hours_gate", "main", "consult", "cat_vat",
-                                    "faq_vat_law"]
-    assert card["ivr_path_labels"][:6] == ["欢迎语", "服务时间判断", "主菜单", "税费咨询",
-                                           "增值税咨询", "增值税法施行时间"]
-    assert len(card["ivr_path_labels"]) == len(card["ivr_path"])
-    assert card["digits"][:3] == ["1", "1", "1"]
+                             "node": "faq_vat_law", "node_label": "增值税法施行时间"},)
+    assert card.ivr_path[:6] == ("welcome", "hours_gate", "main", "consult", "cat_vat",
+                                 "faq_vat_law")
+    assert card.ivr_path_labels[:6] == ("欢迎语", "服务时间判断", "主菜单", "税费咨询",
+                                        "增值税咨询", "增值税法施行时间")
+    assert len(card.ivr_path_labels) == len(card.ivr_path)
+    assert card.digits[:3] == ("1", "1", "1")

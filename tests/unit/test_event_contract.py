@@ -24,6 +24,7 @@ from ivr.events import (
     EventKind,
     EventRecord,
     FaqPlayed,
+    JsonRecord,
     ServiceResult,
     field_name,
     record_from_dict,
@@ -49,11 +50,15 @@ def sample_value(hint: Any, name: str) -> Any:
     if hint is str:
         return f"{name}-值"
     if origin is tuple:
-        return ("a", "b")
+        arm = typing.get_args(hint)[0]
+        return (sample_value(arm, name), sample_value(arm, name))
     return {"extra_note": "春节"}
 
 
-def full_record(cls: type[EventRecord]) -> EventRecord:
+R = typing.TypeVar("R", bound=JsonRecord)
+
+
+def full_record(cls: type[R]) -> R:
     """An instance of ``cls`` with every field set (optional ones too)."""
     hints = typing.get_type_hints(cls)
     values = {f.name: sample_value(hints[f.name], f.name) for f in dataclasses.fields(cls)}
