@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -94,17 +94,24 @@ class Contact(Base):
     def records(self) -> list[EventRecord]:
         """The timeline as typed records (a stored row that fits no record class, which
         only a hand-edited database holds, is left out and logged)."""
-        out: list[EventRecord] = []
-        for row in self.events:
-            try:
-                out.append(row.record())
-            except EventFormatError as exc:
-                log.warning("contact %s: event %s left out: %s", self.linkedid, row.id, exc)
-        return out
+        return readable_records(self.linkedid, ((row.kind, row.data) for row in self.events))
 
     def agents(self) -> list[str]:
         """Every agent connected to the caller, in order (a transfer adds the second one)."""
         return connected_agents(self.records())
+
+
+def readable_records(linkedid: str, rows: Iterable[tuple[str, Mapping[str, Any] | None]]
+                     ) -> list[EventRecord]:
+    """The records of stored (kind, data) rows; one that fits no record class (only a
+    hand-edited database holds one) is left out and logged, not a failed request."""
+    out: list[EventRecord] = []
+    for kind, data in rows:
+        try:
+            out.append(record_from_dict(kind, data or {}))
+        except EventFormatError as exc:
+            log.warning("contact %s: a %s event left out: %s", linkedid, kind, exc)
+    return out
 
 
 def connected_agents(records: Iterable[EventRecord]) -> list[str]:

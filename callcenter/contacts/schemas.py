@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, computed_field
 
-from callcenter.contacts.models import ContactChannel, connected_agents
-from ivr.events import EventKind, record_from_dict
+from callcenter.contacts.models import ContactChannel, connected_agents, readable_records
+from ivr.events import EventKind
 
 
 class ContactEventOut(BaseModel):
@@ -48,8 +48,8 @@ class ContactDetail(ContactOut):
     @property
     def agents(self) -> list[str]:
         """Every agent connected to the caller, in order (a transfer adds the second one)."""
-        return connected_agents(record_from_dict(e.kind, e.data) for e in self.events
-                                if e.kind == EventKind.AGENT_CONNECTED)
+        return connected_agents(readable_records(self.linkedid, (
+            (e.kind, e.data) for e in self.events if e.kind == EventKind.AGENT_CONNECTED)))
 
 
 class ContactPage(BaseModel):

@@ -7,14 +7,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from sqlalchemy import select
+
 from callcenter.agents.services import AgentDesk
+from callcenter.contacts.models import ContactEventRow
 from callcenter.contacts.services import ContactService
 from callcenter.db import Database
 from callcenter.notify.services import Notifier
 from callcenter.queues.services import QueueService
 from ivr.clock import FixedClock
-from ivr.events import FaqPlayed
+from ivr.events import AgentConnected, CallStarted, FaqPlayed, MenuNodeEntered
 from ivr.menu.engine import MenuSession
+from ivr.ports import ContactEvent
 from ivr.prompts.answers import AnswerAudio
 from ivr.services import IvrServices
 from tests.ivr_support import knowledge_base
@@ -49,3 +54,27 @@ async def test_the_card_shows_the_question_heard_and_the_path_in_chinese(
                                         "增值税咨询", "增值税法施行时间")
     assert len(card.ivr_path_labels) == len(card.ivr_path)
     assert card.digits[:3] == ("1", "1", "1")
+
+
+async def test_a_stored_row_that_fits_no_record_is_left_out_of_the_card(
+        clean_users: Database, contacts: ContactService, caplog: pytest.LogCaptureFixture
+        ) -> None:
+    clock = FixedClock(OPEN)
+    at = clock()
+    for record in (CallStarted(caller="13800138000"), MenuNodeEntered(node="welcome"),
+                   MenuNodeEntered(node="main"), AgentConnected(queue="consult", agent="a1")):
+        assert contacts.apply(ContactEvent("L-bad", record, at=at))
+    with clean_users.transaction() as session:  # a hand-edited row: a node that is a number
+        row = session.scalars(select(ContactEventRow).where(
+            ContactEventRow.kind == "menu_node")).first()
+        assert row is not None
+        row.data = {"node": 5}
+    desk = AgentDesk(clean_users, QueueService(clean_users, clock), Notifier(clock), contacts,
+                     clock=clock, node_labels=SHIPPED.titles)
+    card = await desk.call_card("L-bad", "13800138000", "consult", None)
+    assert card.ivr_path == ("main",)
+    assert card.ivr_path_labels == ("主菜单",)
+    assert "menu_node: field 'node' must be str, not 5" in caplog.text
+    contact = contacts.get_by_linkedid("L-bad")
+    assert contact is not None
+    assert contact.agents() == ["a1"]
