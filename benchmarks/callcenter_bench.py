@@ -16,6 +16,7 @@ from callcenter.auth.models import Role
 from callcenter.auth.services import UserService
 from callcenter.db import Database
 from callcenter.migrate import upgrade
+from callcenter.notify.messages import AgentsResynced
 from callcenter.notify.services import Notifier
 from ivr.clock import system_clock
 
@@ -25,7 +26,7 @@ async def fanout(subscribers: int, messages: int) -> tuple[float, float]:
     subs = [bus.subscribe("agents") for _ in range(subscribers)]
     start = time.perf_counter()
     for n in range(messages):
-        bus.publish("agents", {"username": "agent1", "state": "ready", "n": n})
+        bus.agents_resynced(AgentsResynced(resyncs=n))
     publish_s = time.perf_counter() - start
     got = 0
     for sub in subs:

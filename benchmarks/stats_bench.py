@@ -153,7 +153,7 @@ def new_calls(contacts: ContactService, n: int) -> None:
             (91, EventKind.CALL_ENDED, {"cause": 16}),
         ]
         for offset, kind, data in steps:
-            contacts.apply(ContactEvent(lid, kind, data, at=at + timedelta(seconds=offset)))
+            contacts.apply(ContactEvent.parse(lid, kind, data, at=at + timedelta(seconds=offset)))
 
 
 def measure(db: Database, size: int, gen_s: float, events: int) -> None:

@@ -125,8 +125,12 @@ class Runtime:
                                      settings.ticket_commitment_days,
                                      settings.callback_due_hours, clock=clock,
                                      service=shared.tickets),
-                                 clock=clock)
+                                 clock=clock, node_labels=runtime._node_titles)
         return runtime
+
+    def _node_titles(self) -> dict[str, str]:
+        """The running menu's Chinese node titles (none without a menu)."""
+        return self.menu.menu.titles() if self.menu is not None else {}
 
     async def start(self) -> None:
         self.contact_log.start()

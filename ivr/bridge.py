@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from ivr.agi import AgiChannel, AsyncAgi
 from ivr.ami.client import AmiClient, AmiError
@@ -34,9 +33,22 @@ from ivr.ami.events import (
     QueueCallerJoin,
     QueueEvent,
 )
+from ivr.events import (
+    AgentCompleted,
+    AgentConnected,
+    AgentRinging,
+    CallEnded,
+    CallStarted,
+    EventKind,
+    EventRecord,
+    IvrHangup,
+    QueueAbandoned,
+    QueueJoined,
+    Resumed,
+)
 from ivr.menu.engine import MenuSession
 from ivr.menu.schema import Menu
-from ivr.ports import ContactEvent, ContactRecorder, EventKind
+from ivr.ports import ContactEvent, ContactRecorder
 from ivr.services import IvrServices
 
 log = logging.getLogger(__name__)
@@ -89,9 +101,8 @@ class IvrBridge:
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _record(self, linkedid: str, kind: EventKind, key: str = "", **data: Any) -> None:
-        self.recorder.record(ContactEvent(linkedid, kind, data,
-                                          at=self.services.clock(), key=key))
+    def _record(self, linkedid: str, record: EventRecord, key: str = "") -> None:
+        self.recorder.record(ContactEvent(linkedid, record, at=self.services.clock(), key=key))
 
     def _by_linkedid(self, linkedid: str) -> Call | None:
         for call in self.calls.values():
@@ -113,8 +124,8 @@ class IvrBridge:
         session = MenuSession(menu, channel, self.recorder, self.services,
                               self._wait_reconnect, start_node=start)
         if resumed:
-            self._record(call.linkedid, EventKind.RESUMED, node=session.node_id,
-                         reason="orphaned AsyncAGI channel after reconnect")
+            self._record(call.linkedid, Resumed(node=session.node_id,
+                         reason="orphaned AsyncAGI channel after reconnect"))
         self.sessions_started += 1
         task = asyncio.get_running_loop().create_task(self._run_session(call, session),
                                                       name=f"menu {call.linkedid}")
@@ -125,8 +136,8 @@ class IvrBridge:
             await session.run()
         except Exception:
             log.exception("menu session of %s failed", call.linkedid)
-            self._record(call.linkedid, EventKind.IVR_HANGUP, node=session.node_id,
-                         reason="internal_error")
+            self._record(call.linkedid, IvrHangup(node=session.node_id,
+                         reason="internal_error"))
             try:
                 await session.channel.hangup()
             except Exception:
@@ -146,11 +157,11 @@ class IvrBridge:
             self.calls[event.uniqueid] = call
             # keyed by the channel, not the moment: a bridge that finds the channel again
             # (a restart, a second AsyncAGIStart) derives the same event, stored once
-            self._record(call.linkedid, EventKind.CALL_STARTED,
-                         key=channel_key(EventKind.CALL_STARTED, event.uniqueid), caller=caller,
-                         channel=event.channel, uniqueid=event.uniqueid,
-                         dnid=event.env.get("agi_dnid", ""),
-                         extension=event.env.get("agi_extension", ""))
+            self._record(call.linkedid, CallStarted(
+                caller=caller, channel=event.channel, uniqueid=event.uniqueid,
+                dnid=event.env.get("agi_dnid", ""),
+                extension=event.env.get("agi_extension", "")),
+                key=channel_key(EventKind.CALL_STARTED, event.uniqueid))
         self.agi.forget(event.channel)
         self._start_session(call, dict(event.env))
 
@@ -158,8 +169,8 @@ class IvrBridge:
         call = self.calls.pop(event.uniqueid, None)
         if call is None:
             return
-        self._record(call.linkedid, EventKind.CALL_ENDED, cause=event.cause,
-                     cause_txt=event.cause_txt, reconciled=False)
+        self._record(call.linkedid, CallEnded(cause=event.cause,
+                     cause_txt=event.cause_txt, reconciled=False))
         self.agi.forget(event.channel)
 
     def _on_queue_event(self, event: QueueEvent) -> None:
@@ -169,21 +180,21 @@ class IvrBridge:
         agent = event.member_name or event.member
         if isinstance(event, QueueCallerJoin):
             call.queue = event.queue
-            self._record(call.linkedid, EventKind.QUEUE_JOINED, queue=event.queue,
-                         position=event.position)
+            self._record(call.linkedid, QueueJoined(queue=event.queue,
+                         position=event.position))
         elif isinstance(event, AgentCalled):
-            self._record(call.linkedid, EventKind.AGENT_RINGING, queue=event.queue, agent=agent)
+            self._record(call.linkedid, AgentRinging(queue=event.queue, agent=agent))
         elif isinstance(event, AgentConnect):
             call.agent = agent
-            self._record(call.linkedid, EventKind.AGENT_CONNECTED, queue=event.queue,
-                         agent=agent, hold_time=event.hold_time, ring_time=event.ring_time)
+            self._record(call.linkedid, AgentConnected(queue=event.queue,
+                         agent=agent, hold_time=event.hold_time, ring_time=event.ring_time))
         elif isinstance(event, AgentComplete):
-            self._record(call.linkedid, EventKind.AGENT_COMPLETED, queue=event.queue,
+            self._record(call.linkedid, AgentCompleted(queue=event.queue,
                          agent=agent, talk_time=event.talk_time, hold_time=event.hold_time,
-                         reason=event.reason)
+                         reason=event.reason))
         elif isinstance(event, QueueCallerAbandon):
-            self._record(call.linkedid, EventKind.QUEUE_ABANDONED, queue=event.queue,
-                         hold_time=event.hold_time, position=event.position)
+            self._record(call.linkedid, QueueAbandoned(queue=event.queue,
+                         hold_time=event.hold_time, position=event.position))
 
     # -- reconciliation -------------------------------------------------------------------
 
@@ -201,9 +212,9 @@ class IvrBridge:
         return self._lost_at
 
     def _end_reconciled(self, linkedid: str, why: str, crashed_at: datetime | None) -> None:
-        self.recorder.record(ContactEvent(linkedid, EventKind.CALL_ENDED, {
-            "cause": 0, "cause_txt": why, "reconciled": True,
-            "asterisk_restarted": crashed_at is not None},
+        self.recorder.record(ContactEvent(
+            linkedid, CallEnded(cause=0, cause_txt=why, reconciled=True,
+                                asterisk_restarted=crashed_at is not None),
             at=crashed_at or self.services.clock()))
 
     async def reconcile(self) -> None:
@@ -238,8 +249,8 @@ class IvrBridge:
                 self._start_session(call, {"agi_callerid": call.caller}, resumed=True)
             elif call.queue and not call.agent and info.get("bridgeid"):
                 call.agent = "unknown"
-                self._record(call.linkedid, EventKind.AGENT_CONNECTED, queue=call.queue,
-                             agent="unknown", hold_time=0, ring_time=0, resynced=True)
+                self._record(call.linkedid, AgentConnected(queue=call.queue,
+                             agent="unknown", hold_time=0, ring_time=0, resynced=True))
         known = {call.linkedid for call in self.calls.values()}
         for linkedid in await self.recorder.open_contacts():
             if linkedid not in known and linkedid not in live_linkedids:
@@ -254,7 +265,7 @@ class IvrBridge:
             call = Call(info.get("linkedid", uniqueid), uniqueid, info.get("channel", ""),
                         info.get("calleridnum", ""))
             self.calls[uniqueid] = call
-            self._record(call.linkedid, EventKind.CALL_STARTED, caller=call.caller,
-                         channel=call.channel, uniqueid=uniqueid, adopted=True)
+            self._record(call.linkedid, CallStarted(caller=call.caller,
+                         channel=call.channel, uniqueid=uniqueid, adopted=True))
             self._start_session(call, {"agi_callerid": call.caller}, resumed=True)
         self._lost_at = self._lost_mono = None

@@ -7,66 +7,46 @@ derives the contact's outcome when the call ends.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
 
+from ivr.events import EventKind as EventKind
+from ivr.events import EventRecord as EventRecord
+from ivr.events import Json, record_from_dict
 from knowledge_base.models import Decision, FaqEntry
-
-
-class EventKind(enum.StrEnum):
-    CALL_STARTED = "call_started"          # caller, channel, uniqueid
-    MENU_NODE = "menu_node"                # node
-    PROMPT_SENT = "prompt_sent"            # node, prompts: sent to Asterisk to be played
-    PROMPT = "prompt"                      # node, prompts heard (Asterisk played them; the
-                                           # last one stopped by a key: interrupted_by, endpos)
-    PROMPT_UNHEARD = "prompt_unheard"      # node, prompts sent but not heard, reason
-                                           # (barge_in|failed|hangup)
-    DIGITS = "digits"                      # node, digits
-    NO_INPUT = "no_input"                  # node, attempt
-    INVALID_INPUT = "invalid_input"        # node, digits, attempt
-    SPEECH = "speech"                      # node, text, confidence, grammar
-    FAQ_DECISION = "faq_decision"          # node, text, decision (answer|confirm|decline),
-    #                                        score, candidates: the KB's decision on a question
-    FAQ_CONFIRM = "faq_confirm"            # node, faq_id, question, offered (1|2), answer
-    #                                        (yes|no|None): a candidate offered for confirmation
-    FAQ_PLAYED = "faq_played"              # node, faq_id, question, score, category,
-    #                                        via (key|speech|confirm|repeat)
-    SERVICE_RESULT = "service_result"      # node, service, result, detail
-    SELF_SERVICE = "self_service"          # node, service, detail: the caller was served
-    TRANSFER = "transfer"                  # node, queue
-    QUEUE_JOINED = "queue_joined"          # queue, position
-    AGENT_RINGING = "agent_ringing"        # queue, agent
-    AGENT_CONNECTED = "agent_connected"    # queue, agent, hold_time, ring_time
-    AGENT_COMPLETED = "agent_completed"    # queue, agent, talk_time, hold_time, reason
-    QUEUE_ABANDONED = "queue_abandoned"    # queue, hold_time, position
-    IVR_HANGUP = "ivr_hangup"              # node, reason: the IVR ended the call
-    ESCALATED = "escalated"                # node, faq_id, queue, reason, text (the caller's
-    #                                        words): FAQ declined / not confirmed -> agent
-    AGENT_TRANSFER = "agent_transfer"      # agent, from_queue, to_queue: agent-side transfer
-    TICKET = "ticket"                      # ticket_no, type (complaint|report|director)
-    CALLBACK = "callback"                  # callback_id, number, due_at
-    SURVEY = "survey"                      # score (1..3) or none, node
-    OUTCOME = "outcome"                    # outcome: an explicit outcome set by a service
-    RESUMED = "resumed"                    # node, reason: session resumed after AMI reconnect
-    CALL_ENDED = "call_ended"              # cause, cause_txt, reconciled
 
 
 @dataclass(frozen=True)
 class ContactEvent:
-    """One thing that happened on a contact, ``at`` a moment of the process clock
-    (``ivr.clock``): producers stamp it, never the wall clock."""
+    """One thing that happened on a contact: a typed ``record`` (:mod:`ivr.events`, one class
+    per kind), ``at`` a moment of the process clock (``ivr.clock``): producers stamp it, never
+    the wall clock."""
 
     linkedid: str
-    kind: EventKind
-    data: Mapping[str, Any] = field(default_factory=dict)
+    record: EventRecord
     at: datetime = field(kw_only=True)
     # the event's identity for idempotent storage: set by a producer that can re-derive the
     # event (e.g. after a reconnection) to a value stable across re-derivations; left empty,
     # the contact log assigns one from the content (callcenter.contacts.spool.event_key)
     key: str = field(default="", kw_only=True)
+
+    @property
+    def kind(self) -> EventKind:
+        return self.record.KIND
+
+    @property
+    def data(self) -> dict[str, Json]:
+        """The record's JSON form (what is stored and spooled)."""
+        return self.record.to_dict()
+
+    @classmethod
+    def parse(cls, linkedid: str, kind: str, data: Mapping[str, Any], *, at: datetime,
+              key: str = "") -> ContactEvent:
+        """The event of a JSON form (a spool line, a stored row, a test's fixture);
+        :class:`ivr.events.EventFormatError` when it does not fit its kind."""
+        return cls(linkedid, record_from_dict(kind, data), at=at, key=key)
 
 
 class ContactRecorder(Protocol):

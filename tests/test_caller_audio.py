@@ -19,6 +19,7 @@ import pytest
 
 from callcenter.contacts.models import Contact
 from callcenter.contacts.services import ContactService
+from ivr.events import PromptHeard, PromptSent
 from ivr.menu.loader import parse_menu
 from ivr.pbx.sandbox import AsteriskSandbox
 from ivr.pbx.sipp import Dtmf, Hangup, Pause, SippRunner, Step
@@ -73,14 +74,12 @@ def heard_windows(tap: Tap, linkedid: str) -> list[Heard]:
     for at, event in zip(tap.times, tap.events, strict=True):
         if event.linkedid != linkedid:
             continue
-        node = str(event.data.get("node"))
-        if event.kind is EventKind.PROMPT_SENT:
-            sent[node] = at
-        elif event.kind is EventKind.PROMPT:
-            endpos = event.data.get("endpos")
-            windows.append(Heard(node, list(event.data["prompts"]),
-                                 int(endpos) if endpos is not None else None,
-                                 sent.pop(node), at))
+        record = event.record
+        if isinstance(record, PromptSent):
+            sent[record.node] = at
+        elif isinstance(record, PromptHeard):
+            windows.append(Heard(record.node, list(record.prompts), record.endpos,
+                                 sent.pop(record.node), at))
     return windows
 
 
@@ -92,8 +91,9 @@ def waits(tap: Tap, linkedid: str) -> list[tuple[float, float, ContactEvent]]:
     for at, event in zip(tap.times, tap.events, strict=True):
         if event.linkedid != linkedid:
             continue
-        if (event.kind is EventKind.PROMPT and "attempt" in event.data
-                and "interrupted_by" not in event.data):
+        record = event.record
+        if (isinstance(record, PromptHeard) and record.attempt is not None
+                and record.interrupted_by is None):
             waiting = at
         elif waiting is not None and event.kind in (EventKind.NO_INPUT, EventKind.CALL_ENDED):
             found.append((waiting, at, event))

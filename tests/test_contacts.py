@@ -24,11 +24,15 @@ Step = tuple[float, EventKind, Mapping[str, object]]
 
 def play(service: ContactService, linkedid: str, steps: Sequence[Step]) -> None:
     for offset, kind, data in steps:
-        service.apply(ContactEvent(linkedid, kind, data, at=T0 + timedelta(seconds=offset)))
+        service.apply(ContactEvent.parse(linkedid, kind, data, at=T0 + timedelta(seconds=offset)))
 
 
 START: Step = (0.0, EventKind.CALL_STARTED,
                {"caller": "13800000000", "channel": "PJSIP/caller-1"})
+
+
+# the FAQ node served the caller (SELF_SERVICE as the menu engine writes it)
+SERVED: dict[str, object] = {"node": "faq", "service": "faq", "detail": None}
 
 
 def end(at: float, reconciled: bool = False) -> Step:
@@ -39,21 +43,22 @@ def end(at: float, reconciled: bool = False) -> Step:
 @pytest.mark.parametrize(
     ("steps", "outcome"),
     [
-        ([START, (5, EventKind.SELF_SERVICE, {"service": "faq"}), end(20)], Outcome.SELF_SERVICE),
+        ([START, (5, EventKind.SELF_SERVICE, SERVED), end(20)], Outcome.SELF_SERVICE),
         ([START, (3, EventKind.MENU_NODE, {"node": "main"}), end(6)], Outcome.ABANDONED_IVR),
-        ([START, (3, EventKind.IVR_HANGUP, {"reason": "max_retries"}), end(4)],
+        ([START, (3, EventKind.IVR_HANGUP, {"node": "main", "reason": "max_retries"}), end(4)],
          Outcome.ABANDONED_IVR),
-        ([START, (3, EventKind.IVR_HANGUP, {"reason": "agi_error"}), end(4)], Outcome.FAILED),
-        ([START, (3, EventKind.IVR_HANGUP, {"reason": "prompt_failed"}), end(4)],
+        ([START, (3, EventKind.IVR_HANGUP, {"node": "main", "reason": "agi_error"}), end(4)],
+         Outcome.FAILED),
+        ([START, (3, EventKind.IVR_HANGUP, {"node": "main", "reason": "prompt_failed"}), end(4)],
          Outcome.FAILED),
         # the menu's reason may come just after the hang-up Asterisk made itself
-        ([START, end(4), (4, EventKind.IVR_HANGUP, {"reason": "prompt_failed"})],
+        ([START, end(4), (4, EventKind.IVR_HANGUP, {"node": "main", "reason": "prompt_failed"})],
          Outcome.FAILED),
-        ([START, (4, EventKind.TRANSFER, {"queue": "consult"}),
+        ([START, (4, EventKind.TRANSFER, {"node": "agent", "queue": "consult"}),
           (5, EventKind.QUEUE_JOINED, {"queue": "consult", "position": 1}),
           (9, EventKind.QUEUE_ABANDONED, {"queue": "consult", "hold_time": 4}), end(9)],
          Outcome.ABANDONED_QUEUE),
-        ([START, (5, EventKind.SELF_SERVICE, {"service": "faq"}),
+        ([START, (5, EventKind.SELF_SERVICE, SERVED),
           (6, EventKind.QUEUE_JOINED, {"queue": "consult"}), end(30)], Outcome.ABANDONED_QUEUE),
         ([START, (5, EventKind.QUEUE_JOINED, {"queue": "consult"}),
           (12, EventKind.AGENT_CONNECTED, {"queue": "consult", "agent": "agent1",
@@ -80,7 +85,7 @@ def test_outcome_is_derived_once_per_contact(
 
 def test_answered_contact_figures(contacts: ContactService) -> None:
     play(contacts, "L-answered", [
-        START, (4, EventKind.TRANSFER, {"queue": "consult"}),
+        START, (4, EventKind.TRANSFER, {"node": "agent", "queue": "consult"}),
         (5, EventKind.QUEUE_JOINED, {"queue": "consult", "position": 1}),
         (12, EventKind.AGENT_CONNECTED, {"queue": "consult", "agent": "agent1", "hold_time": 7,
                                          "ring_time": 1}),
@@ -111,7 +116,7 @@ def test_talk_time_without_agent_complete_comes_from_the_hangup(contacts: Contac
 
 
 def test_a_second_end_does_not_change_the_outcome(contacts: ContactService) -> None:
-    play(contacts, "L-dup", [START, (5, EventKind.SELF_SERVICE, {}), end(10),
+    play(contacts, "L-dup", [START, (5, EventKind.SELF_SERVICE, SERVED), end(10),
                              (11, EventKind.CALL_ENDED, {"cause": 0, "reconciled": True})])
     c = contacts.get_by_linkedid("L-dup")
     assert c is not None
@@ -148,7 +153,7 @@ def client(db_url: str, contacts: ContactService) -> Iterator[TestClient]:
 
 def test_contacts_api_lists_filters_and_details(client: TestClient,
                                                 contacts: ContactService) -> None:
-    play(contacts, "L-a", [START, (5, EventKind.SELF_SERVICE, {"service": "faq"}), end(10)])
+    play(contacts, "L-a", [START, (5, EventKind.SELF_SERVICE, SERVED), end(10)])
     play(contacts, "L-b", [(3600, *START[1:]), (3605, EventKind.QUEUE_JOINED, {"queue": "vat"}),
                            end(3700)])
     body = client.get("/api/v1/contacts").json()

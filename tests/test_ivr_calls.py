@@ -31,6 +31,7 @@ from callcenter.tickets.models import Ticket
 from ivr.asr.metrics import cer
 from ivr.asr.vosk import VoskRecognizer
 from ivr.asr.whisper import WhisperRecognizer
+from ivr.events import PromptSent
 from ivr.menu.schema import Menu
 from ivr.pbx.sandbox import AsteriskSandbox
 from ivr.ports import ContactEvent, EventKind, Transcript
@@ -117,12 +118,12 @@ class Tap:
         while time.monotonic() < deadline:
             for index in range(after + 1, len(self.events)):
                 event = self.events[index]
-                if event.linkedid != linkedid or event.kind is not EventKind.PROMPT_SENT \
-                        or "retry" in event.data:
+                sent = event.record
+                if event.linkedid != linkedid or not isinstance(sent, PromptSent) \
+                        or sent.retry is not None:
                     continue
                 for wanted, (node, prompt) in ((True, first), (False, other)):
-                    if event.data.get("node") == node and (
-                            prompt is None or prompt in event.data.get("prompts", [])):
+                    if sent.node == node and (prompt is None or prompt in sent.prompts):
                         return wanted, index if wanted else after
             await asyncio.sleep(0.05)
         raise AssertionError(f"{linkedid}: neither {first} nor {other} after #{after}")
@@ -142,9 +143,10 @@ class Tap:
         while time.monotonic() < deadline:
             for index in range(after + 1, len(self.events)):
                 event = self.events[index]
-                if (event.linkedid == linkedid and event.kind is EventKind.PROMPT_SENT
-                        and event.data.get("node") == node and "retry" not in event.data
-                        and (prompt is None or prompt in event.data.get("prompts", []))):
+                sent = event.record
+                if (event.linkedid == linkedid and isinstance(sent, PromptSent)
+                        and sent.node == node and sent.retry is None
+                        and (prompt is None or prompt in sent.prompts)):
                     return index
             if resend is not None:
                 for index in range(watched, len(self.events)):

@@ -175,7 +175,7 @@ def test_survey_score_lands_on_the_contact(contacts: ContactService) -> None:
         (EventKind.CALL_ENDED, {"cause": 16}),
     ]
     for kind, data in events:
-        contacts.apply(ContactEvent("S1", kind, data, at=NOW))
+        contacts.apply(ContactEvent.parse("S1", kind, data, at=NOW))
     contact = contacts.get_by_linkedid("S1")
     assert contact is not None
     assert contact.survey_score == 2  # no answer and out-of-range scores change nothing

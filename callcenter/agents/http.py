@@ -65,7 +65,7 @@ async def transfer(body: TransferRequest, user: Staff, desk: DeskDep) -> dict[st
 
 @router.get("/agents/board", responses=DESK_ERRORS)
 async def board(_user: Supervisor, desk: DeskDep) -> dict[str, Any]:
-    return desk.board()
+    return desk.board().to_dict()
 
 
 @router.post("/agents/{username}/state", responses=DESK_ERRORS)

@@ -19,8 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -32,6 +32,17 @@ from callcenter.auth.services import audit
 from callcenter.contacts.services import ContactFilters, ContactService
 from callcenter.db import Database
 from callcenter.errors import DomainError
+from callcenter.notify.messages import (
+    AgentsResynced,
+    AgentStateChanged,
+    CallAbandoned,
+    CallbackOffered,
+    CallCompleted,
+    CallConnected,
+    CallMissed,
+    CallRinging,
+    QueueBoard,
+)
 from callcenter.notify.services import Notifier
 from callcenter.queues.services import Membership, QueueConfigPusher, QueueService
 from ivr.ami.client import AmiClient, AmiError
@@ -47,7 +58,18 @@ from ivr.ami.events import (
     QueueEvent,
 )
 from ivr.clock import Clock
-from ivr.ports import ContactEvent, ContactRecorder, EventKind
+from ivr.events import (
+    AgentTransfer,
+    CallbackRequested,
+    Digits,
+    Escalated,
+    FaqPlayed,
+    Json,
+    MenuNodeEntered,
+    OutcomeSet,
+    ServiceResult,
+)
+from ivr.ports import ContactEvent, ContactRecorder
 
 log = logging.getLogger(__name__)
 
@@ -94,13 +116,17 @@ class Agent:
     caller_channel: str | None = None
     queues: list[str] = field(default_factory=list)
 
-    def as_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["state"] = str(self.state)
-        data["state_title"] = STATE_TITLES[self.state]
-        data["since"] = self.since.isoformat()
-        data.pop("caller_channel", None)
-        return data
+    def notification(self) -> AgentStateChanged:
+        """The agent's state as the notifier publishes it."""
+        return AgentStateChanged(
+            username=self.username, display_name=self.display_name, role=self.role,
+            interface=self.interface, state=str(self.state),
+            state_title=STATE_TITLES[self.state], reason=self.reason,
+            since=self.since.isoformat(), linkedid=self.linkedid, queue=self.queue,
+            caller=self.caller, queues=tuple(self.queues))
+
+    def as_json(self) -> dict[str, Json]:
+        return self.notification().to_dict()
 
 
 @dataclass
@@ -115,8 +141,11 @@ class AgentDesk:
     def __init__(self, db: Database, queues: QueueService, notifier: Notifier,
                  contacts: ContactService, recorder: ContactRecorder | None = None,
                  ami: AmiClient | None = None, wrapup_seconds: float = 10.0,
-                 callbacks: CallbackTaker | None = None, *, clock: Clock) -> None:
+                 callbacks: CallbackTaker | None = None, *, clock: Clock,
+                 node_labels: Callable[[], Mapping[str, str]] | None = None) -> None:
         self.db = db
+        # the menu's Chinese node titles, as the running menu has them (it may be reloaded)
+        self.node_labels = node_labels
         self.clock = clock
         self.queues = queues
         self.notifier = notifier
@@ -168,7 +197,7 @@ class AgentDesk:
             raise DeskError(f"坐席 {username} 不存在或不是坐席/专家账号", 404)
         return agent
 
-    def board(self) -> dict[str, Any]:
+    def board(self) -> QueueBoard:
         """The supervisor's live board: agents by state, waiting callers, longest wait."""
         at = self.clock()
         waiting = sorted(self.waiting.values(), key=lambda w: w.since)
@@ -181,17 +210,18 @@ class AgentDesk:
             entry["waiting"] += 1
             entry["longest_wait_s"] = max(entry["longest_wait_s"],
                                           (at - w.since).total_seconds())
-        return {
-            "at": at.isoformat(),
-            "agents": [a.as_json() for a in sorted(self.agents.values(),
-                                                    key=lambda a: a.username)],
-            "by_state": by_state,
-            "waiting": [{"linkedid": w.linkedid, "queue": w.queue, "caller": w.caller,
-                         "wait_s": round((at - w.since).total_seconds(), 1)} for w in waiting],
-            "longest_wait_s": round((at - waiting[0].since).total_seconds(), 1)
+        return QueueBoard(
+            at=at.isoformat(),
+            agents=tuple(a.as_json() for a in sorted(self.agents.values(),
+                                                      key=lambda a: a.username)),
+            by_state=by_state,
+            waiting=tuple({"linkedid": w.linkedid, "queue": w.queue, "caller": w.caller,
+                           "wait_s": round((at - w.since).total_seconds(), 1)}
+                          for w in waiting),
+            longest_wait_s=round((at - waiting[0].since).total_seconds(), 1)
             if waiting else 0.0,
-            "queues": queues,
-        }
+            queues=queues,
+        )
 
     # -- requests from the console --------------------------------------------------------
 
@@ -301,8 +331,8 @@ class AgentDesk:
         await self._action({"Action": "Redirect", "Channel": agent.caller_channel,
                             "Context": "hotline-queue", "Exten": queue, "Priority": "1"})
         if self.recorder is not None and linkedid:
-            self.recorder.record(ContactEvent(linkedid, EventKind.AGENT_TRANSFER, {
-                "agent": username, "from_queue": agent.queue, "to_queue": queue}, at=self.clock()))
+            self.recorder.record(ContactEvent(linkedid, AgentTransfer(
+                agent=username, from_queue=agent.queue, to_queue=queue), at=self.clock()))
         await asyncio.to_thread(self._audit, by, "call.transfer", username,
                                 linkedid=linkedid, to_queue=queue)
         return agent
@@ -314,9 +344,7 @@ class AgentDesk:
         agent.state, agent.reason, agent.since = state, reason, self.clock()
         if state in (AgentState.READY, AgentState.PAUSED, AgentState.LOGGED_OUT):
             agent.linkedid = agent.queue = agent.caller = agent.caller_channel = None
-        payload = agent.as_json()
-        self.notifier.publish("agents", payload)
-        self.notifier.publish(f"agents.{agent.username}", payload)
+        self.notifier.agent_state(agent.notification())
         try:
             await asyncio.to_thread(self._store, agent, by, linkedid or agent.linkedid)
         except Exception:
@@ -372,22 +400,22 @@ class AgentDesk:
         if isinstance(event, QueueCallerJoin):
             self.waiting[event.uniqueid] = Waiting(event.linkedid, event.queue,
                                                    event.caller_id_num, self.clock())
-            self.notifier.publish("queues", self.board())
+            self.notifier.queue_board(self.board())
             return
         if isinstance(event, QueueCallerLeave | QueueCallerAbandon):
             self.waiting.pop(event.uniqueid, None)
-            self.notifier.publish("queues", self.board())
+            self.notifier.queue_board(self.board())
             if isinstance(event, QueueCallerAbandon):
                 for ringing in self.agents.values():
                     if ringing.linkedid == event.linkedid and ringing.state is AgentState.RINGING:
                         await self._set(ringing, AgentState.READY, None, by=None)
-                        self.notifier.publish(f"calls.{ringing.username}",
-                                              {"type": "abandoned", "linkedid": event.linkedid})
+                        self.notifier.call_abandoned(ringing.username,
+                                                     CallAbandoned(linkedid=event.linkedid))
             return
         agent = self._agent_of(event)
         if agent is None:
             return
-        topic = f"calls.{agent.username}"
+        username = agent.username
         if isinstance(event, AgentCalled):
             if agent.state is AgentState.ON_CALL:
                 return
@@ -397,24 +425,23 @@ class AgentDesk:
             waiting = self.waiting.get(event.uniqueid)
             card = await self.call_card(event.linkedid, event.caller_id_num, event.queue,
                                         waiting.since if waiting else None)
-            self.notifier.publish(topic, {"type": "ringing", **card})
+            self.notifier.call_ringing(username, card)
         elif isinstance(event, AgentConnect):
             agent.linkedid, agent.queue = event.linkedid, event.queue
             agent.caller, agent.caller_channel = event.caller_id_num, event.channel
             await self._set(agent, AgentState.ON_CALL, None, by=None, linkedid=event.linkedid)
-            self.notifier.publish(topic, {"type": "connected", "linkedid": event.linkedid,
-                                          "queue": event.queue, "hold_time": event.hold_time})
+            self.notifier.call_connected(username, CallConnected(
+                linkedid=event.linkedid, queue=event.queue, hold_time=event.hold_time))
         elif isinstance(event, AgentComplete):
             if agent.linkedid not in (None, event.linkedid):
                 return
             linkedid = event.linkedid
             await self._enter_wrapup(agent, linkedid)
-            self.notifier.publish(topic, {"type": "completed", "linkedid": linkedid,
-                                          "talk_time": event.talk_time,
-                                          "reason": event.reason})
+            self.notifier.call_completed(username, CallCompleted(
+                linkedid=linkedid, talk_time=event.talk_time, reason=event.reason))
         elif isinstance(event, AgentRingNoAnswer) and agent.state is AgentState.RINGING:
             await self._set(agent, AgentState.READY, None, by=None)
-            self.notifier.publish(topic, {"type": "missed", "linkedid": event.linkedid})
+            self.notifier.call_missed(username, CallMissed(linkedid=event.linkedid))
 
     async def _enter_wrapup(self, agent: Agent, linkedid: str) -> None:
         async with self._lock:
@@ -469,13 +496,12 @@ class AgentDesk:
                                                             f"排队等待过长（{queue}）")
         self.callbacks_taken += 1
         if self.recorder is not None and linkedid:
-            self.recorder.record(ContactEvent(linkedid, EventKind.CALLBACK, {
-                "callback_id": getattr(confirmation, "callback_id", None), "number": number,
-                "queue": queue, "via": "queue_offer"}, at=self.clock()))
-            self.recorder.record(ContactEvent(linkedid, EventKind.OUTCOME,
-                                              {"outcome": "callback_requested"},
+            self.recorder.record(ContactEvent(linkedid, CallbackRequested(
+                callback_id=getattr(confirmation, "callback_id", None), number=number,
+                queue=queue, via="queue_offer"), at=self.clock()))
+            self.recorder.record(ContactEvent(linkedid, OutcomeSet(outcome="callback_requested"),
                                               at=self.clock()))
-        self.notifier.publish("queues", {"type": "callback", "number": number, "queue": queue})
+        self.notifier.callback_offered(CallbackOffered(number=number, queue=queue))
 
     # -- resynchronisation ----------------------------------------------------------------
 
@@ -509,7 +535,7 @@ class AgentDesk:
         if gone:  # they left while we could not see it (e.g. Asterisk restarted)
             for uniqueid in gone:
                 del self.waiting[uniqueid]
-            self.notifier.publish("queues", self.board())
+            self.notifier.queue_board(self.board())
         await asyncio.to_thread(self.load)
         async with self._lock:
             for agent in list(self.agents.values()):
@@ -518,7 +544,7 @@ class AgentDesk:
                 except DeskError as exc:
                     log.warning("resync of %s: %s", agent.username, exc)
         self.resyncs += 1
-        self.notifier.publish("agents", {"type": "resynced", "resyncs": self.resyncs})
+        self.notifier.agents_resynced(AgentsResynced(resyncs=self.resyncs))
 
     async def _restore(self, agent: Agent, present: dict[tuple[str, str], dict[str, str]]
                        ) -> None:
@@ -547,19 +573,18 @@ class AgentDesk:
         """The agent's call ended out of sight: a ringing agent is ready again, one on the call
         goes to wrap-up as after any call; the console's call card is told. Holds ``_lock``."""
         linkedid = agent.linkedid
-        topic = f"calls.{agent.username}"
         if agent.state is AgentState.RINGING or linkedid is None:
             await self._set(agent, AgentState.READY, None, by=None)
-            self.notifier.publish(topic, {"type": "abandoned", "linkedid": linkedid})
+            self.notifier.call_abandoned(agent.username, CallAbandoned(linkedid=linkedid))
             return
         await self._start_wrapup(agent, linkedid)
-        self.notifier.publish(topic, {"type": "completed", "linkedid": linkedid,
-                                      "talk_time": None, "reason": "lost"})
+        self.notifier.call_completed(agent.username, CallCompleted(
+            linkedid=linkedid, talk_time=None, reason="lost"))
 
     # -- the call card --------------------------------------------------------------------
 
     async def call_card(self, linkedid: str, caller: str, queue: str,
-                        waiting_since: datetime | None) -> dict[str, Any]:
+                        waiting_since: datetime | None) -> CallRinging:
         """What the console shows when the phone rings (from the contact's timeline)."""
         if self.recorder is not None:
             with contextlib.suppress(Exception):
@@ -567,45 +592,51 @@ class AgentDesk:
         return await asyncio.to_thread(self._card, linkedid, caller, queue, waiting_since)
 
     def _card(self, linkedid: str, caller: str, queue: str,
-              waiting_since: datetime | None) -> dict[str, Any]:
+              waiting_since: datetime | None) -> CallRinging:
         contact = self.contacts.get_by_linkedid(linkedid)
         path: list[str] = []
-        faqs: list[dict[str, Any]] = []
+        faqs: list[Mapping[str, Json]] = []
         asked: list[str] = []    # the caller's words of a question self-service handed over
         digits: list[str] = []
         taxpayer: str | None = None
+        # the Chinese title of a menu node for the agent (its id when it has none)
+        titles = self.node_labels() if self.node_labels is not None else {}
         if contact is not None:
             caller = contact.caller_number or caller
-            for event in contact.events:
-                data = dict(event.data)
-                if event.kind == "menu_node":
-                    node = str(data.get("node", ""))
-                    if node and (not path or path[-1] != node):
-                        path.append(node)
-                elif event.kind == "digits":
-                    digits.append(str(data.get("digits", "")))
-                elif event.kind == "faq_played":
-                    faqs.append({"id": data.get("faq_id"), "question": data.get("question"),
-                                 "node": data.get("node")})
-                elif event.kind == "escalated" and data.get("text"):
-                    asked.append(str(data["text"]))
-                elif event.kind == "service_result" and data.get("tin"):
+            for record in contact.records():
+                if isinstance(record, MenuNodeEntered):
+                    if not path or path[-1] != record.node:
+                        path.append(record.node)
+                elif isinstance(record, Digits):
+                    digits.append(record.digits)
+                elif isinstance(record, FaqPlayed):
+                    # the question of the answer the caller heard (a repeat is listed once)
+                    faq = {"id": record.faq_id, "question": record.question,
+                           "node": record.node, "node_label": titles.get(record.node, record.node)}
+                    if faq not in faqs:
+                        faqs.append(faq)
+                elif isinstance(record, Escalated) and record.text:
+                    asked.append(record.text)
+                elif isinstance(record, ServiceResult) and record.tin:
                     # the comprehensive query: verified (TIN + PIN) or only stated
-                    verified = data.get("result") == "found"
+                    verified = record.result == "found"
                     if verified or taxpayer is None:
-                        taxpayer = f"{data['tin']}（{'已验证' if verified else '未验证'}）"
+                        taxpayer = f"{record.tin}（{'已验证' if verified else '未验证'}）"
             if waiting_since is None and contact.queue_joined_at is not None:
                 waiting_since = contact.queue_joined_at
         _total, previous = self.contacts.search(ContactFilters(caller=caller), 6, 0)
-        history = [{"id": c.id, "started_at": c.started_at.isoformat(), "outcome": c.outcome,
-                    "queue": c.queue, "agent": c.agent}
-                   for c in previous if c.linkedid != linkedid][:5]
+        history: list[Mapping[str, Json]] = [
+            {"id": c.id, "started_at": c.started_at.isoformat(), "outcome": c.outcome,
+             "queue": c.queue, "agent": c.agent}
+            for c in previous if c.linkedid != linkedid]
         wait = (self.clock() - waiting_since).total_seconds() if waiting_since else None
-        return {"linkedid": linkedid, "caller": caller, "queue": queue,
-                "contact_id": contact.id if contact else None,
-                "ivr_path": path, "digits": digits, "faqs": faqs, "asked": asked,
-                "taxpayer": taxpayer, "wait_s": round(wait, 1) if wait is not None else None,
-                "previous": history}
+        return CallRinging(linkedid=linkedid, caller=caller, queue=queue,
+                           contact_id=contact.id if contact else None, ivr_path=tuple(path),
+                           ivr_path_labels=tuple(titles.get(node, node) for node in path),
+                           digits=tuple(digits), faqs=tuple(faqs), asked=tuple(asked),
+                           taxpayer=taxpayer,
+                           wait_s=round(wait, 1) if wait is not None else None,
+                           previous=tuple(history[:5]))
 
     # -- notes and dispositions -----------------------------------------------------------
 
@@ -637,9 +668,7 @@ class AgentDesk:
         if agent is not None and agent.linkedid == linkedid:
             return True
         contact = self.contacts.get_by_linkedid(linkedid)
-        return contact is not None and any(
-            e.kind == "agent_connected" and e.data.get("agent") == username
-            for e in contact.events)
+        return contact is not None and username in contact.agents()
 
     async def close(self) -> None:
         for task in list(self._wrapups.values()):

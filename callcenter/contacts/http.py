@@ -102,8 +102,6 @@ async def get_contact(contact_id: Annotated[int, Path(ge=1, le=DB_INT_MAX)],
     contact = await asyncio.to_thread(service.get, contact_id)
     if contact is None:
         raise HTTPException(404, f"contact {contact_id} not found")
-    if user.role not in SEES_ALL and not any(
-            e.kind == "agent_connected" and e.data.get("agent") == user.username
-            for e in contact.events):
+    if user.role not in SEES_ALL and user.username not in contact.agents():
         raise HTTPException(403, "只能查看本人接听过的来电记录")
     return ContactDetail.model_validate(contact)

@@ -7,7 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, computed_field
 
-from callcenter.contacts.models import ContactChannel
+from callcenter.contacts.models import ContactChannel, connected_agents, readable_records
+from ivr.events import EventKind
 
 
 class ContactEventOut(BaseModel):
@@ -47,13 +48,8 @@ class ContactDetail(ContactOut):
     @property
     def agents(self) -> list[str]:
         """Every agent connected to the caller, in order (a transfer adds the second one)."""
-        names: list[str] = []
-        for event in self.events:
-            if event.kind == "agent_connected":
-                name = str(event.data.get("agent", ""))
-                if name and name not in names:
-                    names.append(name)
-        return names
+        return connected_agents(readable_records(self.linkedid, (
+            (e.kind, e.data) for e in self.events if e.kind == EventKind.AGENT_CONNECTED)))
 
 
 class ContactPage(BaseModel):

@@ -28,7 +28,24 @@ from callcenter.contacts.models import Contact, ContactEventRow, Outcome
 from callcenter.contacts.spool import KeyAssigner, Spool, event_key
 from callcenter.db import Database
 from ivr.clock import Clock
-from ivr.ports import ContactEvent, EventKind
+from ivr.events import (
+    AgentCompleted,
+    AgentConnected,
+    CallEnded,
+    CallStarted,
+    EventKind,
+    EventRecord,
+    IvrHangup,
+    MenuNodeEntered,
+    OutcomeSet,
+    QueueAbandoned,
+    QueueJoined,
+    SelfService,
+    Survey,
+    Transfer,
+    field_name,
+)
+from ivr.ports import ContactEvent
 
 log = logging.getLogger(__name__)
 
@@ -88,79 +105,76 @@ class ContactService:
                               channel="", medium="phone", self_served=False, reconciled=False)
             session.add(contact)
             session.flush()
-        data: dict[str, Any] = dict(event.data)
         session.add(ContactEventRow(contact_id=contact.id, at=event.at, kind=str(event.kind),
-                                    data=data, event_key=key))
-        self._derive(contact, event, data)
+                                    data=event.data, event_key=key))
+        self._derive(contact, event.record, event.at)
         return True
 
     @staticmethod
-    def _derive(contact: Contact, event: ContactEvent, data: dict[str, Any]) -> None:
-        kind = event.kind
-        if kind is EventKind.CALL_STARTED:
-            contact.caller_number = str(data.get("caller", ""))[:64]
-            contact.channel = str(data.get("channel", ""))[:128]
-            contact.medium = str(data.get("medium", "phone"))[:8]
-            contact.started_at = min(contact.started_at, event.at)
-        elif kind is EventKind.MENU_NODE:
-            contact.last_node = str(data.get("node", ""))[:64]
-        elif kind is EventKind.SELF_SERVICE:
-            contact.self_served = True
-        elif kind is EventKind.TRANSFER:
-            contact.queue = str(data.get("queue", ""))[:64] or contact.queue
-            contact.ivr_seconds = _seconds(contact.started_at, event.at)
-        elif kind is EventKind.QUEUE_JOINED:
-            contact.queue = str(data.get("queue", ""))[:64]
-            if contact.queue_joined_at is None:
-                contact.queue_joined_at = event.at
-            if contact.ivr_seconds is None:
-                contact.ivr_seconds = _seconds(contact.started_at, event.at)
-        elif kind is EventKind.AGENT_CONNECTED:
-            contact.agent = str(data.get("agent", ""))[:128]
-            contact.queue = str(data.get("queue", "")) or contact.queue
-            if contact.agent_connected_at is None:
-                contact.agent_connected_at = event.at
-            hold = data.get("hold_time")
-            contact.queue_wait_seconds = (
-                float(hold) if hold and not data.get("resynced")
-                else _seconds(contact.queue_joined_at, event.at)
-            )
-        elif kind is EventKind.AGENT_COMPLETED:
-            talk = data.get("talk_time")
-            if talk is not None:
-                contact.talk_seconds = (contact.talk_seconds or 0.0) + float(talk)
-        elif kind is EventKind.QUEUE_ABANDONED:
-            hold = data.get("hold_time")
-            contact.queue_wait_seconds = (float(hold) if hold is not None
-                                          else _seconds(contact.queue_joined_at, event.at))
-        elif kind is EventKind.IVR_HANGUP:
-            contact.ivr_end_reason = str(data.get("reason", ""))[:64]
-            if contact.ended_at is not None:
-                # Asterisk ended the call itself (a prompt it could not play ends the
-                # AsyncAGI, and the dialplan hangs up): the menu says why just after the
-                # hang-up was recorded
+    def _derive(contact: Contact, record: EventRecord, at: datetime) -> None:
+        """Update the contact row by one event's typed record."""
+        match record:
+            case CallStarted():
+                contact.caller_number = record.caller[:64]
+                contact.channel = (record.channel or "")[:128]
+                contact.medium = (record.medium or "phone")[:8]
+                contact.started_at = min(contact.started_at, at)
+            case MenuNodeEntered():
+                contact.last_node = record.node[:64]
+            case SelfService():
+                contact.self_served = True
+            case Transfer():
+                contact.queue = record.queue[:64] or contact.queue
+                contact.ivr_seconds = _seconds(contact.started_at, at)
+            case QueueJoined():
+                contact.queue = record.queue[:64]
+                if contact.queue_joined_at is None:
+                    contact.queue_joined_at = at
+                if contact.ivr_seconds is None:
+                    contact.ivr_seconds = _seconds(contact.started_at, at)
+            case AgentConnected():
+                contact.agent = record.agent[:128]
+                contact.queue = record.queue or contact.queue
+                if contact.agent_connected_at is None:
+                    contact.agent_connected_at = at
+                contact.queue_wait_seconds = (
+                    record.hold_time if record.hold_time and not record.resynced
+                    else _seconds(contact.queue_joined_at, at)
+                )
+            case AgentCompleted():
+                if record.talk_time is not None:
+                    contact.talk_seconds = (contact.talk_seconds or 0.0) + record.talk_time
+            case QueueAbandoned():
+                contact.queue_wait_seconds = (
+                    record.hold_time if record.hold_time is not None
+                    else _seconds(contact.queue_joined_at, at))
+            case IvrHangup():
+                contact.ivr_end_reason = record.reason[:64]
+                if contact.ended_at is not None:
+                    # Asterisk ended the call itself (a prompt it could not play ends the
+                    # AsyncAGI, and the dialplan hangs up): the menu says why just after the
+                    # hang-up was recorded
+                    contact.outcome = str(derive_outcome(contact))
+            case Survey():
+                if record.score is not None and 1 <= record.score <= 3:
+                    contact.survey_score = record.score
+            case OutcomeSet():
+                contact.explicit_outcome = str(Outcome(record.outcome))
+            case CallEnded():
+                if contact.ended_at is not None:
+                    return  # a duplicate end (e.g. reconciliation after the real hangup)
+                contact.ended_at = at
+                contact.hangup_cause = record.cause
+                contact.hangup_cause_txt = (record.cause_txt or "")[:128]
+                contact.reconciled = bool(record.reconciled)
+                if contact.ivr_seconds is None:
+                    contact.ivr_seconds = _seconds(contact.started_at, at)
+                if contact.agent_connected_at is not None and contact.talk_seconds is None:
+                    contact.talk_seconds = _seconds(contact.agent_connected_at, at)
+                if (contact.queue_joined_at is not None and contact.agent_connected_at is None
+                        and contact.queue_wait_seconds is None):
+                    contact.queue_wait_seconds = _seconds(contact.queue_joined_at, at)
                 contact.outcome = str(derive_outcome(contact))
-        elif kind is EventKind.SURVEY:
-            score = data.get("score")
-            if isinstance(score, int) and not isinstance(score, bool) and 1 <= score <= 3:
-                contact.survey_score = score
-        elif kind is EventKind.OUTCOME:
-            contact.explicit_outcome = str(Outcome(str(data.get("outcome"))))
-        elif kind is EventKind.CALL_ENDED:
-            if contact.ended_at is not None:
-                return  # a duplicate end (e.g. reconciliation after the real hangup)
-            contact.ended_at = event.at
-            contact.hangup_cause = int(data.get("cause") or 0)
-            contact.hangup_cause_txt = str(data.get("cause_txt", ""))[:128]
-            contact.reconciled = bool(data.get("reconciled", False))
-            if contact.ivr_seconds is None:
-                contact.ivr_seconds = _seconds(contact.started_at, event.at)
-            if contact.agent_connected_at is not None and contact.talk_seconds is None:
-                contact.talk_seconds = _seconds(contact.agent_connected_at, event.at)
-            if (contact.queue_joined_at is not None and contact.agent_connected_at is None
-                    and contact.queue_wait_seconds is None):
-                contact.queue_wait_seconds = _seconds(contact.queue_joined_at, event.at)
-            contact.outcome = str(derive_outcome(contact))
 
     # -- queries ----------------------------------------------------------------------------
 
@@ -230,7 +244,7 @@ def handled_by(agent: str) -> Select[tuple[int]]:
     """Ids of the contacts ``agent`` was connected to (from the timeline)."""
     return select(ContactEventRow.contact_id).where(
         ContactEventRow.kind == str(EventKind.AGENT_CONNECTED),
-        ContactEventRow.data["agent"].as_string() == agent,
+        ContactEventRow.data[field_name(AgentConnected, "agent")].as_string() == agent,
     )
 
 

@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from ivr.events import SCHEMA_VERSION
 from ivr.ports import ContactEvent, EventKind
 
 log = logging.getLogger(__name__)
@@ -77,20 +78,33 @@ class KeyAssigner:
 
 
 def to_line(event: ContactEvent, **extra: Any) -> str:
-    """One line of the spool (no newline)."""
-    record: dict[str, Any] = {"v": FORMAT_VERSION, "key": event_key(event),
-                              "linkedid": event.linkedid, "kind": str(event.kind),
-                              "at": event.at.isoformat(), "data": dict(event.data), **extra}
+    """One line of the spool (no newline): ``data`` is the record's JSON form
+    (ivr/events.py), ``schema`` the version of that contract."""
+    record: dict[str, Any] = {"v": FORMAT_VERSION, "schema": SCHEMA_VERSION,
+                              "key": event_key(event), "linkedid": event.linkedid,
+                              "kind": str(event.kind), "at": event.at.isoformat(),
+                              "data": event.data, **extra}
     return json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 def from_line(line: str) -> ContactEvent:
+    """The event of a spool line, this version's or an older one's (a line without
+    ``schema`` is from before the typed records: the same JSON form). ValueError (an
+    ``EventFormatError`` when the data does not fit its kind) for a line we cannot read."""
     record = json.loads(line)
+    if not isinstance(record, dict):
+        raise ValueError(f"a spool line that is not an object: {line[:200]}")
+    for name, ours in (("v", FORMAT_VERSION), ("schema", SCHEMA_VERSION)):
+        theirs = record.get(name, 1)
+        if not isinstance(theirs, int) or theirs > ours:
+            raise ValueError(f"spool line of {name} {theirs!r}, newer than ours ({ours}): "
+                             f"{line[:200]}")
     at = datetime.fromisoformat(record["at"])
     if at.tzinfo is None:
         raise ValueError(f"spooled event without an offset: {line[:200]}")
-    return ContactEvent(str(record["linkedid"]), EventKind(record["kind"]),
-                        dict(record.get("data") or {}), at=at, key=str(record.get("key") or ""))
+    return ContactEvent.parse(str(record["linkedid"]), str(record["kind"]),
+                              record.get("data") or {}, at=at,
+                              key=str(record.get("key") or ""))
 
 
 def _write(handle: IO[str], text: str) -> None:

@@ -4,8 +4,9 @@ Authenticated like the pages: the HttpOnly session cookie (a client that is not 
 send an ``Authorization: Bearer`` header instead); a token in the URL is not accepted. A
 socket from another origin is closed by the edge (``callcenter/edge.py``, 4403). Choose
 topics with ``?topics=agents,queues`` or later with ``{"subscribe": ["wallboard"]}`` /
-``{"unsubscribe": [...]}`` messages. Each message sent is ``{"topic", "seq", "at",
-"payload"}``. Topic names are exact (no prefixes). Who may listen to what:
+``{"unsubscribe": [...]}`` messages. Each message sent is ``{"topic", "kind", "seq", "at",
+"payload"}`` (``kind``: the notification's name, callcenter/notify/messages.py). Topic names
+are exact (no prefixes). Who may listen to what:
 
 * ``calls.<username>``, ``agents.<username>``: that agent only;
 * anything else (``agents``, ``queues``, ``wallboard``, other agents' topics, ``*``):

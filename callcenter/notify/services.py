@@ -1,4 +1,10 @@
-"""One in-process notifier: ``publish(topic, payload)`` and per-topic subscriptions.
+"""One in-process notifier: typed notifications published on topics, per-topic subscriptions.
+
+Every notification is a record of ``callcenter/notify/messages.py`` (one class per kind),
+published by the notifier's method for that kind (``agent_state``, ``queue_board``,
+``call_ringing`` ...), which knows its topics; a message carries the notification's ``kind`` and
+its JSON payload, so that it can cross a process boundary and be read back
+(``notification_from_dict``).
 
 Topics are dotted names, matched exactly: a subscription to ``"calls.agent01"`` receives
 that topic and nothing else (not ``"calls.agent01.b"``); ``"*"`` receives everything. A
@@ -8,10 +14,12 @@ a bounded queue and a slow subscriber loses its oldest messages (counted in ``dr
 the publisher's time. Scale-out replaces this class with a Redis pub/sub of the same API.
 
 Topics in use:
-* ``agents``: ``{"username", "state", "reason", ...}`` on every agent state change;
-* ``calls.<username>``: the incoming-call card and call progress of one agent;
-* ``queues``: live queue figures (waiting calls, longest wait);
-* ``wallboard``: published by the statistics (live wallboard figures).
+* ``agents``: ``agent_state`` (``{"username", "state", "reason", ...}``) on every agent state
+  change (also on ``agents.<username>``), ``agents_resynced``;
+* ``calls.<username>``: the incoming-call card (``call_ringing``) and call progress of one agent
+  (``call_connected``, ``call_completed``, ``call_missed``, ``call_abandoned``);
+* ``queues``: live queue figures (``queue_board``), ``callback_offered``;
+* ``wallboard``: published by the statistics (``wallboard``: live wallboard figures).
 """
 
 from __future__ import annotations
@@ -24,6 +32,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from callcenter.notify.messages import (
+    AgentsResynced,
+    AgentStateChanged,
+    CallAbandoned,
+    CallbackOffered,
+    CallCompleted,
+    CallConnected,
+    CallMissed,
+    CallRinging,
+    Notification,
+    QueueBoard,
+    WallboardFigures,
+    notification_from_dict,
+)
 from ivr.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -31,14 +53,22 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Message:
+    """A published notification: ``payload`` is its JSON form, ``kind`` its class's name
+    (empty for the WebSocket endpoint's own hello / subscription answers)."""
+
     topic: str
     payload: Any
     seq: int
     at: datetime
+    kind: str = ""
 
     def as_json(self) -> dict[str, Any]:
-        return {"topic": self.topic, "seq": self.seq, "at": self.at.isoformat(),
-                "payload": self.payload}
+        return {"topic": self.topic, "kind": self.kind, "seq": self.seq,
+                "at": self.at.isoformat(), "payload": self.payload}
+
+    def notification(self) -> Notification:
+        """The notification, read back from its JSON form."""
+        return notification_from_dict(self.kind, self.payload)
 
 
 def matches(pattern: str, topic: str) -> bool:
@@ -82,9 +112,42 @@ class Notifier:
         self._latest: dict[str, Message] = {}
         self.published = 0
 
-    def publish(self, topic: str, payload: Any) -> Message:
-        """Send ``payload`` (JSON-serialisable) to every subscriber of ``topic``."""
-        message = Message(topic, payload, next(self._seq), self.clock())
+    # -- one method per kind of notification ------------------------------------------------
+
+    def agent_state(self, note: AgentStateChanged) -> None:
+        self.publish("agents", note)
+        self.publish(f"agents.{note.username}", note)
+
+    def agents_resynced(self, note: AgentsResynced) -> None:
+        self.publish("agents", note)
+
+    def queue_board(self, note: QueueBoard) -> None:
+        self.publish("queues", note)
+
+    def callback_offered(self, note: CallbackOffered) -> None:
+        self.publish("queues", note)
+
+    def call_ringing(self, username: str, note: CallRinging) -> None:
+        self.publish(f"calls.{username}", note)
+
+    def call_connected(self, username: str, note: CallConnected) -> None:
+        self.publish(f"calls.{username}", note)
+
+    def call_completed(self, username: str, note: CallCompleted) -> None:
+        self.publish(f"calls.{username}", note)
+
+    def call_missed(self, username: str, note: CallMissed) -> None:
+        self.publish(f"calls.{username}", note)
+
+    def call_abandoned(self, username: str, note: CallAbandoned) -> None:
+        self.publish(f"calls.{username}", note)
+
+    def wallboard(self, note: WallboardFigures) -> None:
+        self.publish("wallboard", note)
+
+    def publish(self, topic: str, note: Notification) -> Message:
+        """Send ``note`` (as its JSON form) to every subscriber of ``topic``."""
+        message = Message(topic, note.to_dict(), next(self._seq), self.clock(), note.NAME)
         self._latest[topic] = message
         self.published += 1
         for sub in list(self._subs):

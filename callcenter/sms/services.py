@@ -370,7 +370,7 @@ class SmsService:
         at = started
         for kind, data in exchange.events:
             at = max(at, self.clock()) if kind is EventKind.CALL_ENDED else at
-            self.contacts.apply(ContactEvent(exchange.linkedid, kind, data, at=at))
+            self.contacts.apply(ContactEvent.parse(exchange.linkedid, kind, data, at=at))
 
     def messages(self, number: str, limit: int = 50) -> list[SmsMessage]:
         with self.db.session() as session:

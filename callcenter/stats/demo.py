@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 import random
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -27,12 +26,30 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import yaml
 from sqlalchemy import delete, insert, select
 
 from callcenter.contacts.models import Contact, ContactEventRow
 from callcenter.db import Database
 from callcenter.settings import PROJECT_ROOT
 from ivr.clock import Clock
+from ivr.events import (
+    AgentCompleted,
+    AgentConnected,
+    CallEnded,
+    CallStarted,
+    Escalated,
+    EventRecord,
+    FaqPlayed,
+    MenuNodeEntered,
+    OutcomeSet,
+    QueueAbandoned,
+    QueueJoined,
+    SelfService,
+    Survey,
+    TicketCreated,
+    Transfer,
+)
 
 AUTOMATIC_VOICE, MANUAL, TOTAL = 156_763, 120_143, 277_266
 OTHER = TOTAL - AUTOMATIC_VOICE - MANUAL  # 360
@@ -47,11 +64,22 @@ CATEGORY_NODES = ["cat_vat", "cat_iit", "cat_cit", "cat_invoice", "cat_ssc"]
 PAUSE_FREE_OTHER = ["abandoned_queue", "abandoned_ivr", "message_left", "callback_requested"]
 
 
-def faq_ids(data_dir: Path = PROJECT_ROOT / "knowledge_base" / "data") -> list[str]:
-    ids: list[str] = []
+@dataclass(frozen=True)
+class DemoFaq:
+    """An entry of the knowledge base, as the FAQ node's faq_played event names it."""
+
+    id: str
+    question: str
+    category: str
+
+
+def faq_entries(data_dir: Path = PROJECT_ROOT / "knowledge_base" / "data") -> list[DemoFaq]:
+    entries: list[DemoFaq] = []
     for path in sorted(data_dir.glob("*.yaml")):
-        ids += re.findall(r"^- id: *([\w.\-]+)", path.read_text(encoding="utf-8"), re.M)
-    return ids or FALLBACK_FAQS
+        for item in yaml.safe_load(path.read_text(encoding="utf-8")) or []:
+            entries.append(DemoFaq(str(item["id"]), str(item.get("question", "")),
+                                   str(item.get("category", ""))))
+    return entries or [DemoFaq(faq_id, "", "") for faq_id in FALLBACK_FAQS]
 
 
 def hour_weight(minute_of_day: int) -> float:
@@ -125,7 +153,7 @@ def seed(db: Database, contacts: int, *, clock: Clock, days: int = 365,
         raise ValueError("--other-share must be in [0, 1)")
     manual_share = MANUAL / (AUTOMATIC_VOICE + MANUAL) * (1 - p_other)
     p_manual = min(0.98, manual_share / open_share)
-    faqs = faq_ids()
+    faqs = faq_entries()
     agent_names = [f"agent{n:02d}" for n in range(1, agents + 1)]
     if replace:
         with db.transaction() as session:
@@ -145,7 +173,7 @@ def seed(db: Database, contacts: int, *, clock: Clock, days: int = 365,
     n_events = 0
     for lo in range(0, len(starts), batch):
         rows: list[dict[str, Any]] = []
-        timelines: list[list[tuple[float, str, dict[str, Any]]]] = []
+        timelines: list[list[tuple[float, EventRecord]]] = []
         for i, started in enumerate(starts[lo:lo + batch], lo):
             local = started.astimezone(tz)
             is_open = manual_open(local.hour * 60 + local.minute, local.date())
@@ -163,9 +191,9 @@ def seed(db: Database, contacts: int, *, clock: Clock, days: int = 365,
             ).scalars().all()
             events = [
                 {"contact_id": cid, "at": row["started_at"] + timedelta(seconds=offset),
-                 "kind": kind, "data": data}
+                 "kind": str(record.KIND), "data": record.to_dict()}
                 for cid, row, timeline in zip(ids, rows, timelines, strict=True)
-                for offset, kind, data in timeline
+                for offset, record in timeline
             ]
             session.execute(insert(ContactEventRow), events)
             n_events += len(events)
@@ -187,12 +215,14 @@ def _open_share(day_list: list[date], day_weights: list[float],
 
 
 def _contact(rnd: random.Random, i: int, seed_no: int, started: datetime, is_open: bool,
-             p_manual: float, p_other: float, faqs: list[str], agents: list[str]
-             ) -> tuple[dict[str, Any], list[tuple[float, str, dict[str, Any]]]]:
+             p_manual: float, p_other: float, faqs: list[DemoFaq], agents: list[str]
+             ) -> tuple[dict[str, Any], list[tuple[float, EventRecord]]]:
+    """One contact's row and its timeline of typed records (ivr/events.py), as the IVR and
+    the bridge would have written them."""
     caller = f"13{rnd.randrange(10**8, 10**9)}"
-    t: list[tuple[float, str, dict[str, Any]]] = [
-        (0.0, "call_started", {"caller": caller, "channel": f"PJSIP/trunk-{i:08x}"}),
-        (0.5, "menu_node", {"node": "welcome"}), (6.0, "menu_node", {"node": "main"}),
+    t: list[tuple[float, EventRecord]] = [
+        (0.0, CallStarted(caller=caller, channel=f"PJSIP/trunk-{i:08x}")),
+        (0.5, MenuNodeEntered(node="welcome")), (6.0, MenuNodeEntered(node="main")),
     ]
     row: dict[str, Any] = {
         "linkedid": f"demo-{seed_no}-{i}", "caller_number": caller, "channel": "PJSIP/trunk",
@@ -213,61 +243,62 @@ def _contact(rnd: random.Random, i: int, seed_no: int, started: datetime, is_ope
     if kind in ("self_service", "abandoned_ivr") or rnd.random() < 0.3:
         cat = rnd.choice(CATEGORY_NODES)
         node = rnd.choice(FAQ_NODES)
-        t += [(at, "menu_node", {"node": cat}), (at + 4, "menu_node", {"node": node})]
+        t += [(at, MenuNodeEntered(node=cat)), (at + 4, MenuNodeEntered(node=node))]
         row["last_node"] = node
         at += 5
         faq = rnd.choice(faqs[:40]) if rnd.random() < 0.7 else rnd.choice(faqs)
         if kind != "abandoned_ivr":
-            t.append((at, "faq_played", {"node": node, "faq_id": faq, "via": "key"}))
+            t.append((at, FaqPlayed(node=node, faq_id=faq.id, question=faq.question,
+                                    score=1.0, category=faq.category, via="key")))
             at += rnd.uniform(25, 70)
             if kind == "self_service":
-                t.append((at, "self_service", {"node": node, "service": "faq", "detail": faq}))
+                t.append((at, SelfService(node=node, service="faq", detail=faq.id)))
                 row["self_served"] = True
             else:
-                t.append((at, "escalated", {"node": node, "faq_id": faq, "queue": "consult"}))
+                t.append((at, Escalated(node=node, faq_id=faq.id, queue="consult",
+                                        reason="caller_asked")))
         else:
             at += rnd.uniform(1, 20)
     ivr_seconds = at
     if kind in ("answered", "abandoned_queue"):
         queue = "experts" if rnd.random() < 0.12 else "consult"
         joined = at + 1
-        t += [(at, "transfer", {"node": "agent", "queue": queue}),
-              (joined, "queue_joined", {"queue": queue, "position": 1})]
+        t += [(at, Transfer(node="agent", queue=queue)),
+              (joined, QueueJoined(queue=queue, position=1))]
         row.update(queue=queue, queue_joined_at=started + timedelta(seconds=joined),
                    last_node="agent")
         if kind == "answered":
             wait = float(int(rnd.expovariate(1 / 18)))
             talk = float(int(min(3600, rnd.lognormvariate(math.log(200), 0.6))))
             agent = rnd.choice(agents)
-            t += [(joined + wait, "agent_connected", {"queue": queue, "agent": agent,
-                                                       "hold_time": wait, "ring_time": 2}),
-                  (joined + wait + talk, "agent_completed", {
-                      "queue": queue, "agent": agent, "talk_time": talk, "hold_time": wait,
-                      "reason": "caller"})]
+            t += [(joined + wait, AgentConnected(queue=queue, agent=agent, hold_time=wait,
+                                                 ring_time=2)),
+                  (joined + wait + talk, AgentCompleted(
+                      queue=queue, agent=agent, talk_time=talk, hold_time=wait,
+                      reason="caller"))]
             row.update(agent=agent, agent_connected_at=started + timedelta(seconds=joined + wait),
                        queue_wait_seconds=wait, talk_seconds=talk)
             at = joined + wait + talk
         else:
             wait = float(int(rnd.expovariate(1 / 40)))
-            t.append((joined + wait, "queue_abandoned", {"queue": queue, "hold_time": wait,
-                                                          "position": 1}))
+            t.append((joined + wait, QueueAbandoned(queue=queue, hold_time=wait, position=1)))
             row["queue_wait_seconds"] = wait
             at = joined + wait
     elif kind == "message_left":
-        t += [(at + 40, "ticket", {"ticket_no": f"D{i:08d}",
-                                   "type": rnd.choice(["complaint", "report"])}),
-              (at + 41, "outcome", {"outcome": "message_left"})]
+        t += [(at + 40, TicketCreated(ticket_no=f"D{i:08d}",
+                                      type=rnd.choice(["complaint", "report"]))),
+              (at + 41, OutcomeSet(outcome="message_left"))]
         row["explicit_outcome"] = "message_left"
         at += 45
     elif kind == "callback_requested":
-        t.append((at + 10, "outcome", {"outcome": "callback_requested"}))
+        t.append((at + 10, OutcomeSet(outcome="callback_requested")))
         row["explicit_outcome"] = "callback_requested"
         at += 15
     if kind in ("answered", "self_service") and rnd.random() < 0.7:
         score = rnd.choices([1, 2, 3, None], weights=[62, 12, 4, 22])[0]
-        t.append((at + 2, "survey", {"score": score, "node": "survey"}))
+        t.append((at + 2, Survey(score=score, node="survey")))
         at += 8
     at += 1
-    t.append((at, "call_ended", {"cause": 16, "cause_txt": "Normal Clearing"}))
+    t.append((at, CallEnded(cause=16, cause_txt="Normal Clearing")))
     row.update(outcome=kind, ended_at=started + timedelta(seconds=at), ivr_seconds=ivr_seconds)
     return row, t

@@ -5,16 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
 
 from fastapi import FastAPI
 
+from callcenter.notify.messages import WallboardFigures
+from callcenter.notify.services import Notifier
 from callcenter.stats.services import StatsService
 
 log = logging.getLogger(__name__)
-
-TOPIC = "wallboard"
-
 
 class WallboardPublisher:
     """Every ``interval`` seconds, while someone listens, computes :meth:`StatsService.live`
@@ -30,20 +28,16 @@ class WallboardPublisher:
         service: StatsService = self.app.state.stats  # built once by the app's lifespan
         return service
 
-    def _notifier(self) -> Any:
-        return getattr(self.app.state, "notifier", None)
+    def _notifier(self) -> Notifier | None:
+        notifier = getattr(self.app.state, "notifier", None)
+        return notifier if isinstance(notifier, Notifier) else None
 
     async def tick(self) -> bool:
         notifier = self._notifier()
-        if notifier is None:
-            return False
-        listeners = getattr(notifier, "subscribers", None)
-        if callable(listeners):
-            listeners = listeners()
-        if listeners == 0:
+        if notifier is None or notifier.subscribers == 0:
             return False
         snapshot = await asyncio.to_thread(self.service().live)
-        notifier.publish(TOPIC, snapshot)
+        notifier.wallboard(WallboardFigures(figures=snapshot))
         self.published += 1
         return True
 

@@ -46,8 +46,27 @@ from callcenter.stats.models import (
     StatsRollupState,
 )
 from ivr.clock import Clock
+from ivr.events import (
+    AgentCompleted,
+    AgentConnected,
+    Escalated,
+    EventRecord,
+    FaqPlayed,
+    MenuNodeEntered,
+    QueueAbandoned,
+    QueueJoined,
+    Survey,
+    TicketCreated,
+    field_name,
+)
 
 log = logging.getLogger(__name__)
+
+# fields of the queue events the rollup reads from the stored JSON form, checked against the
+# record classes (ivr/events.py) when this module is imported
+_queue_field = field_name((QueueJoined, AgentConnected, QueueAbandoned, AgentCompleted), "queue")
+_agent_field = field_name((AgentConnected, AgentCompleted), "agent")
+_hold_field = field_name((AgentConnected, QueueAbandoned, AgentCompleted), "hold_time")
 
 
 class StatsInputError(DomainError, ValueError):
@@ -415,14 +434,14 @@ class StatsService:
                 "survey_offered": 0, "surveyed": 0, "satisfied": 0,
             }
         e = ContactEventRow
-        score = e.data["score"].as_integer()
+        score = e.data[field_name(Survey, "score")].as_integer()
         satisfied = score.in_(list(t.satisfied_scores)) if t.satisfied_scores else literal(False)
         for r in session.execute(
             select(bucket, outcome, func.count().label("offered"),
                    func.count(score).label("surveyed"),
                    _sum_if(satisfied).label("satisfied"))
             .select_from(e).join(c, c.id == e.contact_id)
-            .where(in_range, e.kind == "survey").group_by(bucket, outcome)
+            .where(in_range, e.kind == Survey.KIND).group_by(bucket, outcome)
         ):
             row = rows.get((int(r.bucket), str(r.outcome)))
             if row is not None:
@@ -431,16 +450,16 @@ class StatsService:
         if rows:
             session.execute(insert(StatsContactRollup), list(rows.values()))
 
-        queue = func.coalesce(e.data["queue"].as_string(), "").label("queue")
-        is_agent_event = e.kind.in_(("agent_connected", "agent_completed"))
-        agent = case((is_agent_event, func.coalesce(e.data["agent"].as_string(), "")),
+        queue = func.coalesce(e.data[_queue_field].as_string(), "").label("queue")
+        is_agent_event = e.kind.in_((AgentConnected.KIND, AgentCompleted.KIND))
+        agent = case((is_agent_event, func.coalesce(e.data[_agent_field].as_string(), "")),
                      else_="").label("agent")
-        hold = func.coalesce(e.data["hold_time"].as_float(), 0.0)
-        talk = func.coalesce(e.data["talk_time"].as_float(), 0.0)
-        k_join = e.kind == "queue_joined"
-        k_conn = e.kind == "agent_connected"
-        k_aban = e.kind == "queue_abandoned"
-        k_done = e.kind == "agent_completed"
+        hold = func.coalesce(e.data[_hold_field].as_float(), 0.0)
+        talk = func.coalesce(e.data[field_name(AgentCompleted, "talk_time")].as_float(), 0.0)
+        k_join = e.kind == QueueJoined.KIND
+        k_conn = e.kind == AgentConnected.KIND
+        k_aban = e.kind == QueueAbandoned.KIND
+        k_done = e.kind == AgentCompleted.KIND
         legs = [
             {
                 "bucket": int(r.bucket), "queue": str(r.queue)[:64], "agent": str(r.agent)[:128],
@@ -465,8 +484,8 @@ class StatsService:
                     _sum_if(k_done, talk).label("talk"),
                     _sum_if(k_done).label("completed"),
                 ).select_from(e).join(c, c.id == e.contact_id)
-                .where(in_range, e.kind.in_(("queue_joined", "agent_connected",
-                                             "queue_abandoned", "agent_completed")))
+                .where(in_range, e.kind.in_((QueueJoined.KIND, AgentConnected.KIND,
+                                             QueueAbandoned.KIND, AgentCompleted.KIND)))
                 .group_by(bucket, queue, agent)
             )
         ]
@@ -671,12 +690,14 @@ class StatsService:
                        for s in rng.interval_starts() for a in agents if (s, a) in series.rows],
         }
 
-    def _event_rows(self, rng: ReportRange, kind: str, field_name: str
+    def _event_rows(self, rng: ReportRange, record: type[EventRecord], name: str
                     ) -> Iterator[tuple[datetime, str, int]]:
+        """Per interval, the values of field ``name`` of ``record`` events, counted."""
+        kind = record.KIND
         c, e = Contact, ContactEventRow
         d = self.dialect
         key = self._group_key(epoch_of(c.started_at, d), rng).label("k")
-        value = func.coalesce(e.data[field_name].as_string(), "").label("v")
+        value = func.coalesce(e.data[field_name(record, name)].as_string(), "").label("v")
         with self.db.session() as session:
             for k, v, n in session.execute(
                 select(key, value, func.count())
@@ -690,7 +711,7 @@ class StatsService:
     def menu_nodes(self, rng: ReportRange) -> dict[str, Any]:
         """Per node: times entered, and contacts that hung up while there (drop-off)."""
         table: dict[tuple[datetime, str], dict[str, int]] = {}
-        for start, node, n in self._event_rows(rng, "menu_node", "node"):
+        for start, node, n in self._event_rows(rng, MenuNodeEntered, "node"):
             table.setdefault((start, node), {"entered": 0, "dropped": 0})["entered"] += n
         c = Contact
         key = self._group_key(epoch_of(c.started_at, self.dialect), rng).label("k")
@@ -711,9 +732,9 @@ class StatsService:
     def faqs(self, rng: ReportRange) -> dict[str, Any]:
         """Per FAQ id: times played, and escalations to an agent after it."""
         table: dict[tuple[datetime, str], dict[str, int]] = {}
-        for start, faq, n in self._event_rows(rng, "faq_played", "faq_id"):
+        for start, faq, n in self._event_rows(rng, FaqPlayed, "faq_id"):
             table.setdefault((start, faq), {"played": 0, "escalated": 0})["played"] += n
-        for start, faq, n in self._event_rows(rng, "escalated", "faq_id"):
+        for start, faq, n in self._event_rows(rng, Escalated, "faq_id"):
             table.setdefault((start, faq), {"played": 0, "escalated": 0})["escalated"] += n
         return self._keyed_report(rng, table, "faq_id",
                                   {"escalation_rate": ("escalated", "played")})
@@ -724,7 +745,7 @@ class StatsService:
         closed by their due time. Without it: TICKET events of the contacts, no on-time rate."""
         table: dict[tuple[datetime, str], dict[str, int]] = {}
         if self.ticket_source is None:
-            for start, kind, n in self._event_rows(rng, "ticket", "type"):
+            for start, kind, n in self._event_rows(rng, TicketCreated, "type"):
                 table.setdefault((start, kind), {"created": 0})["created"] += n
             report = self._keyed_report(rng, table, "type", {})
             for item in [*report["items"], *report["series"]]:

@@ -24,7 +24,8 @@ from callcenter.tickets.ownership import (
     check_work,
 )
 from callcenter.tickets.services import TicketService
-from ivr.ports import ContactEvent, EventKind
+from ivr.events import CallbackRequested, EventRecord, TicketCreated
+from ivr.ports import ContactEvent
 
 router = APIRouter(tags=["tickets"])
 Anyone = Annotated[AuthUser, Depends(require_roles(*Role))]
@@ -148,10 +149,10 @@ async def _owner_exists(users: UserService, owner: str | None) -> None:
     await asyncio.to_thread(check_owner, users, owner)  # NoSuchOwner: 422
 
 
-def _record(request: Request, linkedid: str, kind: EventKind, **data: Any) -> None:
+def _record(request: Request, linkedid: str, record: EventRecord) -> None:
     runtime = getattr(request.app.state, "runtime", None)
     if linkedid and runtime is not None:
-        runtime.contact_log.record(ContactEvent(linkedid, kind, data,
+        runtime.contact_log.record(ContactEvent(linkedid, record,
                                                 at=request.app.state.clock()))
 
 
@@ -189,8 +190,8 @@ async def create_ticket(body: TicketIn, user: Anyone, tickets: Tickets, desk: De
     ticket = await asyncio.to_thread(
         lambda: tickets.create(body.kind, body.caller, body.linkedid, None, body.summary,
                                by=user.username))
-    _record(request, body.linkedid, EventKind.TICKET, ticket_no=ticket.ticket_no,
-            type=body.kind, by=user.username)
+    _record(request, body.linkedid, TicketCreated(ticket_no=ticket.ticket_no, type=body.kind,
+                                                  by=user.username))
     detail = await asyncio.to_thread(desk.ticket, ticket.ticket_no)
     return TicketDetail.model_validate(detail)
 
@@ -236,8 +237,9 @@ async def create_callback(body: CallbackIn, user: Anyone, tickets: Tickets,
     await _existing_call(request, body.linkedid)
     callback = await asyncio.to_thread(tickets.request_callback, body.number,
                                        body.linkedid, body.reason)  # a bad number: 422
-    _record(request, body.linkedid, EventKind.CALLBACK, callback_id=callback.id,
-            number=body.number, due_at=callback.due_at.isoformat(), by=user.username)
+    _record(request, body.linkedid, CallbackRequested(
+        callback_id=callback.id, number=body.number, due_at=callback.due_at.isoformat(),
+        by=user.username))
     return CallbackOut.model_validate(callback)
 
 

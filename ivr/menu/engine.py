@@ -31,6 +31,22 @@ from dataclasses import dataclass
 
 from ivr.agi import AgiError, ChannelHungUp, Playback, PromptFailed, PromptStatus
 from ivr.ami.client import AmiConnectionLost, AmiNotConnected, AmiTimeout
+from ivr.events import (
+    Digits,
+    EventRecord,
+    InvalidInput,
+    IvrHangup,
+    MenuNodeEntered,
+    NoInput,
+    PromptHeard,
+    PromptSent,
+    PromptUnheard,
+    Resumed,
+    SelfService,
+    ServiceResult,
+    Survey,
+    Transfer,
+)
 from ivr.menu import runners
 from ivr.menu.channel import ALL_KEYS, Channel, RecordingChannel
 from ivr.menu.schema import (
@@ -47,7 +63,7 @@ from ivr.menu.schema import (
     TransferNode,
     _Waits,
 )
-from ivr.ports import ContactEvent, ContactRecorder, EventKind
+from ivr.ports import ContactEvent, ContactRecorder
 from ivr.prompts import readback
 from ivr.services import IvrServices
 
@@ -69,6 +85,14 @@ class Choice:
 
 
 Validator = Callable[[str], bool]
+
+
+@dataclass(frozen=True)
+class _Try:
+    """Which try of an input a prompt belongs to (``attempt``) or re-asks (``retry``)."""
+
+    attempt: int | None = None
+    retry: int | None = None
 
 
 class MenuSession:
@@ -97,8 +121,8 @@ class MenuSession:
         self.served = False
         self._recordings = 0
 
-    def record(self, kind: EventKind, **data: object) -> None:
-        self.recorder.record(ContactEvent(self.channel.linkedid, kind, data,
+    def record(self, record: EventRecord) -> None:
+        self.recorder.record(ContactEvent(self.channel.linkedid, record,
                                           at=self.services.clock()))
 
     async def run(self) -> None:
@@ -109,12 +133,12 @@ class MenuSession:
             steps += 1
             if steps > self.max_steps:
                 log.error("menu loop on %s; ending the call", self.channel.linkedid)
-                self.record(EventKind.IVR_HANGUP, node=next_id, reason="loop_guard")
+                self.record(IvrHangup(node=next_id, reason="loop_guard"))
                 await self._safe_hangup()
                 return
-            self.node_id = next_id
+            self.node_id = node_id = next_id
             try:
-                next_id = await self._run_node(next_id)
+                next_id = await self._run_node(node_id)
             except ChannelHungUp:
                 self.ended_by = "caller_hangup"
                 return
@@ -122,22 +146,22 @@ class MenuSession:
                 if self.wait_reconnect is None:
                     raise
                 log.warning("AMI trouble in node %s of %s (%s); waiting to resume",
-                            next_id, self.channel.linkedid, exc)
+                            node_id, self.channel.linkedid, exc)
                 try:
                     await self.wait_reconnect()
                 except AmiNotConnected:
                     self.ended_by = "ami_lost"
                     return
-                self.record(EventKind.RESUMED, node=next_id, reason=type(exc).__name__)
+                self.record(Resumed(node=node_id, reason=type(exc).__name__))
             except PromptFailed as exc:
-                log.error("%s in node %s; Asterisk ended the menu", exc, next_id)
-                self.record(EventKind.IVR_HANGUP, node=next_id, reason="prompt_failed")
+                log.error("%s in node %s; Asterisk ended the menu", exc, node_id)
+                self.record(IvrHangup(node=node_id, reason="prompt_failed"))
                 self.ended_by = "prompt_failed"
                 await self._safe_hangup()
                 return
             except AgiError:
-                log.exception("AGI failure in node %s of %s", next_id, self.channel.linkedid)
-                self.record(EventKind.IVR_HANGUP, node=next_id, reason="agi_error")
+                log.exception("AGI failure in node %s of %s", node_id, self.channel.linkedid)
+                self.record(IvrHangup(node=node_id, reason="agi_error"))
                 await self._safe_hangup()
                 return
 
@@ -150,7 +174,7 @@ class MenuSession:
     async def _run_node(self, node_id: str) -> str | None:
         node = self.menu.nodes[node_id]
         self.path.append(node_id)
-        self.record(EventKind.MENU_NODE, node=node_id, type=node.type)
+        self.record(MenuNodeEntered(node=node_id, type=node.type))
         if isinstance(node, MenuNode | SpeechNode) and (
                 not self.history or self.history[-1] != node_id):
             self.history.append(node_id)
@@ -158,7 +182,7 @@ class MenuSession:
         if runner is None:  # a service module not imported: a wiring mistake, not the caller's
             log.error("no runner for node %s of type %s on %s", node_id, node.type,
                       self.channel.linkedid)
-            self.record(EventKind.IVR_HANGUP, node=node_id, reason="no_runner")
+            self.record(IvrHangup(node=node_id, reason="no_runner"))
             await self._safe_hangup()
             return None
         return await runner(self, node_id, node)
@@ -166,79 +190,80 @@ class MenuSession:
     # -- helpers used by the nodes and the service handlers ---------------------------------
 
     async def say(self, node_id: str, prompts: list[str], barge_in: bool = False,
-                  **data: object) -> str | None:
+                  *, attempt: int | None = None, retry: int | None = None) -> str | None:
         """Play prompts (recorded in the timeline). With ``barge_in`` a key stops them (one
         typed ahead keeps them from starting) and is the answer to them: it is taken from the
         caller's keys and returned. Without, they play to the end and keys pressed meanwhile
         are kept for the next input. A hang-up raises ChannelHungUp, a prompt Asterisk could
         not play PromptFailed."""
-        playback = await self._say(node_id, prompts, barge_in, data)
+        playback = await self._say(node_id, prompts, barge_in, _Try(attempt, retry))
         if not barge_in or playback is None or playback.key is None:
             return None
         key = self.channel.take_key()
         return key if key is not None else playback.key
 
-    async def announce(self, node_id: str, prompts: list[str], **data: object) -> str | None:
+    async def announce(self, node_id: str, prompts: list[str]) -> str | None:
         """Play prompts that ask nothing (an answer, a result read out): a key stops them
         (barge-in) and is kept for the next input. Returns that key, left with the channel."""
-        playback = await self._say(node_id, prompts, True, data)
+        playback = await self._say(node_id, prompts, True, _Try())
         return playback.key if playback is not None else None
 
     async def _say(self, node_id: str, prompts: list[str], barge_in: bool,
-                   data: dict[str, object]) -> Playback | None:
+                   tried: _Try) -> Playback | None:
         if not prompts:
             return None
-        self.record(EventKind.PROMPT_SENT, node=node_id, prompts=list(prompts),
-                    on_key="barge_in" if barge_in else "keep", **data)
+        self.record(PromptSent(node=node_id, prompts=tuple(prompts),
+                               on_key="barge_in" if barge_in else "keep",
+                               attempt=tried.attempt, retry=tried.retry))
         try:
             playback = await self.channel.play(list(prompts),
                                                escape_digits=ALL_KEYS if barge_in else "")
         except ChannelHungUp:
-            self.record(EventKind.PROMPT_UNHEARD, node=node_id, prompts=list(prompts),
-                        reason="hangup", **data)
+            self.record(PromptUnheard(node=node_id, prompts=tuple(prompts), reason="hangup",
+                                      attempt=tried.attempt, retry=tried.retry))
             raise
-        self._record_playback(node_id, playback, data)
+        self._record_playback(node_id, playback, tried)
         playback.check(self.channel.linkedid)
         return playback
 
     async def collect(self, node_id: str, prompt: str, timeout_ms: int, max_digits: int,
-                      **data: object) -> tuple[str, bool]:
+                      attempt: int | None = None) -> tuple[str, bool]:
         """Play ``prompt`` and wait for keys: (digits, timed out); recorded like say()."""
-        self.record(EventKind.PROMPT_SENT, node=node_id, prompts=[prompt], on_key="barge_in",
-                    **data)
+        tried = _Try(attempt)
+        self.record(PromptSent(node=node_id, prompts=(prompt,), on_key="barge_in",
+                               attempt=attempt))
         reported = False
 
         def played(playback: Playback) -> None:
             nonlocal reported
             if not reported:
                 reported = True
-                self._record_playback(node_id, playback, data)
+                self._record_playback(node_id, playback, tried)
 
         try:
             collected = await self.channel.collect_digits(
                 prompt, timeout_ms=timeout_ms, max_digits=max_digits, on_played=played)
         except ChannelHungUp:
             if not reported:
-                self.record(EventKind.PROMPT_UNHEARD, node=node_id, prompts=[prompt],
-                            reason="hangup", **data)
+                self.record(PromptUnheard(node=node_id, prompts=(prompt,), reason="hangup",
+                                          attempt=attempt))
             raise
         played(collected.playback)
         collected.playback.check(self.channel.linkedid)
         return collected.digits, collected.timed_out
 
     def _record_playback(self, node_id: str, playback: Playback,
-                         data: dict[str, object]) -> None:
+                         tried: _Try) -> None:
         heard = playback.heard
         if heard:
-            fields: dict[str, object] = {"prompts": [r.prompt for r in heard], **data}
             last = heard[-1]
-            if last.key is not None:
-                fields["interrupted_by"] = last.key
-                if last.endpos is not None:
-                    fields["endpos"] = last.endpos
-            if playback.kept:
-                fields["kept"] = playback.kept  # pressed while it played on: the next input's
-            self.record(EventKind.PROMPT, node=node_id, **fields)
+            self.record(PromptHeard(
+                node=node_id, prompts=tuple(r.prompt for r in heard),
+                interrupted_by=last.key,
+                endpos=last.endpos if last.key is not None else None,
+                # pressed while it played on: the next input's
+                kept=playback.kept or None,
+                attempt=tried.attempt, retry=tried.retry))
         unheard = playback.unheard
         if unheard:
             first = unheard[0]
@@ -246,16 +271,14 @@ class MenuSession:
                       else "hangup" if first.status is PromptStatus.HUNG_UP
                       else "typeahead" if first.status is PromptStatus.TYPED_AHEAD
                       else "barge_in")  # left out after a key stopped an earlier prompt
-            fields = {"prompts": [r.prompt for r in unheard], "reason": reason, **data}
-            if first.status is PromptStatus.TYPED_AHEAD:
-                fields["key"] = first.key
-            if first.endpos:
-                fields["endpos"] = first.endpos
-            self.record(EventKind.PROMPT_UNHEARD, node=node_id, **fields)
+            self.record(PromptUnheard(
+                node=node_id, prompts=tuple(r.prompt for r in unheard), reason=reason,
+                key=first.key if first.status is PromptStatus.TYPED_AHEAD else None,
+                endpos=first.endpos or None, attempt=tried.attempt, retry=tried.retry))
 
     def served_by(self, node_id: str, service: str, detail: str | None) -> None:
         self.served = True
-        self.record(EventKind.SELF_SERVICE, node=node_id, service=service, detail=detail)
+        self.record(SelfService(node=node_id, service=service, detail=detail))
 
     def global_target(self, node: _Waits, digits: str, options: Collection[str]) -> str | None:
         """The node a global key leads to, or None."""
@@ -302,24 +325,24 @@ class MenuSession:
             early = None
             retry_prompt: str | None
             if not digits:
-                self.record(EventKind.NO_INPUT, node=node_id, attempt=attempt)
+                self.record(NoInput(node=node_id, attempt=attempt))
                 retry_prompt = node.no_input_prompt
             elif digits in options or (valid is not None and valid(digits)):
-                self.record(EventKind.DIGITS, node=node_id,
-                            digits="*" * len(digits) if secret else digits)
+                self.record(Digits(node=node_id,
+                            digits="*" * len(digits) if secret else digits))
                 return Choice(digits=digits)
             elif self._is_repeat(node, digits, options) and repeats < MAX_REPEATS:
                 repeats += 1
                 attempt -= 1
-                self.record(EventKind.DIGITS, node=node_id, digits=digits, action="repeat")
+                self.record(Digits(node=node_id, digits=digits, action="repeat"))
                 continue
             elif (target := self.global_target(node, digits, options)) is not None:
                 action = "agent" if digits == self.menu.global_keys.agent else "back"
-                self.record(EventKind.DIGITS, node=node_id, digits=digits, action=action)
+                self.record(Digits(node=node_id, digits=digits, action=action))
                 return Choice(digits=digits, goto=target)
             else:
-                self.record(EventKind.INVALID_INPUT, node=node_id,
-                            digits="*" * len(digits) if secret else digits, attempt=attempt)
+                self.record(InvalidInput(node=node_id,
+                            digits="*" * len(digits) if secret else digits, attempt=attempt))
                 retry_prompt = node.invalid_prompt
             if retry_prompt and attempt < attempts:
                 await self.say(node_id, [retry_prompt], retry=attempt + 1)
@@ -390,8 +413,9 @@ class MenuSession:
         is_open = calendar.is_open(now) if calendar is not None else True
         # a holiday or make-up workday is named in the event ({"holiday": "春节"})
         notes = calendar.day_notes(calendar.local(now).date()) if calendar is not None else {}
-        self.record(EventKind.SERVICE_RESULT, node=node_id, service="hours",
-                    result="open" if is_open else "closed", at=now.isoformat(), **notes)
+        self.record(ServiceResult(node=node_id, service="hours",
+                                  result="open" if is_open else "closed",
+                                  details={"at": now.isoformat(), **notes}))
         if is_open:
             return node.open
         closed = (node.holiday_prompt if "holiday" in notes and node.holiday_prompt
@@ -409,10 +433,9 @@ class MenuSession:
         if choice.goto is not None:
             return choice.goto
         if choice.failed:
-            self.record(EventKind.SURVEY, node=node_id, score=None)
+            self.record(Survey(node=node_id, score=None))
             return node.next
-        self.record(EventKind.SURVEY, node=node_id, score=node.scores[choice.digits],
-                    key=choice.digits)
+        self.record(Survey(node=node_id, score=node.scores[choice.digits], key=choice.digits))
         if node.thanks_prompt:
             await self.say(node_id, [node.thanks_prompt])
         return node.next
@@ -425,7 +448,7 @@ class MenuSession:
         if not self.returns:
             log.error("return node %s outside a sub-flow on %s", node_id,
                       self.channel.linkedid)
-            self.record(EventKind.IVR_HANGUP, node=node_id, reason="loop_guard")
+            self.record(IvrHangup(node=node_id, reason="loop_guard"))
             await self._safe_hangup()
             return None
         return self.returns.pop()
@@ -433,12 +456,8 @@ class MenuSession:
     async def _transfer(self, node_id: str, node: TransferNode) -> None:
         if node.prompt:
             await self.say(node_id, [node.prompt])
-        data: dict[str, object] = {"node": node_id, "queue": node.queue}
-        if node.skill:
-            data["skill"] = node.skill
-        if node.reason:
-            data["reason"] = node.reason
-        self.record(EventKind.TRANSFER, **data)
+        self.record(Transfer(node=node_id, queue=node.queue, skill=node.skill or None,
+                             reason=node.reason or None))
         if isinstance(self.channel, RecordingChannel):
             await self.channel.set_variable("HOTLINE_SKILL", node.skill or node.queue)
         await self.channel.redirect(QUEUE_CONTEXT, node.queue)
@@ -447,7 +466,7 @@ class MenuSession:
     async def _hangup(self, node_id: str, node: HangupNode) -> None:
         if node.prompt:
             await self.say(node_id, [node.prompt])
-        self.record(EventKind.IVR_HANGUP, node=node_id, reason=node.reason)
+        self.record(IvrHangup(node=node_id, reason=node.reason))
         self.ended_by = "ivr_hangup"
         await self.channel.hangup()
 

@@ -31,6 +31,10 @@ Clock = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 class _Node(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    # what the node is, in Chinese, for people: the agent's call card shows the caller's path
+    # through the menu by these titles (the node's id when it has none)
+    title: str | None = Field(default=None, min_length=1, max_length=40)
+
 
 class _Waits(_Node):
     """Fields of every node that waits for the caller's input."""
@@ -313,6 +317,10 @@ class Menu(BaseModel):
         if problems:
             raise UnknownTargets(problems)
         return self
+
+    def titles(self) -> dict[str, str]:
+        """The nodes' Chinese titles, by node id (nodes without one left out)."""
+        return {node_id: node.title for node_id, node in self.nodes.items() if node.title}
 
     def prompts(self) -> set[str]:
         """Every prompt id of the catalogue the menu can play."""

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from ivr.events import Escalated, FaqConfirm, FaqDecision, FaqPlayed
 from ivr.menu.runners import node_runner
 from ivr.menu.schema import FaqNode, HoursNode, TransferNode
-from ivr.ports import EventKind
 from ivr.services.speech import can_listen, listen
 from knowledge_base import Decision, DecisionKind, SearchResult
 
@@ -62,9 +63,9 @@ async def run_faq(session: MenuSession, node_id: str, node: FaqNode) -> str:
     kb = session.services.kb
     answers = session.services.answers
     if kb is None or answers is None:
-        session.record(EventKind.ESCALATED, node=node_id, faq_id=node.faq_id,
+        session.record(Escalated(node=node_id, faq_id=node.faq_id,
                        queue=_queue_of(session, node.escalate), reason="kb_unavailable",
-                       **_words(session, node))
+                       text=_words(session, node)))
         return node.escalate
     if node.faq_id is not None:
         return await _play_answer(session, node_id, node, node.faq_id, 1.0, "key")
@@ -79,11 +80,11 @@ async def run_faq(session: MenuSession, node_id: str, node: FaqNode) -> str:
 
 
 def _words(session: MenuSession, node: FaqNode, extra: list[str] | None = None
-           ) -> dict[str, object]:
+           ) -> str | None:
     """The caller's words for the ESCALATED event (what the agent's call card shows)."""
     said = [session.vars.get(node.question_from, "")] if node.question_from else []
     said = [text for text in [*said, *(extra or [])] if text.strip()]
-    return {"text": "；".join(said)} if said else {}
+    return "；".join(said) if said else None
 
 
 async def _answer_of_question(session: MenuSession, node_id: str, node: FaqNode
@@ -99,9 +100,9 @@ async def _answer_of_question(session: MenuSession, node_id: str, node: FaqNode
     while True:
         decision = await asyncio.to_thread(kb.decide, question, TOP) if question.strip() \
             else Decision(question, DecisionKind.DECLINE)
-        session.record(EventKind.FAQ_DECISION, node=node_id, text=question,
+        session.record(FaqDecision(node=node_id, text=question,
                        decision=decision.kind.value, score=round(decision.score, 4),
-                       candidates=[r.id for r in decision.results[:2]])
+                       candidates=tuple(r.id for r in decision.results[:2])))
         if decision.kind is DecisionKind.ANSWER:
             return decision.results[0], "speech"
         if decision.kind is DecisionKind.CONFIRM:
@@ -127,10 +128,10 @@ async def _answer_of_question(session: MenuSession, node_id: str, node: FaqNode
             break
         rephrased.append(heard.text)
         question = heard.text
-    session.record(EventKind.ESCALATED, node=node_id,
+    session.record(Escalated(node=node_id,
                    faq_id=decision.results[0].id if decision.results else None,
                    queue=_queue_of(session, node.escalate), reason=reason,
-                   **_words(session, node, rephrased))
+                   text=_words(session, node, rephrased)))
     return node.escalate
 
 
@@ -151,9 +152,9 @@ async def _confirm(session: MenuSession, node_id: str, node: FaqNode,
         choice = await session.ask(node_id, node, node.confirm_keys_prompt, options=("1", "2"),
                                    lead=[node.confirm_prompt, spoken])
         accepted = choice.digits == "1" and choice.goto is None
-        session.record(EventKind.FAQ_CONFIRM, node=node_id, faq_id=candidate.id,
+        session.record(FaqConfirm(node=node_id, faq_id=candidate.id,
                        question=candidate.question, offered=offered,
-                       answer="yes" if accepted else ("no" if choice.digits == "2" else None))
+                       answer="yes" if accepted else ("no" if choice.digits == "2" else None)))
         if choice.goto is not None:
             raise _Goto(choice.goto)
         if accepted:
@@ -171,14 +172,15 @@ async def _play_answer(session: MenuSession, node_id: str, node: FaqNode, faq_id
         prompt = await asyncio.to_thread(answers.ensure, entry.answer)
     except Exception:
         log.exception("no answer audio for %s", faq_id)
-        session.record(EventKind.ESCALATED, node=node_id, faq_id=faq_id,
+        session.record(Escalated(node=node_id, faq_id=faq_id,
                        queue=_queue_of(session, node.escalate), reason="answer_unavailable",
-                       **_words(session, node))
+                       text=_words(session, node)))
         return node.escalate
     lead = [node.intro_prompt, prompt] if node.intro_prompt else [prompt]
-    played = {"node": node_id, "faq_id": faq_id, "question": entry.question,
-              "score": round(score, 4), "category": entry.category}
-    session.record(EventKind.FAQ_PLAYED, **played, via=via)
+    # the question is what the agent's call card shows of the answer the caller heard
+    played = FaqPlayed(node=node_id, faq_id=faq_id, question=entry.question,
+                       score=round(score, 4), category=entry.category, via=via)
+    session.record(played)
     key = await session.say(node_id, lead, barge_in=True)
     session.served_by(node_id, "faq", faq_id)  # heard to the end, or interrupted by a key
     while True:
@@ -190,12 +192,12 @@ async def _play_answer(session: MenuSession, node_id: str, node: FaqNode, faq_id
         if choice.failed:
             return node.next
         if choice.digits == "1":
-            session.record(EventKind.FAQ_PLAYED, **played, via="repeat")
+            session.record(replace(played, via="repeat"))
             key = await session.say(node_id, [prompt], barge_in=True)
             continue
         if choice.digits == "2":
             return node.another
-        session.record(EventKind.ESCALATED, node=node_id, faq_id=faq_id,
+        session.record(Escalated(node=node_id, faq_id=faq_id,
                        queue=_queue_of(session, node.escalate), reason="caller_asked",
-                       **_words(session, node))
+                       text=_words(session, node)))
         return node.escalate

@@ -9,15 +9,15 @@ served) in the contact timeline. Prompt ids used here are listed in :data:`SERVI
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ivr.agi import ChannelHungUp
+from ivr.events import CallbackRequested, Json, OutcomeSet, ServiceResult, TicketCreated
 from ivr.menu.channel import RecordingChannel
 from ivr.menu.runners import node_runner
 from ivr.menu.schema import ServiceNode
-from ivr.ports import EventKind
 from ivr.prompts import readback
 from ivr.services.speech import speech_level
 
@@ -48,8 +48,8 @@ async def run_service(session: MenuSession, node_id: str, node: ServiceNode) -> 
         result = await handler(session, node_id, node)
     except _Unavailable as exc:
         log.warning("service %s unavailable: %s", node.service, exc)
-        session.record(EventKind.SERVICE_RESULT, node=node_id, service=node.service,
-                       result="unavailable")
+        session.record(ServiceResult(node=node_id, service=node.service,
+                       result="unavailable"))
         await session.say(node_id, ["service_unavailable"])
         return node.fallback or node.next
     return node.results.get(result, node.next)
@@ -69,9 +69,10 @@ def _var(session: MenuSession, node: ServiceNode, param: str, default: str) -> s
 
 
 def _result(session: MenuSession, node_id: str, node: ServiceNode, result: str,
-            **detail: object) -> str:
-    session.record(EventKind.SERVICE_RESULT, node=node_id, service=node.service,
-                   result=result, **detail)
+            *, tin: str | None = None, details: Mapping[str, Json] | None = None,
+            **more: Json) -> str:
+    session.record(ServiceResult(node=node_id, service=node.service, result=result, tin=tin,
+                                 details={**(details or {}), **more}))
     return result
 
 
@@ -86,18 +87,19 @@ async def invoice_check(session: MenuSession, node_id: str, node: ServiceNode) -
     number = _var(session, node, "number", "invoice_number")
     amount_fen = int(_var(session, node, "amount", "invoice_amount"))
     check = await registry.check(code, number, amount_fen)
-    detail = {"code": code, "number": number, "amount_fen": amount_fen}
+    detail: dict[str, Json] = {"code": code, "number": number, "amount_fen": amount_fen}
     if not check.found:
-        result = _result(session, node_id, node, "not_found", **detail)
+        result = _result(session, node_id, node, "not_found", details=detail)
         await session.say(node_id, ["invoice_not_found"])
     elif check.status in ("void", "red"):
-        result = _result(session, node_id, node, "void", status=check.status, **detail)
+        result = _result(session, node_id, node, "void", status=check.status,
+                         details=detail)
         await session.say(node_id, ["invoice_void"])
     elif not check.amount_matches:
-        result = _result(session, node_id, node, "mismatch", **detail)
+        result = _result(session, node_id, node, "mismatch", details=detail)
         await session.say(node_id, ["invoice_amount_mismatch"])
     else:
-        result = _result(session, node_id, node, "found", **detail)
+        result = _result(session, node_id, node, "found", details=detail)
         prompts = ["invoice_valid"]
         if check.issued_on is not None:
             prompts += ["invoice_issued_on", *readback.say_date(check.issued_on)]
@@ -222,9 +224,9 @@ async def callback(session: MenuSession, node_id: str, node: ServiceNode) -> str
         return "no_number"
     confirmation = await desk.request_callback(number, session.channel.linkedid,
                                                node.params.get("reason", "queue_busy"))
-    session.record(EventKind.CALLBACK, node=node_id, callback_id=confirmation.callback_id,
-                   number=confirmation.number, due_at=confirmation.due_at.isoformat())
-    session.record(EventKind.OUTCOME, node=node_id, outcome="callback_requested")
+    session.record(CallbackRequested(node=node_id, callback_id=confirmation.callback_id,
+                   number=confirmation.number, due_at=confirmation.due_at.isoformat()))
+    session.record(OutcomeSet(node=node_id, outcome="callback_requested"))
     _result(session, node_id, node, "created", callback_id=confirmation.callback_id)
     await session.say(node_id, ["callback_confirmed", *readback.say_digits(number),
                                 *_say_local(session, confirmation.due_at)])
@@ -261,10 +263,10 @@ async def voice_message(session: MenuSession, node_id: str, node: ServiceNode) -
         return "empty"
     confirmation = await desk.create_ticket(kind, channel.caller_number, channel.linkedid,
                                             str(local))
-    session.record(EventKind.TICKET, node=node_id, ticket_no=confirmation.ticket_no, type=kind,
+    session.record(TicketCreated(node=node_id, ticket_no=confirmation.ticket_no, type=kind,
                    recording=str(local), due_at=confirmation.due_at.isoformat(),
-                   recorded_ms=round(duration))
-    session.record(EventKind.OUTCOME, node=node_id, outcome="message_left")
+                   recorded_ms=round(duration)))
+    session.record(OutcomeSet(node=node_id, outcome="message_left"))
     _result(session, node_id, node, "created", type=kind, ticket_no=confirmation.ticket_no)
     if hung_up:
         raise ChannelHungUp(channel.linkedid)

@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ivr.events import Digits, InvalidInput, NoInput, Speech
 from ivr.menu.channel import ALL_KEYS, RecordingChannel
 from ivr.menu.runners import node_runner
 from ivr.menu.schema import SpeechNode
-from ivr.ports import EventKind, Transcript
+from ivr.ports import Transcript
 
 if TYPE_CHECKING:
     from ivr.menu.engine import MenuSession
@@ -96,12 +97,12 @@ async def listen(session: MenuSession, node_id: str, prompt: str, *, max_seconds
         key = await channel.record(pbx_path, "wav", ALL_KEYS, timeout_ms=max_seconds * 1000,
                                    silence_s=silence_seconds, beep=True)
     if key is not None:
-        session.record(EventKind.DIGITS, node=node_id, digits=key)
+        session.record(Digits(node=node_id, digits=key))
         return Heard(key=key)
     duration, level = speech_level(local) if local is not None else (0.0, 0.0)
     if duration < MIN_SPEECH_MS or level < SILENCE_RMS:
-        session.record(EventKind.NO_INPUT, node=node_id, attempt=attempt,
-                       recorded_ms=round(duration))
+        session.record(NoInput(node=node_id, attempt=attempt,
+                       recorded_ms=round(duration)))
         return Heard(silent=True)
     assert local is not None
     try:
@@ -110,9 +111,9 @@ async def listen(session: MenuSession, node_id: str, prompt: str, *, max_seconds
     except Exception:
         log.exception("speech recognition failed on %s", local)
         transcript = Transcript("", 0.0, "error")
-    session.record(EventKind.SPEECH, node=node_id, text=transcript.text,
+    session.record(Speech(node=node_id, text=transcript.text,
                    confidence=round(transcript.confidence, 3), grammar=transcript.grammar,
-                   recording=str(local), attempt=attempt)
+                   recording=str(local), attempt=attempt))
     return Heard(text=transcript.text, confidence=transcript.confidence,
                  transcript=transcript)
 
@@ -126,8 +127,8 @@ def can_listen(session: MenuSession) -> bool:
 @node_runner("speech")
 async def run_speech(session: MenuSession, node_id: str, node: SpeechNode) -> str:
     if not can_listen(session):
-        session.record(EventKind.SPEECH, node=node_id, text="", confidence=0.0,
-                       grammar="unavailable")
+        session.record(Speech(node=node_id, text="", confidence=0.0,
+                       grammar="unavailable"))
         return node.fallback
     attempts = node.retries + 1
     phrases = list(node.phrases) or None
@@ -141,8 +142,8 @@ async def run_speech(session: MenuSession, node_id: str, node: SpeechNode) -> st
             target = session.global_target(node, heard.key, node.options)
             if target is not None:
                 return target
-            session.record(EventKind.INVALID_INPUT, node=node_id, digits=heard.key,
-                           attempt=attempt)
+            session.record(InvalidInput(node=node_id, digits=heard.key,
+                           attempt=attempt))
             continue
         if heard.silent:
             if node.no_input_prompt and attempt < attempts:
@@ -157,8 +158,8 @@ async def run_speech(session: MenuSession, node_id: str, node: SpeechNode) -> st
               and node.store and node.next):
             session.vars[node.store] = heard.text
             return node.next
-        session.record(EventKind.INVALID_INPUT, node=node_id, digits="", attempt=attempt,
-                       speech=heard.text)
+        session.record(InvalidInput(node=node_id, digits="", attempt=attempt,
+                       speech=heard.text))
         if node.invalid_prompt and attempt < attempts:
             await session.say(node_id, [node.invalid_prompt], retry=attempt + 1)
     return node.fallback

@@ -16,14 +16,26 @@ from callcenter.contacts.services import ContactService
 from callcenter.db import Database
 from callcenter.notify.services import Notifier, Subscription
 from callcenter.queues.services import QueueService
+from callcenter.settings import PROJECT_ROOT
 from callcenter.tickets.desk import QueueCallbacks
 from callcenter.tickets.models import CallbackRequest
+from ivr.events import (
+    CallStarted,
+    Escalated,
+    EventRecord,
+    FaqPlayed,
+    MenuNodeEntered,
+    QueueJoined,
+    ServiceResult,
+)
+from ivr.menu.loader import load_menu
 from ivr.ports import ContactEvent, EventKind
 from tests.callcenter.util import ensure_user
 from tests.support import SUITE_CLOCK
 from tests.unit.fake_ami import Clients, FakeAmi, event, eventually
 
 L1 = "1764300000.11"
+SHIPPED_MENU = load_menu(PROJECT_ROOT / "ivr/menus/12366.yaml")
 CALLER_CHANNEL = "PJSIP/caller-00000011"
 ALWAYS_OPEN = ("hours:\n  - days: [1, 2, 3, 4, 5, 6, 7]\n    open: '00:00'\n    close: '23:59'\n"
                "holidays: []\nworkdays: []\n")
@@ -54,7 +66,7 @@ async def desk(fake: FakeAmi, clean_users: Database, contacts: ContactService
     notifier = Notifier(SUITE_CLOCK)
     subscription = notifier.subscribe("calls.agent1", "agents.agent1")
     agent_desk = AgentDesk(db, queues, notifier, contacts, None, ami, wrapup_seconds=0.3,
-                           clock=SUITE_CLOCK)
+                           clock=SUITE_CLOCK, node_labels=SHIPPED_MENU.titles)
     agent_desk.load()
     try:
         yield agent_desk, subscription
@@ -128,33 +140,32 @@ async def test_a_call_rings_connects_transfers_and_wraps_up(
         desk: tuple[AgentDesk, Subscription], fake: FakeAmi, contacts: ContactService) -> None:
     agent_desk, sub = desk
     at = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
-    timeline: list[tuple[EventKind, dict[str, object]]] = [
-        (EventKind.CALL_STARTED, {"caller": "13800001111"}),
-        (EventKind.MENU_NODE, {"node": "welcome"}),
-        (EventKind.MENU_NODE, {"node": "main"}),
-        (EventKind.FAQ_PLAYED, {"node": "faq", "faq_id": "vat-001",
-                                "question": "增值税税率是多少？"}),
-        (EventKind.SERVICE_RESULT, {"node": "query", "result": "found",
-                                    "service": "taxpayer_query",
-                                    "tin": "91310000MA1FL8XQ3X"}),
-        (EventKind.ESCALATED, {"node": "answer_any", "queue": "consult",
-                               "reason": "declined", "faq_id": None,
-                               "text": "我们公司的发票怎么红冲；那个红字发票"}),
-        (EventKind.ESCALATED, {"node": "faq", "queue": "consult",
-                               "reason": "caller_asked", "faq_id": "vat-001"}),
-        (EventKind.QUEUE_JOINED, {"queue": "consult"})]
-    for kind, data in timeline:
-        contacts.apply(ContactEvent(L1, kind, data, at=at))
+    timeline: list[EventRecord] = [
+        CallStarted(caller="13800001111"),
+        MenuNodeEntered(node="welcome"),
+        MenuNodeEntered(node="main"),
+        FaqPlayed(node="faq", faq_id="vat-001", question="增值税税率是多少？", score=0.9,
+                  category="增值税", via="speech"),
+        ServiceResult(node="query", result="found", service="taxpayer_query",
+                      tin="91310000MA1FL8XQ3X"),
+        Escalated(node="answer_any", queue="consult", reason="declined", faq_id=None,
+                  text="我们公司的发票怎么红冲；那个红字发票"),
+        Escalated(node="faq", queue="consult", reason="caller_asked", faq_id="vat-001"),
+        QueueJoined(queue="consult")]
+    for record in timeline:
+        contacts.apply(ContactEvent(L1, record, at=at))
     await agent_desk.go_ready("agent1", by="agent1")
 
     fake.push(queue_event("AgentCalled"))
     card = await next_call_message(sub, "ringing")
     assert card["caller"] == "13800001111"
     assert card["ivr_path"] == ["welcome", "main"]
+    assert card["ivr_path_labels"] == ["欢迎语", "主菜单"]  # the shipped menu's titles
     assert card["taxpayer"] == "91310000MA1FL8XQ3X（已验证）"
     assert card["queue"] == "consult"
     assert card["wait_s"] is not None
-    assert card["faqs"] == [{"id": "vat-001", "question": "增值税税率是多少？", "node": "faq"}]
+    assert card["faqs"] == [{"id": "vat-001", "question": "增值税税率是多少？", "node": "faq",
+                             "node_label": "faq"}]  # a node the menu does not have: its id
     assert card["asked"] == ["我们公司的发票怎么红冲；那个红字发票"]  # the caller's words
     assert state_of(agent_desk) is AgentState.RINGING
 

@@ -170,11 +170,11 @@ def test_agents_see_only_their_own_contacts(client: TestClient, database: Databa
                                             contacts: ContactService) -> None:
     at = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
     for linkedid, agents in [("L-own", ["agent1", "expert1"]), ("L-other", ["agent3"])]:
-        contacts.apply(ContactEvent(linkedid, EventKind.CALL_STARTED, {"caller": "1"}, at=at))
-        contacts.apply(ContactEvent(linkedid, EventKind.QUEUE_JOINED, {"queue": "consult"},
+        contacts.apply(ContactEvent.parse(linkedid, EventKind.CALL_STARTED, {"caller": "1"}, at=at))
+        contacts.apply(ContactEvent.parse(linkedid, EventKind.QUEUE_JOINED, {"queue": "consult"},
                                     at=at))
         for agent in agents:
-            contacts.apply(ContactEvent(linkedid, EventKind.AGENT_CONNECTED,
+            contacts.apply(ContactEvent.parse(linkedid, EventKind.AGENT_CONNECTED,
                                         {"queue": "consult", "agent": agent}, at=at))
     mine = client.get("/api/v1/contacts", headers=headers["agent"]).json()
     assert [c["linkedid"] for c in mine["items"]] == ["L-own"]

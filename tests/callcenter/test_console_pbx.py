@@ -85,7 +85,8 @@ async def test_call_transferred_to_the_expert_seat_in_the_console(
         card = page.locator("#call-card")
         await expect(card).to_be_visible(timeout=UI_TIMEOUT_MS)
         await expect(page.locator("#card-caller")).to_have_text("13900000501")
-        await expect(page.locator("#card-path")).to_contain_text("welcome")
+        # the path by the menu's Chinese node titles (welcome: 欢迎语)
+        await expect(page.locator("#card-path")).to_contain_text("欢迎语 → 服务时间判断")
         await expect(page.locator("#card-status")).to_have_text("通话中",
                                                                 timeout=UI_TIMEOUT_MS)
         await expect(page.locator("#state-label")).to_have_text("通话中")

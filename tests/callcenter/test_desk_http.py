@@ -7,7 +7,16 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from callcenter.notify.messages import CallRinging, WallboardFigures
+
 H = dict[str, dict[str, str]]
+
+
+def ringing(caller: str) -> CallRinging:
+    """A call card with nothing but the caller."""
+    return CallRinging(linkedid="L-ws", caller=caller, queue="consult", contact_id=None,
+                       ivr_path=(), ivr_path_labels=(), digits=(), faqs=(), asked=(),
+                       taxpayer=None, wait_s=None)
 
 
 @pytest.mark.parametrize(("method", "path", "body"), [
@@ -128,13 +137,13 @@ def test_websocket_needs_a_login_and_keeps_topics_to_their_role(client: TestClie
         ws.send_json({"subscribe": ["calls.agent1", "calls.expert1"]})
         answer = ws.receive_json()
         assert answer["payload"] == {"topics": ["calls.agent1"], "refused": ["calls.expert1"]}
-        notifier.publish("calls.expert1", {"type": "ringing", "secret": True})
-        notifier.publish("calls.agent1", {"type": "ringing", "caller": "13800000000"})
+        notifier.call_ringing("expert1", ringing("13700000000"))
+        notifier.call_ringing("agent1", ringing("13800000000"))
         message = ws.receive_json()
         assert message["topic"] == "calls.agent1"
         assert message["payload"]["caller"] == "13800000000"
     with client.websocket_connect("/api/v1/ws?topics=wallboard",
                                   headers=headers["supervisor"]) as ws:
         assert ws.receive_json()["payload"]["topics"] == ["wallboard"]
-        notifier.publish("wallboard", {"answered": 3})
+        notifier.wallboard(WallboardFigures(figures={"answered": 3}))
         assert ws.receive_json()["payload"] == {"answered": 3}

@@ -24,7 +24,7 @@ def tickets(clean_users: Database, contacts: ContactService) -> Database:
         for table in (TicketStatusChange, Ticket, CallbackRequest):
             session.execute(delete(table))
     for linkedid in ("L-t1", "L-c1"):  # the calls the work items come from
-        contacts.apply(ContactEvent(linkedid, EventKind.CALL_STARTED,
+        contacts.apply(ContactEvent.parse(linkedid, EventKind.CALL_STARTED,
                                     {"caller": "13800003333", "channel": "PJSIP/x"},
                                     at=SUITE_CLOCK()))
     return clean_users

@@ -42,10 +42,10 @@ def make_call(contacts: ContactService) -> MakeCall:
 
     def make(linkedid: str, caller: str = "13800001111", agents: tuple[str, ...] = ()) -> str:
         at = SUITE_CLOCK()
-        contacts.apply(ContactEvent(linkedid, EventKind.CALL_STARTED,
+        contacts.apply(ContactEvent.parse(linkedid, EventKind.CALL_STARTED,
                                     {"caller": caller, "channel": "PJSIP/x"}, at=at))
         for agent in agents:
-            contacts.apply(ContactEvent(linkedid, EventKind.AGENT_CONNECTED,
+            contacts.apply(ContactEvent.parse(linkedid, EventKind.AGENT_CONNECTED,
                                         {"agent": agent, "queue": "consult"}, at=at))
         return linkedid
 

@@ -168,7 +168,7 @@ def handled_contact(db_url: str, *agents: str) -> int:
             (EventKind.CALL_STARTED, {"caller": "13800000001"}), *connected,
             (EventKind.CALL_ENDED, {"cause": 16})]
         for kind, data in steps:
-            service.apply(ContactEvent(linkedid, kind, data, at=at))
+            service.apply(ContactEvent.parse(linkedid, kind, data, at=at))
         contact = service.get_by_linkedid(linkedid)
         assert contact is not None
         return contact.id

@@ -24,6 +24,7 @@ from callcenter.auth import services as auth_services
 from callcenter.contacts.services import ContactFilters, ContactService
 from callcenter.db import Database
 from callcenter.edge import Edge, QueryRedactor
+from callcenter.notify.messages import AgentsResynced, CallMissed, WallboardFigures
 from callcenter.notify.services import Notifier
 from callcenter.settings import PROJECT_ROOT, Settings
 from ivr.clock import Clock, FixedClock
@@ -67,7 +68,7 @@ def test_item01_exports_never_carry_a_formula(client: TestClient, headers: H,
     # a caller's number (caller ID is the caller's to choose) reaches the contacts export
     at = SUITE_CLOCK()
     for n, text in enumerate(FORMULAS):
-        contacts.apply(ContactEvent(f"F-{n}", EventKind.CALL_STARTED,
+        contacts.apply(ContactEvent.parse(f"F-{n}", EventKind.CALL_STARTED,
                                     {"caller": text, "channel": "PJSIP/x"}, at=at))
     local = at.astimezone(ZoneInfo("Asia/Shanghai")).date()  # the hotline's days
     params = {"report": "contacts", "from": (local - timedelta(days=1)).isoformat(),
@@ -229,7 +230,7 @@ def test_item05_websocket_closes_when_the_session_ends(app_settings: dict[str, A
         with client.websocket_connect(f"{API}/ws?topics=wallboard",
                                       headers=bearer(token)) as ws:
             assert ws.receive_json()["topic"] == "hello"
-            notifier.publish("wallboard", {"n": 1})
+            notifier.wallboard(WallboardFigures(figures={"n": 1}))
             assert ws.receive_json()["payload"] == {"n": 1}
             if how == "logout":
                 assert client.post(f"{API}/auth/logout",
@@ -243,7 +244,7 @@ def test_item05_websocket_closes_when_the_session_ends(app_settings: dict[str, A
             else:
                 clock.set(expires + timedelta(seconds=1))
                 time.sleep(0.6)  # the connection's session check runs every 0.2 s
-            notifier.publish("wallboard", {"n": 2})  # not delivered any more
+            notifier.wallboard(WallboardFigures(figures={"n": 2}))  # not delivered any more
             assert _ended(ws) == 4401
         with pytest.raises(WebSocketDisconnect) as refused, \
                 client.websocket_connect(f"{API}/ws", headers=bearer(token)) as ws:
@@ -257,9 +258,9 @@ def test_item05_websocket_closes_when_the_session_ends(app_settings: dict[str, A
 async def test_item06_topics_are_exact_names() -> None:
     bus = Notifier(SUITE_CLOCK)
     mine = bus.subscribe("calls.agent01", "agents")
-    bus.publish("calls.agent01.b", {"secret": True})
-    bus.publish("agents.agent01", {"per": "user"})
-    bus.publish("calls.agent01", {"mine": True})
+    bus.publish("calls.agent01.b", CallMissed(linkedid="secret"))
+    bus.publish("agents.agent01", AgentsResynced(resyncs=1))
+    bus.publish("calls.agent01", CallMissed(linkedid="mine"))
     message = await mine.get(timeout=1)
     assert message.topic == "calls.agent01"
     with pytest.raises(TimeoutError):

@@ -44,7 +44,7 @@ def stats(database: Database, contacts: ContactService) -> StatsService:
 def play(service: ContactService, linkedid: str, at: datetime, steps: list[Step]) -> None:
     """Apply ``steps`` (seconds after ``at``) as the IVR would record them."""
     for offset, kind, data in steps:
-        service.apply(ContactEvent(linkedid, kind, data, at=at + timedelta(seconds=offset)))
+        service.apply(ContactEvent.parse(linkedid, kind, data, at=at + timedelta(seconds=offset)))
 
 
 SHANGHAI_OFFSET = timedelta(hours=8)

@@ -64,8 +64,11 @@ def build_day(c: ContactService) -> None:
     play(c, "L01", local("2026-11-27 09:05:00"), [
         start(), (1, E.MENU_NODE, {"node": "welcome"}), (6, E.MENU_NODE, {"node": "main"}),
         (9, E.MENU_NODE, {"node": "faq_vat_law"}),
-        (9, E.FAQ_PLAYED, {"node": "faq_vat_law", "faq_id": "vat.law.effective_date"}),
-        (30, E.SELF_SERVICE, {"service": "faq"}), survey(35, None), end(40)])
+        (9, E.FAQ_PLAYED, {"node": "faq_vat_law", "faq_id": "vat.law.effective_date",
+                           "question": "增值税法什么时候开始施行？", "score": 1.0,
+                           "category": "增值税", "via": "key"}),
+        (30, E.SELF_SERVICE, {"node": "faq", "service": "faq", "detail": None}),
+        survey(35, None), end(40)])
     # 2 answered at 09:10 by agent1 after 7 s (in SL), talk 100 s, rated 1 (满意)
     play(c, "L02", local("2026-11-27 09:10:00"), [
         start(), *queued(10), *answered(17, "agent1", 7, 100), survey(118, 1), end(125)])
@@ -74,7 +77,7 @@ def build_day(c: ContactService) -> None:
         start(), *queued(10), *answered(40, "agent2", 30, 200), survey(241, 3), end(250)])
     # 10 self-service across the hour: 09:59:30 -> 10:01 (counted in hour 09)
     play(c, "L10", local("2026-11-27 09:59:30"), [
-        start(), (40, E.SELF_SERVICE, {"service": "faq"}), end(90)])
+        start(), (40, E.SELF_SERVICE, {"node": "faq", "service": "faq", "detail": None}), end(90)])
     # 4 short abandon at 10:05 (3 s < 5 s)
     play(c, "L04", local("2026-11-27 10:05:00"), [
         start(), *queued(10), abandoned(13, 3), end(13)])
@@ -88,8 +91,11 @@ def build_day(c: ContactService) -> None:
     # 7 at 11:00: FAQ declined -> consult, agent1 (hold 10, talk 60) transfers to experts,
     #   agent2 (hold 5, talk 90)
     play(c, "L07", local("2026-11-27 11:00:00"), [
-        start(), (5, E.FAQ_PLAYED, {"node": "faq", "faq_id": "vat.rate"}),
-        (20, E.ESCALATED, {"node": "faq", "faq_id": "vat.rate", "queue": "consult"}),
+        start(), (5, E.FAQ_PLAYED, {"node": "faq", "faq_id": "vat.rate",
+                                   "question": "增值税税率是多少？", "score": 0.9,
+                                   "category": "增值税", "via": "speech"}),
+        (20, E.ESCALATED, {"node": "faq", "faq_id": "vat.rate", "queue": "consult",
+                           "reason": "caller_asked"}),
         *queued(21), *answered(31, "agent1", 10, 60),
         (92, E.AGENT_TRANSFER, {"agent": "agent1", "from_queue": "consult",
                                 "to_queue": "experts"}),
@@ -104,7 +110,7 @@ def build_day(c: ContactService) -> None:
         start(), *queued(10), *answered(22, "agent1", 12, 240), end(270)])
     # 11 self-service on the 28th at 00:01
     play(c, "L11", local("2026-11-28 00:01:00"), [
-        start(), (30, E.SELF_SERVICE, {"service": "faq"}), end(35)])
+        start(), (30, E.SELF_SERVICE, {"node": "faq", "service": "faq", "detail": None}), end(35)])
 
 
 def by_start(series: list[dict[str, Any]], key: str = "start") -> dict[str, dict[str, Any]]:
@@ -258,7 +264,7 @@ def test_rollup_follows_new_and_late_events(stats: StatsService,
     assert stats.summary(rng)["total"]["contacts"] == 10
     # a new contact, and a survey recorded after the end of an earlier one
     play(contacts, "L12", local("2026-11-27 15:00:00"), [start(), end(5)])
-    contacts.apply(ContactEvent("L10", E.SURVEY, {"score": 2},
+    contacts.apply(ContactEvent.parse("L10", E.SURVEY, {"score": 2},
                                 at=local("2026-11-27 10:01:30")))
     total = stats.summary(rng)["total"]
     assert total["contacts"] == 11
@@ -266,7 +272,7 @@ def test_rollup_follows_new_and_late_events(stats: StatsService,
     # an open contact is not reported until it ends
     play(contacts, "L13", local("2026-11-27 16:00:00"), [start()])
     assert stats.summary(rng)["total"]["contacts"] == 11
-    contacts.apply(ContactEvent("L13", E.CALL_ENDED, {"cause": 16},
+    contacts.apply(ContactEvent.parse("L13", E.CALL_ENDED, {"cause": 16},
                                 at=local("2026-11-27 16:00:09")))
     assert stats.summary(rng)["total"]["contacts"] == 12
     assert stats.refresh() == 0  # nothing left dirty

@@ -181,7 +181,9 @@ function onCall(event) {
     const queue = state.lookups.queues.find((q) => q.name === event.queue);
     text("card-queue", queue ? queue.title : event.queue);
     text("card-wait", event.wait_s == null ? "—" : `${Math.round(event.wait_s)} 秒`);
-    text("card-path", event.ivr_path.length ? event.ivr_path.join(" → ") : "（未经过语音导航）");
+    // the menu nodes by their Chinese titles (a node without one by its id)
+    const path = event.ivr_path_labels || event.ivr_path;
+    text("card-path", path.length ? path.join(" → ") : "（未经过语音导航）");
     const faqs = event.faqs.map((f) => f.question || f.id);
     text("card-faqs", faqs.length ? faqs.join("；") : "无");
     // the caller's own words of a question self-service could not answer (recognised speech)

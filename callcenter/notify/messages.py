@@ -1,0 +1,189 @@
+"""The notifications: one frozen record class per kind of message the notifier publishes.
+
+Each has the checked JSON form of the contact events (:class:`ivr.events.JsonRecord`): the
+payload a WebSocket client receives (with ``type`` first for the kinds the console tells apart
+by it), and :func:`notification_from_dict` reads it back on the other side of a process
+boundary. A ``None`` field is sent as ``null`` (the console's scripts read it so). Each kind is
+published by its own method of :class:`callcenter.notify.services.Notifier`, which knows its
+topics; nested figures (the board's rows, the card's previous contacts, the wallboard) are
+JSON objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Self
+
+from ivr.events import EventFormatError, Json, JsonRecord
+
+NOTIFICATIONS: dict[str, type[Notification]] = {}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Notification(JsonRecord):
+    """A message of the notifier, of one kind (``NAME``)."""
+
+    NAME: ClassVar[str]
+    TYPE: ClassVar[str | None] = None  # the payload's "type", when the console reads one
+    OMIT_NONE: ClassVar[bool] = False
+
+    def __init_subclass__(cls, name: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if name is not None:
+            if name in NOTIFICATIONS:
+                raise TypeError(f"two notification classes named {name}")
+            cls.NAME = cls.LABEL = name
+            NOTIFICATIONS[name] = cls
+
+    def to_dict(self) -> dict[str, Json]:
+        fields = super().to_dict()
+        return {"type": self.TYPE, **fields} if self.TYPE is not None else fields
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        if cls.TYPE is not None and isinstance(data, Mapping):
+            if data.get("type") != cls.TYPE:
+                raise EventFormatError(f"{cls.NAME}: type must be {cls.TYPE!r}, "
+                                       f"not {data.get('type')!r}")
+            data = {k: v for k, v in data.items() if k != "type"}
+        return super().from_dict(data)
+
+
+def notification_from_dict(name: str, payload: Mapping[str, Any]) -> Notification:
+    """The notification named ``name`` from its payload (EventFormatError otherwise)."""
+    cls = NOTIFICATIONS.get(name)
+    if cls is None:
+        raise EventFormatError(f"unknown notification {name!r}")
+    return cls.from_dict(payload)
+
+
+# -- agents -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentStateChanged(Notification, name="agent_state"):
+    """An agent's state (topics ``agents`` and ``agents.<username>``)."""
+
+    username: str
+    display_name: str
+    role: str
+    interface: str | None
+    state: str
+    state_title: str
+    reason: str | None
+    since: str
+    linkedid: str | None
+    queue: str | None
+    caller: str | None
+    queues: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentsResynced(Notification, name="agents_resynced"):
+    """The desk brought its agent states in line with Asterisk's (topic ``agents``)."""
+
+    TYPE: ClassVar[str | None] = "resynced"
+
+    resyncs: int
+
+
+# -- queues ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueueBoard(Notification, name="queue_board"):
+    """The supervisor's live board (topic ``queues``): agents (AgentStateChanged's fields),
+    agents by state, waiting callers, the longest wait, per queue waiting and longest wait."""
+
+    at: str
+    agents: tuple[Mapping[str, Json], ...]
+    by_state: Mapping[str, Json]
+    waiting: tuple[Mapping[str, Json], ...]
+    longest_wait_s: float
+    queues: Mapping[str, Json]
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallbackOffered(Notification, name="callback_offered"):
+    """A caller waiting in a queue chose a callback (topic ``queues``)."""
+
+    TYPE: ClassVar[str | None] = "callback"
+
+    number: str
+    queue: str
+
+
+# -- one agent's calls (topic ``calls.<username>``) ---------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallRinging(Notification, name="call_ringing"):
+    """The call card, when the agent's phone rings: the caller, the IVR path (node ids and
+    their Chinese titles), keys, FAQ answers heard (id, question, node, node_label), the
+    caller's words, the taxpayer, the wait and previous contacts."""
+
+    TYPE: ClassVar[str | None] = "ringing"
+
+    linkedid: str
+    caller: str
+    queue: str
+    contact_id: int | None
+    ivr_path: tuple[str, ...]
+    ivr_path_labels: tuple[str, ...]
+    digits: tuple[str, ...]
+    faqs: tuple[Mapping[str, Json], ...]
+    asked: tuple[str, ...]
+    taxpayer: str | None
+    wait_s: float | None
+    previous: tuple[Mapping[str, Json], ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallConnected(Notification, name="call_connected"):
+    TYPE: ClassVar[str | None] = "connected"
+
+    linkedid: str
+    queue: str
+    hold_time: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallCompleted(Notification, name="call_completed"):
+    """The call ended (``talk_time`` None and ``reason`` lost: it ended out of sight)."""
+
+    TYPE: ClassVar[str | None] = "completed"
+
+    linkedid: str | None
+    talk_time: int | None
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallMissed(Notification, name="call_missed"):
+    """The agent did not answer in time."""
+
+    TYPE: ClassVar[str | None] = "missed"
+
+    linkedid: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallAbandoned(Notification, name="call_abandoned"):
+    """The caller hung up while the agent's phone rang."""
+
+    TYPE: ClassVar[str | None] = "abandoned"
+
+    linkedid: str | None
+
+
+# -- statistics ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class WallboardFigures(Notification, name="wallboard"):
+    """The live wallboard's figures (topic ``wallboard``; callcenter/stats, ``live``)."""
+
+    EXTRA: ClassVar[str | None] = "figures"
+
+    figures: Mapping[str, Json] = field(default_factory=dict)
