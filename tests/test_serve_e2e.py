@@ -16,7 +16,7 @@ from callcenter.contacts.services import ContactService
 from callcenter.db import Database
 from ivr.pbx.sandbox import AsteriskSandbox
 from tests.callcenter.util import bearer, token_for
-from tests.support import HTTP_TEST_PORT, TEST_PORTS, serve_env, serving
+from tests.support import CALL_LIMIT_S, HTTP_TEST_PORT, TEST_PORTS, serve_env, serving
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.sqlite_calls, pytest.mark.every_clock]
 
@@ -51,7 +51,7 @@ def test_serve_reports_health_and_pbx_call_prints_the_contact(
             [HOTLINE, "pbx", "call", "12366", "--digits", digits,
              "--number", f"1380000000{digits[0]}",
              "--http-port", str(HTTP_PORT)],
-            env=env, capture_output=True, text=True, timeout=120, check=False,
+            env=env, capture_output=True, text=True, timeout=CALL_LIMIT_S, check=False,
         )
         assert result.returncode == 0, result.stderr[-3000:]
         contact = json.loads(result.stdout)
