@@ -1,4 +1,6 @@
-"""`python -m tests.provision`: build (cached) and unpack the test Asterisk sandbox.
+"""`python -m tests.provision`: build (cached) and unpack the test Asterisk sandbox, and build
+the knowledge base's cache (the encoder's graph, the entries' vectors, the index) once, so that
+the parallel workers of the runs load it instead of each building it at the same moment.
 
 With CI=true a machine that cannot host it, or a failed build, fails the run; elsewhere the
 reason is printed and the Asterisk tests skip with it.
@@ -13,7 +15,16 @@ from ivr.pbx.sandbox import SandboxError
 from tests.support import in_ci, make_test_sandbox, sandbox_unsupported
 
 
+def warm_knowledge_base() -> None:
+    from knowledge_base import DEFAULT_CACHE_DIR, DEFAULT_DATA_DIR, KnowledgeBase
+
+    started = time.monotonic()
+    KnowledgeBase.load(DEFAULT_DATA_DIR, cache_dir=DEFAULT_CACHE_DIR)
+    print(f"provision: knowledge base cache ready in {time.monotonic() - started:.1f} s")
+
+
 def main() -> int:
+    warm_knowledge_base()
     reason = sandbox_unsupported()
     if reason:
         print(f"provision: skipped: {reason}", file=sys.stderr)
