@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -95,11 +95,71 @@ async def validation_error(_request: Request, exc: RequestValidationError) -> JS
     return JSONResponse(status_code=422, content=validation_problem(exc.errors()))
 
 
+# What the console shows for each kind of invalid field (pydantic's error types), in Chinese;
+# ``{field}`` is the field's name, the others come from the error's context. A kind not listed
+# keeps pydantic's own words after the field's name.
+_REASONS: dict[str, str] = {
+    "missing": "缺少“{field}”",
+    "extra_forbidden": "不认识的字段“{field}”",
+    "json_invalid": "请求内容不是有效的 JSON",
+    "string_type": "“{field}”须为文本",
+    "string_too_short": "“{field}”至少 {min_length} 个字",
+    "string_too_long": "“{field}”最多 {max_length} 个字",
+    "string_pattern_mismatch": "“{field}”的格式不对",
+    "too_short": "“{field}”至少 {min_length} 项",
+    "too_long": "“{field}”最多 {max_length} 项",
+    "int_type": "“{field}”须为整数",
+    "int_parsing": "“{field}”须为整数",
+    "int_from_float": "“{field}”须为整数",
+    "float_type": "“{field}”须为数字",
+    "float_parsing": "“{field}”须为数字",
+    "bool_type": "“{field}”须为 true 或 false",
+    "bool_parsing": "“{field}”须为 true 或 false",
+    "greater_than": "“{field}”须大于 {gt}",
+    "greater_than_equal": "“{field}”不能小于 {ge}",
+    "less_than": "“{field}”须小于 {lt}",
+    "less_than_equal": "“{field}”不能大于 {le}",
+    "literal_error": "“{field}”只能是 {expected}",
+    "enum": "“{field}”只能是 {expected}",
+    "date_type": "“{field}”须为日期，如 2026-12-01",
+    "date_parsing": "“{field}”须为日期，如 2026-12-01",
+    "date_from_datetime_parsing": "“{field}”须为日期，如 2026-12-01",
+    "datetime_type": "“{field}”须为时间，如 2026-12-01T09:00:00+08:00",
+    "datetime_parsing": "“{field}”须为时间，如 2026-12-01T09:00:00+08:00",
+    "datetime_from_date_parsing": "“{field}”须为时间，如 2026-12-01T09:00:00+08:00",
+    "timezone_aware": "“{field}”须带时区，如 +08:00",
+    "list_type": "“{field}”须为列表",
+    "dict_type": "“{field}”须为对象",
+    "model_type": "“{field}”须为对象",
+    "model_attributes_type": "“{field}”须为对象",
+    "url_parsing": "“{field}”须为网址",
+}
+
+
+def _reason(loc: list[str], kind: str, msg: str, context: Mapping[str, Any]) -> str:
+    """One invalid field, in Chinese where its kind is known."""
+    # loc starts with where the field came from (body, query, path): the name is what follows
+    field = ".".join(loc[1:]) if len(loc) > 1 else ".".join(loc)
+    template = _REASONS.get(kind)
+    if template is not None:
+        values = {key: str(value).replace(", ", "、").replace(" or ", "、")
+                  for key, value in context.items()}
+        try:
+            return template.format(field=field, **values)
+        except (KeyError, IndexError):
+            pass  # a context without the value the template names: pydantic's own words
+    return f"{'.'.join(loc)}: {msg}" if loc else msg
+
+
 def validation_problem(errors: Sequence[Any]) -> dict[str, Any]:
-    """The 422 body: ``detail``, one line for people; ``errors``, one entry per field."""
-    details = [{"loc": [str(p) for p in e.get("loc", ())],
-                "msg": str(e.get("msg", "")).removeprefix("Value error, "),
-                "type": str(e.get("type", ""))} for e in errors]
-    reason = "; ".join(f"缺少“{d['loc'][-1]}”" if d["type"] == "missing" and d["loc"]
-                       else f"{'.'.join(d['loc'])}: {d['msg']}" for d in details)
+    """The 422 body: ``detail``, one line for people (in Chinese); ``errors``, one entry per
+    field, with pydantic's ``type`` for programs."""
+    details: list[dict[str, Any]] = []
+    for error in errors:
+        loc = [str(p) for p in error.get("loc", ())]
+        kind = str(error.get("type", ""))
+        msg = str(error.get("msg", "")).removeprefix("Value error, ")
+        context = error.get("ctx") or {}
+        details.append({"loc": loc, "msg": _reason(loc, kind, msg, context), "type": kind})
+    reason = "; ".join(str(d["msg"]) for d in details)
     return {"detail": reason or "请求参数无效", "errors": details}
