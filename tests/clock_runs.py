@@ -11,7 +11,7 @@ Nothing in the suite reads the wall clock: each run sets the suite's clock
 
 Today's run goes first, alone, and records which tests read the suite's clock
 (tests/plugins/clock_readers.py). The three named moments then run together, each with
-``HOTLINE_TEST_CLOCK_WORKERS`` workers (default 3) and a port base of its own (10,000 apart),
+``HOTLINE_TEST_CLOCK_WORKERS`` workers (default 2) and a port base of its own (10,000 apart),
 their output in var/test-reports/NAME.log, printed when the run ends (all of it when it failed).
 Each runs scope ``clock`` (tests/plugins/scope.py): every fast test that reads the suite's clock,
 on both databases, and the calls marked ``every_clock`` (a call through the real Asterisk takes
@@ -115,7 +115,7 @@ def _wait(run: Run) -> None:
 
 def main(args: list[str]) -> int:
     workers = os.environ.get("HOTLINE_TEST_WORKERS", "8")
-    together_workers = os.environ.get("HOTLINE_TEST_CLOCK_WORKERS", "3")
+    together_workers = os.environ.get("HOTLINE_TEST_CLOCK_WORKERS", "2")
     base = int(os.environ.get("HOTLINE_TEST_PORT_BASE", "15000"))
     today = system_clock().astimezone(SHANGHAI).replace(microsecond=0)
     forced = os.environ.get("HOTLINE_TEST_SCOPE")
