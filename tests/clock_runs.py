@@ -9,17 +9,21 @@ Nothing in the suite reads the wall clock: each run sets the suite's clock
 * ``spring-festival``: 2026-02-17 10:00, the first day of the Spring Festival holiday;
 * ``make-up-saturday``: 2026-02-14 10:00, a Saturday worked in exchange (调休) for it.
 
-Today's run goes first, alone, and records which tests read the suite's clock
-(tests/plugins/clock_readers.py). The three named moments then run together, each with
-``HOTLINE_TEST_CLOCK_WORKERS`` workers (default 2) and a port base of its own (10,000 apart),
-their output in var/test-reports/NAME.log, printed when the run ends (all of it when it failed).
-Each runs scope ``clock`` (tests/plugins/scope.py): every fast test that reads the suite's clock,
+Today's run goes first and records which tests read the suite's clock
+(tests/plugins/clock_readers.py); the three named moments follow, one after another.
+``HOTLINE_TEST_CLOCKS_TOGETHER=1`` runs those three together instead, each with
+``HOTLINE_TEST_CLOCK_WORKERS`` workers (default 3) and a port base of its own (10,000 apart),
+their output in var/test-reports/NAME.log, printed when the run ends (all of it when it failed):
+about half the time, but the three runs' workers on two cores stretched the calls' timing
+(a caller hung up in the welcome instead of the menu; AMI connections lost), so `make test`
+does not use it.
+Those three run scope ``clock`` (tests/plugins/scope.py): every fast test that reads the suite's clock,
 on both databases, and the calls marked ``every_clock`` (a call through the real Asterisk takes
 a minute or more of real time: the whole suite four times would not fit CI's 90 minutes on two
 cores). ``HOTLINE_TEST_SCOPE`` overrides the scope of every run.
 
 ``HOTLINE_TEST_CLOCKS=today,spring-festival`` runs a subset; ``HOTLINE_TEST_WORKERS`` sets the
-pytest-xdist workers of today's run (default 8: the call tests mostly wait on real-time audio,
+pytest-xdist workers of each run (default 8: the call tests mostly wait on real-time audio,
 so the two cores are far from busy; each worker has its own Asterisk, databases and ports).
 Every run is named in the log, with its result and duration; each writes its JUnit report to
 var/test-reports/NAME.xml.
@@ -115,7 +119,7 @@ def _wait(run: Run) -> None:
 
 def main(args: list[str]) -> int:
     workers = os.environ.get("HOTLINE_TEST_WORKERS", "8")
-    together_workers = os.environ.get("HOTLINE_TEST_CLOCK_WORKERS", "2")
+    together_workers = os.environ.get("HOTLINE_TEST_CLOCK_WORKERS", "3")
     base = int(os.environ.get("HOTLINE_TEST_PORT_BASE", "15000"))
     today = system_clock().astimezone(SHANGHAI).replace(microsecond=0)
     forced = os.environ.get("HOTLINE_TEST_SCOPE")
@@ -124,31 +128,30 @@ def main(args: list[str]) -> int:
         scope = forced or ("full" if name == "today" else "clock")
         runs.append(Run(name, (MOMENTS[name] or today).isoformat(), scope, workers, base))
     began = time.monotonic()
-    # today's run first, alone: it records which tests read the clock. The runs at the other
-    # moments then go together, each with a few workers and ports of its own: most of their
-    # time is calls waiting on real-time audio, which the other runs' tests fill
+    # today's run first: it records which tests read the clock. The runs at the other moments
+    # follow one after another, or together with HOTLINE_TEST_CLOCKS_TOGETHER=1, each with
+    # HOTLINE_TEST_CLOCK_WORKERS workers and ports of its own (faster, but three runs' workers
+    # on two cores stretch the calls' timing: not the default)
     first = [r for r in runs if r.scope == "full"]
-    together = [r for r in runs if r.scope != "full"]
-    for run in first:
-        print(f"\n== clock run {run.name!r}: the suite at {run.moment} (scope {run.scope})",
-              flush=True)
+    later = [r for r in runs if r.scope != "full"]
+    together = os.environ.get("HOTLINE_TEST_CLOCKS_TOGETHER", "") == "1" and len(later) > 1
+    for run in first + ([] if together else later):
+        print(f"\n== clock run {run.name!r}: the suite at {run.moment} (scope {run.scope}, "
+              f"{(time.monotonic() - began) / 60:.1f} min into the runs)", flush=True)
         _start(run, args)
         _wait(run)
-    if len(together) > 1:
-        for k, run in enumerate(together, start=1):
+    if together:
+        for k, run in enumerate(later, start=1):
             run.workers = together_workers
             run.port_base = base + PORT_STRIDE * k
             run.log = REPORTS_DIR / f"{run.name}.log"
-        print(f"\n== clock runs {[r.name for r in together]} together "
+        print(f"\n== clock runs {[r.name for r in later]} together "
               f"({(time.monotonic() - began) / 60:.1f} min into the runs), "
               f"{together_workers} workers each", flush=True)
-    for run in together:
-        if len(together) == 1:
-            print(f"\n== clock run {run.name!r}: the suite at {run.moment} (scope {run.scope})",
-                  flush=True)
-        _start(run, args)
-    for run in together:
-        _wait(run)
+        for run in later:
+            _start(run, args)
+        for run in later:
+            _wait(run)
     print(f"\n== clock runs ({(time.monotonic() - began) / 60:.1f} min in all)")
     for run in runs:
         verdict = "passed" if run.code == 0 else f"FAILED (pytest exit {run.code})"

@@ -124,8 +124,9 @@ TEST_CREDENTIALS = PbxCredentials(driver_user="test-driver", driver_secret="test
 
 
 def make_test_sandbox() -> AsteriskSandbox:
+    # 120 s to boot: with three clock runs' workers busy on two cores, a boot took over 30 s
     return AsteriskSandbox(TEST_STATE_DIR, SOUNDS_DIR, RECORDINGS_DIR, ports=TEST_PORTS,
-                           credentials=TEST_CREDENTIALS)
+                           credentials=TEST_CREDENTIALS, boot_timeout=120.0)
 
 
 def driver_ami(**options: Any) -> AmiClient:

@@ -141,8 +141,11 @@ class AsteriskSandbox:
         credentials: PbxCredentials | None = None,
         cache_dir: Path = DEFAULT_CACHE_DIR,
         moh_dir: Path | None = None,
+        boot_timeout: float = 30.0,
     ) -> None:
         self.state_dir = state_dir.resolve()
+        # how long start() waits for FullyBooted (a loaded machine boots Asterisk slowly)
+        self.boot_timeout = boot_timeout
         self.sounds_dir = sounds_dir.resolve()
         # the music on hold, beside the prompts (sounds/moh next to sounds/zh)
         self.moh_dir = (moh_dir or sounds_dir.parent / "moh").resolve()
@@ -323,8 +326,11 @@ class AsteriskSandbox:
     def is_running(self) -> bool:
         return self.pid() is not None
 
-    def start(self, timeout: float = 30.0) -> int:
-        """Start Asterisk (provisioning first if needed) and wait until it is fully booted."""
+    def start(self, timeout: float | None = None) -> int:
+        """Start Asterisk (provisioning first if needed) and wait until it is fully booted
+        (``timeout``, default ``boot_timeout``)."""
+        if timeout is None:
+            timeout = self.boot_timeout
         existing = self.pid()
         if existing:
             return existing
@@ -418,7 +424,7 @@ class AsteriskSandbox:
             self._unmount_all()
         return was_running
 
-    def restart(self, timeout: float = 30.0) -> int:
+    def restart(self, timeout: float | None = None) -> int:
         self.stop()
         return self.start(timeout)
 

@@ -126,8 +126,8 @@ def in_scope(item: pytest.Item, chosen: str) -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Keeps the tests of this run's scope, then, in today's run, puts the calls through the
-    real Asterisk (and the browser sessions) first: they take a minute each, so when they
+    """Keeps the tests of this run's scope, then puts the calls through the real Asterisk
+    (and the browser sessions) first: they take a minute each, so when they
     start first the parallel workers finish together instead of one worker running a long
     call test alone at the end (the same order in every worker; tests/clock_runs.py hands
     them out two at a time, ``--maxschedchunk 2``, so that they spread over the workers)."""
@@ -136,11 +136,5 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     dropped = [item for item in items if not in_scope(item, chosen)]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
-    if chosen == "full":
-        kept.sort(key=lambda item: not slow(item))
-    else:
-        # the other moments' runs go three at a time (tests/clock_runs.py): their few calls
-        # last, once the fast tests, which keep both cores busy, are done, so that the calls'
-        # timing is not stretched by them
-        kept.sort(key=slow)
+    kept.sort(key=lambda item: not slow(item))
     items[:] = kept
