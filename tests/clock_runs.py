@@ -17,10 +17,11 @@ their output in var/test-reports/NAME.log, printed when the run ends (all of it 
 about half the time, but the three runs' workers on two cores stretched the calls' timing
 (a caller hung up in the welcome instead of the menu; AMI connections lost), so `make test`
 does not use it.
-Those three run scope ``clock`` (tests/plugins/scope.py): every fast test that reads the suite's clock,
-on both databases, and the calls marked ``every_clock`` (a call through the real Asterisk takes
-a minute or more of real time: the whole suite four times would not fit CI's 90 minutes on two
-cores). ``HOTLINE_TEST_SCOPE`` overrides the scope of every run.
+
+Those three run scope ``clock`` (tests/plugins/scope.py): every fast test that reads the
+suite's clock, on both databases, and the calls marked ``every_clock`` (a call through the real
+Asterisk takes a minute or more of real time: the whole suite four times would not fit CI's 90
+minutes on two cores). ``HOTLINE_TEST_SCOPE`` overrides the scope of every run.
 
 ``HOTLINE_TEST_CLOCKS=today,spring-festival`` runs a subset; ``HOTLINE_TEST_WORKERS`` sets the
 pytest-xdist workers of each run (default 8: the call tests mostly wait on real-time audio,
