@@ -24,8 +24,6 @@ import logging
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -40,6 +38,7 @@ from callcenter.sms.codec import (
     parse_fakesmsc_line,
     reassemble,
 )
+from ivr.processes import pid_alive, port_open, terminate
 
 log = logging.getLogger(__name__)
 
@@ -95,24 +94,8 @@ def host_support() -> str | None:
     return None
 
 
-def _port_open(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.3)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _alive(pid: int) -> bool:
-    try:
-        waited, _status = os.waitpid(pid, os.WNOHANG)
-        if waited == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 class HandsetLog:
@@ -249,7 +232,7 @@ max-messages = 0
             pid = int(self._pid_file(name).read_text().strip())
         except (FileNotFoundError, ValueError):
             return None
-        if not _alive(pid):
+        if not pid_alive(pid):
             return None
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -293,16 +276,16 @@ max-messages = 0
             return {name: self.pid(name) or 0 for name in self.names()}
         self.stop()  # a half-started gateway: start it whole
         for port in (self.ports.admin, self.ports.boxc, self.ports.smsc, self.ports.sendsms):
-            if _port_open(port):
+            if port_open(port):
                 raise GatewayError(f"127.0.0.1:{port} is already in use by another process; "
                                    "stop it or choose another port base (HOTLINE_SMS_PORT_BASE)")
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.config_file.write_text(self.render_config())
         try:
             self._spawn("bearerbox", [str(BEARERBOX), str(self.config_file)])
-            self._wait("bearerbox", lambda: _port_open(self.ports.admin), "bearerbox", timeout)
+            self._wait("bearerbox", lambda: port_open(self.ports.admin), "bearerbox", timeout)
             self._spawn("smsbox", [str(SMSBOX), str(self.config_file)])
-            self._wait("smsbox", lambda: _port_open(self.ports.sendsms), "smsbox", timeout)
+            self._wait("smsbox", lambda: port_open(self.ports.sendsms), "smsbox", timeout)
             if self.smsc_conf is None:
                 self._start_fakesmsc()
                 self._wait("the simulated SMSC", self.smsc_online, "fakesmsc", timeout)
@@ -347,16 +330,7 @@ max-messages = 0
             pid = self.pid(name)
             if pid is not None:
                 any_running = True
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGTERM)
-                deadline = time.monotonic() + timeout
-                while time.monotonic() < deadline and _alive(pid):
-                    time.sleep(0.05)
-                if _alive(pid):
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
-                    while _alive(pid):
-                        time.sleep(0.05)
+                terminate(pid, timeout)
             self._pid_file(name).unlink(missing_ok=True)
         with contextlib.suppress(FileNotFoundError):
             self.fifo.unlink()

@@ -26,6 +26,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ivr.processes import port_open, terminate
+
 log = logging.getLogger(__name__)
 
 CONFIG_DIR = Path(__file__).parent / "asterisk"
@@ -338,7 +340,7 @@ class AsteriskSandbox:
         self.install_config()
         self._mount_all()
         for port in (self.ports.ami,):
-            if _port_open(port):
+            if port_open(port):
                 raise SandboxError(
                     f"127.0.0.1:{port} is already in use by another process; "
                     "stop it or choose other ports"
@@ -409,16 +411,7 @@ class AsteriskSandbox:
         pid = self.pid()
         was_running = pid is not None
         if pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and _alive(pid):
-                time.sleep(0.1)
-            if _alive(pid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-                while _alive(pid):
-                    time.sleep(0.05)
+            terminate(pid, timeout, sig)
         self.pid_file.unlink(missing_ok=True)
         if self.root.exists():
             self._unmount_all()
@@ -450,23 +443,3 @@ class AsteriskSandbox:
     def queue_log(self) -> str:
         path = self.root / "var/log/asterisk/queue_log"
         return path.read_text(errors="replace") if path.exists() else ""
-
-
-def _alive(pid: int) -> bool:
-    try:
-        waited, _status = os.waitpid(pid, os.WNOHANG)
-        if waited == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.3)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
