@@ -19,6 +19,7 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -92,6 +93,9 @@ class IvrBridge:
         self.sessions_started = 0
         self.reconciliations = 0
         self.adopted = 0  # calls taken over from an earlier bridge (ivr.recovery)
+        # the last channels hung up that no call followed: not adopted if an adoption was
+        # being planned when their Hangup came
+        self._gone: deque[str] = deque(maxlen=512)
         # the first loss of the AMI connection since the last reconciliation: when (the clock
         # of the contact events) and on time.monotonic()'s scale (to compare with Asterisk's
         # uptime)
@@ -173,6 +177,7 @@ class IvrBridge:
     def _on_hangup(self, event: Hangup) -> None:
         call = self.calls.pop(event.uniqueid, None)
         if call is None:
+            self._gone.append(event.uniqueid)
             return
         self._record(call.linkedid, CallEnded(cause=event.cause,
                      cause_txt=event.cause_txt, reconciled=False))
@@ -268,6 +273,11 @@ class IvrBridge:
                                          set(open_linkedids), self.recorder, self.menu()):
             found = plan.channel
             if found.uniqueid in self.calls:  # it started while the history was read
+                continue
+            if found.uniqueid in self._gone:  # it hung up meanwhile
+                if found.linkedid in open_linkedids:
+                    self._end_reconciled(found.linkedid, "hung up while the bridge adopted it",
+                                         None)
                 continue
             call = Call(found.linkedid, found.uniqueid, found.channel, plan.caller,
                         queue=plan.queue, agent=plan.agent)

@@ -23,6 +23,9 @@ lists the live channels (``CoreShowChannels``) and hands the ones it has no call
   ``resumed`` (reason :data:`RESTART_REASON`) says so in the timeline.
 * a channel of a contact still open whose ``call_started`` names it (the caller, now in a queue
   or with an agent) is followed again (its queue events and its hang-up), with no session.
+* a channel whose ``Hangup`` arrives while the histories are read is not adopted (the bridge
+  remembers the last hang-ups of channels it did not follow); its open contact is ended
+  (``reconciled``).
 
 The ``call_started`` an adoption records is keyed by the channel
 (:func:`ivr.bridge.channel_key`), the key of the original one: the contact log stores it only

@@ -58,6 +58,7 @@ class HistoryRecorder(ListRecorder):
         self.stored = stored
         self.fail = fail
         self.asked: list[set[str]] = []
+        self.answered = False
 
     async def open_contacts(self) -> list[str]:
         return list(self.stored)
@@ -174,6 +175,35 @@ async def test_a_recorder_without_history_starts_at_the_top(
     await eventually(lambda: len(recorder.events) >= 2, what="the adoption")
     assert recorder.data(EventKind.RESUMED)[0]["node"] == "welcome"
     assert bridge.adopted == 1
+
+
+async def test_a_channel_hung_up_while_its_history_is_read_is_not_adopted(
+        server: FakeAmi, clients: Clients) -> None:
+    server.lists["coreshowchannels"] = [show_channel("1700.6", "1700.6", "AGI", "agi:async")]
+
+    class HangsUpMeanwhile(HistoryRecorder):
+        async def contact_histories(self, linkedids: Collection[str]
+                                    ) -> dict[str, list[EventRecord]]:
+            server.push(message(("Event", "Hangup"), ("Channel", "PJSIP/caller-1700.6"),
+                                ("Uniqueid", "1700.6"), ("Linkedid", "1700.6"),
+                                ("Cause", "16"), ("Cause-txt", "Normal Clearing")))
+            await asyncio.sleep(0.2)  # the Hangup arrives meanwhile
+            try:
+                return await super().contact_histories(linkedids)
+            finally:
+                self.answered = True
+
+    recorder = HangsUpMeanwhile({"1700.6": in_main("1700.6")})
+    bridge = await started(server, clients, recorder, MAIN)
+    await eventually(lambda: recorder.answered, what="the history read")
+    await asyncio.sleep(0.05)  # the reconciliation goes on from there
+    assert recorder.asked == [{"1700.6"}]
+    assert (bridge.adopted, bridge.calls) == (0, {})
+    assert agi_commands(server) == []
+    # its open contact is ended, as found gone
+    [ended] = recorder.events
+    assert (ended.linkedid, ended.kind) == ("1700.6", EventKind.CALL_ENDED)
+    assert ended.data["reconciled"] is True
 
 
 async def test_a_channel_already_followed_is_not_adopted_again(
