@@ -51,6 +51,8 @@ async def health(request: Request, response: Response, db: DatabaseDep) -> dict[
     if runtime is not None and runtime.bridge is not None:
         checks["bridge"] = {"active_calls": len(runtime.bridge.calls),
                             "sessions_started": runtime.bridge.sessions_started,
+                            # calls taken over from a killed bridge (ivr/recovery.py)
+                            "adopted": runtime.bridge.adopted,
                             "contact_events_written": runtime.contact_log.written,
                             "contact_events_failed": runtime.contact_log.failures,
                             # the callers' keys arrive as DTMF events (type-ahead)
