@@ -36,7 +36,8 @@ def summary(
 ) -> None:
     """Print the summary report as JSON."""
     from callcenter.db import Database
-    from callcenter.stats.services import StatsInputError, stats_service_for
+    from callcenter.stats.ranges import StatsInputError
+    from callcenter.stats.services import stats_service_for
 
     settings = get_settings()
     clock = clock_of(settings)

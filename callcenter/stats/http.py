@@ -14,7 +14,8 @@ from fastapi.responses import FileResponse, Response, StreamingResponse
 
 from callcenter.deps import StatsServiceDep
 from callcenter.stats import export
-from callcenter.stats.services import ReportRange, StatsService
+from callcenter.stats.ranges import ReportRange
+from callcenter.stats.services import StatsService
 
 router = APIRouter(prefix="/stats", tags=["stats"])
 pages_router = APIRouter(prefix="/stats", tags=["stats pages"], include_in_schema=False)
