@@ -165,3 +165,25 @@ def split_span(start: datetime, end: datetime, rng: ReportRange
         nxt = min(rng.next_start(bucket), stop)
         yield bucket, (nxt - cursor).total_seconds()
         cursor = nxt
+
+
+class Channel(enum.StrEnum):
+    """How the taxpayer reached the centre (``contacts.medium``)."""
+
+    PHONE = "phone"   # 12366 热线
+    SMS = "sms"       # 12366 短信
+    WEB = "web"       # 网上咨询
+
+
+CHANNEL_TITLES = {Channel.PHONE: "电话", Channel.SMS: "短信", Channel.WEB: "网上咨询"}
+
+
+def parse_channel(value: str | None, default: Channel | None = Channel.PHONE) -> Channel | None:
+    """A report's ``channel`` parameter; missing or empty: ``default``."""
+    if value is None or not value.strip():
+        return default
+    try:
+        return Channel(value.strip().lower())
+    except ValueError as exc:
+        allowed = "、".join(f"{c.value}（{CHANNEL_TITLES[c]}）" for c in Channel)
+        raise StatsInputError(f"未知的渠道：{value.strip()[:16]!r}，可选：{allowed}") from exc

@@ -42,7 +42,7 @@ from ivr.events import (
 _queue_field = field_name((QueueJoined, AgentConnected, QueueAbandoned, AgentCompleted), "queue")
 _agent_field = field_name((AgentConnected, AgentCompleted), "agent")
 _hold_field = field_name((AgentConnected, QueueAbandoned, AgentCompleted), "hold_time")
-PHONE = "phone"  # contacts.medium of calls: the statistics are the telephone line's
+PHONE = "phone"  # contacts.medium of calls: the default channel of every report
 
 
 @dataclass
@@ -163,18 +163,18 @@ class Rollups:
         start = datetime.fromtimestamp(lo, UTC)
         end = datetime.fromtimestamp(hi, UTC)
         c = Contact
-        # the telephone line's figures: texts (medium sms) are not calls (docs/sms.md)
-        in_range = and_(c.started_at >= start, c.started_at < end, c.ended_at.is_not(None),
-                        c.medium == PHONE)
+        # contacts of every channel, kept apart by medium; queue legs are the telephone's
+        in_range = and_(c.started_at >= start, c.started_at < end, c.ended_at.is_not(None))
         bucket = bucket_sql(c.started_at, d).label("bucket")
+        medium = func.coalesce(c.medium, PHONE).label("medium")
         outcome = func.coalesce(c.outcome, "unknown").label("outcome")
         wait = func.coalesce(c.queue_wait_seconds, 0.0)
         connected = c.agent_connected_at.is_not(None)
         abandoned = c.outcome == str(Outcome.ABANDONED_QUEUE)
-        rows: dict[tuple[int, str], dict[str, Any]] = {}
+        rows: dict[tuple[int, str, str], dict[str, Any]] = {}
         for r in session.execute(
             select(
-                bucket, outcome,
+                bucket, medium, outcome,
                 func.count().label("contacts"),
                 sum_if(or_(c.queue_joined_at.is_not(None), connected)).label("offered"),
                 sum_if(connected).label("answered"),
@@ -186,10 +186,11 @@ class Rollups:
                 func.coalesce(func.max(wait), 0.0).label("max_wait"),
                 func.coalesce(func.sum(c.talk_seconds), 0.0).label("talk"),
                 func.coalesce(func.sum(c.ivr_seconds), 0.0).label("ivr"),
-            ).where(in_range).group_by(bucket, outcome)
+            ).where(in_range).group_by(bucket, medium, outcome)
         ):
-            rows[(int(r.bucket), str(r.outcome))] = {
-                "bucket": int(r.bucket), "outcome": str(r.outcome), "contacts": r.contacts,
+            rows[(int(r.bucket), str(r.medium), str(r.outcome))] = {
+                "bucket": int(r.bucket), "medium": str(r.medium)[:8], "outcome": str(r.outcome),
+                "contacts": r.contacts,
                 "offered": r.offered, "answered": r.answered, "abandoned": r.abandoned,
                 "short_abandoned": r.short, "answered_in_sl": r.in_sl,
                 "wait_answered_sum": float(r.wait_answered),
@@ -201,13 +202,13 @@ class Rollups:
         score = e.data[field_name(Survey, "score")].as_integer()
         satisfied = score.in_(list(t.satisfied_scores)) if t.satisfied_scores else literal(False)
         for r in session.execute(
-            select(bucket, outcome, func.count().label("offered"),
+            select(bucket, medium, outcome, func.count().label("offered"),
                    func.count(score).label("surveyed"),
                    sum_if(satisfied).label("satisfied"))
             .select_from(e).join(c, c.id == e.contact_id)
-            .where(in_range, e.kind == Survey.KIND).group_by(bucket, outcome)
+            .where(in_range, e.kind == Survey.KIND).group_by(bucket, medium, outcome)
         ):
-            row = rows.get((int(r.bucket), str(r.outcome)))
+            row = rows.get((int(r.bucket), str(r.medium), str(r.outcome)))
             if row is not None:
                 row.update(survey_offered=r.offered, surveyed=r.surveyed,
                            satisfied=r.satisfied)
@@ -248,8 +249,9 @@ class Rollups:
                     sum_if(k_done, talk).label("talk"),
                     sum_if(k_done).label("completed"),
                 ).select_from(e).join(c, c.id == e.contact_id)
-                .where(in_range, e.kind.in_((QueueJoined.KIND, AgentConnected.KIND,
-                                             QueueAbandoned.KIND, AgentCompleted.KIND)))
+                .where(in_range, c.medium == PHONE,
+                       e.kind.in_((QueueJoined.KIND, AgentConnected.KIND,
+                                   QueueAbandoned.KIND, AgentCompleted.KIND)))
                 .group_by(bucket, queue, agent)
             )
         ]
@@ -265,7 +267,7 @@ class Rollups:
         sums = ["offered", "answered", "abandoned", "short_abandoned", "answered_in_sl",
                 "wait_answered_sum", "wait_abandoned_sum", "talk_sum"]
         pairs: list[tuple[Any, Any, list[str], list[str]]] = [
-            (StatsContactRollup, StatsContactDaily, ["outcome"],
+            (StatsContactRollup, StatsContactDaily, ["medium", "outcome"],
              [*sums, "contacts", "ivr_sum", "survey_offered", "surveyed", "satisfied"]),
             (StatsQueueRollup, StatsQueueDaily, ["queue", "agent"], [*sums, "completed"]),
         ]
@@ -289,26 +291,39 @@ class Rollups:
                 and (rng.start_epoch + rng.offset) % 86400 == 0
                 and (rng.end_epoch + rng.offset) % 86400 == 0)
 
-    def summary_series(self, rng: ReportRange) -> Series:
+    def summary_series(self, rng: ReportRange, medium: str | None = PHONE) -> Series:
+        """Contact-level counts of one channel (``medium``; None: every channel together)."""
+        return self._contact_series(rng, medium, by_medium=False)
+
+    def channel_series(self, rng: ReportRange) -> Series:
+        """Contact-level counts keyed by channel (medium)."""
+        return self._contact_series(rng, None, by_medium=True)
+
+    def _contact_series(self, rng: ReportRange, medium: str | None, *, by_medium: bool
+                        ) -> Series:
         self.refresh()
         r: Any = StatsContactDaily if self.daily(rng) else StatsContactRollup
         col = r.day if self.daily(rng) else r.bucket
         key = group_key(col, rng).label("k")
+        what = r.medium if by_medium else literal("")
+        where = [col >= rng.start_epoch, col < rng.end_epoch]
+        if medium is not None:
+            where.append(r.medium == medium)
         series = Series()
         with self.db.session() as session:
             for row in session.execute(
                 select(key, r.outcome, *rollup_sums(r), func.sum(r.contacts),
                        func.sum(r.ivr_sum), func.sum(r.survey_offered), func.sum(r.surveyed),
-                       func.sum(r.satisfied))
-                .where(col >= rng.start_epoch, col < rng.end_epoch)
-                .group_by(key, r.outcome)
+                       func.sum(r.satisfied), what)
+                .where(*where)
+                .group_by(key, r.outcome, *([r.medium] if by_medium else []))
             ):
                 counts = counts_from(row, 2)
                 counts.add_outcome(str(row[1]), int(row[11]))
                 counts.ivr_sum = float(row[12])
                 counts.survey_offered, counts.surveyed, counts.satisfied = (
                     int(row[13]), int(row[14]), int(row[15]))
-                series.put(start_of_key(row[0], rng), "", counts)
+                series.put(start_of_key(row[0], rng), str(row[16]), counts)
         return series
 
     def _queue_table(self, rng: ReportRange) -> tuple[Any, Any]:

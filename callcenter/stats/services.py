@@ -2,12 +2,13 @@
 
 :class:`StatsService` puts together the parts, each in its own module:
 
-* :mod:`callcenter.stats.ranges`: report ranges and intervals (``from``/``to`` parsing);
+* :mod:`callcenter.stats.ranges`: report parameters: ranges and intervals (``from``/``to``),
+  channels (``channel``);
 * :mod:`callcenter.stats.dialect`: the SQL that differs between SQLite and PostgreSQL;
 * :mod:`callcenter.stats.rollups`: rollup upkeep and reading (:class:`Series`);
 * :mod:`callcenter.stats.reports`: the six reports, the export rows, the live snapshot;
 * :mod:`callcenter.stats.sources`: what other packages provide (agent state spans, tickets,
-  open contacts), implemented in their ``reporting`` modules;
+  open contacts, texts' delivery), implemented in their ``reporting`` modules;
 * :mod:`callcenter.stats.metrics`: one definition of every metric.
 """
 
@@ -20,16 +21,20 @@ from typing import Any
 from callcenter.agents.reporting import AgentStateLogSource, AgentStateSpan
 from callcenter.contacts.reporting import ContactTableSource
 from callcenter.db import Database
+from callcenter.sms.reporting import SmsTableSource
 from callcenter.stats.dialect import bucket_sql, epoch_of
 from callcenter.stats.metrics import Thresholds
 from callcenter.stats.ranges import (
+    CHANNEL_TITLES,
     INTERVAL_SECONDS,
     MAX_EXPORT_CONTACT_DAYS,
     MAX_RANGE_DAYS,
+    Channel,
     Interval,
     ReportRange,
     StatsInputError,
     make_range,
+    parse_channel,
     parse_instant,
 )
 from callcenter.stats.reports import AgentTime, Reports
@@ -38,17 +43,19 @@ from callcenter.stats.sources import (
     AgentActivitySource,
     ContactSource,
     NoAgentActivity,
+    SmsSource,
     TicketSource,
 )
 from callcenter.tickets.reporting import TicketFact, TicketTableSource
 from ivr.clock import Clock
 
 __all__ = [
-    "INTERVAL_SECONDS", "MAX_EXPORT_CONTACT_DAYS", "MAX_RANGE_DAYS", "PHONE",
+    "CHANNEL_TITLES", "INTERVAL_SECONDS", "MAX_EXPORT_CONTACT_DAYS", "MAX_RANGE_DAYS", "PHONE",
     "AgentActivitySource", "AgentStateLogSource", "AgentStateSpan", "AgentTime",
-    "ContactSource", "ContactTableSource", "Interval", "NoAgentActivity", "ReportRange",
-    "Series", "StatsInputError", "StatsService", "TicketFact", "TicketSource",
-    "TicketTableSource", "bucket_sql", "epoch_of", "make_range", "parse_instant",
+    "Channel", "ContactSource", "ContactTableSource", "Interval", "NoAgentActivity", "ReportRange",
+    "Series", "SmsSource", "SmsTableSource", "StatsInputError", "StatsService", "TicketFact",
+    "TicketSource",
+    "TicketTableSource", "bucket_sql", "epoch_of", "make_range", "parse_channel", "parse_instant",
     "stats_service_for",
 ]
 
@@ -58,7 +65,7 @@ class StatsService:
                  timezone: str = "Asia/Shanghai",
                  agents: AgentActivitySource | None = None,
                  tickets: TicketSource | None = None, *, clock: Clock,
-                 contacts: ContactSource | None = None) -> None:
+                 contacts: ContactSource | None = None, sms: SmsSource | None = None) -> None:
         self.db = db
         self.clock = clock
         self.thresholds = thresholds or Thresholds()
@@ -68,7 +75,7 @@ class StatsService:
         self.rollups = Rollups(db, self.thresholds, timezone, clock=clock)
         self.reports = Reports(db, self.rollups, self.thresholds, agents=self.agent_source,
                                tickets=tickets, contacts=contacts or ContactTableSource(db),
-                               clock=clock)
+                               sms=sms or SmsTableSource(db), clock=clock)
 
     def range(self, start: str | None, end: str | None, interval: str | None) -> ReportRange:
         return make_range(start, end, interval, self.timezone)
@@ -82,31 +89,39 @@ class StatsService:
     def rebuild(self) -> int:
         return self.rollups.rebuild()
 
-    def summary_series(self, rng: ReportRange) -> Series:
-        return self.rollups.summary_series(rng)
+    def summary_series(self, rng: ReportRange, medium: str | None = PHONE) -> Series:
+        return self.rollups.summary_series(rng, medium)
 
-    # -- reports ------------------------------------------------------------------------------
+    # -- reports (``channel``: see :func:`callcenter.stats.ranges.parse_channel`) -------------
 
-    def summary(self, rng: ReportRange) -> dict[str, Any]:
-        return self.reports.summary(rng)
+    def channel(self, value: str | None, default: Channel | None = Channel.PHONE
+                ) -> Channel | None:
+        return parse_channel(value, default)
 
-    def queues(self, rng: ReportRange) -> dict[str, Any]:
-        return self.reports.queues(rng)
+    def summary(self, rng: ReportRange, channel: Channel = Channel.PHONE) -> dict[str, Any]:
+        return self.reports.summary(rng, channel)
 
-    def agents(self, rng: ReportRange) -> dict[str, Any]:
-        return self.reports.agents(rng)
+    def queues(self, rng: ReportRange, channel: Channel = Channel.PHONE) -> dict[str, Any]:
+        return self.reports.queues(rng, channel)
 
-    def menu_nodes(self, rng: ReportRange) -> dict[str, Any]:
-        return self.reports.menu_nodes(rng)
+    def agents(self, rng: ReportRange, channel: Channel = Channel.PHONE) -> dict[str, Any]:
+        return self.reports.agents(rng, channel)
 
-    def faqs(self, rng: ReportRange) -> dict[str, Any]:
-        return self.reports.faqs(rng)
+    def menu_nodes(self, rng: ReportRange, channel: Channel = Channel.PHONE) -> dict[str, Any]:
+        return self.reports.menu_nodes(rng, channel)
 
-    def tickets(self, rng: ReportRange) -> dict[str, Any]:
-        return self.reports.tickets(rng)
+    def faqs(self, rng: ReportRange, channel: Channel = Channel.PHONE) -> dict[str, Any]:
+        return self.reports.faqs(rng, channel)
 
-    def contact_rows(self, rng: ReportRange) -> Iterator[Sequence[Any]]:
-        return self.reports.contact_rows(rng)
+    def tickets(self, rng: ReportRange, channel: Channel | None = None) -> dict[str, Any]:
+        return self.reports.tickets(rng, channel)
+
+    def channels(self, rng: ReportRange, channel: Channel | None = None) -> dict[str, Any]:
+        return self.reports.channels(rng, channel)
+
+    def contact_rows(self, rng: ReportRange, channel: Channel | None = None
+                     ) -> Iterator[Sequence[Any]]:
+        return self.reports.contact_rows(rng, channel)
 
     def live(self, now: datetime | None = None) -> dict[str, Any]:
         return self.reports.live(now)
@@ -121,4 +136,4 @@ def stats_service_for(db: Database, settings: Any, clock: Clock) -> StatsService
     )
     return StatsService(db, thresholds, settings.timezone,
                         agents=AgentStateLogSource(db, clock), tickets=TicketTableSource(db),
-                        clock=clock, contacts=ContactTableSource(db))
+                        clock=clock, contacts=ContactTableSource(db), sms=SmsTableSource(db))

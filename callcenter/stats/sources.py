@@ -4,12 +4,15 @@ log's rollups and timeline themselves."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from sqlalchemy import ColumnElement
+
 from callcenter.agents.reporting import AgentStateSpan
 from callcenter.contacts.reporting import OpenContacts
+from callcenter.sms.reporting import DeliveryCount
 from callcenter.tickets.reporting import TicketFact
 
 
@@ -35,4 +38,12 @@ class ContactSource(Protocol):
 
     def open_contacts(self, since: datetime) -> OpenContacts: ...
 
-    def contact_rows(self, start: datetime, end: datetime) -> Iterator[Sequence[Any]]: ...
+    def contact_rows(self, start: datetime, end: datetime, medium: str | None = None
+                     ) -> Iterator[Sequence[Any]]: ...
+
+
+class SmsSource(Protocol):
+    """Texts sent and their delivery (the sms package): counts per ``key(sent at)``."""
+
+    def deliveries(self, start: datetime, end: datetime,
+                   key: Callable[[Any], ColumnElement[int]]) -> Sequence[DeliveryCount]: ...
