@@ -6,7 +6,7 @@
   channels (``channel``);
 * :mod:`callcenter.stats.dialect`: the SQL that differs between SQLite and PostgreSQL;
 * :mod:`callcenter.stats.rollups`: rollup upkeep and reading (:class:`Series`);
-* :mod:`callcenter.stats.reports`: the six reports, the export rows, the live snapshot;
+* :mod:`callcenter.stats.reports`: the reports, the export rows, the live snapshot;
 * :mod:`callcenter.stats.sources`: what other packages provide (agent state spans, tickets,
   open contacts, texts' delivery), implemented in their ``reporting`` modules;
 * :mod:`callcenter.stats.metrics`: one definition of every metric.
