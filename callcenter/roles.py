@@ -73,7 +73,8 @@ async def run_bridge(settings: Settings, node: str, clock: Clock,
     from callcenter.db import Database
     from callcenter.runtime import Runtime, load_shared
 
-    settings = settings.model_copy(update={"node": node, "ami_enabled": True})
+    # settings.node stays the deployment's default node (agents without users.node)
+    settings = settings.model_copy(update={"ami_enabled": True})
     assert settings.redis_url is not None
     db = Database(settings.database_url)
     contacts = ContactService(db)
