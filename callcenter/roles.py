@@ -80,7 +80,7 @@ async def run_bridge(settings: Settings, node: str, clock: Clock,
     contacts = ContactService(db)
     shared = await asyncio.to_thread(load_shared, settings, db, clock)
     bus = RedisBus(settings.redis_url, settings.redis_prefix)
-    notifier = RedisNotifier(clock, bus)
+    notifier = RedisNotifier(clock, bus, node=node)
     runtime = Runtime.build(settings, contacts, clock, shared, notifier=notifier, node=node)
     assert runtime.desk is not None
 

@@ -19,6 +19,7 @@ from callcenter.agents.commands import CommandClient, live_nodes
 from callcenter.agents.models import CallNote
 from callcenter.agents.services import AgentDesk, DeskError
 from callcenter.auth.models import User
+from callcenter.notify.redisbus import merge_boards
 
 
 class DeskFront(Protocol):
@@ -150,23 +151,3 @@ class RemoteFront:
                                         for node in nodes))
         return bool(pushed) and all(pushed)
 
-
-def merge_boards(boards: list[dict[str, Any]]) -> dict[str, Any]:
-    """One board of several nodes' (``QueueBoard.to_dict`` shapes)."""
-    if len(boards) == 1:
-        return boards[0]
-    agents = sorted((a for b in boards for a in b["agents"]), key=lambda a: a["username"])
-    by_state: dict[str, int] = {}
-    for b in boards:
-        for state, count in b["by_state"].items():
-            by_state[state] = by_state.get(state, 0) + int(count)
-    waiting = sorted((w for b in boards for w in b["waiting"]), key=lambda w: -w["wait_s"])
-    queues: dict[str, dict[str, Any]] = {}
-    for b in boards:
-        for name, entry in b["queues"].items():
-            merged = queues.setdefault(name, {"waiting": 0, "longest_wait_s": 0.0})
-            merged["waiting"] += entry["waiting"]
-            merged["longest_wait_s"] = max(merged["longest_wait_s"], entry["longest_wait_s"])
-    return {**boards[0], "at": max(b["at"] for b in boards), "agents": agents,
-            "by_state": by_state, "waiting": waiting,
-            "longest_wait_s": max(b["longest_wait_s"] for b in boards), "queues": queues}

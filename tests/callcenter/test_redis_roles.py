@@ -24,7 +24,7 @@ from callcenter.app import create_app
 from callcenter.bus import RedisBus
 from callcenter.contacts.services import ContactService
 from callcenter.db import Database
-from callcenter.notify.messages import CallRinging, WallboardFigures
+from callcenter.notify.messages import CallRinging, QueueBoard, WallboardFigures
 from callcenter.notify.redisbus import RedisNotifier
 from callcenter.queues.services import QueueService
 from callcenter.settings import Settings
@@ -79,6 +79,44 @@ async def test_a_notification_published_in_one_process_reaches_the_subscribers_o
         assert (await sub.get(5)).payload["caller"] == "13800000009"
         assert worker_wall.queue.empty()
         assert worker.received == bridge.received == 7
+    finally:
+        for bus in buses:
+            await bus.close()
+
+
+def board(agent: str, state: str, waiting: float | None) -> QueueBoard:
+    callers: tuple[dict[str, Any], ...] = ({
+        "linkedid": f"l-{agent}", "queue": "consult", "caller": "1", "wait_s": waiting},
+    ) if waiting is not None else ()
+    return QueueBoard(at=SUITE_CLOCK().isoformat(),
+                      agents=({"username": agent, "state": state},),
+                      by_state={"ready": int(state == "ready"), "paused": int(state == "paused")},
+                      waiting=callers, longest_wait_s=waiting or 0.0,
+                      queues={"consult": {"waiting": len(callers),
+                                          "longest_wait_s": waiting or 0.0}})
+
+
+async def test_the_live_board_merges_the_boards_of_every_node(prefix: str) -> None:
+    buses = [RedisBus(REDIS_URL, prefix) for _ in range(3)]
+    node1 = RedisNotifier(SUITE_CLOCK, buses[0], node="pbx1")
+    node2 = RedisNotifier(SUITE_CLOCK, buses[1], node="pbx2")
+    worker = RedisNotifier(SUITE_CLOCK, buses[2])
+    for bus in buses:
+        await bus.start()
+    try:
+        sub = worker.subscribe("queues")
+        node1.queue_board(board("agent1", "ready", None))
+        assert [a["username"] for a in (await sub.get(5)).payload["agents"]] == ["agent1"]
+        node2.queue_board(board("agent2", "paused", 12.5))
+        merged = (await sub.get(5)).payload
+        assert [a["username"] for a in merged["agents"]] == ["agent1", "agent2"]
+        assert merged["by_state"] == {"ready": 1, "paused": 1}
+        assert merged["longest_wait_s"] == 12.5
+        assert merged["queues"]["consult"] == {"waiting": 1, "longest_wait_s": 12.5}
+        node1.queue_board(board("agent1", "paused", 3.0))  # a node's new board replaces its old
+        merged = (await sub.get(5)).payload
+        assert merged["by_state"] == {"ready": 0, "paused": 2}
+        assert [w["wait_s"] for w in merged["waiting"]] == [12.5, 3.0]
     finally:
         for bus in buses:
             await bus.close()
