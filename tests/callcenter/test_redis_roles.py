@@ -291,3 +291,26 @@ async def test_each_agent_is_served_by_the_bridge_of_their_node(
     assert board.json()["by_state"]["logged_out"] == 2
     assert unknown.status_code == 404, unknown.text
     assert "nobody" in unknown.json()["detail"]
+
+
+def test_the_roles_that_need_redis_refuse_to_start_without_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from callcenter import cli
+    from callcenter.settings import get_settings
+
+    monkeypatch.delenv("HOTLINE_REDIS_URL", raising=False)
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        serve = runner.invoke(cli.app, ["serve", "--workers", "2", "--no-migrate"])
+        assert serve.exit_code == 2
+        assert "--workers above 1 needs HOTLINE_REDIS_URL" in serve.output
+        bridge = runner.invoke(cli.app, ["bridge", "--node", "pbx2"])
+        assert bridge.exit_code == 2
+        assert "needs HOTLINE_REDIS_URL" in bridge.output
+        bad = runner.invoke(cli.app, ["bridge", "--node", "pbx 2"])
+        assert bad.exit_code == 2
+    finally:
+        get_settings.cache_clear()
