@@ -278,9 +278,17 @@ async def test_each_agent_is_served_by_the_bridge_of_their_node(
             board = a.get("/api/v1/agents/board", headers=bearer(sup_token))
             unknown = a.post("/api/v1/agents/nobody/state", json={"state": "logged_out"},
                              headers=bearer(sup_token))
-            return [me, ready, board, unknown]
+            transfer = b.post("/api/v1/agents/me/transfer", json={"queue": "experts"},
+                              headers=bearer(token))
+            note = a.put("/api/v1/calls/l-9/note", json={"notes": "x"}, headers=bearer(token))
+            return [me, ready, board, unknown, transfer, note]
 
-    me, ready, board, unknown = await asyncio.to_thread(through_workers)
+    me, ready, board, unknown, transfer, note = await asyncio.to_thread(through_workers)
+    # the transfer went to pbx2's bridge, whose desk refuses it: no call
+    assert transfer.status_code == 409, transfer.text
+    assert transfer.json()["detail"] == "当前没有通话，不能转接"
+    # a note of a call the agent neither handled (database) nor is on (pbx2's bridge)
+    assert note.status_code == 403, note.text
     assert me.status_code == 200, me.text
     assert me.json()["username"] == "agent2"
     assert me.json()["state"] == "logged_out"
