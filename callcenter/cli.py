@@ -104,7 +104,8 @@ def bridge(
         typer.echo("refusing to start: `hotline bridge` needs HOTLINE_REDIS_URL (without "
                    "Redis, `hotline serve` runs the bridge itself)", err=True)
         raise typer.Exit(2)
-    problems = deployment_problems(settings, "127.0.0.1")  # production: no default secret
+    # production: no default AMI secret (checked as for a process holding the AMI connection)
+    problems = deployment_problems(settings.model_copy(update={"redis_url": None}), "127.0.0.1")
     if problems:
         for problem in problems:
             typer.echo(f"refusing to start: {problem}", err=True)

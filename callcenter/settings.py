@@ -152,7 +152,8 @@ def deployment_problems(settings: Settings, host: str) -> list[str]:
                 f"set a secret of your own"
                 for name, default in DEFAULT_SECRETS.items()
                 if getattr(settings, name) == default
-                and (name != "ami_secret" or settings.ami_enabled)]
+                # the API workers of the process roles (Redis) hold no AMI connection
+                and (name != "ami_secret" or (settings.ami_enabled and not settings.redis_url))]
     if settings.env == "production" and not settings.session_cookie_secure:
         problems.append("HOTLINE_SESSION_COOKIE_SECURE=false is refused with "
                         "HOTLINE_ENV=production (serve over HTTPS)")

@@ -322,3 +322,26 @@ def test_the_roles_that_need_redis_refuse_to_start_without_it(
         assert bad.exit_code == 2
     finally:
         get_settings.cache_clear()
+
+
+def test_an_api_worker_needs_no_ami_secret_a_bridge_does(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from callcenter import cli
+    from callcenter.settings import deployment_problems, get_settings
+
+    worker = Settings(redis_url=REDIS_URL, env="production")
+    assert not [p for p in deployment_problems(worker, "127.0.0.1") if "AMI_SECRET" in p]
+    alone = Settings(env="production")
+    assert [p for p in deployment_problems(alone, "127.0.0.1") if "AMI_SECRET" in p]
+    monkeypatch.setenv("HOTLINE_REDIS_URL", REDIS_URL)
+    monkeypatch.setenv("HOTLINE_ENV", "production")
+    monkeypatch.delenv("HOTLINE_AMI_SECRET", raising=False)
+    get_settings.cache_clear()
+    try:
+        bridge = CliRunner().invoke(cli.app, ["bridge", "--node", "pbx1"])
+    finally:
+        get_settings.cache_clear()
+    assert bridge.exit_code == 2
+    assert "HOTLINE_AMI_SECRET still has its shipped default value" in bridge.output
