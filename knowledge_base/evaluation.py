@@ -151,6 +151,16 @@ EVAL_SETS: dict[str, Callable[[], list[Record]]] = {
     "frozen_v2": frozen_v2_questions,
 }
 """The labelled sets the benchmark reports figures for."""
+SEEN_SETS: dict[str, Callable[[], list[Record]]] = {
+    "dev": dev_questions,
+    "frozen_v1": frozen_questions,
+    "frozen_v2": frozen_v2_questions,
+    "tuning_v1": lambda: read_caller_set(TUNING_SET),
+    "tuning_v2": lambda: read_caller_set(TUNING_SET_V2),
+}
+"""Every labelled set seen so far, each measured or tuned on: what the third calibration of the
+decision was chosen on (`benchmarks/kb_calibrate.py`). A frozen set written after it
+(`frozen_v3.jsonl`) is not among them: it is measured once with `benchmarks/kb_measure.py`."""
 FLOOR_SETS = ("dev", "frozen_v2")
 """The sets the suite's quality floor holds figures for: the dev set and the newest frozen set
 (frozen_v1, seen since it was first measured, is reported by the benchmark only, so that the
