@@ -316,21 +316,37 @@ def coverage_text(analyzer: TextAnalyzer, entry: FaqEntry) -> str:
     return analyzer.normalize(" ".join([*entry_texts(entry), *entry.keywords, entry.answer]))
 
 
-def uncovered_share(analyzer: TextAnalyzer, words: Sequence[str], covered: str) -> float:
+def uncovered_share(
+    analyzer: TextAnalyzer, words: Sequence[str], covered: str, query: str = ""
+) -> float:
     """The share of a question's words, weighted by how rare each is in everyday Chinese
     (`TextAnalyzer.rarity`), that an entry's text never uses (1.0 with no words).
 
     A near miss asks about something next to an entry (土地增值税的**扣除项目**, 一年发
     **两次**年终奖): the encoder places it very close, but words that carry the question are
     missing from the entry. Common words weigh little (到底 9.2, 多少 8.7), rare ones much
-    (预缴 16.8, 退票 13.6).
+    (预缴 16.8, 退票 13.6). A tax name counts only where it stands alone: 增值税 in the
+    question (`query`, normalised) is not covered by an entry that only speaks of 土地增值税,
+    and a question about 土地增值税 does not ask about 增值税 at all.
     """
-    unique = list(dict.fromkeys(words))
-    weights = [analyzer.rarity(word) for word in unique]
-    total = sum(weights)
-    if total <= 0.0:
-        return 1.0
-    return sum(w for word, w in zip(unique, weights, strict=True) if word not in covered) / total
+    total = 0.0
+    missing = 0.0
+    for word in dict.fromkeys(words):
+        longer = analyzer.longer_entities(word)
+        if longer and query and not _names_alone(word, query, longer):
+            continue  # only part of a longer tax name in the question
+        weight = analyzer.rarity(word)
+        total += weight
+        if not (_names_alone(word, covered, longer) if longer else word in covered):
+            missing += weight
+    return missing / total if total > 0.0 else 1.0
+
+
+def _names_alone(name: str, text: str, longer: Sequence[str]) -> bool:
+    """Whether `name` occurs in `text` outside the longer tax names that contain it."""
+    for other in longer:
+        text = text.replace(other, "|")
+    return name in text
 
 
 def _shorten(text: str, limit: int, keep: str) -> str:
@@ -675,7 +691,7 @@ class SearchEngine:
         runner = int(np.argmax(others))
         cosine = None if channels.dense is None else float(channels.dense[best])
         uncovered = uncovered_share(
-            self.analyzer, analysis.words, self.data.coverage_texts[best]
+            self.analyzer, analysis.words, self.data.coverage_texts[best], analysis.normalized
         )
         return Scored(scores, best, runner if others[runner] >= 0.0 else -1, cosine, uncovered)
 

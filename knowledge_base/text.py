@@ -271,6 +271,8 @@ class TextAnalyzer:
     _entity_pattern: re.Pattern[str] | None = field(init=False, repr=False, default=None)
     _lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
     _added: set[str] = field(init=False, repr=False, default_factory=set)
+    _entity_set: frozenset[str] = field(init=False, repr=False, default=frozenset())
+    _entities_by_length: tuple[str, ...] = field(init=False, repr=False, default=())
 
     def __post_init__(self) -> None:
         self._tokenizer = _new_tokenizer()
@@ -279,6 +281,8 @@ class TextAnalyzer:
         for word in self.synonyms.canonical_forms():
             if len(word) > 1:
                 self._tokenizer.add_word(word, freq=None)
+        self._entity_set = frozenset(self.entities)
+        self._entities_by_length = tuple(sorted(self._entity_set, key=len, reverse=True))
         if self.entities or self.entity_masks:
             names = sorted(set(self.entities) | set(self.entity_masks), key=len, reverse=True)
             self._entity_pattern = re.compile("|".join(re.escape(n) for n in names))
@@ -319,6 +323,13 @@ class TextAnalyzer:
                 if len(word) > 1 and word not in self._added:
                     self._tokenizer.add_word(word, freq=None)
                     self._added.add(word)
+
+    def longer_entities(self, name: str) -> tuple[str, ...]:
+        """The tax names that contain `name` (增值税 -> 土地增值税), longest first; empty for
+        a word that is not a tax name."""
+        if name not in self._entity_set:
+            return ()
+        return tuple(e for e in self._entities_by_length if e != name and name in e)
 
     def rarity(self, word: str) -> float:
         """How informative a word is in everyday Chinese: -log of its share in jieba's

@@ -252,6 +252,21 @@ def test_uncovered_share_weighs_rare_words_more(kb: KnowledgeBase) -> None:
     assert 0.0 < common < rare < 1.0
 
 
+def test_a_tax_name_is_covered_only_where_it_stands_alone(kb: KnowledgeBase) -> None:
+    analyzer = kb.analyzer
+    assert analyzer.longer_entities("增值税") == ("土地增值税",)
+    assert analyzer.longer_entities("商铺") == ()
+    land_only = analyzer.normalize("个人转让商铺需要缴纳土地增值税")
+    both = analyzer.normalize("个人转让商铺需要缴纳增值税和土地增值税")
+    # the question names 增值税 on its own: an entry on 土地增值税 does not cover it
+    vat = analyzer.normalize("个人卖商铺要交增值税吗")
+    assert uncovered_share(analyzer, ["商铺", "增值税"], land_only, vat) > 0.0
+    assert uncovered_share(analyzer, ["商铺", "增值税"], both, vat) == 0.0
+    # a question about 土地增值税 does not ask about 增值税: the shorter name is left out
+    land = analyzer.normalize("商铺的土地增值税")
+    assert uncovered_share(analyzer, ["商铺", "土地增值税", "增值税"], land_only, land) == 0.0
+
+
 def test_a_near_miss_the_entry_does_not_cover_is_confirmed_not_answered(
     kb: KnowledgeBase,
 ) -> None:
