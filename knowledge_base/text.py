@@ -271,8 +271,9 @@ class TextAnalyzer:
     _entity_pattern: re.Pattern[str] | None = field(init=False, repr=False, default=None)
     _lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
     _added: set[str] = field(init=False, repr=False, default_factory=set)
-    _entity_set: frozenset[str] = field(init=False, repr=False, default=frozenset())
-    _entities_by_length: tuple[str, ...] = field(init=False, repr=False, default=())
+    _longer_entities: dict[str, tuple[str, ...]] = field(init=False, repr=False,
+                                                         default_factory=dict)
+    _general: tuple[dict[str, int], int] = field(init=False, repr=False, default=({}, 1))
 
     def __post_init__(self) -> None:
         self._tokenizer = _new_tokenizer()
@@ -281,8 +282,13 @@ class TextAnalyzer:
         for word in self.synonyms.canonical_forms():
             if len(word) > 1:
                 self._tokenizer.add_word(word, freq=None)
-        self._entity_set = frozenset(self.entities)
-        self._entities_by_length = tuple(sorted(self._entity_set, key=len, reverse=True))
+        by_length = sorted(set(self.entities), key=len, reverse=True)
+        self._longer_entities = {
+            name: longer
+            for name in by_length
+            if (longer := tuple(e for e in by_length if e != name and name in e))
+        }
+        self._general = _general_dictionary()
         if self.entities or self.entity_masks:
             names = sorted(set(self.entities) | set(self.entity_masks), key=len, reverse=True)
             self._entity_pattern = re.compile("|".join(re.escape(n) for n in names))
@@ -327,16 +333,14 @@ class TextAnalyzer:
     def longer_entities(self, name: str) -> tuple[str, ...]:
         """The tax names that contain `name` (增值税 -> 土地增值税), longest first; empty for
         a word that is not a tax name."""
-        if name not in self._entity_set:
-            return ()
-        return tuple(e for e in self._entities_by_length if e != name and name in e)
+        return self._longer_entities.get(name, ())
 
     def rarity(self, word: str) -> float:
         """How informative a word is in everyday Chinese: -log of its share in jieba's
         general dictionary (到底 9.2, 多少 8.7, 海关 11.2, 预缴 16.8), `UNKNOWN_WORD_RARITY`
         for a word it does not know. The general dictionary, not the base's own texts, so
         that the weight does not depend on the entries."""
-        freq, total = _general_dictionary()
+        freq, total = self._general
         count = freq.get(word, 0)
         return math.log(total / count) if count > 0 else UNKNOWN_WORD_RARITY
 
