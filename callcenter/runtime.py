@@ -120,16 +120,15 @@ class Runtime:
                 tickets=shared.tickets)
             runtime.bridge = IvrBridge(runtime.ami, runtime.menu, contact_log,
                                        services=runtime.ivr_services)
-        runtime.desk = AgentDesk(contacts.db, QueueService(contacts.db, clock), runtime.notifier,
-                                 contacts, contact_log, runtime.ami,
-                                 wrapup_seconds=settings.wrapup_seconds,
-                                 callbacks=QueueCallbacks(
-                                     contacts.db, settings.hours_file,
+        runtime.desk = AgentDesk.build(
+            contacts.db, QueueService(contacts.db, clock), runtime.notifier, contacts,
+            contact_log, runtime.ami, wrapup_seconds=settings.wrapup_seconds,
+            callbacks=QueueCallbacks(contacts.db, settings.hours_file,
                                      settings.ticket_commitment_days,
                                      settings.callback_due_hours, clock=clock,
                                      service=shared.tickets),
-                                 clock=clock, node_labels=runtime._node_titles,
-                                 node=node, default_node=settings.node)
+            clock=clock, node_labels=runtime._node_titles, node=node,
+            default_node=settings.node)
         return runtime
 
     def _node_titles(self) -> dict[str, str]:

@@ -89,8 +89,8 @@ async def test_spoken_question_confirmed_or_handed_over_with_the_callers_words(
     ensure_user(db, "agent1", "agent", interface="PJSIP/agent1")
     notifier = Notifier(clock)
     console = notifier.subscribe("calls.agent1")
-    desk = AgentDesk(db, QueueService(db, clock), notifier, harness.contacts, harness.log,
-                     harness.ami, clock=clock)
+    desk = AgentDesk.build(db, QueueService(db, clock), notifier, harness.contacts, harness.log,
+                           harness.ami, clock=clock)
     desk.load()
     await harness.add_agent(1, queue="tax-vat", ring_ms=300, talk_ms=2000)
     ask = prompt_seconds("ask_question") + 0.9

@@ -156,14 +156,9 @@ class DeskCommands:
         if op == "state":
             return desk.agent(str(args["username"])).as_json()
         if op == "change":
-            username, by, state = str(args["username"]), str(args["by"]), str(args["state"])
-            if state == "ready":
-                changed = await desk.go_ready(username, by=by)
-            elif state == "paused":
-                changed = await desk.pause(username, str(args["reason"]), by=by)
-            else:
-                changed = await desk.log_out(username, by=by)
-            return changed.as_json()
+            reason = args.get("reason")
+            return await desk.change(str(args["username"]), str(args["state"]),
+                                     None if reason is None else str(reason), by=str(args["by"]))
         if op == "transfer":
             agent = await desk.transfer(str(args["username"]), str(args["queue"]),
                                         by=str(args["by"]))
@@ -171,13 +166,9 @@ class DeskCommands:
         if op == "board":
             return desk.board().to_dict()
         if op == "on_call":  # whether the agent is on (or ringing for) the call now
-            found = desk.agents.get(str(args["username"]))
-            return found is not None and found.linkedid == str(args["linkedid"])
+            return desk.store.on_call(str(args["username"]), str(args["linkedid"]))
         if op == "push_queues":
-            if desk.pusher is None or desk.ami is None or not desk.ami.ready:
-                return False
-            await desk.pusher.push()
-            return True
+            return await desk.push_queues()
         raise DeskError(f"桥接服务不认识的命令：{op}", 400)
 
 

@@ -44,18 +44,6 @@ class DeskFront(Protocol):
         ...
 
 
-async def change_on(desk: AgentDesk, username: str, state: str, reason: str | None, *,
-                    by: str) -> dict[str, Any]:
-    if state == "ready":
-        agent = await desk.go_ready(username, by=by)
-    elif state == "paused":
-        assert reason is not None
-        agent = await desk.pause(username, reason, by=by)
-    else:
-        agent = await desk.log_out(username, by=by)
-    return agent.as_json()
-
-
 class LocalFront:
     def __init__(self, desk: AgentDesk) -> None:
         self.desk = desk
@@ -65,7 +53,7 @@ class LocalFront:
 
     async def change(self, username: str, state: str, reason: str | None, *,
                      by: str) -> dict[str, Any]:
-        return await change_on(self.desk, username, state, reason, by=by)
+        return await self.desk.change(username, state, reason, by=by)
 
     async def transfer(self, username: str, queue: str, *, by: str) -> str | None:
         return (await self.desk.transfer(username, queue, by=by)).linkedid
@@ -84,11 +72,7 @@ class LocalFront:
         return self.desk.notes(linkedid)
 
     async def push_queues(self) -> bool:
-        desk = self.desk
-        if desk.pusher is None or desk.ami is None or not desk.ami.ready:
-            return False
-        await desk.pusher.push()
-        return True
+        return await self.desk.push_queues()
 
 
 class RemoteFront:

@@ -65,7 +65,7 @@ async def desk(fake: FakeAmi, clean_users: Database, contacts: ContactService
     ami = await pool.ready()
     notifier = Notifier(SUITE_CLOCK)
     subscription = notifier.subscribe("calls.agent1", "agents.agent1")
-    agent_desk = AgentDesk(db, queues, notifier, contacts, None, ami, wrapup_seconds=0.3,
+    agent_desk = AgentDesk.build(db, queues, notifier, contacts, None, ami, wrapup_seconds=0.3,
                            clock=SUITE_CLOCK, node_labels=SHIPPED_MENU.titles)
     agent_desk.load()
     try:
@@ -227,8 +227,8 @@ async def test_callback_offer_accepted_in_the_queue_creates_a_callback(
     agent_desk, _sub = desk
     hours = tmp_path / "hours.yaml"
     hours.write_text(ALWAYS_OPEN)
-    agent_desk.callbacks = QueueCallbacks(agent_desk.db, hours, {"complaint": 5}, 4.0,
-                                          clock=SUITE_CLOCK)
+    agent_desk.events.callbacks = QueueCallbacks(agent_desk.db, hours, {"complaint": 5}, 4.0,
+                                                 clock=SUITE_CLOCK)
     recorded: list[ContactEvent] = []
 
     class Recorder:
@@ -241,12 +241,12 @@ async def test_callback_offer_accepted_in_the_queue_creates_a_callback(
         async def open_contacts(self) -> list[str]:
             return []
 
-    agent_desk.recorder = Recorder()
+    agent_desk.events.recorder = Recorder()
     with agent_desk.db.transaction() as session:
         session.execute(delete(CallbackRequest))
     fake.push(event("UserEvent", UserEvent="HotlineCallback", Channel=CALLER_CHANNEL,
                     Uniqueid=L1, Linkedid=L1, Queue="tax-vat", Number="13800002222"))
-    await eventually(lambda: agent_desk.callbacks_taken == 1, 5, "callback taken")
+    await eventually(lambda: agent_desk.events.callbacks_taken == 1, 5, "callback taken")
     with agent_desk.db.session() as session:
         rows = session.query(CallbackRequest).all()
         assert [(r.number, r.linkedid, r.status) for r in rows] == [

@@ -41,8 +41,8 @@ async def test_the_card_shows_the_question_heard_and_the_path_in_chinese(
     for event in recorder.events:
         assert contacts.apply(event)
 
-    desk = AgentDesk(clean_users, QueueService(clean_users, clock), Notifier(clock), contacts,
-                     clock=clock, node_labels=SHIPPED.titles)
+    desk = AgentDesk.build(clean_users, QueueService(clean_users, clock), Notifier(clock),
+                           contacts, clock=clock, node_labels=SHIPPED.titles)
     card = await desk.call_card(channel.linkedid, channel.caller_number, "consult", None)
 
     assert card.faqs == ({"id": "vat.law.effective_date",
@@ -69,8 +69,8 @@ async def test_a_stored_row_that_fits_no_record_is_left_out_of_the_card(
             ContactEventRow.kind == "menu_node")).first()
         assert row is not None
         row.data = {"node": 5}
-    desk = AgentDesk(clean_users, QueueService(clean_users, clock), Notifier(clock), contacts,
-                     clock=clock, node_labels=SHIPPED.titles)
+    desk = AgentDesk.build(clean_users, QueueService(clean_users, clock), Notifier(clock),
+                           contacts, clock=clock, node_labels=SHIPPED.titles)
     card = await desk.call_card("L-bad", "13800138000", "consult", None)
     assert card.ivr_path == ("main",)
     assert card.ivr_path_labels == ("主菜单",)

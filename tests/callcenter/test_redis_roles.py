@@ -235,9 +235,9 @@ async def bridges(db_url: str, clean_users: Database, prefix: str
     for node in ("pbx1", "pbx2"):
         bus = RedisBus(REDIS_URL, prefix)
         notifier = RedisNotifier(SUITE_CLOCK, bus)
-        desk = AgentDesk(clean_users, QueueService(clean_users, SUITE_CLOCK), notifier,
-                         ContactService(clean_users), clock=SUITE_CLOCK, node=node,
-                         default_node="pbx1")
+        desk = AgentDesk.build(clean_users, QueueService(clean_users, SUITE_CLOCK), notifier,
+                               ContactService(clean_users), clock=SUITE_CLOCK, node=node,
+                               default_node="pbx1")
         await asyncio.to_thread(desk.load)
         commands = DeskCommands(bus, desk, node, status=lambda: {"ami_ready": False})
         await bus.start()

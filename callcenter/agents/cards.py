@@ -1,0 +1,82 @@
+"""The call card: what the console shows when an agent's phone rings, read from the contact's
+timeline (the IVR path with the menu's Chinese node titles, keys, FAQ answers heard, the
+caller's words, the taxpayer, the wait, previous contacts of the number)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Mapping
+from datetime import datetime
+
+from callcenter.contacts.services import ContactFilters, ContactService
+from callcenter.notify.messages import CallRinging
+from ivr.clock import Clock
+from ivr.events import Digits, Escalated, FaqPlayed, Json, MenuNodeEntered, ServiceResult
+from ivr.ports import ContactRecorder
+
+
+class CallCards:
+    def __init__(self, contacts: ContactService, clock: Clock,
+                 recorder: ContactRecorder | None = None,
+                 node_labels: Callable[[], Mapping[str, str]] | None = None) -> None:
+        self.contacts = contacts
+        self.clock = clock
+        self.recorder = recorder  # flushed first, so that the card sees the latest events
+        # the menu's Chinese node titles, as the running menu has them (it may be reloaded)
+        self.node_labels = node_labels
+
+    async def build(self, linkedid: str, caller: str, queue: str,
+                    waiting_since: datetime | None) -> CallRinging:
+        """The card of the call ``linkedid`` (from the contact's timeline)."""
+        if self.recorder is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.recorder.flush(), 2.0)
+        return await asyncio.to_thread(self.card, linkedid, caller, queue, waiting_since)
+
+    def card(self, linkedid: str, caller: str, queue: str,
+             waiting_since: datetime | None) -> CallRinging:
+        contact = self.contacts.get_by_linkedid(linkedid)
+        path: list[str] = []
+        faqs: list[Mapping[str, Json]] = []
+        asked: list[str] = []    # the caller's words of a question self-service handed over
+        digits: list[str] = []
+        taxpayer: str | None = None
+        # the Chinese title of a menu node for the agent (its id when it has none)
+        titles = self.node_labels() if self.node_labels is not None else {}
+        if contact is not None:
+            caller = contact.caller_number or caller
+            for record in contact.records():
+                if isinstance(record, MenuNodeEntered):
+                    if not path or path[-1] != record.node:
+                        path.append(record.node)
+                elif isinstance(record, Digits):
+                    digits.append(record.digits)
+                elif isinstance(record, FaqPlayed):
+                    # the question of the answer the caller heard (a repeat is listed once)
+                    faq = {"id": record.faq_id, "question": record.question,
+                           "node": record.node, "node_label": titles.get(record.node, record.node)}
+                    if faq not in faqs:
+                        faqs.append(faq)
+                elif isinstance(record, Escalated) and record.text:
+                    asked.append(record.text)
+                elif isinstance(record, ServiceResult) and record.tin:
+                    # the comprehensive query: verified (TIN + PIN) or only stated
+                    verified = record.result == "found"
+                    if verified or taxpayer is None:
+                        taxpayer = f"{record.tin}（{'已验证' if verified else '未验证'}）"
+            if waiting_since is None and contact.queue_joined_at is not None:
+                waiting_since = contact.queue_joined_at
+        _total, previous = self.contacts.search(ContactFilters(caller=caller), 6, 0)
+        history: list[Mapping[str, Json]] = [
+            {"id": c.id, "started_at": c.started_at.isoformat(), "outcome": c.outcome,
+             "queue": c.queue, "agent": c.agent}
+            for c in previous if c.linkedid != linkedid]
+        wait = (self.clock() - waiting_since).total_seconds() if waiting_since else None
+        return CallRinging(linkedid=linkedid, caller=caller, queue=queue,
+                           contact_id=contact.id if contact else None, ivr_path=tuple(path),
+                           ivr_path_labels=tuple(titles.get(node, node) for node in path),
+                           digits=tuple(digits), faqs=tuple(faqs), asked=tuple(asked),
+                           taxpayer=taxpayer,
+                           wait_s=round(wait, 1) if wait is not None else None,
+                           previous=tuple(history[:5]))

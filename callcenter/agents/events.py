@@ -1,0 +1,231 @@
+"""The desk's AMI consumer: what Asterisk tells moves the agents and the board along.
+
+``QueueCallerJoin`` / ``QueueCallerLeave`` / ``QueueCallerAbandon``: the waiting callers (the
+board; an abandoned caller's ringing agent is ready again). ``AgentCalled`` -> ringing (the call
+card is published), ``AgentConnect`` -> on call, ``AgentComplete`` -> wrap-up,
+``AgentRingNoAnswer`` -> ready. ``QueueMemberStatus`` reporting a pause we did not make (CLI,
+another tool) is taken over. ``UserEvent(HotlineCallback)``: a waiting caller accepted the
+queue's callback offer. After every AMI (re)connection :meth:`DeskEvents.resync` pushes the queue
+configuration and restores each agent's membership and pause from our state (``QueueStatus``
+tells what Asterisk has); a call that ended out of sight (Asterisk crashed or restarted) ends for
+the desk too, and callers no longer in a queue leave the board.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Protocol
+
+from callcenter.agents.cards import CallCards
+from callcenter.agents.members import QueueMembers
+from callcenter.agents.models import AgentState
+from callcenter.agents.notifier import DeskNotifier
+from callcenter.agents.state import (
+    EXTERNAL_PAUSE,
+    WRAP_UP_REASON,
+    Agent,
+    AgentStore,
+    DeskError,
+    Waiting,
+)
+from callcenter.agents.transitions import AgentTransitions
+from callcenter.queues.services import QueueService
+from ivr.ami.client import AmiClient, AmiError
+from ivr.ami.events import (
+    AgentCalled,
+    AgentComplete,
+    AgentConnect,
+    AgentRingNoAnswer,
+    AmiEvent,
+    QueueCallerAbandon,
+    QueueCallerJoin,
+    QueueCallerLeave,
+    QueueEvent,
+)
+from ivr.clock import Clock
+from ivr.events import CallbackRequested, OutcomeSet
+from ivr.ports import ContactEvent, ContactRecorder
+
+log = logging.getLogger(__name__)
+
+
+class CallbackTaker(Protocol):
+    """Creates a callback request (``callcenter.tickets``; the IVR's BookingDesk shape)."""
+
+    async def request_callback(self, number: str, linkedid: str, reason: str) -> Any: ...
+
+
+class DeskEvents:
+    def __init__(self, store: AgentStore, transitions: AgentTransitions,
+                 members: QueueMembers, notify: DeskNotifier, cards: CallCards,
+                 queues: QueueService, *, clock: Clock,
+                 recorder: ContactRecorder | None = None,
+                 callbacks: CallbackTaker | None = None) -> None:
+        self.store = store
+        self.transitions = transitions
+        self.members = members
+        self.notify = notify
+        self.cards = cards
+        self.queues = queues
+        self.clock = clock
+        self.recorder = recorder
+        self.callbacks = callbacks
+        self.callbacks_taken = 0
+        self.resyncs = 0
+
+    def subscribe(self, ami: AmiClient) -> None:
+        ami.on(QueueEvent, self.on_queue_event)
+        ami.on(AmiEvent, self.on_any_event)
+        ami.on_ready(self.resync)
+
+    # -- queue events ---------------------------------------------------------------------
+
+    def _agent_of(self, event: QueueEvent) -> Agent | None:
+        agents = self.store.agents
+        if event.member_name in agents:
+            return agents[event.member_name]
+        for agent in agents.values():
+            if agent.interface and agent.interface == event.member:
+                return agent
+        return None
+
+    async def on_queue_event(self, event: QueueEvent) -> None:
+        store, set_state = self.store, self.transitions.set
+        if isinstance(event, QueueCallerJoin):
+            store.waiting[event.uniqueid] = Waiting(event.linkedid, event.queue,
+                                                    event.caller_id_num, self.clock())
+            self.notify.queue_board(store.board())
+            return
+        if isinstance(event, QueueCallerLeave | QueueCallerAbandon):
+            store.waiting.pop(event.uniqueid, None)
+            self.notify.queue_board(store.board())
+            if isinstance(event, QueueCallerAbandon):
+                for ringing in store.agents.values():
+                    if ringing.linkedid == event.linkedid and ringing.state is AgentState.RINGING:
+                        await set_state(ringing, AgentState.READY, None, by=None)
+                        self.notify.call_abandoned(ringing.username, event.linkedid)
+            return
+        agent = self._agent_of(event)
+        if agent is None:
+            return
+        username = agent.username
+        if isinstance(event, AgentCalled):
+            if agent.state is AgentState.ON_CALL:
+                return
+            agent.linkedid, agent.queue = event.linkedid, event.queue
+            agent.caller, agent.caller_channel = event.caller_id_num, event.channel
+            await set_state(agent, AgentState.RINGING, None, by=None, linkedid=event.linkedid)
+            waiting = store.waiting.get(event.uniqueid)
+            card = await self.cards.build(event.linkedid, event.caller_id_num, event.queue,
+                                          waiting.since if waiting else None)
+            self.notify.call_ringing(username, card)
+        elif isinstance(event, AgentConnect):
+            agent.linkedid, agent.queue = event.linkedid, event.queue
+            agent.caller, agent.caller_channel = event.caller_id_num, event.channel
+            await set_state(agent, AgentState.ON_CALL, None, by=None, linkedid=event.linkedid)
+            self.notify.call_connected(username, event.linkedid, event.queue, event.hold_time)
+        elif isinstance(event, AgentComplete):
+            if agent.linkedid not in (None, event.linkedid):
+                return
+            linkedid = event.linkedid
+            await self.transitions.enter_wrapup(agent, linkedid)
+            self.notify.call_completed(username, linkedid, event.talk_time, event.reason)
+        elif isinstance(event, AgentRingNoAnswer) and agent.state is AgentState.RINGING:
+            await set_state(agent, AgentState.READY, None, by=None)
+            self.notify.call_missed(username, event.linkedid)
+
+    # -- member status, callback offers ---------------------------------------------------
+
+    async def on_any_event(self, event: AmiEvent) -> None:
+        if event.name.lower() == "userevent" and event.header("UserEvent") == "HotlineCallback":
+            await self._callback_from_queue(event)
+            return
+        if event.name.lower() != "queuememberstatus":
+            return
+        name = event.header("MemberName")
+        agent = self.store.agents.get(name)
+        if agent is None:
+            return
+        paused = event.header("Paused") == "1"
+        reason = event.header("PausedReason") or None
+        if agent.state is AgentState.READY and paused and reason != WRAP_UP_REASON:
+            # paused outside the console (CLI, another tool): show it
+            await self.transitions.set(agent, AgentState.PAUSED, reason or EXTERNAL_PAUSE,
+                                       by=None)
+        elif agent.state is AgentState.PAUSED and not paused and reason is None and (
+                agent.reason == EXTERNAL_PAUSE):
+            await self.transitions.set(agent, AgentState.READY, None, by=None)
+
+    async def _callback_from_queue(self, event: AmiEvent) -> None:
+        """A caller waiting in a queue pressed 1 after the callback offer."""
+        number = event.header("Number") or event.header("CallerIDNum")
+        linkedid = event.header("Linkedid") or event.header("Uniqueid")
+        queue = event.header("Queue")
+        if self.callbacks is None:
+            log.error("callback offer accepted by %s but no callback service is wired", number)
+            return
+        confirmation = await self.callbacks.request_callback(number, linkedid,
+                                                            f"排队等待过长（{queue}）")
+        self.callbacks_taken += 1
+        if self.recorder is not None and linkedid:
+            self.recorder.record(ContactEvent(linkedid, CallbackRequested(
+                callback_id=getattr(confirmation, "callback_id", None), number=number,
+                queue=queue, via="queue_offer"), at=self.clock()))
+            self.recorder.record(ContactEvent(linkedid, OutcomeSet(outcome="callback_requested"),
+                                              at=self.clock()))
+        self.notify.callback_offered(number, queue)
+
+    # -- resynchronisation ----------------------------------------------------------------
+
+    async def resync(self) -> None:
+        """After a (re)connection: push the queue configuration, then restore every agent's
+        membership and pause in Asterisk from our state."""
+        if self.members.ami is None:
+            return
+        try:
+            await self.members.push_config()
+        except Exception:
+            log.exception("queue configuration push failed")
+        try:
+            status = await self.members.status()
+        except AmiError:
+            log.exception("QueueStatus failed; agent resync skipped")
+            return
+        store = self.store
+        gone = [uniqueid for uniqueid in store.waiting if uniqueid not in status.queued]
+        if gone:  # they left while we could not see it (e.g. Asterisk restarted)
+            for uniqueid in gone:
+                del store.waiting[uniqueid]
+            self.notify.queue_board(store.board())
+        await asyncio.to_thread(store.load)
+        async with self.transitions.lock:
+            for agent in list(store.agents.values()):
+                try:
+                    await self._restore(agent, status.members)
+                except DeskError as exc:
+                    log.warning("resync of %s: %s", agent.username, exc)
+        self.resyncs += 1
+        self.notify.agents_resynced(self.resyncs)
+
+    async def _restore(self, agent: Agent, present: dict[tuple[str, str], dict[str, str]]
+                       ) -> None:
+        if agent.interface is None:
+            return
+        mine = {q for (q, iface) in present if iface == agent.interface}
+        if agent.state is AgentState.LOGGED_OUT:
+            for queue in mine:
+                await self.members.remove(agent, queue, ok_messages=("not there",))
+            return
+        memberships = await asyncio.to_thread(self.queues.memberships, agent.username)
+        agent.queues = [m.queue for m in memberships]
+        paused = agent.state in (AgentState.PAUSED, AgentState.WRAP_UP)
+        for membership in memberships:
+            if membership.queue not in mine:
+                await self.members.add(agent, membership, paused, agent.reason)
+        await self.members.pause(agent, paused, agent.reason if paused else None)
+        # a call may have ended while we could not see it
+        in_call = any(p.get("incall") == "1" or p.get("status") in ("2", "6", "7")
+                      for (_q, iface), p in present.items() if iface == agent.interface)
+        if agent.state in (AgentState.RINGING, AgentState.ON_CALL) and not in_call:
+            await self.transitions.call_lost(agent)
