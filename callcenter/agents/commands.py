@@ -26,7 +26,8 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from callcenter.agents.services import AgentDesk, DeskError
+from callcenter.agents.services import AgentDesk
+from callcenter.agents.state import DeskError
 from callcenter.bus import RedisBus
 
 log = logging.getLogger(__name__)

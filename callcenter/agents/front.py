@@ -17,7 +17,8 @@ from sqlalchemy import select
 
 from callcenter.agents.commands import CommandClient, live_nodes
 from callcenter.agents.models import CallNote
-from callcenter.agents.services import AgentDesk, DeskError
+from callcenter.agents.services import AgentDesk
+from callcenter.agents.state import DeskError
 from callcenter.auth.models import User
 from callcenter.notify.redisbus import merge_boards
 

@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import delete
 
 from callcenter.agents.models import AgentState, AgentStateChange
-from callcenter.agents.services import AgentDesk, DeskError
+from callcenter.agents.services import AgentDesk
+from callcenter.agents.state import DeskError
 from callcenter.contacts.services import ContactService
 from callcenter.db import Database
 from callcenter.notify.services import Notifier, Subscription

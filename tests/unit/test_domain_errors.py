@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 import callcenter.app  # noqa: F401 - imports every domain, so every DomainError subclass
-from callcenter.agents.services import DeskError
+from callcenter.agents.state import DeskError
 from callcenter.auth.services import AuthError, PasswordRejected
 from callcenter.errors import DomainError, NotFound, domain_error_response
 from callcenter.queues.services import ConfigError
