@@ -31,6 +31,7 @@ from callcenter.contacts.models import Outcome
 from callcenter.contacts.services import ContactFilters, ContactLog, ContactService
 from callcenter.db import Database
 from callcenter.migrate import upgrade
+from callcenter.runtime import load_shared
 from callcenter.selfservice.services import build_ivr_services, seed_demo
 from callcenter.settings import PROJECT_ROOT, Settings
 from ivr.ami.client import AmiClient
@@ -63,8 +64,14 @@ async def run_round(sandbox: AsteriskSandbox, db_url: str, n: int, rate: int) ->
     db = Database(db_url)
     contacts = ContactService(db)
     settings = Settings(recordings_dir=sandbox.recordings_dir, vosk_model_path=None)
-    services = build_ivr_services(settings, db, RunningClock(OPEN_TIME))
-    services.kb = KnowledgeBase.load(settings.kb_data_dir, cache_dir=settings.kb_cache_dir)
+    clock = RunningClock(OPEN_TIME)
+    # the calendar and the ticket service as the app builds them (the knowledge base below)
+    shared = load_shared(settings.model_copy(update={"kb_enabled": False}), db, clock)
+    assert isinstance(shared.calendar, ServiceCalendar)
+    assert shared.tickets is not None
+    services = build_ivr_services(
+        settings, db, clock, calendar=shared.calendar, tickets=shared.tickets,
+        kb=KnowledgeBase.load(settings.kb_data_dir, cache_dir=settings.kb_cache_dir))
     menu = load_menu(PROJECT_ROOT / "ivr" / "menus" / "12366.yaml")
     ami = AmiClient("127.0.0.1", PORTS.ami, sandbox.credentials.ami_user,
                     sandbox.credentials.ami_secret)

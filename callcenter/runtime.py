@@ -17,8 +17,7 @@ from callcenter.health.calendar import load_checked
 from callcenter.notify.services import Notifier
 from callcenter.queues.services import QueueService
 from callcenter.settings import Settings
-from callcenter.tickets.desk import QueueCallbacks
-from callcenter.tickets.services import TicketService
+from callcenter.tickets.services import IvrTicketDesk, TicketService
 from ivr.ami.client import AmiClient
 from ivr.bridge import IvrBridge
 from ivr.calendar import CalendarError, ServiceCalendar
@@ -115,6 +114,7 @@ class Runtime:
 
             if isinstance(shared.calendar, CalendarError):
                 raise shared.calendar  # the menu routes by it: no bridge without one
+            assert shared.tickets is not None  # built whenever the calendar loaded
             runtime.ivr_services = build_ivr_services(
                 settings, contacts.db, clock, calendar=shared.calendar, kb=shared.kb,
                 tickets=shared.tickets)
@@ -123,10 +123,9 @@ class Runtime:
         runtime.desk = AgentDesk.build(
             contacts.db, QueueService(contacts.db, clock), runtime.notifier, contacts,
             contact_log, runtime.ami, wrapup_seconds=settings.wrapup_seconds,
-            callbacks=QueueCallbacks(contacts.db, settings.hours_file,
-                                     settings.ticket_commitment_days,
-                                     settings.callback_due_hours, clock=clock,
-                                     service=shared.tickets),
+            # the queue's callback offers, on the one ticket service (none without a
+            # calendar; then there is no AMI either: see above)
+            callbacks=IvrTicketDesk(shared.tickets) if shared.tickets is not None else None,
             clock=clock, node_labels=runtime._node_titles, node=node,
             default_node=settings.node)
         return runtime

@@ -13,6 +13,7 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 from callcenter.db import Database
+from callcenter.runtime import load_shared
 from callcenter.selfservice.services import build_ivr_services, seed_demo
 from callcenter.settings import PROJECT_ROOT, Settings
 from ivr.calendar import ServiceCalendar
@@ -67,9 +68,12 @@ def make_ivr_services(db: Database, recordings_dir: Path,
     """Services over ``db`` on a clock running from ``moment`` (default: agents in), with the
     demo data seeded for that day and the knowledge base loaded."""
     clock = RunningClock(moment or agents_in_moment())
-    settings = Settings(recordings_dir=recordings_dir, vosk_model_path=None)
-    services = build_ivr_services(settings, db, clock)
-    services.kb = knowledge_base()
+    settings = Settings(recordings_dir=recordings_dir, vosk_model_path=None, kb_enabled=False)
+    shared = load_shared(settings, db, clock)  # the calendar and the ticket service, as the app
+    assert isinstance(shared.calendar, ServiceCalendar)
+    assert shared.tickets is not None
+    services = build_ivr_services(settings, db, clock, calendar=shared.calendar,
+                                  tickets=shared.tickets, kb=knowledge_base())
     assert services.calendar is not None
     seed_demo(db, services.calendar, clock)
     return services

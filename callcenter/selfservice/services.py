@@ -32,15 +32,10 @@ log = logging.getLogger(__name__)
 
 
 def build_ivr_services(settings: Settings, db: Database, clock: Clock, *,
-                       calendar: ServiceCalendar | None = None, kb: FaqSource | None = None,
-                       tickets: TicketService | None = None) -> IvrServices:
-    """The menu's services over ``db``. The composition root passes what it already built
-    (``callcenter.runtime.Shared``); a test or a benchmark may leave them to be made here."""
-    if calendar is None:
-        calendar = ServiceCalendar.load(settings.hours_file)
-    if tickets is None:
-        tickets = TicketService(db, calendar, settings.ticket_commitment_days,
-                                settings.callback_due_hours, clock=clock)
+                       calendar: ServiceCalendar, tickets: TicketService,
+                       kb: FaqSource | None = None) -> IvrServices:
+    """The menu's services over ``db``, on the calendar and the ticket service the
+    composition root built (``callcenter.runtime.Shared``)."""
     recognizer = build_recognizer(settings.asr_engine, settings.whisper_model_dir,
                                   settings.vosk_model_path)
     return IvrServices(

@@ -3,9 +3,8 @@ owner assignment, callback status, lists and the overdue list."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -20,9 +19,8 @@ from callcenter.tickets.models import (
     TicketStatus,
     TicketStatusChange,
 )
-from callcenter.tickets.services import IvrTicketDesk, TicketError, TicketService
+from callcenter.tickets.services import TicketError
 from ivr.clock import Clock
-from ivr.ports import CallbackConfirmation
 
 
 class TicketDesk:
@@ -124,30 +122,3 @@ class TicketDesk:
                   status=status, owner=owner)
             session.flush()
             return request
-
-
-class QueueCallbacks:
-    """Callback requests of callers who accepted the queue's callback offer: on the
-    process's ticket service (``service``, from the composition root), or, without one (a
-    broken calendar file, which never stops the call center from starting), one built on
-    first use."""
-
-    def __init__(self, db: Database, hours_file: Path, commitments: Mapping[str, int],
-                 callback_due_hours: float, *, clock: Clock,
-                 service: TicketService | None = None) -> None:
-        self.db = db
-        self.clock = clock
-        self.hours_file = hours_file
-        self.commitments = commitments
-        self.callback_due_hours = callback_due_hours
-        self._desk: IvrTicketDesk | None = IvrTicketDesk(service) if service else None
-
-    async def request_callback(self, number: str, linkedid: str, reason: str
-                               ) -> CallbackConfirmation:
-        if self._desk is None:
-            from ivr.calendar import ServiceCalendar
-
-            self._desk = IvrTicketDesk(TicketService(
-                self.db, ServiceCalendar.load(self.hours_file), self.commitments,
-                self.callback_due_hours, clock=self.clock))
-        return await self._desk.request_callback(number, linkedid, reason)

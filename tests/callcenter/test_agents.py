@@ -18,8 +18,9 @@ from callcenter.db import Database
 from callcenter.notify.services import Notifier, Subscription
 from callcenter.queues.services import QueueService
 from callcenter.settings import PROJECT_ROOT
-from callcenter.tickets.desk import QueueCallbacks
 from callcenter.tickets.models import CallbackRequest
+from callcenter.tickets.services import IvrTicketDesk, TicketService
+from ivr.calendar import ServiceCalendar
 from ivr.events import (
     CallStarted,
     Escalated,
@@ -228,8 +229,8 @@ async def test_callback_offer_accepted_in_the_queue_creates_a_callback(
     agent_desk, _sub = desk
     hours = tmp_path / "hours.yaml"
     hours.write_text(ALWAYS_OPEN)
-    agent_desk.events.callbacks = QueueCallbacks(agent_desk.db, hours, {"complaint": 5}, 4.0,
-                                                 clock=SUITE_CLOCK)
+    agent_desk.events.callbacks = IvrTicketDesk(TicketService(
+        agent_desk.db, ServiceCalendar.load(hours), {"complaint": 5}, 4.0, clock=SUITE_CLOCK))
     recorded: list[ContactEvent] = []
 
     class Recorder:

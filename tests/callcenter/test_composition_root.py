@@ -87,7 +87,8 @@ def test_the_app_builds_each_shared_service_once(db_url: str, counts: Counts,
         assert isinstance(ivr.tickets, IvrTicketDesk)
         assert ivr.tickets.service is state.tickets
         queue_callbacks = state.runtime.desk.events.callbacks
-        assert queue_callbacks._desk.service is state.tickets
+        assert isinstance(queue_callbacks, IvrTicketDesk)
+        assert queue_callbacks.service is state.tickets
         # requests read what the lifespan built; they build nothing
         response = client.post("/api/v1/callbacks", headers=auth,
                                json={"number": "13800000000"})
