@@ -1,5 +1,5 @@
-"""SMS tables (migration 0006): every text in and out, its delivery reports, and the numbers
-that opted out of reminders (退订)."""
+"""SMS tables (migrations 0006, 0007): every text in and out, its delivery reports, and the
+numbers that opted out of reminders (退订)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ class MtStatus(enum.StrEnum):
     DELIVERED = "delivered"    # DLR 1: on the phone
     FAILED = "failed"          # DLR 2 or 16, or sendsms refused it
     BUFFERED = "buffered"      # DLR 4: the SMSC keeps it for later
+    HELD = "held"              # over a sending limit: waits for its slot (send_after)
+    SUPPRESSED = "suppressed"  # cut: a reply storm to one number (never sent)
 
 
 # Kannel's delivery report types (``%d`` of a dlr-url)
@@ -53,6 +55,10 @@ class SmsMessage(Base):
     status_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # a confirm offer awaiting "1"/"2": the FAQ ids offered, space-separated, first = offered
     offer: Mapped[str | None] = mapped_column(String(256))
+    # handed to the gateway at (the throttle counts these; migration 0007); a held text
+    # waits until send_after
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+    send_after: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class SmsDeliveryReport(Base):

@@ -19,7 +19,8 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from callcenter.contacts.services import ContactService
 from callcenter.db import Database
@@ -44,6 +45,7 @@ from callcenter.sms.parsing import (
     Question,
     parse,
 )
+from callcenter.sms.throttle import HOUR, SECOND, Limits, next_slot
 from callcenter.tickets.services import TicketService
 from ivr.clock import Clock
 from ivr.ports import ContactEvent, EventKind, FaqSource
@@ -60,6 +62,11 @@ INVOICE_HELP = ("发票查验格式：发票 发票号码 价税合计（元）�
 OPT_OUT_DONE = "您已退订12366短信提醒，今后不再向您发送提醒。如需咨询，仍可直接发送问题。"
 KB_UNAVAILABLE = "抱歉，智能咨询暂不可用，请稍后再试或拨打12366热线。"
 NO_TICKET = "您的问题需人工解答，请拨打12366热线转人工咨询。"
+
+
+def mask(number: str) -> str:
+    """A number as logs show it: the last four digits only."""
+    return f"***{number[-4:]}"
 
 
 @dataclass(frozen=True)
@@ -121,8 +128,11 @@ class KannelSender:
 class SmsService:
     def __init__(self, db: Database, clock: Clock, *, kb: FaqSource | None,
                  tickets: TicketService | None, sender: SmsSender | None,
-                 service_number: str = "12366", timezone: str = "Asia/Shanghai") -> None:
+                 service_number: str = "12366", timezone: str = "Asia/Shanghai",
+                 limits: Limits | None = None) -> None:
         self.db = db
+        self.limits = limits or Limits()
+        self._lock = asyncio.Lock()  # one admission or dispatch at a time in this process
         self.clock = clock
         self.kb = kb
         self.tickets = tickets
@@ -157,15 +167,101 @@ class SmsService:
 
     async def send(self, number: str, text: str, linkedid: str = "", intent: str = "",
                    offer: str | None = None) -> SmsMessage:
-        """Record and send one text to ``number`` (Kannel splits it)."""
-        mt = await asyncio.to_thread(self._store, Direction.MT, number, text, linkedid,
-                                     self.clock(), intent, offer)
+        """Record and send one text to ``number`` (Kannel splits it), within the sending
+        limits: over one, the text is held and goes when its slot comes
+        (:meth:`dispatch_due`); beyond the storm backlog it is cut (``suppressed``)."""
+        async with self._lock:
+            mt = await asyncio.to_thread(self._admit, number, text, linkedid, intent, offer)
+        if mt.status == MtStatus.QUEUED:
+            await self._hand_over(mt)
+        return mt
+
+    async def _hand_over(self, mt: SmsMessage) -> None:
         problem = "no SMS gateway" if self.sender is None else \
-            await self.sender.send(number, text, mt.id)
+            await self.sender.send(mt.number, mt.text, mt.id)
         if problem is not None:
             log.warning("SMS: text %s to the gateway failed: %s", mt.id, problem)
             await asyncio.to_thread(self._set_status, mt.id, MtStatus.FAILED)
-        return mt
+
+    def _admit(self, number: str, text: str, linkedid: str, intent: str,
+               offer: str | None) -> SmsMessage:
+        """Store one outgoing text: queued (to go now), held (over a limit, or behind texts
+        held for the number) or suppressed (a reply storm to the number)."""
+        now = self.clock()
+        with self.db.transaction() as session:
+            held = session.scalar(select(func.count()).select_from(SmsMessage).where(
+                SmsMessage.number == number[:32], SmsMessage.status == str(MtStatus.HELD))) or 0
+            if held >= self.limits.storm_backlog:
+                status, slot = MtStatus.SUPPRESSED, None
+            else:
+                slot = self._slot(session, number, now)
+                status = MtStatus.QUEUED if held == 0 and slot <= now else MtStatus.HELD
+            message = SmsMessage(
+                direction=str(Direction.MT), number=number[:32],
+                service_number=self.service_number, text=text, segments=segments(text),
+                at=now, linkedid=linkedid, intent=intent, status=str(status),
+                status_at=now if status is not MtStatus.QUEUED else None, offer=offer,
+                sent_at=now if status is MtStatus.QUEUED else None,
+                send_after=slot if status is MtStatus.HELD else None)
+            session.add(message)
+            session.flush()
+            session.expunge(message)
+        if status is MtStatus.SUPPRESSED:
+            log.warning("SMS: reply storm to %s cut: %d texts already held for it, text %s "
+                        "(%s) not sent", mask(number), held, message.id, intent or "-")
+        elif status is MtStatus.HELD:
+            log.info("SMS: text %s to %s held until %s (sending limits)", message.id,
+                     mask(number), message.send_after)
+        return message
+
+    def _slot(self, session: Session, number: str, now: datetime) -> datetime:
+        """When one more text to ``number`` may go, by the texts handed over so far."""
+        to_number = list(session.scalars(select(SmsMessage.sent_at).where(
+            SmsMessage.number == number[:32], SmsMessage.sent_at > now - HOUR)))
+        in_total = list(session.scalars(select(SmsMessage.sent_at).where(
+            SmsMessage.sent_at > now - SECOND)))
+        return next_slot(now, [t for t in to_number if t is not None],
+                         [t for t in in_total if t is not None], self.limits)
+
+    async def dispatch_due(self) -> int:
+        """Send the held texts whose slot has come, oldest first (each number's in order);
+        returns how many went. A text whose slot moved on (others went first) waits again."""
+        async with self._lock:
+            due = await asyncio.to_thread(self._claim_due)
+        for mt in due:
+            await self._hand_over(mt)
+        return len(due)
+
+    def _claim_due(self) -> list[SmsMessage]:
+        now = self.clock()
+        claimed: list[SmsMessage] = []
+        waiting: set[str] = set()  # numbers whose oldest held text still waits
+        with self.db.transaction() as session:
+            held = list(session.scalars(
+                select(SmsMessage).where(SmsMessage.status == str(MtStatus.HELD),
+                                         SmsMessage.send_after <= now)
+                .order_by(SmsMessage.id).with_for_update(skip_locked=True)))
+            for message in held:
+                if message.number in waiting:
+                    continue
+                slot = self._slot(session, message.number, now)
+                if slot > now:
+                    message.send_after = slot
+                    waiting.add(message.number)
+                    continue
+                message.status, message.status_at = str(MtStatus.QUEUED), now
+                message.sent_at, message.send_after = now, None
+                session.flush()  # the next text's slot counts this one
+                claimed.append(message)
+            for message in claimed:
+                session.expunge(message)
+        return claimed
+
+    def next_due(self) -> datetime | None:
+        """When the next held text may go (None: nothing is held)."""
+        with self.db.session() as session:
+            return session.scalar(select(func.min(SmsMessage.send_after))
+                                  .where(SmsMessage.status == str(MtStatus.HELD)))
 
     async def _reply(self, intent: Intent, exchange: Exchange) -> Reply:
         if isinstance(intent, OptOut):
@@ -393,5 +489,10 @@ def sms_service_for(db: Database, clock: Clock, settings: Any, kb: FaqSource | N
         f"http://127.0.0.1:{ports.sendsms}/cgi-bin/sendsms", SENDSMS_USER,
         settings.sms_sendsms_password, settings.sms_service_number,
         f"{settings.sms_app_url.rstrip('/')}/api/v1/sms/kannel/dlr?key={settings.sms_gateway_key}"))
+    limits = Limits(per_number_minute=settings.sms_limit_per_number_minute,
+                    per_number_hour=settings.sms_limit_per_number_hour,
+                    total_per_second=settings.sms_limit_per_second,
+                    storm_backlog=settings.sms_storm_backlog)
     return SmsService(db, clock, kb=kb, tickets=tickets, sender=sender,
-                      service_number=settings.sms_service_number, timezone=settings.timezone)
+                      service_number=settings.sms_service_number, timezone=settings.timezone,
+                      limits=limits)

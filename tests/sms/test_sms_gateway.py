@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -21,10 +21,16 @@ from callcenter.db import Database
 from callcenter.invoices.services import InvoiceService
 from callcenter.migrate import upgrade
 from callcenter.settings import PROJECT_ROOT, Settings, get_settings
-from callcenter.sms.codec import UCS2_PART, segments
-from callcenter.sms.gateway import GatewayError, KannelGateway, SmsPorts, host_support
+from callcenter.sms.codec import UCS2_PART, AirMessage, Received, reassemble, segments
+from callcenter.sms.gateway import (
+    GatewayError,
+    HandsetLog,
+    KannelGateway,
+    SmsPorts,
+    host_support,
+)
 from callcenter.sms.models import SmsMessage, SmsOptOut
-from callcenter.sms.services import OPT_OUT_DONE
+from callcenter.sms.services import HELP, OPT_OUT_DONE
 from ivr.clock import local_date
 from knowledge_base import KnowledgeBase
 from tests.support import PORT_BASE, SUITE_CLOCK, in_ci, serving_app, sqlite_url
@@ -34,11 +40,22 @@ PHONE = "13800138000"
 FAQ_ID = "iit.annual_settlement.period"
 
 
+class ShiftedClock:
+    """The suite's clock, moved on by the test (the sending limits' minute passes at once)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return SUITE_CLOCK() + self.offset
+
+
 @dataclass
 class Gateway:
     kannel: KannelGateway
     db: Database
     kb: KnowledgeBase
+    clock: ShiftedClock
 
 
 @pytest.fixture(scope="module")
@@ -56,13 +73,15 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     http_port = PORT_BASE + 470
     settings = Settings(database_url=url, ami_enabled=False, kb_enabled=False,
                         sms_port_base=PORT_BASE + 400, sms_state_dir=directory / "kannel",
-                        sms_app_url=f"http://127.0.0.1:{http_port}")
+                        sms_app_url=f"http://127.0.0.1:{http_port}",
+                        sms_limit_per_number_minute=3, sms_worker_interval_s=0.2)
     # the repository's knowledge base on its lexical path (the sentence encoder takes a
     # minute to load; the decision is the same code)
     kb = KnowledgeBase.load(PROJECT_ROOT / "knowledge_base" / "data", cache_dir=None,
                             spec_path=None, embedder=None,
                             clock=local_date(SUITE_CLOCK, settings.timezone))
-    api = create_app(settings, SUITE_CLOCK)
+    clock = ShiftedClock()
+    api = create_app(settings, clock)
     kannel = KannelGateway(settings.sms_state_dir, SmsPorts(settings.sms_port_base),
                            app_url=settings.sms_app_url, key=settings.sms_gateway_key,
                            sendsms_password=settings.sms_sendsms_password)
@@ -74,7 +93,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
             kannel.stop()
             pytest.fail(f"the Kannel gateway did not start: {exc}", pytrace=False)
         try:
-            yield Gateway(kannel, db, kb)
+            yield Gateway(kannel, db, kb, clock)
         finally:
             kannel.stop()
             db.dispose()
@@ -138,3 +157,50 @@ def test_texts_through_kannel(gateway: Gateway, capsys: pytest.CaptureFixture[st
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
     assert f"[12366 -> 13900139000, {segments(answer)} segments] {answer}" in result.output
+
+
+def _replies_to(kannel: KannelGateway, handset: HandsetLog, number: str, parts: list[AirMessage],
+                until: int, timeout: float = 15.0) -> list[Received]:
+    """The complete texts ``number`` has received, once there are ``until`` (or the timeout)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        kannel.poke()
+        parts += [m for m in handset.read() if m.receiver == number]
+        done, _waiting = reassemble(parts)
+        if len(done) >= until or time.monotonic() > deadline:
+            return done
+        time.sleep(0.05)
+
+
+def _held(db: Database, number: str) -> list[str]:
+    with db.session() as session:
+        return list(session.scalars(select(SmsMessage.status).where(
+            SmsMessage.number == number, SmsMessage.direction == "mt")
+            .order_by(SmsMessage.id)))
+
+
+def test_the_per_number_limit_holds_through_kannel(gateway: Gateway) -> None:
+    """Four texts from one phone at once, three replies a minute: the phone receives three,
+    the fourth reply waits (held) and reaches it when the clock has moved on a minute."""
+    kannel, number = gateway.kannel, "13700137000"
+    handset = HandsetLog(kannel.handset_log)
+    parts: list[AirMessage] = []
+    for _ in range(4):
+        kannel.inject(number, "帮助")
+    deadline = time.monotonic() + 30
+    while len(_held(gateway.db, number)) < 4 and time.monotonic() < deadline:
+        kannel.poke()  # fakesmsc reads its input between looks at the SMSC's messages
+        time.sleep(0.05)
+    assert [s == "held" for s in _held(gateway.db, number)] == [False] * 3 + [True]
+    first = _replies_to(kannel, handset, number, parts, until=3)
+    assert [r.text for r in first] == [HELP] * 3
+    # the held reply stays held while the minute has not passed (the worker ticks 5 times a
+    # second): the phone still has three
+    assert len(_replies_to(kannel, handset, number, parts, until=4, timeout=1.5)) == 3
+    assert _held(gateway.db, number)[-1] == "held"
+    gateway.clock.offset += timedelta(minutes=1)
+    everything = _replies_to(kannel, handset, number, parts, until=4)
+    assert [r.text for r in everything] == [HELP] * 4
+    statuses = _wait_delivered(gateway.db)
+    assert statuses == ["delivered"] * len(statuses)
+    assert len(_held(gateway.db, number)) == 4
