@@ -108,6 +108,13 @@ class Settings(BaseSettings):
     sms_limit_per_number_hour: int = Field(default=20, ge=1)
     sms_limit_per_second: int = Field(default=20, ge=1)
     sms_storm_backlog: int = Field(default=5, ge=1)
+    # the satisfaction survey by text after a phone call that ended with one of these outcomes
+    # (callcenter/sms/survey.py), for calls ended within the lookback; replies count this long
+    sms_survey_enabled: bool = True
+    sms_survey_outcomes: list[Literal["answered", "self_service"]] = ["answered",
+                                                                      "self_service"]
+    sms_survey_lookback_minutes: int = Field(default=60, ge=1)
+    sms_survey_reply_hours: int = Field(default=24, ge=1)
     # the SMS worker in `hotline serve` (held texts, the post-call survey): seconds a tick
     sms_worker_interval_s: float = Field(default=1.0, gt=0, le=60)
 

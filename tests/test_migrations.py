@@ -99,8 +99,8 @@ def test_sms_migration_goes_down_and_up_keeping_contacts(kind: str, tmp_path: Pa
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
 def test_sms_queue_migration_counts_texts_sent_before_it(kind: str, tmp_path: Path) -> None:
-    """0007 adds when a text went (the sending limits count it) and when a held one may go;
-    a text sent before it went when it was recorded."""
+    """0007 adds when a text went (the sending limits count it) and when a held one may go
+    (a text sent before it went when it was recorded), and the surveys by text."""
     with fresh_database(kind, tmp_path) as url:
         engine = sa.create_engine(url)
         try:
@@ -118,10 +118,12 @@ def test_sms_queue_migration_counts_texts_sent_before_it(kind: str, tmp_path: Pa
                 rows = conn.execute(sa.text("SELECT direction, sent_at IS NOT NULL, send_after "
                                             "FROM sms_messages ORDER BY id")).all()
             assert [tuple(r) for r in rows] == [("mt", True, None), ("mo", False, None)]
+            assert "sms_surveys" in sa.inspect(engine).get_table_names()
             downgrade(url, "0006")
             engine.dispose()
             columns = {c["name"] for c in sa.inspect(engine).get_columns("sms_messages")}
             assert "sent_at" not in columns
             assert "send_after" not in columns
+            assert "sms_surveys" not in sa.inspect(engine).get_table_names()
         finally:
             engine.dispose()

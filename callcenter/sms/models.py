@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from callcenter.db import Base, UtcDateTime
@@ -80,3 +80,29 @@ class SmsOptOut(Base):
     number: Mapped[str] = mapped_column(String(32), primary_key=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
     text: Mapped[str] = mapped_column(String(160), nullable=False, default="")
+
+
+class SurveyStatus(enum.StrEnum):
+    SENT = "sent"            # the survey text went; a reply 1/2/3 within the window counts
+    ANSWERED = "answered"    # the score is on the call's contact
+
+
+class SmsSurvey(Base):
+    """The satisfaction survey by text after one phone call: one row per call (the unique
+    contact is what makes it one text per call)."""
+
+    __tablename__ = "sms_surveys"
+    __table_args__ = (UniqueConstraint("contact_id", name="uq_sms_surveys_contact_id"),
+                      Index("ix_sms_surveys_number_id", "number", "id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    contact_id: Mapped[int] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False)
+    linkedid: Mapped[str] = mapped_column(String(64), nullable=False)  # the call's
+    number: Mapped[str] = mapped_column(String(32), nullable=False)
+    sent_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sms_messages.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="sent")
+    score: Mapped[int | None] = mapped_column(Integer)
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

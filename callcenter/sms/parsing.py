@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 
 OPT_OUT_WORDS = frozenset({"TD", "退订", "取消订阅", "退订提醒"})
 HELP_WORDS = frozenset({"帮助", "HELP", "?", "？", "菜单", "0"})
+SURVEY_WORDS = {"3": 3, "满意": 1, "非常满意": 1, "基本满意": 2, "不满意": 3}
 INVOICE_PREFIXES = ("发票查验", "查发票", "发票", "FP")
 # separators people type between the fields of a command
 _SEPARATORS = re.compile(r"[\s,，;；#*＃、:：/]+")
@@ -50,11 +51,20 @@ class ConfirmReply:
 
 
 @dataclass(frozen=True)
+class SurveyReply:
+    """3, or a rating in words: an answer to the satisfaction survey (a 1 or 2 is a
+    :class:`ConfirmReply`, which the service reads as a rating when a survey is the open
+    question)."""
+
+    score: int
+
+
+@dataclass(frozen=True)
 class Help:
     reason: str
 
 
-Intent = Question | InvoiceQuery | InvoiceMalformed | OptOut | ConfirmReply | Help
+Intent = Question | InvoiceQuery | InvoiceMalformed | OptOut | ConfirmReply | SurveyReply | Help
 
 
 def normalise(text: str) -> str:
@@ -109,6 +119,8 @@ def parse(text: str) -> Intent:
         return Help("help")
     if clean in ("1", "2"):
         return ConfirmReply(int(clean))
+    if clean.rstrip("。.!！") in SURVEY_WORDS:
+        return SurveyReply(SURVEY_WORDS[clean.rstrip("。.!！")])
     for prefix in INVOICE_PREFIXES:
         if upper.startswith(prefix):
             rest = clean[len(prefix):]

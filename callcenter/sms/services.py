@@ -43,7 +43,16 @@ from callcenter.sms.parsing import (
     InvoiceQuery,
     OptOut,
     Question,
+    SurveyReply,
     parse,
+)
+from callcenter.sms.survey import (
+    SURVEY_ALREADY,
+    SURVEY_LATE,
+    SURVEY_TEXT,
+    SURVEY_THANKS,
+    SurveyBook,
+    SurveyPolicy,
 )
 from callcenter.sms.throttle import HOUR, SECOND, Limits, next_slot
 from callcenter.tickets.services import TicketService
@@ -129,7 +138,7 @@ class SmsService:
     def __init__(self, db: Database, clock: Clock, *, kb: FaqSource | None,
                  tickets: TicketService | None, sender: SmsSender | None,
                  service_number: str = "12366", timezone: str = "Asia/Shanghai",
-                 limits: Limits | None = None) -> None:
+                 limits: Limits | None = None, survey: SurveyPolicy | None = None) -> None:
         self.db = db
         self.limits = limits or Limits()
         self._lock = asyncio.Lock()  # one admission or dispatch at a time in this process
@@ -141,6 +150,7 @@ class SmsService:
         self.tz = ZoneInfo(timezone)
         self.invoices = InvoiceService(db)
         self.contacts = ContactService(db)
+        self.surveys = SurveyBook(db, clock, self.contacts, survey or SurveyPolicy())
 
     # -- a text received ---------------------------------------------------------------------------
 
@@ -276,6 +286,8 @@ class SmsService:
             return Reply(f"{intent.reason}。{INVOICE_HELP}", "invoice_help")
         if isinstance(intent, ConfirmReply):
             return await self._confirm(intent, exchange)
+        if isinstance(intent, SurveyReply):
+            return await asyncio.to_thread(self._rate, intent.score, exchange)
         if isinstance(intent, Question):
             return await self._question(intent.text, exchange)
         assert isinstance(intent, Help)
@@ -318,6 +330,9 @@ class SmsService:
 
     async def _confirm(self, reply: ConfirmReply, exchange: Exchange) -> Reply:
         pending = await asyncio.to_thread(self._take_offer, exchange.number)
+        if pending is None and await asyncio.to_thread(self.surveys.ever_sent, exchange.number):
+            # no question offered since: the 1 or 2 answers the satisfaction survey
+            return await asyncio.to_thread(self._rate, reply.choice, exchange)
         if pending is None:
             exchange.note(EventKind.SERVICE_RESULT, node="sms", service="help",
                           result="no_offer", detail=str(reply.choice))
@@ -348,6 +363,31 @@ class SmsService:
         due = ticket.due_at.astimezone(self.tz)
         return Reply(f"您的问题已转人工坐席（工单号{ticket.ticket_no}），"
                      f"将于{due.month}月{due.day}日{due:%H:%M}前答复您。", "faq_declined")
+
+    # -- the satisfaction survey after a call (callcenter/sms/survey.py) ---------------------------
+
+    def _rate(self, score: int, exchange: Exchange) -> Reply:
+        rated = self.surveys.rate(exchange.number, score)
+        exchange.note(EventKind.SERVICE_RESULT, node="sms", service="survey",
+                      result=rated.result, score=score, call=rated.linkedid)
+        if rated.result == "answered":
+            exchange.note(EventKind.SELF_SERVICE, node="sms", service="survey",
+                          detail=str(score))
+            return Reply(SURVEY_THANKS, "survey_answered")
+        if rated.result == "already":
+            return Reply(SURVEY_ALREADY, "survey_already")
+        if rated.result == "late":
+            return Reply(SURVEY_LATE, "survey_late")
+        return Reply(HELP, "help")
+
+    async def send_surveys(self) -> int:
+        """Send the survey text for every phone call that ended served and has none yet;
+        returns how many were sent (or held by the sending limits)."""
+        due = await asyncio.to_thread(self.surveys.claim_due)
+        for survey in due:
+            mt = await self.send(survey.number, SURVEY_TEXT, survey.linkedid, "survey")
+            await asyncio.to_thread(self.surveys.sent, survey.survey_id, mt.id)
+        return len(due)
 
     # -- invoices ----------------------------------------------------------------------------------
 
@@ -493,6 +533,10 @@ def sms_service_for(db: Database, clock: Clock, settings: Any, kb: FaqSource | N
                     per_number_hour=settings.sms_limit_per_number_hour,
                     total_per_second=settings.sms_limit_per_second,
                     storm_backlog=settings.sms_storm_backlog)
+    survey = SurveyPolicy(enabled=settings.sms_survey_enabled,
+                          outcomes=tuple(settings.sms_survey_outcomes),
+                          lookback=timedelta(minutes=settings.sms_survey_lookback_minutes),
+                          reply_window=timedelta(hours=settings.sms_survey_reply_hours))
     return SmsService(db, clock, kb=kb, tickets=tickets, sender=sender,
                       service_number=settings.sms_service_number, timezone=settings.timezone,
-                      limits=limits)
+                      limits=limits, survey=survey)

@@ -1,6 +1,7 @@
-"""The SMS worker of ``hotline serve``: once a tick it sends the held texts whose slot has
-come (the sending limits, :mod:`callcenter.sms.throttle`). Texts held when the server stopped
-are still in the database and go after the next start."""
+"""The SMS worker of ``hotline serve``: once a tick it sends the satisfaction survey of the
+phone calls that ended (:mod:`callcenter.sms.survey`) and the held texts whose slot has come
+(the sending limits, :mod:`callcenter.sms.throttle`). Texts held when the server stopped are
+still in the database and go after the next start."""
 
 from __future__ import annotations
 
@@ -24,8 +25,9 @@ class SmsWorker:
         self._task: asyncio.Task[None] | None = None
 
     async def tick(self) -> None:
-        """One round: the held texts that are due."""
+        """One round: the survey texts of the calls that ended, then the held texts due."""
         sms = sms_of(self.app.state, self.settings)
+        await sms.send_surveys()
         await sms.dispatch_due()
 
     async def _run(self) -> None:

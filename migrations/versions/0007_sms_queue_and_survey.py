@@ -1,4 +1,4 @@
-"""SMS: the sending queue (when a text went, when a held one may go)
+"""SMS: the sending queue (when a text went, when a held one may go); the survey by text
 
 Revision ID: 0007
 Revises: 0006
@@ -25,9 +25,27 @@ def upgrade() -> None:
     op.create_index("ix_sms_messages_sent_at", "sms_messages", ["sent_at"])
     # texts sent before the queue: they went when they were recorded
     op.execute("UPDATE sms_messages SET sent_at = at WHERE direction = 'mt'")
+    op.create_table(
+        "sms_surveys",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("contact_id", sa.Integer, sa.ForeignKey("contacts.id", ondelete="CASCADE"),
+                  nullable=False),
+        sa.Column("linkedid", sa.String(64), nullable=False),
+        sa.Column("number", sa.String(32), nullable=False),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("message_id", sa.Integer,
+                  sa.ForeignKey("sms_messages.id", ondelete="SET NULL"), nullable=True),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("score", sa.Integer, nullable=True),
+        sa.Column("answered_at", sa.DateTime(timezone=True), nullable=True),
+        sa.UniqueConstraint("contact_id", name="uq_sms_surveys_contact_id"),
+    )
+    op.create_index("ix_sms_surveys_number_id", "sms_surveys", ["number", "id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_sms_surveys_number_id", table_name="sms_surveys")
+    op.drop_table("sms_surveys")
     op.drop_index("ix_sms_messages_sent_at", table_name="sms_messages")
     op.drop_column("sms_messages", "send_after")
     op.drop_column("sms_messages", "sent_at")

@@ -1,7 +1,9 @@
 """Texts through the real Kannel (bearerbox + smsbox) and its simulated SMSC (fakesmsc), to the
 app served on loopback, asserting what the phone receives: an invoice check, a free-text
 question answered from the knowledge base in UCS-2 segments of 67 characters, 退订; every
-reply's delivery reports recorded, every text a contact of medium sms."""
+reply's delivery reports recorded, every text a contact of medium sms; the per-number sending
+limit; the satisfaction survey after a phone call, its reply on that call's contact
+(PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -9,17 +11,18 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from callcenter.app import create_app
 from callcenter.cli import app
 from callcenter.contacts.models import Contact
+from callcenter.contacts.services import ContactService
 from callcenter.db import Database
 from callcenter.invoices.services import InvoiceService
-from callcenter.migrate import upgrade
 from callcenter.settings import PROJECT_ROOT, Settings, get_settings
 from callcenter.sms.codec import UCS2_PART, AirMessage, Received, reassemble, segments
 from callcenter.sms.gateway import (
@@ -31,9 +34,13 @@ from callcenter.sms.gateway import (
 )
 from callcenter.sms.models import SmsMessage, SmsOptOut
 from callcenter.sms.services import HELP, OPT_OUT_DONE
+from callcenter.sms.survey import SURVEY_TEXT, SURVEY_THANKS
 from ivr.clock import local_date
+from ivr.events import EventKind
+from ivr.ports import ContactEvent
 from knowledge_base import KnowledgeBase
-from tests.support import PORT_BASE, SUITE_CLOCK, in_ci, serving_app, sqlite_url
+from tests.conftest import fresh_database
+from tests.support import PORT_BASE, SUITE_CLOCK, in_ci, serving_app
 
 pytestmark = pytest.mark.kannel
 PHONE = "13800138000"
@@ -66,8 +73,11 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
             pytest.fail(f"Kannel is required in CI but unavailable: {reason}", pytrace=False)
         pytest.skip(f"Kannel unavailable: {reason}")
     directory = tmp_path_factory.mktemp("sms")
-    url = sqlite_url(directory)
-    upgrade(url)
+    with fresh_database("postgresql", directory) as url:
+        yield from _gateway(directory, url)
+
+
+def _gateway(directory: Path, url: str) -> Iterator[Gateway]:
     db = Database(url)
     InvoiceService(db).add("", "26442000000012345678", 113000, date(2026, 11, 2))
     http_port = PORT_BASE + 470
@@ -204,3 +214,35 @@ def test_the_per_number_limit_holds_through_kannel(gateway: Gateway) -> None:
     statuses = _wait_delivered(gateway.db)
     assert statuses == ["delivered"] * len(statuses)
     assert len(_held(gateway.db, number)) == 4
+
+
+def test_the_survey_after_a_call_lands_on_that_calls_contact(gateway: Gateway) -> None:
+    """A phone call an agent answered ends (its contact in PostgreSQL): the worker texts the
+    caller the survey once, the caller's "1" lands on that call's contact as its rating."""
+    kannel, number, linkedid = gateway.kannel, "13600136000", "1764550000.42"
+    contacts = ContactService(gateway.db)
+    at = gateway.clock()
+    events: list[tuple[EventKind, dict[str, object]]] = [
+            (EventKind.CALL_STARTED, {"caller": number, "channel": "PJSIP/sipp-1"}),
+            (EventKind.QUEUE_JOINED, {"queue": "general"}),
+            (EventKind.AGENT_CONNECTED, {"queue": "general", "agent": "PJSIP/8001"}),
+            (EventKind.CALL_ENDED, {"cause": 16})]
+    for n, (kind, data) in enumerate(events):
+        contacts.apply(ContactEvent.parse(linkedid, kind, data, at=at - timedelta(seconds=9 - n)))
+    assert gateway.db.url.startswith("postgresql")
+    handset = HandsetLog(kannel.handset_log, offset=0)
+    parts: list[AirMessage] = []
+    survey = _replies_to(kannel, handset, number, parts, until=1)
+    assert [r.text for r in survey] == [SURVEY_TEXT]
+    assert survey[0].segments == 1
+    thanks = kannel.converse(number, "1")
+    assert [r.text for r in thanks.replies] == [SURVEY_THANKS]
+    rated = contacts.get_by_linkedid(linkedid)
+    assert rated is not None
+    assert (rated.medium, rated.outcome, rated.survey_score) == ("phone", "answered", 1)
+    assert [(e.kind, e.data["node"]) for e in rated.events if e.kind == "survey"] == [
+        ("survey", "sms")]
+    # one survey text for the call, however many ticks the worker ran
+    with gateway.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(SmsMessage).where(
+            SmsMessage.number == number, SmsMessage.intent == "survey")) == 1
