@@ -22,6 +22,7 @@ import httpx
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from callcenter.bookings.services import BookingService
 from callcenter.contacts.services import ContactService
 from callcenter.db import Database
 from callcenter.invoices.services import InvoiceService
@@ -36,6 +37,8 @@ from callcenter.sms.models import (
     SmsOptOut,
 )
 from callcenter.sms.parsing import (
+    BookingCancel,
+    BookingRequest,
     ConfirmReply,
     Help,
     Intent,
@@ -44,6 +47,8 @@ from callcenter.sms.parsing import (
     OptOut,
     Question,
     SurveyReply,
+    TaxpayerMalformed,
+    TaxpayerQuery,
     parse,
 )
 from callcenter.sms.survey import (
@@ -55,6 +60,7 @@ from callcenter.sms.survey import (
     SurveyPolicy,
 )
 from callcenter.sms.throttle import HOUR, SECOND, Limits, next_slot
+from callcenter.taxpayers.services import TaxpayerService
 from callcenter.tickets.services import TicketService
 from ivr.clock import Clock
 from ivr.ports import ContactEvent, EventKind, FaqSource
@@ -71,11 +77,31 @@ INVOICE_HELP = ("发票查验格式：发票 发票号码 价税合计（元）�
 OPT_OUT_DONE = "您已退订12366短信提醒，今后不再向您发送提醒。如需咨询，仍可直接发送问题。"
 KB_UNAVAILABLE = "抱歉，智能咨询暂不可用，请稍后再试或拨打12366热线。"
 NO_TICKET = "您的问题需人工解答，请拨打12366热线转人工咨询。"
+EXAMPLE_TIN = "914403001234567890"
+TAXPAYER_HELP = f"查询申报状态请用登记的手机号发送“查询 纳税人识别号”，如“查询 {EXAMPLE_TIN}”。"
+# one reply for an unknown TIN and a TIN registered to another number: the text does not tell
+# a stranger which TINs exist
+TAXPAYER_REFUSED = ("无法查询：本手机号不是该纳税人登记的手机号。请用办税登记的手机号发送，"
+                    "或拨打12366凭查询密码查询。")
+BOOKING_NO_HALLS = "暂无可预约的办税服务厅，请拨打12366咨询。"
+SLOT_OFFER = "slots:"  # sms_messages.offer of a slots list: "slots:<hall number>:<slot ids>"
+TAX_NAMES = {"vat": "增值税", "cit": "企业所得税", "iit": "个人所得税", "stamp": "印花税",
+             "property": "房产税", "ssc": "社会保险费"}
 
 
 def mask(number: str) -> str:
     """A number as logs show it: the last four digits only."""
     return f"***{number[-4:]}"
+
+
+def same_mobile(registered: str | None, number: str) -> bool:
+    """Whether ``number`` is the registered mobile (the last 11 digits, +86 or not)."""
+    digits = "".join(c for c in registered or "" if c.isdigit())[-11:]
+    return len(digits) == 11 and digits == "".join(c for c in number if c.isdigit())[-11:]
+
+
+def yuan(fen: int) -> str:
+    return f"{fen // 100}.{fen % 100:02d}"
 
 
 @dataclass(frozen=True)
@@ -149,6 +175,8 @@ class SmsService:
         self.service_number = service_number
         self.tz = ZoneInfo(timezone)
         self.invoices = InvoiceService(db)
+        self.taxpayers = TaxpayerService(db, clock)
+        self.bookings = BookingService(db, clock)
         self.contacts = ContactService(db)
         self.surveys = SurveyBook(db, clock, self.contacts, survey or SurveyPolicy())
 
@@ -284,6 +312,16 @@ class SmsService:
             exchange.note(EventKind.SERVICE_RESULT, node="sms", service="invoice_check",
                           result="malformed", detail=intent.reason)
             return Reply(f"{intent.reason}。{INVOICE_HELP}", "invoice_help")
+        if isinstance(intent, TaxpayerQuery):
+            return await asyncio.to_thread(self._taxpayer, intent.tin, exchange)
+        if isinstance(intent, TaxpayerMalformed):
+            exchange.note(EventKind.SERVICE_RESULT, node="sms", service="taxpayer_query",
+                          result="malformed", detail=intent.reason)
+            return Reply(f"{intent.reason}。{TAXPAYER_HELP}", "taxpayer_help")
+        if isinstance(intent, BookingRequest):
+            return await asyncio.to_thread(self._booking, intent, exchange)
+        if isinstance(intent, BookingCancel):
+            return await asyncio.to_thread(self._cancel, intent.confirmation_no, exchange)
         if isinstance(intent, ConfirmReply):
             return await self._confirm(intent, exchange)
         if isinstance(intent, SurveyReply):
@@ -389,6 +427,125 @@ class SmsService:
             await asyncio.to_thread(self.surveys.sent, survey.survey_id, mt.id)
         return len(due)
 
+    # -- the taxpayer's status: to the registered mobile only ----------------------------------
+
+    def _taxpayer(self, tin: str, exchange: Exchange) -> Reply:
+        registered = self.taxpayers.registered(tin)
+        status = None
+        if registered is not None and same_mobile(registered[1], exchange.number):
+            status = self.taxpayers.status(tin)
+        if registered is None or status is None:
+            result = "unknown" if registered is None else "not_registered_mobile"
+            exchange.note(EventKind.SERVICE_RESULT, node="sms", service="taxpayer_query",
+                          result=result, tin=tin)
+            return Reply(TAXPAYER_REFUSED, "taxpayer_refused")
+        exchange.note(EventKind.SERVICE_RESULT, node="sms", service="taxpayer_query",
+                      result="ok", tin=tin, filings=len(status.filings),
+                      unpaid_fen=status.unpaid_fen)
+        exchange.note(EventKind.SELF_SERVICE, node="sms", service="taxpayer_query", detail="ok")
+        lines = [f"{f.period}{TAX_NAMES.get(f.tax, f.tax)}{'已申报' if f.filed else '未申报'}"
+                 + (f"，欠缴{yuan(f.unpaid_fen)}元" if f.unpaid_fen else "")
+                 for f in status.filings[:6]]
+        body = "；".join(lines) if lines else "暂无申报记录"
+        unpaid = (f"欠缴税费合计{yuan(status.unpaid_fen)}元。" if status.unpaid_fen
+                  else "无欠缴税费。")
+        return Reply(f"{registered[0] or tin}：{body}。{unpaid}", "taxpayer_status")
+
+    # -- hall bookings (the IVR's bookings domain) ---------------------------------------------
+
+    def _when(self, moment: datetime) -> str:
+        local = moment.astimezone(self.tz)
+        return f"{local.month}月{local.day}日{local:%H:%M}"
+
+    def _booking(self, request: BookingRequest, exchange: Exchange) -> Reply:
+        halls = self.bookings.hall_directory()
+        if not halls:
+            return Reply(BOOKING_NO_HALLS, "booking_refused")
+        if request.hall is None:
+            listed = "；".join(f"{n}.{name}" for n, (_id, name, _a) in enumerate(halls, 1))
+            return Reply(f"请回复“预约 厅号”查看可约时段：{listed}。", "booking_halls")
+        if not 1 <= request.hall <= len(halls):
+            exchange.note(EventKind.SERVICE_RESULT, node="sms", service="booking",
+                          result="unknown_hall", hall=request.hall)
+            return Reply(f"没有{request.hall}号办税服务厅，请回复“预约”查看全部"
+                         f"{len(halls)}个服务厅。", "booking_refused")
+        hall_id, name, address = halls[request.hall - 1]
+        if request.choice is not None:
+            offered = self._slot_offer(exchange.number, request.hall)
+            if offered is not None:
+                return self._book(request, offered, (hall_id, name, address), exchange)
+        slots = self.bookings.free_slots(hall_id, self.clock(), limit=3)
+        if not slots:
+            exchange.note(EventKind.SERVICE_RESULT, node="sms", service="booking",
+                          result="no_slots", hall_id=hall_id)
+            return Reply(f"{name}近期已约满，请稍后再试或选择其他服务厅（回复“预约”）。",
+                         "booking_refused")
+        listed = "；".join(f"{n}.{self._when(s.starts_at)}" for n, s in enumerate(slots, 1))
+        again = "该时段已不在可选范围内，请重新选择。" if request.choice is not None else ""
+        return Reply(f"{again}{name}可约：{listed}。回复“预约 {request.hall} 序号”预约。",
+                     "booking_slots",
+                     offer=f"{SLOT_OFFER}{request.hall}:" + " ".join(str(s.id)
+                                                                     for s in slots))
+
+    def _slot_offer(self, number: str, hall: int) -> list[int] | None:
+        """The slots last offered to ``number`` for hall number ``hall`` (within a day)."""
+        with self.db.session() as session:
+            offer = session.scalar(
+                select(SmsMessage.offer).where(
+                    SmsMessage.number == number, SmsMessage.direction == str(Direction.MT),
+                    SmsMessage.offer.like(f"{SLOT_OFFER}{hall}:%"),
+                    SmsMessage.at >= self.clock() - OFFER_TTL)
+                .order_by(SmsMessage.id.desc()).limit(1))
+        if offer is None:
+            return None
+        return [int(i) for i in offer.split(":", 2)[2].split()]
+
+    def _book(self, request: BookingRequest, offered: list[int],
+              hall: tuple[int, str, str], exchange: Exchange) -> Reply:
+        hall_id, name, address = hall
+        assert request.choice is not None
+        assert request.hall is not None
+        if not 1 <= request.choice <= len(offered):
+            return Reply(f"序号应为1至{len(offered)}，请回复“预约 {request.hall} 序号”。",
+                         "booking_refused")
+        slot_id = offered[request.choice - 1]
+        confirmation = self.bookings.book(slot_id, exchange.number, exchange.linkedid)
+        if confirmation is None:
+            exchange.note(EventKind.SERVICE_RESULT, node="sms", service="booking",
+                          result="taken", hall_id=hall_id, slot_id=slot_id)
+            return Reply(f"该时段刚刚约满，请回复“预约 {request.hall}”重新选择。",
+                         "booking_refused")
+        exchange.note(EventKind.SERVICE_RESULT, node="sms", service="booking",
+                      result="booked", hall_id=hall_id, slot_id=slot_id,
+                      confirmation_no=confirmation.confirmation_no)
+        exchange.note(EventKind.SELF_SERVICE, node="sms", service="booking",
+                      detail=confirmation.confirmation_no)
+        return Reply(f"已预约{name}{self._when(confirmation.starts_at)}，预约号"
+                     f"{confirmation.confirmation_no}，地址：{address}。取消请发送“取消预约 "
+                     f"{confirmation.confirmation_no}”。", "booking_booked")
+
+    def _cancel(self, confirmation_no: str | None, exchange: Exchange) -> Reply:
+        if confirmation_no is None:
+            upcoming = self.bookings.upcoming(exchange.number)
+            if not upcoming:
+                return Reply("本手机号没有待办的预约。预约请发送“预约”。", "booking_none")
+            names = {h: n for h, n, _a in self.bookings.hall_directory()}
+            listed = "；".join(f"{no}（{names.get(h, '')}{self._when(at)}）"
+                              for no, h, at in upcoming[:3])
+            return Reply(f"您的预约：{listed}。取消请发送“取消预约 预约号”。", "booking_list")
+        result = self.bookings.cancel(confirmation_no, exchange.number)
+        exchange.note(EventKind.SERVICE_RESULT, node="sms", service="booking_cancel",
+                      result=result, confirmation_no=confirmation_no)
+        if result == "cancelled":
+            exchange.note(EventKind.SELF_SERVICE, node="sms", service="booking_cancel",
+                          detail=confirmation_no)
+            return Reply(f"预约{confirmation_no}已取消。", "booking_cancelled")
+        text = {"not_found": f"未找到本手机号的预约{confirmation_no}，请核对预约号"
+                             "（发送“取消预约”查看您的预约）。",
+                "already": f"预约{confirmation_no}此前已取消。",
+                "past": f"预约{confirmation_no}的时间已到，无法取消。"}[result]
+        return Reply(text, "booking_refused")
+
     # -- invoices ----------------------------------------------------------------------------------
 
     def _invoice(self, query: InvoiceQuery, exchange: Exchange) -> Reply:
@@ -492,7 +649,8 @@ class SmsService:
                 select(SmsMessage).where(SmsMessage.number == number,
                                          SmsMessage.direction == str(Direction.MT))
                 .order_by(SmsMessage.id.desc()).limit(1))
-            if last is None or not last.offer or last.at < since:
+            if (last is None or not last.offer or last.offer.startswith(SLOT_OFFER)
+                    or last.at < since):
                 return None
             ids = last.offer.split()
             last.offer = None

@@ -1,4 +1,5 @@
-"""SMS: the sending queue (when a text went, when a held one may go); the survey by text
+"""SMS: the sending queue (when a text went, when a held one may go); the survey by text;
+a taxpayer's registered mobile number
 
 Revision ID: 0007
 Revises: 0006
@@ -41,9 +42,11 @@ def upgrade() -> None:
         sa.UniqueConstraint("contact_id", name="uq_sms_surveys_contact_id"),
     )
     op.create_index("ix_sms_surveys_number_id", "sms_surveys", ["number", "id"])
+    op.add_column("taxpayers", sa.Column("mobile", sa.String(32), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_column("taxpayers", "mobile")
     op.drop_index("ix_sms_surveys_number_id", table_name="sms_surveys")
     op.drop_table("sms_surveys")
     op.drop_index("ix_sms_messages_sent_at", table_name="sms_messages")
