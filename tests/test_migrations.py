@@ -118,12 +118,18 @@ def test_sms_queue_migration_counts_texts_sent_before_it(kind: str, tmp_path: Pa
                 rows = conn.execute(sa.text("SELECT direction, sent_at IS NOT NULL, send_after "
                                             "FROM sms_messages ORDER BY id")).all()
             assert [tuple(r) for r in rows] == [("mt", True, None), ("mo", False, None)]
-            assert "sms_surveys" in sa.inspect(engine).get_table_names()
+            tables = set(sa.inspect(engine).get_table_names())
+            assert {"sms_surveys", "sms_subscriptions", "sms_reminder_jobs",
+                    "sms_reminder_recipients"} <= tables
+            assert "mobile" in {c["name"] for c in sa.inspect(engine).get_columns("taxpayers")}
             downgrade(url, "0006")
             engine.dispose()
             columns = {c["name"] for c in sa.inspect(engine).get_columns("sms_messages")}
             assert "sent_at" not in columns
             assert "send_after" not in columns
-            assert "sms_surveys" not in sa.inspect(engine).get_table_names()
+            assert not {"sms_surveys", "sms_subscriptions", "sms_reminder_jobs",
+                        "sms_reminder_recipients"} & set(sa.inspect(engine).get_table_names())
+            assert "mobile" not in {c["name"]
+                                    for c in sa.inspect(engine).get_columns("taxpayers")}
         finally:
             engine.dispose()

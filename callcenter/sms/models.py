@@ -106,3 +106,46 @@ class SmsSurvey(Base):
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="sent")
     score: Mapped[int | None] = mapped_column(Integer)
     answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class SmsSubscription(Base):
+    """A number's subscription to one kind of reminder (订阅): ``deadline`` (filing deadlines)
+    or ``policy`` (policy changes). 退订/TD ends every one of them."""
+
+    __tablename__ = "sms_subscriptions"
+
+    number: Mapped[str] = mapped_column(String(32), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(16), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+
+
+class ReminderJob(Base):
+    """A bulk reminder: one text to every subscriber of a topic (recipients fixed when the
+    job is created), sent by ``hotline sms remind run``; resumable."""
+
+    __tablename__ = "sms_reminder_jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    topic: Mapped[str] = mapped_column(String(16), nullable=False)
+    text: Mapped[str] = mapped_column(Text, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)  # ready|running|paused|done
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class ReminderRecipient(Base):
+    """One recipient of a job: pending -> sending (claimed; its text's linkedid is
+    ``remind-<job>-<id>``) -> sent; or skipped (opted out meanwhile) or failed."""
+
+    __tablename__ = "sms_reminder_recipients"
+    __table_args__ = (UniqueConstraint("job_id", "number", name="uq_sms_reminder_recipient"),
+                      Index("ix_sms_reminder_recipients_job_status", "job_id", "status", "id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(
+        ForeignKey("sms_reminder_jobs.id", ondelete="CASCADE"), nullable=False)
+    number: Mapped[str] = mapped_column(String(32), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
+    message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sms_messages.id", ondelete="SET NULL"))
+    at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -78,6 +78,13 @@ class BookingCancel:
 
 
 @dataclass(frozen=True)
+class Subscribe:
+    """订阅 (the topics) or 订阅 <topic word or number>."""
+
+    word: str | None
+
+
+@dataclass(frozen=True)
 class SurveyReply:
     """3, or a rating in words: an answer to the satisfaction survey (a 1 or 2 is a
     :class:`ConfirmReply`, which the service reads as a rating when a survey is the open
@@ -92,7 +99,8 @@ class Help:
 
 
 Intent = (Question | InvoiceQuery | InvoiceMalformed | TaxpayerQuery | TaxpayerMalformed
-          | BookingRequest | BookingCancel | OptOut | ConfirmReply | SurveyReply | Help)
+          | BookingRequest | BookingCancel | Subscribe | OptOut | ConfirmReply | SurveyReply
+          | Help)
 
 
 def normalise(text: str) -> str:
@@ -174,6 +182,10 @@ def parse(text: str) -> Intent:
             if prefix == "FP" and rest[:1].isalpha():
                 break  # a word that starts with FP, not the command
             return parse_invoice(rest)
+    if upper.startswith("订阅"):
+        word = "".join(f for f in _SEPARATORS.split(upper[2:]) if f).removesuffix("提醒")
+        if len(word) <= 4:
+            return Subscribe(word or None)
     booking = parse_booking(upper)
     if booking is not None:
         return booking

@@ -46,11 +46,13 @@ from callcenter.sms.parsing import (
     InvoiceQuery,
     OptOut,
     Question,
+    Subscribe,
     SurveyReply,
     TaxpayerMalformed,
     TaxpayerQuery,
     parse,
 )
+from callcenter.sms.reminders import TOPIC_WORDS, TOPICS, Subscriptions
 from callcenter.sms.survey import (
     SURVEY_ALREADY,
     SURVEY_LATE,
@@ -177,6 +179,7 @@ class SmsService:
         self.invoices = InvoiceService(db)
         self.taxpayers = TaxpayerService(db, clock)
         self.bookings = BookingService(db, clock)
+        self.subscriptions = Subscriptions(db, clock)
         self.contacts = ContactService(db)
         self.surveys = SurveyBook(db, clock, self.contacts, survey or SurveyPolicy())
 
@@ -306,6 +309,8 @@ class SmsService:
             await asyncio.to_thread(self.opt_out, exchange.number, "TD")
             exchange.note(EventKind.SELF_SERVICE, node="sms", service="opt_out", detail="")
             return Reply(OPT_OUT_DONE, "opt_out")
+        if isinstance(intent, Subscribe):
+            return await asyncio.to_thread(self._subscribe, intent.word, exchange)
         if isinstance(intent, InvoiceQuery):
             return await asyncio.to_thread(self._invoice, intent, exchange)
         if isinstance(intent, InvoiceMalformed):
@@ -401,6 +406,19 @@ class SmsService:
         due = ticket.due_at.astimezone(self.tz)
         return Reply(f"您的问题已转人工坐席（工单号{ticket.ticket_no}），"
                      f"将于{due.month}月{due.day}日{due:%H:%M}前答复您。", "faq_declined")
+
+    # -- reminder subscriptions (callcenter/sms/reminders.py) -----------------------------------
+
+    def _subscribe(self, word: str | None, exchange: Exchange) -> Reply:
+        topic = TOPIC_WORDS.get(word or "")
+        if topic is None:
+            mine = self.subscriptions.topics(exchange.number)
+            now = f"您已订阅：{'、'.join(TOPICS[t] for t in mine)}。" if mine else ""
+            return Reply(f"{now}订阅请回复：订阅1 {TOPICS['deadline']}；订阅2 "
+                         f"{TOPICS['policy']}。回复TD退订全部提醒。", "subscribe_help")
+        self.subscriptions.subscribe(exchange.number, topic)
+        exchange.note(EventKind.SELF_SERVICE, node="sms", service="subscribe", detail=topic)
+        return Reply(f"您已订阅12366{TOPICS[topic]}。回复TD可随时退订。", "subscribed")
 
     # -- the satisfaction survey after a call (callcenter/sms/survey.py) ---------------------------
 
@@ -574,6 +592,7 @@ class SmsService:
         with self.db.transaction() as session:
             if session.get(SmsOptOut, number) is None:
                 session.add(SmsOptOut(number=number, at=self.clock(), text=text[:160]))
+        self.subscriptions.end_all(number)
 
     def opted_out(self, number: str) -> bool:
         """Whether reminders may not go to ``number`` (it texted 退订/TD)."""

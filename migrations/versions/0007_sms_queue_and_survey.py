@@ -1,5 +1,5 @@
 """SMS: the sending queue (when a text went, when a held one may go); the survey by text;
-a taxpayer's registered mobile number
+a taxpayer's registered mobile number; subscriptions and bulk reminder jobs
 
 Revision ID: 0007
 Revises: 0006
@@ -43,9 +43,43 @@ def upgrade() -> None:
     )
     op.create_index("ix_sms_surveys_number_id", "sms_surveys", ["number", "id"])
     op.add_column("taxpayers", sa.Column("mobile", sa.String(32), nullable=True))
+    op.create_table(
+        "sms_subscriptions",
+        sa.Column("number", sa.String(32), primary_key=True),
+        sa.Column("topic", sa.String(16), primary_key=True),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_table(
+        "sms_reminder_jobs",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("topic", sa.String(16), nullable=False),
+        sa.Column("text", sa.Text, nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    )
+    op.create_table(
+        "sms_reminder_recipients",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("job_id", sa.Integer,
+                  sa.ForeignKey("sms_reminder_jobs.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("number", sa.String(32), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("message_id", sa.Integer,
+                  sa.ForeignKey("sms_messages.id", ondelete="SET NULL"), nullable=True),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=True),
+        sa.UniqueConstraint("job_id", "number", name="uq_sms_reminder_recipient"),
+    )
+    op.create_index("ix_sms_reminder_recipients_job_status", "sms_reminder_recipients",
+                    ["job_id", "status", "id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_sms_reminder_recipients_job_status",
+                  table_name="sms_reminder_recipients")
+    op.drop_table("sms_reminder_recipients")
+    op.drop_table("sms_reminder_jobs")
+    op.drop_table("sms_subscriptions")
     op.drop_column("taxpayers", "mobile")
     op.drop_index("ix_sms_surveys_number_id", table_name="sms_surveys")
     op.drop_table("sms_surveys")
