@@ -115,6 +115,9 @@ class Settings(BaseSettings):
                                                                       "self_service"]
     sms_survey_lookback_minutes: int = Field(default=60, ge=1)
     sms_survey_reply_hours: int = Field(default=24, ge=1)
+    # a bulk reminder job restarted after a crash waits this long for the delivery report of
+    # a text recorded just before the crash before sending it again (callcenter/sms/reminders)
+    sms_remind_settle_s: float = Field(default=60.0, gt=0)
     # the SMS worker in `hotline serve` (held texts, the post-call survey): seconds a tick
     sms_worker_interval_s: float = Field(default=1.0, gt=0, le=60)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Annotated
 
 import typer
@@ -92,7 +93,7 @@ def _jobs() -> tuple[ReminderJobs, Database]:
     settings = get_settings()
     db = Database(settings.database_url)
     sms = sms_service_for(db, clock_of(settings), settings, kb=None, tickets=None)
-    return ReminderJobs(sms), db
+    return ReminderJobs(sms, settle=timedelta(seconds=settings.sms_remind_settle_s)), db
 
 
 def _job_command(action: Callable[[ReminderJobs], None]) -> None:

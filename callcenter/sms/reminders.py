@@ -193,8 +193,10 @@ class ReminderJobs:
                 await asyncio.to_thread(self._finish, job_id)
                 break
             text = await asyncio.to_thread(self._job_text, job_id)
-            for recipient_id, number in pending:
-                if await asyncio.to_thread(self._job_status, job_id) == "paused":
+            for n, (recipient_id, number) in enumerate(pending):
+                # a pause is seen within 10 texts
+                if n % 10 == 0 and n and await asyncio.to_thread(self._job_status,
+                                                           job_id) == "paused":
                     break
                 await self._send_one(job_id, recipient_id, number, text)
                 sent_since += 1

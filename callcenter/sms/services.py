@@ -74,6 +74,10 @@ log = logging.getLogger(__name__)
 OFFER_TTL = timedelta(hours=24)
 EXAMPLE_INVOICE = "发票 26442000000012345678 1130"
 HELP = f"请直接发送涉税问题；查发票请发“发票 号码 金额”，如“{EXAMPLE_INVOICE}”；回复TD退订提醒。"
+# 帮助: every command (two segments); anything unrecognised gets the one-segment HELP
+MENU = ("12366短信服务：直接发送涉税问题；发票查验发“发票 号码 金额”；"
+        "申报状态用登记手机发“查询 纳税人识别号”；预约办税服务厅发“预约”，"
+        "取消发“取消预约 预约号”；订阅提醒发“订阅”；回复TD退订。")
 INVOICE_HELP = ("发票查验格式：发票 发票号码 价税合计（元），如“" + EXAMPLE_INVOICE
                 + "”；有发票代码的请发“发票 代码 号码 金额”。")
 OPT_OUT_DONE = "您已退订12366短信提醒，今后不再向您发送提醒。如需咨询，仍可直接发送问题。"
@@ -143,6 +147,18 @@ class KannelSender:
         self.service_number = service_number
         self.dlr_url = dlr_url
         self.timeout = timeout
+        # one client (its kept-alive connection to smsbox) per event loop: a bulk job sends
+        # thousands of texts
+        self._clients: dict[int, httpx.AsyncClient] = {}
+
+    def _client(self) -> httpx.AsyncClient:
+        loop = id(asyncio.get_running_loop())
+        client = self._clients.get(loop)
+        if client is None:
+            if len(self._clients) > 8:  # clients of loops long closed (tests, CLI runs)
+                self._clients.clear()
+            client = self._clients[loop] = httpx.AsyncClient(timeout=self.timeout)
+        return client
 
     async def send(self, number: str, text: str, message_id: int) -> str | None:
         params = {
@@ -153,8 +169,7 @@ class KannelSender:
             "dlr-url": f"{self.dlr_url}&id={message_id}&type=%d&reply=%A",
         }
         try:
-            async with httpx.AsyncClient(timeout=self.timeout) as client:
-                response = await client.get(self.sendsms_url, params=params)
+            response = await self._client().get(self.sendsms_url, params=params)
         except httpx.HTTPError as exc:
             return f"sendsms unreachable: {exc.__class__.__name__}"
         if response.status_code in (200, 202):
@@ -334,6 +349,10 @@ class SmsService:
         if isinstance(intent, Question):
             return await self._question(intent.text, exchange)
         assert isinstance(intent, Help)
+        if intent.reason == "help":  # 帮助 / 菜单 / ?: every command
+            exchange.note(EventKind.SERVICE_RESULT, node="sms", service="help", result="menu",
+                          detail="")
+            return Reply(MENU, "help")
         exchange.note(EventKind.SERVICE_RESULT, node="sms", service="help", result=intent.reason,
                       detail="")
         return Reply(HELP, "help")

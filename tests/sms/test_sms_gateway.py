@@ -7,7 +7,12 @@ limit; the satisfaction survey after a phone call, its reply on that call's cont
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -32,8 +37,8 @@ from callcenter.sms.gateway import (
     SmsPorts,
     host_support,
 )
-from callcenter.sms.models import SmsMessage, SmsOptOut
-from callcenter.sms.services import HELP, OPT_OUT_DONE
+from callcenter.sms.models import SmsMessage, SmsOptOut, SmsSubscription
+from callcenter.sms.services import MENU, OPT_OUT_DONE
 from callcenter.sms.survey import SURVEY_TEXT, SURVEY_THANKS
 from ivr.clock import local_date
 from ivr.events import EventKind
@@ -203,14 +208,14 @@ def test_the_per_number_limit_holds_through_kannel(gateway: Gateway) -> None:
         time.sleep(0.05)
     assert [s == "held" for s in _held(gateway.db, number)] == [False] * 3 + [True]
     first = _replies_to(kannel, handset, number, parts, until=3)
-    assert [r.text for r in first] == [HELP] * 3
+    assert [r.text for r in first] == [MENU] * 3
     # the held reply stays held while the minute has not passed (the worker ticks 5 times a
     # second): the phone still has three
     assert len(_replies_to(kannel, handset, number, parts, until=4, timeout=1.5)) == 3
     assert _held(gateway.db, number)[-1] == "held"
     gateway.clock.offset += timedelta(minutes=1)
     everything = _replies_to(kannel, handset, number, parts, until=4)
-    assert [r.text for r in everything] == [HELP] * 4
+    assert [r.text for r in everything] == [MENU] * 4
     statuses = _wait_delivered(gateway.db)
     assert statuses == ["delivered"] * len(statuses)
     assert len(_held(gateway.db, number)) == 4
@@ -246,3 +251,85 @@ def test_the_survey_after_a_call_lands_on_that_calls_contact(gateway: Gateway) -
     with gateway.db.session() as session:
         assert session.scalar(select(func.count()).select_from(SmsMessage).where(
             SmsMessage.number == number, SmsMessage.intent == "survey")) == 1
+
+
+# recipients of the bulk job test; docs/benchmarks.md ran it with 10000
+REMIND_N = int(os.environ.get("HOTLINE_TEST_SMS_REMIND_N", "300"))
+_DONE = re.compile(r"job \d+ \w+: (\d+)/(\d+)")
+
+
+def _hotline(gateway: Gateway, *args: str) -> tuple[list[str], dict[str, str]]:
+    """A `hotline` command line and its environment (the gateway's app and database)."""
+    env = {**os.environ, **_cli_env(gateway)}
+    return [sys.executable, "-c", "from callcenter.cli import main; main()", *args], env
+
+
+def _cli_env(gateway: Gateway) -> dict[str, str]:
+    kannel = gateway.kannel
+    return {"HOTLINE_DATABASE_URL": gateway.db.url,
+            "HOTLINE_SMS_PORT_BASE": str(kannel.ports.base),
+            "HOTLINE_SMS_STATE_DIR": str(kannel.state_dir),
+            "HOTLINE_SMS_APP_URL": kannel.app_url,
+            "HOTLINE_SMS_LIMIT_PER_SECOND": "100000",
+            "HOTLINE_SMS_REMIND_SETTLE_S": "3",
+            # each process starts its clock at the app's moment
+            "HOTLINE_CLOCK_START": gateway.clock().isoformat()}
+
+
+def test_a_bulk_job_killed_halfway_sends_everyone_exactly_one_text(
+        gateway: Gateway, capsys: pytest.CaptureFixture[str]) -> None:
+    """`hotline sms remind run` through Kannel to REMIND_N subscribers, SIGKILLed when half
+    had their text, run again: every subscriber's phone receives exactly one text."""
+    numbers = [f"186{i:08d}" for i in range(REMIND_N)]
+    with gateway.db.transaction() as session:
+        session.add_all(SmsSubscription(number=n, topic="deadline", at=gateway.clock())
+                        for n in numbers)
+    text = "【12366】12月征期申报截止日为12月15日，请按时申报。回复TD退订。"
+    argv, env = _hotline(gateway, "sms", "remind", "create", "--topic", "deadline",
+                         "--text", text)
+    created = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    assert created.returncode == 0, created.stderr
+    job = created.stdout.split()[1].rstrip(":")
+    assert f"{REMIND_N} recipients" in created.stdout
+    handset = HandsetLog(gateway.kannel.handset_log)
+    start = time.monotonic()
+    argv, env = _hotline(gateway, "sms", "remind", "run", job, "--every",
+                         str(max(1, REMIND_N // 20)))
+    first = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True)
+    killed_at = 0
+    assert first.stdout is not None
+    for line in first.stdout:
+        match = _DONE.search(line)
+        if match and int(match.group(1)) >= REMIND_N // 2:
+            first.kill()  # SIGKILL: no clean-up
+            killed_at = int(match.group(1))
+            break
+    first.wait(timeout=30)
+    assert 0 < killed_at < REMIND_N
+    argv, env = _hotline(gateway, "sms", "remind", "run", job, "--every", str(REMIND_N))
+    second = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=900)
+    sent_s = time.monotonic() - start
+    assert second.returncode == 0, second.stderr
+    assert f"done: {REMIND_N}/{REMIND_N}" in second.stdout
+    # the phones' side: every subscriber exactly one text (and no more arrive)
+    received: Counter[str] = Counter()
+    wanted = set(numbers)
+    deadline, quiet_since = time.monotonic() + 120, None
+    while time.monotonic() < deadline:
+        gateway.kannel.poke()
+        new = [m for m in handset.read() if m.receiver in wanted]
+        received.update(m.receiver for m in new)
+        if new:
+            quiet_since = None
+        elif sum(received.values()) >= REMIND_N:
+            quiet_since = quiet_since or time.monotonic()
+            if time.monotonic() - quiet_since >= 2:
+                break
+        time.sleep(0.05)
+    on_phones_s = time.monotonic() - start
+    assert set(received) == wanted
+    assert [n for n, c in received.items() if c != 1] == []
+    with capsys.disabled():
+        print(f"\nbulk reminder via Kannel: {REMIND_N} recipients, killed at {killed_at}, "
+              f"run again; all handed over in {sent_s:.1f} s ({REMIND_N / sent_s:.0f}/s), on "
+              f"the phones in {on_phones_s:.1f} s ({REMIND_N / on_phones_s:.0f}/s)")
