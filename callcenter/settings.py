@@ -104,8 +104,8 @@ class Settings(BaseSettings):
     # sending limits (callcenter/sms/throttle.py): texts to one number a minute and an hour,
     # texts a second towards the SMSC; a text over one is held and sent later; more than
     # sms_storm_backlog held for one number: further replies to it are cut (logged)
-    sms_limit_per_number_minute: int = Field(default=3, ge=1)
-    sms_limit_per_number_hour: int = Field(default=20, ge=1)
+    sms_limit_per_number_minute: int = Field(default=5, ge=1)
+    sms_limit_per_number_hour: int = Field(default=30, ge=1)
     sms_limit_per_second: int = Field(default=20, ge=1)
     sms_storm_backlog: int = Field(default=5, ge=1)
     # the satisfaction survey by text after a phone call that ended with one of these outcomes

@@ -23,8 +23,8 @@ SECOND = timedelta(seconds=1)
 class Limits:
     """The sending limits (settings ``sms_limit_*``, ``sms_storm_backlog``)."""
 
-    per_number_minute: int = 3
-    per_number_hour: int = 20
+    per_number_minute: int = 5
+    per_number_hour: int = 30
     total_per_second: int = 20
     # texts that may wait for one number; a reply beyond them is cut (a reply storm)
     storm_backlog: int = 5
