@@ -39,7 +39,9 @@ STATUS_RANK: dict[str, int] = {MtStatus.QUEUED: 0, MtStatus.SMSC_ACCEPTED: 1,
 
 class SmsMessage(Base):
     __tablename__ = "sms_messages"
-    __table_args__ = (Index("ix_sms_messages_number_id", "number", "id"),)
+    __table_args__ = (Index("ix_sms_messages_number_id", "number", "id"),
+                      # the worker's look for held texts, every second
+                      Index("ix_sms_messages_status_send_after", "status", "send_after"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     direction: Mapped[str] = mapped_column(String(2), nullable=False)

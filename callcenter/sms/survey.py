@@ -38,6 +38,7 @@ SURVEY_THANKS = "感谢您的评价！12366祝您办税顺利。"
 SURVEY_ALREADY = "您已评价过本次服务，感谢您的反馈！"
 SURVEY_LATE = "本次服务评价已结束，感谢您的关注。如需咨询，请直接发送问题。"
 SCORES = {1: "满意", 2: "基本满意", 3: "不满意"}
+MAX_CALL = timedelta(hours=12)
 # a mainland mobile number, with or without the country code
 MOBILE = re.compile(r"^(?:\+?86)?1[3-9][0-9]{9}$")
 
@@ -88,7 +89,10 @@ class SurveyBook:
         with self.db.session() as session:
             rows = session.execute(
                 select(Contact.id, Contact.linkedid, Contact.caller_number)
-                .where(Contact.medium == "phone", Contact.ended_at.is_not(None),
+                .where(Contact.medium == "phone",
+                       # on contacts.started_at's index: no call lasts half a day
+                       Contact.started_at >= now - self.policy.lookback - MAX_CALL,
+                       Contact.ended_at.is_not(None),
                        Contact.ended_at >= now - self.policy.lookback, Contact.ended_at <= now,
                        Contact.outcome.in_([str(o) for o in self.policy.outcomes]),
                        Contact.survey_score.is_(None),

@@ -24,6 +24,8 @@ def upgrade() -> None:
     op.add_column("sms_messages", sa.Column("send_after", sa.DateTime(timezone=True),
                                             nullable=True))
     op.create_index("ix_sms_messages_sent_at", "sms_messages", ["sent_at"])
+    op.create_index("ix_sms_messages_status_send_after", "sms_messages",
+                    ["status", "send_after"])
     # texts sent before the queue: they went when they were recorded
     op.execute("UPDATE sms_messages SET sent_at = at WHERE direction = 'mt'")
     op.create_table(
@@ -83,6 +85,7 @@ def downgrade() -> None:
     op.drop_column("taxpayers", "mobile")
     op.drop_index("ix_sms_surveys_number_id", table_name="sms_surveys")
     op.drop_table("sms_surveys")
+    op.drop_index("ix_sms_messages_status_send_after", table_name="sms_messages")
     op.drop_index("ix_sms_messages_sent_at", table_name="sms_messages")
     op.drop_column("sms_messages", "send_after")
     op.drop_column("sms_messages", "sent_at")
