@@ -111,10 +111,13 @@ def _job_command(action: Callable[[ReminderJobs], None]) -> None:
 def remind_create(
     topic: Annotated[str, typer.Option(help="deadline | policy")],
     text: Annotated[str, typer.Option(help="The reminder text (Chinese, short).")],
+    tax: Annotated[str | None, typer.Option(
+        help="A deadline of one tax (vat, cit, iit, stamp, property, ssc): also its "
+             "subscribers.")] = None,
 ) -> None:
     """Create a job: one text to every subscriber of the topic who has not opted out."""
     def action(jobs: ReminderJobs) -> None:
-        job_id = jobs.create(topic, text)
+        job_id = jobs.create(topic, text, tax)
         typer.echo(f"job {job_id}: {jobs.progress(job_id).total} recipients")
     _job_command(action)
 

@@ -111,13 +111,14 @@ class SmsSurvey(Base):
 
 
 class SmsSubscription(Base):
-    """A number's subscription to one kind of reminder (订阅): ``deadline`` (filing deadlines)
-    or ``policy`` (policy changes). 退订/TD ends every one of them."""
+    """A number's subscription to one kind of reminder (订阅): ``deadline`` (every filing
+    deadline), ``deadline:<tax>`` (one tax's) or ``policy`` (policy changes). 退订/TD ends
+    every one of them."""
 
     __tablename__ = "sms_subscriptions"
 
     number: Mapped[str] = mapped_column(String(32), primary_key=True)
-    topic: Mapped[str] = mapped_column(String(16), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(32), primary_key=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
 
 
@@ -128,7 +129,7 @@ class ReminderJob(Base):
     __tablename__ = "sms_reminder_jobs"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    topic: Mapped[str] = mapped_column(String(16), nullable=False)
+    topic: Mapped[str] = mapped_column(String(32), nullable=False)
     text: Mapped[str] = mapped_column(Text, nullable=False)
     status: Mapped[str] = mapped_column(String(16), nullable=False)  # ready|running|paused|done
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)

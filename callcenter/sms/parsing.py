@@ -184,7 +184,7 @@ def parse(text: str) -> Intent:
             return parse_invoice(rest)
     if upper.startswith("订阅"):
         word = "".join(f for f in _SEPARATORS.split(upper[2:]) if f).removesuffix("提醒")
-        if len(word) <= 4:
+        if len(word) <= 5:
             return Subscribe(word or None)
     booking = parse_booking(upper)
     if booking is not None:

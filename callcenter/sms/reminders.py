@@ -48,9 +48,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TOPICS = {"deadline": "申报期限提醒", "policy": "政策变化提醒"}
+# the filing deadlines of one tax: "deadline:<tax>" (a job for that tax reaches them and the
+# subscribers of every deadline)
+TAXES = {"vat": "增值税", "cit": "企业所得税", "iit": "个人所得税", "stamp": "印花税",
+         "property": "房产税", "ssc": "社会保险费"}
+TOPICS = {"deadline": "申报期限提醒", "policy": "政策变化提醒",
+          **{f"deadline:{key}": f"{name}申报期限提醒" for key, name in TAXES.items()}}
 TOPIC_WORDS = {"1": "deadline", "申报": "deadline", "申报期限": "deadline", "期限": "deadline",
-               "2": "policy", "政策": "policy", "政策变化": "policy"}
+               "2": "policy", "政策": "policy", "政策变化": "policy",
+               **{name: f"deadline:{key}" for key, name in TAXES.items()}}
 RECIPIENT_STATES = ("pending", "sending", "sent", "skipped", "failed")
 
 
@@ -114,20 +120,24 @@ class ReminderJobs:
 
     # -- the job -----------------------------------------------------------------------------
 
-    def create(self, topic: str, text: str) -> int:
-        """A job for every subscriber of ``topic`` who has not opted out; returns its id."""
-        if topic not in TOPICS:
-            raise JobError(f"unknown topic {topic!r}: one of {', '.join(TOPICS)}")
+    def create(self, topic: str, text: str, tax: str | None = None) -> int:
+        """A job for every subscriber of ``topic`` who has not opted out; returns its id.
+        ``tax`` (deadline reminders): also the subscribers of that tax's deadlines."""
+        if topic not in ("deadline", "policy"):
+            raise JobError(f"unknown topic {topic!r}: deadline or policy")
+        if tax is not None and (topic != "deadline" or tax not in TAXES):
+            raise JobError(f"--tax is one of {', '.join(TAXES)}, for deadline reminders")
+        topics = [topic] if tax is None else [topic, f"deadline:{tax}"]
         if not text.strip():
             raise JobError("the reminder text is empty")
         with self.db.transaction() as session:
-            job = ReminderJob(topic=topic, text=text.strip(), status="ready",
+            job = ReminderJob(topic=topics[-1], text=text.strip(), status="ready",
                               created_at=self.clock())
             session.add(job)
             session.flush()
             numbers = session.scalars(
-                select(SmsSubscription.number).where(
-                    SmsSubscription.topic == topic,
+                select(SmsSubscription.number).distinct().where(
+                    SmsSubscription.topic.in_(topics),
                     ~select(SmsOptOut.number).where(SmsOptOut.number == SmsSubscription.number)
                     .exists())
                 .order_by(SmsSubscription.number))

@@ -52,7 +52,7 @@ from callcenter.sms.parsing import (
     TaxpayerQuery,
     parse,
 )
-from callcenter.sms.reminders import TOPIC_WORDS, TOPICS, Subscriptions
+from callcenter.sms.reminders import TAXES, TOPIC_WORDS, TOPICS, Subscriptions
 from callcenter.sms.survey import (
     SURVEY_ALREADY,
     SURVEY_LATE,
@@ -91,10 +91,6 @@ TAXPAYER_REFUSED = ("无法查询：本手机号不是该纳税人登记的手�
                     "或拨打12366凭查询密码查询。")
 BOOKING_NO_HALLS = "暂无可预约的办税服务厅，请拨打12366咨询。"
 SLOT_OFFER = "slots:"  # sms_messages.offer of a slots list: "slots:<hall number>:<slot ids>"
-TAX_NAMES = {"vat": "增值税", "cit": "企业所得税", "iit": "个人所得税", "stamp": "印花税",
-             "property": "房产税", "ssc": "社会保险费"}
-
-
 def mask(number: str) -> str:
     """A number as logs show it: the last four digits only."""
     return f"***{number[-4:]}"
@@ -433,8 +429,9 @@ class SmsService:
         if topic is None:
             mine = self.subscriptions.topics(exchange.number)
             now = f"您已订阅：{'、'.join(TOPICS[t] for t in mine)}。" if mine else ""
-            return Reply(f"{now}订阅请回复：订阅1 {TOPICS['deadline']}；订阅2 "
-                         f"{TOPICS['policy']}。回复TD退订全部提醒。", "subscribe_help")
+            return Reply(f"{now}订阅请回复：订阅1 {TOPICS['deadline']}（或“订阅 增值税”等只订"
+                         f"该税种）；订阅2 {TOPICS['policy']}。回复TD退订全部提醒。",
+                         "subscribe_help")
         self.subscriptions.subscribe(exchange.number, topic)
         exchange.note(EventKind.SELF_SERVICE, node="sms", service="subscribe", detail=topic)
         return Reply(f"您已订阅12366{TOPICS[topic]}。回复TD可随时退订。", "subscribed")
@@ -480,7 +477,7 @@ class SmsService:
                       result="ok", tin=tin, filings=len(status.filings),
                       unpaid_fen=status.unpaid_fen)
         exchange.note(EventKind.SELF_SERVICE, node="sms", service="taxpayer_query", detail="ok")
-        lines = [f"{f.period}{TAX_NAMES.get(f.tax, f.tax)}{'已申报' if f.filed else '未申报'}"
+        lines = [f"{f.period}{TAXES.get(f.tax, f.tax)}{'已申报' if f.filed else '未申报'}"
                  + (f"，欠缴{yuan(f.unpaid_fen)}元" if f.unpaid_fen else "")
                  for f in status.filings[:6]]
         body = "；".join(lines) if lines else "暂无申报记录"

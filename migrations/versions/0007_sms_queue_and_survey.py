@@ -48,13 +48,13 @@ def upgrade() -> None:
     op.create_table(
         "sms_subscriptions",
         sa.Column("number", sa.String(32), primary_key=True),
-        sa.Column("topic", sa.String(16), primary_key=True),
+        sa.Column("topic", sa.String(32), primary_key=True),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_table(
         "sms_reminder_jobs",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("topic", sa.String(16), nullable=False),
+        sa.Column("topic", sa.String(32), nullable=False),
         sa.Column("text", sa.Text, nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),

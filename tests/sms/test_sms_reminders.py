@@ -101,6 +101,23 @@ def test_subscribe_by_text_and_td_ends_it(
     assert not service.opted_out(PHONE)
 
 
+def test_deadlines_of_one_tax(sms: tuple[SmsService, FixedClock, Recorder]) -> None:
+    service, _clock, sender = sms
+    assert reply(service, "订阅 增值税") == "您已订阅12366增值税申报期限提醒。回复TD可随时退订。"
+    assert reply(service, "订阅企业所得税", "13700000001").startswith("您已订阅12366企业所得税")
+    assert service.subscriptions.topics(PHONE) == ["deadline:vat"]
+    everything = subscribers(service, 2)  # every deadline
+    jobs = ReminderJobs(service)
+    job = jobs.create("deadline", TEXT, tax="vat")
+    before = len(sender.sent)  # the replies to 订阅
+    asyncio.run(jobs.run(job))
+    assert sorted(sender.sent[before:]) == sorted([PHONE, *everything])  # not cit's
+    with pytest.raises(JobError, match="--tax"):
+        jobs.create("deadline", TEXT, tax="weather")
+    with pytest.raises(JobError, match="--tax"):
+        jobs.create("policy", TEXT, tax="vat")
+
+
 def test_a_job_sends_each_subscriber_one_text_and_reports_progress(
         sms: tuple[SmsService, FixedClock, Recorder]) -> None:
     service, _clock, sender = sms
