@@ -99,12 +99,12 @@ def test_sms_migration_goes_down_and_up_keeping_contacts(kind: str, tmp_path: Pa
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
 def test_sms_queue_migration_counts_texts_sent_before_it(kind: str, tmp_path: Path) -> None:
-    """0007 adds when a text went (the sending limits count it) and when a held one may go
+    """0009 adds when a text went (the sending limits count it) and when a held one may go
     (a text sent before it went when it was recorded), and the surveys by text."""
     with fresh_database(kind, tmp_path) as url:
         engine = sa.create_engine(url)
         try:
-            downgrade(url, "0006")
+            downgrade(url, "0008")
             engine.dispose()
             with engine.begin() as conn:
                 conn.execute(sa.text(
@@ -122,7 +122,7 @@ def test_sms_queue_migration_counts_texts_sent_before_it(kind: str, tmp_path: Pa
             assert {"sms_surveys", "sms_subscriptions", "sms_reminder_jobs",
                     "sms_reminder_recipients"} <= tables
             assert "mobile" in {c["name"] for c in sa.inspect(engine).get_columns("taxpayers")}
-            downgrade(url, "0006")
+            downgrade(url, "0008")
             engine.dispose()
             columns = {c["name"] for c in sa.inspect(engine).get_columns("sms_messages")}
             assert "sent_at" not in columns

@@ -1,4 +1,4 @@
-"""SMS tables (migrations 0006, 0007): every text in and out, its delivery reports, and the
+"""SMS tables (migrations 0006, 0009): every text in and out, its delivery reports, and the
 numbers that opted out of reminders (退订)."""
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class SmsMessage(Base):
     status_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # a confirm offer awaiting "1"/"2": the FAQ ids offered, space-separated, first = offered
     offer: Mapped[str | None] = mapped_column(String(256))
-    # handed to the gateway at (the throttle counts these; migration 0007); a held text
+    # handed to the gateway at (the throttle counts these; migration 0009); a held text
     # waits until send_after
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
     send_after: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -20,7 +20,7 @@ class Taxpayer(Base):
     failed_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # the mobile number registered for the taxpayer: the only one the status query by text
-    # answers (migration 0007; callcenter/sms)
+    # answers (migration 0009; callcenter/sms)
     mobile: Mapped[str | None] = mapped_column(String(32))
 
     filings: Mapped[list[TaxFiling]] = relationship(
