@@ -46,7 +46,8 @@ def test_a_served_call_gets_the_survey_text_and_its_reply_rates_that_call(
                         HOTLINE_SMS_PORT_BASE=str(kannel.ports.base),
                         HOTLINE_SMS_STATE_DIR=str(kannel.state_dir),
                         HOTLINE_SMS_APP_URL=kannel.app_url,
-                        HOTLINE_SMS_WORKER_INTERVAL_S="0.2")
+                        HOTLINE_SMS_WORKER_INTERVAL_S="0.2",
+                        HOTLINE_SMS_SURVEY_ENABLED="true")
         try:
             kannel.start()
         except GatewayError as exc:
