@@ -1,0 +1,119 @@
+"""A recorded agent call through the real Asterisk, and who may listen to it.
+
+A SIPp caller presses 0; the queue records (AstDB ``hotline/consult-record`` = 1, as the queue
+push writes it): the caller hears the recording notice, a SIPp agent phone answers and talks
+(SIPp's sample of speech) and hangs up. Asterisk's MixMonitor leaves ``call-<linkedid>.wav`` in
+the recordings store, the dialplan's UserEvent a row on the contact; the API serves it to a
+supervisor (audited) and to the agent who took the call, and refuses another agent (403, in
+Chinese, also audited).
+"""
+
+from __future__ import annotations
+
+import math
+import wave
+from array import array
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from callcenter.app import create_app
+from callcenter.auth.services import UserService
+from callcenter.db import Database
+from callcenter.recordings.services import RecordingService, RecordingWatcher
+from callcenter.settings import Settings
+from ivr.pbx.sipp import AGENT_SPEECH_S, Dtmf, Pause
+from tests.callcenter.util import bearer, token_for
+from tests.conftest import Harness, events_of
+from tests.support import CALL_LIMIT_S, SUITE_CLOCK, TEST_PORTS
+
+pytestmark = pytest.mark.asterisk
+
+TALK_MS = 5000  # shorter than the agent's speech: audio flows the whole time they talk
+CALLER = "13900000701"
+
+
+def loudness(path: Path) -> tuple[float, float]:
+    """(seconds, RMS of the loudest second) of a 16-bit mono WAV."""
+    with wave.open(str(path), "rb") as audio:
+        assert (audio.getnchannels(), audio.getsampwidth()) == (1, 2)
+        rate = audio.getframerate()
+        frames = audio.readframes(audio.getnframes())
+    samples = array("h", frames)
+    loudest = max((math.sqrt(sum(x * x for x in samples[i:i + rate]) / len(samples[i:i + rate]))
+                   for i in range(0, len(samples), rate)), default=0.0)
+    return len(samples) / rate, loudest
+
+
+async def test_a_recorded_agent_call_is_served_to_a_supervisor_and_audited(
+        harness: Harness, db_url: str, clean_users: Database) -> None:
+    ami = harness.ami
+    await ami.send_action({"Action": "DBPut", "Family": "hotline", "Key": "consult-record",
+                           "Val": "1"})
+    store = harness.pbx.recordings_dir
+    service = RecordingService(harness.contacts.db, store, SUITE_CLOCK, retention_days=30,
+                               agents_own=True)
+    watcher = RecordingWatcher(service, ami)
+    try:
+        await harness.add_agent(1, ring_ms=500, talk_ms=TALK_MS, speaks=True)
+        result = await harness.call([Pause(7000), Dtmf("0", mode="rfc2833")],
+                                    TEST_PORTS.sip + 20, CALLER, "12366", CALL_LIMIT_S)
+        assert result.ok, result.stderr[-500:]
+        contact = await harness.wait_contact(CALLER)
+    finally:
+        # as a fresh sandbox has it (its AstDB lives as long as the test session)
+        await ami.send_action({"Action": "DBDel", "Family": "hotline",
+                               "Key": "consult-record"})
+    story = "\n".join(f"{e.at:%H:%M:%S.%f} {e.kind} {dict(e.data)}" for e in contact.events)
+    assert contact.outcome == "answered", story
+    assert contact.agents() == ["agent1"], story
+    assert events_of(contact, "agent_connected"), story
+    assert contact.talk_seconds is not None
+
+    # the row on the contact, and the file Asterisk wrote: the talk, with the agent's speech
+    assert watcher.registered == 1
+    rows = service.of_contact(contact.linkedid)
+    assert [(r.kind, r.queue, r.available) for r in rows] == [("call", "consult", True)], rows
+    file = store / f"call-{contact.linkedid}.wav"
+    assert file.is_file()
+    seconds, loudest = loudness(file)
+    # only the bridged talk is recorded (no notice, no queue music): about the contact's talk
+    # time, which is shorter than the agent's speech
+    assert abs(seconds - contact.talk_seconds) < 1.5, (seconds, contact.talk_seconds)
+    assert seconds < AGENT_SPEECH_S
+    assert rows[0].seconds == pytest.approx(seconds, abs=0.01)
+    assert loudest > 500, loudest  # speech, not silence (digital silence is 0)
+
+    # the API: a supervisor listens (audited); the agent who took it may (agents_own); another
+    # agent may not, told why in Chinese (audited as refused)
+    settings = Settings(database_url=db_url, ami_enabled=False, kb_enabled=False,
+                        recordings_dir=store, recordings_agents_own=True)
+    db = clean_users
+    sup = bearer(token_for(db, "sup1", "supervisor"))
+    own = bearer(token_for(db, "agent1", "agent", interface="PJSIP/agent1"))
+    other = bearer(token_for(db, "agent9", "agent", interface="PJSIP/agent9"))
+    with TestClient(create_app(settings, SUITE_CLOCK), base_url="https://testserver") as client:
+        listed = client.get(f"/api/v1/contacts/{contact.id}/recordings", headers=sup)
+        assert listed.status_code == 200, listed.text
+        [item] = listed.json()
+        assert item["kind"] == "call"
+        assert item["available"] is True
+        assert item["playable"] is True
+        assert item["bytes"] == file.stat().st_size
+        audio = client.get(item["audio_url"], headers=sup)
+        assert audio.status_code == 200, audio.text
+        assert audio.headers["content-type"] == "audio/wav"
+        assert audio.content == file.read_bytes()
+        assert client.get(item["audio_url"], headers=own).status_code == 200
+        refused = client.get(item["audio_url"], headers=other)
+        assert refused.status_code == 403
+        assert refused.json()["detail"] == "只能收听本人接听过的通话录音"
+        assert client.get(f"/api/v1/contacts/{contact.id}/recordings",
+                          headers=other).status_code == 403
+    audit = UserService(db, SUITE_CLOCK).audit_log(action="recording.play")
+    assert [(a.actor, a.target, a.detail["linkedid"]) for a in reversed(audit)] == [
+        ("sup1", str(item["id"]), contact.linkedid),
+        ("agent1", str(item["id"]), contact.linkedid)]
+    [denied] = UserService(db, SUITE_CLOCK).audit_log(action="recording.refused")
+    assert (denied.actor, denied.detail["reason"]) == ("agent9", "只能收听本人接听过的通话录音")
