@@ -10,6 +10,7 @@ Chinese, also audited).
 
 from __future__ import annotations
 
+import asyncio
 import math
 import wave
 from array import array
@@ -20,11 +21,12 @@ from fastapi.testclient import TestClient
 
 from callcenter.app import create_app
 from callcenter.auth.services import UserService
+from callcenter.contacts.services import ContactFilters
 from callcenter.db import Database
 from callcenter.recordings.services import RecordingService, RecordingWatcher
 from callcenter.settings import Settings
 from ivr.pbx.sipp import AGENT_SPEECH_S, Dtmf, Pause
-from tests.callcenter.util import bearer, token_for
+from tests.callcenter.util import bearer, token_for, wait_for
 from tests.conftest import Harness, events_of
 from tests.support import CALL_LIMIT_S, SUITE_CLOCK, TEST_PORTS
 
@@ -32,6 +34,17 @@ pytestmark = pytest.mark.asterisk
 
 TALK_MS = 5000  # shorter than the agent's speech: audio flows the whole time they talk
 CALLER = "13900000701"
+TRANSFERRED = "13900000702"
+EXPERT_TALK_MS = 3000
+
+
+async def set_recording(harness: Harness, queues: tuple[str, ...], on: bool) -> None:
+    """The AstDB keys the queue push writes (on), or none, as a fresh sandbox has them (its
+    AstDB lives as long as the test session)."""
+    for queue in queues:
+        action = {"Family": "hotline", "Key": f"{queue}-record"}
+        await harness.ami.send_action({"Action": "DBPut", **action, "Val": "1"} if on else
+                                      {"Action": "DBDel", **action})
 
 
 def loudness(path: Path) -> tuple[float, float]:
@@ -49,8 +62,7 @@ def loudness(path: Path) -> tuple[float, float]:
 async def test_a_recorded_agent_call_is_served_to_a_supervisor_and_audited(
         harness: Harness, db_url: str, clean_users: Database) -> None:
     ami = harness.ami
-    await ami.send_action({"Action": "DBPut", "Family": "hotline", "Key": "consult-record",
-                           "Val": "1"})
+    await set_recording(harness, ("consult",), True)
     store = harness.pbx.recordings_dir
     service = RecordingService(harness.contacts.db, store, SUITE_CLOCK, retention_days=30,
                                agents_own=True)
@@ -62,9 +74,7 @@ async def test_a_recorded_agent_call_is_served_to_a_supervisor_and_audited(
         assert result.ok, result.stderr[-500:]
         contact = await harness.wait_contact(CALLER)
     finally:
-        # as a fresh sandbox has it (its AstDB lives as long as the test session)
-        await ami.send_action({"Action": "DBDel", "Family": "hotline",
-                               "Key": "consult-record"})
+        await set_recording(harness, ("consult",), False)
     story = "\n".join(f"{e.at:%H:%M:%S.%f} {e.kind} {dict(e.data)}" for e in contact.events)
     assert contact.outcome == "answered", story
     assert contact.agents() == ["agent1"], story
@@ -117,3 +127,58 @@ async def test_a_recorded_agent_call_is_served_to_a_supervisor_and_audited(
         ("agent1", str(item["id"]), contact.linkedid)]
     [denied] = UserService(db, SUITE_CLOCK).audit_log(action="recording.refused")
     assert (denied.actor, denied.detail["reason"]) == ("agent9", "只能收听本人接听过的通话录音")
+
+
+async def test_the_expert_leg_of_a_transferred_call_goes_on_in_the_same_file(
+        harness: Harness) -> None:
+    """agent1 answers and talks; the caller is sent to the expert seat (the desk's Redirect to
+    hotline-queue,experts) where agent2 answers and talks 3 s: one row, one file holding both
+    legs, no second notice."""
+    await set_recording(harness, ("consult", "experts"), True)
+    store = harness.pbx.recordings_dir
+    service = RecordingService(harness.contacts.db, store, SUITE_CLOCK, retention_days=30)
+    RecordingWatcher(service, harness.ami)
+    try:
+        await harness.add_agent(1, ring_ms=500, talk_ms=60_000, speaks=True)
+        await harness.add_agent(2, queue="experts", ring_ms=500, talk_ms=EXPERT_TALK_MS,
+                                speaks=True)
+        call = asyncio.ensure_future(harness.call(
+            [Pause(7000), Dtmf("0", mode="rfc2833")], TEST_PORTS.sip + 21, TRANSFERRED,
+            "12366", CALL_LIMIT_S))
+
+        async def answered() -> str | None:
+            """The caller's channel once agent1 is connected to it."""
+            await harness.log.flush()
+            _total, rows = await asyncio.to_thread(
+                harness.contacts.search, ContactFilters(caller=TRANSFERRED), 1, 0)
+            contact = harness.contacts.get(rows[0].id) if rows else None
+            if contact is None or not events_of(contact, "agent_connected"):
+                return None
+            return str(events_of(contact, "call_started")[0]["channel"])
+
+        channel = await wait_for(answered, 90, "agent1 answering")
+        await asyncio.sleep(2)  # they talk a while
+        response = await harness.driver.send_action({
+            "Action": "Redirect", "Channel": channel, "Context": "hotline-queue",
+            "Exten": "experts", "Priority": "1"})
+        assert str(response.get("Response")) == "Success", response
+        result = await call
+        assert result.ok, result.stderr[-500:]
+        contact = await harness.wait_contact(TRANSFERRED)
+    finally:
+        await set_recording(harness, ("consult", "experts"), False)
+    story = "\n".join(f"{e.at:%H:%M:%S.%f} {e.kind} {dict(e.data)}" for e in contact.events)
+    assert contact.agents() == ["agent1", "agent2"], story
+    rows = service.of_contact(contact.linkedid)
+    assert [(r.queue, r.available) for r in rows] == [("consult", True)], rows
+    seconds, loudest = loudness(store / f"call-{contact.linkedid}.wav")
+    # both legs, as the timeline has them: agent1 from the answer to the caller joining the
+    # expert seat, then agent2 from the answer to the end of their talk (the contact's
+    # talk_seconds cannot say it: app_queue's TalkTime of agent1 runs to the caller's hang-up)
+    moments = {(e.kind, e.data.get("queue")): e.at for e in contact.events}
+    first = moments[("queue_joined", "experts")] - moments[("agent_connected", "consult")]
+    second = moments[("agent_completed", "experts")] - moments[("agent_connected", "experts")]
+    legs = first.total_seconds() + second.total_seconds()
+    assert seconds > 2 + EXPERT_TALK_MS / 1000 - 0.5, (seconds, story)
+    assert abs(seconds - legs) < 1.0, (seconds, legs, story)
+    assert loudest > 500, loudest
