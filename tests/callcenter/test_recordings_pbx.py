@@ -1,4 +1,4 @@
-"""A recorded agent call through the real Asterisk, and who may listen to it.
+"""A recorded agent call through the real Asterisk, and who may listen to it (API, browser).
 
 A SIPp caller presses 0; the queue records (AstDB ``hotline/consult-record`` = 1, as the queue
 push writes it): the caller hears the recording notice, a SIPp agent phone answers and talks
@@ -18,19 +18,27 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from playwright.async_api import async_playwright, expect
 
 from callcenter.app import create_app
 from callcenter.auth.services import UserService
 from callcenter.contacts.services import ContactFilters
 from callcenter.db import Database
 from callcenter.recordings.services import RecordingService, RecordingWatcher
-from callcenter.settings import Settings
+from callcenter.settings import PROJECT_ROOT, Settings
 from ivr.pbx.sipp import AGENT_SPEECH_S, Dtmf, Pause
-from tests.callcenter.util import bearer, token_for, wait_for
+from tests.callcenter.util import PASSWORD, bearer, token_for, wait_for
 from tests.conftest import Harness, events_of
-from tests.support import CALL_LIMIT_S, SUITE_CLOCK, TEST_PORTS
+from tests.support import CALL_LIMIT_S, HTTP_TEST_PORT, SUITE_CLOCK, TEST_PORTS, serving_app
 
 pytestmark = pytest.mark.asterisk
+
+SCREENSHOTS = PROJECT_ROOT / "var" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"  # as tests/callcenter/test_console_pbx.py
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--autoplay-policy=no-user-gesture-required"]
+UI_TIMEOUT_MS = 60_000
 
 TALK_MS = 5000  # shorter than the agent's speech: audio flows the whole time they talk
 CALLER = "13900000701"
@@ -127,6 +135,34 @@ async def test_a_recorded_agent_call_is_served_to_a_supervisor_and_audited(
         ("agent1", str(item["id"]), contact.linkedid)]
     [denied] = UserService(db, SUITE_CLOCK).audit_log(action="recording.refused")
     assert (denied.actor, denied.detail["reason"]) == ("agent9", "只能收听本人接听过的通话录音")
+
+    # the supervisor finds the caller's recording in the console and plays it (Chromium):
+    # the player holds the whole file, and the browser's fetch is in the audit log too
+    with serving_app(create_app(settings, SUITE_CLOCK), HTTP_TEST_PORT + 7) as base:
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = await browser.new_page(locale="zh-CN")
+                await page.goto(f"{base}/console")
+                await page.fill("#login-username", "sup1")
+                await page.fill("#login-password", PASSWORD)
+                await page.click("#login-submit")
+                await expect(page.locator("#recordings-panel")).to_be_visible()
+                await page.fill("#recordings-caller", CALLER)
+                await page.click("#recordings-form button")
+                entry = page.locator(f'#recordings-results li[data-recording="{item["id"]}"]')
+                await expect(entry).to_contain_text("通话录音（", timeout=UI_TIMEOUT_MS)
+                await expect(entry).to_contain_text(f"{item['seconds']:.1f} 秒")
+                duration = await entry.locator("audio").evaluate(
+                    "async (a) => { await a.play(); a.pause(); return a.duration; }")
+                assert duration == pytest.approx(seconds, abs=0.05)
+                SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+                await page.screenshot(path=str(SCREENSHOTS / "console-recordings.png"),
+                                      full_page=True)
+            finally:
+                await browser.close()
+    played = UserService(db, SUITE_CLOCK).audit_log(action="recording.play")
+    assert [a.actor for a in played].count("sup1") >= 2, [a.actor for a in played]
 
 
 async def test_the_expert_leg_of_a_transferred_call_goes_on_in_the_same_file(
