@@ -5,7 +5,9 @@ push writes it): the caller hears the recording notice, a SIPp agent phone answe
 (SIPp's sample of speech) and hangs up. Asterisk's MixMonitor leaves ``call-<linkedid>.wav`` in
 the recordings store, the dialplan's UserEvent a row on the contact; the API serves it to a
 supervisor (audited) and to the agent who took the call, and refuses another agent (403, in
-Chinese, also audited).
+Chinese, also audited), and in the console (Chromium) the supervisor plays it. The expert leg
+of a transferred call goes on in the same file. And the whole production path once through
+`hotline serve` (its queue push, its watcher, its API).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import math
 import wave
 from array import array
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -26,7 +29,8 @@ from callcenter.contacts.services import ContactFilters
 from callcenter.db import Database
 from callcenter.recordings.services import RecordingService, RecordingWatcher
 from callcenter.settings import PROJECT_ROOT, Settings
-from ivr.pbx.sipp import AGENT_SPEECH_S, Dtmf, Pause
+from ivr.pbx.sipp import AGENT_SPEECH_S, Dtmf, Pause, SippRunner
+from tests.callcenter.conftest import LiveServer
 from tests.callcenter.util import PASSWORD, bearer, token_for, wait_for
 from tests.conftest import Harness, events_of
 from tests.support import CALL_LIMIT_S, HTTP_TEST_PORT, SUITE_CLOCK, TEST_PORTS, serving_app
@@ -218,3 +222,53 @@ async def test_the_expert_leg_of_a_transferred_call_goes_on_in_the_same_file(
     assert seconds > 2 + EXPERT_TALK_MS / 1000 - 0.5, (seconds, story)
     assert abs(seconds - legs) < 1.0, (seconds, legs, story)
     assert loudest > 500, loudest
+
+
+async def test_hotline_serve_records_a_queue_call_end_to_end(
+        live_server: LiveServer, everyone_logged_out: None) -> None:
+    """The production path: `hotline serve` pushes the queues (consult records by default),
+    its own watcher adds the row, its API serves the file; agents may not listen by default."""
+    http = live_server.client()
+    runner = SippRunner(live_server.pbx.root, TEST_PORTS.sip)
+    phone = runner.start_agent(TEST_PORTS.agent(1), ring_ms=500, talk_ms=4000, speaks=True)
+    caller = "13900000703"
+    try:
+        agent = bearer(live_server.token("agent1"))
+        response = await http.post("/api/v1/agents/me/state", json={"state": "ready"},
+                                   headers=agent)
+        assert response.status_code == 200, response.text
+        result = await asyncio.to_thread(runner.call, [Pause(7000), Dtmf("0")],
+                                         TEST_PORTS.caller, caller, "12366", 120)
+        assert result.ok, result.stderr[-500:]
+    finally:
+        runner.stop(phone)
+    sup = bearer(live_server.token("sup1"))
+
+    async def ended() -> dict[str, Any] | None:
+        page = (await http.post("/api/v1/contacts/search", json={"caller": caller},
+                                headers=sup)).json()
+        done = [c for c in page["items"] if c["ended_at"]]
+        return done[0] if done else None
+
+    contact = await wait_for(ended, 60, "the contact", seen=lambda: _log_tail(live_server))
+    assert contact["outcome"] == "answered", contact
+    listed = (await http.get(f"/api/v1/contacts/{contact['id']}/recordings",
+                             headers=sup)).json()
+    assert [(r["kind"], r["queue"], r["available"], r["playable"]) for r in listed] == [
+        ("call", "consult", True, True)], (listed, live_server.log_tail())
+    assert 3.0 < listed[0]["seconds"] < 6.0, listed
+    audio = await http.get(listed[0]["audio_url"], headers=sup)
+    assert audio.status_code == 200
+    assert audio.headers["content-type"] == "audio/wav"
+    assert audio.content[:4] == b"RIFF"
+    # the agent who took it, with HOTLINE_RECORDINGS_AGENTS_OWN off (the default)
+    mine = (await http.get(f"/api/v1/contacts/{contact['id']}/recordings",
+                           headers=agent)).json()
+    assert [r["playable"] for r in mine] == [False]
+    refused = await http.get(listed[0]["audio_url"], headers=agent)
+    assert refused.status_code == 403
+    assert refused.json()["detail"] == "只有班长和管理员可以收听录音"
+
+
+async def _log_tail(server: LiveServer) -> str:
+    return server.log_tail()
