@@ -10,9 +10,9 @@ takes minutes: it creates a throw-away database, migrates it, and for each size:
    abandoned, 200 agents, two queues; plus the timeline events the statistics read
    (queue_joined, agent_connected, agent_completed, queue_abandoned, survey);
 2. rebuilds the rollups (``StatsService.rebuild``) and ANALYZEs;
-3. times the summary, queues and agents reports for a month (by day) and for a year (by month),
-   and the summary of a month by hour (15-minute rollup): median and max of 7 runs after one
-   warm-up, each run including the dirty-bucket check a report does first;
+3. times the summary, channels, queues and agents reports for a month (by day) and for a year
+   (by month), and the summary of a month by hour (15-minute rollup): median and max of 7 runs
+   after one warm-up, each run including the dirty-bucket check a report does first;
 4. times the CSV export of a month: the contacts themselves (streamed) and the daily summary;
 5. times the incremental upkeep: 500 new calls recorded through ContactService.apply, then the
    refresh that folds them in.
@@ -173,8 +173,8 @@ def measure(db: Database, size: int, gen_s: float, events: int) -> None:
     year = stats.range("2025-12-01", "2026-11-30", "month")
     month_hourly = stats.range("2026-11-01", "2026-11-30", "hour")
     print(f"{'report':<10} {'range':<16} {'median ms':>10} {'max ms':>8}")
-    for name, fn in (("summary", stats.summary), ("queues", stats.queues),
-                     ("agents", stats.agents)):
+    for name, fn in (("summary", stats.summary), ("channels", stats.channels),
+                     ("queues", stats.queues), ("agents", stats.agents)):
         for label, rng in (("month by day", month), ("year by month", year)):
             med, worst = timed(lambda fn=fn, rng=rng: fn(rng))  # type: ignore[misc]
             print(f"{name:<10} {label:<16} {med:>10.1f} {worst:>8.1f}")

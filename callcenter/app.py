@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from callcenter.agents.front import LocalFront, RemoteFront
 from callcenter.api import api_router
 from callcenter.auth.deps import SESSION_COOKIE
 from callcenter.contacts.services import ContactService
@@ -19,6 +20,7 @@ from callcenter.db import Database
 from callcenter.edge import Edge, install_access_log_filter
 from callcenter.errors import DomainError, domain_error_response
 from callcenter.openapi import describe_errors
+from callcenter.roles import ApiRole
 from callcenter.runtime import Runtime, load_shared
 from callcenter.settings import Settings, clock_of, get_settings
 from callcenter.stats.http import pages_router as stats_pages_router
@@ -45,7 +47,24 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         # the calendar (its coverage: a warning in the log and in the health report), the
         # knowledge base (/kb and the IVR's FAQ nodes) and the ticket service
         shared = await asyncio.to_thread(load_shared, settings, db, process_clock)
-        runtime = Runtime.build(settings, contacts, process_clock, shared)
+        api_role: ApiRole | None = None
+        if settings.redis_url:
+            # an API worker among several (docs/deployment.md): no AMI here, the bridges of
+            # the Asterisk nodes run as `hotline bridge`; notifications, session endings, the
+            # login limit and the desk's commands go over Redis
+            api_role = ApiRole.build(settings, process_clock)
+            runtime = Runtime.build(settings.model_copy(update={"ami_enabled": False}),
+                                    contacts, process_clock, shared, notifier=api_role.notifier)
+            assert runtime.desk is not None
+            app.state.desk_front = RemoteFront(runtime.desk, api_role.commands, settings.node)
+            app.state.live_sessions = api_role.live_sessions
+            app.state.login_limiter = api_role.limiter
+            await api_role.start()
+        else:
+            runtime = Runtime.build(settings, contacts, process_clock, shared)
+            assert runtime.desk is not None
+            app.state.desk_front = LocalFront(runtime.desk)
+        app.state.api_role = api_role
         app.state.settings = settings
         app.state.clock = process_clock
         app.state.db = db
@@ -64,6 +83,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         finally:
             await wallboard.stop()
             await runtime.stop()
+            if api_role is not None:
+                await api_role.stop()
             db.dispose()
 
     app = FastAPI(

@@ -47,8 +47,12 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to bind (keep it on loopback).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="HTTP port.")] = 8000,
     migrate_first: Annotated[bool, typer.Option("--migrate/--no-migrate")] = True,
+    workers: Annotated[int, typer.Option(
+        min=1, help="API worker processes (more than one needs HOTLINE_REDIS_URL).")] = 1,
 ) -> None:
-    """Run the HTTP API and the AMI bridge in one process.
+    """Run the HTTP API and the AMI bridge in one process; with HOTLINE_REDIS_URL, only the
+    stateless API (any number of workers), each Asterisk node having its `hotline bridge`
+    (docs/deployment.md).
 
     Refuses to start (exit 2) with a shipped default secret when bound to anything but
     loopback or with HOTLINE_ENV=production (docs/security.md)."""
@@ -65,9 +69,54 @@ def serve(
         for problem in problems:
             typer.echo(f"refusing to start: {problem}", err=True)
         raise typer.Exit(2)
+    if workers > 1 and not settings.redis_url:
+        typer.echo("refusing to start: --workers above 1 needs HOTLINE_REDIS_URL (the workers "
+                   "share notifications, sessions and the bridges through Redis)", err=True)
+        raise typer.Exit(2)
     if migrate_first:
         upgrade(settings.database_url)
+    if workers > 1:  # each worker builds the app from the same environment
+        uvicorn.run("callcenter.app:create_app", factory=True, host=host, port=port,
+                    workers=workers, log_level="info")
+        return
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@app.command()
+def bridge(
+    node: Annotated[str, typer.Option(
+        help="The Asterisk node this bridge drives (agents with this users.node).")] = "",
+) -> None:
+    """Run the bridge of one Asterisk node (HOTLINE_AMI_*): its AMI connection, IVR sessions,
+    contact log and agent desk, taking the API's commands over Redis (HOTLINE_REDIS_URL).
+    One per node; a second for the same node waits for the first's claim and then exits 1."""
+    import re
+
+    from callcenter.agents.commands import NodeTaken
+    from callcenter.roles import run_bridge
+    from callcenter.settings import clock_of, deployment_problems
+
+    _logging()
+    settings = get_settings()
+    node = node or settings.node
+    if not re.match(r"^[A-Za-z0-9_-]{1,32}$", node):
+        typer.echo("--node: letters, digits, _ and -, at most 32", err=True)
+        raise typer.Exit(2)
+    if not settings.redis_url:
+        typer.echo("refusing to start: `hotline bridge` needs HOTLINE_REDIS_URL (without "
+                   "Redis, `hotline serve` runs the bridge itself)", err=True)
+        raise typer.Exit(2)
+    # production: no default AMI secret (checked as for a process holding the AMI connection)
+    problems = deployment_problems(settings.model_copy(update={"redis_url": None}), "127.0.0.1")
+    if problems:
+        for problem in problems:
+            typer.echo(f"refusing to start: {problem}", err=True)
+        raise typer.Exit(2)
+    try:
+        asyncio.run(run_bridge(settings, node, clock_of(settings)))
+    except NodeTaken as exc:
+        typer.echo(f"refusing to start: {exc}", err=True)
+        raise typer.Exit(1) from exc
 
 
 @app.command()

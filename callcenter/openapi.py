@@ -34,6 +34,7 @@ DESCRIPTIONS: dict[int, str] = {
     429: "Too many attempts; see Retry-After",
     502: "Asterisk refused or failed the operation",
     503: "A service this operation needs is not available",
+    504: "A service this operation needs did not answer in time (the bridge of a node)",
 }
 
 PROBLEM: dict[str, Any] = {

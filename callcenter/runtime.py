@@ -97,11 +97,14 @@ class Runtime:
 
     @classmethod
     def build(cls, settings: Settings, contacts: ContactService, clock: Clock,
-              shared: Shared) -> Runtime:
+              shared: Shared, *, notifier: Notifier | None = None,
+              node: str | None = None) -> Runtime:
+        """``notifier``: the process roles' Redis notifier (default: in-process); ``node``:
+        the bridge of one Asterisk node keeps only that node's agents (default: all)."""
         contact_log = ContactLog(contacts, settings.spool_dir, clock=clock,
                                  max_failures=settings.spool_max_failures)
         runtime = cls(settings=settings, clock=clock, shared=shared, contact_log=contact_log,
-                      notifier=Notifier(clock))
+                      notifier=notifier or Notifier(clock))
         if settings.ami_enabled:
             runtime.menu = MenuHolder(settings)
             runtime.ami = AmiClient(
@@ -128,7 +131,8 @@ class Runtime:
                                      settings.ticket_commitment_days,
                                      settings.callback_due_hours, clock=clock,
                                      service=shared.tickets),
-                                 clock=clock, node_labels=runtime._node_titles)
+                                 clock=clock, node_labels=runtime._node_titles,
+                                 node=node, default_node=settings.node)
         return runtime
 
     def _node_titles(self) -> dict[str, str]:

@@ -51,7 +51,16 @@ class Settings(BaseSettings):
     asr_engine: Literal["auto", "whisper", "vosk", "off"] = "auto"
     whisper_model_dir: Path = PROJECT_ROOT / "var" / "models" / "whisper-base"
     vosk_model_path: Path | None = None
+    # the bus between the process roles (docs/deployment.md): unset, `hotline serve` is one
+    # process (API + bridge + in-process notifier); set, `hotline serve` is the stateless API
+    # (any number of workers) and each Asterisk node has its `hotline bridge --node NAME`
     redis_url: str | None = None
+    # every Redis key and channel starts with this (several hotlines on one Redis, tests)
+    redis_prefix: str = Field(default="hotline", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+    # the Asterisk node this process's bridge drives, and the node of agents without one
+    node: str = Field(default="pbx1", pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    # how long the API waits for a bridge to answer a command (pause, transfer, queue push)
+    bridge_command_timeout_s: float = Field(default=5.0, gt=0)
     timezone: str = "Asia/Shanghai"
     # the process clock (ivr/clock.py): unset, the wall clock; set (ISO 8601 with an offset,
     # e.g. 2026-02-17T10:00:00+08:00), the hotline runs as if it were that moment and time
@@ -148,7 +157,8 @@ def deployment_problems(settings: Settings, host: str) -> list[str]:
                 f"set a secret of your own"
                 for name, default in DEFAULT_SECRETS.items()
                 if getattr(settings, name) == default
-                and (name != "ami_secret" or settings.ami_enabled)]
+                # the API workers of the process roles (Redis) hold no AMI connection
+                and (name != "ami_secret" or (settings.ami_enabled and not settings.redis_url))]
     if settings.env == "production" and not settings.session_cookie_secure:
         problems.append("HOTLINE_SESSION_COOKIE_SECURE=false is refused with "
                         "HOTLINE_ENV=production (serve over HTTPS)")

@@ -9,6 +9,8 @@
   When Asterisk itself restarted meanwhile (a crash), its calls ended when the connection was
   lost, and their contacts end at that moment (queue wait and talk time run up to the crash);
   otherwise the end is only known to lie in the outage and is taken at the reconciliation.
+* Calls it never saw start (the bridge restarted) are adopted where their contact's events
+  leave them (:mod:`ivr.recovery`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -49,6 +52,7 @@ from ivr.events import (
 from ivr.menu.engine import MenuSession
 from ivr.menu.schema import Menu
 from ivr.ports import ContactEvent, ContactRecorder
+from ivr.recovery import RESTART_REASON, live_channels, plan_adoptions
 from ivr.services import IvrServices
 
 log = logging.getLogger(__name__)
@@ -88,6 +92,10 @@ class IvrBridge:
         self.calls: dict[str, Call] = {}  # by the caller channel's uniqueid
         self.sessions_started = 0
         self.reconciliations = 0
+        self.adopted = 0  # calls taken over from an earlier bridge (ivr.recovery)
+        # the last channels hung up that no call followed: not adopted if an adoption was
+        # being planned when their Hangup came
+        self._gone: deque[str] = deque(maxlen=512)
         # the first loss of the AMI connection since the last reconciliation: when (the clock
         # of the contact events) and on time.monotonic()'s scale (to compare with Asterisk's
         # uptime)
@@ -113,7 +121,9 @@ class IvrBridge:
     async def _wait_reconnect(self) -> None:
         await self.client.wait_ready(self.resume_timeout)
 
-    def _start_session(self, call: Call, env: dict[str, str], resumed: bool = False) -> None:
+    def _start_session(self, call: Call, env: dict[str, str], resumed: bool = False,
+                       start_node: str | None = None,
+                       reason: str = "orphaned AsyncAGI channel after reconnect") -> None:
         channel = AgiChannel(self.agi, call.channel, call.uniqueid, call.linkedid, env)
         menu = self.menu()
         # a call coming back from the dialplan names its entry point: AGI(agi:async,<entry>)
@@ -122,10 +132,9 @@ class IvrBridge:
         if entry and start is None:
             log.warning("unknown menu entry %r for %s; starting at the top", entry, call.channel)
         session = MenuSession(menu, channel, self.recorder, self.services,
-                              self._wait_reconnect, start_node=start)
+                              self._wait_reconnect, start_node=start_node or start)
         if resumed:
-            self._record(call.linkedid, Resumed(node=session.node_id,
-                         reason="orphaned AsyncAGI channel after reconnect"))
+            self._record(call.linkedid, Resumed(node=session.node_id, reason=reason))
         self.sessions_started += 1
         task = asyncio.get_running_loop().create_task(self._run_session(call, session),
                                                       name=f"menu {call.linkedid}")
@@ -168,6 +177,7 @@ class IvrBridge:
     def _on_hangup(self, event: Hangup) -> None:
         call = self.calls.pop(event.uniqueid, None)
         if call is None:
+            self._gone.append(event.uniqueid)
             return
         self._record(call.linkedid, CallEnded(cause=event.cause,
                      cause_txt=event.cause_txt, reconciled=False))
@@ -226,8 +236,9 @@ class IvrBridge:
             log.exception("CoreShowChannels failed; reconciliation skipped")
             return
         self.reconciliations += 1
+        messages = response if isinstance(response, list) else []
         live: dict[str, dict[str, str]] = {}
-        for message in response if isinstance(response, list) else []:
+        for message in messages:
             if str(message.get("Event", "")).lower() == "coreshowchannel":
                 live[str(message.get("Uniqueid", ""))] = {
                     k.lower(): str(v) for k, v in message.items()
@@ -252,20 +263,32 @@ class IvrBridge:
                 self._record(call.linkedid, AgentConnected(queue=call.queue,
                              agent="unknown", hold_time=0, ring_time=0, resynced=True))
         known = {call.linkedid for call in self.calls.values()}
-        for linkedid in await self.recorder.open_contacts():
+        open_linkedids = await self.recorder.open_contacts()
+        for linkedid in open_linkedids:
             if linkedid not in known and linkedid not in live_linkedids:
                 self._end_reconciled(linkedid, "channel vanished while the bridge was away",
                                      None)
-        # channels in AsyncAGI that we never saw start (e.g. the bridge restarted)
-        for uniqueid, info in live.items():
-            if uniqueid in self.calls or info.get("application", "").lower() != "agi":
+        # calls we never saw start (the bridge restarted): taken over where they are
+        for plan in await plan_adoptions(live_channels(messages), set(self.calls), known,
+                                         set(open_linkedids), self.recorder, self.menu()):
+            found = plan.channel
+            if found.uniqueid in self.calls:  # it started while the history was read
                 continue
-            if info.get("uniqueid") != info.get("linkedid") and info.get("linkedid") in known:
+            if found.uniqueid in self._gone:  # it hung up meanwhile
+                if found.linkedid in open_linkedids:
+                    self._end_reconciled(found.linkedid, "hung up while the bridge adopted it",
+                                         None)
                 continue
-            call = Call(info.get("linkedid", uniqueid), uniqueid, info.get("channel", ""),
-                        info.get("calleridnum", ""))
-            self.calls[uniqueid] = call
-            self._record(call.linkedid, CallStarted(caller=call.caller,
-                         channel=call.channel, uniqueid=uniqueid, adopted=True))
-            self._start_session(call, {"agi_callerid": call.caller}, resumed=True)
+            call = Call(found.linkedid, found.uniqueid, found.channel, plan.caller,
+                        queue=plan.queue, agent=plan.agent)
+            self.calls[found.uniqueid] = call
+            self.adopted += 1
+            # the original call_started's key: stored only if that one never was
+            self._record(call.linkedid, CallStarted(
+                caller=call.caller, channel=call.channel, uniqueid=call.uniqueid,
+                adopted=True), key=channel_key(EventKind.CALL_STARTED, call.uniqueid))
+            if plan.node is not None:
+                self.agi.forget(call.channel)
+                self._start_session(call, {"agi_callerid": call.caller}, resumed=True,
+                                    start_node=plan.node, reason=RESTART_REASON)
         self._lost_at = self._lost_mono = None

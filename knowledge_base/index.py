@@ -28,7 +28,7 @@ from knowledge_base.text import (
 
 # Part of every cache key: bump it whenever a pickled class changes (IndexData, Bm25, FaqEntry,
 # ValidationIssue, LoadResult) or the way the index is built.
-ENGINE_VERSION = "kb-engine-5"
+ENGINE_VERSION = "kb-engine-6"
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -37,8 +37,7 @@ IntArray = NDArray[np.int64]
 @dataclass(frozen=True, slots=True)
 class SearchConfig:
     """Fusion weights (tuned on half A of the dev set) and the three-way decision (calibrated
-    on the tuning sets v1 and v2 and half A, `benchmarks/kb_calibrate.py`; docs/kb.md, "The
-    decision")."""
+    on every set seen so far, `benchmarks/kb_calibrate.py`; docs/kb.md, "The decision")."""
 
     weight_dense: float = 0.50
     weight_words: float = 0.05
@@ -50,14 +49,27 @@ class SearchConfig:
     decline_below: float = 0.44
     """A best fused score under this: decline (out of scope, no candidate is offered)."""
     answer_above: float = 0.44
-    """Answer without asking when the best score is at least this (no bar above
-    `decline_below` as calibrated: the encoder's cosine below is the stricter test) ..."""
+    """Answer without asking only when the best score is at least this (no bar above
+    `decline_below` as calibrated: the encoder's cosine below is the stricter test) and one
+    of three rules holds (docs/kb.md, "The decision"):"""
     answer_margin: float = 0.04
-    """... and it leads the best entry with a different answer by at least this much ..."""
-    answer_min_cosine: float = 0.97
-    """... and the encoder alone agrees: the cosine between the question and the best entry's
-    closest text is at least this (0 = no such condition). Otherwise (at or above
-    `decline_below`) the caller is asked to confirm."""
+    """(1) and (2): the best entry leads the best entry with a different answer by at least
+    this much, and ..."""
+    answer_min_cosine: float = 0.985
+    """(1) ... the encoder alone is sure: the cosine between the question and the best entry's
+    closest text is at least this (0 = no such condition); or ..."""
+    answer_covered_cosine: float = 0.97
+    """(2) ... the cosine is at least this and the best entry covers the question's words:
+    at most `answer_max_uncovered` of their weight is missing from its texts (question,
+    similar questions, keywords, answer; `uncovered_share`); or"""
+    answer_max_uncovered: float = 0.20
+    answer_full_cosine: float = 0.94
+    """(3) the cosine is at least this, at most `answer_full_uncovered` of the words' weight
+    is missing from the entry and it leads by `answer_full_margin`. Otherwise (at or above
+    `decline_below`) the caller is asked to confirm. A rule with a cosine over 1 never
+    holds."""
+    answer_full_uncovered: float = 0.05
+    answer_full_margin: float = 0.08
     confirm_pair_margin: float = 0.03
     """On confirm, the runner-up (best entry with a different answer) is offered second when
     it trails the best by less than this (and is not under `decline_below` itself)."""
@@ -105,7 +117,10 @@ class SearchConfig:
             return Thresholds(self.decline_below_lexical, self.answer_above_lexical,
                               self.answer_margin_lexical, 0.0, self.confirm_pair_margin_lexical)
         return Thresholds(self.decline_below, self.answer_above, self.answer_margin,
-                          self.answer_min_cosine, self.confirm_pair_margin)
+                          self.answer_min_cosine, self.confirm_pair_margin,
+                          self.answer_covered_cosine, self.answer_max_uncovered,
+                          self.answer_full_cosine, self.answer_full_uncovered,
+                          self.answer_full_margin)
 
     def build_key(self) -> str:
         """The settings that shape the index itself (the rest apply at query time)."""
@@ -201,6 +216,9 @@ class IndexData:
     embedder_name: str | None
     pinyin_n: int
     build_key: str
+    coverage_texts: list[str]
+    """Per entry: its question, similar questions, keywords and answer, normalised (what
+    `uncovered_share` looks the question's words up in)."""
     version: str = ENGINE_VERSION
 
 
@@ -289,7 +307,46 @@ def build_index(
         embedder_name=embedder.name if embedder is not None and vectors is not None else None,
         pinyin_n=config.pinyin_n,
         build_key=config.build_key(),
+        coverage_texts=[coverage_text(analyzer, entry) for entry in entries],
     )
+
+
+def coverage_text(analyzer: TextAnalyzer, entry: FaqEntry) -> str:
+    """Everything an entry says, normalised like a question: the words it covers."""
+    return analyzer.normalize(" ".join([*entry_texts(entry), *entry.keywords, entry.answer]))
+
+
+def uncovered_share(
+    analyzer: TextAnalyzer, words: Sequence[str], covered: str, query: str = ""
+) -> float:
+    """The share of a question's words, weighted by how rare each is in everyday Chinese
+    (`TextAnalyzer.rarity`), that an entry's text never uses (1.0 with no words).
+
+    A near miss asks about something next to an entry (土地增值税的**扣除项目**, 一年发
+    **两次**年终奖): the encoder places it very close, but words that carry the question are
+    missing from the entry. Common words weigh little (到底 9.2, 多少 8.7), rare ones much
+    (预缴 16.8, 退票 13.6). A tax name counts only where it stands alone: 增值税 in the
+    question (`query`, normalised) is not covered by an entry that only speaks of 土地增值税,
+    and a question about 土地增值税 does not ask about 增值税 at all.
+    """
+    total = 0.0
+    missing = 0.0
+    for word in dict.fromkeys(words):
+        longer = analyzer.longer_entities(word)
+        if longer and query and not _names_alone(word, query, longer):
+            continue  # only part of a longer tax name in the question
+        weight = analyzer.rarity(word)
+        total += weight
+        if not (_names_alone(word, covered, longer) if longer else word in covered):
+            missing += weight
+    return missing / total if total > 0.0 else 1.0
+
+
+def _names_alone(name: str, text: str, longer: Sequence[str]) -> bool:
+    """Whether `name` occurs in `text` outside the longer tax names that contain it."""
+    for other in longer:
+        text = text.replace(other, "|")
+    return name in text
 
 
 def _shorten(text: str, limit: int, keep: str) -> str:
@@ -377,6 +434,15 @@ class Thresholds:
     answer_margin: float
     answer_min_cosine: float
     pair_margin: float
+    covered_cosine: float = 2.0
+    """Rule (2): cosine at least this and uncovered share at most `max_uncovered` (with
+    `answer_margin`); 2.0 = off (the lexical scale has no cosine)."""
+    max_uncovered: float = 0.0
+    full_cosine: float = 2.0
+    """Rule (3): cosine at least this, uncovered share at most `full_uncovered` and a lead of
+    `full_margin`."""
+    full_uncovered: float = 0.0
+    full_margin: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -390,6 +456,8 @@ class Scored:
     best: int
     runner: int
     cosine: float | None
+    uncovered: float = 1.0
+    """The share of the question's words the best entry never uses (`uncovered_share`)."""
 
     @property
     def lexical(self) -> bool:
@@ -409,22 +477,44 @@ class Scored:
 
 
 def classify(
-    score: float, second: float, cosine: float | None, limits: Thresholds
+    score: float,
+    second: float,
+    cosine: float | None,
+    limits: Thresholds,
+    uncovered: float = 1.0,
 ) -> tuple[DecisionKind, bool]:
-    """The decision on the best score, the runner-up's score and the encoder's cosine for the
-    best entry (None: no encoder), and whether the runner-up is offered too (on confirm):
+    """The decision on the best score, the runner-up's score, the encoder's cosine for the
+    best entry (None: no encoder) and the share of the question's words that the best entry
+    never uses (`uncovered_share`), and whether the runner-up is offered too (on confirm):
 
     - decline when the best score is under `decline_below`;
-    - answer when it is at least `answer_above`, leads the runner-up by `answer_margin` and
-      the encoder's cosine is at least `answer_min_cosine` (when there is one);
+    - answer when it is at least `answer_above` and (1) it leads the runner-up by
+      `answer_margin` and the cosine is at least `answer_min_cosine`, or (2) it leads by
+      `answer_margin`, the cosine is at least `covered_cosine` and `uncovered` at most
+      `max_uncovered`, or (3) it leads by `full_margin`, the cosine is at least
+      `full_cosine` and `uncovered` at most `full_uncovered`; on the lexical scale (no
+      cosine) only the lead counts;
     - otherwise confirm the best entry, and the runner-up after it when it trails by less
       than `pair_margin` and is not under `decline_below` itself.
     """
     if score < limits.decline_below:
         return DecisionKind.DECLINE, False
     margin = score - second
-    agrees = cosine is None or cosine >= limits.answer_min_cosine
-    if score >= limits.answer_above and margin >= limits.answer_margin and agrees:
+    if cosine is None:
+        agrees = margin >= limits.answer_margin
+    else:
+        agrees = (
+            margin >= limits.answer_margin
+            and (
+                cosine >= limits.answer_min_cosine
+                or (cosine >= limits.covered_cosine and uncovered <= limits.max_uncovered)
+            )
+        ) or (
+            margin >= limits.full_margin
+            and cosine >= limits.full_cosine
+            and uncovered <= limits.full_uncovered
+        )
+    if score >= limits.answer_above and agrees:
         return DecisionKind.ANSWER, False
     return DecisionKind.CONFIRM, margin < limits.pair_margin and second >= limits.decline_below
 
@@ -600,7 +690,10 @@ class SearchEngine:
         others = np.where(self._answer_group == self._answer_group[best], -1.0, scores)
         runner = int(np.argmax(others))
         cosine = None if channels.dense is None else float(channels.dense[best])
-        return Scored(scores, best, runner if others[runner] >= 0.0 else -1, cosine)
+        uncovered = uncovered_share(
+            self.analyzer, analysis.words, self.data.coverage_texts[best], analysis.normalized
+        )
+        return Scored(scores, best, runner if others[runner] >= 0.0 else -1, cosine, uncovered)
 
     def _result(self, index: int, scores: FloatArray) -> SearchResult:
         entry = self.data.entries[index]
@@ -612,7 +705,7 @@ class SearchEngine:
         if found is None:
             return Decision(query, DecisionKind.DECLINE)
         limits = self.config.thresholds(found.lexical)
-        kind, pair = classify(found.score, found.second, found.cosine, limits)
+        kind, pair = classify(found.score, found.second, found.cosine, limits, found.uncovered)
         scores = found.scores
         if kind is DecisionKind.DECLINE:
             results: list[SearchResult] = []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import marshal
+import math
 import re
 import tempfile
 import threading
@@ -39,6 +40,11 @@ _RE_SPACES = re.compile(r"\s+")
 _RE_PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
 _FRACTION_SIGN = {"百": "%", "千": "‰", "万": "‱"}
 
+UNKNOWN_WORD_RARITY = 12.0
+"""`TextAnalyzer.rarity` of a word jieba's general dictionary does not know (domain
+compounds such as 扣除率, or debris of a misrecognised phrase): about as informative as a
+word used once in a few hundred thousand (海关 11.2, 期限 10.7)."""
+
 _LOG = logging.getLogger(__name__)
 _BASE_LOCK = threading.Lock()
 _BASE_DICTIONARY: tuple[dict[str, int], int] | None = None
@@ -56,6 +62,15 @@ def _new_tokenizer() -> jieba.Tokenizer:
     tokenizer.total = total
     tokenizer.initialized = True
     return tokenizer
+
+
+def _general_dictionary() -> tuple[dict[str, int], int]:
+    """jieba's general dictionary as read for the tokenizers (word counts, their total)."""
+    global _BASE_DICTIONARY
+    with _BASE_LOCK:
+        if _BASE_DICTIONARY is None:
+            _BASE_DICTIONARY = _base_dictionary()
+        return _BASE_DICTIONARY
 
 
 def _base_dictionary() -> tuple[dict[str, int], int]:
@@ -256,6 +271,9 @@ class TextAnalyzer:
     _entity_pattern: re.Pattern[str] | None = field(init=False, repr=False, default=None)
     _lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
     _added: set[str] = field(init=False, repr=False, default_factory=set)
+    _longer_entities: dict[str, tuple[str, ...]] = field(init=False, repr=False,
+                                                         default_factory=dict)
+    _general: tuple[dict[str, int], int] = field(init=False, repr=False, default=({}, 1))
 
     def __post_init__(self) -> None:
         self._tokenizer = _new_tokenizer()
@@ -264,6 +282,13 @@ class TextAnalyzer:
         for word in self.synonyms.canonical_forms():
             if len(word) > 1:
                 self._tokenizer.add_word(word, freq=None)
+        by_length = sorted(set(self.entities), key=len, reverse=True)
+        self._longer_entities = {
+            name: longer
+            for name in by_length
+            if (longer := tuple(e for e in by_length if e != name and name in e))
+        }
+        self._general = _general_dictionary()
         if self.entities or self.entity_masks:
             names = sorted(set(self.entities) | set(self.entity_masks), key=len, reverse=True)
             self._entity_pattern = re.compile("|".join(re.escape(n) for n in names))
@@ -304,6 +329,20 @@ class TextAnalyzer:
                 if len(word) > 1 and word not in self._added:
                     self._tokenizer.add_word(word, freq=None)
                     self._added.add(word)
+
+    def longer_entities(self, name: str) -> tuple[str, ...]:
+        """The tax names that contain `name` (增值税 -> 土地增值税), longest first; empty for
+        a word that is not a tax name."""
+        return self._longer_entities.get(name, ())
+
+    def rarity(self, word: str) -> float:
+        """How informative a word is in everyday Chinese: -log of its share in jieba's
+        general dictionary (到底 9.2, 多少 8.7, 海关 11.2, 预缴 16.8), `UNKNOWN_WORD_RARITY`
+        for a word it does not know. The general dictionary, not the base's own texts, so
+        that the weight does not depend on the entries."""
+        freq, total = self._general
+        count = freq.get(word, 0)
+        return math.log(total / count) if count > 0 else UNKNOWN_WORD_RARITY
 
     def is_common_word(self, word: str) -> bool:
         """Whether jieba's general dictionary knows `word` (used to spot recognition errors)."""

@@ -10,9 +10,11 @@ from fastapi.testclient import TestClient
 
 from callcenter.app import create_app
 from callcenter.contacts.models import Outcome, channel_of
-from callcenter.contacts.services import ContactFilters, ContactService
+from callcenter.contacts.services import ContactFilters, ContactLog, ContactService
 from callcenter.settings import Settings
+from ivr.events import CallStarted, MenuNodeEntered
 from ivr.ports import ContactEvent, EventKind
+from ivr.recovery import whereabouts
 from tests.callcenter.util import token_for
 from tests.support import SUITE_CLOCK
 
@@ -139,6 +141,25 @@ def test_open_contacts_are_listed_for_reconciliation(contacts: ContactService) -
     play(contacts, "L-open", [START])
     play(contacts, "L-closed", [START, end(3)])
     assert contacts.open_linkedids() == ["L-open"]
+
+
+async def test_a_restarted_bridge_reads_where_its_calls_were(contacts: ContactService) -> None:
+    # ivr/recovery.py: the contacts' stored events, in order, as typed records
+    play(contacts, "L-menu", [START, (1, EventKind.MENU_NODE, {"node": "welcome"}),
+                              (6, EventKind.MENU_NODE, {"node": "main"})])
+    play(contacts, "L-other", [START, end(2)])
+    log = ContactLog(contacts)
+    log.start()
+    try:
+        log.record(ContactEvent.parse("L-menu", EventKind.MENU_NODE, {"node": "consult"},
+                                      at=T0 + timedelta(seconds=9)))
+        histories = await log.contact_histories(["L-menu", "L-none"])
+    finally:
+        await log.close()
+    assert list(histories) == ["L-menu"]  # no contact, no entry
+    assert [type(r) for r in histories["L-menu"]] == [CallStarted, MenuNodeEntered,
+                                                      MenuNodeEntered, MenuNodeEntered]
+    assert whereabouts(histories["L-menu"]).node == "consult"  # recorded last: stored first
 
 
 @pytest.fixture

@@ -99,7 +99,7 @@ def test_sms_migration_goes_down_and_up_keeping_contacts(kind: str, tmp_path: Pa
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
 def test_recordings_migration_goes_down_and_up_keeping_queues(kind: str, tmp_path: Path) -> None:
-    """0007 adds cc_queues.record (existing queues: on) and the recordings table, and takes
+    """0009 adds cc_queues.record (existing queues: on) and the recordings table, and takes
     them away again; no queue is lost either way."""
     with fresh_database(kind, tmp_path) as url:
         engine = sa.create_engine(url)
@@ -107,7 +107,7 @@ def test_recordings_migration_goes_down_and_up_keeping_queues(kind: str, tmp_pat
             def queue_columns() -> set[str]:
                 return {c["name"] for c in sa.inspect(engine).get_columns("cc_queues")}
 
-            downgrade(url, "0006")
+            downgrade(url, "0008")
             engine.dispose()
             assert "record" not in queue_columns()
             assert "recordings" not in sa.inspect(engine).get_table_names()

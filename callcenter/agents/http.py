@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 
+from callcenter.agents.front import DeskFront
 from callcenter.agents.schemas import NoteIn, NoteOut, StateRequest, TransferRequest
-from callcenter.agents.services import Agent, AgentDesk
 from callcenter.auth.deps import Supervisor, require_roles
 from callcenter.auth.models import Role
 from callcenter.auth.schemas import USERNAME_REF_PATTERN
@@ -24,48 +24,47 @@ LINKEDID = Path(pattern=r"^[A-Za-z0-9._-]{1,64}$")
 
 BOSSES = frozenset({Role.SUPERVISOR, Role.ADMIN})
 # what the desk may answer besides success (DeskError.status, rendered by the app's one
-# domain-error handler: callcenter/errors.py) and 503 without the desk
-DESK_ERRORS = problems(404, 409, 502, 503)
+# domain-error handler: callcenter/errors.py) and 503 without the desk; with several API
+# workers, 503 when no bridge runs for the agent's node and 504 when it does not answer
+DESK_ERRORS = problems(404, 409, 502, 503, 504)
 
 
-def get_desk(request: Request) -> AgentDesk:
-    desk = getattr(request.app.state.runtime, "desk", None)
-    if not isinstance(desk, AgentDesk):
+def get_desk(request: Request) -> DeskFront:
+    """The desk as this process reaches it (callcenter/agents/front.py), built by the
+    app's lifespan."""
+    front: DeskFront | None = getattr(request.app.state, "desk_front", None)
+    if front is None:
         raise HTTPException(503, "坐席服务未启动")
-    return desk
+    return front
 
 
-DeskDep = Annotated[AgentDesk, Depends(get_desk)]
+DeskDep = Annotated[DeskFront, Depends(get_desk)]
 
 
-async def _change(desk: AgentDesk, username: str, body: StateRequest, by: str) -> Agent:
-    if body.state == "ready":
-        return await desk.go_ready(username, by=by)
-    if body.state == "paused":
-        assert body.reason is not None
-        return await desk.pause(username, body.reason, by=by)
-    return await desk.log_out(username, by=by)
+async def _change(desk: DeskFront, username: str, body: StateRequest, by: str
+                  ) -> dict[str, Any]:
+    return await desk.change(username, body.state, body.reason, by=by)
 
 
 @router.get("/agents/me", responses=DESK_ERRORS)
 async def my_state(user: Staff, desk: DeskDep) -> dict[str, Any]:
-    return desk.agent(user.username).as_json()
+    return await desk.state(user.username)
 
 
 @router.post("/agents/me/state", responses=DESK_ERRORS)
 async def change_my_state(body: StateRequest, user: Staff, desk: DeskDep) -> dict[str, Any]:
-    return (await _change(desk, user.username, body, user.username)).as_json()
+    return await _change(desk, user.username, body, user.username)
 
 
 @router.post("/agents/me/transfer", responses=DESK_ERRORS)
 async def transfer(body: TransferRequest, user: Staff, desk: DeskDep) -> dict[str, Any]:
-    agent = await desk.transfer(user.username, body.queue, by=user.username)
-    return {"transferred": True, "queue": body.queue, "linkedid": agent.linkedid}
+    linkedid = await desk.transfer(user.username, body.queue, by=user.username)
+    return {"transferred": True, "queue": body.queue, "linkedid": linkedid}
 
 
 @router.get("/agents/board", responses=DESK_ERRORS)
 async def board(_user: Supervisor, desk: DeskDep) -> dict[str, Any]:
-    return desk.board().to_dict()
+    return await desk.board()
 
 
 @router.post("/agents/{username}/state", responses=DESK_ERRORS)
@@ -74,13 +73,13 @@ async def change_state(body: StateRequest, user: Supervisor, desk: DeskDep,
                        ) -> dict[str, Any]:
     if body.state == "ready":
         raise HTTPException(403, "班长只能暂停或签出坐席；就绪需由坐席本人操作")
-    return (await _change(desk, username, body, user.username)).as_json()
+    return await _change(desk, username, body, user.username)
 
 
 @router.put("/calls/{linkedid}/note", response_model=NoteOut, responses=DESK_ERRORS)
 async def save_note(body: NoteIn, user: Staff, desk: DeskDep,
                     linkedid: Annotated[str, LINKEDID]) -> NoteOut:
-    if not await asyncio.to_thread(desk.handled, linkedid, user.username):
+    if not await desk.handled(linkedid, user.username):
         raise HTTPException(403, "只能为本人接听的来电填写小结")
     row = await asyncio.to_thread(desk.save_note, linkedid, user.username, body.notes,
                                   body.disposition)
@@ -96,7 +95,7 @@ async def call_notes(user: Anyone, desk: DeskDep,
     if user.role in BOSSES:
         rows = await asyncio.to_thread(desk.notes, linkedid)
         return [NoteOut.model_validate(r) for r in rows]
-    if not await asyncio.to_thread(desk.handled, linkedid, user.username):
+    if not await desk.handled(linkedid, user.username):
         raise HTTPException(403, "只能查看本人接听的来电小结")
     rows = await asyncio.to_thread(desk.notes, linkedid)
     return [NoteOut.model_validate(r) for r in rows if r.username == user.username]

@@ -142,8 +142,13 @@ class AgentDesk:
                  contacts: ContactService, recorder: ContactRecorder | None = None,
                  ami: AmiClient | None = None, wrapup_seconds: float = 10.0,
                  callbacks: CallbackTaker | None = None, *, clock: Clock,
-                 node_labels: Callable[[], Mapping[str, str]] | None = None) -> None:
+                 node_labels: Callable[[], Mapping[str, str]] | None = None,
+                 node: str | None = None, default_node: str = "pbx1") -> None:
         self.db = db
+        # a bridge of one Asterisk node (process roles): only the agents registered there
+        # (users.node, None meaning ``default_node``); None: every agent (one process)
+        self.node = node
+        self.default_node = default_node
         # the menu's Chinese node titles, as the running menu has them (it may be reloaded)
         self.node_labels = node_labels
         self.clock = clock
@@ -175,6 +180,9 @@ class AgentDesk:
                 User.role.in_([str(r) for r in STAFF_ROLES]), User.active.is_(True))).all()
             states = {r.username: r for r in session.scalars(select(AgentStateRow))}
         for user in users:
+            if self.node is not None and (user.node or self.default_node) != self.node:
+                self.agents.pop(user.username, None)  # another node's agent (or moved away)
+                continue
             agent = self.agents.get(user.username) or Agent(
                 user.username, user.display_name, user.role, user.interface, since=self.clock())
             agent.display_name, agent.role, agent.interface = (

@@ -19,13 +19,15 @@ def create(
     display_name: Annotated[str, typer.Option(help="Name shown in the console.")] = "",
     interface: Annotated[str | None, typer.Option(
         help="The agent's phone in Asterisk, e.g. PJSIP/agent1.")] = None,
+    node: Annotated[str | None, typer.Option(
+        help="The Asterisk node the phone is registered to (default: HOTLINE_NODE).")] = None,
     password_stdin: Annotated[bool, typer.Option(
         "--password-stdin", help="Read the password from stdin instead of a prompt.")] = False,
 ) -> None:
     """Create a user; the password is prompted for (there is no default password)."""
     import re
 
-    from callcenter.auth.schemas import INTERFACE_PATTERN, USERNAME_PATTERN
+    from callcenter.auth.schemas import INTERFACE_PATTERN, NODE_PATTERN, USERNAME_PATTERN
     from callcenter.auth.services import AuthError, UserService
     from callcenter.db import Database
     from callcenter.migrate import upgrade
@@ -37,6 +39,9 @@ def create(
     if interface is not None and not re.match(INTERFACE_PATTERN, interface):
         typer.echo("话机接口格式应为 PJSIP/agent1", err=True)
         raise typer.Exit(2)
+    if node is not None and not re.match(NODE_PATTERN, node):
+        typer.echo("节点名只能包含字母、数字、_ -，长度 1-32", err=True)
+        raise typer.Exit(2)
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
@@ -47,7 +52,7 @@ def create(
     try:
         user = UserService(db, clock_of(settings)).create_user(
             username, password, role, actor="cli", display_name=display_name,
-            interface=interface)
+            interface=interface, node=node)
     except AuthError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from exc

@@ -20,6 +20,7 @@ from fastapi import Depends, HTTPException, Request, WebSocket
 
 from callcenter.auth.models import Role
 from callcenter.auth.services import AuthUser, LoginRateLimiter, UserService
+from callcenter.auth.shared import RedisLoginRateLimiter
 from callcenter.db import Database
 from callcenter.settings import Settings
 
@@ -41,9 +42,11 @@ def user_service_of(state: object) -> UserService:
     return service
 
 
-def get_rate_limiter(request: Request) -> LoginRateLimiter:
+def get_rate_limiter(request: Request) -> LoginRateLimiter | RedisLoginRateLimiter:
+    """The app's login limit: in Redis with several API workers (built by the lifespan),
+    else in this process's memory (made on first use)."""
     limiter = getattr(request.app.state, "login_limiter", None)
-    if not isinstance(limiter, LoginRateLimiter):
+    if not isinstance(limiter, LoginRateLimiter | RedisLoginRateLimiter):
         settings: Settings = request.app.state.settings
         limiter = LoginRateLimiter(settings.login_max_failures, settings.login_window_s,
                                    settings.login_address_max_failures)
@@ -115,7 +118,7 @@ def require_roles(*roles: str | Role) -> Callable[[AuthUser], Awaitable[AuthUser
 
 
 UserServiceDep = Annotated[UserService, Depends(get_user_service)]
-RateLimiterDep = Annotated[LoginRateLimiter, Depends(get_rate_limiter)]
+RateLimiterDep = Annotated[LoginRateLimiter | RedisLoginRateLimiter, Depends(get_rate_limiter)]
 AnyStaff = Annotated[AuthUser, Depends(require_roles(*Role))]
 Supervisor = Annotated[AuthUser, Depends(require_roles(Role.SUPERVISOR, Role.ADMIN))]
 Admin = Annotated[AuthUser, Depends(require_roles(Role.ADMIN))]

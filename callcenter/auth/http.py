@@ -37,7 +37,8 @@ PASSWORD_CHECK_WAIT_S = 10.0
 
 def _user_out(user: AuthUser) -> UserOut:
     return UserOut(id=user.id, username=user.username, display_name=user.display_name,
-                   role=user.role, interface=user.interface, active=user.active)
+                   role=user.role, interface=user.interface, active=user.active,
+                   node=user.node)
 
 
 def _too_many(wait: float, reason: str = "登录尝试过于频繁") -> HTTPException:
@@ -138,7 +139,7 @@ async def create_user(body: UserCreate, admin: Admin, users: UserServiceDep) -> 
     user = await asyncio.to_thread(
         lambda: users.create_user(body.username, body.password, body.role,
                                   actor=admin.username, display_name=body.display_name,
-                                  interface=body.interface))
+                                  interface=body.interface, node=body.node))
     return _user_out(user)
 
 
@@ -153,7 +154,8 @@ async def update_user(username: Annotated[str, Path(max_length=64)], body: UserU
     user = await asyncio.to_thread(
         lambda: users.update_user(username, actor=admin.username, role=body.role,
                                   display_name=body.display_name, password=body.password,
-                                  active=body.active, interface=body.interface))
+                                  active=body.active, interface=body.interface,
+                                  node=body.node))
     if body.password is not None or body.active is False or body.role is not None:
         # the user's open WebSockets end now (a new role subscribes again with its rights)
         live_sessions(request.app.state).end_user(user.id)

@@ -30,6 +30,9 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # the agent's phone as Asterisk knows it, e.g. PJSIP/agent1 (agents and experts)
     interface: Mapped[str | None] = mapped_column(String(128))
+    # the Asterisk node the phone is registered to (None: the default node, HOTLINE_NODE);
+    # that node's `hotline bridge` keeps the agent's queue membership (docs/deployment.md)
+    node: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
 
 

@@ -15,6 +15,8 @@ USERNAME_PATTERN = r"^[A-Za-z0-9_-]{2,64}$"
 # a reference to an existing user (older accounts may have dots in their names)
 USERNAME_REF_PATTERN = r"^[A-Za-z0-9_.-]{2,64}$"
 INTERFACE_PATTERN = r"^(PJSIP|SIP|Local)/[A-Za-z0-9_.@-]{1,100}$"
+# the Asterisk node of an agent's phone (HOTLINE_NODE of its bridge); "" in an update: default
+NODE_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
 
 
 class LoginIn(BaseModel):
@@ -31,6 +33,7 @@ class UserOut(BaseModel):
     role: Role
     interface: str | None = None
     active: bool = True
+    node: str | None = None
 
 
 class LoginOut(BaseModel):
@@ -50,6 +53,7 @@ class UserCreate(BaseModel):
     role: Role
     display_name: str = Field(default="", max_length=128)
     interface: str | None = Field(default=None, pattern=INTERFACE_PATTERN)
+    node: str | None = Field(default=None, pattern=NODE_PATTERN)
 
     @field_validator("password")
     @classmethod
@@ -68,6 +72,7 @@ class UserUpdate(BaseModel):
                                  description="a new password ends every session of the user")
     active: bool | None = None
     interface: str | None = Field(default=None, pattern=INTERFACE_PATTERN)
+    node: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{0,32}$")
 
     @field_validator("password")
     @classmethod

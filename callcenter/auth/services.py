@@ -74,11 +74,12 @@ class AuthUser:
     display_name: str
     interface: str | None
     active: bool = True
+    node: str | None = None
 
     @classmethod
     def of(cls, user: User) -> AuthUser:
         return cls(user.id, user.username, Role(user.role), user.display_name, user.interface,
-                   bool(user.active))
+                   bool(user.active), user.node)
 
 
 def audit(session: Session, actor: str, action: str, target: str = "", *, at: datetime,
@@ -99,25 +100,26 @@ class UserService:
     # -- users ----------------------------------------------------------------------------
 
     def create_user(self, username: str, password: str, role: Role, *, actor: str,
-                    display_name: str = "", interface: str | None = None) -> AuthUser:
+                    display_name: str = "", interface: str | None = None,
+                    node: str | None = None) -> AuthUser:
         user = User(username=username, role=str(role),
                     password_hash=hash_password(_checked(password, username)),
                     display_name=display_name or username, active=True, interface=interface,
-                    created_at=self.clock())
+                    node=node, created_at=self.clock())
         try:
             with self.db.transaction() as session:
                 session.add(user)
                 session.flush()
                 audit(session, actor, "user.create", username, at=self.clock(),
-                      role=str(role), interface=interface)
+                      role=str(role), interface=interface, node=node)
         except IntegrityError as exc:
             raise AuthError(f"用户名 {username} 已存在") from exc
         return AuthUser.of(user)
 
     def update_user(self, username: str, *, actor: str, role: Role | None = None,
                     display_name: str | None = None, password: str | None = None,
-                    active: bool | None = None, interface: str | None = None
-                    ) -> AuthUser:
+                    active: bool | None = None, interface: str | None = None,
+                    node: str | None = None) -> AuthUser:
         """Change a user; a new password or a deactivation ends every session of the user
         (the caller also closes the user's WebSockets: ``LiveSessions.end_user``)."""
         with self.db.transaction() as session:
@@ -134,6 +136,9 @@ class UserService:
             if interface is not None:
                 user.interface = interface or None
                 changed["interface"] = interface
+            if node is not None:  # "" puts the agent back on the default node
+                user.node = node or None
+                changed["node"] = node
             if password is not None:
                 user.password_hash = hash_password(_checked(password, username))
                 changed["password"] = "changed"
@@ -257,8 +262,8 @@ class LoginRateLimiter:
     sent in parallel count at once: with ``max_failures`` 5, the sixth concurrent attempt
     is refused before any argon2 work. The keys never include the user name alone, so
     nobody can lock a user out from another address; an unknown user name counts only
-    against its own pair and the address it came from. In-process memory: several API
-    workers count separately (documented); the number of keys kept is bounded.
+    against its own pair and the address it came from. In-process memory (the number of keys
+    kept is bounded); several API workers share ``callcenter.auth.shared``'s limiter instead.
     """
 
     def __init__(self, max_failures: int = 5, window_s: float = 300.0,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -182,6 +182,19 @@ class ContactService:
         with self.db.session() as session:
             return list(session.scalars(select(Contact.linkedid).where(Contact.ended_at.is_(None))))
 
+    def histories(self, linkedids: Collection[str]) -> dict[str, list[EventRecord]]:
+        """The stored events of these contacts, in order, as typed records."""
+        out: dict[str, list[EventRecord]] = {}
+        with self.db.session() as session:
+            rows = session.execute(
+                select(Contact.linkedid, ContactEventRow)
+                .join(ContactEventRow, ContactEventRow.contact_id == Contact.id)
+                .where(Contact.linkedid.in_(list(linkedids)))
+                .order_by(ContactEventRow.id))
+            for linkedid, row in rows:
+                out.setdefault(linkedid, []).append(row.record())
+        return out
+
     def get(self, contact_id: int) -> Contact | None:
         with self.db.session() as session:
             return session.scalar(
@@ -321,6 +334,13 @@ class ContactLog:
     async def open_contacts(self) -> list[str]:
         await self.flush()
         return await asyncio.to_thread(self.service.open_linkedids)
+
+    async def contact_histories(self, linkedids: Collection[str]
+                                ) -> dict[str, list[EventRecord]]:
+        """The stored events of these contacts, in order, once everything recorded so far is
+        stored (``ivr.recovery.ContactHistory``: where a restarted bridge finds its calls)."""
+        await self.flush()
+        return await asyncio.to_thread(self.service.histories, linkedids)
 
     async def close(self) -> None:
         """Stop once every recorded event is stored or spooled; the spool stays on disk for

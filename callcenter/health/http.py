@@ -51,6 +51,8 @@ async def health(request: Request, response: Response, db: DatabaseDep) -> dict[
     if runtime is not None and runtime.bridge is not None:
         checks["bridge"] = {"active_calls": len(runtime.bridge.calls),
                             "sessions_started": runtime.bridge.sessions_started,
+                            # calls taken over from a killed bridge (ivr/recovery.py)
+                            "adopted": runtime.bridge.adopted,
                             "contact_events_written": runtime.contact_log.written,
                             "contact_events_failed": runtime.contact_log.failures,
                             # the callers' keys arrive as DTMF events (type-ahead)
@@ -58,6 +60,12 @@ async def health(request: Request, response: Response, db: DatabaseDep) -> dict[
         if not runtime.bridge.agi.dtmf_events:
             warnings.append("Asterisk sends no DTMF events to the bridge (the AMI user needs "
                             "the dtmf read class): keys pressed outside a command are lost")
+    api_role = getattr(request.app.state, "api_role", None)
+    if api_role is not None:
+        # an API worker of several: the bridges of the Asterisk nodes report through Redis
+        checks["bridges"] = await api_role.health()
+        if not checks["bridges"]["ok"]:
+            warnings.append("no `hotline bridge` is running: calls and agent commands wait")
     checks["calendar"] = calendar_check(getattr(request.app.state, "calendar", None),
                                         request.app.state.clock())
     # warnings do not change the status: the hotline runs, but not as it should on holidays

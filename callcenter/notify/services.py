@@ -11,7 +11,8 @@ that topic and nothing else (not ``"calls.agent01.b"``); ``"*"`` receives everyt
 publisher that serves both a summary and a per-user topic publishes on both (``agents`` and
 ``agents.<username>``). ``publish`` never blocks: each subscriber has
 a bounded queue and a slow subscriber loses its oldest messages (counted in ``dropped``), never
-the publisher's time. Scale-out replaces this class with a Redis pub/sub of the same API.
+the publisher's time. With ``HOTLINE_REDIS_URL`` set, ``RedisNotifier`` (the same API,
+``callcenter/notify/redisbus.py``) carries every notification to the subscribers of every process.
 
 Topics in use:
 * ``agents``: ``agent_state`` (``{"username", "state", "reason", ...}``) on every agent state
@@ -148,12 +149,16 @@ class Notifier:
     def publish(self, topic: str, note: Notification) -> Message:
         """Send ``note`` (as its JSON form) to every subscriber of ``topic``."""
         message = Message(topic, note.to_dict(), next(self._seq), self.clock(), note.NAME)
-        self._latest[topic] = message
         self.published += 1
-        for sub in list(self._subs):
-            if sub.wants(topic):
-                sub.offer(message)
+        self.deliver(message)
         return message
+
+    def deliver(self, message: Message) -> None:
+        """Hand ``message`` to this process's subscribers of its topic."""
+        self._latest[message.topic] = message
+        for sub in list(self._subs):
+            if sub.wants(message.topic):
+                sub.offer(message)
 
     def subscribe(self, *topics: str, replay_latest: bool = False) -> Subscription:
         sub = Subscription(self, set(topics), self.queue_size)

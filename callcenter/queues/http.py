@@ -40,16 +40,15 @@ QueuesDep = Annotated[QueueService, Depends(get_queue_service)]
 
 
 async def _push(request: Request) -> bool:
-    """Push to Asterisk when connected; False when it must wait for the next connection."""
-    desk = getattr(request.app.state.runtime, "desk", None)
-    pusher = getattr(desk, "pusher", None)
-    if pusher is None or not desk.ami.ready:  # type: ignore[union-attr]
+    """Push to Asterisk when connected (every node's, through its bridge, with several
+    processes); False when it must wait for the next connection."""
+    front = getattr(request.app.state, "desk_front", None)
+    if front is None:
         return False
     try:
-        await pusher.push()
+        return bool(await front.push_queues())
     except Exception as exc:
         raise HTTPException(502, f"配置已保存，但推送到交换机失败：{exc}") from exc
-    return True
 
 
 @router.get("/desk/lookups")

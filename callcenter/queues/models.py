@@ -32,7 +32,7 @@ class QueueConfig(Base):
     callback_offer_after_s: Mapped[int] = mapped_column(Integer, default=120)
     expert: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    # its agent calls are recorded (MixMonitor) after the recording notice (migration 0007)
+    # its agent calls are recorded (MixMonitor) after the recording notice (migration 0009)
     record: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True,
                                          server_default=true())
 

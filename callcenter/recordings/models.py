@@ -1,4 +1,4 @@
-"""The recordings table: one row per recorded agent call or voice message (migration 0007)."""
+"""The recordings table: one row per recorded agent call or voice message (migration 0009)."""
 
 from __future__ import annotations
 

@@ -33,17 +33,21 @@ def summary(
     start: Annotated[str, typer.Option("--from", help="YYYY-MM-DD or ISO 8601 with offset")],
     end: Annotated[str, typer.Option("--to", help="YYYY-MM-DD (included) or ISO 8601")],
     interval: Annotated[str, typer.Option(help="15min | hour | day | month")] = "day",
+    channel: Annotated[str, typer.Option(help="phone | sms | web")] = "phone",
 ) -> None:
-    """Print the summary report as JSON."""
+    """Print the summary report (of one channel; every channel's totals in ``channels``) as
+    JSON."""
     from callcenter.db import Database
-    from callcenter.stats.services import StatsInputError, stats_service_for
+    from callcenter.stats.ranges import Channel, StatsInputError, parse_channel
+    from callcenter.stats.services import stats_service_for
 
     settings = get_settings()
     clock = clock_of(settings)
     db = Database(settings.database_url)
     service = stats_service_for(db, settings, clock)
     try:
-        report = service.summary(service.range(start, end, interval))
+        rng = service.range(start, end, interval)
+        report = service.summary(rng, parse_channel(channel) or Channel.PHONE)
     except StatsInputError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

@@ -20,6 +20,7 @@ from openpyxl.cell import WriteOnlyCell
 # column key -> Chinese header (in export order)
 HEADERS: dict[str, str] = {
     "start": "时段开始",
+    "channel": "渠道",
     "queue": "队列",
     "agent": "坐席",
     "node": "菜单节点",
@@ -67,13 +68,29 @@ HEADERS: dict[str, str] = {
     "due": "已到期工单数",
     "on_time": "按时办结数",
     "on_time_rate": "按时办结率",
+    "self_service": "自助服务量",
+    "self_service_rate": "自助服务率",
+    "tickets": "工单数",
+    "tickets_due": "已到期工单数",
+    "tickets_on_time": "按期答复数",
+    "reply_on_time_rate": "按期答复率",
+    "texts_sent": "短信发送量",
+    "segments_sent": "短信发送条数(分段)",
+    "delivered": "送达量",
+    "delivery_failed": "送达失败量",
+    "delivery_pending": "待回执量",
+    "delivery_rate": "送达率",
 }
+# the channels report: its contacts are not all calls, its answers not all by telephone
+CHANNEL_HEADERS = {**HEADERS, "contacts": "联系总量", "answered": "人工服务量"}
+CHANNEL_TITLES = {"phone": "电话", "sms": "短信", "web": "网上咨询"}
 
 CONTACT_HEADERS = ["编号", "通话标识", "来电号码", "开始时间", "结束时间", "结果", "队列", "坐席",
-                   "语音导航时长(秒)", "排队时长(秒)", "通话时长(秒)", "最后节点", "对账关闭"]
+                   "语音导航时长(秒)", "排队时长(秒)", "通话时长(秒)", "最后节点", "对账关闭",
+                   "渠道"]
 
-SHEET_TITLES = {"summary": "总体", "queues": "队列", "agents": "坐席", "nodes": "菜单节点",
-                "faqs": "知识条目", "tickets": "工单", "contacts": "来电明细"}
+SHEET_TITLES = {"summary": "总体", "channels": "渠道", "queues": "队列", "agents": "坐席",
+                "nodes": "菜单节点", "faqs": "知识条目", "tickets": "工单", "contacts": "来电明细"}
 
 
 def report_table(report: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
@@ -85,8 +102,18 @@ def report_table(report: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
             if k in HEADERS and k not in keys:
                 keys.append(k)
     keys.sort(key=list(HEADERS).index)
-    rows = [[_cell(row.get(k)) for k in keys] for row in series]
-    return [HEADERS[k] for k in keys], rows
+    names = CHANNEL_HEADERS if "channel" in keys else HEADERS
+    rows = [[_cell(CHANNEL_TITLES.get(row[k], row[k]) if k == "channel" else row.get(k))
+             for k in keys] for row in series]
+    return [names[k] for k in keys], rows
+
+
+def contact_row(row: Sequence[Any]) -> list[Any]:
+    """A contact export row with its channel (the last column) in Chinese."""
+    out = list(row)
+    if out:
+        out[-1] = CHANNEL_TITLES.get(str(out[-1]), out[-1])
+    return out
 
 
 def _cell(value: Any) -> Any:

@@ -148,3 +148,67 @@ def derive(c: Counts, *, contact_level: bool = True) -> dict[str, Any]:
 def occupancy(busy_seconds: float, staffed_seconds: float) -> float | None:
     """(talk + wrap-up) / (logged-in time - pause time)."""
     return _r(ratio(busy_seconds, staffed_seconds))
+
+
+@dataclass
+class ChannelCounts:
+    """Additive figures of one channel (phone, sms, web) in one interval."""
+
+    contacts: int = 0
+    self_service: int = 0        # outcome self_service (served without an agent)
+    answered: int = 0            # outcome answered (an agent talked to the caller)
+    other: int = 0               # every other outcome
+    outcomes: dict[str, int] = field(default_factory=dict)
+    tickets: int = 0             # tickets created from the channel's contacts
+    tickets_due: int = 0         # of those: settled, or past their due time
+    tickets_on_time: int = 0     # of those due: answered or closed by their due time
+    texts_sent: int = 0          # sms: texts sent (mobile-terminated)
+    segments_sent: int = 0
+    delivered: int = 0           # sms: delivery report 1 (on the phone)
+    delivery_failed: int = 0     # sms: report 2 or 16, or the gateway refused the text
+    delivery_pending: int = 0    # sms: no final report yet (queued, at the SMSC, buffered)
+
+    def add_contacts(self, c: Counts) -> None:
+        self.contacts += c.contacts
+        self.self_service += c.automatic_voice
+        self.answered += c.manual
+        self.other += c.other
+        for k, v in c.outcomes.items():
+            self.outcomes[k] = self.outcomes.get(k, 0) + v
+
+    def add(self, other: ChannelCounts) -> ChannelCounts:
+        for f in fields(self):
+            if f.name == "outcomes":
+                for k, v in other.outcomes.items():
+                    self.outcomes[k] = self.outcomes.get(k, 0) + v
+            else:
+                setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        return self
+
+
+def derive_channel(c: ChannelCounts, channel: str, *, tickets_available: bool = True
+                   ) -> dict[str, Any]:
+    """The reported figures of one channel (docs/metrics.md, "Channels")."""
+    out: dict[str, Any] = {
+        "contacts": c.contacts,
+        "self_service": c.self_service,
+        "answered": c.answered,
+        "other": c.other,
+        "self_service_rate": _r(ratio(c.self_service, c.contacts)),
+        "outcomes": dict(sorted(c.outcomes.items())),
+        "tickets": c.tickets if tickets_available else None,
+        "tickets_due": c.tickets_due if tickets_available else None,
+        "tickets_on_time": c.tickets_on_time if tickets_available else None,
+        "reply_on_time_rate": _r(ratio(c.tickets_on_time, c.tickets_due))
+        if tickets_available else None,
+    }
+    if channel == "sms":
+        out.update({
+            "texts_sent": c.texts_sent,
+            "segments_sent": c.segments_sent,
+            "delivered": c.delivered,
+            "delivery_failed": c.delivery_failed,
+            "delivery_pending": c.delivery_pending,
+            "delivery_rate": _r(ratio(c.delivered, c.delivered + c.delivery_failed)),
+        })
+    return out

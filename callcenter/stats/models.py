@@ -55,11 +55,13 @@ class _ContactSums(_Sums):
 
 
 class StatsContactRollup(_ContactSums, Base):
-    """Per bucket and outcome: contact-level figures (a transferred call counts once)."""
+    """Per bucket, medium (phone | sms | web: the contact's channel; migration 0007) and
+    outcome: contact-level figures (a transferred call counts once)."""
 
     __tablename__ = "stats_contacts_15m"
 
     bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    medium: Mapped[str] = mapped_column(String(8), primary_key=True)
     outcome: Mapped[str] = mapped_column(String(32), primary_key=True)
 
 
@@ -83,6 +85,7 @@ class StatsContactDaily(_ContactSums, Base):
     __tablename__ = "stats_contacts_1d"
 
     day: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    medium: Mapped[str] = mapped_column(String(8), primary_key=True)
     outcome: Mapped[str] = mapped_column(String(32), primary_key=True)
 
 

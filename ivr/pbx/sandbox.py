@@ -144,8 +144,11 @@ class AsteriskSandbox:
         cache_dir: Path = DEFAULT_CACHE_DIR,
         moh_dir: Path | None = None,
         boot_timeout: float = 30.0,
+        system_name: str | None = None,
     ) -> None:
         self.state_dir = state_dir.resolve()
+        # asterisk.conf systemname: a node of several (uniqueids "<name>-<epoch>.<n>")
+        self.system_name = system_name
         # how long start() waits for FullyBooted (a loaded machine boots Asterisk slowly)
         self.boot_timeout = boot_timeout
         self.sounds_dir = sounds_dir.resolve()
@@ -241,6 +244,8 @@ class AsteriskSandbox:
             "AMI_USER": c.ami_user, "AMI_SECRET": c.ami_secret,
             "AMI_EXTRA_ACCOUNTS": c.extra_accounts(),
             "SOFTPHONE_SECRET": c.softphone_secret,
+            "SYSTEM_NAME": (f"systemname = {self.system_name}" if self.system_name
+                            else "; systemname: unset (a single node)"),
         }
 
     def rendered_config(self, name: str) -> str:

@@ -3,6 +3,11 @@
 A caller script is a list of steps (pause, DTMF as RFC 2833 or SIP INFO, hang up); it is turned
 into a SIPp XML scenario. RFC 2833 digits are replayed from the captures that Debian's
 ``sip-tester`` ships (digits 0-9 only; ``*`` and ``#`` are sent as SIP INFO).
+Like a phone, a caller sends media for the whole call: a silent PCMU packet every
+:data:`KEEPALIVE_INTERVAL_MS` (a capture written into the sandbox root, :func:`keepalive_pcap`),
+restarted after each RFC 2833 digit (SIPp plays one capture at a time). Asterisk hangs up a
+caller it receives no RTP from (``rtp_timeout`` in pjsip.conf): :class:`Vanish` is the phone
+that drops out (no more RTP, no BYE).
 An agent phone is a SIPp UAS that rings for a while, answers, talks for a while and hangs up (or
 waits for the other side to hang up first).
 """
@@ -10,6 +15,8 @@ waits for the other side to hang up first).
 from __future__ import annotations
 
 import itertools
+import os
+import struct
 import subprocess
 import threading
 from dataclasses import dataclass
@@ -36,7 +43,45 @@ class Hangup:
     """The caller hangs up (sends BYE)."""
 
 
-Step = Pause | Dtmf | Hangup
+@dataclass(frozen=True)
+class Vanish:
+    """The caller's phone drops out (a mobile losing coverage): it stops sending RTP and never
+    sends BYE. The scenario then only waits for Asterisk to end the call (its BYE, answered so
+    that the test sees when; the clearing does not depend on the answer)."""
+
+
+Step = Pause | Dtmf | Hangup | Vanish
+
+# the media a silent caller sends: one PCMU packet of silence this often (a phone sends one
+# every 20 ms; sparser keeps SIPp light and is as good a sign of life for rtp_timeout)
+KEEPALIVE_INTERVAL_MS = 500
+KEEPALIVE_SECONDS = 900  # longer than any scripted call (tests.support.CALL_LIMIT_S)
+KEEPALIVE_PCAP = "/opt/hotline/sipp/keepalive.pcap"
+STOP_MEDIA_PCAP = "/opt/hotline/sipp/stop-media.pcap"
+
+
+def keepalive_pcap(packets: int, interval_ms: int = KEEPALIVE_INTERVAL_MS,
+                   ssrc: int = 0x12366) -> bytes:
+    """A pcap (Ethernet, IPv4, UDP) of ``packets`` RTP packets of PCMU silence, one every
+    ``interval_ms``, for SIPp's ``play_pcap_audio`` (it sends the UDP payloads from the
+    call's media port to Asterisk's, paced by the capture's timestamps)."""
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
+    payload = b"\xff" * 160  # mu-law silence, 20 ms
+    for n in range(packets):
+        rtp = struct.pack("!BBHII", 0x80, 0, n & 0xFFFF, (n * interval_ms * 8) & 0xFFFFFFFF,
+                          ssrc) + payload
+        udp = struct.pack("!HHHH", 49176, 10000, 8 + len(rtp), 0) + rtp
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), n & 0xFFFF, 0, 64, 17, 0,
+                         bytes([192, 168, 0, 3]), bytes([192, 168, 0, 1])) + udp
+        frame = b"\x00\x50\xbf\x99\x03\x36\x00\x0d\x87\x14\xac\x24\x08\x00" + ip
+        at_ms = n * interval_ms
+        out.append(struct.pack("<IIII", at_ms // 1000, (at_ms % 1000) * 1000, len(frame),
+                               len(frame)) + frame)
+    return b"".join(out)
+
+
+def _play(pcap: str) -> str:
+    return f'  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>\n'
 
 _HEADER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
@@ -125,8 +170,9 @@ _FOOTER = """  <ResponseTimeRepartition value="10, 20, 30, 40, 50, 100, 150, 200
 
 
 def caller_scenario(steps: list[Step], number: str = "13800138000",
-                    wait_bye_ms: int = 120_000) -> str:
-    """A SIPp UAC scenario: call, run the steps, then hang up or wait for the BYE."""
+                    wait_bye_ms: int = 120_000, media: bool = True) -> str:
+    """A SIPp UAC scenario: call, run the steps, then hang up or wait for the BYE. With
+    ``media`` the caller sends RTP (silence) from the answer until it hangs up or vanishes."""
     if not number.isdigit():
         raise ValueError("caller number must be digits")
     in_dialog = any(isinstance(s, Hangup) or (isinstance(s, Dtmf) and (
@@ -136,11 +182,13 @@ def caller_scenario(steps: list[Step], number: str = "13800138000",
                'assign_to="totag"/></action>\n  ' if in_dialog else "")
     parts = [_HEADER, '<scenario name="12366 caller">\n',
              _INVITE.format(number=number, capture=capture)]
+    if media:
+        parts.append(_play(KEEPALIVE_PCAP))
     cseq = itertools.count(2)
     hung_up = False
     for step in steps:
         if hung_up:
-            raise ValueError("no step may follow Hangup")
+            raise ValueError("no step may follow Hangup or Vanish")
         if isinstance(step, Pause):
             parts.append(f'  <pause milliseconds="{step.ms}"/>\n')
         elif isinstance(step, Dtmf):
@@ -163,9 +211,16 @@ def caller_scenario(steps: list[Step], number: str = "13800138000",
                     )
                     parts.append(_IN_DIALOG.format(method="INFO", cseq=next(cseq), extra=extra))
                 parts.append(f'  <pause milliseconds="{step.gap_ms}"/>\n')
+                if media and step.mode == "rfc2833" and digit.isdigit():
+                    parts.append(_play(KEEPALIVE_PCAP))  # the digit's capture replaced it
         elif isinstance(step, Hangup):
             parts.append(_IN_DIALOG.format(method="BYE", cseq=next(cseq),
                                            extra="      Content-Length: 0\n"))
+            hung_up = True
+        elif isinstance(step, Vanish):
+            # a one-packet capture replaces the running one: the media stops here
+            parts.append(_play(STOP_MEDIA_PCAP))
+            parts.append(_WAIT_BYE.format(timeout_ms=wait_bye_ms))
             hung_up = True
     if not hung_up:
         parts.append(_WAIT_BYE.format(timeout_ms=wait_bye_ms))
@@ -293,10 +348,29 @@ class SippRunner:
     def __init__(self, root: Path, sip_port: int) -> None:
         self.root = root
         self.sip_port = sip_port
+        self._media_written = False
+
+    def _write_media(self) -> None:
+        """The callers' media captures, in the root (once per runner; same bytes every time,
+        replaced atomically so that a SIPp of another runner never reads half a file)."""
+        with self._lock:
+            if self._media_written:
+                return
+            packets = KEEPALIVE_SECONDS * 1000 // KEEPALIVE_INTERVAL_MS
+            for rel, data in ((KEEPALIVE_PCAP, keepalive_pcap(packets)),
+                              (STOP_MEDIA_PCAP, keepalive_pcap(1))):
+                path = self.root / rel.lstrip("/")
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if not path.exists() or path.read_bytes() != data:
+                    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+                    tmp.write_bytes(data)
+                    tmp.replace(path)
+            self._media_written = True
 
     def _write(self, xml: str, name: str) -> str:
         with self._lock:
             n = next(self._ids)
+        self._write_media()
         rel = f"opt/hotline/sipp/{name}-{n}.xml"
         path = self.root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -343,11 +417,18 @@ class SippRunner:
         return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def start_agent(self, local_port: int, ring_ms: int = 500, talk_ms: int = 3000,
-                    calls: int = 1, speaks: bool = False) -> subprocess.Popen[str]:
-        """Start an agent phone answering ``calls`` calls; stop it with ``stop()``.
-        ``speaks``: it sends speech once it answered (:func:`agent_scenario`)."""
+                    calls: int = 1, messages: Path | None = None,
+                    speaks: bool = False) -> subprocess.Popen[str]:
+        """Start an agent phone answering ``calls`` calls; stop it with ``stop()``. With
+        ``messages`` (a path in the root), SIPp logs every SIP message it sends or receives
+        there (``-trace_msg``). ``speaks``: it sends speech once it answered
+        (:func:`agent_scenario`)."""
         scenario = self._write(agent_scenario(ring_ms, talk_ms, speaks), "agent")
-        cmd = self._command(scenario, local_port, ["-m", str(calls)])
+        extra = ["-m", str(calls)]
+        if messages is not None:
+            extra += ["-trace_msg", "-message_file",
+                      "/" + str(messages.relative_to(self.root))]
+        cmd = self._command(scenario, local_port, extra)
         return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     @staticmethod

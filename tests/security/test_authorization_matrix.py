@@ -82,6 +82,7 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("GET", "/api/v1/stats/nodes"): Entry(BOSSES, params=DAY),
     ("GET", "/api/v1/stats/faqs"): Entry(BOSSES, params=DAY),
     ("GET", "/api/v1/stats/tickets"): Entry(BOSSES, params=DAY),
+    ("GET", "/api/v1/stats/channels"): Entry(BOSSES, params=DAY),
     ("GET", "/api/v1/stats/live"): Entry(BOSSES),
     ("GET", "/api/v1/stats/export"): Entry(BOSSES, params=DAY),
     ("GET", "/api/v1/agents/me"): Entry(STAFF),

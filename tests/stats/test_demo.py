@@ -85,5 +85,15 @@ def test_stats_cli_summary_and_its_errors(db_url: str, contacts: ContactService,
                                   "2026-11-27"])
         assert bad.exit_code == 2
         assert "“from”须早于“to”" in bad.output
+        texts = runner.invoke(app, ["stats", "summary", "--from", "2026-11-27", "--to",
+                                    "2026-11-27", "--channel", "sms"])
+        assert texts.exit_code == 0, texts.output
+        report = json.loads(texts.output)
+        assert (report["channel"], report["total"]["contacts"]) == ("sms", 0)
+        assert report["channels"]["phone"]["contacts"] == 10
+        unknown = runner.invoke(app, ["stats", "summary", "--from", "2026-11-27", "--to",
+                                      "2026-11-27", "--channel", "fax"])
+        assert unknown.exit_code == 2
+        assert "未知的渠道" in unknown.output
     finally:
         get_settings.cache_clear()

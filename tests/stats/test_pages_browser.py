@@ -69,6 +69,12 @@ def test_dashboard_and_wallboard_in_chromium(server: str, database: Database,
 
     seed(database, 3000, clock=FixedClock(datetime(2026, 11, 28, tzinfo=UTC)), days=14,
          end=date(2026, 11, 27), rng_seed=3, other_share=0.06)
+    for n in range(2):  # two texts to 12366 in the range: the sms channel
+        play(contacts, f"sms-D{n}", datetime(2026, 11, 20, 2, n, tzinfo=UTC), [
+            (0, EventKind.CALL_STARTED, {"caller": "13800000000", "channel": "SMS/12366",
+                                         "medium": "sms"}),
+            (0, EventKind.SELF_SERVICE, {"node": "sms", "service": "faq", "detail": "a"}),
+            (0, EventKind.CALL_ENDED, {"cause": 16, "cause_txt": "sms"})])
     stats.rebuild()
     expected = stats.summary(stats.range("2026-11-14", "2026-11-27", "day"))["total"]
     ensure_user(database, "wall-supervisor", "supervisor")
@@ -92,6 +98,21 @@ def test_dashboard_and_wallboard_in_chromium(server: str, database: Database,
         assert page.text_content("#k-manual") == f"{expected['manual']:,}"
         assert page.text_content("#k-sl") == f"{expected['service_level'] * 100:.1f}%"
         assert page.locator("#c-trend canvas").count() == 1
+        # every channel side by side; the telephone's figures above stay calls only
+        phone = page.locator('#channels-table tr[data-channel="phone"] td')
+        sms = page.locator('#channels-table tr[data-channel="sms"] td')
+        expect(phone.nth(1)).to_have_text(f"{expected['contacts']:,}")
+        expect(sms.nth(0)).to_have_text("短信")
+        expect(sms.nth(1)).to_have_text("2")
+        expect(page.locator('#channels-table tr[data-channel="web"] td').nth(1)).to_have_text("0")
+        assert page.locator("#c-media canvas").count() == 1
+        page.select_option("#channel", "sms")
+        page.click("#load")
+        expect(page.locator("#k-contacts")).to_have_text("2")
+        expect(page.locator("#k-contacts-label")).to_have_text("联系总量")
+        page.select_option("#channel", "phone")
+        page.click("#load")
+        expect(page.locator("#k-contacts")).to_have_text(f"{expected['contacts']:,}")
         # an inverted range: the reason is shown, nothing breaks
         page.fill("#from", "2026-11-28")
         page.click("#load")
@@ -115,6 +136,9 @@ def test_dashboard_and_wallboard_in_chromium(server: str, database: Database,
         minutes, seconds = (int(x) for x in longest.split(":"))
         assert minutes * 60 + seconds >= 63  # WB1 joined the queue 63 s before the first snapshot
         assert "综合咨询" in (page.text_content("#w-queues") or "")
+        # today by channel: the three calls waiting are open phone contacts
+        expect(page.locator('#w-channels tr[data-channel="phone"] td').nth(5)).to_have_text("3")
+        expect(page.locator('#w-channels tr[data-channel="sms"] td').nth(0)).to_have_text("短信")
         page.wait_for_timeout(800)
         page.screenshot(path=str(SCREENSHOTS / "stats-wallboard.png"), full_page=True)
         browser.close()

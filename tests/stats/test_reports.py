@@ -13,16 +13,14 @@ import pytest
 from sqlalchemy import delete
 
 from callcenter.agents.models import AgentStateChange
+from callcenter.agents.reporting import AgentStateLogSource
 from callcenter.contacts.services import ContactService
 from callcenter.db import Database
 from callcenter.stats.metrics import Thresholds
 from callcenter.stats.models import StatsDirtyBucket
-from callcenter.stats.services import (
-    AgentStateLogSource,
-    StatsInputError,
-    StatsService,
-    TicketTableSource,
-)
+from callcenter.stats.ranges import StatsInputError
+from callcenter.stats.services import StatsService
+from callcenter.tickets.reporting import TicketTableSource
 from ivr.ports import ContactEvent, EventKind
 from tests.stats.conftest import REPORT_CLOCK, Step, local, play
 

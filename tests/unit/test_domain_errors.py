@@ -13,7 +13,7 @@ from callcenter.agents.services import DeskError
 from callcenter.auth.services import AuthError, PasswordRejected
 from callcenter.errors import DomainError, NotFound, domain_error_response
 from callcenter.queues.services import ConfigError
-from callcenter.stats.services import StatsInputError
+from callcenter.stats.ranges import StatsInputError
 from callcenter.tickets.ownership import NoSuchOwner, NotYours
 from callcenter.tickets.services import TicketError
 

@@ -63,3 +63,33 @@ def test_pushed_queues_announce_with_music_and_minutes_and_seconds() -> None:
     assert params["announce-frequency"] == "30"
     assert (params["periodic-announce"], params["periodic-announce-frequency"]) == (
         SOUND_CALLBACK_OFFER, "120")
+
+
+def _sections(name: str) -> dict[str, tuple[list[str], list[str]]]:
+    """pjsip.conf's sections by name (the first of a name): (templates, ``key = value``
+    lines). configparser cannot read ``[name](tpl1,tpl2)`` headers."""
+    sandbox = AsteriskSandbox(Path("unused-state"), Path("unused-sounds"),
+                              Path("unused-recordings"))
+    out: dict[str, tuple[list[str], list[str]]] = {}
+    current: list[str] | None = None
+    for raw in sandbox.rendered_config(name).splitlines():
+        line = raw.split(";", 1)[0].strip()
+        header = re.fullmatch(r"\[([^\]]+)\](?:\(([^)]*)\))?", line)
+        if header:
+            templates = [t.strip() for t in (header.group(2) or "").split(",") if t.strip()]
+            current = [] if header.group(1) in out else out.setdefault(
+                header.group(1), (templates, []))[1]
+        elif line and current is not None:
+            current.append(re.sub(r"\s*=\s*", "=", line))
+    return out
+
+
+def test_callers_who_send_no_media_are_hung_up_within_30_s() -> None:
+    # a caller vanishing without a BYE (a mobile dropping out) must not wait in a queue for an
+    # agent: Asterisk ends a channel with no RTP for rtp_timeout seconds
+    sections = _sections("pjsip.conf")
+    settings = dict(line.split("=", 1) for line in sections["caller-tpl"][1])
+    assert 0 < int(settings["rtp_timeout"]) <= 25  # detected within 30 s
+    assert int(settings["rtp_timeout_hold"]) >= int(settings["rtp_timeout"])
+    for endpoint in ("caller", "softphone"):
+        assert "caller-tpl" in sections[endpoint][0], endpoint

@@ -2,7 +2,7 @@
 (() => {
   const $ = (id) => document.getElementById(id);
   const charts = {};
-  ["trend", "channel", "sl", "faq", "nodes", "queues"].forEach((n) => {
+  ["media", "trend", "channel", "sl", "faq", "nodes", "queues"].forEach((n) => {
     charts[n] = echarts.init($("c-" + n));
   });
   window.addEventListener("resize", () => Object.values(charts).forEach((c) => c.resize()));
@@ -12,7 +12,9 @@
   $("from").value = search.get("from") || weekAgo;
   $("to").value = search.get("to") || today;
   $("interval").value = search.get("interval") || "day";
+  $("channel").value = search.get("channel") || "phone";
   const params = () => ({ from: $("from").value, to: $("to").value, interval: $("interval").value });
+  const CHANNELS = { phone: "电话", sms: "短信", web: "网上咨询" };
   const label = (start, interval) => {
     if (interval === "month") return start.slice(0, 7);
     if (interval === "day") return start.slice(5, 10);
@@ -25,10 +27,15 @@
     document.body.dataset.state = "loading";
     try {
       const p = params();
-      const [summary, faqs, nodes, queues] = await Promise.all(
-        ["summary", "faqs", "nodes", "queues"].map((r) =>
-          Hotline.api("/api/v1/stats/" + r, p).then((x) => x.json())));
+      const channel = $("channel").value;
+      const get = (r, extra) => Hotline.api("/api/v1/stats/" + r, { ...p, ...extra }).then((x) => x.json());
+      // queues exist for calls only; every channel side by side comes from /channels
+      const [summary, faqs, nodes, queues, channels] = await Promise.all([
+        get("summary", { channel }), get("faqs", { channel }), get("nodes", { channel }),
+        channel === "phone" ? get("queues") : Promise.resolve({ queues: [] }),
+        get("channels")]);
       render(summary, faqs, nodes, queues, p.interval);
+      renderChannels(channels, p.interval);
       document.body.dataset.state = "ready";
     } catch (err) {
       $("error").textContent = "查询失败：" + err.message;
@@ -36,8 +43,39 @@
     }
   }
 
+  function renderChannels(report, interval) {
+    const body = $("channels-table").querySelector("tbody");
+    body.innerHTML = "";
+    report.items.forEach((c) => {
+      const tr = document.createElement("tr");
+      tr.dataset.channel = c.channel;
+      [CHANNELS[c.channel] || c.channel, Hotline.num(c.contacts), Hotline.num(c.self_service),
+       Hotline.num(c.answered), Hotline.num(c.other), Hotline.pct(c.self_service_rate),
+       Hotline.num(c.tickets), Hotline.pct(c.reply_on_time_rate),
+       c.channel === "sms" ? Hotline.num(c.texts_sent) : "—",
+       c.channel === "sms" ? Hotline.pct(c.delivery_rate) : "—"].forEach((v) => {
+        const td = document.createElement("td"); td.textContent = v; tr.appendChild(td);
+      });
+      body.appendChild(tr);
+    });
+    const starts = [...new Set(report.series.map((r) => r.start))].sort();
+    const count = (start, channel) => {
+      const row = report.series.find((r) => r.start === start && r.channel === channel);
+      return row ? row.contacts : 0;
+    };
+    charts.media.setOption({
+      title: title("各渠道联系量"), tooltip: { trigger: "axis" },
+      legend: { top: 6, right: 10, data: Object.values(CHANNELS) },
+      grid: { left: 50, right: 20, top: 45, bottom: 30 },
+      xAxis: { type: "category", data: starts.map((s) => label(s, interval)) },
+      yAxis: { type: "value" },
+      series: Object.entries(CHANNELS).map(([k, name]) => ({
+        name, type: "bar", stack: "m", data: starts.map((s) => count(s, k)) })) }, true);
+  }
+
   function render(summary, faqs, nodes, queues, interval) {
     const t = summary.total;
+    $("k-contacts-label").textContent = summary.channel === "phone" ? "来电总量" : "联系总量";
     $("k-contacts").textContent = Hotline.num(t.contacts);
     $("k-auto").textContent = Hotline.num(t.automatic_voice);
     $("k-manual").textContent = Hotline.num(t.manual);
@@ -49,7 +87,7 @@
     $("k-csat").textContent = Hotline.pct(t.csat);
     const x = summary.series.map((r) => label(r.start, interval));
     charts.trend.setOption({
-      title: title("来电趋势（按渠道）"), tooltip: { trigger: "axis" },
+      title: title("服务方式趋势"), tooltip: { trigger: "axis" },
       legend: { top: 6, right: 10, data: ["自动语音", "人工", "其他"] },
       grid: { left: 50, right: 20, top: 45, bottom: 30 },
       xAxis: { type: "category", data: x }, yAxis: { type: "value" },
@@ -59,7 +97,7 @@
         { name: "其他", type: "bar", stack: "c", data: summary.series.map((r) => r.other) },
       ] }, true);
     charts.channel.setOption({
-      title: title("渠道构成"), tooltip: { trigger: "item", formatter: "{b}: {c} ({d}%)" },
+      title: title("服务方式构成"), tooltip: { trigger: "item", formatter: "{b}: {c} ({d}%)" },
       series: [{ type: "pie", radius: ["35%", "65%"], top: 20, label: { formatter: "{b}\n{d}%" },
         data: [{ name: "自动语音", value: t.automatic_voice }, { name: "人工", value: t.manual },
                { name: "其他", value: t.other }] }] }, true);
@@ -98,11 +136,12 @@
 
   async function download(format) {
     try {
-      const response = await Hotline.api("/api/v1/stats/export", { ...params(), format });
+      const response = await Hotline.api("/api/v1/stats/export",
+        { ...params(), channel: $("channel").value, format });
       const blob = await response.blob();
       const a = document.createElement("a");
       a.href = URL.createObjectURL(blob);
-      a.download = "12366-统计-" + params().from + "-" + params().to + "." + format;
+      a.download = "12366-统计-" + (CHANNELS[$("channel").value] || "") + "-" + params().from + "-" + params().to + "." + format;
       a.click();
     } catch (err) { $("error").textContent = "导出失败：" + err.message; }
   }

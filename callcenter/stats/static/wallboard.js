@@ -4,6 +4,7 @@
   const STATES = { ready: "空闲", paused: "小休", ringing: "振铃", on_call: "通话中",
                    wrap_up: "话后处理", logged_out: "签出" };
   const QUEUES = { consult: "综合咨询", experts: "专家坐席" };
+  const CHANNELS = { phone: "电话", sms: "短信", web: "网上咨询" };
   const agentsChart = echarts.init($("c-agents"));
   window.addEventListener("resize", () => agentsChart.resize());
   const mmss = (s) => { s = Math.round(s || 0); return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0"); };
@@ -26,6 +27,17 @@
         const td = document.createElement("td"); td.textContent = v; tr.appendChild(td);
       });
       $("w-queues").appendChild(tr);
+    });
+    $("w-channels").innerHTML = "";
+    Object.entries(live.channels || {}).forEach(([k, c]) => {
+      const tr = document.createElement("tr");
+      tr.dataset.channel = k;
+      [CHANNELS[k] || k, Hotline.num(c.contacts), Hotline.pct(c.self_service_rate),
+       Hotline.pct(c.reply_on_time_rate), k === "sms" ? Hotline.pct(c.delivery_rate) : "—",
+       Hotline.num(c.open)].forEach((v) => {
+        const td = document.createElement("td"); td.textContent = v; tr.appendChild(td);
+      });
+      $("w-channels").appendChild(tr);
     });
     const states = Object.entries(live.agents_by_state);
     agentsChart.setOption({

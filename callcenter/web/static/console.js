@@ -88,6 +88,7 @@ async function start() {
   loadWork();
   if (staff) renderAgent(await api("/agents/me"));
   if (boss) renderBoard(await api("/agents/board"));
+  if (boss) loadChannels();
   if (state.me.role === "admin") loadAdmin();
   connect();
 }
@@ -106,7 +107,7 @@ function fillSelect(select, pairs) {
 
 function connect() {
   const boss = state.me.role === "supervisor" || state.me.role === "admin";
-  const topics = boss ? ["agents", "queues"] : [`calls.${state.me.username}`,
+  const topics = boss ? ["agents", "queues", "wallboard"] : [`calls.${state.me.username}`,
     `agents.${state.me.username}`];
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const ws = new WebSocket(`${scheme}://${location.host}${API}/ws?topics=${topics.join(",")}`);
@@ -130,6 +131,10 @@ function onMessage(message) {
   if ((topic === "agents" || topic === "queues") &&
       (state.me.role === "supervisor" || state.me.role === "admin")) {
     refreshBoard();
+  }
+  if (topic === "wallboard" && payload.channels &&
+      (state.me.role === "supervisor" || state.me.role === "admin")) {
+    renderChannels(payload.channels);
   }
   if (topic === `calls.${state.me.username}`) onCall(payload);
 }
@@ -379,6 +384,37 @@ function renderBoard(board) {
   }
 }
 
+// -- today by channel (phone, sms, web; docs/metrics.md "Channels") ------------------------
+
+const CHANNEL_TITLES = { phone: "电话", sms: "短信", web: "网上咨询" };
+const percent = (v) => (v === null || v === undefined) ? "—" : `${(v * 100).toFixed(1)}%`;
+
+async function loadChannels() {
+  try {
+    renderChannels((await api("/stats/live")).channels);
+  } catch (error) {
+    text("channels-error", error.message);
+  }
+}
+
+function renderChannels(channels) {
+  const body = $("channels-today").querySelector("tbody");
+  clear(body);
+  for (const [channel, c] of Object.entries(channels)) {
+    const row = document.createElement("tr");
+    row.dataset.channel = channel;
+    for (const value of [CHANNEL_TITLES[channel] || channel, c.contacts, c.self_service,
+      c.answered, c.other, percent(c.self_service_rate), percent(c.reply_on_time_rate),
+      channel === "sms" ? percent(c.delivery_rate) : "—", c.open]) {
+      const cell = document.createElement("td");
+      cell.textContent = value == null ? "—" : String(value);
+      row.appendChild(cell);
+    }
+    body.appendChild(row);
+  }
+  text("channels-error", "");
+}
+
 async function supervise(username, body) {
   text("board-error", "");
   try {
@@ -473,6 +509,7 @@ async function loadWork() {
   }
 }
 $("btn-work-refresh").addEventListener("click", loadWork);
+$("btn-channels-refresh").addEventListener("click", loadChannels);
 
 // -- admin --------------------------------------------------------------------------------
 

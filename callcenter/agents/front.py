@@ -1,0 +1,153 @@
+"""What the agents' routes ask of the desk, wherever it runs.
+
+* :class:`LocalFront`: one process (``hotline serve`` without Redis): the desk in this process.
+* :class:`RemoteFront`: an API worker among several: each agent's desk lives in the bridge of
+  the Asterisk node the agent's phone is registered to (``users.node``, default
+  ``HOTLINE_NODE``), reached by :class:`callcenter.agents.commands.CommandClient`; the board
+  merges every running node's. Notes read and write the database here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from sqlalchemy import select
+
+from callcenter.agents.commands import CommandClient, live_nodes
+from callcenter.agents.models import CallNote
+from callcenter.agents.services import AgentDesk, DeskError
+from callcenter.auth.models import User
+from callcenter.notify.redisbus import merge_boards
+
+
+class DeskFront(Protocol):
+    async def state(self, username: str) -> dict[str, Any]: ...
+
+    async def change(self, username: str, state: str, reason: str | None, *,
+                     by: str) -> dict[str, Any]: ...
+
+    async def transfer(self, username: str, queue: str, *, by: str) -> str | None: ...
+
+    async def board(self) -> dict[str, Any]: ...
+
+    async def handled(self, linkedid: str, username: str) -> bool: ...
+
+    def save_note(self, linkedid: str, username: str, notes: str,
+                  disposition: str | None) -> CallNote: ...
+
+    def notes(self, linkedid: str) -> Sequence[CallNote]: ...
+
+    async def push_queues(self) -> bool:
+        """Push the queue configuration to every Asterisk; False when none is connected."""
+        ...
+
+
+async def change_on(desk: AgentDesk, username: str, state: str, reason: str | None, *,
+                    by: str) -> dict[str, Any]:
+    if state == "ready":
+        agent = await desk.go_ready(username, by=by)
+    elif state == "paused":
+        assert reason is not None
+        agent = await desk.pause(username, reason, by=by)
+    else:
+        agent = await desk.log_out(username, by=by)
+    return agent.as_json()
+
+
+class LocalFront:
+    def __init__(self, desk: AgentDesk) -> None:
+        self.desk = desk
+
+    async def state(self, username: str) -> dict[str, Any]:
+        return self.desk.agent(username).as_json()
+
+    async def change(self, username: str, state: str, reason: str | None, *,
+                     by: str) -> dict[str, Any]:
+        return await change_on(self.desk, username, state, reason, by=by)
+
+    async def transfer(self, username: str, queue: str, *, by: str) -> str | None:
+        return (await self.desk.transfer(username, queue, by=by)).linkedid
+
+    async def board(self) -> dict[str, Any]:
+        return self.desk.board().to_dict()
+
+    async def handled(self, linkedid: str, username: str) -> bool:
+        return await asyncio.to_thread(self.desk.handled, linkedid, username)
+
+    def save_note(self, linkedid: str, username: str, notes: str,
+                  disposition: str | None) -> CallNote:
+        return self.desk.save_note(linkedid, username, notes, disposition)
+
+    def notes(self, linkedid: str) -> Sequence[CallNote]:
+        return self.desk.notes(linkedid)
+
+    async def push_queues(self) -> bool:
+        desk = self.desk
+        if desk.pusher is None or desk.ami is None or not desk.ami.ready:
+            return False
+        await desk.pusher.push()
+        return True
+
+
+class RemoteFront:
+    def __init__(self, desk: AgentDesk, commands: CommandClient, default_node: str) -> None:
+        self.desk = desk  # this process's desk without AMI: notes, contacts, users
+        self.commands = commands
+        self.default_node = default_node
+
+    def node_of(self, username: str) -> str:
+        with self.desk.db.session() as session:
+            user = session.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise DeskError(f"坐席 {username} 不存在或不是坐席/专家账号", 404)
+        return user.node or self.default_node
+
+    async def _call(self, username: str, op: str, **args: Any) -> Any:
+        node = await asyncio.to_thread(self.node_of, username)
+        return await self.commands.call(node, op, username=username, **args)
+
+    async def state(self, username: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call(username, "state")
+        return result
+
+    async def change(self, username: str, state: str, reason: str | None, *,
+                     by: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call(username, "change", state=state,
+                                                  reason=reason, by=by)
+        return result
+
+    async def transfer(self, username: str, queue: str, *, by: str) -> str | None:
+        linkedid = await self._call(username, "transfer", queue=queue, by=by)
+        return None if linkedid is None else str(linkedid)
+
+    async def board(self) -> dict[str, Any]:
+        """Every running node's board, merged (agents by name, waiting callers by wait)."""
+        nodes = await live_nodes(self.commands.bus)
+        if not nodes:
+            raise DeskError("没有正在运行的交换机节点桥接服务，暂时无法显示坐席看板", 503)
+        boards = await asyncio.gather(*(self.commands.call(node, "board") for node in nodes))
+        return merge_boards(list(boards))
+
+    async def handled(self, linkedid: str, username: str) -> bool:
+        if await asyncio.to_thread(self.desk.handled, linkedid, username):
+            return True
+        try:
+            return bool(await self._call(username, "on_call", linkedid=linkedid))
+        except DeskError:
+            return False
+
+    def save_note(self, linkedid: str, username: str, notes: str,
+                  disposition: str | None) -> CallNote:
+        return self.desk.save_note(linkedid, username, notes, disposition)
+
+    def notes(self, linkedid: str) -> Sequence[CallNote]:
+        return self.desk.notes(linkedid)
+
+    async def push_queues(self) -> bool:
+        nodes = await live_nodes(self.commands.bus)
+        pushed = await asyncio.gather(*(self.commands.call(node, "push_queues")
+                                        for node in nodes))
+        return bool(pushed) and all(pushed)
+
