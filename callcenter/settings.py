@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     # IVR self-services (ivr/, callcenter/{invoices,taxpayers,bookings,tickets})
     hours_file: Path = PROJECT_ROOT / "ivr" / "hours.yaml"
     pbx_recordings_dir: str = "/var/spool/asterisk/recording"  # recordings_dir, as Asterisk sees it
+    # recordings (callcenter/recordings; docs/console.md "Recordings"): agent calls and voice
+    # messages are deleted this many days after they started (`hotline recordings purge`);
+    # agents and experts may listen to their own calls only when recordings_agents_own is true
+    recordings_retention_days: int = Field(default=180, ge=1, le=3650)
+    recordings_agents_own: bool = False
     # "consult": the reply deadline of a declined text question (the centre's own commitment,
     # working days; set it to the published one)
     ticket_commitment_days: dict[str, int] = {"complaint": 5, "report": 15, "director": 5,
