@@ -12,6 +12,7 @@ from callcenter.health.http import router as health_router
 from callcenter.kb.http import router as kb_router
 from callcenter.notify.http import router as ws_router
 from callcenter.queues.http import router as queues_router
+from callcenter.recordings.http import router as recordings_router
 from callcenter.sms.http import router as sms_router
 from callcenter.stats.http import router as stats_router
 from callcenter.tickets.http import router as tickets_router
@@ -23,6 +24,8 @@ api_router.include_router(auth_router)
 _any_staff = [Depends(require_roles("agent", "expert", "supervisor", "admin"))]
 api_router.include_router(contacts_router, dependencies=_any_staff)
 api_router.include_router(kb_router, dependencies=_any_staff)
+# recordings: every role; agents and experts their own calls only (recordings/http.py)
+api_router.include_router(recordings_router, dependencies=_any_staff)
 # statistics: supervisors and admins
 api_router.include_router(stats_router,
                           dependencies=[Depends(require_roles("supervisor", "admin"))])

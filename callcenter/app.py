@@ -23,6 +23,7 @@ from callcenter.openapi import describe_errors
 from callcenter.roles import ApiRole
 from callcenter.runtime import Runtime, load_shared
 from callcenter.settings import Settings, clock_of, get_settings
+from callcenter.sms.worker import SmsWorker
 from callcenter.stats.http import pages_router as stats_pages_router
 from callcenter.stats.live import WallboardPublisher
 from callcenter.stats.services import stats_service_for
@@ -78,9 +79,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         await runtime.start()
         wallboard = WallboardPublisher(app, settings.stats_wallboard_interval_s)
         wallboard.start()
+        sms_worker = SmsWorker(app, settings)  # held texts (callcenter/sms/worker.py)
+        sms_worker.start()
         try:
             yield
         finally:
+            await sms_worker.stop()
             await wallboard.stop()
             await runtime.stop()
             if api_role is not None:

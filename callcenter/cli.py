@@ -13,6 +13,7 @@ import typer
 
 from callcenter.auth.cli import app as users_app
 from callcenter.kb.cli import app as kb_app
+from callcenter.recordings.cli import app as recordings_app
 from callcenter.selfservice.cli import app as demo_app
 from callcenter.settings import Settings, get_settings
 from callcenter.sms.cli import app as sms_app
@@ -27,6 +28,7 @@ register_demo(demo_app)  # hotline demo seed --contacts N (statistics history)
 app.add_typer(stats_app, name="stats")
 app.add_typer(users_app, name="users")
 app.add_typer(sms_app, name="sms")
+app.add_typer(recordings_app, name="recordings")
 pbx_app = typer.Typer(help="The local sandboxed Asterisk (root + Debian).", no_args_is_help=True)
 app.add_typer(pbx_app, name="pbx")
 prompts_app = typer.Typer(help="Prompt audio under sounds/.", no_args_is_help=True)

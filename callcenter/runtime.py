@@ -16,6 +16,7 @@ from callcenter.db import Database
 from callcenter.health.calendar import load_checked
 from callcenter.notify.services import Notifier
 from callcenter.queues.services import QueueService
+from callcenter.recordings.services import RecordingWatcher, recording_service
 from callcenter.settings import Settings
 from callcenter.tickets.services import IvrTicketDesk, TicketService
 from ivr.ami.client import AmiClient
@@ -120,6 +121,8 @@ class Runtime:
                 tickets=shared.tickets)
             runtime.bridge = IvrBridge(runtime.ami, runtime.menu, contact_log,
                                        services=runtime.ivr_services)
+            # the dialplan's UserEvent(HotlineRecording) -> a recording row (callcenter/recordings)
+            RecordingWatcher(recording_service(settings, contacts.db, clock), runtime.ami)
         runtime.desk = AgentDesk.build(
             contacts.db, QueueService(contacts.db, clock), runtime.notifier, contacts,
             contact_log, runtime.ami, wrapup_seconds=settings.wrapup_seconds,

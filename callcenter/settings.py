@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     # IVR self-services (ivr/, callcenter/{invoices,taxpayers,bookings,tickets})
     hours_file: Path = PROJECT_ROOT / "ivr" / "hours.yaml"
     pbx_recordings_dir: str = "/var/spool/asterisk/recording"  # recordings_dir, as Asterisk sees it
+    # recordings (callcenter/recordings; docs/console.md "Recordings"): agent calls and voice
+    # messages are deleted this many days after they started (`hotline recordings purge`);
+    # agents and experts may listen to their own calls only when recordings_agents_own is true
+    recordings_retention_days: int = Field(default=180, ge=1, le=3650)
+    recordings_agents_own: bool = False
     # "consult": the reply deadline of a declined text question (the centre's own commitment,
     # working days; set it to the published one)
     ticket_commitment_days: dict[str, int] = {"complaint": 5, "report": 15, "director": 5,
@@ -110,6 +115,25 @@ class Settings(BaseSettings):
     sms_service_number: str = "12366"
     sms_app_url: str = "http://127.0.0.1:8000"
     sms_smsc_conf: Path | None = None  # production: the operator's SMSC groups (Kannel)
+    # sending limits (callcenter/sms/throttle.py): texts to one number a minute and an hour,
+    # texts a second towards the SMSC; a text over one is held and sent later; more than
+    # sms_storm_backlog held for one number: further replies to it are cut (logged)
+    sms_limit_per_number_minute: int = Field(default=5, ge=1)
+    sms_limit_per_number_hour: int = Field(default=30, ge=1)
+    sms_limit_per_second: int = Field(default=20, ge=1)
+    sms_storm_backlog: int = Field(default=5, ge=1)
+    # the satisfaction survey by text after a phone call that ended with one of these outcomes
+    # (callcenter/sms/survey.py), for calls ended within the lookback; replies count this long
+    sms_survey_enabled: bool = True
+    sms_survey_outcomes: list[Literal["answered", "self_service"]] = ["answered",
+                                                                      "self_service"]
+    sms_survey_lookback_minutes: int = Field(default=60, ge=1)
+    sms_survey_reply_hours: int = Field(default=24, ge=1)
+    # a bulk reminder job restarted after a crash waits this long for the delivery report of
+    # a text recorded just before the crash before sending it again (callcenter/sms/reminders)
+    sms_remind_settle_s: float = Field(default=60.0, gt=0)
+    # the SMS worker in `hotline serve` (held texts, the post-call survey): seconds a tick
+    sms_worker_interval_s: float = Field(default=1.0, gt=0, le=60)
 
     @field_validator("tts_voice")
     @classmethod

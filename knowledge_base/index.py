@@ -8,6 +8,7 @@ the caller to confirm, or decline (`SearchEngine.decide`).
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,8 +28,9 @@ from knowledge_base.text import (
 )
 
 # Part of every cache key: bump it whenever a pickled class changes (IndexData, Bm25, FaqEntry,
-# ValidationIssue, LoadResult) or the way the index is built.
-ENGINE_VERSION = "kb-engine-6"
+# ValidationIssue, LoadResult) or the way the index is built (7: synonyms are no longer matched
+# across a measure word, `text.KEPT_WORDS`, which changes the normalised entries).
+ENGINE_VERSION = "kb-engine-7"
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -46,19 +48,19 @@ class SearchConfig:
     weight_unit_pinyin: float = 0.10
     dense_floor: float = 0.80
     """Cosines at or below this count as no similarity (E5 cosines rarely go below 0.75)."""
-    decline_below: float = 0.44
+    decline_below: float = 0.48
     """A best fused score under this: decline (out of scope, no candidate is offered)."""
-    answer_above: float = 0.44
+    answer_above: float = 0.48
     """Answer without asking only when the best score is at least this (no bar above
     `decline_below` as calibrated: the encoder's cosine below is the stricter test) and one
     of three rules holds (docs/kb.md, "The decision"):"""
     answer_margin: float = 0.04
     """(1) and (2): the best entry leads the best entry with a different answer by at least
     this much, and ..."""
-    answer_min_cosine: float = 0.985
+    answer_min_cosine: float = 0.98
     """(1) ... the encoder alone is sure: the cosine between the question and the best entry's
     closest text is at least this (0 = no such condition); or ..."""
-    answer_covered_cosine: float = 0.97
+    answer_covered_cosine: float = 0.9675
     """(2) ... the cosine is at least this and the best entry covers the question's words:
     at most `answer_max_uncovered` of their weight is missing from its texts (question,
     similar questions, keywords, answer; `uncovered_share`); or"""
@@ -70,7 +72,7 @@ class SearchConfig:
     holds."""
     answer_full_uncovered: float = 0.05
     answer_full_margin: float = 0.08
-    confirm_pair_margin: float = 0.03
+    confirm_pair_margin: float = 0.10
     """On confirm, the runner-up (best entry with a different answer) is offered second when
     it trails the best by less than this (and is not under `decline_below` itself)."""
     decline_below_lexical: float = 0.20
@@ -88,9 +90,14 @@ class SearchConfig:
     dense_candidates: int = 64
     dense_fillers: bool = False
     """Give the encoder the question with filler words (False: fillers removed, fewer tokens)."""
-    dense_keep: Literal["head", "head_tail"] = "head_tail"
-    """Which part of a long question the encoder sees: the start, or start and end (callers
-    often give the context first and the actual question last)."""
+    dense_keep: Literal["head", "head_tail", "clauses"] = "head_tail"
+    """Which part of a long question the encoder sees: the start, start and end (callers
+    often give the context first and the actual question last), or whole clauses around the
+    question clause (`question_clauses`)."""
+    dense_question_clause: bool = True
+    """Also encode the question's clauses around its question clause (the last clause that
+    asks: 吗, 多少, 怎么, 能不能 ...; `question_clauses`) when they differ from what the encoder
+    saw, and take the better cosine per text."""
     entity_penalty: float = 0.85
     """Factor applied to entries that never mention a tax named in the question."""
     dense_max_chars: int = 32
@@ -349,10 +356,17 @@ def _names_alone(name: str, text: str, longer: Sequence[str]) -> bool:
     return name in text
 
 
+_RE_CLAUSE = re.compile(r"[,，。.?？!！;；、:：\s]+")
+_RE_ASKS = re.compile(
+    r"吗|呢|么|怎|多少|哪|什么|几|能不能|可不可以|是不是|要不要|有没有|如何|咋|啥|(.)不\1|不$|没$"
+)
+"""A clause that asks (after normalisation: 咋 and 啥 may already read 怎么 and 什么)."""
+
+
 def _shorten(text: str, limit: int, keep: str) -> str:
     if len(text) <= limit:
         return text
-    if keep == "head_tail":
+    if keep in ("head_tail", "clauses"):
         head = limit // 2
         return text[:head] + text[len(text) - (limit - head) :]
     return text[:limit]
@@ -368,6 +382,8 @@ class QueryAnalysis:
     grams: list[str]
     dense_text: str
     entities: list[int]
+    clause_text: str = ""
+    """A second text for the encoder (`SearchConfig.dense_question_clause`), "" when none."""
 
 
 @dataclass
@@ -564,12 +580,23 @@ class SearchEngine:
         norm = self.analyzer.synonyms.apply(corrected)
         content = self.analyzer.content_text(norm)
         dense_text = norm if self.config.dense_fillers or not content else content
+        clause_text = ""
+        if self.config.dense_keep == "clauses" or self.config.dense_question_clause:
+            clause_text = self.clause_input(norm)
+        if self.config.dense_keep == "clauses":
+            full = self.dense_input(dense_text) if self.config.dense_question_clause else ""
+            dense_text, clause_text = clause_text or dense_text, full
+        else:
+            dense_text = self.dense_input(dense_text)
+        if clause_text == dense_text:
+            clause_text = ""
         return QueryAnalysis(
             normalized=norm,
             corrected=corrected,
             words=self.analyzer.segment(norm),
             grams=pinyin_ngrams(content, self.data.pinyin_n),
-            dense_text=self.dense_input(dense_text),
+            dense_text=dense_text,
+            clause_text=clause_text,
             entities=[
                 self._entity_column[name]
                 for name in sorted(self.analyzer.find_entities(norm))
@@ -596,6 +623,37 @@ class SearchEngine:
             else:
                 high = middle - 1
         return _shorten(text, low, keep)
+
+    def clause_input(self, norm: str) -> str:
+        """The question's clauses that fit the encoder's budget, fillers removed: the
+        question clause first, then its neighbours nearest first ("" when the question has
+        one clause only, or none that asks)."""
+        clauses = [c for c in _RE_CLAUSE.split(norm) if c]
+        if len(clauses) < 2:
+            return ""
+        asking = [i for i, c in enumerate(clauses) if _RE_ASKS.search(c)]
+        focus = asking[-1] if asking else len(clauses) - 1
+        contents = [self.analyzer.content_text(c) for c in clauses]
+        order = sorted(range(len(clauses)), key=lambda i: (abs(i - focus), i > focus))
+        chosen: list[int] = []
+        for i in order:
+            if not contents[i]:
+                continue
+            trial = "".join(contents[j] for j in sorted([*chosen, i]))
+            if chosen and not self._fits(trial):
+                continue
+            chosen.append(i)
+        text = "".join(contents[j] for j in sorted(chosen))
+        return self.dense_input(text) if text else ""
+
+    def _fits(self, text: str) -> bool:
+        config = self.config
+        if len(text) > config.dense_max_chars:
+            return False
+        counter = self._counter
+        if counter is None or config.dense_max_tokens <= 0:
+            return True
+        return counter.token_count(text) <= config.dense_max_tokens
 
     def lexically_decisive(self, lexical: FloatArray) -> bool:
         """Whether the lexical channels alone already pick the answer with a large margin."""
@@ -636,6 +694,9 @@ class SearchEngine:
                 return ChannelScores(words, pinyin, unit_words, unit_pinyin, None, named, lexical)
             vector = self.embedder.encode([analysis.dense_text])[0]
             dense = self._dense_scores(vector, unit_words + unit_pinyin)
+            if analysis.clause_text:
+                second = self.embedder.encode([analysis.clause_text])[0]
+                dense = np.maximum(dense, self._dense_scores(second, unit_words + unit_pinyin))
         fused = fuse(self.config, words, pinyin, unit_words, unit_pinyin, dense)
         if penalty is not None:
             fused = fused * penalty

@@ -197,18 +197,29 @@ def load_synonyms(path: Path) -> dict[str, str]:
     return mapping
 
 
-class SynonymMap:
-    """Single-pass, longest-first rewriting of variants to their canonical form."""
+KEPT_WORDS = (
+    "这个", "那个", "哪个", "每个", "各个", "整个", "几个", "两个",
+    *(f"{digit}个" for digit in range(10)),
+)
+"""Words a variant must not be matched across: 这个税率 is not 这个人所得税率, 那个税控盘 not
+那个人所得税控盘 (个税 = 个人所得税). Kept as they are and skipped by the rewriting; a longer
+variant starting with one of them (哪个地方 = 哪里) still wins."""
 
-    def __init__(self, mapping: dict[str, str]) -> None:
+
+class SynonymMap:
+    """Single-pass, longest-first rewriting of variants to their canonical form, never across
+    one of `kept` (matched like a variant, left as it is)."""
+
+    def __init__(self, mapping: dict[str, str], kept: Sequence[str] = KEPT_WORDS) -> None:
         self.mapping = dict(mapping)
-        keys = sorted(self.mapping, key=len, reverse=True)
+        self._rewrite = {**{word: word for word in kept}, **self.mapping}
+        keys = sorted(self._rewrite, key=len, reverse=True)
         self._pattern = re.compile("|".join(re.escape(k) for k in keys)) if keys else None
 
     def apply(self, text: str) -> str:
         if self._pattern is None:
             return text
-        return self._pattern.sub(lambda m: self.mapping[m.group(0)], text)
+        return self._pattern.sub(lambda m: self._rewrite[m.group(0)], text)
 
     def canonical_forms(self) -> set[str]:
         return set(self.mapping.values())

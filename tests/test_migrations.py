@@ -95,3 +95,75 @@ def test_sms_migration_goes_down_and_up_keeping_contacts(kind: str, tmp_path: Pa
                 assert conn.execute(sa.text("SELECT count(*) FROM contact_events")).scalar() == 1
         finally:
             engine.dispose()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_sms_queue_migration_counts_texts_sent_before_it(kind: str, tmp_path: Path) -> None:
+    """0009 adds when a text went (the sending limits count it) and when a held one may go
+    (a text sent before it went when it was recorded), and the surveys by text."""
+    with fresh_database(kind, tmp_path) as url:
+        engine = sa.create_engine(url)
+        try:
+            downgrade(url, "0008")
+            engine.dispose()
+            with engine.begin() as conn:
+                conn.execute(sa.text(
+                    "INSERT INTO sms_messages (direction, number, service_number, text, "
+                    "segments, at, linkedid, intent, status) VALUES ('mt', '1', '12366', 'x', "
+                    "1, '2026-11-28 01:00:00+00:00', '', '', 'delivered'), ('mo', '1', "
+                    "'12366', 'y', 1, '2026-11-28 01:00:00+00:00', '', '', '')"))
+            upgrade(url)
+            engine.dispose()
+            with engine.begin() as conn:
+                rows = conn.execute(sa.text("SELECT direction, sent_at IS NOT NULL, send_after "
+                                            "FROM sms_messages ORDER BY id")).all()
+            assert [tuple(r) for r in rows] == [("mt", True, None), ("mo", False, None)]
+            tables = set(sa.inspect(engine).get_table_names())
+            assert {"sms_surveys", "sms_subscriptions", "sms_reminder_jobs",
+                    "sms_reminder_recipients"} <= tables
+            assert "mobile" in {c["name"] for c in sa.inspect(engine).get_columns("taxpayers")}
+            downgrade(url, "0008")
+            engine.dispose()
+            columns = {c["name"] for c in sa.inspect(engine).get_columns("sms_messages")}
+            assert "sent_at" not in columns
+            assert "send_after" not in columns
+            assert not {"sms_surveys", "sms_subscriptions", "sms_reminder_jobs",
+                        "sms_reminder_recipients"} & set(sa.inspect(engine).get_table_names())
+            assert "mobile" not in {c["name"]
+                                    for c in sa.inspect(engine).get_columns("taxpayers")}
+        finally:
+            engine.dispose()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_recordings_migration_goes_down_and_up_keeping_queues(kind: str, tmp_path: Path) -> None:
+    """0010 adds cc_queues.record (existing queues: on) and the recordings table, and takes
+    them away again; no queue is lost either way."""
+    with fresh_database(kind, tmp_path) as url:
+        engine = sa.create_engine(url)
+        try:
+            def queue_columns() -> set[str]:
+                return {c["name"] for c in sa.inspect(engine).get_columns("cc_queues")}
+
+            downgrade(url, "0009")
+            engine.dispose()
+            assert "record" not in queue_columns()
+            assert "recordings" not in sa.inspect(engine).get_table_names()
+            with engine.begin() as conn:
+                queues = conn.execute(sa.text("SELECT count(*) FROM cc_queues")).scalar()
+            assert queues
+            upgrade(url)
+            engine.dispose()
+            with engine.begin() as conn:
+                records = conn.execute(sa.text("SELECT record FROM cc_queues")).scalars().all()
+                assert len(records) == queues
+                assert all(records)
+                conn.execute(sa.text(
+                    "INSERT INTO recordings (linkedid, kind, path, started_at) VALUES "
+                    "('M-1', 'call', 'call-M-1.wav', '2026-11-28 01:00:00')"))
+            with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+                conn.execute(sa.text(
+                    "INSERT INTO recordings (linkedid, kind, path, started_at) VALUES "
+                    "('M-2', 'call', 'call-M-1.wav', '2026-11-28 01:00:00')"))
+        finally:
+            engine.dispose()

@@ -37,7 +37,10 @@ PLAYING = re.compile(r"<(?P<channel>[^>]+)> Playing '(?P<file>[^']+)\.(?P<format
 SOUND = 100.0  # RMS (16-bit) above which a 20 ms frame carries sound
 ANNOUNCE_EVERY_S = 15      # the least app_queue allows (min-announce-frequency)
 CALLBACK_OFFER_AFTER_S = 20
-FIRST_LEAVES_AFTER_S = 31  # the caller ahead hangs up then: about 20 s after ours joined
+# consult records: our caller hears the recording notice (4.9 s) before joining the queue,
+# and every moment after the join moves by as much
+NOTICE_S = 5
+FIRST_LEAVES_AFTER_S = 31 + NOTICE_S  # the caller ahead hangs up then: ~20 s after ours joined
 
 
 @dataclass(frozen=True)
@@ -124,7 +127,8 @@ async def test_a_queued_caller_hears_music_and_mandarin_position_and_wait(
         local_port = TEST_PORTS.sip + 30
         # 0 (an agent) during the welcome, typed ahead; nobody is logged in to consult: the
         # caller waits in the queue for about 38 s, then hangs up
-        steps: list[Step] = [Pause(2000), Dtmf("0", mode="info"), Pause(45000), Hangup()]
+        steps: list[Step] = [Pause(2000), Dtmf("0", mode="info"), Pause(45000 + NOTICE_S * 1000),
+                             Hangup()]
         c, frames = await heard_call(harness, caller, steps, local_port)
     finally:
         queues.save_queue({**base, **before}, actor="test")
@@ -149,7 +153,11 @@ async def test_a_queued_caller_hears_music_and_mandarin_position_and_wait(
     # 感谢您的耐心等待。 Again every ANNOUNCE_EVERY_S; the callback offer after
     # CALLBACK_OFFER_AFTER_S; 您现在排在第一位… once the caller ahead has left
     assert files[:1] == ["welcome"], files
-    queue_part = files[files.index("transfer_agent") + 1:]
+    # consult records (its `record` switch, on by default): the notice comes first, once
+    notice = files.index("transfer_agent") + 1
+    assert files[notice] == "recording_notice", files
+    assert files.count("recording_notice") == 1, files
+    queue_part = files[notice + 1:]
     assert queue_part[:4] == ["queue-thereare", "digits/2", "queue-callswaiting",
                               "queue-holdtime"], files
     unit = next(i for i, f in enumerate(queue_part) if f in ("queue-seconds", "queue-minutes",

@@ -58,6 +58,44 @@ class BookingService:
                 continue  # confirmation number collision: draw again
         raise RuntimeError("could not draw a unique confirmation number")
 
+    def hall_directory(self) -> list[tuple[int, str, str]]:
+        """Every hall as (id, name, address), in the menu's order (the IVR's numbering)."""
+        with self.db.session() as session:
+            rows = session.execute(select(ServiceHall.id, ServiceHall.name, ServiceHall.address)
+                                   .order_by(ServiceHall.position, ServiceHall.id)).all()
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    def upcoming(self, caller: str) -> list[tuple[str, int, datetime]]:
+        """The caller's bookings still to come: (confirmation number, hall id, start)."""
+        with self.db.session() as session:
+            rows = session.execute(
+                select(Booking.confirmation_no, BookingSlot.hall_id, BookingSlot.starts_at)
+                .join(BookingSlot, BookingSlot.id == Booking.slot_id)
+                .where(Booking.caller == caller, Booking.status == "booked",
+                       BookingSlot.starts_at > self.clock())
+                .order_by(BookingSlot.starts_at)).all()
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    def cancel(self, confirmation_no: str, caller: str) -> str:
+        """Cancel the caller's booking and free its place: ``cancelled``, or why not:
+        ``not_found`` (no such booking of this caller), ``already`` (cancelled before),
+        ``past`` (its time has come)."""
+        with self.db.transaction() as session:
+            booking = session.scalar(select(Booking).where(
+                Booking.confirmation_no == confirmation_no).with_for_update())
+            if booking is None or booking.caller != caller[:64]:
+                return "not_found"
+            if booking.status == "cancelled":
+                return "already"
+            slot = session.get(BookingSlot, booking.slot_id)
+            if slot is None or slot.starts_at <= self.clock():
+                return "past"
+            booking.status = "cancelled"
+            session.execute(update(BookingSlot)
+                            .where(BookingSlot.id == slot.id, BookingSlot.booked > 0)
+                            .values(booked=BookingSlot.booked - 1))
+        return "cancelled"
+
     def get(self, confirmation_no: str) -> Booking | None:
         with self.db.session() as session:
             return session.scalar(select(Booking)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Integer, String
+from sqlalchemy import Boolean, Integer, String, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from callcenter.db import Base
@@ -32,6 +32,9 @@ class QueueConfig(Base):
     callback_offer_after_s: Mapped[int] = mapped_column(Integer, default=120)
     expert: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # its agent calls are recorded (MixMonitor) after the recording notice (migration 0010)
+    record: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True,
+                                         server_default=true())
 
 
 class AgentSkill(Base):

@@ -24,6 +24,7 @@ class QueueIn(BaseModel):
     callback_offer_after_s: int = Field(default=120, ge=15, le=3600)
     expert: bool = False
     active: bool = True
+    record: bool = Field(default=True, description="record its agent calls (after a notice)")
 
 
 class QueueOut(QueueIn):

@@ -4,7 +4,9 @@ The push (``QueueConfigPusher.push``) rewrites ``queues_hotline.conf`` in Asteri
 configuration directory over AMI (``GetConfig`` + ``UpdateConfig``: every old category deleted,
 one category per active queue written), runs ``queue reload parameters`` and stores each queue's
 overflow target and threshold in AstDB (``hotline/<queue>-overflow``, ``-after``) where the
-``hotline-queue`` dialplan reads them. Works against a remote Asterisk: no file system access.
+``hotline-queue`` dialplan reads them, and whether its agent calls are recorded
+(``hotline/<queue>-record``, 1 or 0, read by the ``hotline-record`` dialplan). Works against
+a remote Asterisk: no file system access.
 """
 
 from __future__ import annotations
@@ -246,6 +248,11 @@ class QueueConfigPusher:
             await self.ami.send_action({"Action": "QueueReload", "Parameters": "yes"},
                                        timeout=10)
             for queue in queues:
+                # the hotline-record dialplan records a queue's agent calls when this is 1
+                await self.ami.send_action({"Action": "DBPut", "Family": ASTDB_FAMILY,
+                                            "Key": f"{queue.name}-record",
+                                            "Val": "1" if queue.active and queue.record
+                                            else "0"})
                 key = f"{queue.name}-overflow"
                 if queue.active and queue.overflow_to:
                     await self.ami.send_action({"Action": "DBPut", "Family": ASTDB_FAMILY,

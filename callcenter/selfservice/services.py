@@ -68,6 +68,8 @@ DEMO_TAXPAYERS = [
       ("cit", "2026-09", True, 0)]),
     ("914403009876543210", "示例商贸有限公司", "654321", [("vat", "2026-10", True, 0)]),
 ]
+# the mobile number registered for a demo taxpayer (the status query by text answers it only)
+DEMO_MOBILES = {"914403001234567890": "13800138000"}
 DEMO_HALLS = [
     ("city_center", "市中心办税服务厅", "示例路一号", "hall/city_center"),
     ("high_tech_zone", "高新区办税服务厅", "示例大道八号", "hall/high_tech_zone"),
@@ -85,7 +87,7 @@ def seed_demo(db: Database, calendar: ServiceCalendar, clock: Clock,
         invoices.add(code, number, fen, issued, "914403001234567890", status)
     taxpayers = TaxpayerService(db, clock)
     for tin, name, pin, filings in DEMO_TAXPAYERS:
-        taxpayers.upsert(tin, name, pin, filings)
+        taxpayers.upsert(tin, name, pin, filings, mobile=DEMO_MOBILES.get(tin))
     tz = ZoneInfo(calendar.timezone)
     day = calendar.local(clock()).date()
     slots = 0

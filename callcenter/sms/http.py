@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hmac
 import urllib.parse
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
@@ -45,17 +45,23 @@ def gateway_key(request: Request,
         raise HTTPException(status_code=403, detail="短信网关密钥错误")
 
 
-def get_sms(request: Request) -> SmsService:
-    """The app's SMS service (built at the first text, on the app's shared services)."""
-    service = getattr(request.app.state, "sms", None)
-    if isinstance(service, SmsService):
-        return service
-    state = request.app.state
-    service = sms_service_for(state.db, state.clock, _settings(request),
-                              getattr(state, "knowledge_base", None),
-                              getattr(state, "tickets", None))
-    state.sms = service
+def sms_of(state: Any, settings: Settings) -> SmsService:
+    """The app's SMS service (built at first use, on the app's shared services; it follows the
+    app's current knowledge base and ticket desk)."""
+    service = getattr(state, "sms", None)
+    if not isinstance(service, SmsService):
+        service = sms_service_for(state.db, state.clock, settings,
+                                  getattr(state, "knowledge_base", None),
+                                  getattr(state, "tickets", None))
+        state.sms = service
+    service.kb = getattr(state, "knowledge_base", None)
+    service.tickets = getattr(state, "tickets", None)
     return service
+
+
+def get_sms(request: Request) -> SmsService:
+    """The app's SMS service."""
+    return sms_of(request.app.state, _settings(request))
 
 
 Key = Depends(gateway_key)

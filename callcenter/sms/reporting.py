@@ -18,7 +18,8 @@ from callcenter.sms.models import Direction, MtStatus, SmsMessage
 @dataclass(frozen=True)
 class DeliveryCount:
     key: int          # the caller's interval key of the texts' sending time
-    status: str       # delivered | failed | pending (queued, smsc, buffered)
+    status: str       # delivered | failed (also suppressed: never sent) | pending (held,
+                      # queued, smsc, buffered)
     texts: int
     segments: int
 
@@ -26,7 +27,7 @@ class DeliveryCount:
 def delivery_state(status: str) -> str:
     if status == MtStatus.DELIVERED:
         return "delivered"
-    if status == MtStatus.FAILED:
+    if status in (MtStatus.FAILED, MtStatus.SUPPRESSED):
         return "failed"
     return "pending"
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, delete, func, insert, literal, or_, select
+from sqlalchemy import and_, case, delete, distinct, func, insert, literal, or_, select
 from sqlalchemy.orm import Session
 
 from callcenter.contacts.models import Contact, ContactEventRow, Outcome
@@ -201,10 +201,14 @@ class Rollups:
         e = ContactEventRow
         score = e.data[field_name(Survey, "score")].as_integer()
         satisfied = score.in_(list(t.satisfied_scores)) if t.satisfied_scores else literal(False)
+        # per contact, not per survey event: a call whose phone survey went unanswered and
+        # whose survey text was then answered (callcenter/sms/survey.py) has two events
+        rated = case((score.is_not(None), e.contact_id))
+        pleased = case((satisfied, e.contact_id))
         for r in session.execute(
-            select(bucket, medium, outcome, func.count().label("offered"),
-                   func.count(score).label("surveyed"),
-                   sum_if(satisfied).label("satisfied"))
+            select(bucket, medium, outcome, func.count(distinct(e.contact_id)).label("offered"),
+                   func.count(distinct(rated)).label("surveyed"),
+                   func.count(distinct(pleased)).label("satisfied"))
             .select_from(e).join(c, c.id == e.contact_id)
             .where(in_range, e.kind == Survey.KIND).group_by(bucket, medium, outcome)
         ):

@@ -19,6 +19,9 @@ class Taxpayer(Base):
     pin_hash: Mapped[str] = mapped_column(String(255), nullable=False)
     failed_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # the mobile number registered for the taxpayer: the only one the status query by text
+    # answers (migration 0009; callcenter/sms)
+    mobile: Mapped[str | None] = mapped_column(String(32))
 
     filings: Mapped[list[TaxFiling]] = relationship(
         back_populates="taxpayer", order_by="TaxFiling.id", cascade="all, delete-orphan")

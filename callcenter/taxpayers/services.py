@@ -69,9 +69,17 @@ class TaxpayerService:
                                             reverse=True))
         return TaxpayerStatus(tin, filings, sum(f.unpaid_fen for f in filings))
 
+    def registered(self, tin: str) -> tuple[str, str | None] | None:
+        """The taxpayer's name and registered mobile number; None when there is no such TIN."""
+        with self.db.session() as session:
+            row = session.execute(select(Taxpayer.name, Taxpayer.mobile)
+                                  .where(Taxpayer.tin == tin)).first()
+        return None if row is None else (row[0], row[1])
+
     def upsert(self, tin: str, name: str, pin: str,
-               filings: list[tuple[str, str, bool, int]]) -> None:
-        """Create or replace a taxpayer with its PIN and filings (tax, period, filed, unpaid)."""
+               filings: list[tuple[str, str, bool, int]], mobile: str | None = None) -> None:
+        """Create or replace a taxpayer with its PIN and filings (tax, period, filed, unpaid);
+        ``mobile``: the registered mobile number (kept when None)."""
         if not tin.isdigit() or not 15 <= len(tin) <= 20:
             raise ValueError("a TIN the keypad can enter is 15-20 digits")
         if not pin.isdigit() or len(pin) != 6:
@@ -85,6 +93,8 @@ class TaxpayerService:
                 session.execute(delete(TaxFiling).where(TaxFiling.taxpayer_id == taxpayer.id))
                 session.expire(taxpayer, ["filings"])
             taxpayer.name = name
+            if mobile is not None:
+                taxpayer.mobile = mobile[:32]
             taxpayer.pin_hash = hash_pin(pin)
             taxpayer.failed_attempts = 0
             taxpayer.locked_until = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -16,6 +17,7 @@ from sqlalchemy.orm import selectinload
 
 from callcenter.db import Database
 from callcenter.errors import DomainError
+from callcenter.recordings.models import Recording
 from callcenter.tickets.models import (
     TICKET_TRANSITIONS,
     CallbackRequest,
@@ -82,6 +84,11 @@ class TicketService:
                         at=now, from_status=None, to_status=TicketStatus.OPEN, by=by,
                         note="created"))
                     session.add(ticket)
+                    if recording_path:
+                        # the voice message joins the recordings store's listing (it lies
+                        # at the top of the store: ivr/services IvrServices.recording)
+                        session.add(Recording(linkedid=linkedid[:64], kind=kind,
+                                              path=Path(recording_path).name, started_at=now))
                 return ticket
             except IntegrityError:
                 continue  # two tickets drew the same number at once: count again

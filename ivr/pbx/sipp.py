@@ -268,13 +268,13 @@ _AGENT = """<scenario name="hotline agent phone">
       s=-
       c=IN IP[media_ip_type] [media_ip]
       t=0 0
-      m=audio [media_port] RTP/AVP 0
-      a=rtpmap:0 PCMU/8000
+      m=audio [media_port] RTP/AVP {payload}
+      a=rtpmap:{payload} {codec}/8000
 
     ]]>
   </send>
-  <recv request="ACK" optional="true" rtd="true" crlf="true"/>
-  <recv request="BYE" timeout="{talk_ms}" ontimeout="agent_hangs_up"/>
+  <recv request="ACK"{ack_optional} rtd="true" crlf="true"/>
+{speak}  <recv request="BYE" timeout="{talk_ms}" ontimeout="agent_hangs_up"/>
   <send>
     <![CDATA[
       SIP/2.0 200 OK
@@ -309,10 +309,23 @@ _AGENT = """<scenario name="hotline agent phone">
 """
 
 
-def agent_scenario(ring_ms: int = 500, talk_ms: int = 3000) -> str:
+# SIPp's own 7 s sample of speech (G.711 A-law RTP), what a talking agent phone sends
+AGENT_SPEECH_PCAP = "/usr/share/sip-tester/g711a.pcap"
+AGENT_SPEECH_S = 7.0
+
+
+def agent_scenario(ring_ms: int = 500, talk_ms: int = 3000, speaks: bool = False) -> str:
     """A SIPp UAS agent phone: rings ``ring_ms``, answers, hangs up after ``talk_ms``
-    unless the caller side hangs up first."""
-    return _HEADER + _AGENT.format(ring_ms=ring_ms, talk_ms=talk_ms) + _FOOTER
+    unless the caller side hangs up first. ``speaks``: it answers with A-law and sends
+    SIPp's sample of speech (``AGENT_SPEECH_S`` long) from the answer on; otherwise it sends
+    no audio (μ-law)."""
+    speak = (f'  <nop><action><exec play_pcap_audio="{AGENT_SPEECH_PCAP}"/></action></nop>\n'
+             if speaks else "")
+    # SIPp wants a recv after an optional one: a speaking phone waits for the ACK
+    return _HEADER + _AGENT.format(ring_ms=ring_ms, talk_ms=talk_ms, speak=speak,
+                                   ack_optional="" if speaks else ' optional="true"',
+                                   payload=8 if speaks else 0,
+                                   codec="PCMA" if speaks else "PCMU") + _FOOTER
 
 
 @dataclass
@@ -404,11 +417,13 @@ class SippRunner:
         return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def start_agent(self, local_port: int, ring_ms: int = 500, talk_ms: int = 3000,
-                    calls: int = 1, messages: Path | None = None) -> subprocess.Popen[str]:
+                    calls: int = 1, messages: Path | None = None,
+                    speaks: bool = False) -> subprocess.Popen[str]:
         """Start an agent phone answering ``calls`` calls; stop it with ``stop()``. With
         ``messages`` (a path in the root), SIPp logs every SIP message it sends or receives
-        there (``-trace_msg``)."""
-        scenario = self._write(agent_scenario(ring_ms, talk_ms), "agent")
+        there (``-trace_msg``). ``speaks``: it sends speech once it answered
+        (:func:`agent_scenario`)."""
+        scenario = self._write(agent_scenario(ring_ms, talk_ms, speaks), "agent")
         extra = ["-m", str(calls)]
         if messages is not None:
             extra += ["-trace_msg", "-message_file",

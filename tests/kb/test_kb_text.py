@@ -157,3 +157,18 @@ def test_jieba_dictionary_rebuilt_when_its_cache_is_damaged(
     assert total > 0
     assert freq.get("增值税")  # jieba's own dictionary, built again from its dict.txt
     assert marshal.loads(cache.read_bytes())[1] == total  # and its cache written back
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("这个税率是多少", "这个税率是多少"),       # not 这个人所得税率 (个税 = 个人所得税)
+        ("那个税控盘多少钱", "那个税控盘多少钱"),
+        ("1个税种", "1个税种"),
+        ("这个个税怎么算", "这个个人所得税怎么算"),  # a real 个税 after 这个 is still rewritten
+    ],
+)
+def test_synonyms_are_not_matched_across_a_measure_word(
+    analyzer: TextAnalyzer, text: str, expected: str
+) -> None:
+    assert analyzer.synonyms.apply(text) == expected

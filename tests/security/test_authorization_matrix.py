@@ -70,6 +70,11 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("POST", "/api/v1/contacts/search"): Entry(EVERYONE, body={}),
     # a call the agent and the expert handled (an agent may open only their own calls)
     ("GET", "/api/v1/contacts/{contact_id}"): Entry(EVERYONE, "/api/v1/contacts/{contact}"),
+    ("GET", "/api/v1/contacts/{contact_id}/recordings"): Entry(
+        EVERYONE, "/api/v1/contacts/{contact}/recordings"),
+    # agents and experts: own calls, and only with HOTLINE_RECORDINGS_AGENTS_OWN (off here)
+    ("GET", "/api/v1/recordings/{recording_id}/audio"): Entry(BOSSES,
+                                                              "/api/v1/recordings/1/audio"),
     ("GET", "/api/v1/kb/search"): Entry(EVERYONE, params={"q": "发票"}),
     ("GET", "/api/v1/stats/summary"): Entry(BOSSES, params=DAY),
     ("GET", "/api/v1/stats/queues"): Entry(BOSSES, params=DAY),

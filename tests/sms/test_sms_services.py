@@ -15,7 +15,7 @@ from callcenter.invoices.models import Invoice, InvoiceStatus
 from callcenter.invoices.services import InvoiceService
 from callcenter.sms.codec import segments
 from callcenter.sms.models import SmsDeliveryReport, SmsMessage, SmsOptOut
-from callcenter.sms.services import HELP, OPT_OUT_DONE, SmsService
+from callcenter.sms.services import HELP, MENU, OPT_OUT_DONE, SmsService
 from callcenter.tickets.models import Ticket, TicketStatusChange
 from callcenter.tickets.services import TicketService
 from ivr.calendar import OpeningHours, ServiceCalendar
@@ -153,6 +153,14 @@ def test_opt_out_confirms_and_stops_reminders(sms: tuple[SmsService, StubKb, Rec
 def test_anything_else_gets_the_help_text(sms: tuple[SmsService, StubKb, Recorder],
                                           text: str) -> None:
     assert text_to(sms[0], text) == HELP
+
+
+def test_help_lists_every_command(sms: tuple[SmsService, StubKb, Recorder]) -> None:
+    menu = text_to(sms[0], "帮助")
+    assert menu == MENU
+    assert segments(menu) == 2
+    for command in ("发票", "查询", "预约", "取消预约", "订阅", "TD"):
+        assert command in menu
 
 
 def test_a_failure_inside_still_replies(sms: tuple[SmsService, StubKb, Recorder]) -> None:

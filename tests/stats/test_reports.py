@@ -111,6 +111,20 @@ def build_day(c: ContactService) -> None:
         start(), (30, E.SELF_SERVICE, {"node": "faq", "service": "faq", "detail": None}), end(35)])
 
 
+def test_a_call_surveyed_by_phone_and_then_by_text_counts_once(stats: StatsService,
+                                                                contacts: ContactService) -> None:
+    """The phone survey unanswered, the survey text answered (callcenter/sms/survey.py): two
+    survey events on one contact, one survey offered and one rating in the figures."""
+    play(contacts, "S1", local("2026-11-27 10:00:00"), [
+        start(), *queued(20), *answered(25, "agent1", 5, 60), survey(86, None), end(95),
+        (400, E.SURVEY, {"score": 1, "node": "sms"})])
+    play(contacts, "S2", local("2026-11-27 11:00:00"), [
+        start(), *queued(20), *answered(25, "agent1", 5, 60), survey(86, 3), end(95)])
+    d = stats.summary(stats.range("2026-11-27", "2026-11-27", "day"))["series"][0]
+    assert (d["survey_offered"], d["surveyed"], d["satisfied"]) == (2, 2, 1)
+    assert d["csat"] == 0.5
+
+
 def by_start(series: list[dict[str, Any]], key: str = "start") -> dict[str, dict[str, Any]]:
     return {row[key]: row for row in series}
 

@@ -253,6 +253,51 @@ $("btn-callback").addEventListener("click", () => createTicket("/callbacks", {
   number: state.card.caller, linkedid: state.card.linkedid, reason: $("notes").value || "坐席预约回电" },
   (c) => { loadWork(); return `回电已预约（编号 ${c.id}）`; }));
 
+// -- recordings (docs/console.md "Recordings"): each playback is audited by the server ------
+
+const RECORDING_KINDS = {
+  call: "通话录音", complaint: "投诉留言", report: "举报留言", director: "局长热线留言",
+  consult: "咨询留言",
+};
+
+function renderRecordings(list, recordings, prefix = "") {
+  clear(list);
+  if (!recordings.length) { li(list, prefix + "无录音"); return; }
+  for (const r of recordings) {
+    const started = new Date(r.started_at).toLocaleString("zh-CN", { hour12: false });
+    const item = li(list, `${prefix}${RECORDING_KINDS[r.kind] || r.kind}（${started}，` +
+      (r.available ? `${r.seconds.toFixed(1)} 秒）` : "无录音文件）"));
+    item.dataset.recording = String(r.id);
+    if (r.playable) {
+      const audio = document.createElement("audio");
+      audio.controls = true;
+      audio.preload = "none";
+      audio.src = r.audio_url;
+      item.appendChild(audio);
+    }
+  }
+}
+
+$("recordings-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const list = $("recordings-results");
+  clear(list);
+  text("recordings-status", "");
+  try {
+    const page = await api("/contacts/search", { json: { caller: $("recordings-caller").value.trim(), limit: 10 } });
+    if (!page.items.length) { text("recordings-status", "没有该号码的来电"); return; }
+    for (const contact of page.items) {
+      const started = new Date(contact.started_at).toLocaleString("zh-CN", { hour12: false });
+      const heading = li(list, `${started} ${contact.caller_number} ${OUTCOME_TITLES[contact.outcome] || ""}`);
+      const inner = document.createElement("ul");
+      heading.appendChild(inner);
+      renderRecordings(inner, await api(`/contacts/${contact.id}/recordings`));
+    }
+  } catch (error) {
+    text("recordings-status", error.message);
+  }
+});
+
 async function showLastCall(linkedid) {
   try {
     const page = await api(`/contacts?linkedid=${encodeURIComponent(linkedid)}&limit=1`);
@@ -269,6 +314,7 @@ async function showLastCall(linkedid) {
     text("last-disposition", notes.filter((n) => n.disposition)
       .map((n) => titles[n.disposition] || n.disposition).join("、"));
     if (!contact.ended_at) setTimeout(() => showLastCall(linkedid), 1500);
+    else renderRecordings($("last-recordings"), await api(`/contacts/${item.id}/recordings`));
   } catch (error) {
     text("note-status", error.message);
   }
