@@ -189,7 +189,12 @@ async def test_a_bridge_killed_mid_call_resumes_its_calls_with_one_contact_each(
         k = kinds(c)
         assert Counter(k)["call_started"] == 1, k
         assert Counter(k)["call_ended"] == 1, k
-        assert (k[0], k[-1]) == ("call_started", "call_ended"), k
+        assert k[0] == "call_started", k
+        # the call ends last; only the result of the prompt the hang-up cut may come after it
+        # (under load Asterisk reported an adopted channel's AGI result after its Hangup)
+        after = k[k.index("call_ended") + 1:]
+        assert len(after) <= 1, k
+        assert set(after) <= {"prompt", "prompt_unheard"}, k
         assert c.reconciled is False  # its hang-up was seen, not inferred
         # resumed once, in the main menu, by the new process
         assert events_of(c, "resumed") == [{"node": "main", "reason": RESTART_REASON}]

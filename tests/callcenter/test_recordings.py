@@ -28,6 +28,7 @@ from ivr.calendar import OpeningHours, ServiceCalendar
 from ivr.clock import FixedClock
 from ivr.ports import ContactEvent, EventKind
 from tests.callcenter.util import bearer, token_for
+from tests.support import SUITE_CLOCK
 
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)  # Tuesday 10:00 in Shanghai
 CALENDAR = ServiceCalendar((OpeningHours((1, 2, 3, 4, 5), time(8, 30), time(17, 30)),))
@@ -147,7 +148,7 @@ def test_who_may_listen(db_url: str, clean_users: Database, contacts: ContactSer
         "admin1": bearer(token_for(clean_users, "admin1", "admin"))}
     contact = contacts.get_by_linkedid("L-own")
     assert contact is not None
-    with TestClient(create_app(settings, FixedClock(NOW)),
+    with TestClient(create_app(settings, SUITE_CLOCK),
                     base_url="https://testserver") as client:
         audio = f"/api/v1/recordings/{rec.id}/audio"
         listing = client.get(f"/api/v1/contacts/{contact.id}/recordings", headers=h["agent1"])
