@@ -4,7 +4,6 @@ PostgreSQL), a recording SMS gateway, a stub knowledge base and the suite's cloc
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import delete
@@ -18,18 +17,8 @@ from callcenter.sms.services import SmsService
 from callcenter.sms.throttle import Limits
 from callcenter.tickets.models import Ticket, TicketStatusChange
 from callcenter.tickets.services import TicketService
+from tests.sms.test_sms_gateway import ShiftedClock as MovableClock
 from tests.sms.test_sms_services import CALENDAR, Recorder, StubKb
-from tests.support import SUITE_CLOCK
-
-
-class MovableClock:
-    """The suite's clock, moved on by the test (a code expires, a session ends)."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta(0)
-
-    def __call__(self) -> datetime:
-        return SUITE_CLOCK() + self.offset
 
 
 @dataclass
