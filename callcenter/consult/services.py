@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, select
 
+from callcenter.auth.services import audit
 from callcenter.consult.models import ConsultCode, ConsultReply, ConsultSession
 from callcenter.contacts.services import ContactService
 from callcenter.db import Database
@@ -39,7 +40,7 @@ from callcenter.tickets.models import Ticket, TicketKind, TicketStatus
 from callcenter.tickets.services import TicketService
 from ivr.clock import Clock
 from ivr.ports import ContactEvent, EventKind, FaqSource
-from knowledge_base.models import DecisionKind
+from knowledge_base.models import Decision, DecisionKind
 
 log = logging.getLogger(__name__)
 
@@ -298,11 +299,24 @@ class ConsultService:
             raise ConsultError(f"问题最多{self.policy.question_max_chars}字")
         if len(question) < 2 or self.kb is None:
             return "none", []
-        decision = self.kb.decide(question)
+        decision = self._decide(question)
+        if decision is None:
+            return "none", []
         if decision.kind is DecisionKind.DECLINE:
             return decision.kind.value, []
         entries = [self.kb.get(r.id) for r in decision.results[:MAX_SUGGESTIONS]]
         return decision.kind.value, [Suggestion(e.id, e.question, e.answer) for e in entries]
+
+    def _decide(self, question: str) -> Decision | None:
+        """The knowledge base's decision; None without one or when it fails (the page
+        then shows no suggestions, and a question is still taken)."""
+        if self.kb is None:
+            return None
+        try:
+            return self.kb.decide(question)
+        except Exception:
+            log.exception("consult: the knowledge base failed on a question")
+            return None
 
     def ask(self, number: str, text: str) -> Consultation:
         """A submitted question: a contact of channel web and a consult ticket with its
@@ -319,7 +333,7 @@ class ConsultService:
             raise ConsultError(f"每个手机号24小时内最多提交{self.policy.questions_per_day}"
                                "个咨询，请稍后再提交或拨打12366热线", 429)
         linkedid = f"{WEB_PREFIX}{uuid.uuid4().hex[:24]}"
-        decision = self.kb.decide(question) if self.kb is not None else None
+        decision = self._decide(question)
         ticket = self.tickets.create(str(TicketKind.CONSULT), number, linkedid, None,
                                      f"网上咨询：{question}", by="web")
         events: list[tuple[EventKind, dict[str, Any]]] = [
@@ -394,8 +408,10 @@ class ConsultService:
         with self.db.transaction() as session:
             ticket_id = session.scalar(select(Ticket.id).where(Ticket.ticket_no == ticket_no))
             assert ticket_id is not None
-            session.add(ConsultReply(ticket_id=ticket_id, at=self.clock(), by=by[:128],
-                                     text=text, message_id=message_id))
+            now = self.clock()
+            session.add(ConsultReply(ticket_id=ticket_id, at=now, by=by[:128], text=text,
+                                     message_id=message_id))
+            audit(session, by, "consult.reply", ticket_no, at=now, message_id=message_id)
 
     # -- views -----------------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import delete
 
+from callcenter.auth.models import AuditEntry
 from callcenter.consult.models import ConsultCode, ConsultReply, ConsultSession
 from callcenter.consult.services import ConsultPolicy, ConsultService
 from callcenter.contacts.models import Contact, ContactEventRow
@@ -38,8 +39,8 @@ class Consult:
 
 def clean(db: Database) -> None:
     with db.transaction() as session:
-        for table in (ConsultReply, ConsultSession, ConsultCode, SmsDeliveryReport, SmsMessage,
-                      ContactEventRow, Contact, TicketStatusChange, Ticket):
+        for table in (AuditEntry, ConsultReply, ConsultSession, ConsultCode, SmsDeliveryReport,
+                      SmsMessage, ContactEventRow, Contact, TicketStatusChange, Ticket):
             session.execute(delete(table))
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from callcenter.auth.models import AuditEntry
 from callcenter.consult.models import ConsultCode, ConsultReply, ConsultSession
 from callcenter.consult.services import normalise_mobile
 from callcenter.contacts.models import Contact
@@ -271,3 +272,26 @@ def test_bad_replies_are_refused(consult: Consult) -> None:
     other = consult.service.tickets.create("complaint", PHONE, "", None)  # type: ignore[union-attr]
     assert refused(consult.service.consultation, other.ticket_no).status == 409
     assert consult.gateway.sent == []
+
+
+def test_a_failing_knowledge_base_costs_the_suggestions_not_the_question(
+        consult: Consult) -> None:
+    def broken(query: str, top: int = 3) -> object:
+        raise RuntimeError("index gone")
+
+    consult.kb.decide = broken  # type: ignore[method-assign,assignment]
+    assert consult.service.suggest("个税汇算什么时候开始") == ("none", [])
+    c = consult.service.ask(PHONE, "个税汇算什么时候开始")
+    assert c.status == "open"
+
+
+def test_a_reply_is_audited(consult: Consult) -> None:
+    c = consult.service.ask(PHONE, "跨省迁移的企业如何清税？")
+    asyncio.run(consult.service.reply(c.ticket_no, "答复。", "agent1"))
+    with consult.db.session() as session:
+        entries = list(session.scalars(select(AuditEntry).where(
+            AuditEntry.action == "consult.reply")))
+        message = session.scalars(select(SmsMessage.id).where(
+            SmsMessage.intent == "consult_reply")).one()
+    assert [(e.actor, e.target, e.detail) for e in entries] == [
+        ("agent1", c.ticket_no, {"message_id": message})]
