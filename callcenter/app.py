@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from callcenter.agents.front import LocalFront, RemoteFront
 from callcenter.api import api_router
 from callcenter.auth.deps import SESSION_COOKIE
+from callcenter.consult.http import pages_router as consult_pages_router
 from callcenter.contacts.services import ContactService
 from callcenter.db import Database
 from callcenter.edge import Edge, install_access_log_filter
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.include_router(api_router)
     app.include_router(web_router)  # the console: /console
     app.include_router(stats_pages_router)
+    app.include_router(consult_pages_router)  # the taxpayers' page: /consult
     # body limit, Origin check, security headers (callcenter/edge.py)
     app.add_middleware(Edge, max_body_bytes=settings.max_body_bytes,
                        trusted_origins=settings.trusted_origins, cookie_name=SESSION_COOKIE,

@@ -3,6 +3,7 @@
 from callcenter.agents.models import AgentStateChange, AgentStateRow, CallNote
 from callcenter.auth.models import AuditEntry, AuthSession, User
 from callcenter.bookings.models import Booking, BookingSlot, ServiceHall
+from callcenter.consult.models import ConsultCode, ConsultReply, ConsultSession
 from callcenter.contacts.models import Contact, ContactEventRow
 from callcenter.invoices.models import Invoice
 from callcenter.queues.models import AgentSkill, Disposition, PauseReason, QueueConfig, Skill
@@ -21,7 +22,8 @@ from callcenter.tickets.models import CallbackRequest, Ticket, TicketStatusChang
 
 __all__ = [
     "AgentSkill", "AgentStateChange", "AgentStateRow", "AuditEntry", "AuthSession", "Booking",
-    "BookingSlot", "CallNote", "CallbackRequest", "Contact", "ContactEventRow", "Disposition",
+    "BookingSlot", "CallNote", "CallbackRequest", "ConsultCode", "ConsultReply",
+    "ConsultSession", "Contact", "ContactEventRow", "Disposition",
     "Invoice", "PauseReason", "QueueConfig", "Recording", "ServiceHall", "Skill",
     "SmsDeliveryReport", "SmsMessage", "SmsOptOut", "StatsContactDaily",
     "StatsContactRollup", "StatsDirtyBucket", "StatsQueueDaily", "StatsQueueRollup",

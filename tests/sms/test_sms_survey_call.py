@@ -16,11 +16,12 @@ from callcenter.contacts.services import ContactService
 from callcenter.db import Database
 from callcenter.settings import Settings
 from callcenter.sms.codec import AirMessage, reassemble
-from callcenter.sms.gateway import GatewayError, HandsetLog, KannelGateway, SmsPorts, host_support
+from callcenter.sms.gateway import GatewayError, HandsetLog, KannelGateway, SmsPorts
 from callcenter.sms.survey import SURVEY_TEXT, SURVEY_THANKS
 from ivr.pbx.sandbox import AsteriskSandbox
 from tests.conftest import fresh_database
-from tests.support import CALL_LIMIT_S, PORT_BASE, in_ci, serve_env, serving
+from tests.sms.kannel import require_kannel
+from tests.support import CALL_LIMIT_S, PORT_BASE, serve_env, serving
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.kannel]
 
@@ -30,11 +31,7 @@ CALLER = "13800000001"
 
 def test_a_served_call_gets_the_survey_text_and_its_reply_rates_that_call(
         pbx: AsteriskSandbox, tmp_path: Path) -> None:
-    reason = host_support()
-    if reason:
-        if in_ci():
-            pytest.fail(f"Kannel is required in CI but unavailable: {reason}", pytrace=False)
-        pytest.skip(f"Kannel unavailable: {reason}")
+    require_kannel()
     http_port = PORT_BASE + 475
     defaults = Settings()
     kannel = KannelGateway(tmp_path / "kannel", SmsPorts(PORT_BASE + 420),

@@ -427,7 +427,7 @@ async function supervise(username, body) {
 
 // -- tickets and callbacks ----------------------------------------------------------------
 
-const TICKET_KINDS = { complaint: "投诉", report: "举报", director: "局长热线", consult: "短信咨询" };
+const TICKET_KINDS = { complaint: "投诉", report: "举报", director: "局长热线", consult: "咨询" };
 const TICKET_STATUS = { open: "待处理", in_progress: "处理中", answered: "已答复", closed: "已办结" };
 const NEXT_STATUS = { open: ["in_progress", "closed"], in_progress: ["answered", "closed"],
   answered: ["closed"], closed: [] };
@@ -472,6 +472,8 @@ async function loadWork() {
     for (const t of tickets.filter((x) => x.status !== "closed")) {
       const row = document.createElement("tr");
       row.dataset.ticket = t.ticket_no;
+      row.dataset.kind = t.kind;
+      row.dataset.linkedid = t.linkedid;
       if (late.has(t.ticket_no)) row.className = "late";
       cells(row, [t.ticket_no, TICKET_KINDS[t.kind] || t.kind, TICKET_STATUS[t.status] || t.status,
         t.caller, t.owner || "（未分派）", new Date(t.due_at).toLocaleString("zh-CN")]);
