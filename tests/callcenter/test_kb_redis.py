@@ -48,7 +48,7 @@ def _search(base: str, auth: dict[str, str]) -> dict[str, object] | None:
                              headers=auth, timeout=10)
     except httpx.HTTPError:
         return None
-    return response.json() if response.status_code == 200 else None  # type: ignore[no-any-return]
+    return response.json() if response.status_code == 200 else None
 
 
 def test_a_publication_reaches_the_knowledge_base_of_another_process(
