@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import pickle
 import threading
@@ -82,6 +83,16 @@ def _resources_hash() -> str:
     digest = hashlib.sha256()
     for path in sorted(RESOURCES_DIR.glob("*.txt")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _entries_hash(entries: Sequence[FaqEntry]) -> str:
+    """A hash of what the index is built from: the entries' fields, in order, not where they
+    were read (the data files and the database's copy of them share one cached index)."""
+    digest = hashlib.sha256()
+    for entry in entries:
+        digest.update(json.dumps(entry.to_dict(), ensure_ascii=False, sort_keys=True).encode())
+        digest.update(b"\0")
     return digest.hexdigest()
 
 
@@ -242,7 +253,7 @@ class KnowledgeBase:
         digest = hashlib.sha256()
         for part in (
             ENGINE_VERSION,
-            result.data_hash,
+            _entries_hash(result.entries),
             _resources_hash(),
             embedder.name if embedder is not None else "no-embedder",
             self.config.build_key(),

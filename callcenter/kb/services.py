@@ -17,7 +17,7 @@ import contextlib
 import hashlib
 import itertools
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -320,10 +320,7 @@ class KbStore:
 
     def entry(self, entry_id: str) -> KbEntry:
         with self.db.session() as session:
-            entry = session.get(KbEntry, entry_id)
-            if entry is None:
-                raise NotFound(f"知识库条目 {entry_id} 不存在")
-            return entry
+            return _entry(session, entry_id)
 
     def versions(self, entry_id: str) -> list[KbVersion]:
         self.entry(entry_id)
@@ -342,10 +339,7 @@ class KbStore:
 
     def draft(self, draft_id: int) -> KbDraft:
         with self.db.session() as session:
-            draft = session.get(KbDraft, draft_id)
-            if draft is None:
-                raise NotFound(f"草稿 {draft_id} 不存在")
-            return draft
+            return _draft(session, draft_id)
 
     def _clean(self, entry_id: str, fields: Mapping[str, Any]) -> dict[str, Any]:
         """The fields of a draft, checked on their own (422 per field)."""
@@ -387,15 +381,12 @@ class KbStore:
                     raise KbInvalid("文件名应为小写字母、数字和下划线，以 .yaml 结尾", errors=[
                         {"loc": ["body", "file"], "msg": "文件名无效", "type": "value_error"}])
             else:
-                if entry is None:
-                    raise NotFound(f"知识库条目 {entry_id} 不存在")
+                entry = _entry(session, entry_id)
                 clean = (dict(entry.fields) if kind is DraftKind.RETIRE
                          else self._clean(entry_id, fields or {}))
                 target_file = entry.file
             if draft_id is not None:
-                draft = session.get(KbDraft, draft_id)
-                if draft is None:
-                    raise NotFound(f"草稿 {draft_id} 不存在")
+                draft = _draft(session, draft_id)
                 if draft.author != user.username:
                     raise KbForbidden("只能修改自己的草稿")
                 if draft.status != DraftStatus.OPEN:
@@ -506,9 +497,7 @@ class KbStore:
             raise KbForbidden("权限不足：恢复版本需要审核员或班长")
         now = self.clock()
         with self.db.transaction() as session:
-            entry = session.get(KbEntry, entry_id)
-            if entry is None:
-                raise NotFound(f"知识库条目 {entry_id} 不存在")
+            entry = _entry(session, entry_id)
             old = session.scalar(select(KbVersion).where(KbVersion.entry_id == entry_id,
                                                          KbVersion.version == version))
             if old is None:
@@ -530,9 +519,7 @@ class KbStore:
             raise KbForbidden("权限不足：需要编辑、审核员或班长")
 
     def _open_draft(self, session: Session, draft_id: int) -> KbDraft:
-        draft = session.get(KbDraft, draft_id)
-        if draft is None:
-            raise NotFound(f"草稿 {draft_id} 不存在")
+        draft = _draft(session, draft_id)
         if draft.status != DraftStatus.OPEN:
             raise DomainError("草稿已发布或已放弃", 409)
         return draft
@@ -574,6 +561,16 @@ class KbStore:
         return version
 
 
-def texts_of(items: Iterable[tuple[str, Mapping[str, Any]]]) -> list[str]:
-    """Every text the IVR may speak of these entries (answers, standard questions)."""
-    return [text for _, fields in items for text in _entry_texts(fields)]
+def _entry(session: Session, entry_id: str) -> KbEntry:
+    entry = session.get(KbEntry, entry_id)
+    if entry is None:
+        raise NotFound(f"知识库条目 {entry_id} 不存在")
+    return entry
+
+
+def _draft(session: Session, draft_id: int) -> KbDraft:
+    draft = session.get(KbDraft, draft_id)
+    if draft is None:
+        raise NotFound(f"草稿 {draft_id} 不存在")
+    return draft
+

@@ -17,13 +17,12 @@ import pytest
 from callcenter.contacts.services import ContactService
 from callcenter.db import Database
 from callcenter.settings import PROJECT_ROOT, Settings
-from callcenter.sms.gateway import GatewayError, KannelGateway, SmsPorts, host_support
 from ivr.pbx.sandbox import AsteriskSandbox
 from ivr.prompts.answers import answer_key
 from tests.callcenter.util import PASSWORD, ensure_user
 from tests.conftest import fresh_database
 from tests.stats.test_pages_browser import CHROMIUM, FLAGS, _browser_missing
-from tests.support import CALL_LIMIT_S, PORT_BASE, in_ci, serve_env, serving
+from tests.support import CALL_LIMIT_S, PORT_BASE, in_ci, kannel_for_serve, serving
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.kannel, pytest.mark.browser]
 
@@ -49,34 +48,20 @@ def test_an_edited_answer_published_is_heard_on_the_next_call_and_read_in_the_ne
         pbx: AsteriskSandbox, tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    for reason, what in ((_browser_missing(), "chromium"), (host_support(), "Kannel")):
-        if reason:
-            if in_ci():
-                pytest.fail(f"{what} is required in CI but unavailable: {reason}",
-                            pytrace=False)
-            pytest.skip(f"{what} unavailable: {reason}")
+    reason = _browser_missing()
+    if reason:
+        if in_ci():
+            pytest.fail(f"chromium is required in CI but unavailable: {reason}", pytrace=False)
+        pytest.skip(f"chromium unavailable: {reason}")
     http_port = PORT_BASE + 485
     defaults = Settings()
-    kannel = KannelGateway(tmp_path / "kannel", SmsPorts(PORT_BASE + 440),
-                           app_url=f"http://127.0.0.1:{http_port}",
-                           key=defaults.sms_gateway_key,
-                           sendsms_password=defaults.sms_sendsms_password)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with fresh_database("postgresql", tmp_path) as url:
+    with fresh_database("postgresql", tmp_path) as url, \
+            kannel_for_serve(tmp_path, url, http_port, PORT_BASE + 440,
+                             HOTLINE_SESSION_COOKIE_SECURE="false") as (kannel, env):
         db = Database(url)
         ensure_user(db, "editor1", "editor")
         ensure_user(db, "reviewer1", "reviewer")
-        env = serve_env(url, Path(__file__).parents[1] / "data" / "hours_always_open.yaml",
-                        HOTLINE_SMS_PORT_BASE=str(kannel.ports.base),
-                        HOTLINE_SMS_STATE_DIR=str(kannel.state_dir),
-                        HOTLINE_SMS_APP_URL=kannel.app_url,
-                        HOTLINE_SMS_WORKER_INTERVAL_S="0.2",
-                        HOTLINE_SESSION_COOKIE_SECURE="false")
-        try:
-            kannel.start()
-        except GatewayError as exc:
-            kannel.stop()
-            pytest.fail(f"the Kannel gateway did not start: {exc}", pytrace=False)
         try:
             with serving(env, http_port, tmp_path / "serve.log") as base, \
                     sync_playwright() as p:
@@ -147,5 +132,4 @@ def test_an_edited_answer_published_is_heard_on_the_next_call_and_read_in_the_ne
                 text = "".join(r.text for r in replies)
                 assert ADDED in text, text
         finally:
-            kannel.stop()
             db.dispose()

@@ -6,16 +6,10 @@ the new version on its next question, without a restart."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
-import redis
 from fastapi.testclient import TestClient
 
 from callcenter.app import create_app
@@ -23,23 +17,11 @@ from callcenter.db import Database
 from callcenter.migrate import upgrade
 from callcenter.settings import Settings
 from tests.callcenter.util import bearer, token_for
-from tests.support import PORT_BASE, SUITE_CLOCK, sqlite_url
+from tests.support import PORT_BASE, REDIS_URL, SUITE_CLOCK, serving, sqlite_url
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 PORT = PORT_BASE + 377
 ENTRY = "iit.basic_deduction"
 QUESTION = "个税起征点是多少"
-
-
-@pytest.fixture
-def prefix() -> Iterator[str]:
-    name = f"hotline-test-{uuid.uuid4().hex[:12]}"
-    yield name
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=f"{name}:*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 def _search(base: str, auth: dict[str, str]) -> dict[str, object] | None:
@@ -64,56 +46,43 @@ def test_a_publication_reaches_the_knowledge_base_of_another_process(
            "HOTLINE_REDIS_PREFIX": prefix, "HOTLINE_CLOCK_START": SUITE_CLOCK().isoformat(),
            "HOTLINE_SMS_SURVEY_ENABLED": "false"}
     log_path = tmp_path / "worker-b.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen([str(Path(sys.executable).with_name("hotline")), "serve",
-                                 "--port", str(PORT)], env=env, stdout=log,
-                                stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{PORT}"
-    try:
-        settings = Settings(database_url=url, ami_enabled=False, kb_enabled=True,
-                            redis_url=REDIS_URL, redis_prefix=prefix)
-        with TestClient(create_app(settings, SUITE_CLOCK),
-                        base_url="https://testserver") as worker_a:
-            deadline = time.monotonic() + 180
-            before = None
-            while before is None and time.monotonic() < deadline and proc.poll() is None:
-                before = _search(base, agent)
-                time.sleep(0.5)
-            assert before is not None, log_path.read_text(errors="replace")[-3000:]
-            old_question = worker_a.get(f"/api/v1/kb/entries/{ENTRY}",
-                                        headers=editor).json()["fields"]["question"]
-            assert before["results"][0] == {  # type: ignore[index]
-                "id": ENTRY, "question": old_question,
-                "score": before["results"][0]["score"]}  # type: ignore[index]
-            new_question = "个人所得税的起征点（基本减除费用）是多少？"
-            fields = worker_a.get(f"/api/v1/kb/entries/{ENTRY}", headers=editor).json()["fields"]
-            draft = worker_a.post("/api/v1/kb/drafts", headers=editor, json={
-                "entry_id": ENTRY, "fields": {**fields, "question": new_question}})
-            assert draft.status_code == 201, draft.text
-            published = worker_a.post(f"/api/v1/kb/drafts/{draft.json()['id']}/publish",
-                                      headers=reviewer)
-            assert published.status_code == 200, published.text
-            assert published.json()["reloaded"] is False  # the bus carries it, to every worker
-            after = None
-            while time.monotonic() < deadline:
-                after = _search(base, agent)
-                if after and after["results"][0]["question"] == new_question:  # type: ignore[index]
-                    break
-                time.sleep(0.2)
-            assert after is not None
-            assert after["results"][0]["question"] == new_question, (  # type: ignore[index]
-                after, log_path.read_text(errors="replace")[-3000:])
-            # this worker too, by the same message (Redis hands it back to its sender)
-            while worker_a.app.state.kb_reloads.reloads == 0:  # type: ignore[attr-defined]
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
-            here = worker_a.get("/api/v1/kb/search", params={"q": QUESTION}, headers=agent)
-            assert here.json()["results"][0]["question"] == new_question
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    settings = Settings(database_url=url, ami_enabled=False, kb_enabled=True,
+                        redis_url=REDIS_URL, redis_prefix=prefix)
+    # worker B answers its health once started, its knowledge base loaded (no bridge runs:
+    # "degraded" is its status)
+    with serving(env, PORT, log_path, ready=lambda health: "checks" in health) as base, \
+            TestClient(create_app(settings, SUITE_CLOCK),
+                       base_url="https://testserver") as worker_a:
+        deadline = time.monotonic() + 180
+        before = _search(base, agent)
+        assert before is not None
+        old_question = worker_a.get(f"/api/v1/kb/entries/{ENTRY}",
+                                    headers=editor).json()["fields"]["question"]
+        assert before["results"][0] == {  # type: ignore[index]
+            "id": ENTRY, "question": old_question,
+            "score": before["results"][0]["score"]}  # type: ignore[index]
+        new_question = "个人所得税的起征点（基本减除费用）是多少？"
+        fields = worker_a.get(f"/api/v1/kb/entries/{ENTRY}", headers=editor).json()["fields"]
+        draft = worker_a.post("/api/v1/kb/drafts", headers=editor, json={
+            "entry_id": ENTRY, "fields": {**fields, "question": new_question}})
+        assert draft.status_code == 201, draft.text
+        published = worker_a.post(f"/api/v1/kb/drafts/{draft.json()['id']}/publish",
+                                  headers=reviewer)
+        assert published.status_code == 200, published.text
+        assert published.json()["reloaded"] is False  # the bus carries it, to every worker
+        after = None
+        while time.monotonic() < deadline:
+            after = _search(base, agent)
+            if after and after["results"][0]["question"] == new_question:  # type: ignore[index]
+                break
+            time.sleep(0.2)
+        assert after is not None
+        assert after["results"][0]["question"] == new_question, (  # type: ignore[index]
+            after, log_path.read_text(errors="replace")[-3000:])
+        # this worker too, by the same message (Redis hands it back to its sender)
+        while worker_a.app.state.kb_reloads.reloads == 0:  # type: ignore[attr-defined]
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        here = worker_a.get("/api/v1/kb/search", params={"q": QUESTION}, headers=agent)
+        assert here.json()["results"][0]["question"] == new_question
     assert "knowledge base reloaded" in log_path.read_text(errors="replace")
