@@ -25,7 +25,10 @@ api_router.include_router(auth_router)
 # contacts: every role; an agent or expert sees only the contacts they handled (contacts/http.py)
 _any_staff = [Depends(require_roles("agent", "expert", "supervisor", "admin"))]
 api_router.include_router(contacts_router, dependencies=_any_staff)
-api_router.include_router(kb_router, dependencies=_any_staff)
+# the knowledge base: its search for every role; its operations (entries, drafts,
+# publication, the unanswered report) for editors, reviewers, supervisors, admins (kb/http.py)
+api_router.include_router(kb_router, dependencies=[Depends(require_roles(
+    "agent", "expert", "supervisor", "admin", "editor", "reviewer"))])
 # recordings: every role; agents and experts their own calls only (recordings/http.py)
 api_router.include_router(recordings_router, dependencies=_any_staff)
 # statistics: supervisors and admins

@@ -61,6 +61,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             app.state.desk_front = RemoteFront(runtime.desk, api_role.commands, settings.node)
             app.state.live_sessions = api_role.live_sessions
             app.state.login_limiter = api_role.limiter
+            assert runtime.kb_reloads is not None
+            runtime.kb_reloads.attach(api_role.bus)  # publications reload every process
             await api_role.start()
         else:
             runtime = Runtime.build(settings, contacts, process_clock, shared)
@@ -75,6 +77,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         app.state.notifier = runtime.notifier  # the one event bus (callcenter/notify)
         app.state.calendar = shared.calendar
         app.state.knowledge_base = shared.kb
+        app.state.kb_store = shared.kb_store  # knowledge operations (callcenter/kb)
+        app.state.kb_reloads = runtime.kb_reloads
         app.state.tickets = shared.tickets
         app.state.stats = stats_service_for(db, settings, process_clock)
         await runtime.start()

@@ -205,3 +205,29 @@ def test_consultation_migration_goes_down_and_up(kind: str, tmp_path: Path) -> N
             assert tuple(row) == (0, "", None)
         finally:
             engine.dispose()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_kb_store_migration_goes_down_and_up(kind: str, tmp_path: Path) -> None:
+    """0012 adds the knowledge base's tables (entries, versions, drafts, seed files) and
+    takes them away again; a version is unique per entry."""
+    with fresh_database(kind, tmp_path) as url:
+        engine = sa.create_engine(url)
+        tables = ("kb_entries", "kb_versions", "kb_drafts", "kb_seed_files")
+        try:
+            downgrade(url, "0011")
+            engine.dispose()
+            assert not set(tables) & set(sa.inspect(engine).get_table_names())
+            upgrade(url)
+            engine.dispose()
+            assert set(tables) <= set(sa.inspect(engine).get_table_names())
+            insert = sa.text(
+                "INSERT INTO kb_versions (entry_id, version, fields, retired, author,"
+                " published_by, published_at, note) VALUES ('a.b', 1, '{}', false, 'x', 'y',"
+                " '2026-11-28 01:00:00', '')")
+            with engine.begin() as conn:
+                conn.execute(insert)
+            with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+                conn.execute(insert)
+        finally:
+            engine.dispose()

@@ -21,9 +21,9 @@ from callcenter.sms.gateway import HandsetLog, KannelGateway, SmsPorts
 from callcenter.sms.models import SmsMessage
 from tests.callcenter.util import bearer, token_for
 from tests.conftest import fresh_database
-from tests.sms.kannel import lexical_kb, require_kannel, running
+from tests.sms.kannel import lexical_kb, running
 from tests.sms.test_sms_gateway import _replies_to
-from tests.support import PORT_BASE, SUITE_CLOCK, serving_app
+from tests.support import PORT_BASE, SUITE_CLOCK, require_kannel, serving_app
 
 pytestmark = pytest.mark.kannel
 PHONE = "13500135000"

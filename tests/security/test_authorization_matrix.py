@@ -79,6 +79,23 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("GET", "/api/v1/recordings/{recording_id}/audio"): Entry(BOSSES,
                                                               "/api/v1/recordings/1/audio"),
     ("GET", "/api/v1/kb/search"): Entry(EVERYONE, params={"q": "发票"}),
+    # knowledge operations: editors, reviewers (not probed here), supervisors and admins;
+    # without the knowledge base in this app the allowed roles get 503 (tests/callcenter/
+    # test_kb_ops.py has the editors and reviewers)
+    ("GET", "/api/v1/kb/entries"): Entry(BOSSES),
+    ("GET", "/api/v1/kb/entries/{entry_id}"): Entry(BOSSES, "/api/v1/kb/entries/a.b"),
+    ("GET", "/api/v1/kb/entries/{entry_id}/versions"): Entry(
+        BOSSES, "/api/v1/kb/entries/a.b/versions"),
+    ("POST", "/api/v1/kb/entries/{entry_id}/versions/{version}/restore"): Entry(
+        BOSSES, "/api/v1/kb/entries/a.b/versions/1/restore"),
+    ("GET", "/api/v1/kb/drafts"): Entry(BOSSES),
+    ("POST", "/api/v1/kb/drafts"): Entry(BOSSES, body={"entry_id": "a.b", "fields": {}}),
+    ("PUT", "/api/v1/kb/drafts/{draft_id}"): Entry(BOSSES, "/api/v1/kb/drafts/1",
+                                                   body={"fields": {}}),
+    ("POST", "/api/v1/kb/drafts/{draft_id}/discard"): Entry(BOSSES, "/api/v1/kb/drafts/1/discard"),
+    ("POST", "/api/v1/kb/drafts/{draft_id}/publish"): Entry(BOSSES, "/api/v1/kb/drafts/1/publish"),
+    ("GET", "/api/v1/kb/unanswered"): Entry(BOSSES),
+    ("POST", "/api/v1/kb/unanswered/draft"): Entry(BOSSES, body={"questions": ["发票"]}),
     ("GET", "/api/v1/stats/summary"): Entry(BOSSES, params=DAY),
     ("GET", "/api/v1/stats/queues"): Entry(BOSSES, params=DAY),
     ("GET", "/api/v1/stats/agents"): Entry(BOSSES, params=DAY),

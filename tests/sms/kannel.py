@@ -9,19 +9,10 @@ from collections.abc import Iterator
 import pytest
 
 from callcenter.settings import PROJECT_ROOT
-from callcenter.sms.gateway import GatewayError, KannelGateway, host_support
+from callcenter.sms.gateway import GatewayError, KannelGateway
 from ivr.clock import local_date
 from knowledge_base import KnowledgeBase
-from tests.support import SUITE_CLOCK, in_ci
-
-
-def require_kannel() -> None:
-    """Skip without Kannel, saying why; with ``CI=true`` fail instead."""
-    reason = host_support()
-    if reason:
-        if in_ci():
-            pytest.fail(f"Kannel is required in CI but unavailable: {reason}", pytrace=False)
-        pytest.skip(f"Kannel unavailable: {reason}")
+from tests.support import SUITE_CLOCK
 
 
 @contextlib.contextmanager

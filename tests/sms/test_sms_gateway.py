@@ -42,8 +42,8 @@ from ivr.events import EventKind
 from ivr.ports import ContactEvent
 from knowledge_base import KnowledgeBase
 from tests.conftest import fresh_database
-from tests.sms.kannel import lexical_kb, require_kannel, running
-from tests.support import PORT_BASE, SUITE_CLOCK, serving_app
+from tests.sms.kannel import lexical_kb, running
+from tests.support import PORT_BASE, SUITE_CLOCK, require_kannel, serving_app
 
 pytestmark = pytest.mark.kannel
 PHONE = "13800138000"

@@ -2,7 +2,8 @@
 "use strict";
 
 const API = "/api/v1";
-const ROLE_TITLES = { agent: "坐席", expert: "专家", supervisor: "班长", admin: "管理员" };
+const ROLE_TITLES = { agent: "坐席", expert: "专家", supervisor: "班长", admin: "管理员",
+  editor: "知识库编辑", reviewer: "知识库审核员" };
 const OUTCOME_TITLES = {
   answered: "人工接听", self_service: "自助服务", abandoned_ivr: "导航中放弃",
   abandoned_queue: "排队中放弃", callback_requested: "预约回电", message_left: "留言",
@@ -62,7 +63,8 @@ $("btn-signout").addEventListener("click", async () => {
 function signedOut() {
   state.me = null;
   if (state.ws) { state.ws.onclose = null; state.ws.close(); state.ws = null; }
-  for (const id of ["agent-view", "supervisor-view", "admin-view", "work-view", "whoami"]) {
+  for (const id of ["agent-view", "supervisor-view", "admin-view", "work-view", "kbops-view",
+    "whoami"]) {
     show(id, false);
   }
   show("login-view", true);
