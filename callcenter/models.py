@@ -5,6 +5,7 @@ from callcenter.auth.models import AuditEntry, AuthSession, User
 from callcenter.bookings.models import Booking, BookingSlot, ServiceHall
 from callcenter.contacts.models import Contact, ContactEventRow
 from callcenter.invoices.models import Invoice
+from callcenter.quality.models import Review, ReviewForm
 from callcenter.queues.models import AgentSkill, Disposition, PauseReason, QueueConfig, Skill
 from callcenter.recordings.models import Recording
 from callcenter.sms.models import SmsDeliveryReport, SmsMessage, SmsOptOut
@@ -22,7 +23,8 @@ from callcenter.tickets.models import CallbackRequest, Ticket, TicketStatusChang
 __all__ = [
     "AgentSkill", "AgentStateChange", "AgentStateRow", "AuditEntry", "AuthSession", "Booking",
     "BookingSlot", "CallNote", "CallbackRequest", "Contact", "ContactEventRow", "Disposition",
-    "Invoice", "PauseReason", "QueueConfig", "Recording", "ServiceHall", "Skill",
+    "Invoice", "PauseReason", "QueueConfig", "Recording", "Review", "ReviewForm",
+    "ServiceHall", "Skill",
     "SmsDeliveryReport", "SmsMessage", "SmsOptOut", "StatsContactDaily",
     "StatsContactRollup", "StatsDirtyBucket", "StatsQueueDaily", "StatsQueueRollup",
     "StatsRollupState", "TaxFiling", "Taxpayer", "Ticket", "TicketStatusChange", "User",

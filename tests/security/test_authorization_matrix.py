@@ -111,6 +111,20 @@ MATRIX: dict[tuple[str, str], Entry] = {
                                                    body={"title": "用餐"}),
     ("PUT", "/api/v1/dispositions/{code}"): Entry(ADMIN, "/api/v1/dispositions/solved",
                                                   body={"title": "已解决"}),
+    ("GET", "/api/v1/quality/forms"): Entry(BOSSES),
+    ("PUT", "/api/v1/quality/forms/{name}"): Entry(ADMIN, "/api/v1/quality/forms/standard", body={
+        "title": "标准", "criteria": [{"key": "greeting", "title": "开场问候", "max_score": 10,
+                                       "weight": 1}]}),
+    # reviewing: bosses (the probe's call has no recording: 409 for them); reading: agents
+    # and experts their own calls' reviews only (the list is scoped, a review of nobody's: 404)
+    ("POST", "/api/v1/quality/reviews"): Entry(BOSSES, body={
+        "contact_id": 1, "agent": "agent1", "form_id": 1, "scores": {}}),
+    ("PUT", "/api/v1/quality/reviews/{review_id}"): Entry(
+        BOSSES, "/api/v1/quality/reviews/1", body={"scores": {}}),
+    ("GET", "/api/v1/quality/reviews"): Entry(EVERYONE),
+    ("GET", "/api/v1/quality/reviews/{review_id}"): Entry(EVERYONE, "/api/v1/quality/reviews/1"),
+    ("POST", "/api/v1/quality/reviews/{review_id}/ack"): Entry(
+        EVERYONE, "/api/v1/quality/reviews/1/ack"),
     ("WEBSOCKET", "/api/v1/ws"): Entry(EVERYONE),
     ("GET", "/api/v1/tickets"): Entry(EVERYONE),
     ("GET", "/api/v1/tickets/overdue"): Entry(EVERYONE),
