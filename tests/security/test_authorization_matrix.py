@@ -83,6 +83,7 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("GET", "/api/v1/stats/faqs"): Entry(BOSSES, params=DAY),
     ("GET", "/api/v1/stats/tickets"): Entry(BOSSES, params=DAY),
     ("GET", "/api/v1/stats/channels"): Entry(BOSSES, params=DAY),
+    ("GET", "/api/v1/stats/quality"): Entry(BOSSES, params=DAY),
     ("GET", "/api/v1/stats/live"): Entry(BOSSES),
     ("GET", "/api/v1/stats/export"): Entry(BOSSES, params=DAY),
     ("GET", "/api/v1/agents/me"): Entry(STAFF),
