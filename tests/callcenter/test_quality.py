@@ -4,7 +4,6 @@ rows, and every refusal as a 4xx with its Chinese reason."""
 
 from __future__ import annotations
 
-import wave
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,6 +31,7 @@ from callcenter.recordings.services import RecordingService
 from callcenter.settings import Settings
 from ivr.clock import FixedClock
 from ivr.ports import ContactEvent, EventKind
+from tests.callcenter.test_recordings import write_wav
 from tests.callcenter.util import bearer, ensure_user, token_for
 from tests.support import SUITE_CLOCK
 
@@ -44,14 +44,6 @@ STANDARD = [
 GOOD = {"greeting": 10, "accuracy": 8, "attitude": 9, "closing": 5}
 # 100 * (15*10/10 + 40*8/10 + 30*9/10 + 15*5/5) / 100
 GOOD_TOTAL = 89.0
-
-
-def write_wav(path: Path, seconds: float) -> None:
-    with wave.open(str(path), "wb") as audio:
-        audio.setnchannels(1)
-        audio.setsampwidth(2)
-        audio.setframerate(8000)
-        audio.writeframes(b"\x10\x00" * int(8000 * seconds))
 
 
 def clear_quality(database: Database) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import wave
 from datetime import datetime
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from callcenter.settings import Settings
 from callcenter.stats.services import StatsService
 from ivr.clock import FixedClock
 from ivr.ports import EventKind
+from tests.callcenter.test_recordings import write_wav
 from tests.callcenter.util import bearer, ensure_user, token_for
 from tests.stats.conftest import REPORT_CLOCK, local, play
 from tests.support import SUITE_CLOCK
@@ -48,11 +48,7 @@ def _call(contacts: ContactService, recordings: RecordingService, linkedid: str,
         (0, EventKind.CALL_STARTED, {"caller": "13800003333", "channel": "PJSIP/x"}),
         (5, EventKind.AGENT_CONNECTED, {"agent": agent, "queue": "consult"}),
         (90, EventKind.CALL_ENDED, {"cause": 16})])
-    with wave.open(str(recordings.store / f"call-{linkedid}.wav"), "wb") as audio:
-        audio.setnchannels(1)
-        audio.setsampwidth(2)
-        audio.setframerate(8000)
-        audio.writeframes(b"\x00\x01" * 800)
+    write_wav(recordings.store / f"call-{linkedid}.wav", 0.1)
     recordings.register(linkedid, "call", f"call-{linkedid}.wav", "consult", at=at)
     contact = contacts.get_by_linkedid(linkedid)
     assert contact is not None
