@@ -13,6 +13,7 @@ from callcenter.contacts.http import router as contacts_router
 from callcenter.health.http import router as health_router
 from callcenter.kb.http import router as kb_router
 from callcenter.notify.http import router as ws_router
+from callcenter.quality.http import router as quality_router
 from callcenter.queues.http import router as queues_router
 from callcenter.recordings.http import router as recordings_router
 from callcenter.sms.http import router as sms_router
@@ -31,6 +32,8 @@ api_router.include_router(kb_router, dependencies=[Depends(require_roles(
     "agent", "expert", "supervisor", "admin", "editor", "reviewer"))])
 # recordings: every role; agents and experts their own calls only (recordings/http.py)
 api_router.include_router(recordings_router, dependencies=_any_staff)
+# quality review: every role; agents and experts read their own calls' reviews only
+api_router.include_router(quality_router, dependencies=_any_staff)
 # statistics: supervisors and admins
 api_router.include_router(stats_router,
                           dependencies=[Depends(require_roles("supervisor", "admin"))])

@@ -7,6 +7,7 @@ from callcenter.consult.models import ConsultCode, ConsultReply, ConsultSession
 from callcenter.contacts.models import Contact, ContactEventRow
 from callcenter.invoices.models import Invoice
 from callcenter.kb.models import KbDraft, KbEntry, KbSeedFile, KbVersion
+from callcenter.quality.models import Review, ReviewForm
 from callcenter.queues.models import AgentSkill, Disposition, PauseReason, QueueConfig, Skill
 from callcenter.recordings.models import Recording
 from callcenter.sms.models import SmsDeliveryReport, SmsMessage, SmsOptOut
@@ -26,7 +27,7 @@ __all__ = [
     "BookingSlot", "CallNote", "CallbackRequest", "ConsultCode", "ConsultReply",
     "ConsultSession", "Contact", "ContactEventRow", "Disposition",
     "Invoice", "KbDraft", "KbEntry", "KbSeedFile", "KbVersion", "PauseReason", "QueueConfig",
-    "Recording", "ServiceHall", "Skill",
+    "Recording", "Review", "ReviewForm", "ServiceHall", "Skill",
     "SmsDeliveryReport", "SmsMessage", "SmsOptOut", "StatsContactDaily",
     "StatsContactRollup", "StatsDirtyBucket", "StatsQueueDaily", "StatsQueueRollup",
     "StatsRollupState", "TaxFiling", "Taxpayer", "Ticket", "TicketStatusChange", "User",

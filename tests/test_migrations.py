@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -11,8 +13,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 import callcenter.models  # noqa: F401  (registers every table)
+from callcenter.contacts.services import ContactService
 from callcenter.db import Base, Database
 from callcenter.migrate import alembic_config, upgrade
+from ivr.ports import ContactEvent, EventKind
 from tests.conftest import fresh_database
 
 
@@ -229,5 +233,50 @@ def test_kb_store_migration_goes_down_and_up(kind: str, tmp_path: Path) -> None:
                 conn.execute(insert)
             with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
                 conn.execute(insert)
+        finally:
+            engine.dispose()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_quality_migration_goes_down_and_up_with_the_standard_form(kind: str,
+                                                                   tmp_path: Path) -> None:
+    """0015 adds the review forms (with the standard form, version 1) and the reviews, and
+    takes them away again; one review per reviewer and call leg."""
+    with fresh_database(kind, tmp_path) as url:
+        engine = sa.create_engine(url)
+        try:
+            downgrade(url, "0012")
+            engine.dispose()
+            assert not {"qa_forms", "qa_reviews"} & set(sa.inspect(engine).get_table_names())
+            upgrade(url)
+            engine.dispose()
+            with engine.begin() as conn:
+                form = conn.execute(sa.text(
+                    "SELECT id, name, version, criteria FROM qa_forms")).one()
+            db = Database(url)
+            try:
+                contacts = ContactService(db)
+                contacts.apply(ContactEvent.parse("M-1", EventKind.CALL_STARTED, {
+                    "caller": "13800000000"}, at=datetime(2026, 11, 28, 1, tzinfo=UTC)))
+                found = contacts.get_by_linkedid("M-1")
+                assert found is not None
+                contact = found.id
+            finally:
+                db.dispose()
+            assert (form.name, form.version) == ("standard", 1)
+            criteria = form.criteria if isinstance(form.criteria, list) else \
+                json.loads(form.criteria)
+            assert [c["title"] for c in criteria] == ["开场问候", "政策解答准确性", "服务态度",
+                                                      "结束语"]
+            assert sum(c["weight"] for c in criteria) == 100
+            insert = sa.text(
+                "INSERT INTO qa_reviews (form_id, contact_id, linkedid, agent, reviewer, scores, "
+                "total, comment, call_at, created_at, updated_at) VALUES (:f, :c, 'M-1', "
+                "'agent1', 'sup1', '{}', 0, '', '2026-11-28 01:00:00', '2026-11-28 02:00:00', "
+                "'2026-11-28 02:00:00')")
+            with engine.begin() as conn:
+                conn.execute(insert, {"f": form.id, "c": contact})
+            with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+                conn.execute(insert, {"f": form.id, "c": contact})
         finally:
             engine.dispose()

@@ -23,6 +23,7 @@ HEADERS: dict[str, str] = {
     "channel": "渠道",
     "queue": "队列",
     "agent": "坐席",
+    "agent_name": "坐席姓名",
     "node": "菜单节点",
     "faq_id": "知识条目",
     "type": "工单类型",
@@ -80,6 +81,13 @@ HEADERS: dict[str, str] = {
     "delivery_failed": "送达失败量",
     "delivery_pending": "待回执量",
     "delivery_rate": "送达率",
+    "reviews": "质检评分数",
+    "avg_score": "平均质检得分",
+    "min_score": "最低质检得分",
+    "max_score": "最高质检得分",
+    "acknowledged": "坐席已确认数",
+    "ack_rate": "确认率",
+    "criteria": "各评分项平均得分率(%)",
 }
 # the channels report: its contacts are not all calls, its answers not all by telephone
 CHANNEL_HEADERS = {**HEADERS, "contacts": "联系总量", "answered": "人工服务量"}
@@ -90,7 +98,8 @@ CONTACT_HEADERS = ["编号", "通话标识", "来电号码", "开始时间", "�
                    "渠道"]
 
 SHEET_TITLES = {"summary": "总体", "channels": "渠道", "queues": "队列", "agents": "坐席",
-                "nodes": "菜单节点", "faqs": "知识条目", "tickets": "工单", "contacts": "来电明细"}
+                "nodes": "菜单节点", "faqs": "知识条目", "tickets": "工单", "quality": "质检评分",
+                "contacts": "来电明细"}
 
 
 def report_table(report: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:

@@ -42,6 +42,7 @@ REPORTS: dict[str, tuple[Callable[..., dict[str, Any]], Channel | None]] = {
     "nodes": (StatsService.menu_nodes, Channel.PHONE),
     "faqs": (StatsService.faqs, Channel.PHONE),
     "tickets": (StatsService.tickets, None),
+    "quality": (StatsService.quality, Channel.PHONE),
 }
 
 
@@ -101,6 +102,14 @@ async def tickets(service: StatsServiceDep, start: FromQ, end: ToQ, channel: Cha
     return await _report(service, "tickets", start, end, interval, channel)
 
 
+@router.get("/quality")
+async def quality(service: StatsServiceDep, start: FromQ, end: ToQ, channel: ChannelQ = None,
+                  interval: IntervalQ = None) -> dict[str, Any]:
+    """Quality review scores per agent (by when the reviewed call was made): reviews,
+    average / lowest / highest weighted score out of 100, acknowledged, per criterion."""
+    return await _report(service, "quality", start, end, interval, channel)
+
+
 @router.get("/channels")
 async def channels(service: StatsServiceDep, start: FromQ, end: ToQ, channel: ChannelQ = None,
                    interval: IntervalQ = None) -> dict[str, Any]:
@@ -126,7 +135,8 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 async def export_report(
     service: StatsServiceDep, start: FromQ, end: ToQ, interval: IntervalQ = None,
     report: Annotated[str, Query(description=(
-        "summary | channels | queues | agents | nodes | faqs | tickets | contacts"))] = "summary",
+        "summary | channels | queues | agents | nodes | faqs | tickets | quality | "
+        "contacts"))] = "summary",
     fmt: Annotated[str, Query(alias="format", description="csv | xlsx")] = "csv",
     channel: ChannelQ = None,
 ) -> Response:

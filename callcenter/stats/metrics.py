@@ -212,3 +212,41 @@ def derive_channel(c: ChannelCounts, channel: str, *, tickets_available: bool = 
             "delivery_rate": _r(ratio(c.delivered, c.delivered + c.delivery_failed)),
         })
     return out
+
+
+@dataclass
+class QualityCounts:
+    """Additive figures of a set of quality reviews (scores out of 100)."""
+
+    reviews: int = 0
+    score_sum: float = 0.0
+    score_min: float | None = None
+    score_max: float | None = None
+    acknowledged: int = 0
+    # criterion title -> (sum of the scores as a percentage of their maximum, reviews)
+    criteria: dict[str, tuple[float, int]] = field(default_factory=dict)
+
+    def add(self, total: float, acknowledged: bool, criteria: dict[str, float]) -> None:
+        self.reviews += 1
+        self.score_sum += total
+        self.score_min = total if self.score_min is None else min(self.score_min, total)
+        self.score_max = total if self.score_max is None else max(self.score_max, total)
+        self.acknowledged += int(acknowledged)
+        for title, pct in criteria.items():
+            s, n = self.criteria.get(title, (0.0, 0))
+            self.criteria[title] = (s + pct, n + 1)
+
+
+def derive_quality(c: QualityCounts) -> dict[str, Any]:
+    """Quality figures: reviews, average / lowest / highest score, acknowledged share, the
+    average of each criterion as a percentage of its maximum (docs/metrics.md, "Quality")."""
+    avg = ratio(c.score_sum, c.reviews)
+    return {
+        "reviews": c.reviews,
+        "avg_score": None if avg is None else round(avg, 1),
+        "min_score": c.score_min,
+        "max_score": c.score_max,
+        "acknowledged": c.acknowledged,
+        "ack_rate": _r(ratio(c.acknowledged, c.reviews)),
+        "criteria": {title: round(s / n, 1) for title, (s, n) in sorted(c.criteria.items())},
+    }

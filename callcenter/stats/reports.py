@@ -18,9 +18,11 @@ from callcenter.stats.dialect import epoch_of, group_key, start_of_key
 from callcenter.stats.metrics import (
     ChannelCounts,
     Counts,
+    QualityCounts,
     Thresholds,
     derive,
     derive_channel,
+    derive_quality,
     occupancy,
     ratio,
 )
@@ -39,6 +41,7 @@ from callcenter.stats.sources import (
     AgentActivitySource,
     ContactSource,
     NoAgentActivity,
+    QualitySource,
     SmsSource,
     TicketSource,
 )
@@ -73,7 +76,8 @@ class AgentTime:
 class Reports:
     def __init__(self, db: Database, rollups: Rollups, thresholds: Thresholds, *,
                  agents: AgentActivitySource, tickets: TicketSource | None,
-                 contacts: ContactSource, sms: SmsSource, clock: Clock) -> None:
+                 contacts: ContactSource, sms: SmsSource, clock: Clock,
+                 quality: QualitySource | None = None) -> None:
         self.db = db
         self.rollups = rollups
         self.thresholds = thresholds
@@ -81,6 +85,7 @@ class Reports:
         self.ticket_source = tickets
         self.contact_source = contacts
         self.sms_source = sms
+        self.quality_source = quality
         self.clock = clock
 
     def _meta(self, rng: ReportRange) -> dict[str, Any]:
@@ -164,6 +169,34 @@ class Reports:
             "series": [{"start": rng.local(s).isoformat(), "agent": a,
                         **row(series.rows[(s, a)], times.get((s, a)))}
                        for s in rng.interval_starts() for a in agents if (s, a) in series.rows],
+        }
+
+    def quality(self, rng: ReportRange, channel: Channel = Channel.PHONE) -> dict[str, Any]:
+        """Quality review scores per agent (by the time of the call reviewed): reviews,
+        average / lowest / highest score out of 100, acknowledged, per criterion."""
+        _calls_only(channel)
+        facts = self.quality_source.reviews(rng.start, rng.end) if self.quality_source else []
+        names: dict[str, str] = {}
+        cells: dict[tuple[datetime, str], QualityCounts] = {}
+        totals: dict[str, QualityCounts] = {}
+        overall = QualityCounts()
+        for f in facts:
+            overall.add(f.total, f.acknowledged, f.criteria)
+            names[f.agent] = f.agent_name
+            cells.setdefault((rng.interval_start(f.call_at), f.agent), QualityCounts()).add(
+                f.total, f.acknowledged, f.criteria)
+            totals.setdefault(f.agent, QualityCounts()).add(f.total, f.acknowledged,
+                                                            f.criteria)
+        agents = sorted(totals, key=lambda a: (names[a], a))
+        return {
+            **self._meta(rng),
+            "quality_available": self.quality_source is not None,
+            "total": derive_quality(overall),
+            "agents": [{"agent": a, "agent_name": names[a], **derive_quality(totals[a])}
+                       for a in agents],
+            "series": [{"start": rng.local(s).isoformat(), "agent": a, "agent_name": names[a],
+                        **derive_quality(cells[(s, a)])}
+                       for s in rng.interval_starts() for a in agents if (s, a) in cells],
         }
 
     def _event_rows(self, rng: ReportRange, record: type[EventRecord], name: str,

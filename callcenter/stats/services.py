@@ -21,6 +21,7 @@ from typing import Any
 from callcenter.agents.reporting import AgentStateLogSource, AgentStateSpan
 from callcenter.contacts.reporting import ContactTableSource
 from callcenter.db import Database
+from callcenter.quality.reporting import QualityTableSource
 from callcenter.sms.reporting import SmsTableSource
 from callcenter.stats.dialect import bucket_sql, epoch_of
 from callcenter.stats.metrics import Thresholds
@@ -43,6 +44,7 @@ from callcenter.stats.sources import (
     AgentActivitySource,
     ContactSource,
     NoAgentActivity,
+    QualitySource,
     SmsSource,
     TicketSource,
 )
@@ -65,7 +67,8 @@ class StatsService:
                  timezone: str = "Asia/Shanghai",
                  agents: AgentActivitySource | None = None,
                  tickets: TicketSource | None = None, *, clock: Clock,
-                 contacts: ContactSource | None = None, sms: SmsSource | None = None) -> None:
+                 contacts: ContactSource | None = None, sms: SmsSource | None = None,
+                 quality: QualitySource | None = None) -> None:
         self.db = db
         self.clock = clock
         self.thresholds = thresholds or Thresholds()
@@ -75,7 +78,8 @@ class StatsService:
         self.rollups = Rollups(db, self.thresholds, timezone, clock=clock)
         self.reports = Reports(db, self.rollups, self.thresholds, agents=self.agent_source,
                                tickets=tickets, contacts=contacts or ContactTableSource(db),
-                               sms=sms or SmsTableSource(db), clock=clock)
+                               sms=sms or SmsTableSource(db), clock=clock,
+                               quality=quality or QualityTableSource(db))
 
     def range(self, start: str | None, end: str | None, interval: str | None) -> ReportRange:
         return make_range(start, end, interval, self.timezone)
@@ -113,6 +117,9 @@ class StatsService:
     def faqs(self, rng: ReportRange, channel: Channel = Channel.PHONE) -> dict[str, Any]:
         return self.reports.faqs(rng, channel)
 
+    def quality(self, rng: ReportRange, channel: Channel = Channel.PHONE) -> dict[str, Any]:
+        return self.reports.quality(rng, channel)
+
     def tickets(self, rng: ReportRange, channel: Channel | None = None) -> dict[str, Any]:
         return self.reports.tickets(rng, channel)
 
@@ -136,4 +143,5 @@ def stats_service_for(db: Database, settings: Any, clock: Clock) -> StatsService
     )
     return StatsService(db, thresholds, settings.timezone,
                         agents=AgentStateLogSource(db, clock), tickets=TicketTableSource(db),
-                        clock=clock, contacts=ContactTableSource(db), sms=SmsTableSource(db))
+                        clock=clock, contacts=ContactTableSource(db), sms=SmsTableSource(db),
+                        quality=QualityTableSource(db))

@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement
 
 from callcenter.agents.reporting import AgentStateSpan
 from callcenter.contacts.reporting import OpenContacts
+from callcenter.quality.reporting import ReviewFact
 from callcenter.sms.reporting import DeliveryCount
 from callcenter.tickets.reporting import TicketFact
 
@@ -47,3 +48,9 @@ class SmsSource(Protocol):
 
     def deliveries(self, start: datetime, end: datetime,
                    key: Callable[[Any], ColumnElement[int]]) -> Sequence[DeliveryCount]: ...
+
+
+class QualitySource(Protocol):
+    """Quality reviews of the calls started in [start, end) (the quality package)."""
+
+    def reviews(self, start: datetime, end: datetime) -> Sequence[ReviewFact]: ...

@@ -103,6 +103,7 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("GET", "/api/v1/stats/faqs"): Entry(BOSSES, params=DAY),
     ("GET", "/api/v1/stats/tickets"): Entry(BOSSES, params=DAY),
     ("GET", "/api/v1/stats/channels"): Entry(BOSSES, params=DAY),
+    ("GET", "/api/v1/stats/quality"): Entry(BOSSES, params=DAY),
     ("GET", "/api/v1/stats/live"): Entry(BOSSES),
     ("GET", "/api/v1/stats/export"): Entry(BOSSES, params=DAY),
     ("GET", "/api/v1/agents/me"): Entry(STAFF),
@@ -131,6 +132,20 @@ MATRIX: dict[tuple[str, str], Entry] = {
                                                    body={"title": "用餐"}),
     ("PUT", "/api/v1/dispositions/{code}"): Entry(ADMIN, "/api/v1/dispositions/solved",
                                                   body={"title": "已解决"}),
+    ("GET", "/api/v1/quality/forms"): Entry(BOSSES),
+    ("PUT", "/api/v1/quality/forms/{name}"): Entry(ADMIN, "/api/v1/quality/forms/standard", body={
+        "title": "标准", "criteria": [{"key": "greeting", "title": "开场问候", "max_score": 10,
+                                       "weight": 1}]}),
+    # reviewing: bosses (the probe's call has no recording: 409 for them); reading: agents
+    # and experts their own calls' reviews only (the list is scoped, a review of nobody's: 404)
+    ("POST", "/api/v1/quality/reviews"): Entry(BOSSES, body={
+        "contact_id": 1, "agent": "agent1", "form_id": 1, "scores": {}}),
+    ("PUT", "/api/v1/quality/reviews/{review_id}"): Entry(
+        BOSSES, "/api/v1/quality/reviews/1", body={"scores": {}}),
+    ("GET", "/api/v1/quality/reviews"): Entry(EVERYONE),
+    ("GET", "/api/v1/quality/reviews/{review_id}"): Entry(EVERYONE, "/api/v1/quality/reviews/1"),
+    ("POST", "/api/v1/quality/reviews/{review_id}/ack"): Entry(
+        EVERYONE, "/api/v1/quality/reviews/1/ack"),
     ("WEBSOCKET", "/api/v1/ws"): Entry(EVERYONE),
     ("GET", "/api/v1/tickets"): Entry(EVERYONE),
     ("GET", "/api/v1/tickets/overdue"): Entry(EVERYONE),

@@ -42,6 +42,15 @@ def _browser_missing() -> str | None:
     return None
 
 
+def need_browser() -> None:
+    """Skip the test (fail it in CI) when chromium or playwright is missing."""
+    reason = _browser_missing()
+    if reason:
+        if in_ci():
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
 @pytest.fixture
 def server(db_url: str, stats: StatsService) -> Iterator[str]:
     reason = _browser_missing()
