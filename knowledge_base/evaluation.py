@@ -44,10 +44,13 @@ FROZEN_SET_V2 = EVAL_DIR / "frozen_v2.jsonl"
 TUNING_SET = EVAL_DIR / "tuning_v1.jsonl"
 TUNING_SET_V2 = EVAL_DIR / "tuning_v2.jsonl"
 TUNING_SET_V3 = EVAL_DIR / "tuning_v3.jsonl"
-TUNING_SETS = (TUNING_SET, TUNING_SET_V2, TUNING_SET_V3)
+TUNING_SET_V4 = EVAL_DIR / "tuning_v4.jsonl"
+TUNING_SETS = (TUNING_SET, TUNING_SET_V2, TUNING_SET_V3, TUNING_SET_V4)
 """The tuning sets (never a frozen set). tuning_v3 was written after the third calibration,
-measured once as a check (docs/kb.md), and tuned on by the fourth."""
+measured once as a check (docs/kb.md), and tuned on by the fourth; tuning_v4 was written
+before the fifth, measured once as a fresh check, and tuned on by it."""
 FROZEN_SET_V3 = EVAL_DIR / "frozen_v3.jsonl"
+FROZEN_SET_V4 = EVAL_DIR / "frozen_v4.jsonl"
 FROZEN_SETS = (FROZEN_SET, FROZEN_SET_V2)
 QUALITY_FLOOR = EVAL_DIR / "quality_floor.yaml"
 TOP = 3
@@ -162,12 +165,15 @@ SEEN_SETS: dict[str, Callable[[], list[Record]]] = {
     "tuning_v2": lambda: read_caller_set(TUNING_SET_V2),
     "frozen_v3": lambda: read_caller_set(FROZEN_SET_V3),
     "tuning_v3": lambda: read_caller_set(TUNING_SET_V3),
+    "frozen_v4": lambda: read_caller_set(FROZEN_SET_V4),
+    "tuning_v4": lambda: read_caller_set(TUNING_SET_V4),
 }
-"""Every labelled set seen so far, each measured or tuned on: what the fourth calibration of the
-decision (and its question-clause encoding) was chosen on (`benchmarks/kb_calibrate.py`).
-frozen_v3 was measured once after the third calibration and is seen since. A frozen set
-written after the fourth (`frozen_v4.jsonl`) is not among them: it is measured once with
-`benchmarks/kb_measure.py`."""
+"""Every labelled set seen so far, each measured or tuned on: what the fifth calibration of the
+decision (its decline floors for long questions) was chosen on (`benchmarks/kb_calibrate.py`).
+frozen_v3 and frozen_v4 were each measured once after a calibration and are seen since;
+tuning_v4 was measured once, before the fifth calibration, then tuned on. A frozen set written
+after the fifth (`frozen_v5.jsonl`) is not among them and is never read here: it is measured
+once with `benchmarks/kb_measure.py`."""
 FLOOR_SETS = ("dev", "frozen_v2")
 """The sets the suite's quality floor holds figures for: the dev set and the newest frozen set
 (frozen_v1, seen since it was first measured, is reported by the benchmark only, so that the

@@ -29,8 +29,10 @@ from knowledge_base.text import (
 
 # Part of every cache key: bump it whenever a pickled class changes (IndexData, Bm25, FaqEntry,
 # ValidationIssue, LoadResult) or the way the index is built (7: synonyms are no longer matched
-# across a measure word, `text.KEPT_WORDS`, which changes the normalised entries).
-ENGINE_VERSION = "kb-engine-7"
+# across a measure word, `text.KEPT_WORDS`, which changes the normalised entries; 8: the fifth
+# calibration's decision, a decline floor for questions the encoder sees only part of: query
+# time only, bumped so that every cache and report names the engine that decided).
+ENGINE_VERSION = "kb-engine-8"
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -48,11 +50,18 @@ class SearchConfig:
     weight_unit_pinyin: float = 0.10
     dense_floor: float = 0.80
     """Cosines at or below this count as no similarity (E5 cosines rarely go below 0.75)."""
-    decline_below: float = 0.48
+    decline_below: float = 0.44
     """A best fused score under this: decline (out of scope, no candidate is offered)."""
+    decline_below_long: float = 0.30
+    """The same for a question the encoder saw only part of (its content cut to the token
+    budget, `QueryAnalysis.cut`: a caller's long run-on story). Its cosine, and so its fused
+    score, is lower for the same right entry (the words in the middle are not encoded, and
+    the lexical coverage is diluted by the story's words), so its best entry is offered to
+    confirm down to this score rather than refused. Only decline turns into confirm: the
+    answer rules (`answer_above` and the three below) are the same for every question."""
     answer_above: float = 0.48
-    """Answer without asking only when the best score is at least this (no bar above
-    `decline_below` as calibrated: the encoder's cosine below is the stricter test) and one
+    """Answer without asking only when the best score is at least this (above the decline
+    floors since the fifth calibration: between them the caller is asked to confirm) and one
     of three rules holds (docs/kb.md, "The decision"):"""
     answer_margin: float = 0.04
     """(1) and (2): the best entry leads the best entry with a different answer by at least
@@ -72,9 +81,11 @@ class SearchConfig:
     holds."""
     answer_full_uncovered: float = 0.05
     answer_full_margin: float = 0.08
-    confirm_pair_margin: float = 0.10
+    confirm_pair_margin: float = 1.0
     """On confirm, the runner-up (best entry with a different answer) is offered second when
-    it trails the best by less than this (and is not under `decline_below` itself)."""
+    it trails the best by less than this (and is not under the question's decline floor
+    itself); 1.0 (fifth calibration): always, a "no" to the first candidate costs the caller
+    nothing more than a hand-over would."""
     decline_below_lexical: float = 0.20
     """The same settings for scores of the lexical channels alone (an engine without an
     embedder, or a question taken by the lexical short cut): another scale, no cosine."""
@@ -127,7 +138,7 @@ class SearchConfig:
                           self.answer_min_cosine, self.confirm_pair_margin,
                           self.answer_covered_cosine, self.answer_max_uncovered,
                           self.answer_full_cosine, self.answer_full_uncovered,
-                          self.answer_full_margin)
+                          self.answer_full_margin, self.decline_below_long)
 
     def build_key(self) -> str:
         """The settings that shape the index itself (the rest apply at query time)."""
@@ -384,6 +395,9 @@ class QueryAnalysis:
     entities: list[int]
     clause_text: str = ""
     """A second text for the encoder (`SearchConfig.dense_question_clause`), "" when none."""
+    cut: bool = False
+    """The encoder's input holds only part of the question's content (fillers removed): it
+    was cut to `dense_max_chars` / `dense_max_tokens` (`SearchConfig.decline_below_long`)."""
 
 
 @dataclass
@@ -459,6 +473,15 @@ class Thresholds:
     `full_margin`."""
     full_uncovered: float = 0.0
     full_margin: float = 0.0
+    decline_below_long: float | None = None
+    """`decline_below` for a question the encoder saw only part of (`Scored.long`); None:
+    the same as `decline_below` (the lexical scale)."""
+
+    def floor(self, long: bool) -> float:
+        """The score under which a question is declined."""
+        if long and self.decline_below_long is not None:
+            return self.decline_below_long
+        return self.decline_below
 
 
 @dataclass(frozen=True, slots=True)
@@ -474,6 +497,8 @@ class Scored:
     cosine: float | None
     uncovered: float = 1.0
     """The share of the question's words the best entry never uses (`uncovered_share`)."""
+    long: bool = False
+    """The encoder saw only part of the question (`QueryAnalysis.cut`)."""
 
     @property
     def lexical(self) -> bool:
@@ -498,12 +523,14 @@ def classify(
     cosine: float | None,
     limits: Thresholds,
     uncovered: float = 1.0,
+    long: bool = False,
 ) -> tuple[DecisionKind, bool]:
     """The decision on the best score, the runner-up's score, the encoder's cosine for the
     best entry (None: no encoder) and the share of the question's words that the best entry
     never uses (`uncovered_share`), and whether the runner-up is offered too (on confirm):
 
-    - decline when the best score is under `decline_below`;
+    - decline when the best score is under `decline_below` (`decline_below_long` for a
+      question the encoder saw only part of, `long`);
     - answer when it is at least `answer_above` and (1) it leads the runner-up by
       `answer_margin` and the cosine is at least `answer_min_cosine`, or (2) it leads by
       `answer_margin`, the cosine is at least `covered_cosine` and `uncovered` at most
@@ -511,9 +538,10 @@ def classify(
       `full_cosine` and `uncovered` at most `full_uncovered`; on the lexical scale (no
       cosine) only the lead counts;
     - otherwise confirm the best entry, and the runner-up after it when it trails by less
-      than `pair_margin` and is not under `decline_below` itself.
+      than `pair_margin` and is not under that floor itself.
     """
-    if score < limits.decline_below:
+    floor = limits.floor(long)
+    if score < floor:
         return DecisionKind.DECLINE, False
     margin = score - second
     if cosine is None:
@@ -532,7 +560,7 @@ def classify(
         )
     if score >= limits.answer_above and agrees:
         return DecisionKind.ANSWER, False
-    return DecisionKind.CONFIRM, margin < limits.pair_margin and second >= limits.decline_below
+    return DecisionKind.CONFIRM, margin < limits.pair_margin and second >= floor
 
 
 class SearchEngine:
@@ -583,11 +611,16 @@ class SearchEngine:
         clause_text = ""
         if self.config.dense_keep == "clauses" or self.config.dense_question_clause:
             clause_text = self.clause_input(norm)
+        whole = dense_text
         if self.config.dense_keep == "clauses":
-            full = self.dense_input(dense_text) if self.config.dense_question_clause else ""
-            dense_text, clause_text = clause_text or dense_text, full
+            full = self.dense_input(dense_text)
+            cut = len(full) < len(whole)
+            dense_text, clause_text = clause_text or dense_text, (
+                full if self.config.dense_question_clause else ""
+            )
         else:
             dense_text = self.dense_input(dense_text)
+            cut = len(dense_text) < len(whole)
         if clause_text == dense_text:
             clause_text = ""
         return QueryAnalysis(
@@ -597,6 +630,7 @@ class SearchEngine:
             grams=pinyin_ngrams(content, self.data.pinyin_n),
             dense_text=dense_text,
             clause_text=clause_text,
+            cut=cut,
             entities=[
                 self._entity_column[name]
                 for name in sorted(self.analyzer.find_entities(norm))
@@ -754,7 +788,8 @@ class SearchEngine:
         uncovered = uncovered_share(
             self.analyzer, analysis.words, self.data.coverage_texts[best], analysis.normalized
         )
-        return Scored(scores, best, runner if others[runner] >= 0.0 else -1, cosine, uncovered)
+        return Scored(scores, best, runner if others[runner] >= 0.0 else -1, cosine, uncovered,
+                      analysis.cut and cosine is not None)
 
     def _result(self, index: int, scores: FloatArray) -> SearchResult:
         entry = self.data.entries[index]
@@ -766,7 +801,8 @@ class SearchEngine:
         if found is None:
             return Decision(query, DecisionKind.DECLINE)
         limits = self.config.thresholds(found.lexical)
-        kind, pair = classify(found.score, found.second, found.cosine, limits, found.uncovered)
+        kind, pair = classify(found.score, found.second, found.cosine, limits, found.uncovered,
+                              found.long)
         scores = found.scores
         if kind is DecisionKind.DECLINE:
             results: list[SearchResult] = []
