@@ -19,11 +19,14 @@ own ports (``HOTLINE_BENCH_PORT_BASE``, default 25000; everything within base..b
 Key-to-prompt at the caller: a packet capture on the loopback interface (an AF_PACKET socket
 with a kernel filter on the callers' SIP and media ports, kernel receive timestamps) sees each
 SIP INFO key leave the caller and the RTP that Asterisk sends to the caller's media port. For a
-key after which the caller waits at least 1 s, the time runs from the INFO to the first RTP
-packet with audio (a sample above -36 dBFS) of the next prompt: the first packet after the key
-that starts a new stream (RTP marker bit, or a gap of 30 ms or more in that call's stream), and
-from there the first with energy. This is what reaches the caller's socket, the prompt's own
-leading silence included; SIPp itself cannot time received audio.
+key after which the caller waits at least 1 s, the time runs from the INFO to the arrival of
+the next prompt's first sounding frame (20 ms with a sample above -36 dBFS), recognised by its
+content: two packets in a row that are the first sounding frames of a prompt file in
+``sounds/zh`` (menu prompts, FAQ answers, digits: ``PromptIndex``, compared on each sample's
+sign and µ-law segment). A prompt not recognised so (audio synthesised during the call) falls
+back to the stream: the first packet after the key that starts a new stream (RTP marker bit or
+a gap of 30 ms) and from there the first with energy. This is what reaches the caller's socket,
+the prompt's own leading silence included; SIPp itself cannot time received audio.
 
 Prints one JSON line (``result_line``). Stops only what it started, by PID, on Ctrl-C too.
 """
@@ -125,6 +128,89 @@ def has_energy(payload: bytes, threshold: int = ENERGY_THRESHOLD) -> bool:
     return bool(payload) and max(payload.translate(MULAW_MAGNITUDE)) >= threshold >> 7
 
 
+def mulaw_encode(samples: Any) -> bytes:
+    """G.711 µ-law of 16-bit linear samples (a numpy array)."""
+    import numpy as np
+
+    x = np.asarray(samples, dtype=np.int32)
+    sign = np.where(x < 0, 0x80, 0)
+    magnitude = np.minimum(np.abs(x), 32635) + 0x84
+    exponent = np.floor(np.log2(magnitude)).astype(np.int32) - 7
+    exponent = np.clip(exponent, 0, 7)
+    mantissa = (magnitude >> (exponent + 3)) & 0x0F
+    return bytes((~(sign | (exponent << 4) | mantissa) & 0xFF).astype(np.uint8).tobytes())
+
+
+# a µ-law byte's sign and segment (its top 4 bits): Asterisk's encoder and ours differ in a few
+# low bits of some samples, rarely in these
+SEGMENT = bytes((b ^ 0xFF) >> 4 for b in range(256))
+WINDOWS = (0, 40, 80, 120)
+WINDOW = 16
+
+
+class PromptIndex:
+    """The first sounding frames (20 ms) of every prompt file, to recognise a prompt's start
+    in the RTP a caller receives (the files are what Asterisk plays: 8 kHz 16-bit WAV)."""
+
+    def __init__(self) -> None:
+        self.windows: dict[tuple[int, bytes], list[tuple[int, int]]] = {}
+        self.frames: list[list[bytes]] = []   # per prompt: segment signatures of its frames
+        self.first: list[int] = []            # per prompt: its first sounding frame
+        self.names: list[str] = []
+
+    def add(self, name: str, samples: Any, frames: int = 4) -> None:
+        payload = mulaw_encode(samples)
+        count = len(payload) // 160
+        first = next((i for i in range(count)
+                      if has_energy(payload[i * 160:(i + 1) * 160])), None)
+        if first is None:
+            return
+        prompt = len(self.frames)
+        signatures: list[bytes] = []
+        for i in range(first, min(count, first + frames)):
+            signature = payload[i * 160:(i + 1) * 160].translate(SEGMENT)
+            signatures.append(signature)
+            for w in WINDOWS:
+                window = signature[w:w + WINDOW]
+                if any(window):  # never a window of silence
+                    self.windows.setdefault((w, window), []).append((prompt, i - first))
+        self.frames.append(signatures)
+        self.first.append(first)
+        self.names.append(name)
+
+    @classmethod
+    def from_directory(cls, directory: Path) -> PromptIndex:
+        import numpy as np
+
+        index = cls()
+        for path in sorted(directory.rglob("*.wav")):
+            try:
+                with wave.open(str(path)) as w:
+                    if w.getframerate() != 8000 or w.getsampwidth() != 2 or w.getnchannels() != 1:
+                        continue
+                    data = w.readframes(w.getnframes())
+            except (OSError, EOFError, wave.Error):
+                continue
+            index.add(str(path.relative_to(directory)), np.frombuffer(data, dtype="<i2"))
+        return index
+
+    def match(self, payload: bytes) -> set[tuple[int, int]]:
+        """The (prompt, frame into its sound) this payload may be, among the first sounding
+        frames of every prompt (several prompts share an onset)."""
+        found: set[tuple[int, int]] = set()
+        if len(payload) != 160:
+            return found
+        signature = payload.translate(SEGMENT)
+        for w in WINDOWS:
+            for prompt, offset in self.windows.get((w, signature[w:w + WINDOW]), ()):
+                if (prompt, offset) in found:
+                    continue
+                frame = self.frames[prompt][offset]
+                if sum(a != b for a, b in zip(signature, frame, strict=True)) <= 16:
+                    found.add((prompt, offset))
+        return found
+
+
 @dataclass
 class KeyTiming:
     at: float
@@ -132,6 +218,9 @@ class KeyTiming:
     stream_at: float | None = None   # first packet of a new stream after the key
     audio_at: float | None = None    # from there, the first packet with energy
     by_marker: bool = False          # the new stream was told by its RTP marker bit
+    content_at: float | None = None  # the first sounding frame of a prompt file arrived
+    candidates: set[tuple[int, int]] = field(default_factory=set, repr=False)
+    candidates_at: float = 0.0
 
 
 @dataclass
@@ -147,7 +236,8 @@ class CallTrace:
 class KeyToPrompt:
     """Follows SIP and RTP packets as the caller receives them (times in seconds)."""
 
-    def __init__(self) -> None:
+    def __init__(self, prompts: PromptIndex | None = None) -> None:
+        self.prompts = prompts
         self.calls: dict[str, CallTrace] = {}
         self.by_rtp_port: dict[int, str] = {}
         self.last_rtp: dict[int, float] = {}
@@ -182,16 +272,37 @@ class KeyToPrompt:
         timing = self.pending.get(call_id)
         if timing is None or at < timing.at:
             return
-        if timing.stream_at is None:
-            if not (marker or previous is None or at - previous >= NEW_STREAM_GAP_S):
-                return
-            timing.stream_at, timing.by_marker = at, marker
-        if has_energy(payload):
-            timing.audio_at = at
+        if self.prompts is not None and timing.content_at is None:
+            # a prompt's start: two frames in a row that are a prompt's first sounding frames
+            # in order (one frame alone can be an onset-like moment inside another prompt)
+            found = self.prompts.match(payload)
+            follows = [o for p, o in timing.candidates if (p, o + 1) in found]
+            if follows:
+                offset = min(follows)
+                timing.content_at = max(timing.at, timing.candidates_at - 0.020 * offset)
+            timing.candidates = {(p, o) for p, o in found if o < 3}
+            timing.candidates_at = at
+        if timing.audio_at is None:
+            if timing.stream_at is None and (
+                    marker or previous is None or at - previous >= NEW_STREAM_GAP_S):
+                timing.stream_at, timing.by_marker = at, marker
+            if timing.stream_at is not None and has_energy(payload):
+                timing.audio_at = at
+        if timing.audio_at is not None and (self.prompts is None or
+                                            timing.content_at is not None):
             del self.pending[call_id]
 
     def ended(self, call_id: str) -> None:
         self.pending.pop(call_id, None)
+
+
+def key_latency(key: KeyTiming) -> float | None:
+    """Seconds from the key to the next prompt's first sound: the prompt recognised by its
+    content when it was, else the stream-and-energy estimate; None without either."""
+    arrived = key.content_at if key.content_at is not None else key.audio_at
+    if arrived is None or arrived - key.at > PROMPT_WINDOW_S:
+        return None
+    return arrived - key.at
 
 
 def measured_latencies(calls: Sequence[CallTrace]) -> tuple[list[float], int]:
@@ -204,11 +315,24 @@ def measured_latencies(calls: Sequence[CallTrace]) -> tuple[list[float], int]:
             following = call.keys[n + 1].at if n + 1 < len(call.keys) else None
             if following is not None and following - key.at < MEASURED_GAP_S:
                 continue
-            if key.audio_at is None or key.audio_at - key.at > PROMPT_WINDOW_S:
+            latency = key_latency(key)
+            if latency is None:
                 missing += 1
                 continue
-            latencies.append((key.audio_at - key.at) * 1000)
+            latencies.append(latency * 1000)
     return latencies, missing
+
+
+def latencies_by_path(calls: Sequence[CallTrace], names: dict[int, str]
+                      ) -> dict[str, dict[str, float | int | None]]:
+    """Key-to-prompt p50 / p99 (ms), keys timed and keys without a prompt, per path (the
+    caller instance's SIP port -> path name)."""
+    out: dict[str, dict[str, float | int | None]] = {}
+    for port, name in names.items():
+        latencies, missing = measured_latencies([c for c in calls if c.port == port])
+        out[name] = {"p50": percentile(latencies, 50), "p99": percentile(latencies, 99),
+                     "keys": len(latencies), "without_prompt": missing}
+    return out
 
 
 def rtp_range_size(calls: int, agents: int) -> int:
@@ -297,9 +421,9 @@ def _header(text: str, name: str) -> str:
     return ""
 
 
-def capture(ports: dict[str, list[int]], stop: Any, out_path: str) -> None:
+def capture(ports: dict[str, list[int]], stop: Any, ready: Any, out_path: str) -> None:
     """The capture process: follows the callers' SIP and media ports until ``stop`` is set,
-    then writes the traces (JSON) to ``out_path``."""
+    then writes the traces (JSON) to ``out_path``; ``ready`` is set once it captures."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sip_ports = set(ports["sip"])
     media_ports = set(ports["media"])
@@ -310,9 +434,10 @@ def capture(ports: dict[str, list[int]], stop: Any, out_path: str) -> None:
     sock.setsockopt(socket.SOL_SOCKET, 26, fprog)  # SO_ATTACH_FILTER
     sock.setsockopt(socket.SOL_SOCKET, 33, 64 * 1024 * 1024)  # SO_RCVBUFFORCE
     sock.setsockopt(socket.SOL_SOCKET, 35, 1)  # SO_TIMESTAMPNS
+    state = KeyToPrompt(PromptIndex.from_directory(ROOT / "sounds" / "zh"))
     sock.bind(("lo", 0))
     sock.settimeout(0.2)
-    state = KeyToPrompt()
+    ready.set()
     packets = 0
     while not stop.is_set():
         try:
@@ -365,8 +490,8 @@ def capture(ports: dict[str, list[int]], stop: Any, out_path: str) -> None:
         "packets": packets, "kernel_packets": seen, "kernel_drops": drops,
         "calls": {cid: {"number": c.number, "port": c.port, "invite_at": c.invite_at,
                         "answered_at": c.answered_at,
-                        "keys": [[k.at, k.digit, k.stream_at, k.audio_at, k.by_marker]
-                                 for k in c.keys]}
+                        "keys": [[k.at, k.digit, k.stream_at, k.audio_at, k.by_marker,
+                                  k.content_at] for k in c.keys]}
                   for cid, c in state.calls.items()}}))
 
 
@@ -511,6 +636,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                "agents": agents, "rtp_ports": rtp,
                                "paths": dict(zip(routes, limits, strict=True))}
     stop_capture = multiprocessing.get_context("fork").Event()
+    capture_ready = multiprocessing.get_context("fork").Event()
     capture_proc: multiprocessing.process.BaseProcess | None = None
     with tempfile.TemporaryDirectory(prefix="load-bench-") as tmp_name, \
             database(args.db, Path(tmp_name)) as url:
@@ -577,9 +703,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 target=capture, args=({"sip": caller_ports,
                                        "media": [SippRunner.media_port(p)
                                                  for p in caller_ports]},
-                                      stop_capture, str(trace_file)), daemon=True)
+                                      stop_capture, capture_ready, str(trace_file)),
+                daemon=True)
             capture_proc.start()
-            time.sleep(1.0)
+            if not capture_ready.wait(120):
+                raise RuntimeError("load_bench: the packet capture did not start")
             bridge_pid, asterisk_pid = bridge.pid, sandbox.pid()
             assert asterisk_pid is not None
             cpu0 = (cpu_seconds(bridge_pid), cpu_seconds(asterisk_pid),
@@ -668,11 +796,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             counted = count_contacts(placed, contacts)
             latencies, without = measured_latencies(traces)
             calls = max(1, len(placed))
+            by_path = latencies_by_path(traces, dict(zip(caller_ports, routes, strict=True)))
+            figures["key_to_prompt_ms_by_path"] = {
+                name: {k: round(v, 1) if isinstance(v, float) else v for k, v in f.items()}
+                for name, f in by_path.items()}
             figures.update({
                 "calls_placed": len(placed),
                 "calls_answered": sum(1 for c in traces if c.answered_at is not None),
                 "contacts_logged": len(contacts), **counted,
                 "keys_measured": len(latencies), "keys_without_prompt": without,
+                "keys_by_content": sum(1 for c in traces for k in c.keys
+                                       if k.content_at is not None),
                 "key_to_prompt_ms_p50": percentile(latencies, 50),
                 "key_to_prompt_ms_p99": percentile(latencies, 99),
                 "key_to_prompt_ms_max": max(latencies, default=None),

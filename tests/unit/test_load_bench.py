@@ -149,3 +149,42 @@ def test_the_capture_filter_is_well_formed() -> None:
         assert index + 1 + jf < n
         if code == 0x15 and _k in (5070, 5071, 5470):
             assert index + 1 + jt == n - 1  # a port that matches: accept
+
+
+def _tone(seconds: float, hz: float, lead_ms: int = 40) -> object:
+    import numpy as np
+
+    t = np.arange(int(8000 * seconds)) / 8000
+    samples = (8000 * np.sin(2 * np.pi * hz * t) * np.minimum(1.0, t * 20)).astype(np.int16)
+    samples[: lead_ms * 8] = 0
+    return samples
+
+
+def test_a_prompt_is_recognised_by_its_first_sounding_frames_in_the_rtp() -> None:
+    index = lb.PromptIndex()
+    menu, answer = _tone(1.0, 440.0), _tone(1.0, 697.0)
+    index.add("menu", menu)
+    index.add("answer", answer)
+    assert index.first == [2, 2]  # 40 ms of leading silence
+    payload = lb.mulaw_encode(answer)
+    frames = [payload[i:i + 160] for i in range(0, len(payload), 160)]
+    # Asterisk's encoder rounds a few samples differently: still recognised
+    nudged = bytes((b ^ 1) if i % 20 == 0 else b for i, b in enumerate(frames[2]))
+    assert (1, 0) in index.match(nudged)
+    assert index.match(frames[0]) == set()           # silence is nobody's start
+    assert (1, 0) not in index.match(frames[20])     # the middle of the answer
+
+    state = lb.KeyToPrompt(index)
+    _call(state)
+    menu_frames = lb.mulaw_encode(menu)
+    t = 1.0
+    for i in range(10, 20):  # the menu plays, well into its sound
+        state.rtp(10000, False, menu_frames[i * 160:(i + 1) * 160], t)
+        t += 0.020
+    state.key("c1", "1", t)
+    for n, frame in enumerate(frames[:6]):  # the answer starts 25 ms later, silence first
+        state.rtp(10000, False, frame, t + 0.025 + 0.020 * n)
+    key = state.calls["c1"].keys[0]
+    assert key.content_at == pytest.approx(t + 0.025 + 0.040)   # its first sounding frame
+    assert lb.key_latency(key) == pytest.approx(0.065)
+    assert "c1" not in state.pending
