@@ -56,7 +56,17 @@ from pathlib import Path
 from typing import Any
 
 from callcenter.settings import PROJECT_ROOT as ROOT
-from ivr.pbx.sipp import Dtmf, Hangup, Pause, SippRunner, Step, agent_scenario, caller_scenario
+from ivr.pbx.sipp import (
+    KEEPALIVE_PCAP,
+    Dtmf,
+    Hangup,
+    Pause,
+    SippRunner,
+    Step,
+    agent_scenario,
+    caller_scenario,
+    keepalive_pcap,
+)
 
 OPEN_TIME = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)  # a Tuesday, 10:00 in Shanghai: agents in
 KEYS = ("calls_placed", "contacts_logged", "lost", "duplicates", "leaked_sessions",
@@ -387,12 +397,12 @@ def split_calls(total: int, shares: Sequence[float]) -> list[int]:
 
 # -- packet capture ---------------------------------------------------------------------------
 
-def _bpf(ports: Sequence[int]) -> bytes:
-    """A classic BPF program for the capture socket: IPv4 UDP, not a fragment, source or
-    destination port in ``ports`` -> keep 1500 bytes; anything else dropped in the kernel."""
-    n = len(ports)
-    drop = 9 + 2 * n           # ret 0
-    accept = drop + 1          # ret 1500
+def _bpf(sources: Sequence[int], destinations: Sequence[int]) -> bytes:
+    """A classic BPF program for the capture socket: IPv4 UDP, not a fragment, from a port in
+    ``sources`` or to a port in ``destinations`` -> keep 1500 bytes; anything else dropped in
+    the kernel (the callers' own media towards Asterisk among it)."""
+    drop = 9 + len(sources) + len(destinations)     # ret 0
+    accept = drop + 1                                # ret 1500
     prog: list[tuple[int, int, int, int]] = [
         (0x28, 0, 0, 12),                  # 0 ldh [12]: ethertype
         (0x15, 0, drop - 2, 0x0800),       # 1 jeq IPv4, else drop
@@ -403,10 +413,10 @@ def _bpf(ports: Sequence[int]) -> bytes:
         (0xB1, 0, 0, 14),                  # 6 ldxb 4*([14]&0xf): IP header length
         (0x48, 0, 0, 14),                  # 7 ldh [x+14]: source port
     ]
-    for port in ports:
+    for port in sources:
         prog.append((0x15, accept - len(prog) - 1, 0, port))
     prog.append((0x48, 0, 0, 16))          # ldh [x+16]: destination port
-    for port in ports:
+    for port in destinations:
         prog.append((0x15, accept - len(prog) - 1, 0, port))
     prog += [(0x06, 0, 0, 0), (0x06, 0, 0, 1500)]
     if accept > 255:
@@ -427,7 +437,7 @@ def capture(ports: dict[str, list[int]], stop: Any, ready: Any, out_path: str) -
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sip_ports = set(ports["sip"])
     media_ports = set(ports["media"])
-    program = _bpf(sorted(sip_ports | media_ports))
+    program = _bpf(sorted(sip_ports), sorted(sip_ports | media_ports))
     buffer = ctypes.create_string_buffer(program)
     fprog = struct.pack("HL", len(program) // 8, ctypes.addressof(buffer))
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
@@ -633,6 +643,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     limits = split_calls(n, [share for share, _steps in routes.values()])
     started = Started()
     figures: dict[str, Any] = {"db": args.db, "calls": n, "duration_s": args.duration,
+                               "media_interval_ms": args.media_interval_ms,
                                "agents": agents, "rtp_ports": rtp,
                                "paths": dict(zip(routes, limits, strict=True))}
     stop_capture = multiprocessing.get_context("fork").Event()
@@ -698,6 +709,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 runner._command(agent_xml, pool.port, []), stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL))
             caller_ports = [ports.sip + 10 + i for i in range(len(routes))]
+            # the callers' media: a packet of silence every --media-interval-ms (a phone: 20)
+            media = f"/opt/hotline/sipp/load-media-{args.media_interval_ms}.pcap"
+            (sandbox.root / media.lstrip("/")).write_bytes(keepalive_pcap(
+                180_000 // args.media_interval_ms, interval_ms=args.media_interval_ms))
             trace_file = tmp / "capture.json"
             capture_proc = multiprocessing.get_context("fork").Process(
                 target=capture, args=({"sip": caller_ports,
@@ -720,7 +735,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 if limit == 0:
                     continue
                 xml = caller_scenario(steps, "19999999999").replace(
-                    "sip:19999999999@", f"sip:13{i}0[call_number]@")
+                    "sip:19999999999@", f"sip:13{i}0[call_number]@").replace(
+                    KEEPALIVE_PCAP, media)
                 scenario = runner._write(xml, f"load-{name}")
                 rate = max(1, math.ceil(args.rate * limit / n))
                 callers.append(started.add(f"callers-{name}", subprocess.Popen(
@@ -856,10 +872,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--rate", type=int, default=20, help="new calls per second, at most")
     parser.add_argument("--agents", type=int, default=0, help="default max(4, calls // 10)")
+    parser.add_argument("--media-interval-ms", type=int, default=20,
+                        help="a caller sends a packet of silence this often (a phone: 20)")
     parser.add_argument("--keep-logs", default="", help="copy the logs into this directory")
     args = parser.parse_args(argv)
-    if args.calls < 1 or args.duration <= 0:
-        parser.error("--calls must be at least 1 and --duration positive")
+    if args.calls < 1 or args.duration <= 0 or not 10 <= args.media_interval_ms <= 1000:
+        parser.error("--calls must be at least 1, --duration positive and "
+                     "--media-interval-ms within 10..1000")
     from ivr.pbx.sandbox import host_support
 
     reason = host_support()

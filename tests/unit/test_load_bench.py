@@ -135,7 +135,7 @@ def test_the_rtp_range_holds_four_ports_per_leg() -> None:
 
 
 def test_the_capture_filter_is_well_formed() -> None:
-    program = lb._bpf([5070, 5071, 5470])
+    program = lb._bpf([5070, 5071], [5070, 5071, 5470])
     assert len(program) % 8 == 0
     instructions = [struct.unpack("HBBI", program[i:i + 8])
                     for i in range(0, len(program), 8)]
@@ -149,6 +149,12 @@ def test_the_capture_filter_is_well_formed() -> None:
         assert index + 1 + jf < n
         if code == 0x15 and _k in (5070, 5071, 5470):
             assert index + 1 + jt == n - 1  # a port that matches: accept
+    # the source ports are tested after the source port is loaded, the destinations after
+    # the destination port
+    loads = [i for i, ins in enumerate(instructions) if ins[0] == 0x48]
+    assert [instructions[i][3] for i in loads] == [14, 16]
+    assert [k for _c, _t, _f, k in instructions[loads[0] + 1:loads[1]]] == [5070, 5071]
+    assert [k for _c, _t, _f, k in instructions[loads[1] + 1:-2]] == [5070, 5071, 5470]
 
 
 def _tone(seconds: float, hz: float, lead_ms: int = 40) -> object:
