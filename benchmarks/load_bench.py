@@ -21,12 +21,12 @@ with a kernel filter on the callers' SIP and media ports, kernel receive timesta
 SIP INFO key leave the caller and the RTP that Asterisk sends to the caller's media port. For a
 key after which the caller waits at least 1 s, the time runs from the INFO to the arrival of
 the next prompt's first sounding frame (20 ms with a sample above -36 dBFS), recognised by its
-content: two packets in a row that are the first sounding frames of a prompt file in
-``sounds/zh`` (menu prompts, FAQ answers, digits: ``PromptIndex``, compared on each sample's
-sign and µ-law segment). A prompt not recognised so (audio synthesised during the call) falls
-back to the stream: the first packet after the key that starts a new stream (RTP marker bit or
-a gap of 30 ms) and from there the first with energy. This is what reaches the caller's socket,
-the prompt's own leading silence included; SIPp itself cannot time received audio.
+content (two packets in a row that are the first sounding frames of a prompt file in
+``sounds/zh``: ``PromptIndex``, compared on each sample's sign and µ-law segment) or by its
+stream (the first packet after the key that starts a new stream: RTP marker bit or a gap of
+30 ms; from there the first with energy), whichever comes first (``key_latency``). This is
+what reaches the caller's socket, the prompt's own leading silence included; SIPp itself
+cannot time received audio.
 
 Prints one JSON line (``result_line``). Stops only what it started, by PID, on Ctrl-C too.
 """
@@ -306,16 +306,27 @@ class KeyToPrompt:
         self.pending.pop(call_id, None)
 
 
-def key_latency(key: KeyTiming) -> float | None:
-    """Seconds from the key to the next prompt's first sound: the prompt recognised by its
-    content when it was, else the stream-and-energy estimate; None without either."""
-    arrived = key.content_at if key.content_at is not None else key.audio_at
+def key_latency(key: KeyTiming, rule: str = "earliest") -> float | None:
+    """Seconds from the key to the next prompt's first sound, None without one within
+    PROMPT_WINDOW_S. Two rules find the prompt, and each errs one way: the content rule late
+    (a quiet first frame not recognised, a later onset taken for a prompt's start), the stream
+    rule early or late (a jitter gap, or no gap at all when the prompt follows within a frame).
+    ``earliest`` (the figure printed) takes the first evidence of either; ``content`` prefers
+    the content rule; ``stream`` uses the stream rule alone."""
+    if rule == "stream":
+        arrived = key.audio_at
+    elif rule == "content":
+        arrived = key.content_at if key.content_at is not None else key.audio_at
+    else:
+        found = [t for t in (key.content_at, key.audio_at) if t is not None]
+        arrived = min(found) if found else None
     if arrived is None or arrived - key.at > PROMPT_WINDOW_S:
         return None
     return arrived - key.at
 
 
-def measured_latencies(calls: Sequence[CallTrace]) -> tuple[list[float], int]:
+def measured_latencies(calls: Sequence[CallTrace], rule: str = "earliest"
+                       ) -> tuple[list[float], int]:
     """Key-to-prompt in ms of every key followed by MEASURED_GAP_S of the caller's silence,
     and how many such keys had no prompt within PROMPT_WINDOW_S."""
     latencies: list[float] = []
@@ -325,7 +336,7 @@ def measured_latencies(calls: Sequence[CallTrace]) -> tuple[list[float], int]:
             following = call.keys[n + 1].at if n + 1 < len(call.keys) else None
             if following is not None and following - key.at < MEASURED_GAP_S:
                 continue
-            latency = key_latency(key)
+            latency = key_latency(key, rule)
             if latency is None:
                 missing += 1
                 continue
@@ -816,6 +827,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             figures["key_to_prompt_ms_by_path"] = {
                 name: {k: round(v, 1) if isinstance(v, float) else v for k, v in f.items()}
                 for name, f in by_path.items()}
+            for rule in ("content", "stream"):
+                other, _missing = measured_latencies(traces, rule)
+                figures[f"key_to_prompt_ms_p50_{rule}_rule"] = percentile(other, 50)
+                figures[f"key_to_prompt_ms_p99_{rule}_rule"] = percentile(other, 99)
             figures.update({
                 "calls_placed": len(placed),
                 "calls_answered": sum(1 for c in traces if c.answered_at is not None),

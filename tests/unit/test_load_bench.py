@@ -193,4 +193,9 @@ def test_a_prompt_is_recognised_by_its_first_sounding_frames_in_the_rtp() -> Non
     key = state.calls["c1"].keys[0]
     assert key.content_at == pytest.approx(t + 0.025 + 0.040)   # its first sounding frame
     assert lb.key_latency(key) == pytest.approx(0.065)
+    assert lb.key_latency(key, "stream") == pytest.approx(0.065)  # a 45 ms gap: both agree
+    late = lb.KeyTiming(1.0, "1", stream_at=1.05, audio_at=1.09, content_at=1.5)
+    assert lb.key_latency(late) == pytest.approx(0.09)
+    assert lb.key_latency(late, "content") == pytest.approx(0.5)
+    assert lb.key_latency(lb.KeyTiming(1.0, "1", content_at=12.0)) is None  # beyond 10 s
     assert "c1" not in state.pending
