@@ -62,6 +62,30 @@ class PbxPorts:
         """SIP port of the scripted phone of agent ``n`` (1-based)."""
         return self.sip + 10 + n
 
+    @property
+    def rtp_ports(self) -> int:
+        return self.rtp_end - self.rtp_start + 1
+
+
+@dataclass(frozen=True)
+class AgentPool:
+    """More agent endpoints (``agent{first}`` .. ``agent{first + count - 1}``) whose phones
+    are one SIPp UAS on ``port`` (it answers any number of calls at once): the load
+    benchmark's seats. ``agent1``..``agent3`` keep their own ports."""
+
+    count: int
+    port: int
+    first: int = 4
+
+    def names(self) -> list[str]:
+        return [f"agent{n}" for n in range(self.first, self.first + self.count)]
+
+    def pjsip(self) -> str:
+        return "".join(
+            f"\n[{name}](endpoint-tpl)\ncontext = agents\naors = {name}\n"
+            f"[{name}]\ntype = aor\ncontact = sip:{name}@127.0.0.1:{self.port}\n"
+            for name in self.names())
+
 
 @dataclass(frozen=True)
 class PbxCredentials:
@@ -145,8 +169,10 @@ class AsteriskSandbox:
         moh_dir: Path | None = None,
         boot_timeout: float = 30.0,
         system_name: str | None = None,
+        agent_pool: AgentPool | None = None,
     ) -> None:
         self.state_dir = state_dir.resolve()
+        self.agent_pool = agent_pool
         # asterisk.conf systemname: a node of several (uniqueids "<name>-<epoch>.<n>")
         self.system_name = system_name
         # how long start() waits for FullyBooted (a loaded machine boots Asterisk slowly)
@@ -241,6 +267,7 @@ class AsteriskSandbox:
             "CALLER_PORT": str(p.caller),
             "AGENT1_PORT": str(p.agent(1)), "AGENT2_PORT": str(p.agent(2)),
             "AGENT3_PORT": str(p.agent(3)),
+            "AGENT_POOL": self.agent_pool.pjsip() if self.agent_pool else "",
             "AMI_USER": c.ami_user, "AMI_SECRET": c.ami_secret,
             "AMI_EXTRA_ACCOUNTS": c.extra_accounts(),
             "SOFTPHONE_SECRET": c.softphone_secret,

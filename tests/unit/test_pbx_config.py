@@ -93,3 +93,29 @@ def test_callers_who_send_no_media_are_hung_up_within_30_s() -> None:
     assert int(settings["rtp_timeout_hold"]) >= int(settings["rtp_timeout"])
     for endpoint in ("caller", "softphone"):
         assert "caller-tpl" in sections[endpoint][0], endpoint
+
+
+def test_an_agent_pool_adds_endpoints_on_one_port_and_the_rtp_range_follows_the_ports() -> None:
+    from ivr.pbx.sandbox import AgentPool, PbxPorts
+
+    ports = PbxPorts(ami=61038, sip=61060, rtp_start=62000, rtp_end=63599)
+    sandbox = AsteriskSandbox(Path("unused-state"), Path("unused-sounds"),
+                              Path("unused-recordings"), ports=ports,
+                              agent_pool=AgentPool(count=3, port=61080))
+    parser = configparser.RawConfigParser(strict=False, delimiters=("=>", "="),
+                                          inline_comment_prefixes=(";",),
+                                          comment_prefixes=(";", "#"))
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read_string(sandbox.rendered_config("pjsip.conf"))
+    # RawConfigParser merges an endpoint and its aor (same section name): both keys are there
+    for name in ("agent4", "agent5", "agent6"):
+        assert parser.get(name, "contact") == f"sip:{name}@127.0.0.1:61080"
+        assert parser.get(name, "context") == "agents"
+    assert "agent7" not in parser.sections()
+    assert parser.get("agent3", "contact").endswith(f":{ports.agent(3)}")
+    rtp = configparser.RawConfigParser()
+    rtp.read_string(sandbox.rendered_config("rtp.conf"))
+    assert (rtp.get("general", "rtpstart"), rtp.get("general", "rtpend")) == ("62000", "63599")
+    assert ports.rtp_ports == 1600
+    # no pool by default: the shipped endpoints only
+    assert "agent4" not in read_conf("pjsip.conf").sections()
