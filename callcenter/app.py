@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from callcenter.agents.front import LocalFront, RemoteFront
 from callcenter.api import api_router
 from callcenter.auth.deps import SESSION_COOKIE
+from callcenter.consult.http import pages_router as consult_pages_router
 from callcenter.contacts.services import ContactService
 from callcenter.db import Database
 from callcenter.edge import Edge, install_access_log_filter
@@ -60,6 +61,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             app.state.desk_front = RemoteFront(runtime.desk, api_role.commands, settings.node)
             app.state.live_sessions = api_role.live_sessions
             app.state.login_limiter = api_role.limiter
+            assert runtime.kb_reloads is not None
+            runtime.kb_reloads.attach(api_role.bus)  # publications reload every process
             await api_role.start()
         else:
             runtime = Runtime.build(settings, contacts, process_clock, shared)
@@ -74,6 +77,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         app.state.notifier = runtime.notifier  # the one event bus (callcenter/notify)
         app.state.calendar = shared.calendar
         app.state.knowledge_base = shared.kb
+        app.state.kb_store = shared.kb_store  # knowledge operations (callcenter/kb)
+        app.state.kb_reloads = runtime.kb_reloads
         app.state.tickets = shared.tickets
         app.state.stats = stats_service_for(db, settings, process_clock)
         await runtime.start()
@@ -107,6 +112,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.include_router(api_router)
     app.include_router(web_router)  # the console: /console
     app.include_router(stats_pages_router)
+    app.include_router(consult_pages_router)  # the taxpayers' page: /consult
     # body limit, Origin check, security headers (callcenter/edge.py)
     app.add_middleware(Edge, max_body_bytes=settings.max_body_bytes,
                        trusted_origins=settings.trusted_origins, cookie_name=SESSION_COOKIE,

@@ -13,7 +13,7 @@ Each domain's error keeps its own class, and the built-in base it had, so code t
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
@@ -25,10 +25,13 @@ class DomainError(Exception):
     status: int
     default_status: ClassVar[int] = 409
 
-    def __init__(self, detail: str, status: int | None = None) -> None:
+    def __init__(self, detail: str, status: int | None = None,
+                 errors: list[dict[str, Any]] | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
         self.status = status if status is not None else type(self).default_status
+        # per-field reasons, ``[{"loc", "msg", "type"}]`` as a 422 of the request's validation
+        self.errors = errors
 
 
 class NotFound(DomainError, LookupError):
@@ -40,4 +43,7 @@ class NotFound(DomainError, LookupError):
 async def domain_error_response(_request: Request, exc: Exception) -> JSONResponse:
     """The one exception handler for every :class:`DomainError`."""
     assert isinstance(exc, DomainError)
-    return JSONResponse(status_code=exc.status, content={"detail": exc.detail})
+    content: dict[str, Any] = {"detail": exc.detail}
+    if exc.errors is not None:
+        content["errors"] = exc.errors
+    return JSONResponse(status_code=exc.status, content=content)

@@ -3,8 +3,10 @@
 from callcenter.agents.models import AgentStateChange, AgentStateRow, CallNote
 from callcenter.auth.models import AuditEntry, AuthSession, User
 from callcenter.bookings.models import Booking, BookingSlot, ServiceHall
+from callcenter.consult.models import ConsultCode, ConsultReply, ConsultSession
 from callcenter.contacts.models import Contact, ContactEventRow
 from callcenter.invoices.models import Invoice
+from callcenter.kb.models import KbDraft, KbEntry, KbSeedFile, KbVersion
 from callcenter.queues.models import AgentSkill, Disposition, PauseReason, QueueConfig, Skill
 from callcenter.recordings.models import Recording
 from callcenter.sms.models import SmsDeliveryReport, SmsMessage, SmsOptOut
@@ -21,8 +23,10 @@ from callcenter.tickets.models import CallbackRequest, Ticket, TicketStatusChang
 
 __all__ = [
     "AgentSkill", "AgentStateChange", "AgentStateRow", "AuditEntry", "AuthSession", "Booking",
-    "BookingSlot", "CallNote", "CallbackRequest", "Contact", "ContactEventRow", "Disposition",
-    "Invoice", "PauseReason", "QueueConfig", "Recording", "ServiceHall", "Skill",
+    "BookingSlot", "CallNote", "CallbackRequest", "ConsultCode", "ConsultReply",
+    "ConsultSession", "Contact", "ContactEventRow", "Disposition",
+    "Invoice", "KbDraft", "KbEntry", "KbSeedFile", "KbVersion", "PauseReason", "QueueConfig",
+    "Recording", "ServiceHall", "Skill",
     "SmsDeliveryReport", "SmsMessage", "SmsOptOut", "StatsContactDaily",
     "StatsContactRollup", "StatsDirtyBucket", "StatsQueueDaily", "StatsQueueRollup",
     "StatsRollupState", "TaxFiling", "Taxpayer", "Ticket", "TicketStatusChange", "User",

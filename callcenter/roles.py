@@ -83,6 +83,8 @@ async def run_bridge(settings: Settings, node: str, clock: Clock,
     notifier = RedisNotifier(clock, bus, node=node)
     runtime = Runtime.build(settings, contacts, clock, shared, notifier=notifier, node=node)
     assert runtime.desk is not None
+    assert runtime.kb_reloads is not None
+    runtime.kb_reloads.attach(bus)  # a publication reloads this bridge's knowledge base
 
     def status() -> dict[str, Any]:
         ami = runtime.ami

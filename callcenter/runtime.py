@@ -15,6 +15,8 @@ from callcenter.agents.services import AgentDesk
 from callcenter.contacts.services import ContactLog, ContactService
 from callcenter.db import Database
 from callcenter.health.calendar import load_checked
+from callcenter.kb.notifier import KbReloads
+from callcenter.kb.services import KbStore
 from callcenter.notify.services import Notifier
 from callcenter.queues.services import QueueService
 from callcenter.recordings.services import RecordingWatcher, recording_service
@@ -27,6 +29,7 @@ from ivr.calendar import CalendarError, ServiceCalendar
 from ivr.clock import Clock, local_date
 from ivr.menu.loader import load_menu
 from ivr.menu.schema import Menu
+from ivr.prompts.answers import AnswerAudio
 from ivr.services import IvrServices
 
 if TYPE_CHECKING:
@@ -43,6 +46,7 @@ class Shared:
     calendar: ServiceCalendar | CalendarError   # a broken hours file: the error (health)
     kb: KnowledgeBase | None                    # None: disabled or failed to load
     tickets: TicketService | None               # None: no calendar to date commitments by
+    kb_store: KbStore | None = None             # the base's entries in the database
 
 
 def load_shared(settings: Settings, db: Database, clock: Clock) -> Shared:
@@ -51,12 +55,16 @@ def load_shared(settings: Settings, db: Database, clock: Clock) -> Shared:
     knowledge base is logged, not raised: the API starts and says so (health, 503)."""
     calendar = load_checked(settings.hours_file, clock())
     kb: KnowledgeBase | None = None
+    store: KbStore | None = None
     if settings.kb_enabled:
         from knowledge_base import KnowledgeBase
 
+        today = local_date(clock, settings.timezone)
+        store = live_store(settings, db, clock)
         try:
             kb = KnowledgeBase.load(settings.kb_data_dir, cache_dir=settings.kb_cache_dir,
-                                    clock=local_date(clock, settings.timezone))
+                                    clock=today,
+                                    source=store.live_items if store is not None else None)
         except Exception:
             log.exception("the knowledge base could not be loaded; /kb answers 503 and FAQ"
                           " nodes go to their agents")
@@ -64,7 +72,29 @@ def load_shared(settings: Settings, db: Database, clock: Clock) -> Shared:
     if isinstance(calendar, ServiceCalendar):
         tickets = TicketService(db, calendar, settings.ticket_commitment_days,
                                 settings.callback_due_hours, clock=clock)
-    return Shared(calendar=calendar, kb=kb, tickets=tickets)
+    return Shared(calendar=calendar, kb=kb, tickets=tickets, kb_store=store)
+
+
+def live_store(settings: Settings, db: Database, clock: Clock) -> KbStore | None:
+    """The knowledge base's store in the database, seeded from ``HOTLINE_KB_DATA_DIR`` when
+    empty (the first start); None, and the data files served, when the schema predates it or
+    the seed files do not validate."""
+    from knowledge_base import default_spec_path
+
+    store = KbStore(db, clock, spec_path=default_spec_path(),
+                    today=local_date(clock, settings.timezone))
+    if not store.available():
+        log.warning("no knowledge-base tables (migrate): serving the data files")
+        return None
+    try:
+        seeded = store.seed(settings.kb_data_dir)
+    except Exception:
+        log.exception("the knowledge base could not be seeded from %s; serving the data files",
+                      settings.kb_data_dir.name)
+        return None
+    if seeded:
+        log.info("knowledge base seeded from the data files: %d entries", seeded)
+    return store
 
 
 class MenuHolder:
@@ -95,6 +125,8 @@ class Runtime:
     desk: AgentDesk | None = None  # agent states <-> Asterisk queue membership
     ivr_services: IvrServices | None = None  # self-services of the menu (selfservice/)
     answers_task: asyncio.Task[None] | None = None
+    # a publication reaches the knowledge base (and the answer audio) of this process
+    kb_reloads: KbReloads | None = None
     _file_labels: FileLabels | None = None  # the menu file's titles when no menu runs here
 
     @classmethod
@@ -107,6 +139,7 @@ class Runtime:
                                  max_failures=settings.spool_max_failures)
         runtime = cls(settings=settings, clock=clock, shared=shared, contact_log=contact_log,
                       notifier=notifier or Notifier(clock))
+        runtime.kb_reloads = KbReloads(shared.kb, answers=runtime._answer_audio)
         if settings.ami_enabled:
             runtime.menu = MenuHolder(settings)
             runtime.ami = AmiClient(
@@ -135,6 +168,9 @@ class Runtime:
             clock=clock, node_labels=runtime._node_titles, node=node,
             default_node=settings.node)
         return runtime
+
+    def _answer_audio(self) -> AnswerAudio | None:
+        return self.ivr_services.answers if self.ivr_services is not None else None
 
     def _node_titles(self) -> Mapping[str, str]:
         """The running menu's Chinese node titles; without a running menu (no AMI in this

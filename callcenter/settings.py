@@ -79,6 +79,17 @@ class Settings(BaseSettings):
     ticket_commitment_days: dict[str, int] = {"complaint": 5, "report": 15, "director": 5,
                                               "consult": 3}
     callback_due_hours: float = 4.0
+    # online consultation (callcenter/consult, docs/consultation.md): the SMS code's life and
+    # tries, how often one number and one client address may ask for a code, the page's
+    # session, the question's length and how many one number may submit a day
+    consult_code_ttl_s: int = Field(default=300, ge=30, le=3600)
+    consult_code_max_attempts: int = Field(default=5, ge=1, le=20)
+    consult_code_resend_s: int = Field(default=60, ge=1)
+    consult_codes_per_number_hour: int = Field(default=5, ge=1)
+    consult_codes_per_address_hour: int = Field(default=20, ge=1)
+    consult_session_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    consult_question_max_chars: int = Field(default=500, ge=10, le=4000)
+    consult_questions_per_day: int = Field(default=10, ge=1)
     # statistics (callcenter/stats, docs/metrics.md)
     stats_service_level_seconds: float = 20.0
     stats_short_abandon_seconds: float = 5.0

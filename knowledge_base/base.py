@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import pickle
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -27,6 +28,7 @@ from knowledge_base.loader import (
     DEFAULT_DATA_DIR,
     MAX_TOP,
     LoadResult,
+    check_entries,
     data_files,
     default_spec_path,
     hash_files,
@@ -47,6 +49,9 @@ _T = TypeVar("_T")
 MAX_STORED_VECTORS = 200_000
 
 Auto = Literal["auto"]
+EntrySource = Callable[[], Sequence[tuple[str, Mapping[str, Any]]]]
+"""Where a base kept outside the data files (a database) reads its entries from: ``(file,
+fields)`` pairs, validated as the files' entries are (`check_entries`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +86,16 @@ def _resources_hash() -> str:
     return digest.hexdigest()
 
 
+def _entries_hash(entries: Sequence[FaqEntry]) -> str:
+    """A hash of what the index is built from: the entries' fields, in order, not where they
+    were read (the data files and the database's copy of them share one cached index)."""
+    digest = hashlib.sha256()
+    for entry in entries:
+        digest.update(json.dumps(entry.to_dict(), ensure_ascii=False, sort_keys=True).encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
 class KnowledgeBase:
     """Holder of the current FAQ index.
 
@@ -98,8 +113,10 @@ class KnowledgeBase:
         embedder: Embedder | Auto | None = "auto",
         config: SearchConfig | None = None,
         clock: Callable[[], date] = date.today,
+        source: EntrySource | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
+        self.source = source
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.spec_path = (
             default_spec_path()
@@ -125,8 +142,10 @@ class KnowledgeBase:
         embedder: Embedder | Auto | None = "auto",
         config: SearchConfig | None = None,
         clock: Callable[[], date] = date.today,
+        source: EntrySource | None = None,
     ) -> KnowledgeBase:
-        """Create and load a base; raises `KnowledgeBaseError` when the data is broken."""
+        """Create and load a base; raises `KnowledgeBaseError` when the data is broken.
+        ``source``: read the entries from there instead of the data files."""
         kb = cls(
             data_dir,
             cache_dir=cache_dir,
@@ -134,6 +153,7 @@ class KnowledgeBase:
             embedder=embedder,
             config=config,
             clock=clock,
+            source=source,
         )
         kb.reload()
         return kb
@@ -161,7 +181,7 @@ class KnowledgeBase:
             result = self._load_data()
             if not result.ok:
                 raise KnowledgeBaseError(
-                    f"knowledge base {self.data_dir} refused: {len(result.errors)} error(s)"
+                    f"knowledge base {self._origin} refused: {len(result.errors)} error(s)"
                     + (", previous version kept" if self._current else ""),
                     result.errors,
                 )
@@ -182,12 +202,18 @@ class KnowledgeBase:
             engine = SearchEngine(data, analyzer, embedder, self.config)
             self._analyzer = analyzer
             self._current = _Loaded(engine, result, key)
-            _LOG.info("knowledge base loaded: %d entries from %s", len(data.entries), self.data_dir)
+            _LOG.info("knowledge base loaded: %d entries from %s", len(data.entries), self._origin)
             return result
+
+    @property
+    def _origin(self) -> str:
+        return "its entry source" if self.source is not None else str(self.data_dir)
 
     def _load_data(self) -> LoadResult:
         """Validated entries; a valid result is cached (parsing YAML is the slow part)."""
         today = self.clock()
+        if self.source is not None:
+            return check_entries(self.source(), self.spec_path, today)
         files = [self.data_dir] if self.data_dir.is_file() else data_files(self.data_dir)
         digest = hashlib.sha256()
         for part in (
@@ -227,7 +253,7 @@ class KnowledgeBase:
         digest = hashlib.sha256()
         for part in (
             ENGINE_VERSION,
-            result.data_hash,
+            _entries_hash(result.entries),
             _resources_hash(),
             embedder.name if embedder is not None else "no-embedder",
             self.config.build_key(),

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -374,8 +375,7 @@ def load_data(
         result.issues.append(
             ValidationIssue(str(data_dir), NO_ID, NO_ID, "no *.yaml data file found")
         )
-    entries: list[FaqEntry] = []
-    first_seen: dict[str, str] = {}
+    items: list[tuple[str, int, Any]] = []
     for path in result.files:
         file = str(path)
         try:
@@ -394,21 +394,73 @@ def load_data(
                 ValidationIssue(file, NO_ID, NO_ID, "top level must be a list of entries")
             )
             continue
-        for position, item in enumerate(raw, start=1):
-            entry = _check_entry(item, file, position, result.issues)
-            raw_id = item.get("id") if isinstance(item, dict) else None
-            if isinstance(raw_id, str) and raw_id.strip():
-                entry_id = raw_id.strip()
-                if entry_id in first_seen:
-                    result.issues.append(
-                        ValidationIssue(
-                            file, entry_id, "id", f"duplicate id (first in {first_seen[entry_id]})"
-                        )
+        items.extend((file, position, item) for position, item in enumerate(raw, start=1))
+    _check_items(result, items, spec_path, today, require_all=not single_file)
+    if result.files and not result.entries and not result.errors:
+        result.issues.append(ValidationIssue(str(data_dir), NO_ID, NO_ID, "no entry found"))
+    return result
+
+
+def check_entries(
+    items: Sequence[tuple[str, Mapping[str, Any]]],
+    spec_path: Path | None = None,
+    today: date | None = None,
+) -> LoadResult:
+    """Validate entries given as raw field mappings (``(file, fields)`` each, in order), as
+    `load_data` validates a file's: the knowledge base kept in a database is checked by the
+    same rules. ``data_hash`` is a hash of the fields (same entries, same hash)."""
+    today = today or date.today()
+    result = LoadResult()
+    digest = hashlib.sha256()
+    for file, raw in items:
+        digest.update(file.encode() + b"\0")
+        digest.update(json.dumps(raw, ensure_ascii=False, sort_keys=True, default=str).encode())
+        digest.update(b"\0")
+    result.data_hash = digest.hexdigest()
+    positions: dict[str, int] = {}
+    numbered: list[tuple[str, int, Any]] = []
+    for file, raw in items:
+        positions[file] = positions.get(file, 0) + 1
+        numbered.append((file, positions[file], dict(raw)))
+    # a spec id without an entry is no error here: staff may retire an entry the spec names
+    _check_items(result, numbered, spec_path, today, require_all=False)
+    if not result.entries and not result.errors:
+        result.issues.append(ValidationIssue("-", NO_ID, NO_ID, "no entry found"))
+    return result
+
+
+def check_entry(raw: Mapping[str, Any], file: str = "-") -> list[ValidationIssue]:
+    """The problems of one entry on its own (fields, key facts, dates): what an editor must
+    fix before the entry can be saved as a draft."""
+    issues: list[ValidationIssue] = []
+    _check_entry(dict(raw), file, 1, issues)
+    return issues
+
+
+def _check_items(
+    result: LoadResult,
+    items: Sequence[tuple[str, int, Any]],
+    spec_path: Path | None,
+    today: date,
+    require_all: bool,
+) -> None:
+    entries: list[FaqEntry] = []
+    first_seen: dict[str, str] = {}
+    for file, position, item in items:
+        entry = _check_entry(item, file, position, result.issues)
+        raw_id = item.get("id") if isinstance(item, dict) else None
+        if isinstance(raw_id, str) and raw_id.strip():
+            entry_id = raw_id.strip()
+            if entry_id in first_seen:
+                result.issues.append(
+                    ValidationIssue(
+                        file, entry_id, "id", f"duplicate id (first in {first_seen[entry_id]})"
                     )
-                    continue
-                first_seen[entry_id] = file
-            if entry is not None:
-                entries.append(entry)
+                )
+                continue
+            first_seen[entry_id] = file
+        if entry is not None:
+            entries.append(entry)
     if spec_path is not None:
         try:
             spec = load_spec(spec_path)
@@ -418,10 +470,7 @@ def load_data(
             )
         else:
             _check_against_spec(
-                entries, first_seen, spec, today, result.issues, require_all=not single_file
+                entries, first_seen, spec, today, result.issues, require_all=require_all
             )
     _check_ambiguity(entries, result.issues)
-    if result.files and not entries and not result.errors:
-        result.issues.append(ValidationIssue(str(data_dir), NO_ID, NO_ID, "no entry found"))
     result.entries = entries
-    return result

@@ -6,6 +6,7 @@ callers' questions, so that the two sides always meet in the same canonical form
 
 from __future__ import annotations
 
+import functools
 import logging
 import marshal
 import math
@@ -233,12 +234,20 @@ def _lazy_pinyin(text: str, split_other: bool) -> list[str]:
 
 def to_syllables(text: str) -> list[str]:
     """Toneless pinyin, one item per Hanzi; other characters kept as runs (digits, latin)."""
+    return list(_syllables(text))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _syllables(text: str) -> tuple[str, ...]:
+    # A pure function of the text (pypinyin's own dictionaries, never extended here), kept
+    # across index builds: a reload after one entry's edit converts only that entry's texts
+    # again (about half of a rebuild's time was pinyin of unchanged texts).
     out: list[str] = []
     for item in _lazy_pinyin(text, split_other=False):
         if _RE_PUNCT.fullmatch(item):
             continue
         out.extend(part for part in _RE_PUNCT.split(item) if part)
-    return out
+    return tuple(out)
 
 
 _FUZZY_INITIALS = (("zh", "z"), ("ch", "c"), ("sh", "s"))

@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,7 @@ CALL_LIMIT_S = 300
 TEST_STATE_DIR = PROJECT_ROOT / "var" / f"pbx-test-{PORT_BASE}"
 RECORDINGS_DIR = PROJECT_ROOT / "var" / f"recordings-test-{PORT_BASE}"
 SOUNDS_DIR = PROJECT_ROOT / "sounds" / "zh"
+REDIS_URL = "redis://127.0.0.1:6379/0"  # the shared Redis; each test its own key prefix
 PG_ADMIN_URL = os.environ.get(
     "HOTLINE_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
@@ -83,11 +84,16 @@ def serve_env(db_url: str, hours_file: Path, **extra: str) -> dict[str, str]:
     }
 
 
+def _health_ok(health: dict[str, object]) -> bool:
+    return health.get("status") == "ok"
+
+
 @contextlib.contextmanager
-def serving(env: dict[str, str], port: int, log_path: Path) -> Iterator[str]:
+def serving(env: dict[str, str], port: int, log_path: Path,
+            ready: Callable[[dict[str, object]], bool] = _health_ok) -> Iterator[str]:
     """`hotline serve` on ``port`` with ``env``, its output in ``log_path``: yields its base URL
-    once ``/api/v1/health`` says ok (fails with the log's tail if not within 60 s) and stops
-    the process on exit."""
+    once ``/api/v1/health`` says ok (or what ``ready`` accepts; fails with the log's tail if
+    not within 60 s) and stops the process on exit."""
     with log_path.open("wb") as log:
         proc = subprocess.Popen([str(Path(sys.executable).with_name("hotline")), "serve",
                                  "--port", str(port)], env=env, stdout=log,
@@ -99,13 +105,12 @@ def serving(env: dict[str, str], port: int, log_path: Path) -> Iterator[str]:
         while time.monotonic() < deadline and proc.poll() is None:
             try:
                 health = httpx.get(f"{base}/api/v1/health", timeout=2).json()
-                if health.get("status") == "ok":
+                if ready(health):
                     break
             except (httpx.HTTPError, ValueError):
                 pass
             time.sleep(0.3)
-        assert health.get("status") == "ok", (health,
-                                              log_path.read_text(errors="replace")[-3000:])
+        assert ready(health), (health, log_path.read_text(errors="replace")[-3000:])
         yield base
     finally:
         proc.terminate()
@@ -118,6 +123,52 @@ def serving(env: dict[str, str], port: int, log_path: Path) -> Iterator[str]:
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() == "true"
+
+
+def require_kannel() -> None:
+    """Skip without Kannel, saying why; with ``CI=true`` fail instead."""
+    import pytest
+
+    from callcenter.sms.gateway import host_support
+
+    reason = host_support()
+    if reason:
+        if in_ci():
+            pytest.fail(f"Kannel is required in CI but unavailable: {reason}", pytrace=False)
+        pytest.skip(f"Kannel unavailable: {reason}")
+
+
+@contextlib.contextmanager
+def kannel_for_serve(directory: Path, db_url: str, http_port: int, sms_port_base: int,
+                     **extra: str) -> Iterator[tuple[Any, dict[str, str]]]:
+    """The real Kannel and its simulated SMSC for a `hotline serve` on ``http_port``: yields
+    the gateway (``KannelGateway``) and the serve environment (``serve_env`` with the SMS
+    settings and ``extra``); stops Kannel on exit. Skips where Kannel cannot run (fails in
+    CI)."""
+    import pytest
+
+    from callcenter.settings import Settings
+    from callcenter.sms.gateway import GatewayError, KannelGateway, SmsPorts
+
+    require_kannel()
+    defaults = Settings()
+    kannel = KannelGateway(directory / "kannel", SmsPorts(sms_port_base),
+                           app_url=f"http://127.0.0.1:{http_port}",
+                           key=defaults.sms_gateway_key,
+                           sendsms_password=defaults.sms_sendsms_password)
+    env = serve_env(db_url, Path(__file__).parent / "data" / "hours_always_open.yaml",
+                    HOTLINE_SMS_PORT_BASE=str(kannel.ports.base),
+                    HOTLINE_SMS_STATE_DIR=str(kannel.state_dir),
+                    HOTLINE_SMS_APP_URL=kannel.app_url,
+                    HOTLINE_SMS_WORKER_INTERVAL_S="0.2", **extra)
+    try:
+        try:
+            kannel.start()
+        except GatewayError as exc:
+            pytest.fail(f"the Kannel gateway did not start: {exc}", pytrace=False)
+        yield kannel, env
+    finally:
+        kannel.stop()
 
 
 # the bridge logs in with the production account (only the rights it uses); tests place and

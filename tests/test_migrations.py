@@ -167,3 +167,67 @@ def test_recordings_migration_goes_down_and_up_keeping_queues(kind: str, tmp_pat
                     "('M-2', 'call', 'call-M-1.wav', '2026-11-28 01:00:00')"))
         finally:
             engine.dispose()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_consultation_migration_goes_down_and_up(kind: str, tmp_path: Path) -> None:
+    """0011 adds the consultation tables (codes, sessions, replies) and takes them away
+    again; the tickets they point at stay."""
+    tables = {"consult_codes", "consult_sessions", "consult_replies"}
+    with fresh_database(kind, tmp_path) as url:
+        engine = sa.create_engine(url)
+        try:
+            with engine.begin() as conn:
+                conn.execute(sa.text(
+                    "INSERT INTO tickets (ticket_no, kind, status, caller, linkedid, summary, "
+                    "created_at, due_at, updated_at) VALUES ('202612010001', 'consult', "
+                    "'open', '13800138000', 'web-1', 'q', '2026-12-01 02:00:00', "
+                    "'2026-12-04 09:30:00', '2026-12-01 02:00:00')"))
+                ticket_id = conn.execute(sa.text("SELECT id FROM tickets")).scalar()
+                conn.execute(sa.text(
+                    "INSERT INTO consult_replies (ticket_id, at, by, text) VALUES "
+                    f"({ticket_id}, '2026-12-01 03:00:00', 'agent1', 'a')"))
+            downgrade(url, "0010")
+            engine.dispose()
+            assert not tables & set(sa.inspect(engine).get_table_names())
+            with engine.begin() as conn:
+                assert conn.execute(sa.text("SELECT count(*) FROM tickets")).scalar() == 1
+            upgrade(url)
+            engine.dispose()
+            assert tables <= set(sa.inspect(engine).get_table_names())
+            with engine.begin() as conn:
+                conn.execute(sa.text(
+                    "INSERT INTO consult_codes (number, code_hash, created_at, expires_at) "
+                    "VALUES ('13800138000', 's$h', '2026-12-01 02:00:00', "
+                    "'2026-12-01 02:05:00')"))
+                row = conn.execute(sa.text(
+                    "SELECT attempts, address, used_at FROM consult_codes")).one()
+            assert tuple(row) == (0, "", None)
+        finally:
+            engine.dispose()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_kb_store_migration_goes_down_and_up(kind: str, tmp_path: Path) -> None:
+    """0012 adds the knowledge base's tables (entries, versions, drafts, seed files) and
+    takes them away again; a version is unique per entry."""
+    with fresh_database(kind, tmp_path) as url:
+        engine = sa.create_engine(url)
+        tables = ("kb_entries", "kb_versions", "kb_drafts", "kb_seed_files")
+        try:
+            downgrade(url, "0011")
+            engine.dispose()
+            assert not set(tables) & set(sa.inspect(engine).get_table_names())
+            upgrade(url)
+            engine.dispose()
+            assert set(tables) <= set(sa.inspect(engine).get_table_names())
+            insert = sa.text(
+                "INSERT INTO kb_versions (entry_id, version, fields, retired, author,"
+                " published_by, published_at, note) VALUES ('a.b', 1, '{}', false, 'x', 'y',"
+                " '2026-11-28 01:00:00', '')")
+            with engine.begin() as conn:
+                conn.execute(insert)
+            with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+                conn.execute(insert)
+        finally:
+            engine.dispose()

@@ -45,10 +45,22 @@ class DeskFront(Protocol):
         ...
 
 
-class LocalFront:
+class _NotesHere:
+    """Notes are rows in the database every process reaches: both fronts read and write
+    them through this process's desk."""
+
     def __init__(self, desk: AgentDesk) -> None:
         self.desk = desk
 
+    def save_note(self, linkedid: str, username: str, notes: str,
+                  disposition: str | None) -> CallNote:
+        return self.desk.save_note(linkedid, username, notes, disposition)
+
+    def notes(self, linkedid: str) -> Sequence[CallNote]:
+        return self.desk.notes(linkedid)
+
+
+class LocalFront(_NotesHere):
     async def state(self, username: str) -> dict[str, Any]:
         return self.desk.agent(username).as_json()
 
@@ -65,20 +77,13 @@ class LocalFront:
     async def handled(self, linkedid: str, username: str) -> bool:
         return await asyncio.to_thread(self.desk.handled, linkedid, username)
 
-    def save_note(self, linkedid: str, username: str, notes: str,
-                  disposition: str | None) -> CallNote:
-        return self.desk.save_note(linkedid, username, notes, disposition)
-
-    def notes(self, linkedid: str) -> Sequence[CallNote]:
-        return self.desk.notes(linkedid)
-
     async def push_queues(self) -> bool:
         return await self.desk.push_queues()
 
 
-class RemoteFront:
+class RemoteFront(_NotesHere):
     def __init__(self, desk: AgentDesk, commands: CommandClient, default_node: str) -> None:
-        self.desk = desk  # this process's desk without AMI: notes, contacts, users
+        super().__init__(desk)  # this process's desk without AMI: notes, contacts, users
         self.commands = commands
         self.default_node = default_node
 
@@ -122,13 +127,6 @@ class RemoteFront:
             return bool(await self._call(username, "on_call", linkedid=linkedid))
         except DeskError:
             return False
-
-    def save_note(self, linkedid: str, username: str, notes: str,
-                  disposition: str | None) -> CallNote:
-        return self.desk.save_note(linkedid, username, notes, disposition)
-
-    def notes(self, linkedid: str) -> Sequence[CallNote]:
-        return self.desk.notes(linkedid)
 
     async def push_queues(self) -> bool:
         nodes = await live_nodes(self.commands.bus)

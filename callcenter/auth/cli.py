@@ -15,7 +15,8 @@ app = typer.Typer(help="User accounts of the console and the API.", no_args_is_h
 @app.command("create")
 def create(
     username: Annotated[str, typer.Argument(help="Login name (letters, digits, _ -).")],
-    role: Annotated[Role, typer.Option(help="agent, expert, supervisor or admin.")] = Role.ADMIN,
+    role: Annotated[Role, typer.Option(
+        help="agent, expert, supervisor, admin, editor or reviewer.")] = Role.ADMIN,
     display_name: Annotated[str, typer.Option(help="Name shown in the console.")] = "",
     interface: Annotated[str | None, typer.Option(
         help="The agent's phone in Asterisk, e.g. PJSIP/agent1.")] = None,

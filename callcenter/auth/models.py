@@ -17,6 +17,8 @@ class Role(enum.StrEnum):
     EXPERT = "expert"
     SUPERVISOR = "supervisor"
     ADMIN = "admin"
+    EDITOR = "editor"      # knowledge base: writes drafts (callcenter/kb)
+    REVIEWER = "reviewer"  # knowledge base: publishes others' drafts, restores versions
 
 
 class User(Base):

@@ -1,4 +1,5 @@
-"""`hotline kb ...` commands: search the FAQ base, validate its data files."""
+"""`hotline kb ...` commands: search the FAQ base, validate its data files, export the live
+entries from the database as data files and import data files into it."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import sys
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -23,6 +24,9 @@ from knowledge_base import (
     default_spec_path,
     load_data,
 )
+
+if TYPE_CHECKING:
+    from callcenter.kb.services import KbStore
 
 app = typer.Typer(help="FAQ knowledge base: search and validation.", no_args_is_help=True)
 
@@ -145,3 +149,51 @@ def validate(
     typer.echo(summary, err=True)
     if errors:
         raise typer.Exit(1)
+
+
+def _store() -> KbStore:
+    """The database's store, seeded from the data files when empty (as the server does)."""
+    from callcenter.db import Database
+    from callcenter.runtime import live_store
+
+    settings = get_settings()
+    store = live_store(settings, Database(settings.database_url), clock_of(settings))
+    if store is None:
+        typer.echo("知识库数据表不存在或种子数据无效：请先运行 hotline migrate（见日志）", err=True)
+        raise typer.Exit(2)
+    return store
+
+
+@app.command("export")
+def export(
+    target: Annotated[Path | None, typer.Argument(
+        help="Folder to write the *.yaml files into (default: HOTLINE_KB_DATA_DIR).")] = None,
+) -> None:
+    """Write the live entries from the database as data files (the seed format); an entry
+    unchanged since the seed is written exactly as the seed file had it."""
+    folder = target if target is not None else get_settings().kb_data_dir
+    written = _store().export_dir(folder)
+    typer.echo(f"{len(written)} file(s) written to {folder}")
+
+
+@app.command("import")
+def import_(
+    source: Annotated[Path | None, typer.Argument(
+        help="Data folder or file to import (default: HOTLINE_KB_DATA_DIR).")] = None,
+    retire_missing: Annotated[bool, typer.Option(
+        "--retire-missing", help="Retire the live entries the files do not hold.")] = False,
+    actor: Annotated[str, typer.Option(help="Who imports (the versions' author).")] = "import",
+) -> None:
+    """Import data files into the database: each entry that differs from the live one becomes
+    a new published version (running processes reload on their next start or publication)."""
+    from callcenter.kb.services import KbInvalid
+
+    folder = source if source is not None else get_settings().kb_data_dir
+    try:
+        changed = _store().import_dir(folder, actor, retire_missing=retire_missing)
+    except KbInvalid as exc:
+        for error in exc.errors or ():
+            typer.echo(f"{error['loc'][-1]}: {error['msg']}", err=True)
+        typer.echo(exc.detail, err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"{changed} entr{'y' if changed == 1 else 'ies'} changed")

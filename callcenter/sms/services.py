@@ -218,27 +218,35 @@ class SmsService:
         return mo, [mt]
 
     async def send(self, number: str, text: str, linkedid: str = "", intent: str = "",
-                   offer: str | None = None) -> SmsMessage:
+                   offer: str | None = None, *, stored_text: str | None = None
+                   ) -> SmsMessage:
         """Record and send one text to ``number`` (Kannel splits it), within the sending
         limits: over one, the text is held and goes when its slot comes
-        (:meth:`dispatch_due`); beyond the storm backlog it is cut (``suppressed``)."""
+        (:meth:`dispatch_due`); beyond the storm backlog it is cut (``suppressed``).
+
+        ``stored_text``: what the record keeps instead of ``text`` (a verification code
+        masked, same length: the segments counted are the text's). Such a text is never
+        held (the record could not send it later): over a limit it is ``suppressed``."""
         async with self._lock:
-            mt = await asyncio.to_thread(self._admit, number, text, linkedid, intent, offer)
+            mt = await asyncio.to_thread(self._admit, number, stored_text or text, linkedid,
+                                         intent, offer, stored_text is None)
         if mt.status == MtStatus.QUEUED:
-            await self._hand_over(mt)
+            await self._hand_over(mt, text)
         return mt
 
-    async def _hand_over(self, mt: SmsMessage) -> None:
+    async def _hand_over(self, mt: SmsMessage, text: str | None = None) -> None:
         problem = "no SMS gateway" if self.sender is None else \
-            await self.sender.send(mt.number, mt.text, mt.id)
+            await self.sender.send(mt.number, text if text is not None else mt.text, mt.id)
         if problem is not None:
             log.warning("SMS: text %s to the gateway failed: %s", mt.id, problem)
             await asyncio.to_thread(self._set_status, mt.id, MtStatus.FAILED)
+            mt.status = str(MtStatus.FAILED)
 
     def _admit(self, number: str, text: str, linkedid: str, intent: str,
-               offer: str | None) -> SmsMessage:
+               offer: str | None, may_hold: bool = True) -> SmsMessage:
         """Store one outgoing text: queued (to go now), held (over a limit, or behind texts
-        held for the number) or suppressed (a reply storm to the number)."""
+        held for the number) or suppressed (a reply storm to the number, or over a limit
+        when it may not be held)."""
         now = self.clock()
         with self.db.transaction() as session:
             held = session.scalar(select(func.count()).select_from(SmsMessage).where(
@@ -248,6 +256,8 @@ class SmsService:
             else:
                 slot = self._slot(session, number, now)
                 status = MtStatus.QUEUED if held == 0 and slot <= now else MtStatus.HELD
+                if status is MtStatus.HELD and not may_hold:
+                    status, slot = MtStatus.SUPPRESSED, None
             message = SmsMessage(
                 direction=str(Direction.MT), number=number[:32],
                 service_number=self.service_number, text=text, segments=segments(text),
@@ -258,7 +268,10 @@ class SmsService:
             session.add(message)
             session.flush()
             session.expunge(message)
-        if status is MtStatus.SUPPRESSED:
+        if status is MtStatus.SUPPRESSED and held < self.limits.storm_backlog:
+            log.warning("SMS: text %s (%s) to %s over the sending limits and not to be held: "
+                        "not sent", message.id, intent or "-", mask(number))
+        elif status is MtStatus.SUPPRESSED:
             log.warning("SMS: reply storm to %s cut: %d texts already held for it, text %s "
                         "(%s) not sent", mask(number), held, message.id, intent or "-")
         elif status is MtStatus.HELD:

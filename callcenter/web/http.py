@@ -20,14 +20,24 @@ async def root() -> RedirectResponse:
     return RedirectResponse("/console")
 
 
+def html_page(path: Path) -> FileResponse:
+    """A page of ours (never cached: a new release is seen at the next load)."""
+    return FileResponse(path, media_type="text/html; charset=utf-8", headers=HEADERS)
+
+
+def static_asset(directory: Path, assets: set[str], name: str) -> FileResponse:
+    """One of the files listed in ``assets`` (read once at start-up) of ``directory``;
+    any other name: 404."""
+    if name not in assets:
+        raise HTTPException(404, "文件不存在")
+    return FileResponse(directory / name, headers=HEADERS)
+
+
 @router.get("/console")
 async def console() -> FileResponse:
-    return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8",
-                        headers=HEADERS)
+    return html_page(STATIC / "index.html")
 
 
 @router.get("/console/static/{name}")
 async def asset(name: str) -> FileResponse:
-    if name not in ASSETS:
-        raise HTTPException(404, "文件不存在")
-    return FileResponse(STATIC / name, headers=HEADERS)
+    return static_asset(STATIC, ASSETS, name)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+import redis
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import delete
@@ -24,7 +26,7 @@ from ivr.ami.client import AmiClient
 from ivr.pbx.sandbox import AsteriskSandbox
 from tests.callcenter.util import PASSWORD, bearer, ensure_user, token_for
 from tests.conftest import DATABASES, fresh_database
-from tests.support import HTTP_TEST_PORT, SUITE_CLOCK, driver_ami, serve_env, serving
+from tests.support import HTTP_TEST_PORT, REDIS_URL, SUITE_CLOCK, driver_ami, serve_env, serving
 
 ROLES = ("agent", "expert", "supervisor", "admin")
 
@@ -38,6 +40,19 @@ def _light_password_hashing() -> Iterator[None]:
         patch.setattr(auth_services, "_hasher", light)
         patch.setattr(auth_services, "_DUMMY_HASH", light.hash("not-a-real-password"))
         yield
+
+
+@pytest.fixture
+def prefix() -> Iterator[str]:
+    """A Redis key prefix of the test's own (runs and workers never hear each other); its keys
+    are deleted afterwards."""
+    name = f"hotline-test-{uuid.uuid4().hex[:12]}"
+    yield name
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=f"{name}:*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
 
 
 @pytest.fixture

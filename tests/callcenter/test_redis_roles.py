@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -29,20 +28,9 @@ from callcenter.notify.redisbus import RedisNotifier
 from callcenter.queues.services import QueueService
 from callcenter.settings import Settings
 from tests.callcenter.util import PASSWORD, bearer, ensure_user
-from tests.support import SUITE_CLOCK
+from tests.support import REDIS_URL, SUITE_CLOCK
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-@pytest.fixture
-def prefix() -> Iterator[str]:
-    name = f"hotline-test-{uuid.uuid4().hex[:12]}"
-    yield name
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=f"{name}:*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
+# the fixture `prefix` (a key prefix of the test's own): tests/callcenter/conftest.py
 
 
 def ringing(caller: str) -> CallRinging:

@@ -28,24 +28,22 @@ from callcenter.contacts.models import Contact
 from callcenter.contacts.services import ContactService
 from callcenter.db import Database
 from callcenter.invoices.services import InvoiceService
-from callcenter.settings import PROJECT_ROOT, Settings, get_settings
+from callcenter.settings import Settings, get_settings
 from callcenter.sms.codec import UCS2_PART, AirMessage, Received, reassemble, segments
 from callcenter.sms.gateway import (
-    GatewayError,
     HandsetLog,
     KannelGateway,
     SmsPorts,
-    host_support,
 )
 from callcenter.sms.models import SmsMessage, SmsOptOut, SmsSubscription
 from callcenter.sms.services import MENU, OPT_OUT_DONE
 from callcenter.sms.survey import SURVEY_TEXT, SURVEY_THANKS
-from ivr.clock import local_date
 from ivr.events import EventKind
 from ivr.ports import ContactEvent
 from knowledge_base import KnowledgeBase
 from tests.conftest import fresh_database
-from tests.support import PORT_BASE, SUITE_CLOCK, in_ci, serving_app
+from tests.sms.kannel import lexical_kb, running
+from tests.support import PORT_BASE, SUITE_CLOCK, require_kannel, serving_app
 
 pytestmark = pytest.mark.kannel
 PHONE = "13800138000"
@@ -72,11 +70,7 @@ class Gateway:
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    reason = host_support()
-    if reason:
-        if in_ci():
-            pytest.fail(f"Kannel is required in CI but unavailable: {reason}", pytrace=False)
-        pytest.skip(f"Kannel unavailable: {reason}")
+    require_kannel()
     directory = tmp_path_factory.mktemp("sms")
     with fresh_database("postgresql", directory) as url:
         yield from _gateway(directory, url)
@@ -90,11 +84,7 @@ def _gateway(directory: Path, url: str) -> Iterator[Gateway]:
                         sms_port_base=PORT_BASE + 400, sms_state_dir=directory / "kannel",
                         sms_app_url=f"http://127.0.0.1:{http_port}",
                         sms_limit_per_number_minute=3, sms_worker_interval_s=0.2)
-    # the repository's knowledge base on its lexical path (the sentence encoder takes a
-    # minute to load; the decision is the same code)
-    kb = KnowledgeBase.load(PROJECT_ROOT / "knowledge_base" / "data", cache_dir=None,
-                            spec_path=None, embedder=None,
-                            clock=local_date(SUITE_CLOCK, settings.timezone))
+    kb = lexical_kb(settings.timezone)
     clock = ShiftedClock()
     api = create_app(settings, clock)
     kannel = KannelGateway(settings.sms_state_dir, SmsPorts(settings.sms_port_base),
@@ -103,14 +93,9 @@ def _gateway(directory: Path, url: str) -> Iterator[Gateway]:
     with serving_app(api, http_port):
         api.state.knowledge_base = kb
         try:
-            kannel.start()
-        except GatewayError as exc:
-            kannel.stop()
-            pytest.fail(f"the Kannel gateway did not start: {exc}", pytrace=False)
-        try:
-            yield Gateway(kannel, db, kb, clock)
+            with running(kannel):
+                yield Gateway(kannel, db, kb, clock)
         finally:
-            kannel.stop()
             db.dispose()
 
 

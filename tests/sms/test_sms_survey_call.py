@@ -14,13 +14,12 @@ import pytest
 
 from callcenter.contacts.services import ContactService
 from callcenter.db import Database
-from callcenter.settings import Settings
 from callcenter.sms.codec import AirMessage, reassemble
-from callcenter.sms.gateway import GatewayError, HandsetLog, KannelGateway, SmsPorts, host_support
+from callcenter.sms.gateway import HandsetLog
 from callcenter.sms.survey import SURVEY_TEXT, SURVEY_THANKS
 from ivr.pbx.sandbox import AsteriskSandbox
 from tests.conftest import fresh_database
-from tests.support import CALL_LIMIT_S, PORT_BASE, in_ci, serve_env, serving
+from tests.support import CALL_LIMIT_S, PORT_BASE, kannel_for_serve, serving
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.kannel]
 
@@ -30,65 +29,43 @@ CALLER = "13800000001"
 
 def test_a_served_call_gets_the_survey_text_and_its_reply_rates_that_call(
         pbx: AsteriskSandbox, tmp_path: Path) -> None:
-    reason = host_support()
-    if reason:
-        if in_ci():
-            pytest.fail(f"Kannel is required in CI but unavailable: {reason}", pytrace=False)
-        pytest.skip(f"Kannel unavailable: {reason}")
     http_port = PORT_BASE + 475
-    defaults = Settings()
-    kannel = KannelGateway(tmp_path / "kannel", SmsPorts(PORT_BASE + 420),
-                           app_url=f"http://127.0.0.1:{http_port}",
-                           key=defaults.sms_gateway_key,
-                           sendsms_password=defaults.sms_sendsms_password)
-    with fresh_database("postgresql", tmp_path) as url:
-        env = serve_env(url, Path(__file__).parents[1] / "data" / "hours_always_open.yaml",
-                        HOTLINE_SMS_PORT_BASE=str(kannel.ports.base),
-                        HOTLINE_SMS_STATE_DIR=str(kannel.state_dir),
-                        HOTLINE_SMS_APP_URL=kannel.app_url,
-                        HOTLINE_SMS_WORKER_INTERVAL_S="0.2",
-                        HOTLINE_SMS_SURVEY_ENABLED="true")
+    with fresh_database("postgresql", tmp_path) as url, \
+            kannel_for_serve(tmp_path, url, http_port, PORT_BASE + 420,
+                             HOTLINE_SMS_SURVEY_ENABLED="true") as (kannel, env), \
+            serving(env, http_port, tmp_path / "serve.log"):
+        handset = HandsetLog(kannel.handset_log)
+        # 1 1 1: consultation, VAT, the VAT law FAQ: served by the menu
+        call = subprocess.run(
+            [HOTLINE, "pbx", "call", "12366", "--digits", "111", "--number", CALLER,
+             "--http-port", str(http_port)],
+            env=env, capture_output=True, text=True, timeout=CALL_LIMIT_S,
+            check=False)
+        assert call.returncode == 0, call.stderr[-3000:]
+        contact = json.loads(call.stdout)
+        assert contact["outcome"] == "self_service"
+        parts: list[AirMessage] = []
+        deadline = time.monotonic() + 30
+        done: list[str] = []
+        while not done and time.monotonic() < deadline:
+            kannel.poke()
+            parts += [m for m in handset.read() if m.receiver == CALLER]
+            done = [r.text for r in reassemble(parts)[0]]
+            time.sleep(0.1)
+        assert done == [SURVEY_TEXT]
+        thanks = kannel.converse(CALLER, "1")
+        assert [r.text for r in thanks.replies] == [SURVEY_THANKS]
+        db = Database(url)
         try:
-            kannel.start()
-        except GatewayError as exc:
-            kannel.stop()
-            pytest.fail(f"the Kannel gateway did not start: {exc}", pytrace=False)
-        try:
-            with serving(env, http_port, tmp_path / "serve.log"):
-                handset = HandsetLog(kannel.handset_log)
-                # 1 1 1: consultation, VAT, the VAT law FAQ: served by the menu
-                call = subprocess.run(
-                    [HOTLINE, "pbx", "call", "12366", "--digits", "111", "--number", CALLER,
-                     "--http-port", str(http_port)],
-                    env=env, capture_output=True, text=True, timeout=CALL_LIMIT_S,
-                    check=False)
-                assert call.returncode == 0, call.stderr[-3000:]
-                contact = json.loads(call.stdout)
-                assert contact["outcome"] == "self_service"
-                parts: list[AirMessage] = []
-                deadline = time.monotonic() + 30
-                done: list[str] = []
-                while not done and time.monotonic() < deadline:
-                    kannel.poke()
-                    parts += [m for m in handset.read() if m.receiver == CALLER]
-                    done = [r.text for r in reassemble(parts)[0]]
-                    time.sleep(0.1)
-                assert done == [SURVEY_TEXT]
-                thanks = kannel.converse(CALLER, "1")
-                assert [r.text for r in thanks.replies] == [SURVEY_THANKS]
-                db = Database(url)
-                try:
-                    rated = ContactService(db).get_by_linkedid(contact["linkedid"])
-                finally:
-                    db.dispose()
-                assert rated is not None
-                assert (rated.medium, rated.survey_score) == ("phone", 1)
-                surveys = [(e.data["node"], e.data.get("score")) for e in rated.events
-                           if e.kind == "survey"]
-                # the menu offered its survey after the answer and the caller (SIPp) pressed
-                # nothing: no rating, so the text went; its reply is the call's rating
-                assert surveys[-1] == ("sms", 1)
-                assert [s for s in surveys if s[0] == "sms"] == [("sms", 1)]
-                assert all(score is None for node, score in surveys if node != "sms")
+            rated = ContactService(db).get_by_linkedid(contact["linkedid"])
         finally:
-            kannel.stop()
+            db.dispose()
+        assert rated is not None
+        assert (rated.medium, rated.survey_score) == ("phone", 1)
+        surveys = [(e.data["node"], e.data.get("score")) for e in rated.events
+                   if e.kind == "survey"]
+        # the menu offered its survey after the answer and the caller (SIPp) pressed
+        # nothing: no rating, so the text went; its reply is the call's rating
+        assert surveys[-1] == ("sms", 1)
+        assert [s for s in surveys if s[0] == "sms"] == [("sms", 1)]
+        assert all(score is None for node, score in surveys if node != "sms")

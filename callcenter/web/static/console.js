@@ -2,7 +2,8 @@
 "use strict";
 
 const API = "/api/v1";
-const ROLE_TITLES = { agent: "坐席", expert: "专家", supervisor: "班长", admin: "管理员" };
+const ROLE_TITLES = { agent: "坐席", expert: "专家", supervisor: "班长", admin: "管理员",
+  editor: "知识库编辑", reviewer: "知识库审核员" };
 const OUTCOME_TITLES = {
   answered: "人工接听", self_service: "自助服务", abandoned_ivr: "导航中放弃",
   abandoned_queue: "排队中放弃", callback_requested: "预约回电", message_left: "留言",
@@ -62,7 +63,8 @@ $("btn-signout").addEventListener("click", async () => {
 function signedOut() {
   state.me = null;
   if (state.ws) { state.ws.onclose = null; state.ws.close(); state.ws = null; }
-  for (const id of ["agent-view", "supervisor-view", "admin-view", "work-view", "whoami"]) {
+  for (const id of ["agent-view", "supervisor-view", "admin-view", "work-view", "kbops-view",
+    "whoami"]) {
     show(id, false);
   }
   show("login-view", true);
@@ -424,7 +426,7 @@ async function supervise(username, body) {
 
 // -- tickets and callbacks ----------------------------------------------------------------
 
-const TICKET_KINDS = { complaint: "投诉", report: "举报", director: "局长热线", consult: "短信咨询" };
+const TICKET_KINDS = { complaint: "投诉", report: "举报", director: "局长热线", consult: "咨询" };
 const TICKET_STATUS = { open: "待处理", in_progress: "处理中", answered: "已答复", closed: "已办结" };
 const NEXT_STATUS = { open: ["in_progress", "closed"], in_progress: ["answered", "closed"],
   answered: ["closed"], closed: [] };
@@ -469,6 +471,8 @@ async function loadWork() {
     for (const t of tickets.filter((x) => x.status !== "closed")) {
       const row = document.createElement("tr");
       row.dataset.ticket = t.ticket_no;
+      row.dataset.kind = t.kind;
+      row.dataset.linkedid = t.linkedid;
       if (late.has(t.ticket_no)) row.className = "late";
       cells(row, [t.ticket_no, TICKET_KINDS[t.kind] || t.kind, TICKET_STATUS[t.status] || t.status,
         t.caller, t.owner || "（未分派）", new Date(t.due_at).toLocaleString("zh-CN")]);
