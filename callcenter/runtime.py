@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,7 @@ from callcenter.notify.services import Notifier
 from callcenter.queues.services import QueueService
 from callcenter.recordings.services import RecordingWatcher, recording_service
 from callcenter.settings import Settings
+from callcenter.stats.labels import FileLabels
 from callcenter.tickets.services import IvrTicketDesk, TicketService
 from ivr.ami.client import AmiClient
 from ivr.bridge import IvrBridge
@@ -125,6 +127,7 @@ class Runtime:
     answers_task: asyncio.Task[None] | None = None
     # a publication reaches the knowledge base (and the answer audio) of this process
     kb_reloads: KbReloads | None = None
+    _file_labels: FileLabels | None = None  # the menu file's titles when no menu runs here
 
     @classmethod
     def build(cls, settings: Settings, contacts: ContactService, clock: Clock,
@@ -169,9 +172,14 @@ class Runtime:
     def _answer_audio(self) -> AnswerAudio | None:
         return self.ivr_services.answers if self.ivr_services is not None else None
 
-    def _node_titles(self) -> dict[str, str]:
-        """The running menu's Chinese node titles (none without a menu)."""
-        return self.menu.menu.titles() if self.menu is not None else {}
+    def _node_titles(self) -> Mapping[str, str]:
+        """The running menu's Chinese node titles; without a running menu (no AMI in this
+        process: the console's API role) the menu file's, as the statistics read them."""
+        if self.menu is not None:
+            return self.menu.menu.titles()
+        if self._file_labels is None:
+            self._file_labels = FileLabels(self.settings.menu_file, self.settings.kb_data_dir)
+        return self._file_labels.nodes()
 
     async def start(self) -> None:
         self.contact_log.start()

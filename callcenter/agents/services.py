@@ -45,6 +45,7 @@ from callcenter.db import Database
 from callcenter.notify.messages import CallRinging, QueueBoard
 from callcenter.notify.services import Notifier
 from callcenter.queues.services import QueueService
+from callcenter.taxpayers.services import TaxpayerService
 from ivr.ami.client import AmiClient
 from ivr.clock import Clock
 from ivr.events import AgentTransfer, Json
@@ -88,7 +89,8 @@ class AgentDesk:
         notify = DeskNotifier(notifier)
         transitions = AgentTransitions(store, members, notify, clock=clock,
                                        wrapup_seconds=wrapup_seconds)
-        cards = CallCards(contacts, clock, recorder, node_labels)
+        cards = CallCards(contacts, clock, recorder, node_labels,
+                          registered=TaxpayerService(db, clock).registered)
         events = DeskEvents(store, transitions, members, notify, cards, queues, clock=clock,
                             recorder=recorder, callbacks=callbacks)
         if ami is not None:

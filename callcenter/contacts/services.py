@@ -232,6 +232,8 @@ class ContactFilters:
     # only contacts this agent was connected to (any of the agents of a transferred call)
     handled_by: str | None = None
     linkedid: str | None = None
+    # contacts from any of these numbers (the call card: the caller and the taxpayer's mobile)
+    callers: tuple[str, ...] | None = None
 
     def apply(self, query: Select[tuple[Contact]]) -> Select[tuple[Contact]]:
         if self.start is not None:
@@ -246,6 +248,8 @@ class ContactFilters:
             query = query.where(Contact.agent == self.agent)
         if self.caller:
             query = query.where(Contact.caller_number == self.caller)
+        if self.callers:
+            query = query.where(Contact.caller_number.in_(self.callers))
         if self.handled_by is not None:
             query = query.where(Contact.id.in_(handled_by(self.handled_by)))
         if self.linkedid:

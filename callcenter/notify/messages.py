@@ -120,8 +120,10 @@ class CallbackOffered(Notification, name="callback_offered"):
 @dataclass(frozen=True, kw_only=True)
 class CallRinging(Notification, name="call_ringing"):
     """The call card, when the agent's phone rings: the caller, the IVR path (node ids and
-    their Chinese titles), keys, FAQ answers heard (id, question, node, node_label), the
-    caller's words, the taxpayer, the wait and previous contacts."""
+    their Chinese titles; ``ivr_steps``: per node of the path its title, the keys pressed
+    there and the FAQ questions heard there), keys, FAQ answers heard (id, question, node,
+    node_label), the caller's words, the taxpayer, the wait and previous contacts on any
+    channel (``medium``: phone | sms | web)."""
 
     TYPE: ClassVar[str | None] = "ringing"
 
@@ -137,6 +139,7 @@ class CallRinging(Notification, name="call_ringing"):
     taxpayer: str | None
     wait_s: float | None
     previous: tuple[Mapping[str, Json], ...] = field(default_factory=tuple)
+    ivr_steps: tuple[Mapping[str, Json], ...] = field(default_factory=tuple)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -26,12 +26,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import yaml
 from sqlalchemy import delete, insert, select
 
 from callcenter.contacts.models import Contact, ContactEventRow
 from callcenter.db import Database
 from callcenter.settings import PROJECT_ROOT
+from callcenter.stats import labels
+from callcenter.stats.labels import FaqEntry
 from ivr.clock import Clock
 from ivr.events import (
     AgentCompleted,
@@ -64,22 +65,11 @@ CATEGORY_NODES = ["cat_vat", "cat_iit", "cat_cit", "cat_invoice", "cat_ssc"]
 PAUSE_FREE_OTHER = ["abandoned_queue", "abandoned_ivr", "message_left", "callback_requested"]
 
 
-@dataclass(frozen=True)
-class DemoFaq:
-    """An entry of the knowledge base, as the FAQ node's faq_played event names it."""
-
-    id: str
-    question: str
-    category: str
+DemoFaq = FaqEntry  # an entry of the knowledge base, as the FAQ node's faq_played event names it
 
 
 def faq_entries(data_dir: Path = PROJECT_ROOT / "knowledge_base" / "data") -> list[DemoFaq]:
-    entries: list[DemoFaq] = []
-    for path in sorted(data_dir.glob("*.yaml")):
-        for item in yaml.safe_load(path.read_text(encoding="utf-8")) or []:
-            entries.append(DemoFaq(str(item["id"]), str(item.get("question", "")),
-                                   str(item.get("category", ""))))
-    return entries or [DemoFaq(faq_id, "", "") for faq_id in FALLBACK_FAQS]
+    return labels.faq_entries(data_dir) or [DemoFaq(faq_id, "", "") for faq_id in FALLBACK_FAQS]
 
 
 def hour_weight(minute_of_day: int) -> float:

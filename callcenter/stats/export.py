@@ -21,11 +21,14 @@ from openpyxl.cell import WriteOnlyCell
 HEADERS: dict[str, str] = {
     "start": "时段开始",
     "channel": "渠道",
-    "queue": "队列",
+    "title": "队列",
+    "queue": "队列编号",
     "agent": "坐席",
     "agent_name": "坐席姓名",
-    "node": "菜单节点",
-    "faq_id": "知识条目",
+    "label": "菜单节点",
+    "node": "节点编号",
+    "question": "知识条目",
+    "faq_id": "条目编号",
     "type": "工单类型",
     "contacts": "来电总量",
     "automatic_voice": "自动语音服务量",
@@ -93,9 +96,11 @@ HEADERS: dict[str, str] = {
 CHANNEL_HEADERS = {**HEADERS, "contacts": "联系总量", "answered": "人工服务量"}
 CHANNEL_TITLES = {"phone": "电话", "sms": "短信", "web": "网上咨询"}
 
-CONTACT_HEADERS = ["编号", "通话标识", "来电号码", "开始时间", "结束时间", "结果", "队列", "坐席",
-                   "语音导航时长(秒)", "排队时长(秒)", "通话时长(秒)", "最后节点", "对账关闭",
-                   "渠道"]
+CONTACT_HEADERS = ["编号", "通话标识", "来电号码", "开始时间", "结束时间", "结果", "队列",
+                   "队列编号", "坐席", "语音导航时长(秒)", "排队时长(秒)", "通话时长(秒)",
+                   "最后节点", "最后节点编号", "对账关闭", "渠道"]
+# the queue and the last menu node by their words, each followed by its id
+# (callcenter.stats.reports.named_contact_row)
 
 SHEET_TITLES = {"summary": "总体", "channels": "渠道", "queues": "队列", "agents": "坐席",
                 "nodes": "菜单节点", "faqs": "知识条目", "tickets": "工单", "quality": "质检评分",

@@ -4,7 +4,7 @@ contact-level export rows and the live wallboard snapshot. Every figure goes thr
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from callcenter.contacts.models import Contact, ContactEventRow, Outcome
 from callcenter.db import Database
 from callcenter.stats.dialect import epoch_of, group_key, start_of_key
+from callcenter.stats.labels import Labels, NoLabels
 from callcenter.stats.metrics import (
     ChannelCounts,
     Counts,
@@ -77,8 +78,10 @@ class Reports:
     def __init__(self, db: Database, rollups: Rollups, thresholds: Thresholds, *,
                  agents: AgentActivitySource, tickets: TicketSource | None,
                  contacts: ContactSource, sms: SmsSource, clock: Clock,
-                 quality: QualitySource | None = None) -> None:
+                 quality: QualitySource | None = None,
+                 labels: Labels | None = None) -> None:
         self.db = db
+        self.labels: Labels = labels or NoLabels()  # the words of node, FAQ and queue ids
         self.rollups = rollups
         self.thresholds = thresholds
         self.agent_source = agents
@@ -117,12 +120,13 @@ class Reports:
         _calls_only(channel)
         series = self.rollups.queue_series(rng)
         queues = series.keys()
+        titles = self.labels.queues()
         return {
             **self._meta(rng),
             "total": derive(series.total(), contact_level=False),
-            "queues": [{"queue": q, **derive(series.total(q), contact_level=False)}
-                       for q in queues],
-            "series": [{"start": rng.local(s).isoformat(), "queue": q,
+            "queues": [{"queue": q, "title": titles.get(q, q),
+                        **derive(series.total(q), contact_level=False)} for q in queues],
+            "series": [{"start": rng.local(s).isoformat(), "queue": q, "title": titles.get(q, q),
                         **derive(series.rows[(s, q)], contact_level=False)}
                        for s in rng.interval_starts() for q in queues
                        if (s, q) in series.rows],
@@ -237,6 +241,7 @@ class Reports:
                                         {"entered": 0, "dropped": 0})
                 cell["dropped"] += int(n)
         report = self._keyed_report(rng, table, "node", {"drop_rate": ("dropped", "entered")})
+        _name(report, "node", "label", self.labels.nodes())
         return {**report, "channel": channel.value}
 
     def faqs(self, rng: ReportRange, channel: Channel = Channel.PHONE) -> dict[str, Any]:
@@ -249,6 +254,7 @@ class Reports:
             table.setdefault((start, faq), {"played": 0, "escalated": 0})["escalated"] += n
         report = self._keyed_report(rng, table, "faq_id",
                                     {"escalation_rate": ("escalated", "played")})
+        _name(report, "faq_id", "question", self.labels.faqs())
         return {**report, "channel": channel.value}
 
     def tickets(self, rng: ReportRange, channel: Channel | None = None) -> dict[str, Any]:
@@ -383,8 +389,10 @@ class Reports:
         if rng.end - rng.start > timedelta(days=MAX_EXPORT_CONTACT_DAYS):
             raise StatsInputError(
                 f"联系记录导出最多 {MAX_EXPORT_CONTACT_DAYS} 天")
-        yield from self.contact_source.contact_rows(
-            rng.start, rng.end, channel.value if channel is not None else None)
+        nodes, queues = self.labels.nodes(), self.labels.queues()
+        for row in self.contact_source.contact_rows(
+                rng.start, rng.end, channel.value if channel is not None else None):
+            yield named_contact_row(row, nodes, queues)
 
 
     # -- live -------------------------------------------------------------------------------
@@ -395,33 +403,40 @@ class Reports:
         now = now or self.clock()
         tz = ZoneInfo(self.rollups.timezone)
         open_now = self.contact_source.open_contacts(now - timedelta(days=1))
+        # every configured queue, nobody waiting in it or not, in the console's order; then a
+        # queue callers wait in that is not configured (any more)
+        titles = self.labels.queues()
+        waiting = {q.queue: q for q in open_now.queues}
         queues = []
         longest = 0.0
-        for q in open_now.queues:
-            wait = max(0.0, (now - q.since).total_seconds()) if q.since else 0.0
+        for name in [*titles, *sorted(n for n in waiting if n not in titles)]:
+            q = waiting.get(name)
+            wait = max(0.0, (now - q.since).total_seconds()) if q and q.since else 0.0
             longest = max(longest, wait)
-            queues.append({"queue": q.queue, "waiting": q.waiting,
-                           "longest_wait": round(wait, 1)})
+            queues.append({"queue": name, "title": titles.get(name) or name,
+                           "waiting": q.waiting if q else 0, "longest_wait": round(wait, 1)})
         local_now = now.astimezone(tz)
         day_start = datetime.combine(local_now.date(), time(), tz).astimezone(UTC)
         end_epoch = (int(now.timestamp()) // BUCKET_SECONDS + 1) * BUCKET_SECONDS
         rng = ReportRange(day_start, datetime.fromtimestamp(end_epoch, UTC), Interval.HOUR, tz)
         today = self.rollups.summary_series(rng).total()
         figures = derive(today)
-        states: dict[str, int] = {}
+        # every state an agent logged in can be in, none left out (0: nobody in it)
+        states = dict.fromkeys(AGENT_STATES, 0)
         for span in self.agent_source.spans(now - timedelta(seconds=1), now):
-            if span.end >= now:
+            if span.end >= now and span.state != "logged_out":
                 states[span.state] = states.get(span.state, 0) + 1
-        if not states:
-            states = {"on_call": len(open_now.busy_agents)}
+        if isinstance(self.agent_source, NoAgentActivity):  # no state history: the calls
+            states["on_call"] = len(open_now.busy_agents)
         return {
             "at": local_now.isoformat(),
             "waiting": sum(q["waiting"] for q in queues),
             "longest_wait": round(longest, 1),
-            "queues": sorted(queues, key=lambda q: str(q["queue"])),
+            "queues": queues,
             "in_ivr": open_now.in_ivr,
             "on_call": open_now.on_call,
             "agents_by_state": states,
+            "agents_logged_in": sum(states.values()),
             "agent_states_available": not isinstance(self.agent_source, NoAgentActivity),
             "today": {k: figures[k] for k in (
                 "contacts", "automatic_voice", "manual", "other", "offered", "answered",
@@ -441,6 +456,33 @@ class Reports:
                 spent = out.setdefault((start, span.agent), AgentTime())
                 spent.add(span.state, span.reason, seconds)
         return out
+
+
+QUEUE_COLUMN, LAST_NODE_COLUMN = 6, 11
+"""Where the contact source's rows hold the queue and the last menu node (ids)."""
+
+
+def named_contact_row(row: Sequence[Any], nodes: Mapping[str, str],
+                      queues: Mapping[str, str]) -> list[Any]:
+    """A contact row for the export: the queue by its title and the last menu node by its
+    label, each followed by its id (``export.CONTACT_HEADERS``)."""
+    out = list(row)
+    node, queue = out[LAST_NODE_COLUMN], out[QUEUE_COLUMN]
+    out[LAST_NODE_COLUMN:LAST_NODE_COLUMN + 1] = [nodes.get(node) or node if node else node,
+                                                  node]
+    out[QUEUE_COLUMN:QUEUE_COLUMN + 1] = [queues.get(queue) or queue if queue else queue, queue]
+    return out
+
+
+AGENT_STATES = ("ready", "ringing", "on_call", "wrap_up", "paused")
+"""The states of an agent logged in, in the wallboard's order (callcenter/agents/models.py)."""
+
+
+def _name(report: dict[str, Any], key: str, field: str, words: Mapping[str, str]) -> None:
+    """Give each item and interval row of a keyed report the words of its id (the id itself
+    when it has none: a node without a title, an entry since removed, an empty key)."""
+    for row in [*report["items"], *report["series"]]:
+        row[field] = words.get(row[key]) or row[key]
 
 
 _LIVE_CHANNEL_FIGURES = ("contacts", "self_service", "answered", "other", "self_service_rate",

@@ -9,21 +9,27 @@
 * :mod:`callcenter.stats.reports`: the reports, the export rows, the live snapshot;
 * :mod:`callcenter.stats.sources`: what other packages provide (agent state spans, tickets,
   open contacts, texts' delivery), implemented in their ``reporting`` modules;
-* :mod:`callcenter.stats.metrics`: one definition of every metric.
+* :mod:`callcenter.stats.metrics`: one definition of every metric;
+* :mod:`callcenter.stats.labels`: the words of the ids the reports count (menu nodes, FAQ
+  entries, queues).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from callcenter.agents.reporting import AgentStateLogSource, AgentStateSpan
 from callcenter.contacts.reporting import ContactTableSource
 from callcenter.db import Database
 from callcenter.quality.reporting import QualityTableSource
+from callcenter.queues.reporting import QueueTableSource
+from callcenter.settings import PROJECT_ROOT
 from callcenter.sms.reporting import SmsTableSource
 from callcenter.stats.dialect import bucket_sql, epoch_of
+from callcenter.stats.labels import FileLabels, Labels
 from callcenter.stats.metrics import Thresholds
 from callcenter.stats.ranges import (
     CHANNEL_TITLES,
@@ -62,13 +68,18 @@ __all__ = [
 ]
 
 
+DEFAULT_MENU = PROJECT_ROOT / "ivr" / "menus" / "12366.yaml"
+DEFAULT_KB_DATA = PROJECT_ROOT / "knowledge_base" / "data"
+
+
 class StatsService:
     def __init__(self, db: Database, thresholds: Thresholds | None = None,
                  timezone: str = "Asia/Shanghai",
                  agents: AgentActivitySource | None = None,
                  tickets: TicketSource | None = None, *, clock: Clock,
                  contacts: ContactSource | None = None, sms: SmsSource | None = None,
-                 quality: QualitySource | None = None) -> None:
+                 quality: QualitySource | None = None,
+                 labels: Labels | None = None) -> None:
         self.db = db
         self.clock = clock
         self.thresholds = thresholds or Thresholds()
@@ -79,7 +90,8 @@ class StatsService:
         self.reports = Reports(db, self.rollups, self.thresholds, agents=self.agent_source,
                                tickets=tickets, contacts=contacts or ContactTableSource(db),
                                sms=sms or SmsTableSource(db), clock=clock,
-                               quality=quality or QualityTableSource(db))
+                               quality=quality or QualityTableSource(db),
+                               labels=labels or file_labels(db))
 
     def range(self, start: str | None, end: str | None, interval: str | None) -> ReportRange:
         return make_range(start, end, interval, self.timezone)
@@ -144,4 +156,12 @@ def stats_service_for(db: Database, settings: Any, clock: Clock) -> StatsService
     return StatsService(db, thresholds, settings.timezone,
                         agents=AgentStateLogSource(db, clock), tickets=TicketTableSource(db),
                         clock=clock, contacts=ContactTableSource(db), sms=SmsTableSource(db),
-                        quality=QualityTableSource(db))
+                        quality=QualityTableSource(db),
+                        labels=file_labels(db, settings.menu_file, settings.kb_data_dir))
+
+
+def file_labels(db: Database, menu_file: Path = DEFAULT_MENU,
+                kb_data_dir: Path = DEFAULT_KB_DATA) -> FileLabels:
+    """The words of the reports' ids: the menu file's node titles, the knowledge base's
+    questions, the queue table's titles (callcenter/stats/labels.py)."""
+    return FileLabels(menu_file, kb_data_dir, QueueTableSource(db))

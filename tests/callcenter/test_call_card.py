@@ -5,6 +5,7 @@ heard and the caller's path by the menu's Chinese node titles."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,17 @@ from callcenter.contacts.services import ContactService
 from callcenter.db import Database
 from callcenter.notify.services import Notifier
 from callcenter.queues.services import QueueService
+from callcenter.taxpayers.services import TaxpayerService
 from ivr.clock import FixedClock
-from ivr.events import AgentConnected, CallStarted, FaqPlayed, MenuNodeEntered
+from ivr.events import (
+    AgentConnected,
+    CallEnded,
+    CallStarted,
+    Digits,
+    FaqPlayed,
+    MenuNodeEntered,
+    ServiceResult,
+)
 from ivr.menu.engine import MenuSession
 from ivr.ports import ContactEvent
 from ivr.prompts.answers import AnswerAudio
@@ -54,6 +64,63 @@ async def test_the_card_shows_the_question_heard_and_the_path_in_chinese(
                                         "增值税咨询", "增值税法施行时间")
     assert len(card.ivr_path_labels) == len(card.ivr_path)
     assert card.digits[:3] == ("1", "1", "1")
+    # step by step: what the caller heard (titles, the FAQ question) and pressed there
+    steps = {step["node"]: step for step in card.ivr_steps}
+    assert [step["node"] for step in card.ivr_steps] == list(card.ivr_path)
+    assert steps["main"] == {"node": "main", "label": "主菜单", "keys": ["1"], "heard": []}
+    assert steps["cat_vat"]["keys"] == ["1"]
+    assert steps["faq_vat_law"]["label"] == "增值税法施行时间"
+    assert steps["faq_vat_law"]["heard"] == ["增值税法什么时候开始施行？"]
+    keys = steps["faq_vat_law"]["keys"]
+    assert isinstance(keys, list)
+    assert "0" in keys or "转人工" in keys
+
+
+async def test_the_card_names_the_taxpayer_and_their_contacts_on_every_channel(
+        clean_users: Database, contacts: ContactService) -> None:
+    """A caller verified as a taxpayer: the card gives the registered name, and the previous
+    contacts of the calling number and of the taxpayer's registered mobile, texts included."""
+    clock = FixedClock(OPEN)
+    at = clock()
+    TaxpayerService(clean_users, clock).upsert("913100001234567890", "上海示例贸易有限公司",
+                                               "123456", [], mobile="13900000002")
+    earlier = at - timedelta(days=3)
+    for linkedid, caller, medium in [("P-old", "02150000001", None),
+                                     ("S-old", "13900000002", "sms"),
+                                     ("X-other", "13700000000", None)]:
+        assert contacts.apply(ContactEvent(linkedid, CallStarted(caller=caller, medium=medium),
+                                           at=earlier))
+        assert contacts.apply(ContactEvent(linkedid, CallEnded(cause=16), at=earlier))
+    for record in (CallStarted(caller="02150000001"), MenuNodeEntered(node="main"),
+                   Digits(node="main", digits="3"), MenuNodeEntered(node="query_tin"),
+                   Digits(node="query_tin", digits="*" * 6),
+                   ServiceResult(node="query_tin", service="comprehensive", result="found",
+                                 tin="913100001234567890"),
+                   Digits(node="query_tin", digits="0", action="agent")):
+        assert contacts.apply(ContactEvent("L-tax", record, at=at))
+    desk = AgentDesk.build(clean_users, QueueService(clean_users, clock), Notifier(clock),
+                           contacts, clock=clock, node_labels=SHIPPED.titles)
+    card = await desk.call_card("L-tax", "02150000001", "consult", None)
+    assert card.taxpayer == "913100001234567890 上海示例贸易有限公司（已验证）"
+    assert {(c["caller"], c["medium"]) for c in card.previous} == {
+        ("02150000001", "phone"), ("13900000002", "sms")}
+    assert [step["keys"] for step in card.ivr_steps] == [["3"], ["******", "转人工"]]
+    assert [step["label"] for step in card.ivr_steps] == ["主菜单", "输入纳税人识别号"]
+
+
+async def test_a_taxpayer_not_registered_is_shown_by_the_tin_only(
+        clean_users: Database, contacts: ContactService) -> None:
+    clock = FixedClock(OPEN)
+    for record in (CallStarted(caller="13800138001"),
+                   ServiceResult(node="query_tin", service="comprehensive", result="not_found",
+                                 tin="910000000000000009")):
+        assert contacts.apply(ContactEvent("L-unknown", record, at=clock()))
+    desk = AgentDesk.build(clean_users, QueueService(clean_users, clock), Notifier(clock),
+                           contacts, clock=clock, node_labels=SHIPPED.titles)
+    card = await desk.call_card("L-unknown", "13800138001", "consult", None)
+    assert card.taxpayer == "910000000000000009（未验证）"
+    assert card.previous == ()
+    assert card.ivr_steps == ()
 
 
 async def test_a_stored_row_that_fits_no_record_is_left_out_of_the_card(

@@ -14,15 +14,13 @@ import pytest
 from callcenter.app import create_app
 from callcenter.contacts.services import ContactService
 from callcenter.db import Database
-from callcenter.migrate import upgrade
 from callcenter.settings import PROJECT_ROOT, Settings
 from callcenter.sms.services import SmsService
 from ivr.clock import FixedClock
 from ivr.ports import EventKind
-from tests.callcenter.util import PASSWORD, ensure_user
 from tests.stats.conftest import Step, play
-from tests.stats.test_pages_browser import CHROMIUM, FLAGS, _browser_missing
-from tests.support import PORT_BASE, in_ci, serving_app, sqlite_url
+from tests.stats.test_pages_browser import CHROMIUM, FLAGS, browser_database, console_login
+from tests.support import PORT_BASE, serving_app
 
 PORT = PORT_BASE + 373
 SCREENSHOTS = PROJECT_ROOT / "var" / "screenshots"
@@ -53,15 +51,7 @@ def text() -> list[Step]:
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, Database]]:
-    reason = _browser_missing()
-    if reason:
-        if in_ci():
-            pytest.fail(reason)
-        pytest.skip(reason)
-    url = sqlite_url(tmp_path)
-    upgrade(url)
-    db = Database(url)
-    ensure_user(db, "channel-boss", "supervisor")
+    url, db = browser_database(tmp_path, ("channel-boss", "supervisor", None))
     settings = Settings(database_url=url, ami_enabled=False, kb_enabled=False,
                         session_cookie_secure=False, stats_wallboard_interval_s=0.5,
                         # the calls below would get survey texts, failed (no gateway here),
@@ -90,10 +80,7 @@ def test_supervisor_sees_today_by_channel(served: tuple[str, Database]) -> None:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         page = browser.new_page(locale="zh-CN", viewport={"width": 1280, "height": 900})
         page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(f"{base}/console")
-        page.fill("#login-username", "channel-boss")
-        page.fill("#login-password", PASSWORD)
-        page.click("#login-submit")
+        console_login(page, base, "channel-boss")
         expect(page.locator("#channels-panel")).to_be_visible()
         phone = page.locator('#channels-today tr[data-channel="phone"] td')
         sms = page.locator('#channels-today tr[data-channel="sms"] td')

@@ -10,14 +10,11 @@ from pathlib import Path
 import pytest
 
 from callcenter.app import create_app
-from callcenter.db import Database
-from callcenter.migrate import upgrade
 from callcenter.settings import PROJECT_ROOT, Settings
 from knowledge_base import KnowledgeBase
-from tests.callcenter.util import PASSWORD, ensure_user
 from tests.ivr_support import knowledge_base
-from tests.stats.test_pages_browser import CHROMIUM, FLAGS, _browser_missing
-from tests.support import PORT_BASE, SUITE_CLOCK, in_ci, serving_app, sqlite_url
+from tests.stats.test_pages_browser import CHROMIUM, FLAGS, browser_database, console_login
+from tests.support import PORT_BASE, SUITE_CLOCK, serving_app
 
 PORT = PORT_BASE + 372
 SCREENSHOTS = PROJECT_ROOT / "var" / "screenshots"
@@ -27,15 +24,7 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
-    reason = _browser_missing()
-    if reason:
-        if in_ci():
-            pytest.fail(reason)
-        pytest.skip(reason)
-    url = sqlite_url(tmp_path)
-    upgrade(url)
-    db = Database(url)
-    ensure_user(db, "kb-agent", "agent", interface="PJSIP/agent1")
+    url, db = browser_database(tmp_path, ("kb-agent", "agent", "PJSIP/agent1"))
     db.dispose()
     settings = Settings(database_url=url, ami_enabled=False, kb_enabled=True,
                         session_cookie_secure=False)
@@ -58,10 +47,7 @@ def test_kb_panel_shows_the_decision(server: str) -> None:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         page = browser.new_page(locale="zh-CN", viewport={"width": 1280, "height": 900})
         page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(f"{server}/console")
-        page.fill("#login-username", "kb-agent")
-        page.fill("#login-password", PASSWORD)
-        page.click("#login-submit")
+        console_login(page, server, "kb-agent")
         expect(page.locator("#whoami")).to_be_visible()
         for question, (kind, label) in cases.items():
             decision = kb.decide(question, top=5)

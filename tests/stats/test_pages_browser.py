@@ -8,12 +8,15 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from callcenter.app import create_app
 from callcenter.contacts.services import ContactService
 from callcenter.db import Database
+from callcenter.migrate import upgrade
 from callcenter.settings import PROJECT_ROOT, Settings
 from callcenter.stats.demo import seed
 from callcenter.stats.services import StatsService
@@ -21,7 +24,7 @@ from ivr.clock import FixedClock
 from ivr.ports import EventKind
 from tests.callcenter.util import PASSWORD, ensure_user
 from tests.stats.conftest import play
-from tests.support import PORT_BASE, SUITE_CLOCK, in_ci, serving_app
+from tests.support import PORT_BASE, SUITE_CLOCK, in_ci, serving_app, sqlite_url
 
 CHROMIUM = "/usr/bin/chromium"
 PORT = PORT_BASE + 371
@@ -49,6 +52,26 @@ def need_browser() -> None:
         if in_ci():
             pytest.fail(reason)
         pytest.skip(reason)
+
+
+def browser_database(tmp_path: Path, *users: tuple[str, str, str | None]) -> tuple[str, Database]:
+    """For a browser test: skipped (failed in CI) without chromium and playwright; else a
+    migrated SQLite database with ``users`` (username, role, phone interface)."""
+    need_browser()
+    url = sqlite_url(tmp_path)
+    upgrade(url)
+    db = Database(url)
+    for username, role, interface in users:
+        ensure_user(db, username, role, interface=interface)
+    return url, db
+
+
+def console_login(page: Any, base: str, username: str) -> None:
+    """Sign in to the console (/console) as ``username`` (the suite's password)."""
+    page.goto(f"{base}/console")
+    page.fill("#login-username", username)
+    page.fill("#login-password", PASSWORD)
+    page.click("#login-submit")
 
 
 @pytest.fixture

@@ -259,12 +259,21 @@ def test_menu_nodes_faqs_and_tickets(stats: StatsService, contacts: ContactServi
     rng = stats.range("2026-11-27", "2026-11-27", "day")
     nodes = {n["node"]: n for n in stats.menu_nodes(rng)["items"]}
     assert nodes["welcome"]["entered"] == 2
-    assert nodes["main"] == {"node": "main", "entered": 2, "dropped": 1, "drop_rate": 0.5}
+    # each node by the menu's Chinese title, its id beside it
+    assert nodes["main"] == {"node": "main", "label": "主菜单", "entered": 2, "dropped": 1,
+                             "drop_rate": 0.5}
     assert nodes["faq_vat_law"]["dropped"] == 0
+    assert (nodes["welcome"]["label"], nodes["faq_vat_law"]["label"]) == ("欢迎语",
+                                                                           "增值税法施行时间")
     faqs = {f["faq_id"]: f for f in stats.faqs(rng)["items"]}
-    assert faqs["vat.rate"] == {"faq_id": "vat.rate", "played": 1, "escalated": 1,
-                                "escalation_rate": 1.0}
+    # an id the base does not have (any more) keeps the id as its words
+    assert faqs["vat.rate"] == {"faq_id": "vat.rate", "question": "vat.rate", "played": 1,
+                                "escalated": 1, "escalation_rate": 1.0}
     assert faqs["vat.law.effective_date"]["escalated"] == 0
+    assert faqs["vat.law.effective_date"]["question"] == "增值税法什么时候开始施行？"
+    hourly = stats.faqs(stats.range("2026-11-27", "2026-11-27", "hour"))["series"]
+    assert {r["question"] for r in hourly if r["faq_id"] == "vat.law.effective_date"} == {
+        "增值税法什么时候开始施行？"}
     tickets = stats.tickets(rng)
     assert [(t["type"], t["created"]) for t in tickets["items"]] == [("complaint", 1)]
 
@@ -319,14 +328,53 @@ def test_live_snapshot(stats: StatsService, contacts: ContactService) -> None:
     live = stats.live(now)
     assert live["waiting"] == 2
     assert live["longest_wait"] == 90
-    assert live["queues"] == [{"queue": "consult", "waiting": 1, "longest_wait": 90.0},
-                              {"queue": "experts", "waiting": 1, "longest_wait": 15.0}]
+    queues = {q["queue"]: q for q in live["queues"]}
+    assert queues["consult"] == {"queue": "consult", "title": "综合咨询", "waiting": 1,
+                                 "longest_wait": 90.0}
+    assert queues["experts"] == {"queue": "experts", "title": "专家坐席", "waiting": 1,
+                                 "longest_wait": 15.0}
+    # every configured queue is listed, nobody waiting in it or not (the console's order)
+    assert [q["queue"] for q in live["queues"]] == [
+        "consult", "director", "tax-iit", "tax-invoice", "tax-ssc", "tax-vat", "experts"]
+    assert queues["tax-vat"] == {"queue": "tax-vat", "title": "增值税", "waiting": 0,
+                                 "longest_wait": 0.0}
     assert (live["in_ivr"], live["on_call"]) == (1, 1)
-    assert live["agents_by_state"] == {"on_call": 1}
+    # no state history: the agents on a call, every other state 0
+    assert live["agents_by_state"] == {"ready": 0, "ringing": 0, "on_call": 1, "wrap_up": 0,
+                                       "paused": 0}
+    assert live["agents_logged_in"] == 1
     # today: ended contacts started from 00:00 up to the end of the current quarter (10:45):
     # 1, 2, 3, 10, 4, 5, 6; offered 2, 3, 4, 5 (4 a short abandon), in SL only 2
     assert live["today"]["contacts"] == 7
     assert live["today"]["service_level"] == round(1 / 3, 4)
+
+
+def test_live_agent_states_with_nobody_and_with_agents_logged_in(
+        stats: StatsService, contacts: ContactService, database: Database) -> None:
+    now = local("2026-11-27 10:30:00")
+    with_states = StatsService(database, stats.thresholds,
+                               agents=AgentStateLogSource(database, REPORT_CLOCK),
+                               clock=REPORT_CLOCK)
+    with database.transaction() as session:
+        session.execute(delete(AgentStateChange))
+    nobody = with_states.live(now)
+    assert nobody["agents_by_state"] == {"ready": 0, "ringing": 0, "on_call": 0,
+                                         "wrap_up": 0, "paused": 0}
+    assert nobody["agents_logged_in"] == 0
+    with database.transaction() as session:
+        for user, at, state, reason in [("a1", "09:00:00", "ready", None),
+                                        ("a2", "09:00:00", "ready", None),
+                                        ("a2", "10:00:00", "paused", "用餐"),
+                                        ("a3", "09:00:00", "ready", None),
+                                        ("a3", "10:00:00", "logged_out", None)]:
+            session.add(AgentStateChange(username=user, state=state, reason=reason,
+                                         at=local(f"2026-11-27 {at}")))
+    two = with_states.live(now)
+    assert two["agents_by_state"] == {"ready": 1, "ringing": 0, "on_call": 0, "wrap_up": 0,
+                                      "paused": 1}
+    assert two["agents_logged_in"] == 2  # a3 logged out: in no state
+    with database.transaction() as session:
+        session.execute(delete(AgentStateChange))
 
 
 @pytest.mark.parametrize(

@@ -125,6 +125,36 @@ def test_csv_export_has_chinese_headers_and_the_report_figures(
     lines = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert lines[0][:3] == ["编号", "通话标识", "来电号码"]
     assert len(lines) == 1 + 11
+    # the queue and the last menu node by their words, each followed by its id
+    header = lines[0]
+    assert header[6:8] == ["队列", "队列编号"]
+    assert header[12:14] == ["最后节点", "最后节点编号"]
+    assert {line[6] for line in lines[1:] if line[7] == "consult"} == {"综合咨询"}
+    assert {line[12] for line in lines[1:] if line[13] == "main"} == {"主菜单"}
+
+
+def test_node_and_faq_exports_name_them_by_their_words(
+        client: TestClient, contacts: ContactService, supervisor: dict[str, str]) -> None:
+    build_day(contacts)
+    params = {"from": "2026-11-27", "to": "2026-11-27", "interval": "day"}
+    response = client.get("/api/v1/stats/export", headers=supervisor,
+                          params={**params, "report": "nodes"})
+    rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert list(rows[0])[:3] == ["时段开始", "菜单节点", "节点编号"]
+    main = next(r for r in rows if r["节点编号"] == "main")
+    assert (main["菜单节点"], main["进入次数"]) == ("主菜单", "2")
+    response = client.get("/api/v1/stats/export", headers=supervisor,
+                          params={**params, "report": "faqs", "format": "xlsx"})
+    sheet = load_workbook(io.BytesIO(response.content), read_only=True)["知识条目"]
+    table = list(sheet.iter_rows(values_only=True))
+    assert list(table[0])[:3] == ["时段开始", "知识条目", "条目编号"]
+    law = next(r for r in table[1:] if r[2] == "vat.law.effective_date")
+    assert law[1] == "增值税法什么时候开始施行？"
+    # and the API's reports carry the words beside the ids
+    nodes = client.get("/api/v1/stats/nodes", headers=supervisor, params=params).json()
+    assert {n["node"]: n["label"] for n in nodes["items"]}["welcome"] == "欢迎语"
+    faqs = client.get("/api/v1/stats/faqs", headers=supervisor, params=params).json()
+    assert {f["faq_id"]: f["question"] for f in faqs["items"]}["vat.rate"] == "vat.rate"
 
 
 def test_xlsx_export(client: TestClient, contacts: ContactService,
@@ -138,8 +168,9 @@ def test_xlsx_export(client: TestClient, contacts: ContactService,
     sheet = book["队列"]
     rows = list(sheet.iter_rows(values_only=True))
     header = list(rows[0])
-    assert header[:3] == ["时段开始", "队列", "进入队列量"]
-    consult = next(r for r in rows[1:] if r[1] == "consult")
+    assert header[:4] == ["时段开始", "队列", "队列编号", "进入队列量"]
+    consult = next(r for r in rows[1:] if r[2] == "consult")
+    assert consult[1] == "综合咨询"
     assert consult[header.index("进入队列量")] == 6
     assert consult[header.index("人工接通量")] == 4
     assert consult[header.index("服务水平")] == 0.6

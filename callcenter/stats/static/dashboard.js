@@ -2,9 +2,20 @@
 (() => {
   const $ = (id) => document.getElementById(id);
   const charts = {};
+  // the charts that name FAQs, menu nodes and queues draw SVG: their words are text on the page
+  const WORDS = ["faq", "nodes", "queues"];
   ["media", "trend", "channel", "sl", "faq", "nodes", "queues"].forEach((n) => {
-    charts[n] = echarts.init($("c-" + n));
+    charts[n] = echarts.init($("c-" + n), null, WORDS.includes(n) ? { renderer: "svg" } : {});
   });
+  // a long question on an axis: its first characters (the whole question and the id: tooltip)
+  const short = (text, n) => (text.length > n ? text.slice(0, n) + "…" : text);
+  const named = (items, key, words) => items.map((item) => ({
+    words: item[words] || item[key], id: item[key] }));
+  const axisTip = (rows) => (params) => {
+    const row = rows[params[0].dataIndex];
+    const lines = params.map((p) => `${p.marker}${p.seriesName}：${p.value}`);
+    return [`${row.words}`, `编号：${row.id}`, ...lines].join("<br>");
+  };
   window.addEventListener("resize", () => Object.values(charts).forEach((c) => c.resize()));
   const today = new Date(Date.now() + 8 * 3600e3).toISOString().slice(0, 10);
   const weekAgo = new Date(Date.now() + 8 * 3600e3 - 6 * 86400e3).toISOString().slice(0, 10);
@@ -110,26 +121,32 @@
       series: [{ name: "服务水平", type: "line", connectNulls: true, data: pctData("service_level") },
                { name: "放弃率", type: "line", connectNulls: true, data: pctData("abandon_rate") }] }, true);
     const topFaq = faqs.items.slice(0, 10).reverse();
+    const faqWords = named(topFaq, "faq_id", "question");
     charts.faq.setOption({
-      title: title("热点问题 TOP10（播放次数）"), tooltip: { trigger: "axis" },
-      grid: { left: 170, right: 30, top: 40, bottom: 20 },
-      xAxis: { type: "value" }, yAxis: { type: "category", data: topFaq.map((f) => f.faq_id) },
+      title: title("热点问题 TOP10（播放次数）"),
+      tooltip: { trigger: "axis", formatter: axisTip(faqWords) },
+      grid: { left: 250, right: 30, top: 40, bottom: 20 },
+      xAxis: { type: "value" },
+      yAxis: { type: "category", data: faqWords.map((f) => short(f.words, 18)) },
       series: [{ name: "播放", type: "bar", data: topFaq.map((f) => f.played) },
                { name: "转人工", type: "bar", data: topFaq.map((f) => f.escalated) }] }, true);
     const topNodes = nodes.items.slice(0, 10);
+    const nodeWords = named(topNodes, "node", "label");
     charts.nodes.setOption({
-      title: title("菜单节点流失"), tooltip: { trigger: "axis" },
+      title: title("菜单节点流失"), tooltip: { trigger: "axis", formatter: axisTip(nodeWords) },
       legend: { top: 6, right: 10, data: ["进入", "挂机流失"] },
       grid: { left: 50, right: 20, top: 45, bottom: 60 },
-      xAxis: { type: "category", data: topNodes.map((n) => n.node), axisLabel: { rotate: 30 } },
+      xAxis: { type: "category", data: nodeWords.map((n) => short(n.words, 8)),
+               axisLabel: { rotate: 30 } },
       yAxis: { type: "value" },
       series: [{ name: "进入", type: "bar", data: topNodes.map((n) => n.entered) },
                { name: "挂机流失", type: "bar", data: topNodes.map((n) => n.dropped) }] }, true);
+    const queueWords = named(queues.queues, "queue", "title");
     charts.queues.setOption({
-      title: title("各队列接通与放弃"), tooltip: { trigger: "axis" },
+      title: title("各队列接通与放弃"), tooltip: { trigger: "axis", formatter: axisTip(queueWords) },
       legend: { top: 6, right: 10, data: ["接通", "放弃"] },
       grid: { left: 50, right: 20, top: 45, bottom: 30 },
-      xAxis: { type: "category", data: queues.queues.map((q) => q.queue) }, yAxis: { type: "value" },
+      xAxis: { type: "category", data: queueWords.map((q) => q.words) }, yAxis: { type: "value" },
       series: [{ name: "接通", type: "bar", data: queues.queues.map((q) => q.answered) },
                { name: "放弃", type: "bar", data: queues.queues.map((q) => q.abandoned) }] }, true);
   }

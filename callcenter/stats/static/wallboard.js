@@ -3,9 +3,9 @@
   const $ = (id) => document.getElementById(id);
   const STATES = { ready: "空闲", paused: "小休", ringing: "振铃", on_call: "通话中",
                    wrap_up: "话后处理", logged_out: "签出" };
-  const QUEUES = { consult: "综合咨询", experts: "专家坐席" };
   const CHANNELS = { phone: "电话", sms: "短信", web: "网上咨询" };
-  const agentsChart = echarts.init($("c-agents"));
+  // SVG: the states and their counts are text on the page
+  const agentsChart = echarts.init($("c-agents"), null, { renderer: "svg" });
   window.addEventListener("resize", () => agentsChart.resize());
   const mmss = (s) => { s = Math.round(s || 0); return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0"); };
 
@@ -23,7 +23,9 @@
     $("w-queues").innerHTML = "";
     live.queues.forEach((q) => {
       const tr = document.createElement("tr");
-      [QUEUES[q.queue] || q.queue, q.waiting, mmss(q.longest_wait)].forEach((v) => {
+      tr.dataset.queue = q.queue;
+      tr.title = q.queue;  // the id, as a tooltip
+      [q.title || q.queue, q.waiting, mmss(q.longest_wait)].forEach((v) => {
         const td = document.createElement("td"); td.textContent = v; tr.appendChild(td);
       });
       $("w-queues").appendChild(tr);
@@ -39,14 +41,30 @@
       });
       $("w-channels").appendChild(tr);
     });
+    renderAgents(live);
+    document.body.dataset.updates = String(Number(document.body.dataset.updates || 0) + 1);
+  }
+
+  // every state with its count in the legend; the ring holds the states someone is in; with
+  // nobody logged in there is no ring but the words 无坐席登录
+  function renderAgents(live) {
     const states = Object.entries(live.agents_by_state);
+    const loggedIn = live.agents_logged_in ?? states.reduce((n, [, v]) => n + v, 0);
+    const names = states.map(([k, v]) => `${STATES[k] || k}: ${v}`);
+    $("c-agents").dataset.loggedIn = String(loggedIn);
     agentsChart.setOption({
       title: { text: "坐席状态", left: 10, top: 6, textStyle: { color: "#e8eef6", fontSize: 18 } },
       tooltip: { trigger: "item" },
-      series: [{ type: "pie", radius: ["35%", "65%"], top: 20,
-        label: { color: "#e8eef6", fontSize: 16, formatter: "{b}: {c}" },
-        data: states.map(([k, v]) => ({ name: STATES[k] || k, value: v })) }] }, true);
-    document.body.dataset.updates = String(Number(document.body.dataset.updates || 0) + 1);
+      legend: { orient: "vertical", right: 10, top: 40, data: names,
+                textStyle: { color: "#e8eef6", fontSize: 15 } },
+      graphic: loggedIn ? [] : [{ type: "text", left: "center", top: "middle",
+        style: { text: "无坐席登录", fill: "#e8eef6", fontSize: 24 } }],
+      // a state nobody is in: in the legend, no slice, no label; all zero: no ring at all
+      series: [{ type: "pie", radius: ["35%", "65%"], center: ["40%", "55%"],
+        stillShowZeroSum: false,
+        label: { color: "#e8eef6", fontSize: 16, formatter: "{b}" },
+        data: states.map(([, v], i) => ({ name: names[i], value: v,
+          label: { show: v > 0 }, labelLine: { show: v > 0 } })) }] }, true);
   }
 
   let poll = null;

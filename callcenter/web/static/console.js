@@ -188,19 +188,16 @@ function onCall(event) {
     const queue = state.lookups.queues.find((q) => q.name === event.queue);
     text("card-queue", queue ? queue.title : event.queue);
     text("card-wait", event.wait_s == null ? "—" : `${Math.round(event.wait_s)} 秒`);
-    // the menu nodes by their Chinese titles (a node without one by its id)
-    const path = event.ivr_path_labels || event.ivr_path;
-    text("card-path", path.length ? path.join(" → ") : "（未经过语音导航）");
+    // what the caller heard and pressed, node by node, in words (console-card.js)
+    text("card-path", CardWords.path(event));
     const faqs = event.faqs.map((f) => f.question || f.id);
     text("card-faqs", faqs.length ? faqs.join("；") : "无");
     // the caller's own words of a question self-service could not answer (recognised speech)
     text("card-asked", event.asked && event.asked.length ? event.asked.join("；") : "无");
     const list = $("card-previous");
     clear(list);
-    if (!event.previous.length) li(list, "无历史来电");
-    for (const c of event.previous) {
-      li(list, `${new Date(c.started_at).toLocaleString("zh-CN")} ${OUTCOME_TITLES[c.outcome] || c.outcome || "进行中"} ${c.agent || ""}`);
-    }
+    if (!event.previous.length) li(list, "无历史联系记录");
+    for (const c of event.previous) li(list, CardWords.previous(c, OUTCOME_TITLES));
     $("notes").value = "";
     $("disposition").value = "";
     text("note-status", "");
