@@ -120,6 +120,7 @@ class Runtime:
     contact_log: ContactLog
     notifier: Notifier
     ami: AmiClient | None = None
+    dialer: AmiClient | None = None  # the Originate-only AMI account (callcenter/agents)
     bridge: IvrBridge | None = None
     menu: MenuHolder | None = None
     desk: AgentDesk | None = None  # agent states <-> Asterisk queue membership
@@ -147,6 +148,12 @@ class Runtime:
                 action_timeout=settings.ami_action_timeout,
                 ping_interval=settings.ami_ping_interval,
             )
+            # Originate only (hold's music, supervisors' phones): a second account
+            runtime.dialer = AmiClient(
+                settings.ami_host, settings.ami_port, settings.ami_dial_user,
+                settings.ami_dial_secret, action_timeout=settings.ami_action_timeout,
+                ping_interval=settings.ami_ping_interval,
+            )
             from callcenter.selfservice.services import build_ivr_services
 
             if isinstance(shared.calendar, CalendarError):
@@ -162,6 +169,7 @@ class Runtime:
         runtime.desk = AgentDesk.build(
             contacts.db, QueueService(contacts.db, clock), runtime.notifier, contacts,
             contact_log, runtime.ami, wrapup_seconds=settings.wrapup_seconds,
+            dialer=runtime.dialer,
             # the queue's callback offers, on the one ticket service (none without a
             # calendar; then there is no AMI either: see above)
             callbacks=IvrTicketDesk(shared.tickets) if shared.tickets is not None else None,
@@ -194,12 +202,16 @@ class Runtime:
             self.answers_task = start_answer_audio(self.shared.kb, self.ivr_services.answers)
         if self.ami is not None:
             await self.ami.start()
+        if self.dialer is not None:
+            await self.dialer.start()
 
     async def stop(self) -> None:
         if self.answers_task is not None:
             self.answers_task.cancel()
         if self.ami is not None:
             await self.ami.close()
+        if self.dialer is not None:
+            await self.dialer.close()
         if self.desk is not None:
             await self.desk.close()
         await self.contact_log.close()

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     ami_port: int = 5038
     ami_user: str = "hotline"
     ami_secret: str = "hotline-secret"
+    # the desk's Originate-only account (hold's music, supervisors' phones; manager.conf)
+    ami_dial_user: str = "hotline-dial"
+    ami_dial_secret: str = "hotline-dial-secret"
     ami_action_timeout: float = 5.0
     ami_ping_interval: float = 5.0
     # local sandboxed Asterisk (`hotline pbx ...`)
@@ -156,7 +159,8 @@ class Settings(BaseSettings):
 
 
 # secrets whose shipped defaults must never guard a reachable or production server
-DEFAULT_SECRETS: dict[str, str] = {"ami_secret": "hotline-secret"}
+DEFAULT_SECRETS: dict[str, str] = {"ami_secret": "hotline-secret",
+                                   "ami_dial_secret": "hotline-dial-secret"}
 # the SMS gateway's shipped secrets: with HOTLINE_ENV=production its endpoints refuse to work
 # while either is in place (callcenter/sms/http.py)
 SMS_DEFAULT_SECRETS: dict[str, str] = {"sms_gateway_key": "hotline-sms-key",
@@ -188,7 +192,8 @@ def deployment_problems(settings: Settings, host: str) -> list[str]:
                 for name, default in DEFAULT_SECRETS.items()
                 if getattr(settings, name) == default
                 # the API workers of the process roles (Redis) hold no AMI connection
-                and (name != "ami_secret" or (settings.ami_enabled and not settings.redis_url))]
+                and (not name.startswith("ami_")
+                     or (settings.ami_enabled and not settings.redis_url))]
     if settings.env == "production" and not settings.session_cookie_secure:
         problems.append("HOTLINE_SESSION_COOKIE_SECURE=false is refused with "
                         "HOTLINE_ENV=production (serve over HTTPS)")

@@ -55,6 +55,8 @@ class EventKind(enum.StrEnum):
     IVR_HANGUP = "ivr_hangup"
     ESCALATED = "escalated"
     AGENT_TRANSFER = "agent_transfer"
+    CALL_HELD = "call_held"
+    CALL_RESUMED = "call_resumed"
     TICKET = "ticket"
     CALLBACK = "callback"
     SURVEY = "survey"
@@ -393,6 +395,24 @@ class AgentTransfer(EventRecord, kind=EventKind.AGENT_TRANSFER):
     agent: str
     from_queue: str | None
     to_queue: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallHeld(EventRecord, kind=EventKind.CALL_HELD):
+    """The agent put the caller on hold (music on hold; callcenter/agents/hold.py)."""
+
+    agent: str
+    queue: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallResumed(EventRecord, kind=EventKind.CALL_RESUMED):
+    """The hold ended after ``held_seconds``: the agent resumed the call, or (``ended``) the
+    call ended or was transferred while on hold. The statistics read ``held_seconds``."""
+
+    agent: str
+    held_seconds: float
+    ended: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -194,9 +194,10 @@ class Harness:
         self._callers.shutdown(wait=False, cancel_futures=True)
 
     async def add_agent(self, n: int, queue: str = "consult", ring_ms: int = 500,
-                        talk_ms: int = 3000, calls: int = 1, speaks: bool = False) -> Any:
+                        talk_ms: int = 3000, calls: int = 1, speaks: bool = False,
+                        sends_silence: bool = False) -> Any:
         proc = self.sipp.start_agent(TEST_PORTS.agent(n), ring_ms=ring_ms, talk_ms=talk_ms,
-                                     calls=calls, speaks=speaks)
+                                     calls=calls, speaks=speaks, sends_silence=sends_silence)
         self._agents.append(proc)
         member = f"PJSIP/agent{n}"
         response = await self.ami.send_action({"Action": "QueueAdd", "Queue": queue,

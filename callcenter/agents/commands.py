@@ -164,6 +164,16 @@ class DeskCommands:
             agent = await desk.transfer(str(args["username"]), str(args["queue"]),
                                         by=str(args["by"]))
             return agent.linkedid
+        if op == "hold":
+            return (await desk.hold_call(str(args["username"]))).as_json()
+        if op == "resume":
+            agent, seconds = await desk.resume_call(str(args["username"]))
+            return {**agent.as_json(), "held_seconds": seconds}
+        if op == "monitor":
+            interface = args.get("interface")
+            return await desk.monitor_call(
+                str(args["username"]), str(args["mode"]), supervisor=str(args["supervisor"]),
+                interface=None if interface is None else str(interface))
         if op == "board":
             return desk.board().to_dict()
         if op == "on_call":  # whether the agent is on (or ringing for) the call now

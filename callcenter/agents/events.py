@@ -18,6 +18,7 @@ import logging
 from typing import Any, Protocol
 
 from callcenter.agents.cards import CallCards
+from callcenter.agents.hold import CallHold
 from callcenter.agents.members import QueueMembers
 from callcenter.agents.models import AgentState
 from callcenter.agents.notifier import DeskNotifier
@@ -61,8 +62,9 @@ class DeskEvents:
                  members: QueueMembers, notify: DeskNotifier, cards: CallCards,
                  queues: QueueService, *, clock: Clock,
                  recorder: ContactRecorder | None = None,
-                 callbacks: CallbackTaker | None = None) -> None:
+                 callbacks: CallbackTaker | None = None, hold: CallHold | None = None) -> None:
         self.store = store
+        self.hold = hold
         self.transitions = transitions
         self.members = members
         self.notify = notify
@@ -123,12 +125,15 @@ class DeskEvents:
         elif isinstance(event, AgentConnect):
             agent.linkedid, agent.queue = event.linkedid, event.queue
             agent.caller, agent.caller_channel = event.caller_id_num, event.channel
+            agent.agent_channel = event.header("DestChannel") or None
             await set_state(agent, AgentState.ON_CALL, None, by=None, linkedid=event.linkedid)
             self.notify.call_connected(username, event.linkedid, event.queue, event.hold_time)
         elif isinstance(event, AgentComplete):
             if agent.linkedid not in (None, event.linkedid):
                 return
             linkedid = event.linkedid
+            if self.hold is not None:  # the call ended on hold: the music stops
+                await self.hold.release(agent)
             await self.transitions.enter_wrapup(agent, linkedid)
             self.notify.call_completed(username, linkedid, event.talk_time, event.reason)
         elif isinstance(event, AgentRingNoAnswer) and agent.state is AgentState.RINGING:

@@ -33,6 +33,19 @@ class DeskFront(Protocol):
 
     async def board(self) -> dict[str, Any]: ...
 
+    async def hold(self, username: str) -> dict[str, Any]:
+        """Put the agent's caller on hold; the agent afterwards."""
+        ...
+
+    async def resume(self, username: str) -> dict[str, Any]:
+        """Take the held caller back; the agent afterwards, with ``held_seconds``."""
+        ...
+
+    async def monitor(self, username: str, mode: str, *, supervisor: str,
+                      interface: str | None) -> dict[str, Any]:
+        """Dial the supervisor's phone into the agent's live call (audited)."""
+        ...
+
     async def handled(self, linkedid: str, username: str) -> bool: ...
 
     def save_note(self, linkedid: str, username: str, notes: str,
@@ -74,6 +87,18 @@ class LocalFront(_NotesHere):
     async def board(self) -> dict[str, Any]:
         return self.desk.board().to_dict()
 
+    async def hold(self, username: str) -> dict[str, Any]:
+        return (await self.desk.hold_call(username)).as_json()
+
+    async def resume(self, username: str) -> dict[str, Any]:
+        agent, seconds = await self.desk.resume_call(username)
+        return {**agent.as_json(), "held_seconds": seconds}
+
+    async def monitor(self, username: str, mode: str, *, supervisor: str,
+                      interface: str | None) -> dict[str, Any]:
+        return await self.desk.monitor_call(username, mode, supervisor=supervisor,
+                                            interface=interface)
+
     async def handled(self, linkedid: str, username: str) -> bool:
         return await asyncio.to_thread(self.desk.handled, linkedid, username)
 
@@ -111,6 +136,21 @@ class RemoteFront(_NotesHere):
     async def transfer(self, username: str, queue: str, *, by: str) -> str | None:
         linkedid = await self._call(username, "transfer", queue=queue, by=by)
         return None if linkedid is None else str(linkedid)
+
+    async def hold(self, username: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call(username, "hold")
+        return result
+
+    async def resume(self, username: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call(username, "resume")
+        return result
+
+    async def monitor(self, username: str, mode: str, *, supervisor: str,
+                      interface: str | None) -> dict[str, Any]:
+        """On the agent's node: the supervisor's phone must be reachable from there."""
+        result: dict[str, Any] = await self._call(username, "monitor", mode=mode,
+                                                  supervisor=supervisor, interface=interface)
+        return result
 
     async def board(self) -> dict[str, Any]:
         """Every running node's board, merged (agents by name, waiting callers by wait)."""

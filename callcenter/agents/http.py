@@ -8,7 +8,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 
 from callcenter.agents.front import DeskFront
-from callcenter.agents.schemas import NoteIn, NoteOut, StateRequest, TransferRequest
+from callcenter.agents.schemas import (
+    MonitorRequest,
+    NoteIn,
+    NoteOut,
+    StateRequest,
+    TransferRequest,
+)
 from callcenter.auth.deps import Supervisor, require_roles
 from callcenter.auth.models import Role
 from callcenter.auth.schemas import USERNAME_REF_PATTERN
@@ -60,6 +66,29 @@ async def change_my_state(body: StateRequest, user: Staff, desk: DeskDep) -> dic
 async def transfer(body: TransferRequest, user: Staff, desk: DeskDep) -> dict[str, Any]:
     linkedid = await desk.transfer(user.username, body.queue, by=user.username)
     return {"transferred": True, "queue": body.queue, "linkedid": linkedid}
+
+
+@router.post("/agents/me/hold", responses=DESK_ERRORS)
+async def hold(user: Staff, desk: DeskDep) -> dict[str, Any]:
+    """Put the caller on hold: they hear the hotline's music, neither side hears the other
+    (docs/console.md "Hold"); 409 without a call or when held already."""
+    return await desk.hold(user.username)
+
+
+@router.post("/agents/me/resume", responses=DESK_ERRORS)
+async def resume(user: Staff, desk: DeskDep) -> dict[str, Any]:
+    """Take the held caller back; ``held_seconds``: how long the hold lasted."""
+    return await desk.resume(user.username)
+
+
+@router.post("/agents/{username}/monitor", responses=problems(404, 409, 422, 502, 503, 504))
+async def monitor(body: MonitorRequest, user: Supervisor, desk: DeskDep,
+                  username: Annotated[str, Path(pattern=USERNAME_REF_PATTERN)]
+                  ) -> dict[str, Any]:
+    """The supervisor's own phone (their ``interface``) is dialled into the agent's live call
+    to listen, whisper or barge; audited (``call.monitor``), the agent is not told."""
+    return await desk.monitor(username, body.mode, supervisor=user.username,
+                              interface=user.interface)
 
 
 @router.get("/agents/board", responses=DESK_ERRORS)

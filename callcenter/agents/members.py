@@ -1,7 +1,8 @@
 """The AMI actions the desk sends: queue membership (``QueueAdd`` / ``QueuePause`` /
-``QueueRemove``), ``Redirect`` of an agent's caller, ``QueueStatus``, and the queue
-configuration push. Each refusal is a :class:`DeskError` in Chinese (503: no connection or no
-answer; 502: Asterisk refused)."""
+``QueueRemove``), ``Redirect`` of an agent's caller, ``QueueStatus``, the queue
+configuration push, and for hold and supervisors ``Originate`` / ``MuteAudio`` / ``Hangup``.
+Each refusal is a :class:`DeskError` in Chinese (503: no connection or no answer; 502:
+Asterisk refused)."""
 
 from __future__ import annotations
 
@@ -22,9 +23,16 @@ class QueueStatus:
     queued: set[str] = field(default_factory=set)
 
 
+# VOLUME(RX) gain that divides every sample by this: silence, the frames still flowing
+SILENT_GAIN = -32767
+
+
 class QueueMembers:
-    def __init__(self, ami: AmiClient | None, queues: QueueService) -> None:
+    def __init__(self, ami: AmiClient | None, queues: QueueService,
+                 dialer: AmiClient | None = None) -> None:
         self.ami = ami
+        # Originate goes through a second account that may do nothing else (manager.conf)
+        self.dialer = dialer
         self.pusher = QueueConfigPusher(queues, ami) if ami is not None else None
 
     @property
@@ -36,8 +44,11 @@ class QueueMembers:
             raise DeskError("与交换机（Asterisk）的连接暂不可用，请稍后再试", 503)
         return self.ami
 
-    async def _action(self, action: dict[str, Any], ok_messages: tuple[str, ...] = ()) -> None:
-        ami = self._need_ami()
+    async def _action(self, action: dict[str, Any], ok_messages: tuple[str, ...] = (),
+                      via: AmiClient | None = None) -> None:
+        ami = self._need_ami() if via is None else via
+        if not ami.ready:
+            raise DeskError("与交换机（Asterisk）的连接暂不可用，请稍后再试", 503)
         try:
             response = await ami.send_action(action)
         except AmiError as exc:
@@ -75,6 +86,36 @@ class QueueMembers:
         """Send ``channel`` to ``queue`` (the dialplan's ``hotline-queue``)."""
         await self._action({"Action": "Redirect", "Channel": channel,
                             "Context": "hotline-queue", "Exten": queue, "Priority": "1"})
+
+    async def originate(self, channel: str, context: str, exten: str,
+                        variables: dict[str, str], **extra: str) -> None:
+        """``Originate`` (asynchronous) of ``channel`` into ``context``/``exten``, on the
+        Originate-only account."""
+        if self.dialer is None:
+            raise DeskError("交换机未配置外呼账号（HOTLINE_AMI_DIAL_USER），无法保持或监听", 503)
+        await self._action({
+            "Action": "Originate", "Channel": channel, "Context": context, "Exten": exten,
+            "Priority": "1", "Async": "true",
+            "Variable": [f"{k}={v}" for k, v in variables.items()], **extra}, via=self.dialer)
+
+    async def mute(self, channel: str, on: bool) -> None:
+        """Mute (or unmute) what Asterisk reads from ``channel`` (``MuteAudio``, in)."""
+        await self._action({"Action": "MuteAudio", "Channel": channel, "Direction": "in",
+                            "State": "on" if on else "off"},
+                           ok_messages=() if on else ("no such channel", "not found"))
+
+    async def silence(self, channel: str, on: bool) -> None:
+        """Turn what Asterisk reads from ``channel`` down to nothing (``VOLUME(RX)``), or back:
+        unlike ``MuteAudio``, which drops the frames, the frames go on (silent), so that audio
+        whispered into the other party (hold's music) has frames to ride on."""
+        await self._action({"Action": "Setvar", "Channel": channel, "Variable": "VOLUME(RX)",
+                            "Value": str(SILENT_GAIN if on else 0)},
+                           ok_messages=() if on else ("no such channel", "not found"))
+
+    async def hangup(self, channel: str) -> None:
+        """Hang ``channel`` (a name or a uniqueid) up; gone already is fine."""
+        await self._action({"Action": "Hangup", "Channel": channel},
+                           ok_messages=("no such channel",))
 
     async def status(self) -> QueueStatus:
         """Asterisk's members and waiting callers (raises :class:`AmiError`)."""

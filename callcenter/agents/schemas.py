@@ -30,6 +30,14 @@ class TransferRequest(BaseModel):
     queue: str = Field(pattern=r"^[a-z][a-z0-9_-]{1,31}$")
 
 
+class MonitorRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["listen", "whisper", "barge"] = Field(
+        description="listen: hears both sides; whisper: heard by the agent only; barge: "
+                    "heard by both")
+
+
 class NoteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -26,8 +26,10 @@ from datetime import datetime
 
 from callcenter.agents.cards import CallCards
 from callcenter.agents.events import CallbackTaker, DeskEvents
+from callcenter.agents.hold import CallHold
 from callcenter.agents.members import QueueMembers
 from callcenter.agents.models import AgentState, CallNote
+from callcenter.agents.monitor import CallMonitor
 from callcenter.agents.notifier import DeskNotifier
 from callcenter.agents.state import (
     ALLOWED,
@@ -62,8 +64,11 @@ class AgentDesk:
     def __init__(self, store: AgentStore, members: QueueMembers,
                  transitions: AgentTransitions, events: DeskEvents, cards: CallCards,
                  queues: QueueService, contacts: ContactService, *, clock: Clock,
-                 recorder: ContactRecorder | None = None) -> None:
+                 recorder: ContactRecorder | None = None, hold: CallHold | None = None,
+                 monitor: CallMonitor | None = None) -> None:
         self.store = store
+        self.hold = hold or CallHold(members, events.notify, clock=clock, recorder=recorder)
+        self.monitor = monitor or CallMonitor(store, members)
         self.members = members
         self.transitions = transitions
         self.events = events
@@ -79,24 +84,26 @@ class AgentDesk:
               ami: AmiClient | None = None, wrapup_seconds: float = 10.0,
               callbacks: CallbackTaker | None = None, *, clock: Clock,
               node_labels: Callable[[], Mapping[str, str]] | None = None,
-              node: str | None = None, default_node: str = "pbx1") -> AgentDesk:
+              node: str | None = None, default_node: str = "pbx1",
+              dialer: AmiClient | None = None) -> AgentDesk:
         """The desk and its parts, wired once; with ``ami``, its events are followed.
         ``node``: a bridge of one Asterisk node keeps only that node's agents (``users.node``,
         None meaning ``default_node``); None: every agent (one process). ``node_labels``: the
         running menu's Chinese node titles, for the call card."""
         store = AgentStore(db, clock, node=node, default_node=default_node)
-        members = QueueMembers(ami, queues)
+        members = QueueMembers(ami, queues, dialer)
         notify = DeskNotifier(notifier)
         transitions = AgentTransitions(store, members, notify, clock=clock,
                                        wrapup_seconds=wrapup_seconds)
         cards = CallCards(contacts, clock, recorder, node_labels,
                           registered=TaxpayerService(db, clock).registered)
+        hold = CallHold(members, notify, clock=clock, recorder=recorder)
         events = DeskEvents(store, transitions, members, notify, cards, queues, clock=clock,
-                            recorder=recorder, callbacks=callbacks)
+                            recorder=recorder, callbacks=callbacks, hold=hold)
         if ami is not None:
             events.subscribe(ami)
         return cls(store, members, transitions, events, cards, queues, contacts, clock=clock,
-                   recorder=recorder)
+                   recorder=recorder, hold=hold, monitor=CallMonitor(store, members))
 
     # -- reading --------------------------------------------------------------------------
 
@@ -208,6 +215,7 @@ class AgentDesk:
         if queue == agent.queue:
             raise DeskError("不能转接到当前所在队列", 422)
         linkedid = agent.linkedid
+        await self.hold.release(agent)  # a held caller goes on without the music
         await self.members.redirect(agent.caller_channel, queue)
         if self.recorder is not None and linkedid:
             self.recorder.record(ContactEvent(linkedid, AgentTransfer(
@@ -215,6 +223,22 @@ class AgentDesk:
         await asyncio.to_thread(self.store.audit, by, "call.transfer", username,
                                 linkedid=linkedid, to_queue=queue)
         return agent
+
+    async def hold_call(self, username: str) -> Agent:
+        """Put the agent's caller on hold (music on hold; callcenter/agents/hold.py)."""
+        return await self.hold.hold(self.agent(username))
+
+    async def resume_call(self, username: str) -> tuple[Agent, float]:
+        """Take the held caller back; the agent and the seconds the hold lasted."""
+        agent = self.agent(username)
+        return agent, await self.hold.resume(agent)
+
+    async def monitor_call(self, username: str, mode: str, *, supervisor: str,
+                           interface: str | None) -> dict[str, Json]:
+        """Dial ``supervisor``'s phone into ``username``'s live call (listen, whisper,
+        barge; callcenter/agents/monitor.py), audited."""
+        return await self.monitor.join(self.agent(username), mode, supervisor=supervisor,
+                                       interface=interface)
 
     async def push_queues(self) -> bool:
         """The queue configuration to Asterisk; False when it is not connected."""

@@ -63,6 +63,9 @@ class Agent:
     caller: str | None = None
     caller_channel: str | None = None
     queues: list[str] = field(default_factory=list)
+    agent_channel: str | None = None  # the agent's own leg of the call (AgentConnect)
+    held_since: datetime | None = None  # on hold since (callcenter/agents/hold.py)
+    hold_music: tuple[str, str] | None = None  # the ids of the Local channel playing it
 
     def notification(self) -> AgentStateChanged:
         """The agent's state as the notifier publishes it."""
@@ -71,7 +74,9 @@ class Agent:
             interface=self.interface, state=str(self.state),
             state_title=STATE_TITLES[self.state], reason=self.reason,
             since=self.since.isoformat(), linkedid=self.linkedid, queue=self.queue,
-            caller=self.caller, queues=tuple(self.queues))
+            caller=self.caller, queues=tuple(self.queues),
+            on_hold=self.held_since is not None,
+            held_since=None if self.held_since is None else self.held_since.isoformat())
 
     def as_json(self) -> dict[str, Json]:
         return self.notification().to_dict()

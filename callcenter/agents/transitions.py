@@ -33,6 +33,7 @@ class AgentTransitions:
         agent.state, agent.reason, agent.since = state, reason, self.clock()
         if state in (AgentState.READY, AgentState.PAUSED, AgentState.LOGGED_OUT):
             agent.linkedid = agent.queue = agent.caller = agent.caller_channel = None
+            agent.agent_channel = agent.held_since = agent.hold_music = None
         self.notify.agent_state(agent)
         try:
             await asyncio.to_thread(self.store.store, agent, by, linkedid or agent.linkedid)
@@ -51,7 +52,8 @@ class AgentTransitions:
                 await self.members.pause(agent, True, WRAP_UP_REASON)
             except DeskError:
                 log.warning("wrap-up pause of %s failed", agent.username)
-            agent.caller_channel = None
+            agent.caller_channel = agent.agent_channel = agent.held_since = None
+            agent.hold_music = None
             await self.set(agent, AgentState.WRAP_UP, WRAP_UP_REASON, by=None,
                            linkedid=linkedid)
             agent.linkedid = linkedid

@@ -22,7 +22,13 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from callcenter.db import Base, UtcDateTime
-from ivr.events import AgentConnected, EventFormatError, EventRecord, record_from_dict
+from ivr.events import (
+    AgentConnected,
+    CallResumed,
+    EventFormatError,
+    EventRecord,
+    record_from_dict,
+)
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +132,12 @@ def connected_agents(records: Iterable[EventRecord]) -> list[str]:
         if isinstance(record, AgentConnected) and record.agent and record.agent not in names:
             names.append(record.agent)
     return names
+
+
+def held_seconds(records: Iterable[EventRecord]) -> float:
+    """The seconds the caller spent on hold (the ``call_resumed`` events' ``held_seconds``,
+    every agent's; callcenter/agents/hold.py)."""
+    return round(sum(r.held_seconds for r in records if isinstance(r, CallResumed)), 3)
 
 
 class ContactEventRow(Base):

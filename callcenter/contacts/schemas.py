@@ -7,7 +7,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, computed_field
 
-from callcenter.contacts.models import ContactChannel, connected_agents, readable_records
+from callcenter.contacts.models import (
+    ContactChannel,
+    connected_agents,
+    held_seconds,
+    readable_records,
+)
 from ivr.events import EventKind
 
 
@@ -50,6 +55,14 @@ class ContactDetail(ContactOut):
         """Every agent connected to the caller, in order (a transfer adds the second one)."""
         return connected_agents(readable_records(self.linkedid, (
             (e.kind, e.data) for e in self.events if e.kind == EventKind.AGENT_CONNECTED)))
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def hold_seconds(self) -> float:
+        """The seconds the caller spent on hold (``call_resumed`` events; docs/console.md
+        "Hold"); part of ``talk_seconds``, which Asterisk counts while the caller is held."""
+        return held_seconds(readable_records(self.linkedid, (
+            (e.kind, e.data) for e in self.events if e.kind == EventKind.CALL_RESUMED)))
 
 
 class ContactPage(BaseModel):

@@ -77,6 +77,8 @@ class AgentStateChanged(Notification, name="agent_state"):
     queue: str | None
     caller: str | None
     queues: tuple[str, ...]
+    on_hold: bool = False  # the agent holds the caller (music on hold)
+    held_since: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

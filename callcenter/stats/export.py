@@ -57,6 +57,8 @@ HEADERS: dict[str, str] = {
     "handled": "接听量",
     "completed": "完成通话数",
     "avg_talk": "平均通话时长(秒)",
+    "hold_seconds": "保持时长(秒)",
+    "avg_hold": "平均保持时长(秒)",
     "wrap_up_seconds": "话后处理时长(秒)",
     "staffed_seconds": "签入时长(秒)",
     "pause_seconds": "小休时长(秒)",

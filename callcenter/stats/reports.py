@@ -48,7 +48,15 @@ from callcenter.stats.sources import (
 )
 from callcenter.tickets.reporting import TicketFact
 from ivr.clock import Clock
-from ivr.events import Escalated, EventRecord, FaqPlayed, MenuNodeEntered, TicketCreated, field_name
+from ivr.events import (
+    CallResumed,
+    Escalated,
+    EventRecord,
+    FaqPlayed,
+    MenuNodeEntered,
+    TicketCreated,
+    field_name,
+)
 
 
 @dataclass
@@ -136,17 +144,22 @@ class Reports:
         _calls_only(channel)
         series = self.rollups.agent_series(rng)
         times = self._agent_times(rng)
+        holds = self._hold_times(rng)
         for (start, agent), spent in times.items():
             series.at(start, agent).wrapup_sum += spent.wrap_up
         agents = series.keys()
 
-        def row(counts: Counts, spent: AgentTime | None) -> dict[str, Any]:
+        def row(counts: Counts, spent: AgentTime | None, hold: float) -> dict[str, Any]:
             spent = spent or AgentTime()
             has_states = spent.staffed > 0
             return {
                 "handled": counts.answered,
                 "completed": counts.completed,
+                # Asterisk's TalkTime: the caller stays bridged on hold, so hold is part of it
+                # (and of the AHT); hold_seconds says how much
                 "talk_seconds": round(counts.talk_sum, 2),
+                "hold_seconds": round(hold, 2),
+                "avg_hold": _round(ratio(hold, counts.answered)),
                 "avg_talk": _round(ratio(counts.talk_sum, counts.answered)),
                 "wrap_up_seconds": round(spent.wrap_up, 2) if has_states else None,
                 "aht": _round(ratio(counts.talk_sum + spent.wrap_up, counts.answered)),
@@ -169,9 +182,11 @@ class Reports:
         return {
             **self._meta(rng),
             "agent_states_available": not isinstance(self.agent_source, NoAgentActivity),
-            "agents": [{"agent": a, **row(series.total(a), total_time(a))} for a in agents],
+            "agents": [{"agent": a, **row(series.total(a), total_time(a),
+                                          sum(v for (_s, h), v in holds.items() if h == a))}
+                       for a in agents],
             "series": [{"start": rng.local(s).isoformat(), "agent": a,
-                        **row(series.rows[(s, a)], times.get((s, a)))}
+                        **row(series.rows[(s, a)], times.get((s, a)), holds.get((s, a), 0.0))}
                        for s in rng.interval_starts() for a in agents if (s, a) in series.rows],
         }
 
@@ -202,6 +217,27 @@ class Reports:
                         **derive_quality(cells[(s, a)])}
                        for s in rng.interval_starts() for a in agents if (s, a) in cells],
         }
+
+    def _hold_times(self, rng: ReportRange) -> dict[tuple[datetime, str], float]:
+        """Per interval (of the contact's start, as talk time) and agent: seconds on hold, from
+        the ``call_resumed`` events (callcenter/agents/hold.py) of ended phone contacts."""
+        c, e = Contact, ContactEventRow
+        key = group_key(epoch_of(c.started_at, self.rollups.dialect), rng).label("k")
+        agent = func.coalesce(e.data[field_name(CallResumed, "agent")].as_string(), "")
+        held = func.coalesce(e.data[field_name(CallResumed, "held_seconds")].as_float(), 0.0)
+        out: dict[tuple[datetime, str], float] = {}
+        with self.db.session() as session:
+            for k, who, seconds in session.execute(
+                select(key, agent.label("a"), func.sum(held))
+                .select_from(e).join(c, c.id == e.contact_id)
+                .where(c.started_at >= rng.start, c.started_at < rng.end,
+                       c.ended_at.is_not(None), e.kind == CallResumed.KIND,
+                       c.medium == Channel.PHONE.value)
+                .group_by(key, agent)
+            ):
+                start = start_of_key(k, rng)
+                out[(start, str(who))] = out.get((start, str(who)), 0.0) + float(seconds or 0)
+        return out
 
     def _event_rows(self, rng: ReportRange, record: type[EventRecord], name: str,
                     channel: Channel) -> Iterator[tuple[datetime, str, int]]:

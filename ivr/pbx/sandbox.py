@@ -66,6 +66,11 @@ class PbxPorts:
     def rtp_ports(self) -> int:
         return self.rtp_end - self.rtp_start + 1
 
+    @property
+    def supervisor(self) -> int:
+        """SIP port of the scripted phone of the supervisor (``PJSIP/supervisor1``)."""
+        return self.sip + 18
+
 
 @dataclass(frozen=True)
 class AgentPool:
@@ -92,6 +97,9 @@ class PbxCredentials:
     ami_user: str = "hotline"
     ami_secret: str = "hotline-secret"
     softphone_secret: str = "softphone-12366"
+    # the desk's Originate-only account (hold's music, supervisors' phones)
+    dial_user: str = "hotline-dial"
+    dial_secret: str = "hotline-dial-secret"
     # a second AMI account with originate and command rights, for test drivers only (it
     # places calls and hangs them all up; the bridge never has these rights)
     driver_user: str | None = None
@@ -266,9 +274,10 @@ class AsteriskSandbox:
             "RTP_START": str(p.rtp_start), "RTP_END": str(p.rtp_end),
             "CALLER_PORT": str(p.caller),
             "AGENT1_PORT": str(p.agent(1)), "AGENT2_PORT": str(p.agent(2)),
-            "AGENT3_PORT": str(p.agent(3)),
+            "AGENT3_PORT": str(p.agent(3)), "SUPERVISOR1_PORT": str(p.supervisor),
             "AGENT_POOL": self.agent_pool.pjsip() if self.agent_pool else "",
             "AMI_USER": c.ami_user, "AMI_SECRET": c.ami_secret,
+            "AMI_DIAL_USER": c.dial_user, "AMI_DIAL_SECRET": c.dial_secret,
             "AMI_EXTRA_ACCOUNTS": c.extra_accounts(),
             "SOFTPHONE_SECRET": c.softphone_secret,
             "SYSTEM_NAME": (f"systemname = {self.system_name}" if self.system_name

@@ -57,6 +57,10 @@ Step = Pause | Dtmf | Hangup | Vanish
 KEEPALIVE_INTERVAL_MS = 500
 KEEPALIVE_SECONDS = 900  # longer than any scripted call (tests.support.CALL_LIMIT_S)
 KEEPALIVE_PCAP = "/opt/hotline/sipp/keepalive.pcap"
+# what a phone with a silent user sends: PCMU silence every 20 ms (an agent phone that
+# ``sends_silence``; hold's music reaches the caller in these frames: callcenter/agents/hold.py)
+PHONE_SILENCE_PCAP = "/opt/hotline/sipp/phone-silence.pcap"
+PHONE_SILENCE_SECONDS = 120
 STOP_MEDIA_PCAP = "/opt/hotline/sipp/stop-media.pcap"
 
 
@@ -314,16 +318,18 @@ AGENT_SPEECH_PCAP = "/usr/share/sip-tester/g711a.pcap"
 AGENT_SPEECH_S = 7.0
 
 
-def agent_scenario(ring_ms: int = 500, talk_ms: int = 3000, speaks: bool = False) -> str:
+def agent_scenario(ring_ms: int = 500, talk_ms: int = 3000, speaks: bool = False,
+                   sends_silence: bool = False) -> str:
     """A SIPp UAS agent phone: rings ``ring_ms``, answers, hangs up after ``talk_ms``
     unless the caller side hangs up first. ``speaks``: it answers with A-law and sends
     SIPp's sample of speech (``AGENT_SPEECH_S`` long) from the answer on; otherwise it sends
     no audio (μ-law)."""
     speak = (f'  <nop><action><exec play_pcap_audio="{AGENT_SPEECH_PCAP}"/></action></nop>\n'
-             if speaks else "")
+             if speaks else _play(PHONE_SILENCE_PCAP) if sends_silence else "")
     # SIPp wants a recv after an optional one: a speaking phone waits for the ACK
     return _HEADER + _AGENT.format(ring_ms=ring_ms, talk_ms=talk_ms, speak=speak,
-                                   ack_optional="" if speaks else ' optional="true"',
+                                   ack_optional="" if speaks or sends_silence
+                                   else ' optional="true"',
                                    payload=8 if speaks else 0,
                                    codec="PCMA" if speaks else "PCMU") + _FOOTER
 
@@ -358,7 +364,9 @@ class SippRunner:
                 return
             packets = KEEPALIVE_SECONDS * 1000 // KEEPALIVE_INTERVAL_MS
             for rel, data in ((KEEPALIVE_PCAP, keepalive_pcap(packets)),
-                              (STOP_MEDIA_PCAP, keepalive_pcap(1))):
+                              (STOP_MEDIA_PCAP, keepalive_pcap(1)),
+                              (PHONE_SILENCE_PCAP,
+                               keepalive_pcap(PHONE_SILENCE_SECONDS * 50, interval_ms=20))):
                 path = self.root / rel.lstrip("/")
                 path.parent.mkdir(parents=True, exist_ok=True)
                 if not path.exists() or path.read_bytes() != data:
@@ -418,12 +426,13 @@ class SippRunner:
 
     def start_agent(self, local_port: int, ring_ms: int = 500, talk_ms: int = 3000,
                     calls: int = 1, messages: Path | None = None,
-                    speaks: bool = False) -> subprocess.Popen[str]:
+                    speaks: bool = False, sends_silence: bool = False
+                    ) -> subprocess.Popen[str]:
         """Start an agent phone answering ``calls`` calls; stop it with ``stop()``. With
         ``messages`` (a path in the root), SIPp logs every SIP message it sends or receives
         there (``-trace_msg``). ``speaks``: it sends speech once it answered
         (:func:`agent_scenario`)."""
-        scenario = self._write(agent_scenario(ring_ms, talk_ms, speaks), "agent")
+        scenario = self._write(agent_scenario(ring_ms, talk_ms, speaks, sends_silence), "agent")
         extra = ["-m", str(calls)]
         if messages is not None:
             extra += ["-trace_msg", "-message_file",

@@ -269,9 +269,19 @@ async def test_each_agent_is_served_by_the_bridge_of_their_node(
             transfer = b.post("/api/v1/agents/me/transfer", json={"queue": "experts"},
                               headers=bearer(token))
             note = a.put("/api/v1/calls/l-9/note", json={"notes": "x"}, headers=bearer(token))
-            return [me, ready, board, unknown, transfer, note]
+            # hold and monitoring are commands to the agent's node too
+            hold = a.post("/api/v1/agents/me/hold", headers=bearer(token))
+            listen = b.post("/api/v1/agents/agent2/monitor", json={"mode": "listen"},
+                            headers=bearer(sup_token))
+            return [me, ready, board, unknown, transfer, note, hold, listen]
 
-    me, ready, board, unknown, transfer, note = await asyncio.to_thread(through_workers)
+    (me, ready, board, unknown, transfer, note, hold,
+     listen) = await asyncio.to_thread(through_workers)
+    assert hold.status_code == 409, hold.text
+    assert hold.json()["detail"] == "当前没有通话，不能保持"
+    # sup1 has no phone here; pbx2's bridge says so
+    assert listen.status_code == 409, listen.text
+    assert listen.json()["detail"].startswith("您的账号未配置话机")
     # the transfer went to pbx2's bridge, whose desk refuses it: no call
     assert transfer.status_code == 409, transfer.text
     assert transfer.json()["detail"] == "当前没有通话，不能转接"

@@ -109,6 +109,10 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("GET", "/api/v1/agents/me"): Entry(STAFF),
     ("POST", "/api/v1/agents/me/state"): Entry(STAFF, body={"state": "logged_out"}),
     ("POST", "/api/v1/agents/me/transfer"): Entry(STAFF, body={"queue": "experts"}),
+    ("POST", "/api/v1/agents/me/hold"): Entry(STAFF),
+    ("POST", "/api/v1/agents/me/resume"): Entry(STAFF),
+    ("POST", "/api/v1/agents/{username}/monitor"): Entry(
+        BOSSES, "/api/v1/agents/agent1/monitor", body={"mode": "listen"}),
     ("GET", "/api/v1/agents/board"): Entry(BOSSES),
     ("POST", "/api/v1/agents/{username}/state"): Entry(
         BOSSES, "/api/v1/agents/agent1/state", body={"state": "logged_out"}),

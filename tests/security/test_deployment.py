@@ -47,7 +47,10 @@ def test_item16_what_production_needs() -> None:
     assert deployment_problems(default, "127.0.0.1") == []  # `make run`: loopback, development
     assert deployment_problems(default, "::1") == []
     assert any("HOTLINE_AMI_SECRET" in p for p in deployment_problems(default, "10.1.2.3"))
-    own = Settings(ami_enabled=True, ami_secret="a-long-random-secret", env="production")
+    # the desk's Originate-only account (hold, supervisors' phones) has a secret of its own
+    assert any("HOTLINE_AMI_DIAL_SECRET" in p for p in deployment_problems(default, "10.1.2.3"))
+    own = Settings(ami_enabled=True, ami_secret="a-long-random-secret",
+                   ami_dial_secret="another-long-random-secret", env="production")
     assert deployment_problems(own, "0.0.0.0") == []
     insecure = Settings(ami_enabled=True, ami_secret="a-long-random-secret", env="production",
                         session_cookie_secure=False)

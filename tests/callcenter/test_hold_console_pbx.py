@@ -1,0 +1,124 @@
+"""Hold from the call card and listening from the board, in a real browser (Chromium), against
+`hotline serve` and the real Asterisk with SIPp phones.
+
+An agent answers a SIPp caller; on the card 保持 puts the call on hold (Asterisk shows the music
+call whispering into the caller's channel) and 恢复通话 takes it back (the card says how long).
+A supervisor, whose user record names the phone PJSIP/supervisor1 (a SIPp phone that answers),
+clicks 监听 on the agent's row of the board: Asterisk shows that phone in ChanSpy on the agent's
+channel, and the audit log has the row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from ivr.ami.client import AmiClient
+from ivr.pbx.sipp import Dtmf, Hangup, Pause, SippRunner
+from tests.callcenter.conftest import LiveServer
+from tests.callcenter.util import PASSWORD, bearer, wait_for
+from tests.support import TEST_PORTS
+
+pytestmark = [pytest.mark.asterisk, pytest.mark.usefixtures("everyone_logged_out")]
+
+CHROMIUM = "/usr/bin/chromium"  # as tests/callcenter/test_console_pbx.py
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+UI_TIMEOUT_MS = 60_000
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as p:
+        instance = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield instance
+        await instance.close()
+
+
+async def login(page: Page, server: LiveServer, username: str) -> None:
+    await page.goto(f"{server.base}/console")
+    await page.fill("#login-username", username)
+    await page.fill("#login-password", PASSWORD)
+    await page.click("#login-submit")
+    await expect(page.locator("#whoami")).to_be_visible()
+
+
+async def channels(ami: AmiClient) -> list[dict[str, str]]:
+    reply = await ami.send_action({"Action": "CoreShowChannels"}, as_list=True, timeout=10)
+    return [{k: str(v) for k, v in m.items()} for m in reply
+            if str(m.get("Event")) == "CoreShowChannel"]
+
+
+async def test_hold_from_the_card_and_listen_from_the_board(
+        live_server: LiveServer, ami: AmiClient, browser: Browser) -> None:
+    http = live_server.client()
+    admin = bearer(live_server.token("admin1"))
+    phone = await http.patch("/api/v1/users/sup1", json={"interface": "PJSIP/supervisor1"},
+                             headers=admin)
+    assert phone.status_code == 200, phone.text
+    runner = SippRunner(live_server.pbx.root, TEST_PORTS.sip)
+    agent_phone = runner.start_agent(TEST_PORTS.agent(1), ring_ms=500, talk_ms=90_000,
+                                     sends_silence=True)
+    sup_phone = runner.start_agent(TEST_PORTS.supervisor, ring_ms=300, talk_ms=4000)
+    caller: Any = None
+    agent_page = await browser.new_page(locale="zh-CN")
+    sup_page = await browser.new_page(locale="zh-CN")
+    try:
+        await login(agent_page, live_server, "agent1")
+        await agent_page.click("#btn-ready")
+        await expect(agent_page.locator("#state-label")).to_have_text("就绪")
+        caller = runner.start_call([Pause(7000), Dtmf("0"), Pause(45_000), Hangup()],
+                                   TEST_PORTS.caller, number="13900000901", timeout_s=120)
+        await expect(agent_page.locator("#card-status")).to_have_text("通话中",
+                                                                      timeout=UI_TIMEOUT_MS)
+        await expect(agent_page.locator("#btn-hold")).to_be_enabled()
+        await agent_page.click("#btn-hold")
+        await expect(agent_page.locator("#hold-status")).to_have_text(
+            "通话保持中（来电人正在收听等待音乐）")
+        await expect(agent_page.locator("#btn-resume")).to_be_enabled()
+
+        async def music() -> list[dict[str, str]]:
+            return [c for c in await channels(ami) if c.get("Application") == "MusicOnHold"
+                    and c["Channel"].startswith("PJSIP/holdmusic-")]
+
+        await wait_for(music, 15, "the music on hold call")
+        await agent_page.click("#btn-resume")
+        await expect(agent_page.locator("#hold-status")).to_contain_text("已恢复通话（本次保持")
+        await expect(agent_page.locator("#btn-hold")).to_be_enabled()
+
+        # the supervisor listens from the board
+        await login(sup_page, live_server, "sup1")
+        row = sup_page.locator('#board-agents tr[data-username="agent1"]')
+        await expect(row).to_have_attribute("data-state", "on_call", timeout=UI_TIMEOUT_MS)
+        await row.locator(".board-listen").click()
+        await expect(sup_page.locator("#board-error")).to_contain_text("正在呼叫您的话机以监听")
+
+        async def spying() -> list[dict[str, str]]:
+            return [c for c in await channels(ami)
+                    if c["Channel"].startswith("PJSIP/supervisor1-")
+                    and c.get("Application") == "ChanSpy"
+                    and c.get("ApplicationData", "").startswith("PJSIP/agent1-")]
+
+        await wait_for(spying, 20, "the supervisor's phone in ChanSpy")
+    finally:
+        await ami.send_action({"Action": "Command", "Command": "channel request hangup all"})
+        if caller is not None:
+            runner.stop(caller)
+        runner.stop(agent_phone)
+        runner.stop(sup_phone)
+        await agent_page.close()
+        await sup_page.close()
+
+        async def call_over() -> bool:
+            board = (await http.get("/api/v1/agents/board", headers=admin)).json()
+            return all(a["state"] not in ("ringing", "on_call") for a in board["agents"])
+
+        await wait_for(call_over, 30, "the call over for the desk")
+    audit = (await http.get("/api/v1/audit", params={"action": "call.monitor"},
+                            headers=admin)).json()
+    rows = audit if isinstance(audit, list) else audit.get("items", [])
+    assert [(a["actor"], a["target"], a["detail"]["mode"]) for a in rows
+            if a["action"] == "call.monitor"] == [("sup1", "agent1", "listen")], rows
