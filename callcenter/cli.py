@@ -139,7 +139,9 @@ def sandbox_for(settings: Settings) -> Any:
         settings.pbx_state_dir, settings.sounds_dir, settings.recordings_dir,
         ports=PbxPorts(ami=settings.ami_port, sip=settings.pbx_sip_port,
                        rtp_start=settings.pbx_rtp_start, rtp_end=settings.pbx_rtp_end),
-        credentials=PbxCredentials(ami_user=settings.ami_user, ami_secret=settings.ami_secret),
+        credentials=PbxCredentials(ami_user=settings.ami_user, ami_secret=settings.ami_secret,
+                                   dialler_user=settings.ami_dialler_user,
+                                   dialler_secret=settings.ami_dialler_secret),
     )
 
 

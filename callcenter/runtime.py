@@ -15,6 +15,9 @@ from callcenter.contacts.services import ContactLog, ContactService
 from callcenter.db import Database
 from callcenter.health.calendar import load_checked
 from callcenter.notify.services import Notifier
+from callcenter.outbound.book import CallbackBook
+from callcenter.outbound.dialler import CallbackDialler, DiallerConfig
+from callcenter.outbound.policy import RetryPolicy
 from callcenter.queues.services import QueueService
 from callcenter.recordings.services import RecordingWatcher, recording_service
 from callcenter.settings import Settings
@@ -93,6 +96,7 @@ class Runtime:
     desk: AgentDesk | None = None  # agent states <-> Asterisk queue membership
     ivr_services: IvrServices | None = None  # self-services of the menu (selfservice/)
     answers_task: asyncio.Task[None] | None = None
+    dialler: CallbackDialler | None = None  # outbound callbacks (callcenter/outbound)
 
     @classmethod
     def build(cls, settings: Settings, contacts: ContactService, clock: Clock,
@@ -131,6 +135,26 @@ class Runtime:
             callbacks=IvrTicketDesk(shared.tickets) if shared.tickets is not None else None,
             clock=clock, node_labels=runtime._node_titles, node=node,
             default_node=settings.node)
+        if (runtime.ami is not None and settings.callback_dialler_enabled
+                and isinstance(shared.calendar, ServiceCalendar)):
+            # one dialler per bridge: its node's agents call back; claims keep two apart.
+            # Its own AMI account, which can only Originate (ivr/pbx/asterisk/manager.conf)
+            dialler_ami = AmiClient(
+                settings.ami_host, settings.ami_port, settings.ami_dialler_user,
+                settings.ami_dialler_secret, action_timeout=settings.ami_action_timeout,
+                ping_interval=settings.ami_ping_interval)
+            runtime.dialler = CallbackDialler(
+                CallbackBook(contacts.db, clock, settings.callback_claim_timeout_s),
+                RetryPolicy(settings.callback_max_attempts,
+                            tuple(settings.callback_retry_intervals_s)),
+                runtime.desk, dialler_ami, contact_log, shared.calendar, runtime.notifier,
+                DiallerConfig(node=node or settings.node, trunk=settings.callback_trunk,
+                              caller_id=settings.callback_caller_id,
+                              preview_s=settings.callback_preview_s,
+                              agent_ring_s=settings.callback_agent_ring_s,
+                              ring_s=settings.callback_ring_s,
+                              poll_s=settings.callback_poll_s),
+                clock=clock)
         return runtime
 
     def _node_titles(self) -> dict[str, str]:
@@ -150,10 +174,17 @@ class Runtime:
             self.answers_task = start_answer_audio(self.shared.kb, self.ivr_services.answers)
         if self.ami is not None:
             await self.ami.start()
+        if self.dialler is not None:
+            try:
+                await self.dialler.start()
+            except Exception:
+                log.exception("the callback dialler did not start")
 
     async def stop(self) -> None:
         if self.answers_task is not None:
             self.answers_task.cancel()
+        if self.dialler is not None:
+            await self.dialler.stop()
         if self.ami is not None:
             await self.ami.close()
         if self.desk is not None:

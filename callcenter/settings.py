@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     ami_port: int = 5038
     ami_user: str = "hotline"
     ami_secret: str = "hotline-secret"
+    # the outbound callback dialler's own AMI account (Originate only; manager.conf)
+    ami_dialler_user: str = "hotline-dialler"
+    ami_dialler_secret: str = "hotline-dialler-secret"
     ami_action_timeout: float = 5.0
     ami_ping_interval: float = 5.0
     # local sandboxed Asterisk (`hotline pbx ...`)
@@ -79,6 +82,24 @@ class Settings(BaseSettings):
     ticket_commitment_days: dict[str, int] = {"complaint": 5, "report": 15, "director": 5,
                                               "consult": 3}
     callback_due_hours: float = 4.0
+    # outbound callbacks (callcenter/outbound, docs/console.md "Outbound callbacks"): the
+    # bridge's dialler offers a due callback (inside service hours) to a ready agent of its
+    # queue for callback_preview_s (then dials by itself), rings the agent's phone for
+    # callback_agent_ring_s, then dials the number through callback_trunk ({number}: the
+    # digits; docs/deployment.md "Callback trunk") for callback_ring_s; no answer, busy or a
+    # failed call is tried again after callback_retry_intervals_s (the n-th retry the n-th
+    # interval, the last one repeated) up to callback_max_attempts attempts in all
+    callback_dialler_enabled: bool = True
+    callback_trunk: str = Field(default="PJSIP/{number}@callee", pattern=r"\{number\}")
+    callback_caller_id: str = Field(default="12366", pattern=r"^[0-9]{3,20}$")
+    callback_preview_s: float = Field(default=30.0, ge=0, le=600)
+    callback_agent_ring_s: float = Field(default=20.0, ge=5, le=120)
+    callback_ring_s: int = Field(default=30, ge=5, le=120)
+    callback_max_attempts: int = Field(default=3, ge=1, le=10)
+    callback_retry_intervals_s: list[float] = Field(default=[600.0, 1800.0], min_length=1)
+    callback_poll_s: float = Field(default=1.0, gt=0, le=60)
+    # a claim older than this (the dialler's process died) is taken over by another dialler
+    callback_claim_timeout_s: float = Field(default=600.0, ge=60)
     # statistics (callcenter/stats, docs/metrics.md)
     stats_service_level_seconds: float = 20.0
     stats_short_abandon_seconds: float = 5.0
@@ -145,7 +166,8 @@ class Settings(BaseSettings):
 
 
 # secrets whose shipped defaults must never guard a reachable or production server
-DEFAULT_SECRETS: dict[str, str] = {"ami_secret": "hotline-secret"}
+DEFAULT_SECRETS: dict[str, str] = {"ami_secret": "hotline-secret",
+                                   "ami_dialler_secret": "hotline-dialler-secret"}
 # the SMS gateway's shipped secrets: with HOTLINE_ENV=production its endpoints refuse to work
 # while either is in place (callcenter/sms/http.py)
 SMS_DEFAULT_SECRETS: dict[str, str] = {"sms_gateway_key": "hotline-sms-key",
@@ -177,7 +199,10 @@ def deployment_problems(settings: Settings, host: str) -> list[str]:
                 for name, default in DEFAULT_SECRETS.items()
                 if getattr(settings, name) == default
                 # the API workers of the process roles (Redis) hold no AMI connection
-                and (name != "ami_secret" or (settings.ami_enabled and not settings.redis_url))]
+                and (name != "ami_secret" or (settings.ami_enabled and not settings.redis_url))
+                and (name != "ami_dialler_secret" or (
+                    settings.ami_enabled and not settings.redis_url
+                    and settings.callback_dialler_enabled))]
     if settings.env == "production" and not settings.session_cookie_secure:
         problems.append("HOTLINE_SESSION_COOKIE_SECURE=false is refused with "
                         "HOTLINE_ENV=production (serve over HTTPS)")

@@ -167,3 +167,37 @@ def test_recordings_migration_goes_down_and_up_keeping_queues(kind: str, tmp_pat
                     "('M-2', 'call', 'call-M-1.wav', '2026-11-28 01:00:00')"))
         finally:
             engine.dispose()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_outbound_migration_goes_down_and_up_keeping_contacts(kind: str,
+                                                              tmp_path: Path) -> None:
+    """0014 adds contacts.direction (existing contacts: inbound) and the dialler's columns of
+    callback_requests, and takes them away again; no contact or request is lost."""
+    with fresh_database(kind, tmp_path) as url:
+        engine = sa.create_engine(url)
+        try:
+            with engine.begin() as conn:
+                conn.execute(sa.text(
+                    "INSERT INTO contacts (linkedid, caller_number, channel, started_at, "
+                    "self_served, reconciled) VALUES ('O-1', '139', '', "
+                    "'2026-11-28 01:00:00', false, false)"))
+                conn.execute(sa.text(
+                    "INSERT INTO callback_requests (number, linkedid, reason, status, "
+                    "created_at, due_at) VALUES ('139', 'O-1', 'x', 'pending', "
+                    "'2026-11-28 01:00:00', '2026-11-28 05:00:00')"))
+            downgrade(url, "0010")
+            engine.dispose()
+            assert "direction" not in {c["name"] for c in
+                                       sa.inspect(engine).get_columns("contacts")}
+            assert "attempts" not in {c["name"] for c in
+                                      sa.inspect(engine).get_columns("callback_requests")}
+            upgrade(url)
+            engine.dispose()
+            with engine.begin() as conn:
+                assert conn.execute(sa.text(
+                    "SELECT direction FROM contacts WHERE linkedid = 'O-1'")).scalar() == "inbound"
+                assert conn.execute(sa.text(
+                    "SELECT attempts FROM callback_requests WHERE linkedid = 'O-1'")).scalar() == 0
+        finally:
+            engine.dispose()

@@ -58,6 +58,11 @@ class PbxPorts:
         """SIP port of scripted SIPp callers."""
         return self.sip + 10
 
+    @property
+    def callee(self) -> int:
+        """SIP port of the scripted phone the callback trunk calls (``callee`` endpoint)."""
+        return self.sip + 20
+
     def agent(self, n: int) -> int:
         """SIP port of the scripted phone of agent ``n`` (1-based)."""
         return self.sip + 10 + n
@@ -68,6 +73,9 @@ class PbxCredentials:
     ami_user: str = "hotline"
     ami_secret: str = "hotline-secret"
     softphone_secret: str = "softphone-12366"
+    # the outbound callback dialler's account: Originate only (manager.conf)
+    dialler_user: str = "hotline-dialler"
+    dialler_secret: str = "hotline-dialler-secret"
     # a second AMI account with originate and command rights, for test drivers only (it
     # places calls and hangs them all up; the bridge never has these rights)
     driver_user: str | None = None
@@ -240,8 +248,9 @@ class AsteriskSandbox:
             "RTP_START": str(p.rtp_start), "RTP_END": str(p.rtp_end),
             "CALLER_PORT": str(p.caller),
             "AGENT1_PORT": str(p.agent(1)), "AGENT2_PORT": str(p.agent(2)),
-            "AGENT3_PORT": str(p.agent(3)),
+            "AGENT3_PORT": str(p.agent(3)), "CALLEE_PORT": str(p.callee),
             "AMI_USER": c.ami_user, "AMI_SECRET": c.ami_secret,
+            "DIALLER_USER": c.dialler_user, "DIALLER_SECRET": c.dialler_secret,
             "AMI_EXTRA_ACCOUNTS": c.extra_accounts(),
             "SOFTPHONE_SECRET": c.softphone_secret,
             "SYSTEM_NAME": (f"systemname = {self.system_name}" if self.system_name

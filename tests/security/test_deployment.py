@@ -47,8 +47,16 @@ def test_item16_what_production_needs() -> None:
     assert deployment_problems(default, "127.0.0.1") == []  # `make run`: loopback, development
     assert deployment_problems(default, "::1") == []
     assert any("HOTLINE_AMI_SECRET" in p for p in deployment_problems(default, "10.1.2.3"))
-    own = Settings(ami_enabled=True, ami_secret="a-long-random-secret", env="production")
+    own = Settings(ami_enabled=True, ami_secret="a-long-random-secret", env="production",
+                   ami_dialler_secret="another-long-random-secret")
     assert deployment_problems(own, "0.0.0.0") == []
+    # the outbound dialler's account has a secret of its own (unless the dialler is off)
+    dialler = Settings(ami_enabled=True, ami_secret="a-long-random-secret", env="production")
+    assert [p for p in deployment_problems(dialler, "0.0.0.0")
+            if "HOTLINE_AMI_DIALLER_SECRET" in p]
+    no_dialler = Settings(ami_enabled=True, ami_secret="a-long-random-secret",
+                          env="production", callback_dialler_enabled=False)
+    assert deployment_problems(no_dialler, "0.0.0.0") == []
     insecure = Settings(ami_enabled=True, ami_secret="a-long-random-secret", env="production",
                         session_cookie_secure=False)
     assert any("HOTLINE_SESSION_COOKIE_SECURE" in p
