@@ -344,9 +344,11 @@ class CallbackDialler:
                 self.detached[detached.linkedid] = detached
             return
         if name == "dialbegin" and attempt.stage == "dialling":
-            # the agent answered; the dialplan now dials the number
+            # the agent answered; the dialplan now dials the number (told before anything
+            # awaits, so that the number's answer cannot be told first)
             attempt.stage = "calling"
             self._step(attempt, "agent_answered")
+            self._progress(attempt, "calling")
             async with self.desk.transitions.lock:
                 # (the call may have ended while this waited for the lock)
                 if (attempt.agent.linkedid == attempt.linkedid
@@ -354,7 +356,6 @@ class CallbackDialler:
                     await self.desk.transitions.set(attempt.agent, AgentState.ON_CALL,
                                                     CALLBACK_REASON, by=None,
                                                     linkedid=attempt.linkedid)
-            self._progress(attempt, "calling")
         elif name == "dialend":
             status = event.header("DialStatus").upper()
             result = DIAL_STATUS.get(status, DialResult.FAILED)

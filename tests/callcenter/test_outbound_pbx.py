@@ -271,7 +271,7 @@ async def test_the_preview_card_and_accept_in_the_console(
     page = await browser.new_page(locale="zh-CN", viewport={"width": 1280, "height": 900})
     try:
         phones.agent(calls=1)
-        callee_trace = phones.callee("answer", talk_ms=4000)
+        callee_trace = phones.callee("answer", talk_ms=8000)
         await page.goto(f"{server.base}/console")
         await page.fill("#login-username", "agent1")
         await page.fill("#login-password", PASSWORD)
@@ -292,7 +292,7 @@ async def test_the_preview_card_and_accept_in_the_console(
                               full_page=True)
         await page.click("#btn-cb-accept")
         await expect(page.locator("#cb-status")).to_have_text("已接通", timeout=UI_TIMEOUT_MS)
-        await expect(page.locator("#state-label")).to_have_text("通话中")
+        await expect(page.locator("#state-label")).to_have_text("通话中", timeout=8000)
         await expect(page.locator("#cb-status")).to_have_text("已结束", timeout=UI_TIMEOUT_MS)
         await expect(page.locator("#cb-message")).to_contain_text("已接通")
         assert f"INVITE sip:{number}@" in callee_trace.read_text(errors="replace")
