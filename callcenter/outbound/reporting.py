@@ -29,10 +29,9 @@ class OutboundTableSource:
         with self.db.session() as session:
             by_direction = {str(d): int(n) for d, n in session.execute(
                 select(c.direction, func.count()).where(*in_range).group_by(c.direction))}
-            results = {str(o): int(n) for o, n in session.execute(
-                select(func.coalesce(c.outcome, "failed"), func.count())
-                .where(*in_range, c.direction == "outbound")
-                .group_by(func.coalesce(c.outcome, "failed")))}
+            results = {str(o or "failed"): int(n) for o, n in session.execute(
+                select(c.outcome, func.count())
+                .where(*in_range, c.direction == "outbound").group_by(c.outcome))}
             talk = session.scalar(select(func.coalesce(func.sum(c.talk_seconds), 0.0))
                                   .where(*in_range, c.direction == "outbound")) or 0.0
             closed = {str(s): int(n) for s, n in session.execute(
