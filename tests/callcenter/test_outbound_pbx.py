@@ -70,6 +70,14 @@ def outbound_server(request: pytest.FixtureRequest, pbx: AsteriskSandbox,
             log_everyone_out(server)
 
 
+@pytest.fixture(autouse=True)
+def _everyone_logged_out(outbound_server: LiveServer) -> Iterator[None]:
+    """Each test starts with every agent logged out (the server is shared by the module)."""
+    log_everyone_out(outbound_server)
+    yield
+    log_everyone_out(outbound_server)
+
+
 @pytest.fixture
 async def http(outbound_server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
     async with outbound_server.client() as client:
