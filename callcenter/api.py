@@ -13,6 +13,7 @@ from callcenter.contacts.http import router as contacts_router
 from callcenter.health.http import router as health_router
 from callcenter.kb.http import router as kb_router
 from callcenter.notify.http import router as ws_router
+from callcenter.outbound.http import router as outbound_router
 from callcenter.quality.http import router as quality_router
 from callcenter.queues.http import router as queues_router
 from callcenter.recordings.http import router as recordings_router
@@ -41,6 +42,7 @@ api_router.include_router(agents_router)
 api_router.include_router(queues_router)
 api_router.include_router(ws_router)
 api_router.include_router(tickets_router)
+api_router.include_router(outbound_router)
 # smsbox's calls: the gateway key instead of a login (callcenter/sms/http.py)
 api_router.include_router(sms_router)
 # online consultation: the taxpayers' page (a verified number's session, no login) and the

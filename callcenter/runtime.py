@@ -18,6 +18,9 @@ from callcenter.health.calendar import load_checked
 from callcenter.kb.notifier import KbReloads
 from callcenter.kb.services import KbStore
 from callcenter.notify.services import Notifier
+from callcenter.outbound.book import CallbackBook
+from callcenter.outbound.dialler import CallbackDialler, DiallerConfig
+from callcenter.outbound.policy import RetryPolicy
 from callcenter.queues.services import QueueService
 from callcenter.recordings.services import RecordingWatcher, recording_service
 from callcenter.settings import Settings
@@ -129,6 +132,7 @@ class Runtime:
     # a publication reaches the knowledge base (and the answer audio) of this process
     kb_reloads: KbReloads | None = None
     _file_labels: FileLabels | None = None  # the menu file's titles when no menu runs here
+    dialler: CallbackDialler | None = None  # outbound callbacks (callcenter/outbound)
 
     @classmethod
     def build(cls, settings: Settings, contacts: ContactService, clock: Clock,
@@ -175,6 +179,27 @@ class Runtime:
             callbacks=IvrTicketDesk(shared.tickets) if shared.tickets is not None else None,
             clock=clock, node_labels=runtime._node_titles, node=node,
             default_node=settings.node)
+        if (runtime.ami is not None and settings.callback_dialler_enabled
+                and isinstance(shared.calendar, ServiceCalendar)):
+            # one dialler per bridge: its node's agents call back; claims keep two apart.
+            # A connection of its own on the account that can only Originate (shared with
+            # hold and the supervisors' phones; ivr/pbx/asterisk/manager.conf)
+            dialler_ami = AmiClient(
+                settings.ami_host, settings.ami_port, settings.ami_dial_user,
+                settings.ami_dial_secret, action_timeout=settings.ami_action_timeout,
+                ping_interval=settings.ami_ping_interval)
+            runtime.dialler = CallbackDialler(
+                CallbackBook(contacts.db, clock, settings.callback_claim_timeout_s),
+                RetryPolicy(settings.callback_max_attempts,
+                            tuple(settings.callback_retry_intervals_s)),
+                runtime.desk, dialler_ami, contact_log, shared.calendar, runtime.notifier,
+                DiallerConfig(node=node or settings.node, trunk=settings.callback_trunk,
+                              caller_id=settings.callback_caller_id,
+                              preview_s=settings.callback_preview_s,
+                              agent_ring_s=settings.callback_agent_ring_s,
+                              ring_s=settings.callback_ring_s,
+                              poll_s=settings.callback_poll_s),
+                clock=clock)
         return runtime
 
     def _answer_audio(self) -> AnswerAudio | None:
@@ -204,10 +229,17 @@ class Runtime:
             await self.ami.start()
         if self.dialer is not None:
             await self.dialer.start()
+        if self.dialler is not None:
+            try:
+                await self.dialler.start()
+            except Exception:
+                log.exception("the callback dialler did not start")
 
     async def stop(self) -> None:
         if self.answers_task is not None:
             self.answers_task.cancel()
+        if self.dialler is not None:
+            await self.dialler.stop()
         if self.ami is not None:
             await self.ami.close()
         if self.dialer is not None:

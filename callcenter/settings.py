@@ -93,6 +93,24 @@ class Settings(BaseSettings):
     consult_session_minutes: int = Field(default=30, ge=1, le=24 * 60)
     consult_question_max_chars: int = Field(default=500, ge=10, le=4000)
     consult_questions_per_day: int = Field(default=10, ge=1)
+    # outbound callbacks (callcenter/outbound, docs/console.md "Outbound callbacks"): the
+    # bridge's dialler offers a due callback (inside service hours) to a ready agent of its
+    # queue for callback_preview_s (then dials by itself), rings the agent's phone for
+    # callback_agent_ring_s, then dials the number through callback_trunk ({number}: the
+    # digits; docs/deployment.md "Callback trunk") for callback_ring_s; no answer, busy or a
+    # failed call is tried again after callback_retry_intervals_s (the n-th retry the n-th
+    # interval, the last one repeated) up to callback_max_attempts attempts in all
+    callback_dialler_enabled: bool = True
+    callback_trunk: str = Field(default="PJSIP/{number}@callee", pattern=r"\{number\}")
+    callback_caller_id: str = Field(default="12366", pattern=r"^[0-9]{3,20}$")
+    callback_preview_s: float = Field(default=30.0, ge=0, le=600)
+    callback_agent_ring_s: float = Field(default=20.0, ge=5, le=120)
+    callback_ring_s: int = Field(default=30, ge=5, le=120)
+    callback_max_attempts: int = Field(default=3, ge=1, le=10)
+    callback_retry_intervals_s: list[float] = Field(default=[600.0, 1800.0], min_length=1)
+    callback_poll_s: float = Field(default=1.0, gt=0, le=60)
+    # a claim older than this (the dialler's process died) is taken over by another dialler
+    callback_claim_timeout_s: float = Field(default=600.0, ge=60)
     # statistics (callcenter/stats, docs/metrics.md)
     stats_service_level_seconds: float = 20.0
     stats_short_abandon_seconds: float = 5.0

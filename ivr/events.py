@@ -59,6 +59,7 @@ class EventKind(enum.StrEnum):
     CALL_RESUMED = "call_resumed"
     TICKET = "ticket"
     CALLBACK = "callback"
+    CALLBACK_DIAL = "callback_dial"
     SURVEY = "survey"
     OUTCOME = "outcome"
     RESUMED = "resumed"
@@ -179,6 +180,7 @@ class CallStarted(EventRecord, kind=EventKind.CALL_STARTED):
     extension: str | None = None
     adopted: bool | None = None
     medium: str | None = None  # phone (None) or sms: the channel of the contact
+    direction: str | None = None  # inbound (None) or outbound: an agent's callback
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -436,6 +438,22 @@ class CallbackRequested(EventRecord, kind=EventKind.CALLBACK):
     due_at: str | None = None
     queue: str | None = None
     via: str | None = None
+    by: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallbackDialled(EventRecord, kind=EventKind.CALLBACK_DIAL):
+    """A step of an outbound callback attempt (its own contact, direction outbound):
+    ``stage`` offered (the preview card), agent_answered, or result with ``status``: answer,
+    no_answer, busy, failed (the number could not be reached), agent_missed (the agent's
+    phone was not answered), interrupted (the AMI connection was lost mid-dial), skipped."""
+
+    callback_id: int
+    attempt: int
+    stage: str
+    agent: str
+    status: str | None = None
+    queue: str | None = None
     by: str | None = None
 
 

@@ -240,12 +240,12 @@ def test_kb_store_migration_goes_down_and_up(kind: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
 def test_quality_migration_goes_down_and_up_with_the_standard_form(kind: str,
                                                                    tmp_path: Path) -> None:
-    """0015 adds the review forms (with the standard form, version 1) and the reviews, and
+    """0014 adds the review forms (with the standard form, version 1) and the reviews, and
     takes them away again; one review per reviewer and call leg."""
     with fresh_database(kind, tmp_path) as url:
         engine = sa.create_engine(url)
         try:
-            downgrade(url, "0012")
+            downgrade(url, "0013")
             engine.dispose()
             assert not {"qa_forms", "qa_reviews"} & set(sa.inspect(engine).get_table_names())
             upgrade(url)
@@ -278,5 +278,39 @@ def test_quality_migration_goes_down_and_up_with_the_standard_form(kind: str,
                 conn.execute(insert, {"f": form.id, "c": contact})
             with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
                 conn.execute(insert, {"f": form.id, "c": contact})
+        finally:
+            engine.dispose()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_outbound_migration_goes_down_and_up_keeping_contacts(kind: str,
+                                                              tmp_path: Path) -> None:
+    """0013 adds contacts.direction (existing contacts: inbound) and the dialler's columns of
+    callback_requests, and takes them away again; no contact or request is lost."""
+    with fresh_database(kind, tmp_path) as url:
+        engine = sa.create_engine(url)
+        try:
+            with engine.begin() as conn:
+                conn.execute(sa.text(
+                    "INSERT INTO contacts (linkedid, caller_number, channel, started_at, "
+                    "self_served, reconciled) VALUES ('O-1', '139', '', "
+                    "'2026-11-28 01:00:00', false, false)"))
+                conn.execute(sa.text(
+                    "INSERT INTO callback_requests (number, linkedid, reason, status, "
+                    "created_at, due_at) VALUES ('139', 'O-1', 'x', 'pending', "
+                    "'2026-11-28 01:00:00', '2026-11-28 05:00:00')"))
+            downgrade(url, "0012")
+            engine.dispose()
+            assert "direction" not in {c["name"] for c in
+                                       sa.inspect(engine).get_columns("contacts")}
+            assert "attempts" not in {c["name"] for c in
+                                      sa.inspect(engine).get_columns("callback_requests")}
+            upgrade(url)
+            engine.dispose()
+            with engine.begin() as conn:
+                assert conn.execute(sa.text(
+                    "SELECT direction FROM contacts WHERE linkedid = 'O-1'")).scalar() == "inbound"
+                assert conn.execute(sa.text(
+                    "SELECT attempts FROM callback_requests WHERE linkedid = 'O-1'")).scalar() == 0
         finally:
             engine.dispose()

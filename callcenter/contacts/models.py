@@ -41,6 +41,11 @@ class Outcome(enum.StrEnum):
     CALLBACK_REQUESTED = "callback_requested"
     MESSAGE_LEFT = "message_left"
     FAILED = "failed"
+    # outbound callbacks only (direction outbound): the number did not answer, was busy, or
+    # the agent found it was the wrong person's
+    NO_ANSWER = "no_answer"
+    BUSY = "busy"
+    WRONG_NUMBER = "wrong_number"
 
 
 class ContactChannel(enum.StrEnum):
@@ -72,6 +77,10 @@ class Contact(Base):
     # Asterisk channel of a call)
     medium: Mapped[str] = mapped_column(String(8), nullable=False, default="phone",
                                         server_default="phone", index=True)
+    # inbound (a caller reached us) or outbound (an agent called back; callcenter/outbound,
+    # migration 0013): outbound contacts are counted apart in the statistics
+    direction: Mapped[str] = mapped_column(String(8), nullable=False, default="inbound",
+                                           server_default="inbound", index=True)
     started_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, index=True)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     outcome: Mapped[str | None] = mapped_column(String(32), index=True)

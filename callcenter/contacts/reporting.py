@@ -50,7 +50,9 @@ class ContactTableSource:
                 .where(waiting).group_by(queue_name)
             ).all()
             in_ivr, on_call = session.execute(
-                select(func.count().filter(c.queue_joined_at.is_(None)),
+                # an outbound callback being dialled is no caller in the IVR
+                select(func.count().filter(c.queue_joined_at.is_(None),
+                                           c.direction == "inbound"),
                        func.count().filter(c.agent_connected_at.is_not(None)))
                 .where(is_call)
             ).one()

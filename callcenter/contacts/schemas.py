@@ -30,6 +30,7 @@ class ContactOut(BaseModel):
     id: int
     linkedid: str
     caller_number: str
+    direction: str = "inbound"  # outbound: an agent's callback (callcenter/outbound)
     started_at: datetime
     ended_at: datetime | None
     outcome: str | None

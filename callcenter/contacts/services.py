@@ -54,6 +54,8 @@ FAILURE_REASONS = {"agi_error", "internal_error", "loop_guard", "prompt_failed"}
 
 def derive_outcome(contact: Contact) -> Outcome:
     """The single outcome of an ended contact (see docs/metrics.md)."""
+    if contact.explicit_outcome == Outcome.WRONG_NUMBER:
+        return Outcome.WRONG_NUMBER  # an outbound call answered by the wrong person
     if contact.agent_connected_at is not None:
         return Outcome.ANSWERED
     if contact.explicit_outcome:
@@ -102,7 +104,8 @@ class ContactService:
         )
         if contact is None:
             contact = Contact(linkedid=event.linkedid, started_at=event.at, caller_number="",
-                              channel="", medium="phone", self_served=False, reconciled=False)
+                              channel="", medium="phone", direction="inbound",
+                              self_served=False, reconciled=False)
             session.add(contact)
             session.flush()
         session.add(ContactEventRow(contact_id=contact.id, at=event.at, kind=str(event.kind),
@@ -118,6 +121,7 @@ class ContactService:
                 contact.caller_number = record.caller[:64]
                 contact.channel = (record.channel or "")[:128]
                 contact.medium = (record.medium or "phone")[:8]
+                contact.direction = (record.direction or "inbound")[:8]
                 contact.started_at = min(contact.started_at, at)
             case MenuNodeEntered():
                 contact.last_node = record.node[:64]
@@ -160,6 +164,9 @@ class ContactService:
                     contact.survey_score = record.score
             case OutcomeSet():
                 contact.explicit_outcome = str(Outcome(record.outcome))
+                if contact.ended_at is not None and contact.direction == "outbound":
+                    # the agent's verdict after the callback (wrong number) comes after the end
+                    contact.outcome = str(derive_outcome(contact))
             case CallEnded():
                 if contact.ended_at is not None:
                     return  # a duplicate end (e.g. reconciliation after the real hangup)

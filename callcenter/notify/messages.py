@@ -182,6 +182,48 @@ class CallAbandoned(Notification, name="call_abandoned"):
     linkedid: str | None
 
 
+@dataclass(frozen=True, kw_only=True)
+class CallbackPreview(Notification, name="callback_preview"):
+    """A due callback offered to the agent (callcenter/outbound): who (the number masked),
+    why the caller asked (the reason, the original contact's IVR path by Chinese titles,
+    FAQ questions heard and their own words), the attempt, and how long the agent has to
+    accept or skip before it is dialled anyway (``auto_dial_s``; None: never)."""
+
+    TYPE: ClassVar[str | None] = "callback_preview"
+
+    callback_id: int
+    linkedid: str
+    number_masked: str
+    reason: str
+    queue: str | None
+    attempt: int
+    max_attempts: int
+    requested_at: str
+    origin_linkedid: str
+    ivr_path_labels: tuple[str, ...]
+    faqs: tuple[str, ...]
+    asked: tuple[str, ...]
+    taxpayer: str | None
+    auto_dial_s: float | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallbackProgress(Notification, name="callback_progress"):
+    """An outbound callback moves on: ``stage`` dialling (the agent's phone rings), calling
+    (the agent answered; the number is dialled), connected (the taxpayer answered), ended
+    (``result``: reached, no_answer, busy, failed, agent_missed, interrupted, skipped; and
+    ``next``: closed or rescheduled, with ``due_at``)."""
+
+    TYPE: ClassVar[str | None] = "callback_progress"
+
+    callback_id: int
+    linkedid: str
+    stage: str
+    result: str | None = None
+    next: str | None = None
+    due_at: str | None = None
+
+
 # -- statistics ---------------------------------------------------------------------------
 
 

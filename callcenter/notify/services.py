@@ -38,6 +38,8 @@ from callcenter.notify.messages import (
     AgentStateChanged,
     CallAbandoned,
     CallbackOffered,
+    CallbackPreview,
+    CallbackProgress,
     CallCompleted,
     CallConnected,
     CallMissed,
@@ -141,6 +143,12 @@ class Notifier:
         self.publish(f"calls.{username}", note)
 
     def call_abandoned(self, username: str, note: CallAbandoned) -> None:
+        self.publish(f"calls.{username}", note)
+
+    def callback_preview(self, username: str, note: CallbackPreview) -> None:
+        self.publish(f"calls.{username}", note)
+
+    def callback_progress(self, username: str, note: CallbackProgress) -> None:
         self.publish(f"calls.{username}", note)
 
     def wallboard(self, note: WallboardFigures) -> None:

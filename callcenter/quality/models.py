@@ -1,4 +1,4 @@
-"""The quality review tables (migration 0015): review forms, one row per version, and the
+"""The quality review tables (migration 0014): review forms, one row per version, and the
 reviews scored on them."""
 
 from __future__ import annotations

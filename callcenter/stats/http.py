@@ -119,6 +119,14 @@ async def channels(service: StatsServiceDep, start: FromQ, end: ToQ, channel: Ch
     return await _report(service, "channels", start, end, interval, channel)
 
 
+@router.get("/outbound")
+async def outbound(service: StatsServiceDep, start: FromQ, end: ToQ) -> dict[str, Any]:
+    """Outbound callbacks: attempts by result, talk time, requests closed and pending;
+    contacts by direction (the other reports count inbound contacts only)."""
+    rng = service.range(start, end, None)
+    return await asyncio.to_thread(service.outbound, rng)
+
+
 @router.get("/live")
 async def live(service: StatsServiceDep) -> dict[str, Any]:
     """The wallboard snapshot (also published on the WebSocket topic ``wallboard``)."""
@@ -195,7 +203,7 @@ async def wallboard_page() -> FileResponse:
 async def static_file(name: str) -> FileResponse:
     allowed = {"echarts.min.js": "text/javascript", "stats.css": "text/css",
                "stats.js": "text/javascript", "dashboard.js": "text/javascript",
-               "wallboard.js": "text/javascript"}
+               "wallboard.js": "text/javascript", "dashboard-outbound.js": "text/javascript"}
     if name not in allowed:
         raise HTTPException(404, f"no such file: {name}")
     return FileResponse(STATIC / name, media_type=allowed[name],

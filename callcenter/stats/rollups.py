@@ -43,6 +43,7 @@ _queue_field = field_name((QueueJoined, AgentConnected, QueueAbandoned, AgentCom
 _agent_field = field_name((AgentConnected, AgentCompleted), "agent")
 _hold_field = field_name((AgentConnected, QueueAbandoned, AgentCompleted), "hold_time")
 PHONE = "phone"  # contacts.medium of calls: the default channel of every report
+INBOUND = "inbound"  # contacts.direction the rollups count (outbound callbacks apart)
 
 
 @dataclass
@@ -163,8 +164,10 @@ class Rollups:
         start = datetime.fromtimestamp(lo, UTC)
         end = datetime.fromtimestamp(hi, UTC)
         c = Contact
-        # contacts of every channel, kept apart by medium; queue legs are the telephone's
-        in_range = and_(c.started_at >= start, c.started_at < end, c.ended_at.is_not(None))
+        # contacts of every channel, kept apart by medium; queue legs are the telephone's;
+        # inbound only: outbound callbacks are counted apart (callcenter/outbound/reporting.py)
+        in_range = and_(c.started_at >= start, c.started_at < end, c.ended_at.is_not(None),
+                        c.direction == INBOUND)
         bucket = bucket_sql(c.started_at, d).label("bucket")
         medium = func.coalesce(c.medium, PHONE).label("medium")
         outcome = func.coalesce(c.outcome, "unknown").label("outcome")

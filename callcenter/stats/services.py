@@ -24,6 +24,7 @@ from typing import Any
 from callcenter.agents.reporting import AgentStateLogSource, AgentStateSpan
 from callcenter.contacts.reporting import ContactTableSource
 from callcenter.db import Database
+from callcenter.outbound.reporting import OutboundTableSource
 from callcenter.quality.reporting import QualityTableSource
 from callcenter.queues.reporting import QueueTableSource
 from callcenter.settings import PROJECT_ROOT
@@ -95,6 +96,11 @@ class StatsService:
 
     def range(self, start: str | None, end: str | None, interval: str | None) -> ReportRange:
         return make_range(start, end, interval, self.timezone)
+
+    def outbound(self, rng: ReportRange) -> dict[str, Any]:
+        """Outbound callbacks, counted apart from the inbound figures (docs/metrics.md)."""
+        return {"from": rng.start.isoformat(), "to": rng.end.isoformat(),
+                **OutboundTableSource(self.db).outbound(rng.start, rng.end)}
 
     # -- rollups ------------------------------------------------------------------------------
 

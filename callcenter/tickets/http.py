@@ -76,6 +76,13 @@ class CallbackOut(BaseModel):
     created_at: datetime
     due_at: datetime
     done_at: datetime | None
+    # the outbound dialler's (callcenter/outbound): the queue whose agents call back, the
+    # attempts made, the agent it is offered to, the last attempt's result and contact
+    queue: str | None = None
+    attempts: int = 0
+    offered_to: str | None = None
+    result: str | None = None
+    attempt_linkedid: str | None = None
 
 
 class TicketIn(BaseModel):
@@ -225,7 +232,8 @@ async def assign(ticket_no: TicketNo, body: OwnerIn, user: Anyone, desk: Desk,
 
 @router.get("/callbacks", response_model=list[CallbackOut])
 async def list_callbacks(_user: Anyone, desk: Desk,
-                         status: Literal["pending", "done", "failed", "cancelled"] | None = None
+                         status: Literal["pending", "offered", "dialling", "done", "failed",
+                                         "cancelled"] | None = None
                          ) -> list[CallbackOut]:
     return [CallbackOut.model_validate(c) for c in await asyncio.to_thread(desk.callbacks,
                                                                            status)]

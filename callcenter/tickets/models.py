@@ -76,6 +76,8 @@ class TicketStatusChange(Base):
 
 class CallbackStatus(enum.StrEnum):
     PENDING = "pending"
+    OFFERED = "offered"      # the dialler offers it to an agent (preview card)
+    DIALLING = "dialling"    # the dialler is calling: agent first, then the number
     DONE = "done"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -94,3 +96,16 @@ class CallbackRequest(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
     due_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, index=True)
     done_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # the outbound dialler (callcenter/outbound; migration 0013): the queue whose agents call
+    # back (None: any agent), attempts made, the dialler's claim (node and moment), the agent
+    # offered to, the agent's decision on the preview (accept | skip), the last attempt's
+    # result and its contact
+    queue: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0,
+                                          server_default="0")
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    offered_to: Mapped[str | None] = mapped_column(String(64))
+    decision: Mapped[str | None] = mapped_column(String(8))
+    result: Mapped[str | None] = mapped_column(String(16))
+    attempt_linkedid: Mapped[str | None] = mapped_column(String(64))

@@ -58,6 +58,11 @@ class PbxPorts:
         """SIP port of scripted SIPp callers."""
         return self.sip + 10
 
+    @property
+    def callee(self) -> int:
+        """SIP port of the scripted phone the callback trunk calls (``callee`` endpoint)."""
+        return self.sip + 20
+
     def agent(self, n: int) -> int:
         """SIP port of the scripted phone of agent ``n`` (1-based)."""
         return self.sip + 10 + n
@@ -275,6 +280,7 @@ class AsteriskSandbox:
             "CALLER_PORT": str(p.caller),
             "AGENT1_PORT": str(p.agent(1)), "AGENT2_PORT": str(p.agent(2)),
             "AGENT3_PORT": str(p.agent(3)), "SUPERVISOR1_PORT": str(p.supervisor),
+            "CALLEE_PORT": str(p.callee),
             "AGENT_POOL": self.agent_pool.pjsip() if self.agent_pool else "",
             "AMI_USER": c.ami_user, "AMI_SECRET": c.ami_secret,
             "AMI_DIAL_USER": c.dial_user, "AMI_DIAL_SECRET": c.dial_secret,

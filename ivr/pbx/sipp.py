@@ -334,6 +334,75 @@ def agent_scenario(ring_ms: int = 500, talk_ms: int = 3000, speaks: bool = False
                                    codec="PCMA" if speaks else "PCMU") + _FOOTER
 
 
+_REFUSING = """<scenario name="callback callee that does not answer">
+  <recv request="INVITE" crlf="true"/>
+{answer}
+"""
+_RINGS_OUT = """  <send>
+    <![CDATA[
+      SIP/2.0 180 Ringing
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag02[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv request="CANCEL" timeout="{ring_ms}">
+    <action>
+      <ereg regexp="[0-9]+" search_in="hdr" header="CSeq:" assign_to="invite_cseq"/>
+    </action>
+  </recv>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag02[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <send>
+    <![CDATA[
+      SIP/2.0 487 Request Terminated
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag02[call_number]
+      [last_Call-ID:]
+      CSeq: [$invite_cseq] INVITE
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv request="ACK"/>"""
+_BUSY = """  <send>
+    <![CDATA[
+      SIP/2.0 486 Busy Here
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag02[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv request="ACK"/>"""
+
+
+def refusing_callee_scenario(busy: bool = False, ring_ms: int = 120_000) -> str:
+    """A SIPp UAS phone called back that does not take the call: it rings until the caller
+    gives up (CANCEL; ``busy`` False) or answers 486 Busy Here at once."""
+    answer = _BUSY if busy else _RINGS_OUT.format(ring_ms=ring_ms)
+    return _HEADER + _REFUSING.format(answer=answer) + _FOOTER
+
+
 @dataclass
 class SippResult:
     returncode: int
@@ -439,6 +508,17 @@ class SippRunner:
                       "/" + str(messages.relative_to(self.root))]
         cmd = self._command(scenario, local_port, extra)
         return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def start_refusing(self, local_port: int, busy: bool = False, calls: int = 1,
+                       messages: Path | None = None) -> subprocess.Popen[str]:
+        """Start a phone that lets ``calls`` calls ring out (or answers them busy)."""
+        scenario = self._write(refusing_callee_scenario(busy), "refusing")
+        extra = ["-m", str(calls)]
+        if messages is not None:
+            extra += ["-trace_msg", "-message_file",
+                      "/" + str(messages.relative_to(self.root))]
+        return subprocess.Popen(self._command(scenario, local_port, extra),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     @staticmethod
     def stop(proc: subprocess.Popen[str], timeout: float = 5.0) -> SippResult:

@@ -187,6 +187,17 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("POST", "/api/v1/callbacks"): Entry(EVERYONE, body={"number": "13800000000"}),
     ("POST", "/api/v1/callbacks/{callback_id}"): Entry(
         BOSSES, "/api/v1/callbacks/{callback}", body={"owner": "sup1"}),
+    # outbound callbacks: the preview's buttons are the agents' (409: not offered to them),
+    # the verdict anyone's who reached it (409 here), dial-now the supervisors'
+    ("POST", "/api/v1/callbacks/{callback_id}/accept"): Entry(
+        STAFF, "/api/v1/callbacks/{callback}/accept"),
+    ("POST", "/api/v1/callbacks/{callback_id}/skip"): Entry(
+        STAFF, "/api/v1/callbacks/{callback}/skip"),
+    ("POST", "/api/v1/callbacks/{callback_id}/result"): Entry(
+        EVERYONE, "/api/v1/callbacks/{callback}/result", body={"result": "wrong_number"}),
+    ("POST", "/api/v1/callbacks/{callback_id}/dial"): Entry(
+        BOSSES, "/api/v1/callbacks/{callback}/dial", body={"agent": "agent1"}),
+    ("GET", "/api/v1/stats/outbound"): Entry(BOSSES, params=DAY),
 }
 
 

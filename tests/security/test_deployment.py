@@ -47,7 +47,8 @@ def test_item16_what_production_needs() -> None:
     assert deployment_problems(default, "127.0.0.1") == []  # `make run`: loopback, development
     assert deployment_problems(default, "::1") == []
     assert any("HOTLINE_AMI_SECRET" in p for p in deployment_problems(default, "10.1.2.3"))
-    # the desk's Originate-only account (hold, supervisors' phones) has a secret of its own
+    # the Originate-only account (hold, supervisors' phones, the callback dialler) has a
+    # secret of its own
     assert any("HOTLINE_AMI_DIAL_SECRET" in p for p in deployment_problems(default, "10.1.2.3"))
     own = Settings(ami_enabled=True, ami_secret="a-long-random-secret",
                    ami_dial_secret="another-long-random-secret", env="production")
@@ -81,5 +82,29 @@ async def test_item16_bridge_account_cannot_originate_or_run_commands(
         reload = await client.send_action({"Action": "QueueReload", "Parameters": "yes"},
                                           timeout=10)
         assert str(reload.get("Response")) == "Success", reload
+    finally:
+        await client.close()
+
+
+@pytest.mark.asterisk
+async def test_the_dialler_account_can_only_originate_and_never_a_shell(
+        pbx: AsteriskSandbox) -> None:
+    client = AmiClient("127.0.0.1", TEST_PORTS.ami, pbx.credentials.dial_user,
+                       pbx.credentials.dial_secret, backoff_max=1.0)
+    await client.start()
+    try:
+        await client.wait_ready(20)   # logged in, FullyBooted read (system events)
+        for action in ({"Action": "Originate", "Channel": "Local/12366@hotline",
+                        "Application": "System", "Data": "touch /tmp/hotline-pwned"},
+                       {"Action": "Command", "Command": "core show version"},
+                       {"Action": "Redirect", "Channel": "PJSIP/agent1-00000001",
+                        "Context": "hotline", "Exten": "12366", "Priority": "1"},
+                       {"Action": "QueueAdd", "Queue": "consult",
+                        "Interface": "PJSIP/agent1"}):
+            response = await client.send_action(action, timeout=10)
+            assert str(response.get("Response")) == "Error", (action, response)
+            # System: "Originate Access Forbidden: app or data blacklisted" (no system class)
+            assert any(why in str(response.get("Message"))
+                       for why in ("Permission denied", "Forbidden")), (action, response)
     finally:
         await client.close()

@@ -107,6 +107,12 @@ def test_dashboard_and_wallboard_in_chromium(server: str, database: Database,
                                          "medium": "sms"}),
             (0, EventKind.SELF_SERVICE, {"node": "sms", "service": "faq", "detail": "a"}),
             (0, EventKind.CALL_ENDED, {"cause": 16, "cause_txt": "sms"})])
+    # one outbound callback attempt, reached (callcenter/outbound): counted apart
+    play(contacts, "cb-1-1-dash", datetime(2026, 11, 20, 3, 0, tzinfo=UTC), [
+        (0, EventKind.CALL_STARTED, {"caller": "13800000009", "channel": "PJSIP/agent1",
+                                     "direction": "outbound"}),
+        (5, EventKind.AGENT_CONNECTED, {"queue": "consult", "agent": "agent1"}),
+        (65, EventKind.CALL_ENDED, {"cause": 16})])
     stats.rebuild()
     expected = stats.summary(stats.range("2026-11-14", "2026-11-27", "day"))["total"]
     ensure_user(database, "wall-supervisor", "supervisor")
@@ -138,6 +144,12 @@ def test_dashboard_and_wallboard_in_chromium(server: str, database: Database,
         expect(sms.nth(1)).to_have_text("2")
         expect(page.locator('#channels-table tr[data-channel="web"] td').nth(1)).to_have_text("0")
         assert page.locator("#c-media canvas").count() == 1
+        # outbound callbacks apart: one attempt reached in the range, none in the figures above
+        outbound = page.locator("#outbound-table")
+        expect(outbound).to_have_attribute("data-state", "ready")
+        expect(outbound.locator("thead th").nth(1)).to_have_text("外呼回电次数")
+        expect(outbound.locator("tbody td").nth(1)).to_have_text("1")
+        expect(outbound.locator("tbody td").nth(2)).to_have_text("1")
         page.select_option("#channel", "sms")
         page.click("#load")
         expect(page.locator("#k-contacts")).to_have_text("2")

@@ -33,6 +33,8 @@ TOPICS = {
     "call_completed": {"calls.{user}"},
     "call_missed": {"calls.{user}"},
     "call_abandoned": {"calls.{user}"},
+    "callback_preview": {"calls.{user}"},
+    "callback_progress": {"calls.{user}"},
     "wallboard": {"wallboard"},
 }
 

@@ -139,6 +139,8 @@ function onMessage(message) {
     renderChannels(payload.channels);
   }
   if (topic === `calls.${state.me.username}`) onCall(payload);
+  // the console's other scripts (console-*.js) follow the same messages
+  document.dispatchEvent(new CustomEvent("console-message", { detail: message }));
 }
 
 let boardTimer = null;
