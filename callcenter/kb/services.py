@@ -37,6 +37,7 @@ from ivr.clock import Clock
 from knowledge_base.loader import (
     OPTIONAL_FIELDS,
     REQUIRED_FIELDS,
+    YAML_LOADER,
     check_entries,
     check_entry,
     data_files,
@@ -207,7 +208,7 @@ class KbStore:
             header, segments = split_seed(path.read_text(encoding="utf-8"))
             headers[path.name] = header
             for segment in segments:
-                raw = yaml.safe_load(segment)
+                raw = yaml.load(segment, Loader=YAML_LOADER)
                 if not isinstance(raw, list) or len(raw) != 1 or not isinstance(raw[0], dict):
                     issues.append(ValidationIssue(path.name, "-", "-",
                                                   "an entry block must hold one mapping"))
