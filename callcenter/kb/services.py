@@ -160,11 +160,13 @@ def _entry_texts(fields: Mapping[str, Any]) -> tuple[str, ...]:
 
 class KbStore:
     def __init__(self, db: Database, clock: Clock, *, spec_path: Path | None = None,
-                 today: Callable[[], date] = date.today) -> None:
+                 today: Callable[[], date] | None = None) -> None:
+        """``today``: the hotline's local date (entries' effective dates); default the date of
+        ``clock``'s moment."""
         self.db = db
         self.clock = clock
         self.spec_path = spec_path
-        self.today = today
+        self.today: Callable[[], date] = today or (lambda: clock().date())
 
     # ----------------------------------------------------------------- seed, import, export
     def available(self) -> bool:
