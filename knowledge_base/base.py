@@ -212,15 +212,31 @@ class KnowledgeBase:
     def _load_data(self) -> LoadResult:
         """Validated entries; a valid result is cached (parsing YAML is the slow part)."""
         today = self.clock()
+        spec_hash = (hash_files([self.spec_path]) if self.spec_path and self.spec_path.is_file()
+                     else "-")
         if self.source is not None:
-            return check_entries(self.source(), self.spec_path, today)
+            items = self.source()
+            digest = hashlib.sha256()
+            for part in (ENGINE_VERSION, spec_hash, today.isoformat()):
+                digest.update(part.encode() + b"\0")
+            for file, fields in items:
+                digest.update(json.dumps([file, fields], ensure_ascii=False, sort_keys=True,
+                                         default=str).encode() + b"\0")
+            path = self._cache_file(f"load-{digest.hexdigest()[:32]}")
+            cached = _read_pickle(path, LoadResult)
+            if cached is not None:
+                return cached
+            result = check_entries(items, self.spec_path, today)
+            if result.ok:
+                _write_pickle(path, result)
+            return result
         files = [self.data_dir] if self.data_dir.is_file() else data_files(self.data_dir)
         digest = hashlib.sha256()
         for part in (
             ENGINE_VERSION,
             str(self.data_dir.resolve()),
             hash_files(files),
-            hash_files([self.spec_path]) if self.spec_path and self.spec_path.is_file() else "-",
+            spec_hash,
             today.isoformat(),
         ):
             digest.update(part.encode() + b"\0")

@@ -42,6 +42,7 @@ _ID_PATTERN = re.compile(r"^[a-z0-9_]+(?:\.[a-z0-9_]+)*$")
 NO_ID = "-"
 # libyaml's loader when PyYAML was built with it (10x faster on large bases), same types.
 _YamlLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+YAML_LOADER: Any = _YamlLoader
 
 
 @dataclass(frozen=True, slots=True)

@@ -138,6 +138,20 @@ def require_kannel() -> None:
         pytest.skip(f"Kannel unavailable: {reason}")
 
 
+def pbx_call(env: dict[str, str], http_port: int, digits: str, number: str) -> dict[str, Any]:
+    """`hotline pbx call 12366 --digits D --number N` against the `hotline serve` on
+    ``http_port``: a scripted SIPp caller; the resulting contact as the command prints it."""
+    import json
+
+    call = subprocess.run(
+        [str(Path(sys.executable).with_name("hotline")), "pbx", "call", "12366", "--digits",
+         digits, "--number", number, "--http-port", str(http_port)],
+        env=env, capture_output=True, text=True, timeout=CALL_LIMIT_S, check=False)
+    assert call.returncode == 0, call.stderr[-3000:]
+    contact: dict[str, Any] = json.loads(call.stdout)
+    return contact
+
+
 @contextlib.contextmanager
 def kannel_for_serve(directory: Path, db_url: str, http_port: int, sms_port_base: int,
                      **extra: str) -> Iterator[tuple[Any, dict[str, str]]]:

@@ -37,6 +37,7 @@ from ivr.clock import Clock
 from knowledge_base.loader import (
     OPTIONAL_FIELDS,
     REQUIRED_FIELDS,
+    YAML_LOADER,
     check_entries,
     check_entry,
     data_files,
@@ -159,11 +160,13 @@ def _entry_texts(fields: Mapping[str, Any]) -> tuple[str, ...]:
 
 class KbStore:
     def __init__(self, db: Database, clock: Clock, *, spec_path: Path | None = None,
-                 today: Callable[[], date] = date.today) -> None:
+                 today: Callable[[], date] | None = None) -> None:
+        """``today``: the hotline's local date (entries' effective dates); default the date of
+        ``clock``'s moment."""
         self.db = db
         self.clock = clock
         self.spec_path = spec_path
-        self.today = today
+        self.today: Callable[[], date] = today or (lambda: clock().date())
 
     # ----------------------------------------------------------------- seed, import, export
     def available(self) -> bool:
@@ -207,7 +210,7 @@ class KbStore:
             header, segments = split_seed(path.read_text(encoding="utf-8"))
             headers[path.name] = header
             for segment in segments:
-                raw = yaml.safe_load(segment)
+                raw = yaml.load(segment, Loader=YAML_LOADER)
                 if not isinstance(raw, list) or len(raw) != 1 or not isinstance(raw[0], dict):
                     issues.append(ValidationIssue(path.name, "-", "-",
                                                   "an entry block must hold one mapping"))

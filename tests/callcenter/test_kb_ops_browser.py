@@ -7,9 +7,6 @@ var/screenshots/console-kbops-*.png."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,11 +19,10 @@ from ivr.prompts.answers import answer_key
 from tests.callcenter.util import PASSWORD, ensure_user
 from tests.conftest import fresh_database
 from tests.stats.test_pages_browser import CHROMIUM, FLAGS, _browser_missing
-from tests.support import CALL_LIMIT_S, PORT_BASE, in_ci, kannel_for_serve, serving
+from tests.support import PORT_BASE, in_ci, kannel_for_serve, pbx_call, serving
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.kannel, pytest.mark.browser]
 
-HOTLINE = str(Path(sys.executable).with_name("hotline"))
 ENTRY = "vat.law.effective_date"  # the menu's 1 1 1 (ivr/menus/12366.yaml faq_vat_law)
 ADDED = "本答复由知识库维护人员于近日核对更新。"
 CALLER = "13800000002"
@@ -105,13 +101,7 @@ def test_an_edited_answer_published_is_heard_on_the_next_call_and_read_in_the_ne
                 browser.close()
                 assert errors == []
                 # the next call: 1 1 1 plays the entry's answer, now the new one
-                call = subprocess.run(
-                    [HOTLINE, "pbx", "call", "12366", "--digits", "111", "--number", CALLER,
-                     "--http-port", str(http_port)],
-                    env=env, capture_output=True, text=True, timeout=CALL_LIMIT_S,
-                    check=False)
-                assert call.returncode == 0, call.stderr[-3000:]
-                linkedid = json.loads(call.stdout)["linkedid"]
+                linkedid = pbx_call(env, http_port, "111", CALLER)["linkedid"]
                 contact = ContactService(db).get_by_linkedid(linkedid)
                 assert contact is not None
                 played = [p for e in contact.events if e.kind == "prompt"

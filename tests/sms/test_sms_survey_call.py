@@ -4,9 +4,6 @@ from the server's SMS worker, and its "1" landing on that call's contact in Post
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,11 +16,10 @@ from callcenter.sms.gateway import HandsetLog
 from callcenter.sms.survey import SURVEY_TEXT, SURVEY_THANKS
 from ivr.pbx.sandbox import AsteriskSandbox
 from tests.conftest import fresh_database
-from tests.support import CALL_LIMIT_S, PORT_BASE, kannel_for_serve, serving
+from tests.support import PORT_BASE, kannel_for_serve, pbx_call, serving
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.kannel]
 
-HOTLINE = str(Path(sys.executable).with_name("hotline"))
 CALLER = "13800000001"
 
 
@@ -36,13 +32,7 @@ def test_a_served_call_gets_the_survey_text_and_its_reply_rates_that_call(
             serving(env, http_port, tmp_path / "serve.log"):
         handset = HandsetLog(kannel.handset_log)
         # 1 1 1: consultation, VAT, the VAT law FAQ: served by the menu
-        call = subprocess.run(
-            [HOTLINE, "pbx", "call", "12366", "--digits", "111", "--number", CALLER,
-             "--http-port", str(http_port)],
-            env=env, capture_output=True, text=True, timeout=CALL_LIMIT_S,
-            check=False)
-        assert call.returncode == 0, call.stderr[-3000:]
-        contact = json.loads(call.stdout)
+        contact = pbx_call(env, http_port, "111", CALLER)
         assert contact["outcome"] == "self_service"
         parts: list[AirMessage] = []
         deadline = time.monotonic() + 30
