@@ -12,6 +12,7 @@ import pytest
 import redis
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
+from playwright.async_api import Browser
 from sqlalchemy import delete
 
 from callcenter.agents.models import AgentStateChange, AgentStateRow, CallNote
@@ -24,6 +25,7 @@ from callcenter.queues.services import QueueService
 from callcenter.settings import Settings
 from ivr.ami.client import AmiClient
 from ivr.pbx.sandbox import AsteriskSandbox
+from tests.callcenter.browser import chromium
 from tests.callcenter.util import PASSWORD, bearer, ensure_user, token_for
 from tests.conftest import DATABASES, fresh_database
 from tests.support import HTTP_TEST_PORT, REDIS_URL, SUITE_CLOCK, driver_ami, serve_env, serving
@@ -170,3 +172,10 @@ def everyone_logged_out(live_server: LiveServer) -> Iterator[None]:
     log_everyone_out(live_server)
     yield
     log_everyone_out(live_server)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    """A headless chromium for the test (tests/callcenter/browser.py)."""
+    async with chromium() as instance:
+        yield instance

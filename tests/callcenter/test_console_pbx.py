@@ -13,18 +13,18 @@ Each runs against a `hotline serve` on SQLite and on PostgreSQL (the `live_serve
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, expect
 
 from callcenter.settings import PROJECT_ROOT
 from ivr.ami.client import AmiClient
 from ivr.ami.events import QueueCallerJoin
 from ivr.pbx.sipp import Dtmf, Pause, SippRunner
+from tests.callcenter.browser import UI_TIMEOUT_MS, login
 from tests.callcenter.conftest import LiveServer
-from tests.callcenter.util import PASSWORD, bearer, members, wait_for
+from tests.callcenter.util import bearer, members, wait_for
 from tests.support import TEST_PORTS
 
 # each test starts with every agent logged out (the server is shared by the module)
@@ -33,26 +33,6 @@ pytestmark = [pytest.mark.asterisk, pytest.mark.sqlite_calls,
               pytest.mark.usefixtures("everyone_logged_out")]
 
 SCREENSHOTS = PROJECT_ROOT / "var" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-UI_TIMEOUT_MS = 60_000
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        instance = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield instance
-        await instance.close()
-
-
-async def login(page: Page, server: LiveServer, username: str) -> None:
-    await page.goto(f"{server.base}/console")
-    await page.fill("#login-username", username)
-    await page.fill("#login-password", PASSWORD)
-    await page.click("#login-submit")
-    await expect(page.locator("#whoami")).to_be_visible()
 
 
 async def test_call_transferred_to_the_expert_seat_in_the_console(

@@ -10,40 +10,20 @@ channel, and the audit log has the row.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, expect
 
 from ivr.ami.client import AmiClient
 from ivr.pbx.sipp import Dtmf, Hangup, Pause, SippRunner
+from tests.callcenter.browser import UI_TIMEOUT_MS, login
 from tests.callcenter.conftest import LiveServer
-from tests.callcenter.util import PASSWORD, bearer, wait_for
+from tests.callcenter.util import bearer, wait_for
 from tests.support import TEST_PORTS
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.usefixtures("everyone_logged_out")]
 
-CHROMIUM = "/usr/bin/chromium"  # as tests/callcenter/test_console_pbx.py
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-UI_TIMEOUT_MS = 60_000
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        instance = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield instance
-        await instance.close()
-
-
-async def login(page: Page, server: LiveServer, username: str) -> None:
-    await page.goto(f"{server.base}/console")
-    await page.fill("#login-username", username)
-    await page.fill("#login-password", PASSWORD)
-    await page.click("#login-submit")
-    await expect(page.locator("#whoami")).to_be_visible()
 
 
 async def channels(ami: AmiClient) -> list[dict[str, str]]:

@@ -21,13 +21,14 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, expect
 
 from callcenter.db import Database
 from callcenter.queues.services import QueueService
 from callcenter.settings import PROJECT_ROOT
 from ivr.pbx.sandbox import AsteriskSandbox
 from ivr.pbx.sipp import SippRunner
+from tests.callcenter.browser import UI_TIMEOUT_MS
 from tests.callcenter.conftest import ALWAYS_OPEN, LIVE_USERS, LiveServer, log_everyone_out
 from tests.callcenter.util import PASSWORD, bearer, ensure_user, wait_for
 from tests.conftest import DATABASES, fresh_database
@@ -36,10 +37,6 @@ from tests.support import HTTP_TEST_PORT, SUITE_CLOCK, TEST_PORTS, serve_env, se
 pytestmark = [pytest.mark.asterisk, pytest.mark.sqlite_calls]
 
 SCREENSHOTS = PROJECT_ROOT / "var" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"  # as tests/callcenter/test_console_pbx.py
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-UI_TIMEOUT_MS = 60_000
 RETRY_S = 3    # the server's retry interval (its own clock runs on from the suite's)
 RING_S = 6     # how long the number may ring
 
@@ -261,14 +258,6 @@ async def _contacts_ended(http: httpx.AsyncClient, server: LiveServer, number: s
     contacts = await outbound_contacts(http, server, number)
     ended = [c for c in contacts if c["ended_at"] and c["outcome"]]
     return ended if len(ended) == count else None
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        instance = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield instance
-        await instance.close()
 
 
 async def test_the_preview_card_and_accept_in_the_console(

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import expect
 
 from callcenter.app import create_app
 from callcenter.auth.services import UserService
@@ -30,6 +30,7 @@ from callcenter.db import Database
 from callcenter.recordings.services import RecordingService, RecordingWatcher
 from callcenter.settings import PROJECT_ROOT, Settings
 from ivr.pbx.sipp import AGENT_SPEECH_S, Dtmf, Pause, SippRunner
+from tests.callcenter.browser import UI_TIMEOUT_MS, chromium
 from tests.callcenter.conftest import LiveServer
 from tests.callcenter.util import PASSWORD, bearer, token_for, wait_for
 from tests.conftest import Harness, events_of
@@ -38,11 +39,6 @@ from tests.support import CALL_LIMIT_S, HTTP_TEST_PORT, SUITE_CLOCK, TEST_PORTS,
 pytestmark = pytest.mark.asterisk
 
 SCREENSHOTS = PROJECT_ROOT / "var" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"  # as tests/callcenter/test_console_pbx.py
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--autoplay-policy=no-user-gesture-required"]
-UI_TIMEOUT_MS = 60_000
 
 TALK_MS = 5000  # shorter than the agent's speech: audio flows the whole time they talk
 CALLER = "13900000701"
@@ -143,28 +139,24 @@ async def test_a_recorded_agent_call_is_served_to_a_supervisor_and_audited(
     # the supervisor finds the caller's recording in the console and plays it (Chromium):
     # the player holds the whole file, and the browser's fetch is in the audit log too
     with serving_app(create_app(settings, SUITE_CLOCK), HTTP_TEST_PORT + 7) as base:
-        async with async_playwright() as p:
-            browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            try:
-                page = await browser.new_page(locale="zh-CN")
-                await page.goto(f"{base}/console")
-                await page.fill("#login-username", "sup1")
-                await page.fill("#login-password", PASSWORD)
-                await page.click("#login-submit")
-                await expect(page.locator("#recordings-panel")).to_be_visible()
-                await page.fill("#recordings-caller", CALLER)
-                await page.click("#recordings-form button")
-                entry = page.locator(f'#recordings-results li[data-recording="{item["id"]}"]')
-                await expect(entry).to_contain_text("通话录音（", timeout=UI_TIMEOUT_MS)
-                await expect(entry).to_contain_text(f"{item['seconds']:.1f} 秒")
-                duration = await entry.locator("audio").evaluate(
-                    "async (a) => { await a.play(); a.pause(); return a.duration; }")
-                assert duration == pytest.approx(seconds, abs=0.05)
-                SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-                await page.screenshot(path=str(SCREENSHOTS / "console-recordings.png"),
-                                      full_page=True)
-            finally:
-                await browser.close()
+        async with chromium() as browser:
+            page = await browser.new_page(locale="zh-CN")
+            await page.goto(f"{base}/console")
+            await page.fill("#login-username", "sup1")
+            await page.fill("#login-password", PASSWORD)
+            await page.click("#login-submit")
+            await expect(page.locator("#recordings-panel")).to_be_visible()
+            await page.fill("#recordings-caller", CALLER)
+            await page.click("#recordings-form button")
+            entry = page.locator(f'#recordings-results li[data-recording="{item["id"]}"]')
+            await expect(entry).to_contain_text("通话录音（", timeout=UI_TIMEOUT_MS)
+            await expect(entry).to_contain_text(f"{item['seconds']:.1f} 秒")
+            duration = await entry.locator("audio").evaluate(
+                "async (a) => { await a.play(); a.pause(); return a.duration; }")
+            assert duration == pytest.approx(seconds, abs=0.05)
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            await page.screenshot(path=str(SCREENSHOTS / "console-recordings.png"),
+                                  full_page=True)
     played = UserService(db, SUITE_CLOCK).audit_log(action="recording.play")
     assert [a.actor for a in played].count("sup1") >= 2, [a.actor for a in played]
 
