@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends
 from callcenter.agents.http import router as agents_router
 from callcenter.auth.deps import require_roles
 from callcenter.auth.http import router as auth_router
+from callcenter.auth.models import CALL_CENTRE_ROLES
 from callcenter.consult.http import router as consult_router
 from callcenter.consult.http import staff_router as consultations_router
 from callcenter.contacts.http import router as contacts_router
@@ -25,7 +26,7 @@ api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(health_router)
 api_router.include_router(auth_router)
 # contacts: every role; an agent or expert sees only the contacts they handled (contacts/http.py)
-_any_staff = [Depends(require_roles("agent", "expert", "supervisor", "admin"))]
+_any_staff = [Depends(require_roles(*CALL_CENTRE_ROLES))]
 api_router.include_router(contacts_router, dependencies=_any_staff)
 # the knowledge base: its search for every role; its operations (entries, drafts,
 # publication, the unanswered report) for editors, reviewers, supervisors, admins (kb/http.py)

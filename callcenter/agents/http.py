@@ -16,7 +16,7 @@ from callcenter.agents.schemas import (
     TransferRequest,
 )
 from callcenter.auth.deps import Supervisor, require_roles
-from callcenter.auth.models import Role
+from callcenter.auth.models import CALL_CENTRE_ROLES, Role
 from callcenter.auth.schemas import USERNAME_REF_PATTERN
 from callcenter.auth.services import AuthUser
 from callcenter.openapi import problems
@@ -24,7 +24,7 @@ from callcenter.openapi import problems
 router = APIRouter(tags=["agents"])
 
 Staff = Annotated[AuthUser, Depends(require_roles(Role.AGENT, Role.EXPERT))]
-Anyone = Annotated[AuthUser, Depends(require_roles(*Role))]
+Anyone = Annotated[AuthUser, Depends(require_roles(*CALL_CENTRE_ROLES))]
 LINKEDID = Path(pattern=r"^[A-Za-z0-9._-]{1,64}$")
 
 

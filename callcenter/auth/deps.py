@@ -18,7 +18,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, WebSocket
 
-from callcenter.auth.models import Role
+from callcenter.auth.models import CALL_CENTRE_ROLES, Role
 from callcenter.auth.services import AuthUser, LoginRateLimiter, UserService
 from callcenter.auth.shared import RedisLoginRateLimiter
 from callcenter.db import Database
@@ -119,6 +119,6 @@ def require_roles(*roles: str | Role) -> Callable[[AuthUser], Awaitable[AuthUser
 
 UserServiceDep = Annotated[UserService, Depends(get_user_service)]
 RateLimiterDep = Annotated[LoginRateLimiter | RedisLoginRateLimiter, Depends(get_rate_limiter)]
-AnyStaff = Annotated[AuthUser, Depends(require_roles(*Role))]
+AnyStaff = Annotated[AuthUser, Depends(require_roles(*CALL_CENTRE_ROLES))]
 Supervisor = Annotated[AuthUser, Depends(require_roles(Role.SUPERVISOR, Role.ADMIN))]
 Admin = Annotated[AuthUser, Depends(require_roles(Role.ADMIN))]

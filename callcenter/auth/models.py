@@ -21,6 +21,11 @@ class Role(enum.StrEnum):
     REVIEWER = "reviewer"  # knowledge base: publishes others' drafts, restores versions
 
 
+# the roles of the call centre's routes (desk, queues, tickets, callbacks, consultations):
+# the seats and those who run them, not the knowledge base's content roles
+CALL_CENTRE_ROLES = (Role.AGENT, Role.EXPERT, Role.SUPERVISOR, Role.ADMIN)
+
+
 class User(Base):
     __tablename__ = "users"
 

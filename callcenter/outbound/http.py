@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request
 
 from callcenter.auth.deps import Supervisor, UserServiceDep, require_roles
-from callcenter.auth.models import Role
+from callcenter.auth.models import CALL_CENTRE_ROLES, Role
 from callcenter.auth.services import AuthUser
 from callcenter.contacts.services import ContactService
 from callcenter.edge import DB_INT_MAX
@@ -23,7 +23,7 @@ from ivr.ports import ContactEvent
 
 router = APIRouter(tags=["outbound callbacks"])
 Staff = Annotated[AuthUser, Depends(require_roles(Role.AGENT, Role.EXPERT))]
-Anyone = Annotated[AuthUser, Depends(require_roles(*Role))]
+Anyone = Annotated[AuthUser, Depends(require_roles(*CALL_CENTRE_ROLES))]
 CallbackId = Annotated[int, Path(ge=1, le=DB_INT_MAX)]
 STAFF_ROLES = {str(Role.AGENT), str(Role.EXPERT)}
 

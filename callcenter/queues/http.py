@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 
 from callcenter.auth.deps import Admin, require_roles
-from callcenter.auth.models import Role
+from callcenter.auth.models import CALL_CENTRE_ROLES, Role
 from callcenter.auth.schemas import USERNAME_REF_PATTERN
 from callcenter.auth.services import AuthUser
 from callcenter.openapi import problems
@@ -26,7 +26,7 @@ from callcenter.queues.schemas import (
 from callcenter.queues.services import QueueService
 
 router = APIRouter(tags=["queues"])
-Anyone = Annotated[AuthUser, Depends(require_roles(*Role))]
+Anyone = Annotated[AuthUser, Depends(require_roles(*CALL_CENTRE_ROLES))]
 Name = Annotated[str, Path(pattern=NAME)]
 Username = Annotated[str, Path(pattern=USERNAME_REF_PATTERN)]
 BOSSES = frozenset({Role.SUPERVISOR, Role.ADMIN})

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from callcenter.auth.deps import UserServiceDep, require_roles
-from callcenter.auth.models import Role
+from callcenter.auth.models import CALL_CENTRE_ROLES
 from callcenter.auth.schemas import USERNAME_REF_PATTERN
 from callcenter.auth.services import AuthUser, UserService
 from callcenter.edge import DB_INT_MAX
@@ -28,7 +28,7 @@ from ivr.events import CallbackRequested, EventRecord, TicketCreated
 from ivr.ports import ContactEvent
 
 router = APIRouter(tags=["tickets"])
-Anyone = Annotated[AuthUser, Depends(require_roles(*Role))]
+Anyone = Annotated[AuthUser, Depends(require_roles(*CALL_CENTRE_ROLES))]
 TicketNo = Annotated[str, Path(pattern=r"^[0-9A-Za-z-]{1,20}$")]
 CallbackId = Annotated[int, Path(ge=1, le=DB_INT_MAX)]
 # the call a work item comes from: a contact that exists (or none)

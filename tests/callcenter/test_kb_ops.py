@@ -301,3 +301,14 @@ def test_the_unanswered_report_groups_the_declined_questions(kb: Kb) -> None:
     assert paraphrase.json()["fields"]["similar"][-1] == "个税的起征点现在是多少钱"
     assert kb.publish("reviewer", paraphrase.json()["id"]).status_code == 200
     assert "个税的起征点现在是多少钱" in kb.base.get(ENTRY).similar
+
+
+@pytest.mark.parametrize("who", ["editor", "reviewer"])
+@pytest.mark.parametrize("path", ["/api/v1/desk/lookups", "/api/v1/tickets", "/api/v1/queues",
+                                  "/api/v1/callbacks", "/api/v1/agents/me", "/api/v1/contacts",
+                                  "/api/v1/consultations/202612010001"])
+def test_the_content_roles_stay_out_of_the_call_centre(kb: Kb, who: str, path: str) -> None:
+    """An editor or reviewer works on the knowledge base only: the desk, tickets, queues,
+    callbacks, contacts and consultations answer 403, while the knowledge pages answer."""
+    assert kb.client.get(path, headers=kb.h[who]).status_code == 403
+    assert kb.client.get("/api/v1/kb/drafts", headers=kb.h[who]).status_code == 200

@@ -70,13 +70,21 @@ function signedOut() {
   show("login-view", true);
 }
 
+// the call centre's roles; editors and reviewers see the knowledge pages only (console-kbops.js)
+const CALL_CENTRE_ROLES = ["agent", "expert", "supervisor", "admin"];
+
 async function start() {
   state.me = await api("/auth/me");
+  text("me-name", state.me.display_name || state.me.username);
+  text("me-role", ROLE_TITLES[state.me.role] || state.me.role);
+  if (!CALL_CENTRE_ROLES.includes(state.me.role)) {
+    show("login-view", false);
+    show("whoami", true);
+    return;
+  }
   state.lookups = await api("/desk/lookups");
   show("login-view", false);
   show("whoami", true);
-  text("me-name", state.me.display_name || state.me.username);
-  text("me-role", ROLE_TITLES[state.me.role] || state.me.role);
   fillSelect($("pause-reason"), state.lookups.pause_reasons.map((r) => [r.code, r.title]));
   fillSelect($("disposition"), [["", "（请选择）"],
     ...state.lookups.dispositions.map((d) => [d.code, d.title])]);
