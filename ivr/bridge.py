@@ -87,6 +87,7 @@ class IvrBridge:
         resume_timeout: float = 60.0,
         reconcile_attempts: int = 3,
         reconcile_retry_s: float = 2.0,
+        reconcile_timeout: float = 10.0,
     ) -> None:
         self.client = client
         self.agi = AsyncAgi(client)
@@ -94,6 +95,7 @@ class IvrBridge:
         self.recorder = recorder
         self.resume_timeout = resume_timeout
         self.reconcile_attempts, self.reconcile_retry_s = reconcile_attempts, reconcile_retry_s
+        self.reconcile_timeout = reconcile_timeout
         # set while our view of calls is in line with Asterisk's: cleared when the connection
         # is lost, set again by the reconciliation after the reconnection (sessions wait on it)
         self._reconciled = asyncio.Event()
@@ -258,7 +260,8 @@ class IvrBridge:
         for attempt in range(1, self.reconcile_attempts + 1):
             try:
                 response = await self.client.send_action({"Action": "CoreShowChannels"},
-                                                         as_list=True, timeout=10)
+                                                         as_list=True,
+                                                         timeout=self.reconcile_timeout)
                 break
             except AmiError as exc:
                 if attempt == self.reconcile_attempts or not self.client.ready:

@@ -111,3 +111,31 @@ async def test_a_session_waits_no_longer_than_the_resume_timeout(
     await eventually(lambda: bridge.reconciliations == 2, what="the reconciliation")
     assert bridge.calls == {}
     assert len(recorder.data(EventKind.CALL_ENDED)) == 1
+
+
+async def test_a_late_coreshowchannels_is_asked_again_and_the_caller_still_ended(
+        server: FakeAmi, clients: Clients) -> None:
+    recorder = ContactLog({"1700.1": in_main("1700.1")})
+    server.lists["coreshowchannels"] = [PARKED]
+    client = clients.make()
+    bridge = IvrBridge(client, lambda: MAIN, recorder,
+                       IvrServices(clock=RunningClock(CLOCK_START)),
+                       reconcile_timeout=0.2, reconcile_retry_s=0.01)
+    await client.start()
+    await eventually(lambda: len(server.named("AGI")) >= 1, what="the session's prompt")
+    session = session_of(bridge)
+
+    # the caller hangs up while AMI is down; the first CoreShowChannels after it goes unanswered
+    server.lists["coreshowchannels"] = []
+    server.silent_actions.add("coreshowchannels")
+    asked = len(server.named("CoreShowChannels"))
+    server.drop_connections()
+    await eventually(lambda: len(server.named("CoreShowChannels")) > asked,
+                     what="the first CoreShowChannels")
+    server.silent_actions.discard("coreshowchannels")
+    await eventually(lambda: bridge.reconciliations == 2, what="the reconciliation, retried")
+    await eventually(session.done, what="the waiting session ended")
+
+    assert len(server.named("CoreShowChannels")) >= asked + 2
+    assert bridge.calls == {}
+    assert len(recorder.data(EventKind.CALL_ENDED)) == 1
