@@ -424,17 +424,25 @@ class AsyncAgi:
             self._key_at.setdefault(event.channel, time.perf_counter())
 
     def _on_end(self, event: AsyncAgiEnd | Hangup) -> None:
-        buffer = self._keys.pop(event.channel, None)
+        if isinstance(event, Hangup) and event.channel not in self._active:
+            buffer = self._keys.pop(event.channel, None)
+            if buffer is not None:
+                channel = event.channel
+                buffer.close(lambda: ChannelHungUp(channel))
+            return  # not one of ours (agent legs, Local channels): nothing to remember
+        self.channel_gone(event.channel)
+
+    def channel_gone(self, channel: str) -> None:
+        """``channel`` no longer exists (its Hangup came, or the reconciliation after an AMI
+        outage did not find it): what waits on it fails with ChannelHungUp, and later
+        commands do at once."""
+        buffer = self._keys.pop(channel, None)
         if buffer is not None:
-            channel = event.channel
             buffer.close(lambda: ChannelHungUp(channel))
-        if isinstance(event, Hangup):
-            if event.channel not in self._active:
-                return  # not one of ours (agent legs, Local channels): nothing to remember
-            self._active.discard(event.channel)
-        self._gone.add(event.channel)
-        for channel, future in list(self._pending.values()):
-            if channel == event.channel and not future.done():
+        self._active.discard(channel)
+        self._gone.add(channel)
+        for pending_channel, future in list(self._pending.values()):
+            if pending_channel == channel and not future.done():
                 future.set_exception(ChannelHungUp(channel))
 
     def _on_disconnect(self) -> None:

@@ -9,6 +9,9 @@
   When Asterisk itself restarted meanwhile (a crash), its calls ended when the connection was
   lost, and their contacts end at that moment (queue wait and talk time run up to the crash);
   otherwise the end is only known to lie in the outage and is taken at the reconciliation.
+* A session caught by an AMI outage waits (at most ``resume_timeout``) for the reconciliation
+  after the reconnection, then resumes if its channel is still there, or ends (caller hang-up)
+  if the reconciliation found it gone and ended its contact: never both, never forever.
 * Calls it never saw start (the bridge restarted) are adopted where their contact's events
   leave them (:mod:`ivr.recovery`).
 """
@@ -24,8 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ivr.agi import AgiChannel, AsyncAgi
-from ivr.ami.client import AmiClient, AmiError
+from ivr.agi import AgiChannel, AsyncAgi, ChannelHungUp
+from ivr.ami.client import AmiClient, AmiError, AmiNotConnected
 from ivr.ami.events import (
     AgentCalled,
     AgentComplete,
@@ -82,12 +85,21 @@ class IvrBridge:
         recorder: ContactRecorder,
         services: IvrServices,
         resume_timeout: float = 60.0,
+        reconcile_attempts: int = 3,
+        reconcile_retry_s: float = 2.0,
+        reconcile_timeout: float = 10.0,
     ) -> None:
         self.client = client
         self.agi = AsyncAgi(client)
         self.menu = menu
         self.recorder = recorder
         self.resume_timeout = resume_timeout
+        self.reconcile_attempts, self.reconcile_retry_s = reconcile_attempts, reconcile_retry_s
+        self.reconcile_timeout = reconcile_timeout
+        # set while our view of calls is in line with Asterisk's: cleared when the connection
+        # is lost, set again by the reconciliation after the reconnection (sessions wait on it)
+        self._reconciled = asyncio.Event()
+        self._reconciled.set()
         self.services = services
         self.calls: dict[str, Call] = {}  # by the caller channel's uniqueid
         self.sessions_started = 0
@@ -118,8 +130,19 @@ class IvrBridge:
                 return call
         return None
 
-    async def _wait_reconnect(self) -> None:
-        await self.client.wait_ready(self.resume_timeout)
+    async def _wait_reconnect(self, call: Call) -> None:
+        """A session of ``call`` hit AMI trouble: wait, at most ``resume_timeout``, until the
+        reconciliation after the reconnection has run. Returns when the call's channel is still
+        there (the session resumes); raises ChannelHungUp when the reconciliation found it gone
+        (it ended the contact), AmiNotConnected when none came in time (the session ends; the
+        call stays known, and the next reconciliation ends or resumes it)."""
+        try:
+            await asyncio.wait_for(self._reconciled.wait(), self.resume_timeout)
+        except TimeoutError:
+            raise AmiNotConnected(
+                f"no reconciliation within {self.resume_timeout} s") from None
+        if self.calls.get(call.uniqueid) is not call:
+            raise ChannelHungUp(f"{call.channel}: gone during the AMI outage")
 
     def _start_session(self, call: Call, env: dict[str, str], resumed: bool = False,
                        start_node: str | None = None,
@@ -132,7 +155,7 @@ class IvrBridge:
         if entry and start is None:
             log.warning("unknown menu entry %r for %s; starting at the top", entry, call.channel)
         session = MenuSession(menu, channel, self.recorder, self.services,
-                              self._wait_reconnect, start_node=start_node or start)
+                              lambda: self._wait_reconnect(call), start_node=start_node or start)
         if resumed:
             self._record(call.linkedid, Resumed(node=session.node_id, reason=reason))
         self.sessions_started += 1
@@ -209,6 +232,7 @@ class IvrBridge:
     # -- reconciliation -------------------------------------------------------------------
 
     def _on_disconnect(self) -> None:
+        self._reconciled.clear()
         if self._lost_at is None:
             self._lost_at, self._lost_mono = self.services.clock(), time.monotonic()
 
@@ -228,13 +252,24 @@ class IvrBridge:
             at=crashed_at or self.services.clock()))
 
     async def reconcile(self) -> None:
-        """Bring our view of calls in line with Asterisk's after a (re)connection."""
-        try:
-            response = await self.client.send_action({"Action": "CoreShowChannels"},
-                                                     as_list=True, timeout=10)
-        except AmiError:
-            log.exception("CoreShowChannels failed; reconciliation skipped")
-            return
+        """Bring our view of calls in line with Asterisk's after a (re)connection.
+
+        ``CoreShowChannels`` is tried ``reconcile_attempts`` times while the connection
+        holds (a loaded Asterisk may answer late); a reconnection runs it again anyway."""
+        response: object = None
+        for attempt in range(1, self.reconcile_attempts + 1):
+            try:
+                response = await self.client.send_action({"Action": "CoreShowChannels"},
+                                                         as_list=True,
+                                                         timeout=self.reconcile_timeout)
+                break
+            except AmiError as exc:
+                if attempt == self.reconcile_attempts or not self.client.ready:
+                    log.warning("CoreShowChannels failed (%s); reconciliation skipped until "
+                                "the next connection", exc)
+                    return
+                log.warning("CoreShowChannels failed (%s); trying again", exc)
+                await asyncio.sleep(self.reconcile_retry_s)
         self.reconciliations += 1
         messages = response if isinstance(response, list) else []
         live: dict[str, dict[str, str]] = {}
@@ -251,6 +286,7 @@ class IvrBridge:
             info = live.get(uniqueid)
             if info is None:
                 self.calls.pop(uniqueid, None)
+                self.agi.channel_gone(call.channel)  # a session still on it ends
                 self._end_reconciled(call.linkedid, why, crashed_at)
                 continue
             if info.get("application", "").lower() == "agi" and (
@@ -262,6 +298,7 @@ class IvrBridge:
                 call.agent = "unknown"
                 self._record(call.linkedid, AgentConnected(queue=call.queue,
                              agent="unknown", hold_time=0, ring_time=0, resynced=True))
+        self._reconciled.set()  # every known call is now resumed or ended: sessions go on
         known = {call.linkedid for call in self.calls.values()}
         open_linkedids = await self.recorder.open_contacts()
         for linkedid in open_linkedids:

@@ -142,8 +142,9 @@ class Harness:
                  services: IvrServices | None = None, spool_dir: Path | None = None) -> None:
         self.pbx = pbx
         self.contacts = contacts
-        # pings every 2 s, a connection declared half-open after 6 s without a Pong: on a
-        # loaded 2-core machine a 2 s limit reconnected healthy connections mid-call
+        # pings every 2 s, a connection declared half-open after 3 Pongs in a row missing 6 s
+        # with nothing else received: on a loaded 2-core machine a 2 s limit reconnected
+        # healthy connections mid-call
         self.ami = AmiClient("127.0.0.1", TEST_PORTS.ami, pbx.credentials.ami_user,
                              pbx.credentials.ami_secret, ping_interval=2.0, ping_timeout=6.0,
                              backoff_initial=0.2, backoff_max=2.0)

@@ -5,7 +5,10 @@ module adds what the bridge needs and panoramisk does not do (see
 docs/decisions/0001-ami-client.md):
 
 * exponential reconnect backoff, and no replay of actions sent before a disconnect;
-* a liveness check (``Ping`` with a deadline) that aborts a half-open connection;
+* a liveness check (``Ping`` with a deadline) that aborts a half-open connection: only after
+  ``ping_misses`` consecutive unanswered pings with no AMI traffic at all meanwhile (any
+  message received, an event or a response, proves the connection alive: a busy Asterisk
+  answers late but keeps talking);
 * every action bounded by a timeout (``AmiTimeout``), refused at once when not connected;
 * typed events dispatched to handlers, each handler isolated: an exception is logged and the
   next event is still processed; a malformed message never kills the reader;
@@ -78,6 +81,43 @@ class AmiHealth:
     malformed_events: int
 
 
+class Liveness:
+    """When a connection counts as half-open: ``misses`` consecutive pings unanswered in time,
+    with nothing received from Asterisk since the first of them was sent.
+
+    Any received message resets the count (:meth:`traffic`), so a live connection that is
+    merely slow (a loaded Asterisk that answers Pong late but still sends events) is kept;
+    a dead one, silent for ``misses`` ping rounds, is given up. Pure and driven by an
+    injected clock, so that it is tested without waiting."""
+
+    def __init__(self, misses: int, clock: Callable[[], float] = time.monotonic) -> None:
+        if misses < 1:
+            raise ValueError("misses must be at least 1")
+        self.misses = misses
+        self.clock = clock
+        self.missed = 0
+        self.last_traffic: float | None = None
+
+    def reset(self) -> None:
+        """A new connection: nothing missed yet."""
+        self.missed = 0
+        self.last_traffic = None
+
+    def traffic(self) -> None:
+        """Something arrived from Asterisk: the connection is alive."""
+        self.last_traffic = self.clock()
+        self.missed = 0
+
+    def ping_missed(self, sent_at: float) -> bool:
+        """A ping sent at ``sent_at`` (on :attr:`clock`) got no Pong in time; True when the
+        connection is now to be taken as half-open."""
+        if self.last_traffic is not None and self.last_traffic >= sent_at:
+            self.missed = 0  # late Pong aside, Asterisk talked after the ping: alive
+            return False
+        self.missed += 1
+        return self.missed >= self.misses
+
+
 class _Everything:
     """A container holding every action name: nothing is replayed after a reconnect."""
 
@@ -95,6 +135,9 @@ class _SafeProtocol(AMIProtocol):  # type: ignore[misc]
             log.exception("AMI message could not be handled and was skipped: %r", message)
 
     def data_received(self, data: bytes) -> None:
+        owner = getattr(getattr(self, "factory", None), "owner", None)
+        if isinstance(owner, AmiClient):
+            owner._liveness_state.traffic()
         try:
             super().data_received(data)
         except Exception:
@@ -127,6 +170,7 @@ class _Manager(Manager):  # type: ignore[misc]
             self.reconnect_timeout = self.owner._next_backoff()
         else:
             self.owner._transport_up_at = time.monotonic()
+            self.owner._liveness_state.reset()
         super().connection_made(f)
 
     def login(self, future: asyncio.Future[Any]) -> bool:
@@ -166,13 +210,16 @@ class AmiClient:
         action_timeout: float = 5.0,
         ping_interval: float = 5.0,
         ping_timeout: float = 3.0,
+        ping_misses: int = 3,
         backoff_initial: float = 0.5,
         backoff_max: float = 15.0,
         login_timeout: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.host, self.port = host, port
         self.action_timeout = action_timeout
         self.ping_interval, self.ping_timeout = ping_interval, ping_timeout
+        self._liveness_state = Liveness(ping_misses, clock)
         self.backoff_initial, self.backoff_max = backoff_initial, backoff_max
         self.login_timeout = login_timeout
         self._username, self._secret = username, secret
@@ -430,7 +477,8 @@ class AmiClient:
             self._spawn(hook(), "ready hook")
 
     async def _liveness_loop(self) -> None:
-        """Ping on an idle-independent schedule; a missed Pong aborts the connection.
+        """Ping on an idle-independent schedule; ``ping_misses`` missed Pongs in a row with no
+        other traffic meanwhile abort the connection (:class:`Liveness`).
 
         Ends when the client is closed, not only when cancelled: on Python 3.11,
         ``asyncio.wait_for`` returns the result instead of raising when the cancellation
@@ -447,10 +495,15 @@ class AmiClient:
                     self._transport_up_at = None
                     self.abort_connection(f"no login answer within {self.login_timeout} s")
                 continue
+            sent_at = self._liveness_state.clock()
             try:
                 await self.send_action({"Action": "Ping"}, timeout=self.ping_timeout)
             except AmiTimeout:
-                self._last_error = f"no Pong within {self.ping_timeout} s: connection half-open"
+                if not self._liveness_state.ping_missed(sent_at):
+                    continue
+                misses = self._liveness_state.misses
+                self._last_error = (f"no Pong within {self.ping_timeout} s, {misses} times, "
+                                    "and nothing else received: connection half-open")
                 log.warning("AMI %s:%s %s; reconnecting", self.host, self.port,
                             self._last_error)
                 self.abort_connection(self._last_error)

@@ -152,6 +152,9 @@ class MenuSession:
                 except AmiNotConnected:
                     self.ended_by = "ami_lost"
                     return
+                except ChannelHungUp:  # gone during the outage (found by the reconciliation)
+                    self.ended_by = "caller_hangup"
+                    return
                 self.record(Resumed(node=node_id, reason=type(exc).__name__))
             except PromptFailed as exc:
                 log.error("%s in node %s; Asterisk ended the menu", exc, node_id)

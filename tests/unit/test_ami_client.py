@@ -17,6 +17,7 @@ from ivr.ami.client import (
     AmiNotConnected,
     AmiState,
     AmiTimeout,
+    Liveness,
 )
 from ivr.ami.events import AmiEvent, DtmfEnd, Hangup
 from tests.unit.fake_ami import Clients, FakeAmi, event, eventually, message
@@ -125,6 +126,76 @@ async def test_half_open_connection_is_aborted_and_reconnected(
     assert error is not None
     assert "half-open" in error
     assert "Pong" in error
+    assert client.health().reconnects == 1
+
+
+class StepClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_liveness_needs_consecutive_misses_with_nothing_received() -> None:
+    clock = StepClock()
+    live = Liveness(3, clock)
+    verdicts = []
+    for _ in range(3):
+        sent_at = clock()
+        clock.now += 3.0
+        verdicts.append(live.ping_missed(sent_at))
+        clock.now += 5.0
+    assert verdicts == [False, False, True]
+
+
+def test_liveness_traffic_after_a_ping_proves_the_connection_alive() -> None:
+    clock = StepClock()
+    live = Liveness(2, clock)
+    sent_at = clock()
+    clock.now += 1.0
+    assert live.ping_missed(sent_at) is False  # first miss
+    sent_at = clock()
+    clock.now += 1.0
+    live.traffic()  # an event arrived while the Pong was late
+    clock.now += 2.0
+    assert live.ping_missed(sent_at) is False
+    assert live.missed == 0
+    # traffic from before the ping does not count for it
+    sent_at = clock()
+    clock.now += 3.0
+    assert live.ping_missed(sent_at) is False
+    sent_at = clock()
+    clock.now += 3.0
+    assert live.ping_missed(sent_at) is True
+
+
+def test_liveness_a_reset_connection_starts_with_nothing_missed() -> None:
+    clock = StepClock()
+    live = Liveness(2, clock)
+    live.ping_missed(clock())
+    live.reset()
+    assert live.missed == 0
+    assert live.ping_missed(clock()) is False
+    with pytest.raises(ValueError, match="at least 1"):
+        Liveness(0, clock)
+
+
+async def test_a_slow_connection_that_still_sends_events_is_kept(
+    server: FakeAmi, clients: Clients,
+) -> None:
+    client = await clients.ready(ping_interval=0.05, ping_timeout=0.1, ping_misses=2)
+    await eventually(lambda: len(server.named("Ping")) >= 1, what="a liveness Ping")
+    server.mute_pings()  # Asterisk too busy to answer Pong in time ...
+    pings = len(server.named("Ping"))
+    while len(server.named("Ping")) < pings + 6:  # ... but still sending events
+        server.push(dtmf("1"))
+        await asyncio.sleep(0.02)
+    assert server.logins == 1
+    assert client.ready
+    assert client.health().reconnects == 0
+    # once it falls silent too, the connection is given up
+    await eventually(lambda: server.logins == 2 and client.ready, what="a second login")
     assert client.health().reconnects == 1
 
 
