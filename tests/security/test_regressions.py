@@ -568,7 +568,8 @@ def test_item16_ami_account_has_only_what_the_bridge_uses() -> None:
     assert "all" not in read | write
     assert not {"originate", "command"} & write
     assert write == {"system", "call", "agent", "agi", "config"}
-    # the desk's Originate account may do nothing else (with "system" an Originate could
-    # run System() or Exec(): tests/callcenter/test_hold_pbx.py)
-    assert sections["@@AMI_DIAL_USER@@"] == {"read": {"system"}, "write": {"originate"}}
+    # the Originate account (hold, supervisors' phones, the callback dialler, which reads the
+    # call class to follow its legs) may write nothing else (with "system" an Originate could
+    # run System() or Exec(): tests/callcenter/test_hold_pbx.py, tests/security/test_deployment.py)
+    assert sections["@@AMI_DIAL_USER@@"] == {"read": {"system", "call"}, "write": {"originate"}}
 

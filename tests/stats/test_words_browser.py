@@ -130,6 +130,7 @@ def test_words_on_the_dashboard_the_wallboard_and_the_call_card(served: Served) 
                 assert an_id not in shown, (chart, an_id)
         # the id stays at hand: the tooltip of the FAQ's bar
         page.wait_for_timeout(800)  # chart animations
+        page.locator("#c-faq").scroll_into_view_if_needed()  # the mouse moves in the viewport
         box = page.locator("#c-faq").bounding_box()
         assert box is not None
         for step in range(10):  # over the bar, until the tooltip is drawn
