@@ -55,6 +55,23 @@ def pytest_configure(config: pytest.Config) -> None:
     # the contact spool of every app and `hotline` subprocess of this pytest process (one
     # directory each: no worker takes over another's spool), never the checkout's var/spool
     os.environ["HOTLINE_SPOOL_DIR"] = tempfile.mkdtemp(prefix="hotline-spool-")
+    set_browser_expect_timeout()
+
+
+BROWSER_EXPECT_MS = 20_000
+
+
+def set_browser_expect_timeout(ms: int = BROWSER_EXPECT_MS) -> None:
+    """Playwright's ``expect`` waits 5 s by default; the browser tests run beside real calls
+    on two cores, where a page's few requests in a row took longer (CI: a saved review's
+    status still empty after 5 s). Both the sync and the async ``expect``."""
+    try:
+        from playwright.async_api import expect as async_expect
+        from playwright.sync_api import expect as sync_expect
+    except ImportError:  # no browser tests without playwright (they skip, or fail in CI)
+        return
+    sync_expect.set_options(timeout=ms)
+    async_expect.set_options(timeout=ms)
 
 
 def pytest_report_header(config: pytest.Config) -> str:

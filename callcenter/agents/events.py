@@ -5,10 +5,14 @@ board; an abandoned caller's ringing agent is ready again). ``AgentCalled`` -> r
 card is published), ``AgentConnect`` -> on call, ``AgentComplete`` -> wrap-up,
 ``AgentRingNoAnswer`` -> ready. ``QueueMemberStatus`` reporting a pause we did not make (CLI,
 another tool) is taken over. ``UserEvent(HotlineCallback)``: a waiting caller accepted the
-queue's callback offer. After every AMI (re)connection :meth:`DeskEvents.resync` pushes the queue
-configuration and restores each agent's membership and pause from our state (``QueueStatus``
-tells what Asterisk has); a call that ended out of sight (Asterisk crashed or restarted) ends for
-the desk too, and callers no longer in a queue leave the board.
+queue's callback offer. The AMI client runs each handler as its own task, so the events of one
+agent are taken one at a time, in the order Asterisk sent them (a lock per agent): the ringing
+card, built from the database, is published before the ``connected`` that followed it even when
+the agent answers while the card is still being built. After every AMI (re)connection
+:meth:`DeskEvents.resync` pushes the queue configuration and restores each agent's membership
+and pause from our state (``QueueStatus`` tells what Asterisk has); a call that ended out of
+sight (Asterisk crashed or restarted) ends for the desk too, and callers no longer in a queue
+leave the board.
 """
 
 from __future__ import annotations
@@ -75,6 +79,9 @@ class DeskEvents:
         self.callbacks = callbacks
         self.callbacks_taken = 0
         self.resyncs = 0
+        # one lock per agent: asyncio.Lock is fair, and each handler task asks for it before
+        # its first await, so an agent's queue events are applied in the order they came
+        self._order: dict[str, asyncio.Lock] = {}
 
     def subscribe(self, ami: AmiClient) -> None:
         ami.on(QueueEvent, self.on_queue_event)
@@ -103,14 +110,30 @@ class DeskEvents:
             store.waiting.pop(event.uniqueid, None)
             self.notify.queue_board(store.board())
             if isinstance(event, QueueCallerAbandon):
-                for ringing in store.agents.values():
-                    if ringing.linkedid == event.linkedid and ringing.state is AgentState.RINGING:
-                        await set_state(ringing, AgentState.READY, None, by=None)
-                        self.notify.call_abandoned(ringing.username, event.linkedid)
+                # an agent busy with an earlier event may not know the call yet: wait for it
+                for ringing in [a for a in store.agents.values()
+                                if a.linkedid == event.linkedid
+                                or self._lock(a.username).locked()]:
+                    async with self._lock(ringing.username):
+                        if (ringing.linkedid == event.linkedid
+                                and ringing.state is AgentState.RINGING):
+                            await set_state(ringing, AgentState.READY, None, by=None)
+                            self.notify.call_abandoned(ringing.username, event.linkedid)
             return
         agent = self._agent_of(event)
         if agent is None:
             return
+        async with self._lock(agent.username):
+            await self._agent_event(agent, event)
+
+    def _lock(self, username: str) -> asyncio.Lock:
+        lock = self._order.get(username)
+        if lock is None:
+            lock = self._order[username] = asyncio.Lock()
+        return lock
+
+    async def _agent_event(self, agent: Agent, event: QueueEvent) -> None:
+        store, set_state = self.store, self.transitions.set
         username = agent.username
         if isinstance(event, AgentCalled):
             if agent.state is AgentState.ON_CALL:

@@ -224,6 +224,35 @@ async def test_unanswered_ring_returns_to_ready_and_outside_pause_is_shown(
     await asyncio.sleep(0)
 
 
+async def test_an_answer_while_the_card_is_built_still_follows_the_ring(
+        desk: tuple[AgentDesk, Subscription], fake: FakeAmi,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The AMI client runs each handler as a task; a card that takes longer to build (a busy
+    database) than the agent takes to answer must still reach the console before
+    ``connected``, or the card says 振铃 for the whole call (seen in CI under load)."""
+    agent_desk, sub = desk
+    build = agent_desk.events.cards.build
+    started = asyncio.Event()
+
+    async def slow_build(*args: object) -> object:
+        started.set()
+        await asyncio.sleep(0.3)
+        return await build(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(agent_desk.events.cards, "build", slow_build)
+    await agent_desk.go_ready("agent1", by="agent1")
+    fake.push(queue_event("AgentCalled"))
+    await asyncio.wait_for(started.wait(), 5)
+    fake.push(queue_event("AgentConnect", HoldTime="3", RingTime="1"))
+    kinds: list[object] = []
+    while len(kinds) < 2:
+        message = await sub.get(5)
+        if message.topic == "calls.agent1":
+            kinds.append(message.payload.get("type"))
+    assert kinds == ["ringing", "connected"]
+    assert state_of(agent_desk) is AgentState.ON_CALL
+
+
 async def test_callback_offer_accepted_in_the_queue_creates_a_callback(
         desk: tuple[AgentDesk, Subscription], fake: FakeAmi, tmp_path: Path) -> None:
     agent_desk, _sub = desk

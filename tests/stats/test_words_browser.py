@@ -107,7 +107,6 @@ def test_words_on_the_dashboard_the_wallboard_and_the_call_card(served: Served) 
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     errors: list[str] = []
-    expect.set_options(timeout=15_000)  # a loaded machine: pages and charts take their time
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         page = browser.new_page(locale="zh-CN", viewport={"width": 1500, "height": 1150})
@@ -187,7 +186,6 @@ def test_words_on_the_dashboard_the_wallboard_and_the_call_card(served: Served) 
         agent.wait_for_timeout(300)
         agent.screenshot(path=str(SCREENSHOTS / "words-call-card.png"), full_page=True)
         browser.close()
-    expect.set_options(timeout=5_000)  # playwright's default again
     assert errors == []
     for name in ("words-dashboard.png", "words-wallboard-empty.png", "words-wallboard.png",
                  "words-call-card.png"):
