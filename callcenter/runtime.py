@@ -182,17 +182,14 @@ class Runtime:
         if (runtime.ami is not None and settings.callback_dialler_enabled
                 and isinstance(shared.calendar, ServiceCalendar)):
             # one dialler per bridge: its node's agents call back; claims keep two apart.
-            # A connection of its own on the account that can only Originate (shared with
-            # hold and the supervisors' phones; ivr/pbx/asterisk/manager.conf)
-            dialler_ami = AmiClient(
-                settings.ami_host, settings.ami_port, settings.ami_dial_user,
-                settings.ami_dial_secret, action_timeout=settings.ami_action_timeout,
-                ping_interval=settings.ami_ping_interval)
+            # It dials on the Originate-only connection hold and the supervisors' phones use
+            # (ivr/pbx/asterisk/manager.conf); the runtime starts and closes it
+            assert runtime.dialer is not None  # made with runtime.ami above
             runtime.dialler = CallbackDialler(
                 CallbackBook(contacts.db, clock, settings.callback_claim_timeout_s),
                 RetryPolicy(settings.callback_max_attempts,
                             tuple(settings.callback_retry_intervals_s)),
-                runtime.desk, dialler_ami, contact_log, shared.calendar, runtime.notifier,
+                runtime.desk, runtime.dialer, contact_log, shared.calendar, runtime.notifier,
                 DiallerConfig(node=node or settings.node, trunk=settings.callback_trunk,
                               caller_id=settings.callback_caller_id,
                               preview_s=settings.callback_preview_s,

@@ -118,13 +118,13 @@ class CallbackDialler:
 
     async def start(self) -> None:
         """Requests this node held when its previous process stopped are rescheduled, then
-        the dialler's AMI connection and the loop start."""
+        the loop starts. The AMI connection (the Originate-only account, shared with hold and
+        the supervisors' phones) is its owner's to start and close: the runtime's."""
         left = await asyncio.to_thread(self.book.in_hand, self.config.node)
         for request in left:
             step = self.policy.after(DialResult.INTERRUPTED, request.attempts, self.clock())
             await asyncio.to_thread(self.book.finish, request.id, self.config.node,
                                     DialResult.INTERRUPTED, step)
-        await self.ami.start()
         self._task = asyncio.get_running_loop().create_task(self._run(), name="dialler")
 
     async def stop(self) -> None:
@@ -132,7 +132,6 @@ class CallbackDialler:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await self.ami.close()
 
     async def _run(self) -> None:
         while True:

@@ -90,11 +90,10 @@ async def rig(clean_users: Database, contacts: ContactService) -> AsyncIterator[
     desk.load()
     book = CallbackBook(db, clock)
     dialler = CallbackDialler(
-        book, RetryPolicy(3, (600, 1800), requeue_s=30), desk, pool.make(), log, CALENDAR,
+        book, RetryPolicy(3, (600, 1800), requeue_s=30), desk, await pool.ready(), log, CALENDAR,
         notifier, DiallerConfig(node="pbx1", preview_s=20, agent_ring_s=15, ring_s=25),
         clock=clock)
-    await dialler.start()
-    await dialler.ami.wait_ready(5)
+    await dialler.start()  # the connection is the pool's to start and close (the runtime's)
     try:
         yield Rig(dialler, desk, book, clock, fake, sub, log, contacts, db)
     finally:
