@@ -207,6 +207,14 @@ async def test_overflow_and_the_callback_offer_in_asterisk(
         "title": "增值税", "skill": "vat", "overflow_to": "consult", "overflow_after_s": 10,
         "callback_offer_after_s": 15})
     assert response.status_code == 200, response.text
+
+    async def pushed() -> bool:
+        # the save pushes when the server's AMI is up, else at its next connection: make
+        # sure Asterisk has the thresholds before the call (CI: saved during a reconnection)
+        push = await http.post("/api/v1/queues/push", headers=admin)
+        return push.status_code == 200 and bool(push.json()["pushed"])
+
+    await wait_for(pushed, 30, "the queue thresholds pushed to Asterisk")
     joined: list[str] = []
     ami.on(QueueCallerJoin, lambda e: joined.append(e.queue))
     number = "13900000777"
