@@ -29,6 +29,7 @@ from tests.callcenter.browser import chromium
 from tests.callcenter.util import PASSWORD, bearer, ensure_user, token_for
 from tests.conftest import DATABASES, fresh_database
 from tests.support import HTTP_TEST_PORT, REDIS_URL, SUITE_CLOCK, driver_ami, serve_env, serving
+from tests.unit.fake_ami import FakeAmi
 
 ROLES = ("agent", "expert", "supervisor", "admin")
 
@@ -121,6 +122,30 @@ class LiveServer:
 ALWAYS_OPEN = Path(__file__).parents[1] / "data" / "hours_always_open.yaml"
 
 
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeAmi]:
+    """A fake AMI server (tests/unit/fake_ami.py) for the desk's unit tests."""
+    server = FakeAmi()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.close()
+
+
+def seed_live_users(db_url: str) -> None:
+    """The live servers' users (LIVE_USERS) with their phones and skills."""
+    db = Database(db_url)
+    try:
+        queues = QueueService(db, SUITE_CLOCK)
+        for username, role, interface, skills in LIVE_USERS:
+            ensure_user(db, username, role, interface=interface)
+            if skills:
+                queues.set_agent_skills(username, skills, actor="test")
+    finally:
+        db.dispose()
+
+
 @pytest.fixture(scope="module", params=DATABASES)
 def live_server(request: pytest.FixtureRequest, pbx: AsteriskSandbox,
                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
@@ -129,13 +154,7 @@ def live_server(request: pytest.FixtureRequest, pbx: AsteriskSandbox,
     the time of day it runs at."""
     tmp = tmp_path_factory.mktemp("live")
     with fresh_database(request.param, tmp) as db_url:
-        db = Database(db_url)
-        queues = QueueService(db, SUITE_CLOCK)
-        for username, role, interface, skills in LIVE_USERS:
-            ensure_user(db, username, role, interface=interface)
-            if skills:
-                queues.set_agent_skills(username, skills, actor="test")
-        db.dispose()
+        seed_live_users(db_url)
         env = serve_env(db_url, ALWAYS_OPEN, HOTLINE_KB_ENABLED="false",
                         HOTLINE_WRAPUP_SECONDS="2")
         log_path = tmp / "serve.log"

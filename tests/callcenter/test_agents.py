@@ -32,7 +32,7 @@ from ivr.events import (
 )
 from ivr.menu.loader import load_menu
 from ivr.ports import ContactEvent, EventKind
-from tests.callcenter.util import ensure_user
+from tests.callcenter.util import Recorded, ensure_user
 from tests.support import SUITE_CLOCK
 from tests.unit.fake_ami import Clients, FakeAmi, event, eventually
 
@@ -41,16 +41,6 @@ SHIPPED_MENU = load_menu(PROJECT_ROOT / "ivr/menus/12366.yaml")
 CALLER_CHANNEL = "PJSIP/caller-00000011"
 ALWAYS_OPEN = ("hours:\n  - days: [1, 2, 3, 4, 5, 6, 7]\n    open: '00:00'\n    close: '23:59'\n"
                "holidays: []\nworkdays: []\n")
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeAmi]:
-    server = FakeAmi()
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.close()
 
 
 @pytest.fixture
@@ -260,19 +250,8 @@ async def test_callback_offer_accepted_in_the_queue_creates_a_callback(
     hours.write_text(ALWAYS_OPEN)
     agent_desk.events.callbacks = IvrTicketDesk(TicketService(
         agent_desk.db, ServiceCalendar.load(hours), {"complaint": 5}, 4.0, clock=SUITE_CLOCK))
-    recorded: list[ContactEvent] = []
 
-    class Recorder:
-        def record(self, event: ContactEvent) -> None:
-            recorded.append(event)
-
-        async def flush(self) -> None:
-            return None
-
-        async def open_contacts(self) -> list[str]:
-            return []
-
-    agent_desk.events.recorder = Recorder()
+    recorder = agent_desk.events.recorder = Recorded()
     with agent_desk.db.transaction() as session:
         session.execute(delete(CallbackRequest))
     fake.push(event("UserEvent", UserEvent="HotlineCallback", Channel=CALLER_CHANNEL,
@@ -283,5 +262,5 @@ async def test_callback_offer_accepted_in_the_queue_creates_a_callback(
         assert [(r.number, r.linkedid, r.status) for r in rows] == [
             ("13800002222", L1, "pending")]
         assert "tax-vat" in rows[0].reason
-    assert [(e.kind, e.data.get("outcome")) for e in recorded] == [
+    assert [(e.kind, e.data.get("outcome")) for e in recorder.events] == [
         (EventKind.CALLBACK, None), (EventKind.OUTCOME, "callback_requested")]

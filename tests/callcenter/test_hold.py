@@ -32,39 +32,13 @@ from ivr.events import (
     QueueJoined,
 )
 from ivr.ports import ContactEvent
-from tests.callcenter.util import ensure_user
+from tests.callcenter.util import Recorded, ensure_user
 from tests.support import SUITE_CLOCK
 from tests.unit.fake_ami import Clients, FakeAmi, event, eventually
 
 L1 = "1764300000.21"
 CALLER_CHANNEL = "PJSIP/caller-00000021"
 AGENT_CHANNEL = "PJSIP/agent1-00000022"
-
-
-class Recorded:
-    """A ContactRecorder that keeps what it is given."""
-
-    def __init__(self) -> None:
-        self.events: list[ContactEvent] = []
-
-    def record(self, event: ContactEvent) -> None:
-        self.events.append(event)
-
-    async def flush(self) -> None:
-        return None
-
-    async def open_contacts(self) -> list[str]:
-        return []
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeAmi]:
-    server = FakeAmi()
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.close()
 
 
 @pytest.fixture

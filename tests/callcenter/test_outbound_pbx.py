@@ -24,14 +24,12 @@ import httpx
 import pytest
 from playwright.async_api import Browser, expect
 
-from callcenter.db import Database
-from callcenter.queues.services import QueueService
 from callcenter.settings import PROJECT_ROOT
 from ivr.pbx.sandbox import AsteriskSandbox
 from ivr.pbx.sipp import SippRunner
 from tests.callcenter.browser import UI_TIMEOUT_MS
-from tests.callcenter.conftest import ALWAYS_OPEN, LIVE_USERS, LiveServer, log_everyone_out
-from tests.callcenter.util import PASSWORD, bearer, ensure_user, wait_for
+from tests.callcenter.conftest import ALWAYS_OPEN, LiveServer, log_everyone_out, seed_live_users
+from tests.callcenter.util import PASSWORD, bearer, wait_for
 from tests.conftest import DATABASES, fresh_database
 from tests.support import HTTP_TEST_PORT, SUITE_CLOCK, TEST_PORTS, serve_env, serving
 
@@ -48,13 +46,7 @@ def outbound_server(request: pytest.FixtureRequest, pbx: AsteriskSandbox,
     """`hotline serve` whose callbacks fall due at once and are retried after RETRY_S."""
     tmp = tmp_path_factory.mktemp("outbound")
     with fresh_database(request.param, tmp) as db_url:
-        db = Database(db_url)
-        queues = QueueService(db, SUITE_CLOCK)
-        for username, role, interface, skills in LIVE_USERS:
-            ensure_user(db, username, role, interface=interface)
-            if skills:
-                queues.set_agent_skills(username, skills, actor="test")
-        db.dispose()
+        seed_live_users(db_url)
         env = serve_env(db_url, ALWAYS_OPEN, HOTLINE_KB_ENABLED="false",
                         HOTLINE_WRAPUP_SECONDS="1", HOTLINE_CALLBACK_DUE_HOURS="0",
                         HOTLINE_CALLBACK_PREVIEW_S="120", HOTLINE_CALLBACK_RING_S=str(RING_S),

@@ -25,17 +25,13 @@ from callcenter.sms.services import HELP, TAXPAYER_REFUSED, SmsService
 from callcenter.taxpayers.models import TaxFiling, Taxpayer
 from callcenter.taxpayers.services import TaxpayerService
 from ivr.clock import FixedClock
+from tests.sms.fakes import SentTexts
 
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)  # Tuesday 10:00 in Shanghai
 PHONE = "13800138000"
 OTHER = "13900139000"
 TIN = "914403001234567890"
 PIN = "735194"
-
-
-class Recorder:
-    async def send(self, number: str, text: str, message_id: int) -> str | None:
-        return None
 
 
 @pytest.fixture
@@ -45,7 +41,7 @@ def sms(database: Database) -> tuple[SmsService, FixedClock]:
                       Contact, Booking, BookingSlot, ServiceHall, TaxFiling, Taxpayer):
             session.execute(delete(table))
     clock = FixedClock(NOW)
-    return SmsService(database, clock, kb=None, tickets=None, sender=Recorder()), clock
+    return SmsService(database, clock, kb=None, tickets=None, sender=SentTexts()), clock
 
 
 def reply(service: SmsService, text: str, number: str = PHONE) -> str:

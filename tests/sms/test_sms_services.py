@@ -21,6 +21,7 @@ from callcenter.tickets.services import TicketService
 from ivr.calendar import OpeningHours, ServiceCalendar
 from ivr.clock import FixedClock
 from knowledge_base.models import Decision, DecisionKind, FaqEntry, SearchResult
+from tests.sms.fakes import SentTexts
 
 CALENDAR = ServiceCalendar((OpeningHours((1, 2, 3, 4, 5), time(8, 30), time(17, 30)),))
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)  # Tuesday 10:00 in Shanghai
@@ -53,23 +54,13 @@ class StubKb:
         return self.entries[entry_id]
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str, int]] = []
-        self.refuse = False
-
-    async def send(self, number: str, text: str, message_id: int) -> str | None:
-        self.sent.append((number, text, message_id))
-        return "refused" if self.refuse else None
-
-
 @pytest.fixture
-def sms(database: Database) -> tuple[SmsService, StubKb, Recorder]:
+def sms(database: Database) -> tuple[SmsService, StubKb, SentTexts]:
     with database.transaction() as session:
         for table in (SmsDeliveryReport, SmsMessage, SmsOptOut, ContactEventRow, Contact,
                       TicketStatusChange, Ticket, Invoice):
             session.execute(delete(table))
-    kb, sender = StubKb(), Recorder()
+    kb, sender = StubKb(), SentTexts()
     tickets = TicketService(database, CALENDAR, {"consult": 3}, clock=FixedClock(NOW))
     return SmsService(database, FixedClock(NOW), kb=kb, tickets=tickets, sender=sender), kb, sender
 
@@ -81,7 +72,7 @@ def text_to(service: SmsService, text: str) -> str:
 
 
 def test_an_answer_is_the_entry_and_its_segments_are_recorded(
-        sms: tuple[SmsService, StubKb, Recorder]) -> None:
+        sms: tuple[SmsService, StubKb, SentTexts]) -> None:
     service, _kb, sender = sms
     assert text_to(service, "个税汇算什么时候开始") == LONG_ANSWER
     assert sender.sent[0][:2] == (PHONE, LONG_ANSWER)
@@ -96,7 +87,7 @@ def test_an_answer_is_the_entry_and_its_segments_are_recorded(
 
 
 def test_confirm_then_1_answers_and_2_offers_the_next(
-        sms: tuple[SmsService, StubKb, Recorder]) -> None:
+        sms: tuple[SmsService, StubKb, SentTexts]) -> None:
     service, kb, _sender = sms
     kb.kind, kb.ids = DecisionKind.CONFIRM, ["b", "a"]
     offer = text_to(service, "小规模增值税")
@@ -111,7 +102,7 @@ def test_confirm_then_1_answers_and_2_offers_the_next(
 
 
 def test_a_decline_is_a_consult_ticket_with_its_deadline(
-        sms: tuple[SmsService, StubKb, Recorder]) -> None:
+        sms: tuple[SmsService, StubKb, SentTexts]) -> None:
     service, kb, _sender = sms
     kb.kind, kb.ids = DecisionKind.DECLINE, []
     reply = text_to(service, "明天北京会下雨吗")
@@ -127,7 +118,7 @@ def test_a_decline_is_a_consult_ticket_with_its_deadline(
     assert "12月4日17:30前" in reply  # three working days, at closing time
 
 
-def test_invoice_results(sms: tuple[SmsService, StubKb, Recorder]) -> None:
+def test_invoice_results(sms: tuple[SmsService, StubKb, SentTexts]) -> None:
     service, _kb, _sender = sms
     invoices = InvoiceService(service.db)
     invoices.add("", "26442000000012345678", 113000, date(2026, 11, 2))
@@ -140,7 +131,7 @@ def test_invoice_results(sms: tuple[SmsService, StubKb, Recorder]) -> None:
     assert "20位" in text_to(service, "发票 123 50")
 
 
-def test_opt_out_confirms_and_stops_reminders(sms: tuple[SmsService, StubKb, Recorder]) -> None:
+def test_opt_out_confirms_and_stops_reminders(sms: tuple[SmsService, StubKb, SentTexts]) -> None:
     service, _kb, _sender = sms
     assert service.reminder_recipients([PHONE, "13900139000"]) == [PHONE, "13900139000"]
     assert text_to(service, "退订") == OPT_OUT_DONE
@@ -150,12 +141,12 @@ def test_opt_out_confirms_and_stops_reminders(sms: tuple[SmsService, StubKb, Rec
 
 
 @pytest.mark.parametrize("text", ["", "hello", "???", "\ufffd", "1", "12345"])
-def test_anything_else_gets_the_help_text(sms: tuple[SmsService, StubKb, Recorder],
+def test_anything_else_gets_the_help_text(sms: tuple[SmsService, StubKb, SentTexts],
                                           text: str) -> None:
     assert text_to(sms[0], text) == HELP
 
 
-def test_help_lists_every_command(sms: tuple[SmsService, StubKb, Recorder]) -> None:
+def test_help_lists_every_command(sms: tuple[SmsService, StubKb, SentTexts]) -> None:
     menu = text_to(sms[0], "帮助")
     assert menu == MENU
     assert segments(menu) == 2
@@ -163,14 +154,14 @@ def test_help_lists_every_command(sms: tuple[SmsService, StubKb, Recorder]) -> N
         assert command in menu
 
 
-def test_a_failure_inside_still_replies(sms: tuple[SmsService, StubKb, Recorder]) -> None:
+def test_a_failure_inside_still_replies(sms: tuple[SmsService, StubKb, SentTexts]) -> None:
     service, kb, _sender = sms
     kb.ids = ["missing"]  # get() raises KeyError
     assert text_to(service, "个税汇算什么时候开始") == HELP
 
 
 def test_delivery_reports_only_move_a_text_forward(
-        sms: tuple[SmsService, StubKb, Recorder]) -> None:
+        sms: tuple[SmsService, StubKb, SentTexts]) -> None:
     service, _kb, sender = sms
     text_to(service, "退订")
     message_id = sender.sent[0][2]
@@ -184,7 +175,7 @@ def test_delivery_reports_only_move_a_text_forward(
         assert [r.dlr_type for r in session.scalars(select(SmsDeliveryReport))] == [1, 8]
 
 
-def test_a_text_the_gateway_refuses_is_failed(sms: tuple[SmsService, StubKb, Recorder]) -> None:
+def test_a_text_the_gateway_refuses_is_failed(sms: tuple[SmsService, StubKb, SentTexts]) -> None:
     service, _kb, sender = sms
     sender.refuse = True
     text_to(service, "TD")
@@ -195,7 +186,7 @@ def test_a_text_the_gateway_refuses_is_failed(sms: tuple[SmsService, StubKb, Rec
 
 
 def test_texts_are_not_calls_in_the_telephone_statistics(
-        sms: tuple[SmsService, StubKb, Recorder]) -> None:
+        sms: tuple[SmsService, StubKb, SentTexts]) -> None:
     from callcenter.settings import Settings
     from callcenter.stats.models import StatsContactRollup, StatsDirtyBucket
     from callcenter.stats.services import stats_service_for

@@ -33,28 +33,20 @@ from ivr.clock import FixedClock
 from ivr.events import EventKind
 from ivr.ports import ContactEvent
 from knowledge_base.models import Decision, DecisionKind, FaqEntry, SearchResult
+from tests.sms.fakes import SentTexts
 
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 PHONE = "13800138000"
 S = timedelta(seconds=1)
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str]] = []
-
-    async def send(self, number: str, text: str, message_id: int) -> str | None:
-        self.sent.append((number, text))
-        return None
-
-
 @pytest.fixture
-def sms(database: Database) -> tuple[SmsService, FixedClock, Recorder]:
+def sms(database: Database) -> tuple[SmsService, FixedClock, SentTexts]:
     with database.transaction() as session:
         for table in (SmsSurvey, SmsDeliveryReport, SmsMessage, SmsOptOut, ContactEventRow,
                       Contact):
             session.execute(delete(table))
-    clock, sender = FixedClock(NOW), Recorder()
+    clock, sender = FixedClock(NOW), SentTexts()
     return SmsService(database, clock, kb=None, tickets=None, sender=sender,
                       survey=SurveyPolicy()), clock, sender
 
@@ -96,7 +88,7 @@ def test_parsing_of_ratings() -> None:
 
 
 def test_served_calls_get_one_survey_and_others_none(
-        sms: tuple[SmsService, FixedClock, Recorder]) -> None:
+        sms: tuple[SmsService, FixedClock, SentTexts]) -> None:
     service, _clock, sender = sms
     db = service.db
     call(db, "c-agent", PHONE, how="answered", at=NOW)
@@ -105,17 +97,17 @@ def test_served_calls_get_one_survey_and_others_none(
     call(db, "c-fixed", "02012345678", how="answered", at=NOW)  # no mobile: no text
     call(db, "c-old", "13600136000", how="answered", at=NOW - timedelta(hours=2))
     assert asyncio.run(service.send_surveys()) == 2
-    assert sorted(sender.sent) == [(PHONE, SURVEY_TEXT), ("13900139000", SURVEY_TEXT)]
+    assert sorted(sender.texts) == [(PHONE, SURVEY_TEXT), ("13900139000", SURVEY_TEXT)]
     # only one survey text per call: the next sweeps send nothing
     assert asyncio.run(service.send_surveys()) == 0
     assert asyncio.run(service.send_surveys()) == 0
-    assert len(sender.sent) == 2
+    assert len(sender.texts) == 2
     assert len(SURVEY_TEXT) <= 70  # one segment
     assert "回复1满意、2基本满意、3不满意" in SURVEY_TEXT
 
 
 def test_a_reply_lands_on_the_calls_contact(
-        sms: tuple[SmsService, FixedClock, Recorder]) -> None:
+        sms: tuple[SmsService, FixedClock, SentTexts]) -> None:
     service, clock, _sender = sms
     call(service.db, "c-1", PHONE, how="answered", at=NOW)
     asyncio.run(service.send_surveys())
@@ -135,7 +127,7 @@ def test_a_reply_lands_on_the_calls_contact(
 
 
 def test_a_late_reply_and_a_reply_with_no_survey_get_a_reply(
-        sms: tuple[SmsService, FixedClock, Recorder]) -> None:
+        sms: tuple[SmsService, FixedClock, SentTexts]) -> None:
     service, clock, _sender = sms
     assert reply(service, "3") == HELP  # no survey ever went to this number
     assert reply(service, "1") == HELP
@@ -147,7 +139,7 @@ def test_a_late_reply_and_a_reply_with_no_survey_get_a_reply(
 
 
 def test_no_survey_to_a_number_that_opted_out_nor_after_a_phone_rating(
-        sms: tuple[SmsService, FixedClock, Recorder]) -> None:
+        sms: tuple[SmsService, FixedClock, SentTexts]) -> None:
     service, _clock, sender = sms
     service.opt_out(PHONE, "TD")
     call(service.db, "c-1", PHONE, how="answered", at=NOW)
@@ -155,11 +147,11 @@ def test_no_survey_to_a_number_that_opted_out_nor_after_a_phone_rating(
     ContactService(service.db).apply(ContactEvent.parse(
         "c-2", EventKind.SURVEY, {"score": 1, "node": "survey"}, at=NOW))
     assert asyncio.run(service.send_surveys()) == 0
-    assert sender.sent == []
+    assert sender.texts == []
 
 
 def test_the_latest_survey_takes_the_reply_and_each_call_keeps_its_own(
-        sms: tuple[SmsService, FixedClock, Recorder]) -> None:
+        sms: tuple[SmsService, FixedClock, SentTexts]) -> None:
     service, clock, _sender = sms
     call(service.db, "c-1", PHONE, how="answered", at=NOW)
     asyncio.run(service.send_surveys())
@@ -186,7 +178,7 @@ class OfferKb:
 
 
 def test_a_question_offered_after_the_survey_takes_the_1(
-        sms: tuple[SmsService, FixedClock, Recorder]) -> None:
+        sms: tuple[SmsService, FixedClock, SentTexts]) -> None:
     service, _clock, _sender = sms
     service.kb = OfferKb()
     call(service.db, "c-1", PHONE, how="answered", at=NOW)
@@ -199,7 +191,7 @@ def test_a_question_offered_after_the_survey_takes_the_1(
 
 
 def test_surveys_can_be_turned_off(database: Database,
-                                   sms: tuple[SmsService, FixedClock, Recorder]) -> None:
+                                   sms: tuple[SmsService, FixedClock, SentTexts]) -> None:
     _service, clock, sender = sms
     off = SmsService(database, clock, kb=None, tickets=None, sender=sender,
                      survey=SurveyPolicy(enabled=False))

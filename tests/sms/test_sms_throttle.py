@@ -16,6 +16,7 @@ from callcenter.sms.models import SmsDeliveryReport, SmsMessage, SmsOptOut
 from callcenter.sms.services import SmsService
 from callcenter.sms.throttle import Limits, next_slot, window_slot
 from ivr.clock import FixedClock
+from tests.sms.fakes import SentTexts
 
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 PHONE = "13800138000"
@@ -57,21 +58,12 @@ def test_limits_must_be_positive(field: str) -> None:
 # -- the service -----------------------------------------------------------------------------
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str]] = []
-
-    async def send(self, number: str, text: str, message_id: int) -> str | None:
-        self.sent.append((number, text))
-        return None
-
-
 @pytest.fixture
-def service(database: Database) -> tuple[SmsService, FixedClock, Recorder]:
+def service(database: Database) -> tuple[SmsService, FixedClock, SentTexts]:
     with database.transaction() as session:
         for table in (SmsDeliveryReport, SmsMessage, SmsOptOut, ContactEventRow, Contact):
             session.execute(delete(table))
-    clock, sender = FixedClock(NOW), Recorder()
+    clock, sender = FixedClock(NOW), SentTexts()
     limits = Limits(per_number_minute=2, per_number_hour=5, total_per_second=3,
                     storm_backlog=2)
     return SmsService(database, clock, kb=None, tickets=None, sender=sender,
@@ -85,11 +77,11 @@ def statuses(service: SmsService) -> list[tuple[str, str]]:
 
 
 def test_a_text_over_the_minute_limit_is_held_and_sent_later(
-        service: tuple[SmsService, FixedClock, Recorder]) -> None:
+        service: tuple[SmsService, FixedClock, SentTexts]) -> None:
     sms, clock, sender = service
     for n in range(3):
         asyncio.run(sms.send(PHONE, f"t{n}"))
-    assert sender.sent == [(PHONE, "t0"), (PHONE, "t1")]
+    assert sender.texts == [(PHONE, "t0"), (PHONE, "t1")]
     assert statuses(sms)[2] == ("t2", "held")
     assert sms.next_due() == NOW + timedelta(minutes=1)
     # not yet: nothing goes
@@ -97,34 +89,34 @@ def test_a_text_over_the_minute_limit_is_held_and_sent_later(
     assert asyncio.run(sms.dispatch_due()) == 0
     clock.advance(S)
     assert asyncio.run(sms.dispatch_due()) == 1
-    assert sender.sent[-1] == (PHONE, "t2")
+    assert sender.texts[-1] == (PHONE, "t2")
     assert [s for _t, s in statuses(sms)] == ["queued"] * 3
     assert sms.next_due() is None
 
 
 def test_other_numbers_are_not_held_by_one_numbers_limit(
-        service: tuple[SmsService, FixedClock, Recorder]) -> None:
+        service: tuple[SmsService, FixedClock, SentTexts]) -> None:
     sms, _clock, sender = service
     for n in range(3):
         asyncio.run(sms.send(PHONE, f"p{n}"))
     asyncio.run(sms.send(OTHER, "o0"))
-    assert sender.sent[-1] == (OTHER, "o0")
+    assert sender.texts[-1] == (OTHER, "o0")
 
 
 def test_the_total_per_second_holds_every_number(
-        service: tuple[SmsService, FixedClock, Recorder]) -> None:
+        service: tuple[SmsService, FixedClock, SentTexts]) -> None:
     sms, clock, sender = service
     numbers = [f"1380000000{n}" for n in range(5)]
     for number in numbers:
         asyncio.run(sms.send(number, "hi"))
-    assert [n for n, _t in sender.sent] == numbers[:3]
+    assert [n for n, _t in sender.texts] == numbers[:3]
     clock.advance(S)
     assert asyncio.run(sms.dispatch_due()) == 2
-    assert [n for n, _t in sender.sent] == numbers
+    assert [n for n, _t in sender.texts] == numbers
 
 
 def test_held_texts_keep_their_order_and_a_storm_is_cut_with_a_log_line(
-        service: tuple[SmsService, FixedClock, Recorder],
+        service: tuple[SmsService, FixedClock, SentTexts],
         caplog: pytest.LogCaptureFixture) -> None:
     sms, clock, sender = service
     with caplog.at_level(logging.WARNING, logger="callcenter.sms.services"):
@@ -139,27 +131,27 @@ def test_held_texts_keep_their_order_and_a_storm_is_cut_with_a_log_line(
     assert PHONE not in cut[0]
     clock.advance(timedelta(minutes=1))
     assert asyncio.run(sms.dispatch_due()) == 2
-    assert [t for _n, t in sender.sent] == ["t0", "t1", "t2", "t3"]
+    assert [t for _n, t in sender.texts] == ["t0", "t1", "t2", "t3"]
 
 
 def test_the_hour_limit_holds_past_the_minute(
-        service: tuple[SmsService, FixedClock, Recorder]) -> None:
+        service: tuple[SmsService, FixedClock, SentTexts]) -> None:
     sms, clock, sender = service
     for _ in range(5):  # 2 a minute, 5 an hour
         asyncio.run(sms.send(PHONE, "x"))
         asyncio.run(sms.dispatch_due())
         clock.advance(timedelta(minutes=1))
-    assert len(sender.sent) == 5
+    assert len(sender.texts) == 5
     asyncio.run(sms.send(PHONE, "sixth"))
     assert statuses(sms)[-1] == ("sixth", "held")
     assert sms.next_due() == NOW + timedelta(hours=1)
     clock.set(NOW + timedelta(hours=1))
     assert asyncio.run(sms.dispatch_due()) == 1
-    assert sender.sent[-1] == (PHONE, "sixth")
+    assert sender.texts[-1] == (PHONE, "sixth")
 
 
 def test_a_held_text_waits_again_when_its_slot_was_taken(
-        service: tuple[SmsService, FixedClock, Recorder]) -> None:
+        service: tuple[SmsService, FixedClock, SentTexts]) -> None:
     sms, clock, _sender = service
     for n in range(3):
         asyncio.run(sms.send(PHONE, f"t{n}"))
