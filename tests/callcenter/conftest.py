@@ -125,12 +125,8 @@ ALWAYS_OPEN = Path(__file__).parents[1] / "data" / "hours_always_open.yaml"
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeAmi]:
     """A fake AMI server (tests/unit/fake_ami.py) for the desk's unit tests."""
-    server = FakeAmi()
-    await server.start()
-    try:
+    async with FakeAmi() as server:
         yield server
-    finally:
-        await server.close()
 
 
 def seed_live_users(db_url: str) -> None:

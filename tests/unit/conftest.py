@@ -11,12 +11,8 @@ from tests.unit.fake_ami import Clients, FakeAmi
 
 @pytest.fixture
 async def server() -> AsyncIterator[FakeAmi]:
-    fake = FakeAmi()
-    await fake.start()
-    try:
+    async with FakeAmi() as fake:
         yield fake
-    finally:
-        await fake.close()
 
 
 @pytest.fixture

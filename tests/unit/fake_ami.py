@@ -116,6 +116,13 @@ class FakeAmi:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
 
+    async def __aenter__(self) -> FakeAmi:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
