@@ -338,62 +338,35 @@ _REFUSING = """<scenario name="callback callee that does not answer">
   <recv request="INVITE" crlf="true"/>
 {answer}
 """
-_RINGS_OUT = """  <send>
+def _response(status: str, cseq: str = "[last_CSeq:]", contact: bool = False) -> str:
+    """A SIPp UAS response to the last request (the dialog's To tag)."""
+    contact_line = ("      Contact: <sip:[local_ip]:[local_port];transport=[transport]>\n"
+                    if contact else "")
+    return f"""  <send>
     <![CDATA[
-      SIP/2.0 180 Ringing
+      SIP/2.0 {status}
       [last_Via:]
       [last_From:]
       [last_To:];tag=[pid]SIPpTag02[call_number]
       [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-      Content-Length: 0
+      {cseq}
+{contact_line}      Content-Length: 0
 
     ]]>
   </send>
-  <recv request="CANCEL" timeout="{ring_ms}">
+"""
+
+
+_CANCELLED = """  <recv request="CANCEL" timeout="{ring_ms}">
     <action>
       <ereg regexp="[0-9]+" search_in="hdr" header="CSeq:" assign_to="invite_cseq"/>
     </action>
   </recv>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag02[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <send>
-    <![CDATA[
-      SIP/2.0 487 Request Terminated
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag02[call_number]
-      [last_Call-ID:]
-      CSeq: [$invite_cseq] INVITE
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv request="ACK"/>"""
-_BUSY = """  <send>
-    <![CDATA[
-      SIP/2.0 486 Busy Here
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag02[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv request="ACK"/>"""
+"""
+_RINGS_OUT = (_response("180 Ringing", contact=True) + _CANCELLED + _response("200 OK")
+              + _response("487 Request Terminated", cseq="CSeq: [$invite_cseq] INVITE")
+              + '  <recv request="ACK"/>')
+_BUSY = _response("486 Busy Here") + '  <recv request="ACK"/>'
 
 
 def refusing_callee_scenario(busy: bool = False, ring_ms: int = 120_000) -> str:
