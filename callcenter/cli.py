@@ -242,9 +242,8 @@ async def _place_call(settings: Settings, runner: Any, steps: list[Any], number:
     from callcenter.contacts.services import ContactFilters, ContactService
     from callcenter.db import Database
     from callcenter.migrate import upgrade
-    from callcenter.runtime import Runtime, load_shared
+    from callcenter.runtime import Runtime, ami_client, load_shared
     from callcenter.settings import clock_of
-    from ivr.ami.client import AmiClient
 
     upgrade(settings.database_url)
     db = Database(settings.database_url)
@@ -255,8 +254,7 @@ async def _place_call(settings: Settings, runner: Any, steps: list[Any], number:
     ports = sandbox_for(settings).ports
     runtime: Runtime | None = None
     if server_running:  # the server's bridge serves the call; this command only uses AMI
-        ami = AmiClient(settings.ami_host, settings.ami_port, settings.ami_user,
-                        settings.ami_secret)
+        ami = ami_client(settings)
         await ami.start()
     else:
         clock = clock_of(settings)

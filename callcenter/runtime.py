@@ -41,6 +41,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def ami_client(settings: Settings, *, dial: bool = False) -> AmiClient:
+    """An AMI connection with the configured timeouts and liveness: the bridge's account, or
+    (``dial``) the Originate-only one."""
+    user, secret = ((settings.ami_dial_user, settings.ami_dial_secret) if dial
+                    else (settings.ami_user, settings.ami_secret))
+    return AmiClient(settings.ami_host, settings.ami_port, user, secret,
+                     action_timeout=settings.ami_action_timeout,
+                     ping_interval=settings.ami_ping_interval,
+                     ping_timeout=settings.ami_ping_timeout,
+                     ping_misses=settings.ami_ping_misses)
+
+
 @dataclass(frozen=True)
 class Shared:
     """What the API and the call handling share, built once per process: ``/kb`` and the
@@ -147,17 +159,9 @@ class Runtime:
         runtime.kb_reloads = KbReloads(shared.kb, answers=runtime._answer_audio)
         if settings.ami_enabled:
             runtime.menu = MenuHolder(settings)
-            runtime.ami = AmiClient(
-                settings.ami_host, settings.ami_port, settings.ami_user, settings.ami_secret,
-                action_timeout=settings.ami_action_timeout,
-                ping_interval=settings.ami_ping_interval,
-            )
-            # Originate only (hold's music, supervisors' phones): a second account
-            runtime.dialer = AmiClient(
-                settings.ami_host, settings.ami_port, settings.ami_dial_user,
-                settings.ami_dial_secret, action_timeout=settings.ami_action_timeout,
-                ping_interval=settings.ami_ping_interval,
-            )
+            runtime.ami = ami_client(settings)
+            # Originate only (hold's music, supervisors' phones, callbacks): a second account
+            runtime.dialer = ami_client(settings, dial=True)
             from callcenter.selfservice.services import build_ivr_services
 
             if isinstance(shared.calendar, CalendarError):

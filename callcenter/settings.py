@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     ami_dial_secret: str = "hotline-dial-secret"
     ami_action_timeout: float = 5.0
     ami_ping_interval: float = 5.0
+    # a connection is given up after this many Pings in a row unanswered within the timeout
+    # with no AMI traffic at all meanwhile (ivr/ami/client.py; docs/architecture.md)
+    ami_ping_timeout: float = Field(default=3.0, gt=0)
+    ami_ping_misses: int = Field(default=3, ge=1)
     # local sandboxed Asterisk (`hotline pbx ...`)
     pbx_state_dir: Path = PROJECT_ROOT / "var" / "pbx"
     pbx_sip_port: int = 5060

@@ -181,6 +181,25 @@ def test_liveness_a_reset_connection_starts_with_nothing_missed() -> None:
         Liveness(0, clock)
 
 
+def test_the_liveness_limits_are_settings_with_a_clear_error(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+
+    from callcenter.runtime import ami_client
+    from callcenter.settings import Settings
+
+    monkeypatch.setenv("HOTLINE_AMI_PING_TIMEOUT", "1.5")
+    monkeypatch.setenv("HOTLINE_AMI_PING_MISSES", "5")
+    settings = Settings()
+    for client in (ami_client(settings), ami_client(settings, dial=True)):
+        assert client.ping_timeout == 1.5
+        assert client._liveness_state.misses == 5
+    assert ami_client(settings, dial=True)._username == settings.ami_dial_user
+    monkeypatch.setenv("HOTLINE_AMI_PING_MISSES", "0")
+    with pytest.raises(ValidationError, match="ami_ping_misses"):
+        Settings()
+
+
 async def test_a_slow_connection_that_still_sends_events_is_kept(
     server: FakeAmi, clients: Clients,
 ) -> None:
