@@ -1,0 +1,81 @@
+"""The clock runs' second chance (tests/clock_runs.py): which failed tests are run again, and
+when a run then counts as passed. pytest itself is replaced by a fake that writes the JUnit
+reports a real run would."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests import clock_runs
+
+CALL = "tests/callcenter/test_hold_console_pbx.py::test_hold_from_the_card_and_listen_from_the_board[postgresql]"  # noqa: E501
+UNIT = "tests/unit/test_ami_client.py::test_unanswered_action_times_out"
+
+
+def junit(path: Path, cases: dict[str, str]) -> None:
+    """A JUnit report: node id -> 'passed', 'failed', 'error' or 'skipped'."""
+    rows = []
+    for node, outcome in cases.items():
+        file, name = node.split("::", 1)
+        classname = file.removesuffix(".py").replace("/", ".")
+        inner = "" if outcome == "passed" else f"<{'failure' if outcome == 'failed' else outcome}/>"
+        rows.append(f'<testcase classname="{classname}" name="{name}">{inner}</testcase>')
+    path.write_text(f'<testsuites><testsuite>{"".join(rows)}</testsuite></testsuites>')
+
+
+class FakePytest:
+    """subprocess.run for the clock runs: the first call is the run, the next the rerun."""
+
+    def __init__(self, first: dict[str, str], rerun: dict[str, str]) -> None:
+        self.reports = [first, rerun]
+        self.commands: list[list[str]] = []
+
+    def __call__(self, command: list[str], **_: Any) -> subprocess.CompletedProcess[str]:
+        self.commands.append(command)
+        cases = self.reports[len(self.commands) - 1]
+        report = next(a.split("=", 1)[1] for a in command if a.startswith("--junitxml="))
+        junit(Path(report), cases)
+        code = 1 if any(v in ("failed", "error") for v in cases.values()) else 0
+        return subprocess.CompletedProcess(command, code)
+
+
+@pytest.fixture
+def reports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setattr(clock_runs, "REPORTS_DIR", tmp_path)
+    return tmp_path
+
+
+def test_junit_cases_become_node_ids(tmp_path: Path) -> None:
+    report = tmp_path / "r.xml"
+    junit(report, {CALL: "failed", UNIT: "passed",
+                   "tests/unit/test_clock.py::test_settings_choose_the_process_clock": "skipped"})
+    assert clock_runs.outcomes(report) == {CALL: False, UNIT: True}
+    assert clock_runs.node_id("tests.unit.test_ami_client.TestX", "test_y[a]") == (
+        "tests/unit/test_ami_client.py::TestX::test_y[a]")
+
+
+def test_a_real_time_test_that_passes_alone_lets_the_run_pass(
+        reports: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakePytest({CALL: "failed", UNIT: "passed"}, {CALL: "passed"})
+    monkeypatch.setattr(subprocess, "run", fake)
+    assert clock_runs.run_once("today", "2026-11-30T10:00:00+08:00", "full", "8", []) == 0
+    rerun = fake.commands[1]
+    assert rerun[-1] == CALL
+    assert ["-m", clock_runs.REAL_TIME_MARKS] in [rerun[i:i + 2] for i in range(len(rerun))]
+    assert (reports / "today-flaky.txt").read_text() == CALL + "\n"
+
+
+def test_a_failed_unit_test_or_a_second_failure_fails_the_run(
+        reports: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the unit test is not among the real-time ones: the rerun leaves it out
+    fake = FakePytest({CALL: "failed", UNIT: "failed"}, {CALL: "passed"})
+    monkeypatch.setattr(subprocess, "run", fake)
+    assert clock_runs.run_once("today", "2026-11-30T10:00:00+08:00", "full", "8", []) == 1
+    fake = FakePytest({CALL: "failed"}, {CALL: "error"})
+    monkeypatch.setattr(subprocess, "run", fake)
+    assert clock_runs.run_once("today", "2026-11-30T10:00:00+08:00", "full", "8", []) == 1
+    assert not (reports / "today-flaky.txt").exists()
