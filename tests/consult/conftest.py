@@ -18,8 +18,9 @@ from callcenter.sms.services import SmsService
 from callcenter.sms.throttle import Limits
 from callcenter.tickets.models import Ticket, TicketStatusChange
 from callcenter.tickets.services import TicketService
+from tests.sms.fakes import SentTexts
 from tests.sms.test_sms_gateway import ShiftedClock as MovableClock
-from tests.sms.test_sms_services import CALENDAR, Recorder, StubKb
+from tests.sms.test_sms_services import CALENDAR, StubKb
 
 
 @dataclass
@@ -27,7 +28,7 @@ class Consult:
     service: ConsultService
     sms: SmsService
     kb: StubKb
-    gateway: Recorder
+    gateway: SentTexts
     clock: MovableClock
     db: Database
 
@@ -47,7 +48,7 @@ def clean(db: Database) -> None:
 @pytest.fixture
 def consult(database: Database) -> Consult:
     clean(database)
-    clock, kb, gateway = MovableClock(), StubKb(), Recorder()
+    clock, kb, gateway = MovableClock(), StubKb(), SentTexts()
     tickets = TicketService(database, CALENDAR, {"consult": 3, "complaint": 5}, clock=clock)
     sms = SmsService(database, clock, kb=kb, tickets=tickets, sender=gateway,
                      limits=Limits(per_number_minute=5))

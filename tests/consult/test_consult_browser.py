@@ -20,8 +20,8 @@ from callcenter.settings import PROJECT_ROOT, Settings
 from callcenter.sms.services import SmsService
 from knowledge_base import KnowledgeBase
 from tests.callcenter.util import PASSWORD, ensure_user
+from tests.sms.fakes import SentTexts
 from tests.sms.kannel import lexical_kb
-from tests.sms.test_sms_services import Recorder
 from tests.stats.test_pages_browser import CHROMIUM, FLAGS, _browser_missing
 from tests.support import PORT_BASE, SUITE_CLOCK, in_ci, serving_app, sqlite_url
 
@@ -38,7 +38,7 @@ pytestmark = pytest.mark.browser
 @dataclass
 class Served:
     base: str
-    gateway: Recorder
+    gateway: SentTexts
     kb: KnowledgeBase
 
     def code(self) -> str:
@@ -60,7 +60,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
     settings = Settings(database_url=url, ami_enabled=False, kb_enabled=False,
                         session_cookie_secure=False, sms_survey_enabled=False)
     kb = lexical_kb(settings.timezone)
-    gateway = Recorder()
+    gateway = SentTexts()
     app = create_app(settings, SUITE_CLOCK)
     with serving_app(app, PORT) as base:
         app.state.knowledge_base = kb

@@ -20,8 +20,9 @@ from callcenter.sms.services import SmsService
 from knowledge_base.models import DecisionKind
 from tests.callcenter.util import bearer, token_for
 from tests.consult.conftest import clean
+from tests.sms.fakes import SentTexts
 from tests.sms.test_sms_gateway import ShiftedClock as MovableClock
-from tests.sms.test_sms_services import Recorder, StubKb
+from tests.sms.test_sms_services import StubKb
 
 PHONE = "13800138000"
 API = "/api/v1/consult"
@@ -30,7 +31,7 @@ API = "/api/v1/consult"
 @dataclass
 class Site:
     client: TestClient
-    gateway: Recorder
+    gateway: SentTexts
     kb: StubKb
     clock: MovableClock
     db: Database
@@ -49,7 +50,7 @@ class Site:
 @pytest.fixture
 def site(db_url: str, database: Database) -> Iterator[Site]:
     clean(database)
-    clock, gateway, kb = MovableClock(), Recorder(), StubKb()
+    clock, gateway, kb = MovableClock(), SentTexts(), StubKb()
     settings = Settings(database_url=db_url, ami_enabled=False, kb_enabled=False,
                         sms_survey_enabled=False)
     app = create_app(settings, clock)
