@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy import DateTime, Engine, create_engine, delete, event, false, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -83,3 +84,23 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+# the first key of the hotline's transaction-scoped advisory locks (PostgreSQL)
+LOCK_NAMESPACE = 12366
+
+
+def lock_key(session: Session, key: str, model: type[Base]) -> None:
+    """Hold a lock on ``key`` until the session's transaction ends, so that one check-then-
+    insert on ``model``'s table for it runs at a time across threads and processes. PostgreSQL: a
+    transaction-scoped advisory lock (two keys: the hotline's namespace, a CRC-32 of ``key``).
+    SQLite lets one writer in at a time and a plain SELECT takes no lock: the transaction
+    first takes the write lock with a delete from that table that matches nothing, so its reads
+    then see what the writer before it committed."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        slot = zlib.crc32(key.encode()) - 2**31  # a signed 32-bit key
+        session.execute(text("SELECT pg_advisory_xact_lock(:ns, :slot)"),
+                        {"ns": LOCK_NAMESPACE, "slot": slot})
+    elif dialect == "sqlite":
+        session.execute(delete(model).where(false()))

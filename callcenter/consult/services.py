@@ -31,7 +31,7 @@ from sqlalchemy import delete, func, select
 from callcenter.auth.services import audit
 from callcenter.consult.models import ConsultCode, ConsultReply, ConsultSession
 from callcenter.contacts.services import ContactService
-from callcenter.db import Database
+from callcenter.db import Database, lock_key
 from callcenter.errors import DomainError, NotFound
 from callcenter.sms.models import MtStatus, SmsMessage
 from callcenter.sms.services import SmsService, mask
@@ -195,6 +195,8 @@ class ConsultService:
         now = self.clock()
         p = self.policy
         with self.db.transaction() as session:
+            # two requests at the same moment (a double tap, two tabs) check one at a time
+            lock_key(session, f"consult-code:{number}", ConsultCode)
             to_number = list(session.scalars(select(ConsultCode.created_at).where(
                 ConsultCode.number == number, ConsultCode.created_at > now - HOUR)))
             from_address = list(session.scalars(select(ConsultCode.created_at).where(

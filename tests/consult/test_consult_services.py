@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from callcenter.auth.models import AuditEntry
 from callcenter.consult.models import ConsultCode, ConsultReply, ConsultSession
@@ -137,6 +139,29 @@ def test_codes_are_rate_limited_per_number_and_per_address(consult: Consult) -> 
         asyncio.run(service.send_code(f"1390013900{n}", "10.9.9.9"))
     many = refused(service.send_code, "13900139009", "10.9.9.9")
     assert many.status == 429
+
+
+def test_requests_at_the_same_moment_get_one_code(consult: Consult) -> None:
+    """A double tap, or two tabs: six requests for one number at once, each in its own
+    thread and transaction, check the limits one at a time: one code, five refusals."""
+    service = consult.service
+    start = threading.Barrier(6)
+
+    def ask(n: int) -> str:
+        start.wait()
+        try:
+            service._new_code(PHONE, f"00000{n}", f"10.0.1.{n}")
+        except DomainError as error:
+            return f"{error.status} {error.detail}"
+        return "sent"
+
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(ask, range(6)))
+    assert answers.count("sent") == 1, answers
+    # the wait is a minute from the code sent (the suite's clock runs on meanwhile)
+    assert all(a.startswith("429 获取验证码过于频繁，请") for a in answers if a != "sent"), answers
+    with consult.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(ConsultCode)) == 1
 
 
 def test_a_code_over_the_sms_limits_is_not_held_but_refused(consult: Consult) -> None:
