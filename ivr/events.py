@@ -61,6 +61,7 @@ class EventKind(enum.StrEnum):
     CALLBACK = "callback"
     CALLBACK_DIAL = "callback_dial"
     SURVEY = "survey"
+    REPLY = "reply"
     OUTCOME = "outcome"
     RESUMED = "resumed"
     CALL_ENDED = "call_ended"
@@ -439,6 +440,19 @@ class CallbackRequested(EventRecord, kind=EventKind.CALLBACK):
     queue: str | None = None
     via: str | None = None
     by: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplySent(EventRecord, kind=EventKind.REPLY):
+    """A written answer to the contact's question, sent after it ended (a consultation's
+    reply by text): the ticket it answers, who wrote it, the text message that carries it
+    and its length in characters."""
+
+    ticket_no: str
+    by: str
+    channel: str = "sms"
+    message_id: int | None = None
+    chars: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

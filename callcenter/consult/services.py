@@ -39,6 +39,7 @@ from callcenter.sms.throttle import HOUR, window_slot
 from callcenter.tickets.models import Ticket, TicketKind, TicketStatus
 from callcenter.tickets.services import TicketService
 from ivr.clock import Clock
+from ivr.events import ReplySent
 from ivr.ports import ContactEvent, EventKind, FaqSource
 from knowledge_base.models import Decision, DecisionKind
 
@@ -397,6 +398,11 @@ class ConsultService:
                                  f"【12366】您的咨询（工单号{ticket_no}）答复：{body}",
                                  current.linkedid, "consult_reply")
         await asyncio.to_thread(self._store_reply, ticket_no, body, by, mt.id)
+        if current.linkedid:  # on the contact's timeline too, after its end (like a survey)
+            await asyncio.to_thread(self.contacts.apply, ContactEvent(
+                current.linkedid, ReplySent(ticket_no=ticket_no, by=by[:128],
+                                            message_id=mt.id, chars=len(body)),
+                at=self.clock()))
         tickets = self.tickets
         if current.status == TicketStatus.OPEN:
             await asyncio.to_thread(tickets.change_status, ticket_no, "in_progress", by,

@@ -279,6 +279,17 @@ def test_a_reply_goes_by_text_in_segments_and_answers_the_ticket(consult: Consul
     asyncio.run(consult.service.reply(c.ticket_no, "补充说明。", "expert1"))
     assert [r.by for r in consult.service.consultation(c.ticket_no).replies] == [
         "agent1", "expert1"]
+    # both replies are on the web contact's timeline, after its end; the contact is unchanged
+    contact = consult.service.contacts.get_by_linkedid(c.linkedid)
+    assert contact is not None
+    replies = [e.data for e in contact.events if e.kind == "reply"]
+    assert replies == [
+        {"ticket_no": c.ticket_no, "by": "agent1", "channel": "sms", "message_id": mt.id,
+         "chars": len(answer.strip())},
+        {"ticket_no": c.ticket_no, "by": "expert1", "channel": "sms",
+         "message_id": consult.gateway.sent[-1][2], "chars": 5}]
+    assert [e.kind for e in contact.events][-3:] == ["call_ended", "reply", "reply"]
+    assert contact.outcome == "message_left"
     # the web channel's reply-on-time figure reads it: due by now? no -> counted when settled
     start = c.created_at - timedelta(hours=1)
     facts = TicketTableSource(consult.db).tickets(start, start + timedelta(days=1))
