@@ -27,6 +27,7 @@ from callcenter.agents.members import QueueMembers
 from callcenter.agents.models import AgentState
 from callcenter.agents.notifier import DeskNotifier
 from callcenter.agents.state import (
+    CALLBACK_REASON,
     EXTERNAL_PAUSE,
     WRAP_UP_REASON,
     Agent,
@@ -247,7 +248,11 @@ class DeskEvents:
             return
         memberships = await asyncio.to_thread(self.queues.memberships, agent.username)
         agent.queues = [m.queue for m in memberships]
-        paused = agent.state in (AgentState.PAUSED, AgentState.WRAP_UP)
+        # paused: by the agent, in wrap-up, or calling a taxpayer back (ringing or on the
+        # callback: an unpause would let the queue offer a caller to a busy agent)
+        callback = (agent.state in (AgentState.RINGING, AgentState.ON_CALL)
+                    and agent.reason == CALLBACK_REASON)
+        paused = agent.state in (AgentState.PAUSED, AgentState.WRAP_UP) or callback
         for membership in memberships:
             if membership.queue not in mine:
                 await self.members.add(agent, membership, paused, agent.reason)
@@ -255,5 +260,7 @@ class DeskEvents:
         # a call may have ended while we could not see it
         in_call = any(p.get("incall") == "1" or p.get("status") in ("2", "6", "7")
                       for (_q, iface), p in present.items() if iface == agent.interface)
-        if agent.state in (AgentState.RINGING, AgentState.ON_CALL) and not in_call:
+        # (a callback is no queue call: its dialler follows it, and its preview rings nothing)
+        if agent.state in (AgentState.RINGING, AgentState.ON_CALL) and not in_call and (
+                not callback):
             await self.transitions.call_lost(agent)

@@ -28,6 +28,8 @@ from ivr.events import Json
 
 WRAP_UP_REASON = "话后处理"
 EXTERNAL_PAUSE = "外部暂停"
+# an agent calling a taxpayer back (callcenter/outbound) stays paused in Asterisk's queues
+CALLBACK_REASON = "外呼回电"
 STAFF_ROLES = (Role.AGENT, Role.EXPERT)
 
 # which states a request may leave from

@@ -32,7 +32,7 @@ from typing import Any
 
 from callcenter.agents.models import AgentState
 from callcenter.agents.services import AgentDesk
-from callcenter.agents.state import Agent, DeskError
+from callcenter.agents.state import CALLBACK_REASON, Agent, DeskError
 from callcenter.contacts.models import Outcome
 from callcenter.notify.messages import CallbackPreview, CallbackProgress
 from callcenter.notify.services import Notifier
@@ -57,7 +57,6 @@ from ivr.ports import ContactEvent, ContactRecorder
 
 log = logging.getLogger(__name__)
 
-CALLBACK_REASON = "外呼回电"         # the agent's pause reason in Asterisk while calling back
 OUT_CONTEXT = "hotline-callback-out"  # ivr/pbx/asterisk/extensions.conf
 OUTBOUND = "outbound"
 # the contact's outcome of an attempt that did not reach the taxpayer

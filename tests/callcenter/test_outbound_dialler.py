@@ -16,11 +16,12 @@ from sqlalchemy import delete
 
 from callcenter.agents.models import AgentState
 from callcenter.agents.services import AgentDesk
+from callcenter.agents.state import CALLBACK_REASON
 from callcenter.contacts.services import ContactLog, ContactService
 from callcenter.db import Database
 from callcenter.notify.services import Notifier, Subscription
 from callcenter.outbound.book import CallbackBook, OutboundError
-from callcenter.outbound.dialler import CALLBACK_REASON, CallbackDialler, DiallerConfig
+from callcenter.outbound.dialler import CallbackDialler, DiallerConfig
 from callcenter.outbound.policy import RetryPolicy
 from callcenter.queues.services import QueueService
 from callcenter.settings import PROJECT_ROOT
@@ -139,6 +140,26 @@ async def offered(rig: Rig, callback_id: int) -> dict[str, object]:
     await rig.dialler.tick()
     assert rig.request(callback_id).status == "offered"
     return await rig.message("callback_preview")
+
+
+async def test_a_resync_keeps_an_agent_on_a_callback_paused_and_on_it(rig: Rig) -> None:
+    """After an AMI reconnection the desk restores each agent in Asterisk from its state: an
+    agent previewing a callback stays paused (an unpause would let the queue offer them a
+    caller) and keeps the callback (it is no queue call, so not a call lost meanwhile)."""
+    await rig.desk.go_ready("agent1", by="agent1")
+    original_call(rig, "orig-9")
+    await offered(rig, new_request(rig, "orig-9"))
+    rig.fake.lists["queuestatus"] = [{
+        "Event": "QueueMember", "Queue": "consult", "Name": "agent1",
+        "Location": "PJSIP/agent1", "StateInterface": "PJSIP/agent1", "Status": "1",
+        "Paused": "1", "PausedReason": CALLBACK_REASON, "InCall": "0"}]
+    before = len(rig.actions("QueuePause"))
+    await rig.desk.events.resync()
+    agent = rig.desk.agents["agent1"]
+    assert (agent.state, agent.reason) == (AgentState.RINGING, CALLBACK_REASON)
+    pauses = rig.actions("QueuePause")[before:]
+    assert pauses, "the resync restores the pause"
+    assert [(p["Paused"], p.get("Reason")) for p in pauses] == [("true", CALLBACK_REASON)]
 
 
 async def test_a_due_callback_is_previewed_then_dialled_agent_first_and_retried(
