@@ -213,4 +213,5 @@ def test_pages_are_served_offline(client: TestClient) -> None:
         assert "http://" not in response.text
         assert "https://" not in response.text
     assert client.get("/stats/static/echarts.min.js").status_code == 200
+    assert client.get("/stats/static/dashboard-quality.js").status_code == 200
     assert client.get("/stats/static/..%2Fhttp.py").status_code == 404
