@@ -194,6 +194,26 @@ def test_contacts_api_lists_filters_and_details(client: TestClient,
     assert detail["outcome"] == "abandoned_queue"
 
 
+def test_contacts_filter_by_direction(client: TestClient, contacts: ContactService) -> None:
+    """Inbound calls and an agent's callback attempt (``direction`` outbound): the search by
+    query and by JSON body keeps the one asked for."""
+    play(contacts, "L-in", [START, (5, EventKind.SELF_SERVICE, SERVED), end(10)])
+    play(contacts, "L-out", [(60, EventKind.CALL_STARTED, {
+        "caller": "13800000000", "channel": "PJSIP/agent1-1", "direction": "outbound"}),
+        (90, EventKind.OUTCOME, {"outcome": "no_answer"}), end(95)])
+    every = client.get("/api/v1/contacts").json()
+    assert {i["linkedid"]: i["direction"] for i in every["items"]} == {
+        "L-in": "inbound", "L-out": "outbound"}
+    out = client.get("/api/v1/contacts", params={"direction": "outbound"}).json()
+    assert (out["total"], [i["linkedid"] for i in out["items"]]) == (1, ["L-out"])
+    found = client.post("/api/v1/contacts/search", json={"direction": "inbound",
+                                                         "caller": "13800000000"}).json()
+    assert (found["total"], [i["linkedid"] for i in found["items"]]) == (1, ["L-in"])
+    bad = client.post("/api/v1/contacts/search", json={"direction": "sideways"})
+    assert bad.status_code == 422
+    assert "direction" in bad.json()["detail"]
+
+
 @pytest.mark.parametrize(
     ("params", "reason"),
     [
@@ -202,6 +222,7 @@ def test_contacts_api_lists_filters_and_details(client: TestClient,
         ({"from": "2026-11-28T10:00:00"}, "时区"),
         ({"from": "yesterday"}, "from"),
         ({"outcome": "happy"}, "outcome"),
+        ({"direction": "sideways"}, "direction"),
         ({"limit": "0"}, "limit"),
         ({"limit": "100000"}, "limit"),
     ],

@@ -314,3 +314,41 @@ def test_outbound_migration_goes_down_and_up_keeping_contacts(kind: str,
                     "SELECT attempts FROM callback_requests WHERE linkedid = 'O-1'")).scalar() == 0
         finally:
             engine.dispose()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_hold_rollup_migration_goes_down_and_up_and_asks_for_a_rebuild(kind: str,
+                                                                       tmp_path: Path) -> None:
+    """0017 adds hold_sum to the four rollup tables (rows kept, 0 until the rebuild) and clears
+    the rollup state, so the next report counts the holds already recorded; and back."""
+    tables = ("stats_contacts_15m", "stats_contacts_1d", "stats_queues_15m", "stats_queues_1d")
+    with fresh_database(kind, tmp_path) as url:
+        engine = sa.create_engine(url)
+        try:
+            def with_hold() -> set[str]:
+                inspector = sa.inspect(engine)
+                return {t for t in tables
+                        if "hold_sum" in {c["name"] for c in inspector.get_columns(t)}}
+
+            assert with_hold() == set(tables)
+            downgrade(url, "0014")
+            engine.dispose()
+            assert with_hold() == set()
+            with engine.begin() as conn:
+                conn.execute(sa.text(
+                    "INSERT INTO stats_queues_15m (bucket, queue, agent, completed, offered, "
+                    "answered, abandoned, short_abandoned, answered_in_sl, wait_answered_sum, "
+                    "wait_abandoned_sum, max_wait, talk_sum) "
+                    "VALUES (900, 'consult', 'agent1', 1, 1, 1, 0, 0, 1, 3, 0, 3, 60)"))
+                conn.execute(sa.text(
+                    "INSERT INTO stats_rollup_state (id, params) VALUES (1, 'old')"))
+            upgrade(url)
+            engine.dispose()
+            assert with_hold() == set(tables)
+            with engine.begin() as conn:
+                assert conn.execute(sa.text(
+                    "SELECT talk_sum, hold_sum FROM stats_queues_15m")).one() == (60, 0)
+                assert conn.execute(sa.text(
+                    "SELECT count(*) FROM stats_rollup_state")).scalar() == 0
+        finally:
+            engine.dispose()

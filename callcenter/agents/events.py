@@ -11,8 +11,9 @@ card, built from the database, is published before the ``connected`` that follow
 the agent answers while the card is still being built. After every AMI (re)connection
 :meth:`DeskEvents.resync` pushes the queue configuration and restores each agent's membership
 and pause from our state (``QueueStatus`` tells what Asterisk has); a call that ended out of
-sight (Asterisk crashed or restarted) ends for the desk too, and callers no longer in a queue
-leave the board.
+sight (Asterisk crashed or restarted) ends for the desk too (a hold it had ends with it), callers
+no longer in a queue leave the board, and holds a restart of the desk forgot end with the caller
+back to the agent (:meth:`callcenter.agents.hold.CallHold.recover`).
 """
 
 from __future__ import annotations
@@ -234,8 +235,15 @@ class DeskEvents:
                     await self._restore(agent, status.members)
                 except DeskError as exc:
                     log.warning("resync of %s: %s", agent.username, exc)
+        await self._recover_holds()
         self.resyncs += 1
         self.notify.agents_resynced(self.resyncs)
+
+    async def _recover_holds(self) -> None:
+        """Holds a restart forgot (Asterisk still plays the music): the caller back to the
+        agent (callcenter/agents/hold.py, :meth:`CallHold.recover`)."""
+        if self.hold is not None:
+            await self.hold.recover(list(self.store.agents.values()))
 
     async def _restore(self, agent: Agent, present: dict[tuple[str, str], dict[str, str]]
                        ) -> None:
@@ -263,4 +271,6 @@ class DeskEvents:
         # (a callback is no queue call: its dialler follows it, and its preview rings nothing)
         if agent.state in (AgentState.RINGING, AgentState.ON_CALL) and not in_call and (
                 not callback):
+            if self.hold is not None:  # lost on hold: the hold ends as at any call's end
+                await self.hold.release(agent)
             await self.transitions.call_lost(agent)

@@ -133,6 +133,16 @@ class QueueMembers:
                 found.queued.add(info.get("uniqueid", ""))
         return found
 
+    async def channels(self) -> list[dict[str, str]]:
+        """Asterisk's live channels (``CoreShowChannels``), each ``CoreShowChannel`` event's
+        headers with lower-case names (raises :class:`AmiError`)."""
+        assert self.ami is not None
+        response = await self.ami.send_action({"Action": "CoreShowChannels"}, as_list=True,
+                                              timeout=10)
+        return [{k.lower(): str(v) for k, v in message.items()}
+                for message in (response if isinstance(response, list) else [])
+                if str(message.get("Event", "")).lower() == "coreshowchannel"]
+
     async def push_config(self) -> None:
         """The queue configuration to Asterisk (after a (re)connection: the resync)."""
         if self.pusher is not None:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from callcenter.auth.deps import CurrentUser
 from callcenter.auth.models import Role
 from callcenter.auth.services import AuthUser
-from callcenter.contacts.models import Outcome
+from callcenter.contacts.models import Direction, Outcome
 from callcenter.contacts.schemas import ContactDetail, ContactOut, ContactPage
 from callcenter.contacts.services import ContactFilters, ContactService
 from callcenter.deps import ContactServiceDep
@@ -53,6 +53,8 @@ class ContactSearch(BaseModel):
     agent: str | None = Field(default=None, max_length=128)
     caller: str | None = Field(default=None, max_length=64)
     linkedid: str | None = Field(default=None, pattern=LINKEDID)
+    direction: Direction | None = Field(
+        default=None, description="inbound (呼入) or outbound (外呼: callback attempts)")
     limit: int = Field(default=100, ge=1, le=500)
     offset: int = Field(default=0, ge=0, le=DB_INT_MAX)
 
@@ -61,7 +63,7 @@ async def _search(service: ContactService, user: AuthUser, q: ContactSearch) -> 
     filters = ContactFilters(_aware(q.start, "from"), _aware(q.end, "to"), q.outcome, q.queue,
                              q.agent, q.caller,
                              None if user.role in SEES_ALL else user.username,
-                             linkedid=q.linkedid)
+                             linkedid=q.linkedid, direction=q.direction)
     if filters.start and filters.end and filters.start >= filters.end:
         raise HTTPException(422, "“from”须早于“to”")
     total, rows = await asyncio.to_thread(service.search, filters, q.limit, q.offset)
@@ -80,12 +82,15 @@ async def list_contacts(
     agent: Annotated[str | None, Query(max_length=128)] = None,
     caller: Annotated[str | None, Query(max_length=64)] = None,
     linkedid: Annotated[str | None, Query(pattern=LINKEDID)] = None,
+    direction: Annotated[Direction | None, Query(
+        description="inbound (呼入) or outbound (外呼: callback attempts)")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0,
 ) -> ContactPage:
     return await _search(service, user, ContactSearch.model_validate({
         "from": start, "to": end, "outcome": outcome, "queue": queue, "agent": agent,
-        "caller": caller, "linkedid": linkedid, "limit": limit, "offset": offset}))
+        "caller": caller, "linkedid": linkedid, "direction": direction, "limit": limit,
+        "offset": offset}))
 
 
 @router.post("/search", response_model=ContactPage)

@@ -33,6 +33,13 @@ from ivr.events import (
 log = logging.getLogger(__name__)
 
 
+class Direction(enum.StrEnum):
+    """Who called whom (``contacts.direction``)."""
+
+    INBOUND = "inbound"    # a caller (or a text, a web question) reached the hotline
+    OUTBOUND = "outbound"  # an agent's callback attempt (callcenter/outbound)
+
+
 class Outcome(enum.StrEnum):
     SELF_SERVICE = "self_service"
     ANSWERED = "answered"

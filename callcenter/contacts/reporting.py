@@ -69,14 +69,14 @@ class ContactTableSource:
     def contact_rows(self, start: datetime, end: datetime, medium: str | None = None
                      ) -> Iterator[Sequence[Any]]:
         """Every contact (of ``medium``, or of every one) started in [start, end), in order,
-        streamed; the last column is the medium."""
+        streamed; the last two columns are the direction and the medium."""
         c = Contact
         where = [c.started_at >= start, c.started_at < end]
         if medium is not None:
             where.append(c.medium == medium)
         query = (select(c.id, c.linkedid, c.caller_number, c.started_at, c.ended_at, c.outcome,
                         c.queue, c.agent, c.ivr_seconds, c.queue_wait_seconds, c.talk_seconds,
-                        c.last_node, c.reconciled, c.medium)
+                        c.last_node, c.reconciled, c.direction, c.medium)
                  .where(*where)
                  .order_by(c.started_at, c.id)
                  .execution_options(yield_per=5000, stream_results=True))

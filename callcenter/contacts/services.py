@@ -24,7 +24,7 @@ from sqlalchemy.exc import DataError, DBAPIError, DisconnectionError, IntegrityE
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.orm import Session, selectinload
 
-from callcenter.contacts.models import Contact, ContactEventRow, Outcome
+from callcenter.contacts.models import Contact, ContactEventRow, Direction, Outcome
 from callcenter.contacts.spool import KeyAssigner, Spool, event_key
 from callcenter.db import Database
 from ivr.clock import Clock
@@ -241,6 +241,7 @@ class ContactFilters:
     linkedid: str | None = None
     # contacts from any of these numbers (the call card: the caller and the taxpayer's mobile)
     callers: tuple[str, ...] | None = None
+    direction: Direction | None = None  # inbound, or outbound callback attempts
 
     def apply(self, query: Select[tuple[Contact]]) -> Select[tuple[Contact]]:
         if self.start is not None:
@@ -261,6 +262,8 @@ class ContactFilters:
             query = query.where(Contact.id.in_(handled_by(self.handled_by)))
         if self.linkedid:
             query = query.where(Contact.linkedid == self.linkedid)
+        if self.direction is not None:
+            query = query.where(Contact.direction == str(self.direction))
         return query
 
 

@@ -97,10 +97,11 @@ HEADERS: dict[str, str] = {
 # the channels report: its contacts are not all calls, its answers not all by telephone
 CHANNEL_HEADERS = {**HEADERS, "contacts": "联系总量", "answered": "人工服务量"}
 CHANNEL_TITLES = {"phone": "电话", "sms": "短信", "web": "网上咨询"}
+DIRECTION_TITLES = {"inbound": "呼入", "outbound": "外呼"}  # contacts.direction
 
 CONTACT_HEADERS = ["编号", "通话标识", "来电号码", "开始时间", "结束时间", "结果", "队列",
                    "队列编号", "坐席", "语音导航时长(秒)", "排队时长(秒)", "通话时长(秒)",
-                   "最后节点", "最后节点编号", "对账关闭", "渠道"]
+                   "最后节点", "最后节点编号", "对账关闭", "方向", "渠道"]
 # the queue and the last menu node by their words, each followed by its id
 # (callcenter.stats.reports.named_contact_row)
 
@@ -125,9 +126,11 @@ def report_table(report: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
 
 
 def contact_row(row: Sequence[Any]) -> list[Any]:
-    """A contact export row with its channel (the last column) in Chinese."""
+    """A contact export row with its direction and channel (the last two columns) in
+    Chinese."""
     out = list(row)
-    if out:
+    if len(out) >= 2:
+        out[-2] = DIRECTION_TITLES.get(str(out[-2]), out[-2])
         out[-1] = CHANNEL_TITLES.get(str(out[-1]), out[-1])
     return out
 

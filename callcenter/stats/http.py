@@ -203,7 +203,8 @@ async def wallboard_page() -> FileResponse:
 async def static_file(name: str) -> FileResponse:
     allowed = {"echarts.min.js": "text/javascript", "stats.css": "text/css",
                "stats.js": "text/javascript", "dashboard.js": "text/javascript",
-               "wallboard.js": "text/javascript", "dashboard-outbound.js": "text/javascript"}
+               "wallboard.js": "text/javascript", "dashboard-outbound.js": "text/javascript",
+               "dashboard-quality.js": "text/javascript"}
     if name not in allowed:
         raise HTTPException(404, f"no such file: {name}")
     return FileResponse(STATIC / name, media_type=allowed[name],

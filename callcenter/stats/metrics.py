@@ -40,8 +40,8 @@ class Counts:
     wait_answered_sum: float = 0.0
     wait_abandoned_sum: float = 0.0
     max_wait: float = 0.0
-    talk_sum: float = 0.0
-    hold_sum: float = 0.0
+    talk_sum: float = 0.0  # Asterisk's TalkTime: the caller stays bridged on hold, so it holds
+    hold_sum: float = 0.0  # the seconds on hold (``call_resumed``), a part of talk_sum
     wrapup_sum: float = 0.0
     ivr_sum: float = 0.0
     survey_offered: int = 0
@@ -103,6 +103,13 @@ def _r(value: float | None, digits: int = 4) -> float | None:
     return None if value is None else round(value, digits)
 
 
+def handling_seconds(talk: float, wrap_up: float) -> float:
+    """The handling time: talk without hold + hold + wrap-up. ``talk`` is Asterisk's talk time,
+    which already holds the hold (the caller stays bridged to the agent while held), so the hold
+    is in it once and is not added again (``hold_sum`` says how much of it was hold)."""
+    return talk + wrap_up
+
+
 def service_level(c: Counts) -> float | None:
     """answered within T / (offered - short abandons)."""
     return ratio(c.answered_in_sl, c.offered - c.short_abandoned)
@@ -124,7 +131,9 @@ def derive(c: Counts, *, contact_level: bool = True) -> dict[str, Any]:
         "avg_abandon_wait": _r(ratio(c.wait_abandoned_sum, c.abandoned), 2),
         "max_wait": round(c.max_wait, 2),
         "talk_seconds": round(c.talk_sum, 2),
-        "aht": _r(ratio(c.talk_sum + c.hold_sum + c.wrapup_sum, c.answered), 2),
+        "hold_seconds": round(c.hold_sum, 2),
+        "avg_hold": _r(ratio(c.hold_sum, c.answered), 2),
+        "aht": _r(ratio(handling_seconds(c.talk_sum, c.wrapup_sum), c.answered), 2),
     }
     if contact_level:
         out = {

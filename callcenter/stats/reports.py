@@ -24,6 +24,7 @@ from callcenter.stats.metrics import (
     derive,
     derive_channel,
     derive_quality,
+    handling_seconds,
     occupancy,
     ratio,
 )
@@ -49,7 +50,6 @@ from callcenter.stats.sources import (
 from callcenter.tickets.reporting import TicketFact
 from ivr.clock import Clock
 from ivr.events import (
-    CallResumed,
     Escalated,
     EventRecord,
     FaqPlayed,
@@ -144,32 +144,32 @@ class Reports:
         _calls_only(channel)
         series = self.rollups.agent_series(rng)
         times = self._agent_times(rng)
-        holds = self._hold_times(rng)
         for (start, agent), spent in times.items():
             series.at(start, agent).wrapup_sum += spent.wrap_up
         agents = series.keys()
 
-        def row(counts: Counts, spent: AgentTime | None, hold: float) -> dict[str, Any]:
+        def row(counts: Counts, spent: AgentTime | None) -> dict[str, Any]:
             spent = spent or AgentTime()
             has_states = spent.staffed > 0
+            # Asterisk's TalkTime: the caller stays bridged on hold, so hold is part of it;
+            # hold_seconds says how much, and the AHT counts it once
+            busy = handling_seconds(counts.talk_sum, spent.wrap_up)
             return {
                 "handled": counts.answered,
                 "completed": counts.completed,
-                # Asterisk's TalkTime: the caller stays bridged on hold, so hold is part of it
-                # (and of the AHT); hold_seconds says how much
                 "talk_seconds": round(counts.talk_sum, 2),
-                "hold_seconds": round(hold, 2),
-                "avg_hold": _round(ratio(hold, counts.answered)),
+                "hold_seconds": round(counts.hold_sum, 2),
+                "avg_hold": _round(ratio(counts.hold_sum, counts.answered)),
                 "avg_talk": _round(ratio(counts.talk_sum, counts.answered)),
                 "wrap_up_seconds": round(spent.wrap_up, 2) if has_states else None,
-                "aht": _round(ratio(counts.talk_sum + spent.wrap_up, counts.answered)),
+                "aht": _round(ratio(busy, counts.answered)),
                 "asa": _round(ratio(counts.wait_answered_sum, counts.answered)),
                 "staffed_seconds": round(spent.staffed, 2) if has_states else None,
                 "pause_seconds": round(spent.paused, 2) if has_states else None,
                 "pause_by_reason": {k: round(v, 2) for k, v in sorted(spent.pauses.items())}
                 if has_states else None,
-                "occupancy": occupancy(counts.talk_sum + spent.wrap_up,
-                                       spent.staffed - spent.paused) if has_states else None,
+                "occupancy": occupancy(busy, spent.staffed - spent.paused)
+                if has_states else None,
             }
 
         per_agent: dict[str, AgentTime] = {}
@@ -182,11 +182,9 @@ class Reports:
         return {
             **self._meta(rng),
             "agent_states_available": not isinstance(self.agent_source, NoAgentActivity),
-            "agents": [{"agent": a, **row(series.total(a), total_time(a),
-                                          sum(v for (_s, h), v in holds.items() if h == a))}
-                       for a in agents],
+            "agents": [{"agent": a, **row(series.total(a), total_time(a))} for a in agents],
             "series": [{"start": rng.local(s).isoformat(), "agent": a,
-                        **row(series.rows[(s, a)], times.get((s, a)), holds.get((s, a), 0.0))}
+                        **row(series.rows[(s, a)], times.get((s, a)))}
                        for s in rng.interval_starts() for a in agents if (s, a) in series.rows],
         }
 
@@ -217,27 +215,6 @@ class Reports:
                         **derive_quality(cells[(s, a)])}
                        for s in rng.interval_starts() for a in agents if (s, a) in cells],
         }
-
-    def _hold_times(self, rng: ReportRange) -> dict[tuple[datetime, str], float]:
-        """Per interval (of the contact's start, as talk time) and agent: seconds on hold, from
-        the ``call_resumed`` events (callcenter/agents/hold.py) of ended phone contacts."""
-        c, e = Contact, ContactEventRow
-        key = group_key(epoch_of(c.started_at, self.rollups.dialect), rng).label("k")
-        agent = func.coalesce(e.data[field_name(CallResumed, "agent")].as_string(), "")
-        held = func.coalesce(e.data[field_name(CallResumed, "held_seconds")].as_float(), 0.0)
-        out: dict[tuple[datetime, str], float] = {}
-        with self.db.session() as session:
-            for k, who, seconds in session.execute(
-                select(key, agent.label("a"), func.sum(held))
-                .select_from(e).join(c, c.id == e.contact_id)
-                .where(c.started_at >= rng.start, c.started_at < rng.end,
-                       c.ended_at.is_not(None), e.kind == CallResumed.KIND,
-                       c.medium == Channel.PHONE.value)
-                .group_by(key, agent)
-            ):
-                start = start_of_key(k, rng)
-                out[(start, str(who))] = out.get((start, str(who)), 0.0) + float(seconds or 0)
-        return out
 
     def _event_rows(self, rng: ReportRange, record: type[EventRecord], name: str,
                     channel: Channel) -> Iterator[tuple[datetime, str, int]]:

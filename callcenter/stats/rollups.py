@@ -31,6 +31,8 @@ from ivr.clock import Clock
 from ivr.events import (
     AgentCompleted,
     AgentConnected,
+    CallHeld,
+    CallResumed,
     QueueAbandoned,
     QueueJoined,
     Survey,
@@ -198,10 +200,19 @@ class Rollups:
                 "short_abandoned": r.short, "answered_in_sl": r.in_sl,
                 "wait_answered_sum": float(r.wait_answered),
                 "wait_abandoned_sum": float(r.wait_abandoned), "max_wait": float(r.max_wait),
-                "talk_sum": float(r.talk), "ivr_sum": float(r.ivr),
+                "talk_sum": float(r.talk), "hold_sum": 0.0, "ivr_sum": float(r.ivr),
                 "survey_offered": 0, "surveyed": 0, "satisfied": 0,
             }
         e = ContactEventRow
+        held = func.coalesce(e.data[field_name(CallResumed, "held_seconds")].as_float(), 0.0)
+        for r in session.execute(
+            select(bucket, medium, outcome, func.sum(held).label("held"))
+            .select_from(e).join(c, c.id == e.contact_id)
+            .where(in_range, e.kind == CallResumed.KIND).group_by(bucket, medium, outcome)
+        ):
+            row = rows.get((int(r.bucket), str(r.medium), str(r.outcome)))
+            if row is not None:
+                row["hold_sum"] = float(r.held or 0.0)
         score = e.data[field_name(Survey, "score")].as_integer()
         satisfied = score.in_(list(t.satisfied_scores)) if t.satisfied_scores else literal(False)
         # per contact, not per survey event: a call whose phone survey went unanswered and
@@ -232,14 +243,14 @@ class Rollups:
         k_conn = e.kind == AgentConnected.KIND
         k_aban = e.kind == QueueAbandoned.KIND
         k_done = e.kind == AgentCompleted.KIND
-        legs = [
-            {
+        legs = {
+            (int(r.bucket), str(r.queue)[:64], str(r.agent)[:128]): {
                 "bucket": int(r.bucket), "queue": str(r.queue)[:64], "agent": str(r.agent)[:128],
                 "offered": r.offered, "answered": r.answered, "abandoned": r.abandoned,
                 "short_abandoned": r.short, "answered_in_sl": r.in_sl,
                 "wait_answered_sum": float(r.wait_answered),
                 "wait_abandoned_sum": float(r.wait_abandoned), "max_wait": float(r.max_wait),
-                "talk_sum": float(r.talk), "completed": r.completed,
+                "talk_sum": float(r.talk), "hold_sum": 0.0, "completed": r.completed,
             }
             for r in session.execute(
                 select(
@@ -261,10 +272,48 @@ class Rollups:
                                    QueueAbandoned.KIND, AgentCompleted.KIND)))
                 .group_by(bucket, queue, agent)
             )
-        ]
+        }
+        for (b, q, a), seconds in self._holds(session, in_range, bucket).items():
+            leg = legs.get((b, q, a))
+            if leg is None:  # a hold without the answer in this range: only a hand-edited log
+                leg = legs[(b, q, a)] = {
+                    "bucket": b, "queue": q, "agent": a, "offered": 0, "answered": 0,
+                    "abandoned": 0, "short_abandoned": 0, "answered_in_sl": 0,
+                    "wait_answered_sum": 0.0, "wait_abandoned_sum": 0.0, "max_wait": 0.0,
+                    "talk_sum": 0.0, "hold_sum": 0.0, "completed": 0}
+            leg["hold_sum"] = seconds
         if legs:
-            session.execute(insert(StatsQueueRollup), legs)
+            session.execute(insert(StatsQueueRollup), list(legs.values()))
         self._roll_days(session, lo, hi)
+
+    @staticmethod
+    def _holds(session: Session, in_range: Any, bucket: Any) -> dict[tuple[int, str, str], float]:
+        """Seconds on hold per bucket, queue and agent: each ``call_resumed`` counts for the
+        queue of the agent's ``call_held`` before it in the contact (or, without one, of the
+        agent's last answer in it). Holds are few: paired here rather than in SQL."""
+        c, e = Contact, ContactEventRow
+        queue = func.coalesce(e.data[field_name((CallHeld, AgentConnected), "queue")]
+                              .as_string(), "")
+        agent = func.coalesce(e.data[field_name((CallHeld, CallResumed, AgentConnected),
+                                                "agent")].as_string(), "")
+        held = func.coalesce(e.data[field_name(CallResumed, "held_seconds")].as_float(), 0.0)
+        out: dict[tuple[int, str, str], float] = {}
+        queue_of: dict[tuple[int, str], str] = {}  # (contact, agent) -> queue
+        for r in session.execute(
+            select(bucket, e.contact_id, e.kind, queue.label("queue"), agent.label("agent"),
+                   held.label("held"))
+            .select_from(e).join(c, c.id == e.contact_id)
+            .where(in_range, c.medium == PHONE,
+                   e.kind.in_((AgentConnected.KIND, CallHeld.KIND, CallResumed.KIND)))
+            .order_by(e.contact_id, e.at, e.id)
+        ):
+            who = str(r.agent)[:128]
+            if r.kind == CallResumed.KIND:
+                key = (int(r.bucket), queue_of.get((r.contact_id, who), "")[:64], who)
+                out[key] = out.get(key, 0.0) + float(r.held)
+            else:
+                queue_of[(r.contact_id, who)] = str(r.queue)
+        return out
 
     def _roll_days(self, session: Session, lo: int, hi: int) -> None:
         """Recompute the daily rollups of the local days overlapping buckets [lo, hi)."""
@@ -272,7 +321,7 @@ class Rollups:
         day_lo = (lo + off) // 86400 * 86400 - off
         day_hi = ((hi - 1 + off) // 86400 + 1) * 86400 - off
         sums = ["offered", "answered", "abandoned", "short_abandoned", "answered_in_sl",
-                "wait_answered_sum", "wait_abandoned_sum", "talk_sum"]
+                "wait_answered_sum", "wait_abandoned_sum", "talk_sum", "hold_sum"]
         pairs: list[tuple[Any, Any, list[str], list[str]]] = [
             (StatsContactRollup, StatsContactDaily, ["medium", "outcome"],
              [*sums, "contacts", "ivr_sum", "survey_offered", "surveyed", "satisfied"]),
@@ -326,11 +375,11 @@ class Rollups:
                 .group_by(key, r.outcome, *([r.medium] if by_medium else []))
             ):
                 counts = counts_from(row, 2)
-                counts.add_outcome(str(row[1]), int(row[11]))
-                counts.ivr_sum = float(row[12])
+                counts.add_outcome(str(row[1]), int(row[12]))
+                counts.ivr_sum = float(row[13])
                 counts.survey_offered, counts.surveyed, counts.satisfied = (
-                    int(row[13]), int(row[14]), int(row[15]))
-                series.put(start_of_key(row[0], rng), str(row[16]), counts)
+                    int(row[14]), int(row[15]), int(row[16]))
+                series.put(start_of_key(row[0], rng), str(row[17]), counts)
         return series
 
     def _queue_table(self, rng: ReportRange) -> tuple[Any, Any]:
@@ -361,7 +410,7 @@ class Rollups:
                 .where(*where).group_by(key, what)
             ):
                 counts = counts_from(row, 2)
-                counts.completed = int(row[11])
+                counts.completed = int(row[12])
                 series.put(start_of_key(row[0], rng), str(row[1]), counts)
         return series
 
@@ -370,15 +419,15 @@ def rollup_sums(r: Any) -> list[Any]:
     return [func.sum(r.offered), func.sum(r.answered), func.sum(r.abandoned),
             func.sum(r.short_abandoned), func.sum(r.answered_in_sl),
             func.sum(r.wait_answered_sum), func.sum(r.wait_abandoned_sum), func.max(r.max_wait),
-            func.sum(r.talk_sum)]
+            func.sum(r.talk_sum), func.sum(r.hold_sum)]
 
 
 def counts_from(row: Sequence[Any], at: int) -> Counts:
-    v = row[at:at + 9]
+    v = row[at:at + 10]
     return Counts(offered=int(v[0]), answered=int(v[1]), abandoned=int(v[2]),
                   short_abandoned=int(v[3]), answered_in_sl=int(v[4]),
                   wait_answered_sum=float(v[5]), wait_abandoned_sum=float(v[6]),
-                  max_wait=float(v[7]), talk_sum=float(v[8]))
+                  max_wait=float(v[7]), talk_sum=float(v[8]), hold_sum=float(v[9] or 0.0))
 
 
 def runs(buckets: list[int], gap: int = 8) -> Iterator[tuple[int, int]]:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from callcenter.agents.hold import channel_age
 from callcenter.agents.models import AgentState
 from callcenter.agents.services import AgentDesk
 from callcenter.agents.state import DeskError
@@ -181,6 +182,102 @@ async def test_monitor_rings_the_supervisors_phone_and_is_audited(
             for a in reversed(audit)] == [("sup1", "agent1", m, L1)
                                           for m in ("listen", "whisper", "barge")]
     assert recorded.events == []  # nothing on the contact: the agent is not told
+
+
+# -- a restart while on hold ------------------------------------------------------------------
+
+def show_channels(music_id: str, caller: str = CALLER_CHANNEL) -> list[dict[str, str]]:
+    """CoreShowChannels while ``caller`` is held: the music call's two sides (the calling side
+    whispering into the caller), the caller and the agent bridged, and an unrelated call."""
+    def channel(name: str, uniqueid: str, linkedid: str, app: str, data: str, bridge: str,
+                duration: str) -> dict[str, str]:
+        return {"Event": "CoreShowChannel", "Channel": name, "Uniqueid": uniqueid,
+                "Linkedid": linkedid, "Application": app, "ApplicationData": data,
+                "BridgeId": bridge, "Duration": duration, "CallerIDNum": "13800002222"}
+    return [
+        channel("PJSIP/holdmusic-00000030", music_id, music_id, "ChanSpy",
+                f"{caller},qwE", "", "00:01:02"),
+        channel("PJSIP/holdmusic-00000031", "1764300000.31", "1764300000.31", "MusicOnHold",
+                "hotline", "", "00:01:02"),
+        channel(caller, L1, L1, "Queue", "consult,,,,,,hotline", "b-1", "00:02:30"),
+        channel(AGENT_CHANNEL, "1764300000.22", L1, "AppQueue", "(Outgoing Line)", "b-1",
+                "00:02:00"),
+        channel("PJSIP/caller-00000040", "1764300000.40", "1764300000.40", "AGI",
+                "agi:async", "", "00:00:10"),
+    ]
+
+
+async def test_a_hold_forgotten_by_a_restart_puts_the_caller_back(
+        desk: tuple[AgentDesk, Recorded], fake: FakeAmi) -> None:
+    """The desk restarted while agent1's caller was held: its resync finds the music call in
+    CoreShowChannels, hangs it up, unmutes the caller, turns agent1 back up and records the
+    hold's seconds (the music channel's age)."""
+    agent_desk, recorded = desk
+    fake.lists["queuestatus"] = []
+    fake.lists["coreshowchannels"] = show_channels("hold-0123456789abcdef")
+    before = len(fake.actions)
+    await agent_desk.events.resync()
+    sent = fake.actions[before:]
+    assert [a["Channel"] for a in sent if a["Action"] == "Hangup"] == ["hold-0123456789abcdef"]
+    assert [(a["Channel"], a["State"]) for a in sent if a["Action"] == "MuteAudio"] == [
+        (CALLER_CHANNEL, "off")]
+    assert [(a["Channel"], a["Variable"], a["Value"]) for a in sent if a["Action"] == "Setvar"
+            ] == [(AGENT_CHANNEL, "VOLUME(RX)", "0")]
+    assert kinds(recorded) == ["call_resumed"]
+    [resumed] = recorded.events
+    assert resumed.linkedid == L1
+    assert resumed.record == CallResumed(agent="agent1", held_seconds=62.0, ended=False)
+
+
+async def test_a_resync_leaves_the_holds_the_desk_knows(
+        desk: tuple[AgentDesk, Recorded], fake: FakeAmi) -> None:
+    """An AMI reconnection (the desk kept its memory): the hold agent1 made stays, music and
+    mutes untouched; resume still ends it."""
+    agent_desk, recorded = desk
+    await connect(agent_desk, fake)
+    await agent_desk.hold_call("agent1")
+    music = fake.named("Originate")[0]["ChannelId"]
+    fake.lists["queuestatus"] = [{"Event": "QueueMember", "Queue": "consult",
+                                  "Name": "agent1", "StateInterface": "PJSIP/agent1",
+                                  "InCall": "1", "Status": "2"}]
+    fake.lists["coreshowchannels"] = show_channels(music)
+    before = len(fake.actions)
+    await agent_desk.events.resync()
+    assert any(a["Action"] == "CoreShowChannels" for a in fake.actions[before:])
+    assert not [a for a in fake.actions[before:]
+                if a["Action"] in ("Hangup", "MuteAudio", "Setvar")]
+    assert agent_desk.agents["agent1"].held_since is not None
+    assert kinds(recorded) == ["call_held"]
+    await agent_desk.resume_call("agent1")
+    assert kinds(recorded) == ["call_held", "call_resumed"]
+
+
+async def test_a_call_lost_on_hold_ends_the_hold(
+        desk: tuple[AgentDesk, Recorded], fake: FakeAmi) -> None:
+    """The resync finds agent1 no longer in a call (it ended out of sight) while held: the
+    hold ends as at a call's end (music hung up, ``call_resumed`` with ``ended``)."""
+    agent_desk, recorded = desk
+    await connect(agent_desk, fake)
+    await agent_desk.hold_call("agent1")
+    music = fake.named("Originate")[0]["ChannelId"]
+    fake.lists["queuestatus"] = []
+    fake.lists["coreshowchannels"] = []
+    await agent_desk.events.resync()
+    assert music in {a["Channel"] for a in fake.named("Hangup")}
+    agent = agent_desk.agents["agent1"]
+    assert (agent.held_since, agent.hold_music) == (None, None)
+    assert agent.state is AgentState.WRAP_UP
+    assert kinds(recorded) == ["call_held", "call_resumed"]
+    assert isinstance(recorded.events[1].record, CallResumed)
+    assert recorded.events[1].record.ended is True
+
+
+def test_channel_age() -> None:
+    assert channel_age("00:01:02") == 62
+    assert channel_age("01:00:00") == 3600
+    assert channel_age("17") == 17
+    assert channel_age("") == 0
+    assert channel_age("soon") == 0
 
 
 # -- accounting -------------------------------------------------------------------------------

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -113,48 +114,57 @@ def caller_steps(talk_ms: int) -> list[Any]:
     return [Pause(7000), Dtmf("0"), Pause(talk_ms), Hangup()]
 
 
-async def test_hold_plays_music_to_the_caller_and_counts_in_the_agent_report(
-        harness: Harness, desk: Desk) -> None:
-    caller, port = "13900000801", TEST_PORTS.sip + 52
+@contextlib.asynccontextmanager
+async def agent_call(harness: Harness, desk: Desk, caller: str, port: int
+                     ) -> AsyncIterator[tuple[RtpCapture, str]]:
+    """A SIPp caller (the audio it receives captured) who presses 0 and talks 30 s, answered by
+    agent1's silent phone; yields once agent1 is on the call, and waits for the caller's end."""
     await harness.add_agent(1, ring_ms=300, talk_ms=90_000, sends_silence=True)
     with RtpCapture(SippRunner.media_port(port)) as capture:
         call = harness.sipp.start_call(caller_steps(30_000), port, caller,
                                        timeout_s=CALL_LIMIT_S)
         try:
             agent_channel = await wait_for(desk.on_call, 60, "agent1 on the call")
-            agent = desk.desk.agents["agent1"]
-            caller_channel = agent.caller_channel
-            await asyncio.sleep(2)
-            before = time.monotonic()
-            held = await desk.desk.hold_call("agent1")
-            assert held.held_since is not None
-            assert held.as_json()["on_hold"] is True
-            hold_started = time.monotonic()
-
-            async def music() -> list[dict[str, str]]:
-                found = await desk.channels()
-                moh = [c for c in found if c.get("Application") == "MusicOnHold"
-                       and c.get("ApplicationData") == "hotline"]
-                spy = [c for c in found if c.get("Application") == "ChanSpy"
-                       and c.get("ApplicationData") == f"{caller_channel},qwE"]
-                return [*moh, *spy] if moh and spy else []
-
-            seen = await wait_for(music, 10, "the music on hold channel")
-            # both legs of the music call Asterisk places to itself
-            assert all(c["Channel"].startswith("PJSIP/holdmusic-") for c in seen), seen
-            with pytest.raises(Exception, match="已处于保持状态"):
-                await desk.desk.hold_call("agent1")
-            await asyncio.sleep(HOLD_S)
-            _agent, seconds = await desk.desk.resume_call("agent1")
-            resumed = time.monotonic()
-            assert _agent.held_since is None
-            assert seconds == pytest.approx(resumed - hold_started, abs=1.0)
-            await wait_for(lambda: _no_music(desk), 10, "the music channel gone")
-            await asyncio.sleep(3)
-            after = time.monotonic()
+            yield capture, agent_channel
         finally:
             _out, err = await asyncio.to_thread(call.communicate, None, CALL_LIMIT_S + 15)
     assert call.returncode == 0, err[-500:]
+
+
+async def test_hold_plays_music_to_the_caller_and_counts_in_the_agent_report(
+        harness: Harness, desk: Desk) -> None:
+    caller, port = "13900000801", TEST_PORTS.sip + 52
+    async with agent_call(harness, desk, caller, port) as (capture, agent_channel):
+        agent = desk.desk.agents["agent1"]
+        caller_channel = agent.caller_channel
+        await asyncio.sleep(2)
+        before = time.monotonic()
+        held = await desk.desk.hold_call("agent1")
+        assert held.held_since is not None
+        assert held.as_json()["on_hold"] is True
+        hold_started = time.monotonic()
+
+        async def music() -> list[dict[str, str]]:
+            found = await desk.channels()
+            moh = [c for c in found if c.get("Application") == "MusicOnHold"
+                   and c.get("ApplicationData") == "hotline"]
+            spy = [c for c in found if c.get("Application") == "ChanSpy"
+                   and c.get("ApplicationData") == f"{caller_channel},qwE"]
+            return [*moh, *spy] if moh and spy else []
+
+        seen = await wait_for(music, 10, "the music on hold channel")
+        # both legs of the music call Asterisk places to itself
+        assert all(c["Channel"].startswith("PJSIP/holdmusic-") for c in seen), seen
+        with pytest.raises(Exception, match="已处于保持状态"):
+            await desk.desk.hold_call("agent1")
+        await asyncio.sleep(HOLD_S)
+        _agent, seconds = await desk.desk.resume_call("agent1")
+        resumed = time.monotonic()
+        assert _agent.held_since is None
+        assert seconds == pytest.approx(resumed - hold_started, abs=1.0)
+        await wait_for(lambda: _no_music(desk), 10, "the music channel gone")
+        await asyncio.sleep(3)
+        after = time.monotonic()
     assert agent_channel.startswith("PJSIP/agent1-")
     frames = frames_of(capture.packets)
     talk = level(frames, before - 2 + SETTLE_S, before, SOUND)
@@ -197,6 +207,47 @@ def _window(start: datetime, end: datetime) -> tuple[str, str]:
     hi = (int(end.timestamp()) // 900 + 1) * 900
     return (datetime.fromtimestamp(lo, UTC).isoformat(),
             datetime.fromtimestamp(hi, UTC).isoformat())
+
+
+async def test_a_hold_forgotten_by_a_restart_puts_the_caller_back(
+        harness: Harness, desk: Desk) -> None:
+    """The desk forgets a hold (as a restart of ``hotline serve`` does) while Asterisk plays the
+    music: the resync finds the music call in CoreShowChannels, hangs it up and puts the caller
+    back to the agent (no more music on the caller's line), and records the hold's seconds."""
+    caller, port = "13900000803", TEST_PORTS.sip + 54
+    async with agent_call(harness, desk, caller, port) as (capture, _channel):
+        agent = desk.desk.agents["agent1"]
+        await asyncio.sleep(1)
+        await desk.desk.hold_call("agent1")
+        hold_started = time.monotonic()
+        await wait_for(lambda: _music(desk), 10, "the music on hold channel")
+        await asyncio.sleep(HOLD_S)
+        # the restart: the desk's memory of the hold is gone, Asterisk's is not
+        agent.held_since, agent.hold_music = None, None
+        await desk.desk.events.resync()
+        recovered = time.monotonic()
+        await wait_for(lambda: _no_music(desk), 10, "the music channel gone")
+        assert agent.state is AgentState.ON_CALL  # the call itself goes on
+        await asyncio.sleep(3)
+        after = time.monotonic()
+    frames = frames_of(capture.packets)
+    hold = level(frames, hold_started + SETTLE_S, recovered - SETTLE_S, SOUND)
+    back = level(frames, recovered + SETTLE_S, after, SOUND)
+    assert hold.loud_seconds > HOLD_S * 0.6, (hold, back)  # the music
+    assert back.frames > 0, back
+    assert back.loud == 0, back  # the caller is back with the (silent) agent
+
+    contact = await harness.wait_contact(caller)
+    story = "\n".join(f"{e.at:%H:%M:%S.%f} {e.kind} {dict(e.data)}" for e in contact.events)
+    [off] = events_of(contact, "call_resumed")
+    assert off["agent"] == "agent1", story
+    assert off["ended"] is False, story
+    # CoreShowChannel's Duration is whole seconds
+    assert off["held_seconds"] == pytest.approx(recovered - hold_started, abs=1.5), story
+
+
+async def _music(desk: Desk) -> bool:
+    return bool([c for c in await desk.channels() if c.get("Application") == "MusicOnHold"])
 
 
 async def _no_music(desk: Desk) -> bool:

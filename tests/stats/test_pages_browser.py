@@ -66,6 +66,15 @@ def browser_database(tmp_path: Path, *users: tuple[str, str, str | None]) -> tup
     return url, db
 
 
+def open_page(p: Any, errors: list[str], height: int) -> tuple[Any, Any]:
+    """A chromium (of playwright ``p``) and a page 1500 px wide whose script errors land in
+    ``errors``: (browser, page)."""
+    browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+    page = browser.new_page(viewport={"width": 1500, "height": height})
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return browser, page
+
+
 def console_login(page: Any, base: str, username: str) -> None:
     """Sign in to the console (/console) as ``username`` (the suite's password)."""
     page.goto(f"{base}/console")
@@ -119,9 +128,7 @@ def test_dashboard_and_wallboard_in_chromium(server: str, database: Database,
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     errors: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page(viewport={"width": 1500, "height": 1150})
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        browser, page = open_page(p, errors, 1150)
         page.goto(f"{server}/stats/dashboard?from=2026-11-14&to=2026-11-27&interval=day")
         # not logged in: the login form, in Chinese
         expect(page.locator("#login")).to_be_visible()

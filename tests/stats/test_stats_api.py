@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,8 +16,10 @@ from callcenter.contacts.services import ContactService
 from callcenter.db import Database
 from callcenter.settings import Settings
 from callcenter.stats.services import StatsService
+from ivr.ports import EventKind as E
 from tests.callcenter.util import bearer, token_for
-from tests.stats.test_reports import build_day
+from tests.stats.conftest import local, play
+from tests.stats.test_reports import build_day, end, start
 from tests.support import SUITE_CLOCK
 
 DAY = {"from": "2026-11-27", "to": "2026-11-27", "interval": "hour"}
@@ -133,6 +136,31 @@ def test_csv_export_has_chinese_headers_and_the_report_figures(
     assert {line[12] for line in lines[1:] if line[13] == "main"} == {"主菜单"}
 
 
+def test_contacts_export_says_each_contacts_direction(
+        client: TestClient, contacts: ContactService, supervisor: dict[str, str]) -> None:
+    """An inbound call and an outbound callback attempt: the 方向 column (呼入 / 外呼) before
+    the channel, in CSV and XLSX."""
+    at = local("2026-11-27 10:00:00")
+    play(contacts, "D-in", at, [start(), (5, E.SELF_SERVICE, {"node": "faq", "service": "faq",
+                                                              "detail": None}), end(10)])
+    play(contacts, "D-out", at + timedelta(minutes=5), [
+        (0, E.CALL_STARTED, {"caller": "13900000000", "channel": "PJSIP/agent1-1",
+                             "direction": "outbound"}),
+        (30, E.OUTCOME, {"outcome": "no_answer"}), end(31)])
+    params = {"from": "2026-11-27", "to": "2026-11-27", "interval": "day", "report": "contacts"}
+    response = client.get("/api/v1/stats/export", headers=supervisor, params=params)
+    lines = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert lines[0][-2:] == ["方向", "渠道"]
+    assert {line[1]: line[-2:] for line in lines[1:]} == {"D-in": ["呼入", "电话"],
+                                                          "D-out": ["外呼", "电话"]}
+    response = client.get("/api/v1/stats/export", headers=supervisor,
+                          params={**params, "format": "xlsx"})
+    sheet = load_workbook(io.BytesIO(response.content), read_only=True)["来电明细"]
+    rows = [list(r) for r in sheet.iter_rows(values_only=True)]
+    assert rows[0][-2:] == ["方向", "渠道"]
+    assert sorted(tuple(r[-2:]) for r in rows[1:]) == [("呼入", "电话"), ("外呼", "电话")]
+
+
 def test_node_and_faq_exports_name_them_by_their_words(
         client: TestClient, contacts: ContactService, supervisor: dict[str, str]) -> None:
     build_day(contacts)
@@ -185,4 +213,5 @@ def test_pages_are_served_offline(client: TestClient) -> None:
         assert "http://" not in response.text
         assert "https://" not in response.text
     assert client.get("/stats/static/echarts.min.js").status_code == 200
+    assert client.get("/stats/static/dashboard-quality.js").status_code == 200
     assert client.get("/stats/static/..%2Fhttp.py").status_code == 404
