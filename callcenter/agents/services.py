@@ -224,6 +224,7 @@ class AgentDesk:
             raise DeskError(f"队列 {queue} 不存在或未启用", 422)
         if queue == agent.queue:
             raise DeskError("不能转接到当前所在队列", 422)
+        self._not_consulting(agent, "转接")
         linkedid = agent.linkedid
         await self.hold.release(agent)  # a held caller goes on without the music
         await self.members.redirect(agent.caller_channel, queue)
@@ -236,7 +237,14 @@ class AgentDesk:
 
     async def hold_call(self, username: str) -> Agent:
         """Put the agent's caller on hold (music on hold; callcenter/agents/hold.py)."""
-        return await self.hold.hold(self.agent(username))
+        agent = self.agent(username)
+        self._not_consulting(agent, "保持")
+        return await self.hold.hold(agent)
+
+    def _not_consulting(self, agent: Agent, what: str) -> None:
+        """While the agent consults, the caller already waits on Asterisk's transfer hold."""
+        if agent.username in self.consult.active:
+            raise DeskError(f"咨询转接进行中，不能{what}；请先完成转接、三方通话或取消", 409)
 
     async def resume_call(self, username: str) -> tuple[Agent, float]:
         """Take the held caller back; the agent and the seconds the hold lasted."""

@@ -212,6 +212,15 @@ async def test_refusals(setup: Setup, fake: FakeAmi) -> None:
     with pytest.raises(DeskError) as ghost:
         await s.desk.consult_call("ghost", "start")
     assert ghost.value.status == 404
+    # the caller already waits on the transfer's hold: no hold, no blind transfer meanwhile
+    for name, attempt in (("保持", s.desk.hold_call("agent1")),
+                          ("转接", s.desk.transfer("agent1", "tax-vat", by="agent1"))):
+        with pytest.raises(DeskError) as busy:
+            await attempt
+        assert (busy.value.status, busy.value.detail) == (
+            409, f"咨询转接进行中，不能{name}；请先完成转接、三方通话或取消")
+    assert not fake.named("Originate")
+    assert not fake.named("Redirect")
 
 
 async def test_the_call_ending_ends_the_consultation(setup: Setup, fake: FakeAmi) -> None:
