@@ -212,9 +212,9 @@ class ConsultTransfer:
             linkedid=consult.linkedid, agent=consult.agent, queue=consult.queue, step=step,
             expert=consult.expert, message=MESSAGES[step].format(
                 queue=consult.queue, expert=consult.expert or "", ring_s=f"{self.ring_s:g}"))
-        for username in {consult.agent, consult.expert} - {None}:
-            assert username is not None
-            self.notifier.consult_changed(username, note)
+        for username in (consult.agent, consult.expert):  # the agent first, then the expert
+            if username is not None:
+                self.notifier.consult_changed(username, note)
 
     async def _audit(self, by: str, action: str, consult: Consultation) -> None:
         await asyncio.to_thread(self.store.audit, by, action, consult.agent,
