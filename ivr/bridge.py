@@ -208,26 +208,39 @@ class IvrBridge:
 
     def _on_queue_event(self, event: QueueEvent) -> None:
         call = self.calls.get(event.uniqueid) or self._by_linkedid(event.linkedid)
-        if call is None or call.uniqueid != event.uniqueid:
+        if call is None:
+            return
+        if call.uniqueid != event.uniqueid:
+            # the agents' consultation leg of the call (callcenter/agents/consult.py): a Local
+            # channel queueing for the expert seat; the expert's part is the contact's too
+            if event.channel.startswith("Local/") and isinstance(
+                    event, AgentCalled | AgentConnect | AgentComplete):
+                self._agent_leg(call, event)
             return
         agent = event.member_name or event.member
         if isinstance(event, QueueCallerJoin):
             call.queue = event.queue
             self._record(call.linkedid, QueueJoined(queue=event.queue,
                          position=event.position))
-        elif isinstance(event, AgentCalled):
+        elif isinstance(event, AgentCalled | AgentConnect | AgentComplete):
+            if isinstance(event, AgentConnect):
+                call.agent = agent
+            self._agent_leg(call, event)
+        elif isinstance(event, QueueCallerAbandon):
+            self._record(call.linkedid, QueueAbandoned(queue=event.queue,
+                         hold_time=event.hold_time, position=event.position))
+
+    def _agent_leg(self, call: Call, event: QueueEvent) -> None:
+        agent = event.member_name or event.member
+        if isinstance(event, AgentCalled):
             self._record(call.linkedid, AgentRinging(queue=event.queue, agent=agent))
         elif isinstance(event, AgentConnect):
-            call.agent = agent
             self._record(call.linkedid, AgentConnected(queue=event.queue,
                          agent=agent, hold_time=event.hold_time, ring_time=event.ring_time))
         elif isinstance(event, AgentComplete):
             self._record(call.linkedid, AgentCompleted(queue=event.queue,
                          agent=agent, talk_time=event.talk_time, hold_time=event.hold_time,
                          reason=event.reason))
-        elif isinstance(event, QueueCallerAbandon):
-            self._record(call.linkedid, QueueAbandoned(queue=event.queue,
-                         hold_time=event.hold_time, position=event.position))
 
     # -- reconciliation -------------------------------------------------------------------
 

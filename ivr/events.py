@@ -57,6 +57,7 @@ class EventKind(enum.StrEnum):
     AGENT_TRANSFER = "agent_transfer"
     CALL_HELD = "call_held"
     CALL_RESUMED = "call_resumed"
+    CONSULT = "consult"
     TICKET = "ticket"
     CALLBACK = "callback"
     CALLBACK_DIAL = "callback_dial"
@@ -416,6 +417,18 @@ class CallResumed(EventRecord, kind=EventKind.CALL_RESUMED):
     agent: str
     held_seconds: float
     ended: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Consulted(EventRecord, kind=EventKind.CONSULT):
+    """A step of a consultative transfer (callcenter/agents/consult.py): ``step`` started |
+    answered | no_answer | completed | conference | cancelled, by ``agent`` towards ``queue``;
+    ``expert``: who answered."""
+
+    agent: str
+    queue: str
+    step: str
+    expert: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

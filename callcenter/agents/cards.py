@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
+from callcenter.agents.models import CallNote
 from callcenter.contacts.services import ContactFilters, ContactService
 from callcenter.notify.messages import CallRinging
 from ivr.clock import Clock
@@ -27,8 +28,11 @@ class CallCards:
     def __init__(self, contacts: ContactService, clock: Clock,
                  recorder: ContactRecorder | None = None,
                  node_labels: Callable[[], Mapping[str, str]] | None = None,
-                 registered: Registered | None = None) -> None:
+                 registered: Registered | None = None,
+                 notes: Callable[[str], Sequence[CallNote]] | None = None) -> None:
         self.contacts = contacts
+        # the notes written on the call so far (an expert reads the first agent's)
+        self.notes = notes
         self.registered = registered  # the taxpayer's name and mobile (callcenter/taxpayers)
         self.clock = clock
         self.recorder = recorder  # flushed first, so that the card sees the latest events
@@ -109,6 +113,10 @@ class CallCards:
              "caller": c.caller_number}
             for c in previous if c.linkedid != linkedid]
         wait = (self.clock() - waiting_since).total_seconds() if waiting_since else None
+        notes: list[Mapping[str, Json]] = [
+            {"username": n.username, "notes": n.notes, "disposition": n.disposition}
+            for n in (self.notes(linkedid) if self.notes is not None else ())
+            if n.notes or n.disposition]
         return CallRinging(linkedid=linkedid, caller=caller, queue=queue,
                            contact_id=contact.id if contact else None, ivr_path=tuple(path),
                            ivr_path_labels=tuple(titles.get(node, node) for node in path),
@@ -116,7 +124,7 @@ class CallCards:
                            digits=tuple(digits), faqs=tuple(faqs), asked=tuple(asked),
                            taxpayer=taxpayer,
                            wait_s=round(wait, 1) if wait is not None else None,
-                           previous=tuple(history[:5]))
+                           previous=tuple(history[:5]), notes=tuple(notes))
 
 
 def _step_of(steps: list[dict[str, Json]], node: str) -> dict[str, Json] | None:

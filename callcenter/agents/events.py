@@ -23,6 +23,7 @@ import logging
 from typing import Any, Protocol
 
 from callcenter.agents.cards import CallCards
+from callcenter.agents.consult import ConsultTransfer
 from callcenter.agents.hold import CallHold
 from callcenter.agents.members import QueueMembers
 from callcenter.agents.models import AgentState
@@ -68,8 +69,10 @@ class DeskEvents:
                  members: QueueMembers, notify: DeskNotifier, cards: CallCards,
                  queues: QueueService, *, clock: Clock,
                  recorder: ContactRecorder | None = None,
-                 callbacks: CallbackTaker | None = None, hold: CallHold | None = None) -> None:
+                 callbacks: CallbackTaker | None = None, hold: CallHold | None = None,
+                 consult: ConsultTransfer | None = None) -> None:
         self.store = store
+        self.consult = consult
         self.hold = hold
         self.transitions = transitions
         self.members = members
@@ -153,12 +156,16 @@ class DeskEvents:
             agent.agent_channel = event.header("DestChannel") or None
             await set_state(agent, AgentState.ON_CALL, None, by=None, linkedid=event.linkedid)
             self.notify.call_connected(username, event.linkedid, event.queue, event.hold_time)
+            if self.consult is not None:  # the expert answering a consultation
+                self.consult.expert_connected(agent, event.linkedid, event.queue)
         elif isinstance(event, AgentComplete):
             if agent.linkedid not in (None, event.linkedid):
                 return
             linkedid = event.linkedid
             if self.hold is not None:  # the call ended on hold: the music stops
                 await self.hold.release(agent)
+            if self.consult is not None:  # a consultation of this call ends with it
+                self.consult.call_ended(agent, linkedid)
             await self.transitions.enter_wrapup(agent, linkedid)
             self.notify.call_completed(username, linkedid, event.talk_time, event.reason)
         elif isinstance(event, AgentRingNoAnswer) and agent.state is AgentState.RINGING:

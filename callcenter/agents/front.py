@@ -46,6 +46,12 @@ class DeskFront(Protocol):
         """Dial the supervisor's phone into the agent's live call (audited)."""
         ...
 
+    async def consult(self, username: str, action: str, queue: str | None = None,
+                      notes: str | None = None) -> dict[str, Any]:
+        """A step of the agent's consultative transfer (start, complete, conference,
+        cancel); the consultation afterwards."""
+        ...
+
     async def handled(self, linkedid: str, username: str) -> bool: ...
 
     def save_note(self, linkedid: str, username: str, notes: str,
@@ -99,6 +105,10 @@ class LocalFront(_NotesHere):
         return await self.desk.monitor_call(username, mode, supervisor=supervisor,
                                             interface=interface)
 
+    async def consult(self, username: str, action: str, queue: str | None = None,
+                      notes: str | None = None) -> dict[str, Any]:
+        return await self.desk.consult_call(username, action, queue, notes)
+
     async def handled(self, linkedid: str, username: str) -> bool:
         return await asyncio.to_thread(self.desk.handled, linkedid, username)
 
@@ -150,6 +160,12 @@ class RemoteFront(_NotesHere):
         """On the agent's node: the supervisor's phone must be reachable from there."""
         result: dict[str, Any] = await self._call(username, "monitor", mode=mode,
                                                   supervisor=supervisor, interface=interface)
+        return result
+
+    async def consult(self, username: str, action: str, queue: str | None = None,
+                      notes: str | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call(username, "consult", action=action,
+                                                  queue=queue, notes=notes)
         return result
 
     async def board(self) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request
 
 from callcenter.agents.front import DeskFront
 from callcenter.agents.schemas import (
+    ConsultRequest,
     MonitorRequest,
     NoteIn,
     NoteOut,
@@ -79,6 +80,26 @@ async def hold(user: Staff, desk: DeskDep) -> dict[str, Any]:
 async def resume(user: Staff, desk: DeskDep) -> dict[str, Any]:
     """Take the held caller back; ``held_seconds``: how long the hold lasted."""
     return await desk.resume(user.username)
+
+
+@router.post("/agents/me/consult", responses=problems(409, 422, 502, 503, 504))
+async def consult(body: ConsultRequest, user: Staff, desk: DeskDep) -> dict[str, Any]:
+    """Consultative transfer, first step: the caller hears music on hold, the agent's phone is
+    connected to the expert seat (``queue``, default ``experts``) ringing; ``notes``: the
+    agent's notes so far, shown on the expert's card (docs/console.md "Consultative
+    transfer"). 409: no call, or consulting already; 422: no such queue."""
+    return await desk.consult(user.username, "start", body.queue, body.notes)
+
+
+@router.post("/agents/me/consult/{action}", responses=problems(409, 422, 502, 503, 504))
+async def consult_step(user: Staff, desk: DeskDep,
+                       action: Annotated[str, Path(pattern=r"^(complete|conference|cancel)$")]
+                       ) -> dict[str, Any]:
+    """``complete``: the caller goes on with the expert, the agent's leg ends (wrap-up);
+    ``conference``: caller, agent and expert together (any may leave); ``cancel``: the
+    expert's leg ends, the caller is back with the agent. 409 without a consultation, or
+    (complete, conference) before the expert answered."""
+    return await desk.consult(user.username, action)
 
 
 @router.post("/agents/{username}/monitor", responses=problems(404, 409, 422, 502, 503, 504))

@@ -1,6 +1,7 @@
 """The AMI actions the desk sends: queue membership (``QueueAdd`` / ``QueuePause`` /
 ``QueueRemove``), ``Redirect`` of an agent's caller, ``QueueStatus``, the queue
-configuration push, and for hold and supervisors ``Originate`` / ``MuteAudio`` / ``Hangup``.
+configuration push, for hold and supervisors ``Originate`` / ``MuteAudio`` / ``Hangup``, and
+for the consultative transfer ``Setvar`` / ``Atxfer`` / ``CancelAtxfer`` / ``PlayDTMF``.
 Each refusal is a :class:`DeskError` in Chinese (503: no connection or no answer; 502:
 Asterisk refused)."""
 
@@ -116,6 +117,27 @@ class QueueMembers:
         """Hang ``channel`` (a name or a uniqueid) up; gone already is fine."""
         await self._action({"Action": "Hangup", "Channel": channel},
                            ok_messages=("no such channel",))
+
+    async def setvar(self, channel: str, name: str, value: str) -> None:
+        """Set the variable ``name`` of ``channel`` (``__`` first: inherited by its calls)."""
+        await self._action({"Action": "Setvar", "Channel": channel, "Variable": name,
+                            "Value": value})
+
+    async def atxfer(self, channel: str, exten: str, context: str) -> None:
+        """Start an attended transfer of ``channel``'s call to ``exten@context``
+        (callcenter/agents/consult.py)."""
+        await self._action({"Action": "Atxfer", "Channel": channel, "Exten": exten,
+                            "Context": context})
+
+    async def cancel_atxfer(self, channel: str) -> None:
+        """Abort the attended transfer ``channel`` started (none any more is fine)."""
+        await self._action({"Action": "CancelAtxfer", "Channel": channel},
+                           ok_messages=("no such channel", "no attended transfer"))
+
+    async def receive_dtmf(self, channel: str, digit: str) -> None:
+        """``digit`` as if ``channel``'s phone had sent it (a feature code)."""
+        await self._action({"Action": "PlayDTMF", "Channel": channel, "Digit": digit,
+                            "Receive": "yes"})
 
     async def status(self) -> QueueStatus:
         """Asterisk's members and waiting callers (raises :class:`AmiError`)."""

@@ -30,6 +30,17 @@ class TransferRequest(BaseModel):
     queue: str = Field(pattern=r"^[a-z][a-z0-9_-]{1,31}$")
 
 
+class ConsultRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    queue: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_-]{1,31}$",
+                              description="the queue to consult (default: experts, the "
+                                          "expert seat)")
+    notes: str | None = Field(default=None, max_length=4000,
+                              description="the agent's notes so far, saved first: the "
+                                          "expert's call card shows them")
+
+
 class MonitorRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from callcenter.agents.cards import CallCards
+from callcenter.agents.consult import ConsultTransfer
 from callcenter.agents.events import CallbackTaker, DeskEvents
 from callcenter.agents.hold import CallHold
 from callcenter.agents.members import QueueMembers
@@ -65,9 +66,15 @@ class AgentDesk:
                  transitions: AgentTransitions, events: DeskEvents, cards: CallCards,
                  queues: QueueService, contacts: ContactService, *, clock: Clock,
                  recorder: ContactRecorder | None = None, hold: CallHold | None = None,
-                 monitor: CallMonitor | None = None) -> None:
+                 monitor: CallMonitor | None = None,
+                 consult: ConsultTransfer | None = None) -> None:
         self.store = store
         self.hold = hold or CallHold(members, events.notify, clock=clock, recorder=recorder)
+        self.consult = consult or ConsultTransfer(store, members, queues,
+                                                  events.notify.notifier, self.hold,
+                                                  clock=clock, recorder=recorder)
+        if events.consult is None:
+            events.consult = self.consult
         self.monitor = monitor or CallMonitor(store, members)
         self.members = members
         self.transitions = transitions
@@ -85,7 +92,7 @@ class AgentDesk:
               callbacks: CallbackTaker | None = None, *, clock: Clock,
               node_labels: Callable[[], Mapping[str, str]] | None = None,
               node: str | None = None, default_node: str = "pbx1",
-              dialer: AmiClient | None = None) -> AgentDesk:
+              dialer: AmiClient | None = None, consult_ring_s: float = 30.0) -> AgentDesk:
         """The desk and its parts, wired once; with ``ami``, its events are followed.
         ``node``: a bridge of one Asterisk node keeps only that node's agents (``users.node``,
         None meaning ``default_node``); None: every agent (one process). ``node_labels``: the
@@ -96,14 +103,17 @@ class AgentDesk:
         transitions = AgentTransitions(store, members, notify, clock=clock,
                                        wrapup_seconds=wrapup_seconds)
         cards = CallCards(contacts, clock, recorder, node_labels,
-                          registered=TaxpayerService(db, clock).registered)
+                          registered=TaxpayerService(db, clock).registered, notes=store.notes)
         hold = CallHold(members, notify, clock=clock, recorder=recorder)
+        consult = ConsultTransfer(store, members, queues, notifier, hold, clock=clock,
+                                  recorder=recorder, ring_s=consult_ring_s)
         events = DeskEvents(store, transitions, members, notify, cards, queues, clock=clock,
-                            recorder=recorder, callbacks=callbacks, hold=hold)
+                            recorder=recorder, callbacks=callbacks, hold=hold, consult=consult)
         if ami is not None:
             events.subscribe(ami)
         return cls(store, members, transitions, events, cards, queues, contacts, clock=clock,
-                   recorder=recorder, hold=hold, monitor=CallMonitor(store, members))
+                   recorder=recorder, hold=hold, monitor=CallMonitor(store, members),
+                   consult=consult)
 
     # -- reading --------------------------------------------------------------------------
 
@@ -214,6 +224,7 @@ class AgentDesk:
             raise DeskError(f"队列 {queue} 不存在或未启用", 422)
         if queue == agent.queue:
             raise DeskError("不能转接到当前所在队列", 422)
+        self._not_consulting(agent, "转接")
         linkedid = agent.linkedid
         await self.hold.release(agent)  # a held caller goes on without the music
         await self.members.redirect(agent.caller_channel, queue)
@@ -226,12 +237,35 @@ class AgentDesk:
 
     async def hold_call(self, username: str) -> Agent:
         """Put the agent's caller on hold (music on hold; callcenter/agents/hold.py)."""
-        return await self.hold.hold(self.agent(username))
+        agent = self.agent(username)
+        self._not_consulting(agent, "保持")
+        return await self.hold.hold(agent)
+
+    def _not_consulting(self, agent: Agent, what: str) -> None:
+        """While the agent consults, the caller already waits on Asterisk's transfer hold."""
+        if agent.username in self.consult.active:
+            raise DeskError(f"咨询转接进行中，不能{what}；请先完成转接、三方通话或取消", 409)
 
     async def resume_call(self, username: str) -> tuple[Agent, float]:
         """Take the held caller back; the agent and the seconds the hold lasted."""
         agent = self.agent(username)
         return agent, await self.hold.resume(agent)
+
+    async def consult_call(self, username: str, action: str, queue: str | None = None,
+                           notes: str | None = None) -> dict[str, Json]:
+        """A step of the agent's consultative transfer (callcenter/agents/consult.py):
+        ``start`` (towards ``queue``, default the expert seat), ``complete``, ``conference``
+        or ``cancel``; the consultation afterwards."""
+        agent = self.agent(username)
+        if action == "start":
+            return await self.consult.start(agent, queue, notes=notes)
+        if action == "complete":
+            return await self.consult.complete(agent)
+        if action == "conference":
+            return await self.consult.conference(agent)
+        if action == "cancel":
+            return await self.consult.cancel(agent)
+        raise DeskError(f"未知的咨询转接操作：{action}", 422)
 
     async def monitor_call(self, username: str, mode: str, *, supervisor: str,
                            interface: str | None) -> dict[str, Json]:
@@ -269,4 +303,5 @@ class AgentDesk:
         return contact is not None and username in contact.agents()
 
     async def close(self) -> None:
+        await self.consult.close()
         await self.transitions.close()

@@ -142,6 +142,9 @@ class CallRinging(Notification, name="call_ringing"):
     wait_s: float | None
     previous: tuple[Mapping[str, Json], ...] = field(default_factory=tuple)
     ivr_steps: tuple[Mapping[str, Json], ...] = field(default_factory=tuple)
+    # the notes other agents wrote on this call so far (a consultative transfer: the expert
+    # reads the first agent's): username, notes, disposition
+    notes: tuple[Mapping[str, Json], ...] = field(default_factory=tuple)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -162,6 +165,22 @@ class CallCompleted(Notification, name="call_completed"):
     linkedid: str | None
     talk_time: int | None
     reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConsultChanged(Notification, name="consult_changed"):
+    """A consultative transfer moved on (callcenter/agents/consult.py), sent to the agent who
+    consults and to the expert: ``step`` calling | talking | no_answer | completed |
+    conference | cancelled | ended; ``message``: what the console shows (Chinese)."""
+
+    TYPE: ClassVar[str | None] = "consult"
+
+    linkedid: str
+    agent: str
+    queue: str
+    step: str
+    expert: str | None
+    message: str
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -44,6 +44,7 @@ from callcenter.notify.messages import (
     CallConnected,
     CallMissed,
     CallRinging,
+    ConsultChanged,
     Notification,
     QueueBoard,
     WallboardFigures,
@@ -137,6 +138,9 @@ class Notifier:
         self.publish(f"calls.{username}", note)
 
     def call_completed(self, username: str, note: CallCompleted) -> None:
+        self.publish(f"calls.{username}", note)
+
+    def consult_changed(self, username: str, note: ConsultChanged) -> None:
         self.publish(f"calls.{username}", note)
 
     def call_missed(self, username: str, note: CallMissed) -> None:

@@ -306,7 +306,7 @@ class AsteriskSandbox:
         for src in sorted(CONFIG_DIR.glob("*.conf")):
             (etc / src.name).write_text(self.rendered_config(src.name))
         shutil.copy(dist / "indications.conf", etc / "indications.conf")
-        for name in ("acl", "ccss", "features", "pjproject", "stasis", "udptl"):
+        for name in ("acl", "ccss", "pjproject", "stasis", "udptl"):
             (etc / f"{name}.conf").touch()
         hostname = socket.gethostname()
         (self.root / "etc/hosts").write_text(

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, Page, expect
 
 from ivr.ami.client import AmiClient
 from ivr.pbx.sipp import Dtmf, Hangup, Pause, SippRunner
@@ -32,6 +32,45 @@ async def channels(ami: AmiClient) -> list[dict[str, str]]:
             if str(m.get("Event")) == "CoreShowChannel"]
 
 
+async def wind_down(ami: AmiClient, runner: SippRunner, phones: list[Any], pages: list[Page],
+                    http: Any, admin: dict[str, str]) -> None:
+    """Every call hung up, the SIPp phones and pages closed, and the desk sees no call."""
+    await ami.send_action({"Action": "Command", "Command": "channel request hangup all"})
+    for phone in phones:
+        if phone is not None:
+            runner.stop(phone)
+    for page in pages:
+        await page.close()
+
+    async def call_over() -> bool:
+        board = (await http.get("/api/v1/agents/board", headers=admin)).json()
+        return all(a["state"] not in ("ringing", "on_call") for a in board["agents"])
+
+    await wait_for(call_over, 30, "the call over for the desk")
+
+
+async def answered_call(live_server: LiveServer, runner: SippRunner, pages: dict[str, Page],
+                        number: str, talk_ms: int) -> Any:
+    """Each page's user (the first: the agent to answer) logged in and ready, then a SIPp
+    caller who presses 0: its process once the first page's card says 通话中."""
+    for name, page in pages.items():
+        await login(page, live_server, name)
+        await page.click("#btn-ready")
+        await expect(page.locator("#state-label")).to_have_text("就绪")
+    caller = runner.start_call([Pause(7000), Dtmf("0"), Pause(talk_ms), Hangup()],
+                               TEST_PORTS.caller, number=number, timeout_s=120)
+    first = next(iter(pages.values()))
+    await expect(first.locator("#card-status")).to_have_text("通话中", timeout=UI_TIMEOUT_MS)
+    return caller
+
+
+async def audited(http: Any, admin: dict[str, str], action: str) -> list[dict[str, Any]]:
+    """The audit log's rows of ``action``."""
+    audit = (await http.get("/api/v1/audit", params={"action": action}, headers=admin)).json()
+    rows: list[dict[str, Any]] = audit if isinstance(audit, list) else audit.get("items", [])
+    return rows
+
+
 async def test_hold_from_the_card_and_listen_from_the_board(
         live_server: LiveServer, ami: AmiClient, browser: Browser) -> None:
     http = live_server.client()
@@ -47,13 +86,8 @@ async def test_hold_from_the_card_and_listen_from_the_board(
     agent_page = await browser.new_page(locale="zh-CN")
     sup_page = await browser.new_page(locale="zh-CN")
     try:
-        await login(agent_page, live_server, "agent1")
-        await agent_page.click("#btn-ready")
-        await expect(agent_page.locator("#state-label")).to_have_text("就绪")
-        caller = runner.start_call([Pause(7000), Dtmf("0"), Pause(45_000), Hangup()],
-                                   TEST_PORTS.caller, number="13900000901", timeout_s=120)
-        await expect(agent_page.locator("#card-status")).to_have_text("通话中",
-                                                                      timeout=UI_TIMEOUT_MS)
+        caller = await answered_call(live_server, runner, {"agent1": agent_page},
+                                     "13900000901", 45_000)
         await expect(agent_page.locator("#btn-hold")).to_be_enabled()
         await agent_page.click("#btn-hold")
         await expect(agent_page.locator("#hold-status")).to_have_text(
@@ -84,21 +118,8 @@ async def test_hold_from_the_card_and_listen_from_the_board(
 
         await wait_for(spying, 20, "the supervisor's phone in ChanSpy")
     finally:
-        await ami.send_action({"Action": "Command", "Command": "channel request hangup all"})
-        if caller is not None:
-            runner.stop(caller)
-        runner.stop(agent_phone)
-        runner.stop(sup_phone)
-        await agent_page.close()
-        await sup_page.close()
-
-        async def call_over() -> bool:
-            board = (await http.get("/api/v1/agents/board", headers=admin)).json()
-            return all(a["state"] not in ("ringing", "on_call") for a in board["agents"])
-
-        await wait_for(call_over, 30, "the call over for the desk")
-    audit = (await http.get("/api/v1/audit", params={"action": "call.monitor"},
-                            headers=admin)).json()
-    rows = audit if isinstance(audit, list) else audit.get("items", [])
+        await wind_down(ami, runner, [caller, agent_phone, sup_phone], [agent_page, sup_page],
+                        http, admin)
+    rows = await audited(http, admin, "call.monitor")
     assert [(a["actor"], a["target"], a["detail"]["mode"]) for a in rows
             if a["action"] == "call.monitor"] == [("sup1", "agent1", "listen")], rows

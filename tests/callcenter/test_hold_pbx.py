@@ -70,23 +70,35 @@ def dial_account(pbx: AsteriskSandbox) -> AmiClient:
                      pbx.credentials.dial_secret, backoff_max=1.0)
 
 
-@pytest.fixture
-async def desk(harness: Harness) -> AsyncIterator[Desk]:
+@contextlib.asynccontextmanager
+async def live_desk(harness: Harness, users: dict[str, tuple[str, str]],
+                    notifier: Notifier | None = None, **build: Any
+                    ) -> AsyncIterator[AgentDesk]:
+    """The real AgentDesk on the bridge's AMI connection and the Originate account, with
+    ``users`` (name: role, interface)."""
     db = harness.contacts.db
-    ensure_user(db, "agent1", "agent", interface="PJSIP/agent1")
-    ensure_user(db, "sup1", "supervisor", interface="PJSIP/supervisor1")
+    for name, (role, interface) in users.items():
+        ensure_user(db, name, role, interface=interface)
     dialer = dial_account(harness.pbx)
     await dialer.start()
     await dialer.wait_ready(20)
-    agent_desk = AgentDesk.build(db, QueueService(db, SUITE_CLOCK), Notifier(SUITE_CLOCK),
-                                 harness.contacts, harness.log, harness.ami,
-                                 wrapup_seconds=0.5, clock=SUITE_CLOCK, dialer=dialer)
+    agent_desk = AgentDesk.build(db, QueueService(db, SUITE_CLOCK),
+                                 notifier or Notifier(SUITE_CLOCK), harness.contacts,
+                                 harness.log, harness.ami, wrapup_seconds=0.5,
+                                 clock=SUITE_CLOCK, dialer=dialer, **build)
     agent_desk.load()
     try:
-        yield Desk(agent_desk, harness)
+        yield agent_desk
     finally:
         await agent_desk.close()
         await dialer.close()
+
+
+@pytest.fixture
+async def desk(harness: Harness) -> AsyncIterator[Desk]:
+    async with live_desk(harness, {"agent1": ("agent", "PJSIP/agent1"),
+                                   "sup1": ("supervisor", "PJSIP/supervisor1")}) as agent_desk:
+        yield Desk(agent_desk, harness)
 
 
 async def test_the_dial_account_may_originate_into_the_dialplan_and_nothing_else(

@@ -273,12 +273,19 @@ async def test_each_agent_is_served_by_the_bridge_of_their_node(
             hold = a.post("/api/v1/agents/me/hold", headers=bearer(token))
             listen = b.post("/api/v1/agents/agent2/monitor", json={"mode": "listen"},
                             headers=bearer(sup_token))
-            return [me, ready, board, unknown, transfer, note, hold, listen]
+            consult = b.post("/api/v1/agents/me/consult", json={}, headers=bearer(token))
+            cancel = a.post("/api/v1/agents/me/consult/cancel", headers=bearer(token))
+            return [me, ready, board, unknown, transfer, note, hold, listen, consult, cancel]
 
     (me, ready, board, unknown, transfer, note, hold,
-     listen) = await asyncio.to_thread(through_workers)
+     listen, consult, cancel) = await asyncio.to_thread(through_workers)
     assert hold.status_code == 409, hold.text
     assert hold.json()["detail"] == "当前没有通话，不能保持"
+    # the consultative transfer's steps are commands to the agent's node as well
+    assert consult.status_code == 409, consult.text
+    assert consult.json()["detail"] == "当前没有通话，不能咨询转接"
+    assert cancel.status_code == 409, cancel.text
+    assert cancel.json()["detail"] == "当前没有进行中的咨询转接"
     # sup1 has no phone here; pbx2's bridge says so
     assert listen.status_code == 409, listen.text
     assert listen.json()["detail"].startswith("您的账号未配置话机")

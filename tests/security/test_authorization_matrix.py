@@ -111,6 +111,9 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("POST", "/api/v1/agents/me/transfer"): Entry(STAFF, body={"queue": "experts"}),
     ("POST", "/api/v1/agents/me/hold"): Entry(STAFF),
     ("POST", "/api/v1/agents/me/resume"): Entry(STAFF),
+    ("POST", "/api/v1/agents/me/consult"): Entry(STAFF, body={}),
+    ("POST", "/api/v1/agents/me/consult/{action}"): Entry(
+        STAFF, "/api/v1/agents/me/consult/cancel"),
     ("POST", "/api/v1/agents/{username}/monitor"): Entry(
         BOSSES, "/api/v1/agents/agent1/monitor", body={"mode": "listen"}),
     ("GET", "/api/v1/agents/board"): Entry(BOSSES),

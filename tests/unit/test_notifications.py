@@ -31,6 +31,7 @@ TOPICS = {
     "call_ringing": {"calls.{user}"},
     "call_connected": {"calls.{user}"},
     "call_completed": {"calls.{user}"},
+    "consult_changed": {"calls.{user}"},
     "call_missed": {"calls.{user}"},
     "call_abandoned": {"calls.{user}"},
     "callback_preview": {"calls.{user}"},

@@ -42,11 +42,16 @@ def test_queues_wait_to_the_hotlines_music() -> None:
     assert read_conf("queues.conf").get("queue-tpl", "musicclass") == MUSIC_CLASS
     modules = (CONFIG_DIR / "modules.conf").read_text()
     assert "load => res_musiconhold.so" in modules
-    # Queue() without option r: music on hold, not ringing, while the caller waits
+    # Queue() without option r: music on hold, not ringing, while the caller waits; with t:
+    # the agent's transfer feature, which the consultative transfer uses
     dialplan = (CONFIG_DIR / "extensions.conf").read_text()
-    options = re.findall(r"Queue\([^,]+,([^,]*),", dialplan)
+    callers, consult = dialplan.split("[hotline-consult]")[0], dialplan.split(
+        "[hotline-consult]")[1].split("\n[")[0]
+    options = re.findall(r"Queue\([^,]+,([^,]*),", callers)
     assert options, "no Queue() in the dialplan"
-    assert all("r" not in o for o in options), options
+    assert all("r" not in o and "t" in o for o in options), options
+    # the consultation's leg queues for the expert seat: the agent waiting hears it ring
+    assert re.findall(r"Queue\([^,]+,([^,]*),", consult) == ["r"]
 
 
 def test_pushed_queues_announce_with_music_and_minutes_and_seconds() -> None:

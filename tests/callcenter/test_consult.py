@@ -1,0 +1,226 @@
+"""Consultative transfer against a fake AMI: the actions each step sends, the refusals, the
+contact's steps, the notifications to both agents, the audit log and the expert's card notes.
+
+The real Asterisk: tests/callcenter/test_consult_pbx.py."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from callcenter.agents.models import AgentState
+from callcenter.agents.services import AgentDesk
+from callcenter.agents.state import DeskError
+from callcenter.auth.services import UserService
+from callcenter.contacts.services import ContactService
+from callcenter.db import Database
+from callcenter.notify.services import Notifier, Subscription
+from callcenter.queues.services import QueueService
+from ivr.events import Consulted
+from tests.callcenter.test_hold import AGENT_CHANNEL, L1, connect, queue_event
+from tests.callcenter.util import Recorded, ensure_user
+from tests.support import SUITE_CLOCK
+from tests.unit.fake_ami import Clients, FakeAmi, event, eventually
+
+LOCAL = "Local/1@hotline-consult-00000001;2"
+EXPERT_CHANNEL = "PJSIP/agent2-00000023"
+
+
+class Setup:
+    def __init__(self, desk: AgentDesk, recorded: Recorded, notes: Subscription) -> None:
+        self.desk = desk
+        self.recorded = recorded
+        self.notes = notes
+
+    def published(self) -> list[tuple[str, dict[str, Any]]]:
+        found = []
+        while not self.notes.queue.empty():
+            message = self.notes.queue.get_nowait()
+            found.append((message.topic, dict(message.payload)))
+        return found
+
+    def steps(self) -> list[str]:
+        return [f"{topic}:{p['step']}" for topic, p in self.published()
+                if p.get("type") == "consult"]
+
+
+@pytest.fixture
+async def setup(fake: FakeAmi, clean_users: Database, contacts: ContactService
+                ) -> AsyncIterator[Setup]:
+    db = clean_users
+    ensure_user(db, "agent1", "agent", interface="PJSIP/agent1")
+    ensure_user(db, "agent2", "expert", interface="PJSIP/agent2")
+    pool = Clients(fake)
+    ami = await pool.ready()
+    dialer = await pool.ready()
+    recorded = Recorded()
+    notifier = Notifier(SUITE_CLOCK)
+    agent_desk = AgentDesk.build(db, QueueService(db, SUITE_CLOCK), notifier, contacts,
+                                 recorded, ami, wrapup_seconds=0.2, clock=SUITE_CLOCK,
+                                 dialer=dialer, consult_ring_s=0.3)
+    agent_desk.load()
+    try:
+        yield Setup(agent_desk, recorded, notifier.subscribe("calls.agent1", "calls.agent2"))
+    finally:
+        await agent_desk.close()
+        await pool.close()
+
+
+def expert_event(name: str, **headers: str) -> bytes:
+    """A queue event of the consultation's leg: the Local channel queueing for experts."""
+    return event(name, Channel=LOCAL, Uniqueid="1764300000.30", Linkedid=L1,
+                 CallerIDNum="12366", Queue="experts", Interface="PJSIP/agent2",
+                 MemberName="agent2", **headers)
+
+
+def consult_actions(fake: FakeAmi) -> list[tuple[str, ...]]:
+    return [(a["Action"], *(a.get(k, "") for k in ("Channel", "Variable", "Value", "Exten",
+                                                   "Context", "Digit", "Receive")))
+            for a in fake.actions
+            if a["Action"] in ("Setvar", "Atxfer", "CancelAtxfer", "PlayDTMF", "Hangup")]
+
+
+async def consulting(s: Setup, fake: FakeAmi) -> None:
+    """agent1 on a call, consulting the expert seat, and the expert answered."""
+    await connect(s.desk, fake)
+    await s.desk.consult_call("agent1", "start", None, "需专家确认")
+    fake.push(expert_event("AgentConnect", DestChannel=EXPERT_CHANNEL, HoldTime="1"))
+    await eventually(lambda: "agent1" in s.desk.consult.active
+                     and s.desk.consult.active["agent1"].step == "talking")
+
+
+async def test_start_holds_the_caller_and_rings_the_expert_seat(
+        setup: Setup, fake: FakeAmi, clean_users: Database) -> None:
+    s = setup
+    await connect(s.desk, fake)
+    started = await s.desk.consult_call("agent1", "start", None, "需专家确认")
+    assert started == {"agent": "agent1", "linkedid": L1, "queue": "experts",
+                       "step": "calling", "expert": None}
+    assert consult_actions(fake) == [
+        ("Setvar", AGENT_CHANNEL, "__HOTLINE_CONSULT_QUEUE", "experts", "", "", "", ""),
+        ("Setvar", AGENT_CHANNEL, "__HOTLINE_CONSULT_RING_S", "5", "", "", "", ""),
+        ("Atxfer", AGENT_CHANNEL, "", "", "1", "hotline-consult", "", "")]
+    # the note written so far is saved: the expert's card shows it
+    [note] = s.desk.notes(L1)
+    assert (note.username, note.notes) == ("agent1", "需专家确认")
+    card = s.desk.cards.card(L1, "13800002222", "experts", None)
+    assert card.notes == ({"username": "agent1", "notes": "需专家确认", "disposition": None},)
+
+    fake.push(expert_event("AgentCalled"))
+    fake.push(expert_event("AgentConnect", DestChannel=EXPERT_CHANNEL, HoldTime="1"))
+    await eventually(lambda: s.desk.consult.active["agent1"].step == "talking")
+    expert = s.desk.agents["agent2"]
+    assert (expert.state, expert.linkedid) == (AgentState.ON_CALL, L1)
+    assert s.desk.consult.active["agent1"].expert == "agent2"
+    assert [e.record for e in s.recorded.events] == [
+        Consulted(agent="agent1", queue="experts", step="started"),
+        Consulted(agent="agent1", queue="experts", step="answered", expert="agent2")]
+    published = s.published()
+    steps = [f"{t}:{p['step']}" for t, p in published if p.get("type") == "consult"]
+    assert steps == ["calls.agent1:calling", "calls.agent1:talking", "calls.agent2:talking"]
+    [ringing] = [p for t, p in published if t == "calls.agent2" and p["type"] == "ringing"]
+    assert ringing["notes"] == [{"username": "agent1", "notes": "需专家确认",
+                                 "disposition": None}]
+    audit = UserService(clean_users, SUITE_CLOCK).audit_log(action="call.consult")
+    assert [(r.actor, r.target) for r in audit] == [("agent1", "agent1")]
+
+
+async def test_complete_hangs_the_first_agent_up(setup: Setup, fake: FakeAmi) -> None:
+    s = setup
+    await consulting(s, fake)
+    done = await s.desk.consult_call("agent1", "complete")
+    assert done["step"] == "completed"
+    assert consult_actions(fake)[-1] == ("Hangup", AGENT_CHANNEL, "", "", "", "", "", "")
+    assert "agent1" not in s.desk.consult.active
+    # Asterisk ends the first agent's queue call: wrap-up
+    fake.push(queue_event("AgentComplete", TalkTime="40", HoldTime="3", Reason="transfer"))
+    await eventually(lambda: s.desk.agents["agent1"].state is AgentState.WRAP_UP)
+    assert s.desk.agents["agent2"].state is AgentState.ON_CALL
+    assert {"calls.agent1:completed", "calls.agent2:completed"} <= set(s.steps())
+    assert s.recorded.events[-1].record == Consulted(
+        agent="agent1", queue="experts", step="completed", expert="agent2")
+
+
+async def test_three_way_sends_the_transfers_three_way_code(
+        setup: Setup, fake: FakeAmi) -> None:
+    s = setup
+    await consulting(s, fake)
+    await s.desk.consult_call("agent1", "conference")
+    assert consult_actions(fake)[-2:] == [
+        ("PlayDTMF", AGENT_CHANNEL, "", "", "", "", "*", "yes"),
+        ("PlayDTMF", AGENT_CHANNEL, "", "", "", "", "3", "yes")]
+    assert "agent1" not in s.desk.consult.active
+    assert s.desk.agents["agent1"].state is AgentState.ON_CALL
+
+
+async def test_cancel_aborts_the_transfer(setup: Setup, fake: FakeAmi) -> None:
+    s = setup
+    await consulting(s, fake)
+    cancelled = await s.desk.consult_call("agent1", "cancel")
+    assert cancelled["step"] == "cancelled"
+    assert consult_actions(fake)[-1] == ("CancelAtxfer", AGENT_CHANNEL, "", "", "", "", "",
+                                         "")
+    assert "agent1" not in s.desk.consult.active
+    assert s.desk.agents["agent1"].state is AgentState.ON_CALL
+    assert "calls.agent2:cancelled" in s.steps()
+
+
+async def test_nobody_answering_cancels_and_tells_the_agent(
+        setup: Setup, fake: FakeAmi) -> None:
+    s = setup
+    await connect(s.desk, fake)
+    await s.desk.consult_call("agent1", "start", "experts")
+    await eventually(lambda: "agent1" not in s.desk.consult.active, 5.0)
+    assert consult_actions(fake)[-1][:2] == ("CancelAtxfer", AGENT_CHANNEL)
+    [told] = [p for _t, p in s.published() if p.get("step") == "no_answer"]
+    assert "无人应答" in str(told["message"])
+    assert s.recorded.events[-1].record == Consulted(agent="agent1", queue="experts",
+                                                     step="no_answer")
+
+
+async def test_refusals(setup: Setup, fake: FakeAmi) -> None:
+    s = setup
+
+    async def refused(action: str, queue: str | None = None) -> DeskError:
+        with pytest.raises(DeskError) as caught:
+            await s.desk.consult_call("agent1", action, queue)
+        return caught.value
+
+    idle = await refused("start")
+    assert (idle.status, idle.detail) == (409, "当前没有通话，不能咨询转接")
+    none = await refused("cancel")
+    assert (none.status, none.detail) == (409, "当前没有进行中的咨询转接")
+    await connect(s.desk, fake)
+    unknown = await refused("start", "nosuch")
+    assert (unknown.status, unknown.detail) == (422, "队列 nosuch 不存在或未启用")
+    bad = await refused("swap")
+    assert bad.status == 422
+    assert not consult_actions(fake)
+    await s.desk.consult_call("agent1", "start")
+    again = await refused("start")
+    assert (again.status, again.detail) == (409, "已在咨询转接中，请先完成、三方通话或取消")
+    early = await refused("complete")
+    assert (early.status, early.detail) == (409, "专家尚未接听，不能完成转接；可继续等待或取消")
+    assert (await refused("conference")).status == 409
+    with pytest.raises(DeskError) as ghost:
+        await s.desk.consult_call("ghost", "start")
+    assert ghost.value.status == 404
+    # the caller already waits on the transfer's hold: no hold, no blind transfer meanwhile
+    for name, attempt in (("保持", s.desk.hold_call("agent1")),
+                          ("转接", s.desk.transfer("agent1", "tax-vat", by="agent1"))):
+        with pytest.raises(DeskError) as busy:
+            await attempt
+        assert (busy.value.status, busy.value.detail) == (
+            409, f"咨询转接进行中，不能{name}；请先完成转接、三方通话或取消")
+    assert not fake.named("Originate")
+    assert not fake.named("Redirect")
+
+
+async def test_the_call_ending_ends_the_consultation(setup: Setup, fake: FakeAmi) -> None:
+    s = setup
+    await consulting(s, fake)
+    fake.push(queue_event("AgentComplete", TalkTime="20", HoldTime="3", Reason="caller"))
+    await eventually(lambda: "agent1" not in s.desk.consult.active)
+    assert "calls.agent1:ended" in s.steps()

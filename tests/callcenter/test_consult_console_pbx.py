@@ -1,0 +1,86 @@
+"""Consultative transfer from the call card, in a real browser (Chromium), against
+`hotline serve` and the real Asterisk with SIPp phones.
+
+agent1 answers a SIPp caller, writes a note and clicks 咨询转接: the expert (expert1, whose phone
+PJSIP/agent2 answers) gets the card with agent1's note, agent1's card says the expert answered;
+完成转接 hangs agent1's leg up (Asterisk shows no agent1 channel, the caller reaches the expert)
+and both cards say so.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, expect
+
+from ivr.pbx.sipp import SippRunner
+from tests.callcenter.browser import UI_TIMEOUT_MS
+from tests.callcenter.conftest import LiveServer
+from tests.callcenter.test_hold_console_pbx import (
+    answered_call,
+    audited,
+    channels,
+    wind_down,
+)
+from tests.callcenter.util import bearer, wait_for
+from tests.support import TEST_PORTS
+
+pytestmark = [pytest.mark.asterisk, pytest.mark.usefixtures("everyone_logged_out")]
+
+NOTE = "咨询出口退税，需专家确认"
+
+
+async def test_consult_and_complete_from_the_card(
+        live_server: LiveServer, ami: Any, browser: Browser) -> None:
+    http = live_server.client()
+    admin = bearer(live_server.token("admin1"))
+    runner = SippRunner(live_server.pbx.root, TEST_PORTS.sip)
+    agent_phone = runner.start_agent(TEST_PORTS.agent(1), ring_ms=500, talk_ms=90_000,
+                                     sends_silence=True)
+    expert_phone = runner.start_agent(TEST_PORTS.agent(2), ring_ms=300, talk_ms=90_000,
+                                      sends_silence=True)
+    caller: Any = None
+    agent_page = await browser.new_page(locale="zh-CN")
+    expert_page = await browser.new_page(locale="zh-CN")
+    try:
+        caller = await answered_call(live_server, runner,
+                                     {"agent1": agent_page, "expert1": expert_page},
+                                     "13900000921", 60_000)
+        await agent_page.fill("#notes", NOTE)
+        await expect(agent_page.locator("#btn-consult")).to_be_enabled()
+        await expect(agent_page.locator("#btn-consult-complete")).to_be_disabled()
+        await agent_page.click("#btn-consult")
+        await expect(agent_page.locator("#btn-consult-cancel")).to_be_enabled()
+        # the expert's card: the call, with agent1's note
+        await expect(expert_page.locator("#card-status")).to_have_text("通话中",
+                                                                       timeout=UI_TIMEOUT_MS)
+        await expect(expert_page.locator("#consult-notes-list")).to_have_text(
+            f"agent1：{NOTE}")
+        await expect(agent_page.locator("#consult-status")).to_have_text(
+            "专家 expert1 已接听，可与专家沟通后选择完成转接、三方通话或取消")
+        await expect(agent_page.locator("#btn-consult-complete")).to_be_enabled()
+        agent_channel = [c["Channel"] for c in await channels(ami)
+                         if c["Channel"].startswith("PJSIP/agent1-")]
+        assert agent_channel, await channels(ami)
+        await agent_page.click("#btn-consult-complete")
+        await expect(agent_page.locator("#consult-status")).to_have_text(
+            "已完成转接：来电方已与专家 expert1 通话")
+        await expect(expert_page.locator("#consult-status")).to_have_text(
+            "已完成转接：来电方已与专家 expert1 通话")
+
+        async def agent1_gone() -> bool:
+            return not [c for c in await channels(ami)
+                        if c["Channel"].startswith("PJSIP/agent1-")]
+
+        await wait_for(agent1_gone, 15, "agent1's channel gone")
+        assert [c for c in await channels(ami) if c["Channel"].startswith("PJSIP/agent2-")]
+        await expect(agent_page.locator("#card-status")).to_have_text("已结束，请完成小结",
+                                                                      timeout=UI_TIMEOUT_MS)
+        await expect(expert_page.locator("#card-status")).to_have_text("通话中")
+    finally:
+        await wind_down(ami, runner, [caller, agent_phone, expert_phone],
+                        [agent_page, expert_page], http, admin)
+    rows = await audited(http, admin, "call.consult")
+    assert [(a["actor"], a["detail"]["queue"]) for a in rows
+            if a["action"] == "call.consult"] == [("agent1", "experts")], rows

@@ -1,0 +1,238 @@
+"""Consultative transfer through the real Asterisk, with SIPp phones: a caller, agent1 in
+``consult`` and an expert (agent2) in ``experts``; the real AgentDesk on the bridge's AMI.
+
+* consult -> complete: while consulting, the caller waits alone in the queue call's bridge
+  (music on hold) and agent1 is bridged to the consultation's Local leg, whose other side is
+  bridged to the expert; after completing, agent1's channel is gone and the caller's bridge
+  reaches the expert's channel (through the Local pair); the expert's card carried agent1's
+  notes; the contact has both agents' queue calls with their talk time and the steps;
+* consult -> cancel: the expert's leg ends, the caller is bridged to agent1 again;
+* consult -> three-way -> agent1 hangs up: caller and expert stay connected;
+* no expert answers: the desk cancels after its ring time and tells agent1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from callcenter.agents.models import AgentState
+from callcenter.notify.services import Notifier, Subscription
+from tests.callcenter.test_hold_pbx import Desk, caller_steps, live_desk
+from tests.callcenter.util import wait_for
+from tests.conftest import Harness, events_of
+from tests.support import CALL_LIMIT_S, SUITE_CLOCK, TEST_PORTS
+
+pytestmark = pytest.mark.asterisk
+
+NOTES = "纳税人咨询出口退税申报，需专家确认"
+
+
+class ConsultDesk(Desk):
+    notes: Subscription
+
+    cards: list[dict[str, Any]]
+
+    async def bridges(self) -> dict[str, set[str]]:
+        """The channels of each bridge."""
+        found: dict[str, set[str]] = {}
+        for c in await self.channels():
+            if c.get("BridgeId"):
+                found.setdefault(c["BridgeId"], set()).add(c["Channel"])
+        return found
+
+    async def reach(self, channel: str) -> set[str]:
+        """The channels ``channel`` hears: its bridge's, and through a Local pair the
+        bridge of the pair's other side."""
+        bridges = await self.bridges()
+        seen: set[str] = set()
+        todo = [channel]
+        while todo:
+            current = todo.pop()
+            for members in bridges.values():
+                if current in members and not members <= seen:
+                    seen |= members
+                    for m in members:
+                        if m.startswith("Local/"):
+                            todo.append(m[:-1] + ("2" if m.endswith("1") else "1"))
+        return seen - {channel}
+
+    def agent(self, name: str) -> Any:
+        return self.desk.agents[name]
+
+    async def consult_steps(self) -> list[str]:
+        steps = []
+        while not self.notes.queue.empty():
+            message = self.notes.queue.get_nowait()
+            if message.payload.get("type") == "consult":
+                steps.append(f"{message.topic}:{message.payload['step']}")
+            if message.payload.get("type") == "ringing" and message.topic == "calls.agent2":
+                self.cards.append(message.payload)
+        return steps
+
+
+@pytest.fixture
+async def desk(harness: Harness) -> AsyncIterator[ConsultDesk]:
+    notifier = Notifier(SUITE_CLOCK)
+    async with live_desk(harness, {"agent1": ("agent", "PJSIP/agent1"),
+                                   "agent2": ("expert", "PJSIP/agent2")},
+                         notifier, consult_ring_s=8) as agent_desk:
+        found = ConsultDesk(agent_desk, harness)
+        found.notes = notifier.subscribe("calls.agent1", "calls.agent2")
+        found.cards = []
+        yield found
+
+
+async def start_call(harness: Harness, desk: ConsultDesk, caller: str, port: int,
+                     talk_ms: int, expert: bool = True) -> tuple[Any, str, str]:
+    """The caller's SIPp process once agent1 answered, the caller's and agent1's channels."""
+    await harness.add_agent(1, ring_ms=300, talk_ms=120_000, sends_silence=True)
+    if expert:
+        await harness.add_agent(2, queue="experts", ring_ms=300, talk_ms=120_000,
+                                sends_silence=True)
+    call = harness.sipp.start_call(caller_steps(talk_ms), port, caller, timeout_s=CALL_LIMIT_S)
+    await wait_for(desk.on_call, 60, "agent1 on the call")
+    first = desk.agent("agent1")
+    return call, first.caller_channel, first.agent_channel
+
+
+async def expert_answers(desk: ConsultDesk) -> None:
+    async def talking() -> bool:
+        consult = desk.desk.consult.active.get("agent1")
+        return consult is not None and consult.step == "talking"
+    await wait_for(talking, 30, "the expert answering", seen=desk.bridges)
+    assert desk.agent("agent2").state is AgentState.ON_CALL
+    assert desk.agent("agent2").linkedid == desk.agent("agent1").linkedid
+
+
+async def test_consult_then_complete_leaves_the_caller_with_the_expert(
+        harness: Harness, desk: ConsultDesk) -> None:
+    caller, port = "13900000911", TEST_PORTS.sip + 53
+    call, caller_channel, own = await start_call(harness, desk, caller, port, talk_ms=40_000)
+    try:
+        linkedid = desk.agent("agent1").linkedid
+        started = await desk.desk.consult_call("agent1", "start", None, NOTES)
+        assert (started["step"], started["queue"]) == ("calling", "experts")
+        with pytest.raises(Exception, match="已在咨询转接中"):
+            await desk.desk.consult_call("agent1", "start")
+        await expert_answers(desk)
+        expert = desk.agent("agent2").agent_channel
+        assert expert.startswith("PJSIP/agent2-")
+        # consulting: the caller waits alone (music), agent1 hears the expert
+        assert await desk.reach(caller_channel) == set(), await desk.bridges()
+        assert expert in await desk.reach(own)
+        done = await desk.desk.consult_call("agent1", "complete")
+        assert done == {"agent": "agent1", "linkedid": linkedid, "queue": "experts",
+                        "step": "completed", "expert": "agent2"}
+
+        async def handed_over() -> set[str]:
+            chans = {c["Channel"] for c in await desk.channels()}
+            reach = await desk.reach(caller_channel)
+            return reach if own not in chans and expert in reach else set()
+        await wait_for(handed_over, 15, "the caller bridged to the expert", seen=desk.bridges)
+        await wait_for(lambda: _is(desk, "agent1", AgentState.WRAP_UP, AgentState.READY), 15,
+                       "agent1 in wrap-up")
+        assert desk.agent("agent2").state is AgentState.ON_CALL
+    finally:
+        _out, err = await asyncio.to_thread(call.communicate, None, CALL_LIMIT_S + 15)
+    assert call.returncode == 0, err[-500:]
+    steps = await desk.consult_steps()
+    assert steps == ["calls.agent1:calling", "calls.agent1:talking", "calls.agent2:talking",
+                     "calls.agent1:completed", "calls.agent2:completed"], steps
+    [card] = desk.cards
+    assert card["linkedid"] == linkedid
+    assert card["notes"] == [{"username": "agent1", "notes": NOTES, "disposition": None}]
+
+    contact = await harness.wait_contact(caller)
+    story = "\n".join(f"{e.at:%H:%M:%S.%f} {e.kind} {dict(e.data)}" for e in contact.events)
+    assert [e["step"] for e in events_of(contact, "consult")] == [
+        "started", "answered", "completed"], story
+    assert contact.agents() == ["agent1", "agent2"], story
+    completed = {e["agent"]: e for e in events_of(contact, "agent_completed")}
+    assert set(completed) == {"agent1", "agent2"}, story
+    assert completed["agent1"]["reason"] == "transfer", story
+    assert completed["agent2"]["talk_time"] > 0, story
+
+
+async def test_consult_then_cancel_brings_the_caller_back(
+        harness: Harness, desk: ConsultDesk) -> None:
+    caller, port = "13900000912", TEST_PORTS.sip + 54
+    call, caller_channel, own = await start_call(harness, desk, caller, port, talk_ms=30_000)
+    try:
+        await desk.desk.consult_call("agent1", "start", "experts")
+        await expert_answers(desk)
+        expert = desk.agent("agent2").agent_channel
+        with pytest.raises(Exception, match="当前没有进行中的咨询转接"):
+            await desk.desk.consult_call("agent2", "cancel")
+        cancelled = await desk.desk.consult_call("agent1", "cancel")
+        assert cancelled["step"] == "cancelled"
+
+        async def back() -> set[str]:
+            chans = {c["Channel"] for c in await desk.channels()}
+            reach = await desk.reach(caller_channel)
+            return reach if reach == {own} and expert not in chans else set()
+        await wait_for(back, 15, "the caller back with agent1", seen=desk.bridges)
+        assert desk.agent("agent1").state is AgentState.ON_CALL
+    finally:
+        _out, err = await asyncio.to_thread(call.communicate, None, CALL_LIMIT_S + 15)
+    assert call.returncode == 0, err[-500:]
+    contact = await harness.wait_contact(caller)
+    assert [e["step"] for e in events_of(contact, "consult")] == [
+        "started", "answered", "cancelled"]
+
+
+async def test_three_way_then_the_first_agent_leaves(
+        harness: Harness, desk: ConsultDesk) -> None:
+    caller, port = "13900000913", TEST_PORTS.sip + 55
+    call, caller_channel, own = await start_call(harness, desk, caller, port, talk_ms=30_000)
+    try:
+        await desk.desk.consult_call("agent1", "start")
+        await expert_answers(desk)
+        expert = desk.agent("agent2").agent_channel
+        await desk.desk.consult_call("agent1", "conference")
+
+        async def together() -> set[str]:
+            reach = await desk.reach(caller_channel)
+            return reach if {own, expert} <= reach else set()
+        await wait_for(together, 15, "caller, agent1 and expert together", seen=desk.bridges)
+        await desk.harness.driver.send_action({"Action": "Hangup", "Channel": own})
+
+        async def two_left() -> set[str]:
+            chans = {c["Channel"] for c in await desk.channels()}
+            reach = await desk.reach(caller_channel)
+            return reach if own not in chans and expert in reach else set()
+        await wait_for(two_left, 15, "caller and expert still connected", seen=desk.bridges)
+    finally:
+        _out, err = await asyncio.to_thread(call.communicate, None, CALL_LIMIT_S + 15)
+    assert call.returncode == 0, err[-500:]
+
+
+async def test_nobody_answering_brings_the_caller_back_and_tells_the_agent(
+        harness: Harness, desk: ConsultDesk) -> None:
+    caller, port = "13900000914", TEST_PORTS.sip + 56
+    call, caller_channel, own = await start_call(harness, desk, caller, port, talk_ms=30_000,
+                                                 expert=False)
+    try:
+        await desk.desk.consult_call("agent1", "start")
+        seen: list[str] = []
+
+        async def told() -> list[str]:
+            seen.extend(await desk.consult_steps())
+            return [s for s in seen if s.endswith(":no_answer")]
+        await wait_for(told, 30, "the agent told nobody answered")
+        assert "agent1" not in desk.desk.consult.active
+
+        async def back() -> set[str]:
+            reach = await desk.reach(caller_channel)
+            return reach if reach == {own} else set()
+        await wait_for(back, 15, "the caller back with agent1", seen=desk.bridges)
+    finally:
+        _out, err = await asyncio.to_thread(call.communicate, None, CALL_LIMIT_S + 15)
+    assert call.returncode == 0, err[-500:]
+
+
+async def _is(desk: ConsultDesk, name: str, *states: AgentState) -> bool:
+    return desk.agent(name).state in states
