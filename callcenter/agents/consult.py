@@ -72,6 +72,9 @@ class Consultation:
     step: str = "calling"  # calling -> talking
     expert: str | None = None
     timer: asyncio.Task[None] | None = None
+    # the agent's decision while its AMI action is under way: the call's end that the
+    # action itself causes (complete hangs the agent's leg up) is the decision's, not an end
+    deciding: str | None = None
 
 
 class ConsultTransfer:
@@ -142,16 +145,25 @@ class ConsultTransfer:
             if consult is None:
                 raise DeskError("当前没有进行中的咨询转接", 409)
             channel = consult.agent_channel
-            if step == "cancelled":
-                await self.members.cancel_atxfer(channel)
-            elif consult.step != "talking":
+            if step != "cancelled" and consult.step != "talking":
                 what = "完成转接" if step == "completed" else "三方通话"
                 raise DeskError(f"专家尚未接听，不能{what}；可继续等待或取消", 409)
-            elif step == "completed":
-                await self.members.hangup(channel)
-            else:
-                for digit in THREE_WAY_CODE:
-                    await self.members.receive_dtmf(channel, digit)
+            consult.deciding = step
+            try:
+                if step == "cancelled":
+                    await self.members.cancel_atxfer(channel)
+                elif step == "completed":
+                    await self.members.hangup(channel)
+                else:
+                    for digit in THREE_WAY_CODE:
+                        await self.members.receive_dtmf(channel, digit)
+            except BaseException:
+                consult.deciding = None
+                if agent.linkedid != consult.linkedid or agent.state is not AgentState.ON_CALL:
+                    # the call ended while the action failed: its end was held back for it
+                    self._finish(consult)
+                    self._notify(consult, "ended")
+                raise
             self._finish(consult)
             self._step(consult, step, step)
             action = {"completed": "complete", "conference": "conference",
@@ -175,7 +187,7 @@ class ConsultTransfer:
     def call_ended(self, agent: Agent, linkedid: str) -> None:
         """The first agent's queue call ended (hung up, or completed by Asterisk)."""
         consult = self.active.get(agent.username)
-        if consult is not None and consult.linkedid == linkedid:
+        if consult is not None and consult.linkedid == linkedid and consult.deciding is None:
             self._finish(consult)
             self._notify(consult, "ended")
 
