@@ -231,15 +231,36 @@ def import_(
     actor: Annotated[str, typer.Option(help="Who imports (the versions' author).")] = "import",
 ) -> None:
     """Import data files into the database: each entry that differs from the live one becomes
-    a new published version (running processes reload on their next start or publication)."""
+    a new published version. With HOTLINE_REDIS_URL every running process (API workers,
+    bridges) reloads at once, as on a publication; without it a running server reloads at its
+    next start or publication."""
+    import asyncio
+
+    from callcenter.kb.notifier import announce_import
     from callcenter.kb.services import KbInvalid
 
-    folder = source if source is not None else get_settings().kb_data_dir
+    settings = get_settings()
+    folder = source if source is not None else settings.kb_data_dir
     try:
-        changed = _store().import_dir(folder, actor, retire_missing=retire_missing)
+        changes = _store().import_files(folder, actor, retire_missing=retire_missing)
     except KbInvalid as exc:
         for error in exc.errors or ():
             typer.echo(f"{error['loc'][-1]}: {error['msg']}", err=True)
         typer.echo(exc.detail, err=True)
         raise typer.Exit(1) from exc
+    changed = len(changes)
     typer.echo(f"{changed} entr{'y' if changed == 1 else 'ies'} changed")
+    if not changes:
+        return
+    if settings.redis_url is None:
+        typer.echo("HOTLINE_REDIS_URL 未设置：运行中的服务在下次启动或发布时重新加载知识库",
+                   err=True)
+        return
+    try:
+        heard = asyncio.run(announce_import(settings.redis_url, settings.redis_prefix,
+                                            changes))
+    except Exception as exc:  # the import stands; say that the processes did not hear it
+        typer.echo(f"重新加载通知未发出（{exc}）：运行中的服务在下次启动或发布时重新加载",
+                   err=True)
+        raise typer.Exit(3) from exc
+    typer.echo(f"reload sent to {heard} running process(es)")

@@ -30,8 +30,8 @@ FILE = "iit_social_credit.yaml"
 
 
 def hotline(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HOTLINE_DATABASE_URL": url,
-           "HOTLINE_CLOCK_START": SUITE_CLOCK().isoformat()}
+    env = {**{k: v for k, v in os.environ.items() if k != "HOTLINE_REDIS_URL"},
+           "HOTLINE_DATABASE_URL": url, "HOTLINE_CLOCK_START": SUITE_CLOCK().isoformat()}
     return subprocess.run([str(Path(sys.executable).with_name("hotline")), *args], env=env,
                           capture_output=True, text=True, encoding="utf-8", timeout=300,
                           check=False)
@@ -92,6 +92,15 @@ def test_validate_checks_the_database_or_the_files_it_is_given(
     one = hotline(url, "kb", "validate", "--no-warnings", str(edited(tmp_path) / FILE))
     assert one.returncode == 0, one.stdout
     assert one.stderr.startswith("1 file(s)")
+
+
+def test_an_import_without_redis_says_when_servers_reload(live: tuple[str, Database],
+                                                         tmp_path: Path) -> None:
+    url, _db = live
+    env_free = hotline(url, "kb", "import", str(edited(tmp_path)))
+    assert env_free.returncode == 0, env_free.stderr
+    assert env_free.stdout.splitlines() == ["1 entry changed"]
+    assert "HOTLINE_REDIS_URL 未设置" in env_free.stderr
 
 
 def test_a_database_without_the_tables_is_said_and_the_files_are_read(tmp_path: Path) -> None:
