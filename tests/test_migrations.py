@@ -13,11 +13,14 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 import callcenter.models  # noqa: F401  (registers every table)
+from callcenter.auth.services import UserService
 from callcenter.contacts.services import ContactService
 from callcenter.db import Base, Database
 from callcenter.migrate import alembic_config, upgrade
 from ivr.ports import ContactEvent, EventKind
+from tests.callcenter.util import ensure_user
 from tests.conftest import fresh_database
+from tests.support import SUITE_CLOCK
 
 
 def downgrade(url: str, revision: str) -> None:
@@ -314,3 +317,39 @@ def test_outbound_migration_goes_down_and_up_keeping_contacts(kind: str,
                     "SELECT attempts FROM callback_requests WHERE linkedid = 'O-1'")).scalar() == 0
         finally:
             engine.dispose()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_staff_notices_migration_goes_down_and_up_keeping_users(kind: str,
+                                                                tmp_path: Path) -> None:
+    """0016 adds users.mobile and the staff notices with their recipients, and takes them away
+    again; no user is lost."""
+    with fresh_database(kind, tmp_path) as url:
+        db = Database(url)
+        try:
+            ensure_user(db, "n1", "agent")
+        finally:
+            db.dispose()
+        downgrade(url, "0014")
+        tables, columns = _schema(url, "users")
+        assert "mobile" not in columns
+        assert not {"staff_notices", "staff_notice_recipients"} & tables
+        upgrade(url)
+        assert {"staff_notices", "staff_notice_recipients"} <= _schema(url, "users")[0]
+        db = Database(url)
+        try:
+            user = UserService(db, SUITE_CLOCK).get_user("n1")
+        finally:
+            db.dispose()
+        assert user is not None
+        assert user.mobile is None
+
+
+def _schema(url: str, table: str) -> tuple[set[str], set[str]]:
+    """The database's tables and the columns of ``table``."""
+    engine = sa.create_engine(url)
+    try:
+        inspector = sa.inspect(engine)
+        return set(inspector.get_table_names()), {c["name"] for c in inspector.get_columns(table)}
+    finally:
+        engine.dispose()
