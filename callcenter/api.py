@@ -13,6 +13,7 @@ from callcenter.consult.http import staff_router as consultations_router
 from callcenter.contacts.http import router as contacts_router
 from callcenter.health.http import router as health_router
 from callcenter.kb.http import router as kb_router
+from callcenter.notices.http import router as notices_router
 from callcenter.notify.http import router as ws_router
 from callcenter.outbound.http import router as outbound_router
 from callcenter.quality.http import router as quality_router
@@ -50,3 +51,4 @@ api_router.include_router(sms_router)
 # console's replies (every staff role; callcenter/consult/http.py)
 api_router.include_router(consult_router)
 api_router.include_router(consultations_router)
+api_router.include_router(notices_router)

@@ -310,9 +310,12 @@ def prompts_render(
     force: Annotated[bool, typer.Option(help="Render every prompt again.")] = False,
     answers: Annotated[bool, typer.Option(
         help="Also render the knowledge base's answers (sounds/zh/kb, not committed).")] = True,
+    files: Annotated[bool, typer.Option(
+        "--files", help="The answers of the data files (HOTLINE_KB_DATA_DIR) instead of the "
+                        "database's live knowledge base.")] = False,
 ) -> None:
-    """Render the prompt catalogue into sounds/zh and the music on hold into sounds/moh (only
-    what changed)."""
+    """Render the prompt catalogue into sounds/zh and the music on hold into sounds/moh, and
+    the live knowledge base's answers into sounds/zh/kb (only what changed)."""
     from callcenter.settings import clock_of
     from ivr.clock import local_date
     from ivr.prompts.catalogue import load_catalogue, render
@@ -326,12 +329,14 @@ def prompts_render(
     music = render_music(moh_dir, force=force)
     typer.echo(f"music on hold: {'rendered' if music else 'unchanged'} -> {moh_dir}")
     if answers:  # the knowledge base's answers, cached by text hash in sounds/zh/kb/
+        from callcenter.kb.cli import live_source
         from ivr.prompts.answers import AnswerAudio
         from knowledge_base import KnowledgeBase, KnowledgeBaseError
 
-        try:
+        try:  # the live knowledge base (the database's), as the running system serves it
             kb = KnowledgeBase.load(settings.kb_data_dir, cache_dir=settings.kb_cache_dir,
-                                    clock=local_date(clock_of(settings), settings.timezone))
+                                    clock=local_date(clock_of(settings), settings.timezone),
+                                    source=None if files else live_source(settings))
         except KnowledgeBaseError as exc:
             typer.echo(f"answers not rendered: {exc}", err=True)
             raise typer.Exit(1) from exc

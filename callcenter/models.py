@@ -7,6 +7,7 @@ from callcenter.consult.models import ConsultCode, ConsultReply, ConsultSession
 from callcenter.contacts.models import Contact, ContactEventRow
 from callcenter.invoices.models import Invoice
 from callcenter.kb.models import KbDraft, KbEntry, KbSeedFile, KbVersion
+from callcenter.notices.models import StaffNotice, StaffNoticeRecipient
 from callcenter.quality.models import Review, ReviewForm
 from callcenter.queues.models import AgentSkill, Disposition, PauseReason, QueueConfig, Skill
 from callcenter.recordings.models import Recording
@@ -28,7 +29,8 @@ __all__ = [
     "ConsultSession", "Contact", "ContactEventRow", "Disposition",
     "Invoice", "KbDraft", "KbEntry", "KbSeedFile", "KbVersion", "PauseReason", "QueueConfig",
     "Recording", "Review", "ReviewForm", "ServiceHall", "Skill",
-    "SmsDeliveryReport", "SmsMessage", "SmsOptOut", "StatsContactDaily",
+    "SmsDeliveryReport", "SmsMessage", "SmsOptOut", "StaffNotice", "StaffNoticeRecipient",
+    "StatsContactDaily",
     "StatsContactRollup", "StatsDirtyBucket", "StatsQueueDaily", "StatsQueueRollup",
     "StatsRollupState", "TaxFiling", "Taxpayer", "Ticket", "TicketStatusChange", "User",
 ]

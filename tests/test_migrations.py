@@ -13,11 +13,14 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 import callcenter.models  # noqa: F401  (registers every table)
+from callcenter.auth.services import UserService
 from callcenter.contacts.services import ContactService
 from callcenter.db import Base, Database
 from callcenter.migrate import alembic_config, upgrade
 from ivr.ports import ContactEvent, EventKind
+from tests.callcenter.util import ensure_user
 from tests.conftest import fresh_database
+from tests.support import SUITE_CLOCK
 
 
 def downgrade(url: str, revision: str) -> None:
@@ -319,7 +322,7 @@ def test_outbound_migration_goes_down_and_up_keeping_contacts(kind: str,
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
 def test_hold_rollup_migration_goes_down_and_up_and_asks_for_a_rebuild(kind: str,
                                                                        tmp_path: Path) -> None:
-    """0017 adds hold_sum to the four rollup tables (rows kept, 0 until the rebuild) and clears
+    """0016 adds hold_sum to the four rollup tables (rows kept, 0 until the rebuild) and clears
     the rollup state, so the next report counts the holds already recorded; and back."""
     tables = ("stats_contacts_15m", "stats_contacts_1d", "stats_queues_15m", "stats_queues_1d")
     with fresh_database(kind, tmp_path) as url:
@@ -331,7 +334,7 @@ def test_hold_rollup_migration_goes_down_and_up_and_asks_for_a_rebuild(kind: str
                         if "hold_sum" in {c["name"] for c in inspector.get_columns(t)}}
 
             assert with_hold() == set(tables)
-            downgrade(url, "0014")
+            downgrade(url, "0015")
             engine.dispose()
             assert with_hold() == set()
             with engine.begin() as conn:
@@ -352,3 +355,38 @@ def test_hold_rollup_migration_goes_down_and_up_and_asks_for_a_rebuild(kind: str
                     "SELECT count(*) FROM stats_rollup_state")).scalar() == 0
         finally:
             engine.dispose()
+
+
+def test_staff_notices_migration_goes_down_and_up_keeping_users(kind: str,
+                                                                tmp_path: Path) -> None:
+    """0015 adds users.mobile and the staff notices with their recipients, and takes them away
+    again; no user is lost."""
+    with fresh_database(kind, tmp_path) as url:
+        db = Database(url)
+        try:
+            ensure_user(db, "n1", "agent")
+        finally:
+            db.dispose()
+        downgrade(url, "0014")
+        tables, columns = _schema(url, "users")
+        assert "mobile" not in columns
+        assert not {"staff_notices", "staff_notice_recipients"} & tables
+        upgrade(url)
+        assert {"staff_notices", "staff_notice_recipients"} <= _schema(url, "users")[0]
+        db = Database(url)
+        try:
+            user = UserService(db, SUITE_CLOCK).get_user("n1")
+        finally:
+            db.dispose()
+        assert user is not None
+        assert user.mobile is None
+
+
+def _schema(url: str, table: str) -> tuple[set[str], set[str]]:
+    """The database's tables and the columns of ``table``."""
+    engine = sa.create_engine(url)
+    try:
+        inspector = sa.inspect(engine)
+        return set(inspector.get_table_names()), {c["name"] for c in inspector.get_columns(table)}
+    finally:
+        engine.dispose()

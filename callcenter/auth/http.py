@@ -38,7 +38,7 @@ PASSWORD_CHECK_WAIT_S = 10.0
 def _user_out(user: AuthUser) -> UserOut:
     return UserOut(id=user.id, username=user.username, display_name=user.display_name,
                    role=user.role, interface=user.interface, active=user.active,
-                   node=user.node)
+                   node=user.node, mobile=user.mobile)
 
 
 def _too_many(wait: float, reason: str = "登录尝试过于频繁") -> HTTPException:
@@ -155,7 +155,7 @@ async def update_user(username: Annotated[str, Path(max_length=64)], body: UserU
         lambda: users.update_user(username, actor=admin.username, role=body.role,
                                   display_name=body.display_name, password=body.password,
                                   active=body.active, interface=body.interface,
-                                  node=body.node))
+                                  node=body.node, mobile=body.mobile))
     if body.password is not None or body.active is False or body.role is not None:
         # the user's open WebSockets end now (a new role subscribes again with its rights)
         live_sessions(request.app.state).end_user(user.id)

@@ -40,6 +40,8 @@ class User(Base):
     # the Asterisk node the phone is registered to (None: the default node, HOTLINE_NODE);
     # that node's `hotline bridge` keeps the agent's queue membership (docs/deployment.md)
     node: Mapped[str | None] = mapped_column(String(32))
+    # the staff member's mobile, for notices to staff by text (callcenter/notices)
+    mobile: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
 
 

@@ -34,6 +34,7 @@ class UserOut(BaseModel):
     interface: str | None = None
     active: bool = True
     node: str | None = None
+    mobile: str | None = None
 
 
 class LoginOut(BaseModel):
@@ -73,6 +74,8 @@ class UserUpdate(BaseModel):
     active: bool | None = None
     interface: str | None = Field(default=None, pattern=INTERFACE_PATTERN)
     node: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{0,32}$")
+    # a mainland mobile for notices to staff by text; "" removes it
+    mobile: str | None = Field(default=None, pattern=r"^(1[3-9][0-9]{9})?$")
 
     @field_validator("password")
     @classmethod

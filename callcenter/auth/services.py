@@ -75,11 +75,12 @@ class AuthUser:
     interface: str | None
     active: bool = True
     node: str | None = None
+    mobile: str | None = None  # for notices to staff by text (callcenter/notices)
 
     @classmethod
     def of(cls, user: User) -> AuthUser:
         return cls(user.id, user.username, Role(user.role), user.display_name, user.interface,
-                   bool(user.active), user.node)
+                   bool(user.active), user.node, user.mobile)
 
 
 def audit(session: Session, actor: str, action: str, target: str = "", *, at: datetime,
@@ -119,9 +120,10 @@ class UserService:
     def update_user(self, username: str, *, actor: str, role: Role | None = None,
                     display_name: str | None = None, password: str | None = None,
                     active: bool | None = None, interface: str | None = None,
-                    node: str | None = None) -> AuthUser:
-        """Change a user; a new password or a deactivation ends every session of the user
-        (the caller also closes the user's WebSockets: ``LiveSessions.end_user``)."""
+                    node: str | None = None, mobile: str | None = None) -> AuthUser:
+        """Change a user (``mobile`` "": none); a new password or a deactivation ends every
+        session of the user (the caller also closes the user's WebSockets:
+        ``LiveSessions.end_user``)."""
         with self.db.transaction() as session:
             user = session.scalar(select(User).where(User.username == username))
             if user is None:
@@ -139,6 +141,9 @@ class UserService:
             if node is not None:  # "" puts the agent back on the default node
                 user.node = node or None
                 changed["node"] = node
+            if mobile is not None:
+                user.mobile = mobile or None
+                changed["mobile"] = f"***{mobile[-4:]}" if mobile else ""
             if password is not None:
                 user.password_hash = hash_password(_checked(password, username))
                 changed["password"] = "changed"

@@ -18,6 +18,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 
 from callcenter.auth.deps import AnyStaff
+from callcenter.consult.notifier import masked
 from callcenter.consult.schemas import (
     CodeIn,
     CodeOut,
@@ -61,11 +62,8 @@ def consult_service(request: Request) -> ConsultService:
     return ConsultService(state.db, state.clock, sms=sms_of(state, settings),
                           tickets=getattr(state, "tickets", None),
                           kb=getattr(state, "knowledge_base", None),
-                          policy=ConsultPolicy.of(settings), timezone=settings.timezone)
-
-
-def masked(number: str) -> str:
-    return f"{number[:3]}****{number[-4:]}"
+                          policy=ConsultPolicy.of(settings), timezone=settings.timezone,
+                          notifier=getattr(state, "notifier", None))
 
 
 def _public(c: Consultation) -> ConsultationOut:

@@ -30,9 +30,11 @@ from sqlalchemy import delete, func, select
 
 from callcenter.auth.services import audit
 from callcenter.consult.models import ConsultCode, ConsultReply, ConsultSession
+from callcenter.consult.notifier import announce
 from callcenter.contacts.services import ContactService
 from callcenter.db import Database, lock_key
 from callcenter.errors import DomainError, NotFound
+from callcenter.notify.services import Notifier
 from callcenter.sms.models import MtStatus, SmsMessage
 from callcenter.sms.services import SmsService, mask
 from callcenter.sms.throttle import HOUR, window_slot
@@ -162,8 +164,10 @@ def question_of(summary: str) -> str:
 class ConsultService:
     def __init__(self, db: Database, clock: Clock, *, sms: SmsService,
                  tickets: TicketService | None, kb: FaqSource | None,
-                 policy: ConsultPolicy | None = None, timezone: str = "Asia/Shanghai") -> None:
+                 policy: ConsultPolicy | None = None, timezone: str = "Asia/Shanghai",
+                 notifier: Notifier | None = None) -> None:
         self.db = db
+        self.notifier = notifier  # new consultations announced to the console
         self.clock = clock
         self.sms = sms
         self.tickets = tickets
@@ -356,6 +360,7 @@ class ConsultService:
             (EventKind.CALL_ENDED, {"cause": 16, "cause_txt": "web", "reconciled": False})]
         for kind, data in events:
             self.contacts.apply(ContactEvent.parse(linkedid, kind, data, at=now))
+        announce(self.notifier, ticket, "web", question)
         return self._view(ticket, [])
 
     def consultations(self, number: str, limit: int = 50) -> list[Consultation]:

@@ -1,5 +1,12 @@
-"""`hotline kb ...` commands: search the FAQ base, validate its data files, export the live
-entries from the database as data files and import data files into it."""
+"""`hotline kb ...` commands: search the FAQ base, validate it, export the live entries from
+the database as data files and import data files into it.
+
+``search`` and ``validate`` (and ``hotline prompts render``'s answers) read the knowledge base
+the running system serves: the database's live entries (callcenter/kb/services.py), seeded from
+``HOTLINE_KB_DATA_DIR`` when empty, as ``hotline serve`` does. ``--files`` (or, for
+``validate``, a PATH) reads data files instead: the seed, or a file to check before
+``hotline kb import``. A database without the knowledge-base tables (not migrated) is said on
+stderr and the data files are read, as the server serves them then."""
 
 from __future__ import annotations
 
@@ -27,6 +34,8 @@ from knowledge_base import (
 
 if TYPE_CHECKING:
     from callcenter.kb.services import KbStore
+    from callcenter.settings import Settings
+    from knowledge_base.base import EntrySource
 
 app = typer.Typer(help="FAQ knowledge base: search and validation.", no_args_is_help=True)
 
@@ -63,6 +72,25 @@ SpecOption = Annotated[
     ),
 ]
 NoSpec = Annotated[bool, typer.Option("--no-spec", help="Do not check against the spec.")]
+FromFiles = Annotated[bool, typer.Option(
+    "--files", help="Read the data files (--data-dir / HOTLINE_KB_DATA_DIR) instead of the "
+                    "database's live knowledge base.")]
+NO_TABLES = ("数据库中没有知识库数据表或种子数据无效（请先运行 hotline migrate，见日志）："
+             "读取数据文件")
+
+
+def live_source(settings: Settings) -> EntrySource | None:
+    """The live entries of the database the running system serves (seeded from the data files
+    when empty); None, said on stderr, when the database has no knowledge-base tables or the
+    seed does not validate (the data files are read then, as the server serves them)."""
+    from callcenter.db import Database
+    from callcenter.runtime import live_store
+
+    store = live_store(settings, Database(settings.database_url), clock_of(settings))
+    if store is None:
+        typer.echo(NO_TABLES, err=True)
+        return None
+    return store.live_items
 
 
 def _spec(spec: Path | None, no_spec: bool) -> Path | None:
@@ -88,11 +116,14 @@ def search(
     no_dense: Annotated[
         bool, typer.Option("--no-dense", help="Lexical search only (no embedding model).")
     ] = False,
+    files: FromFiles = False,
 ) -> None:
-    """Search the FAQ base: per question the decision (answer, confirm or decline) and its
-    results (the ranked entries on answer, the candidates on confirm, none on decline)."""
+    """Search the live FAQ base (the database's, as the running system serves it): per
+    question the decision (answer, confirm or decline) and its results (the ranked entries on
+    answer, the candidates on confirm, none on decline)."""
     from knowledge_base import KnowledgeBase  # the search engine: only for this command
 
+    source = None if files else live_source(get_settings())
     try:
         kb = KnowledgeBase.load(
             data_dir,
@@ -100,6 +131,7 @@ def search(
             spec_path=_spec(spec, no_spec),
             embedder=None if no_dense else "auto",
             clock=_today(),
+            source=source,
         )
     except KnowledgeBaseError as exc:
         typer.echo(str(exc), err=True)
@@ -125,24 +157,38 @@ def search(
 def validate(
     path: Annotated[
         Path | None,
-        typer.Argument(help="Data folder or one data file (default: the project's data)."),
+        typer.Argument(help="A data folder or file to check (default: the live knowledge base "
+                            "in the database).", show_default=False),
     ] = None,
     spec: SpecOption = None,
     no_spec: NoSpec = False,
     quiet_warnings: Annotated[
         bool, typer.Option("--no-warnings", help="Print errors only.")
     ] = False,
+    files: FromFiles = False,
 ) -> None:
-    """Check the FAQ data files; print every problem as file:id:field: message."""
-    target = path if path is not None else DEFAULT_DATA_DIR
-    result = load_data(target, _spec(spec, no_spec), today=_today()())
+    """Check the live FAQ base in the database, or the data files of PATH (or with --files the
+    seed, HOTLINE_KB_DATA_DIR); print every problem as file:id:field: message."""
+    from knowledge_base.loader import check_entries
+
+    today = _today()()
+    source = None
+    if path is None and not files:
+        source = live_source(get_settings())
+    if source is not None:
+        result = check_entries(source(), _spec(spec, no_spec), today=today)
+        origin = "database"
+    else:
+        target = path if path is not None else get_settings().kb_data_dir
+        result = load_data(target, _spec(spec, no_spec), today=today)
+        origin = f"{len(result.files)} file(s)"
     errors = [i for i in result.issues if i.severity is Severity.ERROR]
     warnings = [i for i in result.issues if i.severity is Severity.WARNING]
     for issue in result.issues:
         if issue.severity is Severity.ERROR or not quiet_warnings:
             typer.echo(str(issue))
     summary = (
-        f"{len(result.files)} file(s), {len(result.entries)} valid entr"
+        f"{origin}, {len(result.entries)} valid entr"
         f"{'y' if len(result.entries) == 1 else 'ies'}, "
         f"{len(errors)} error(s), {len(warnings)} warning(s)"
     )
@@ -185,15 +231,36 @@ def import_(
     actor: Annotated[str, typer.Option(help="Who imports (the versions' author).")] = "import",
 ) -> None:
     """Import data files into the database: each entry that differs from the live one becomes
-    a new published version (running processes reload on their next start or publication)."""
+    a new published version. With HOTLINE_REDIS_URL every running process (API workers,
+    bridges) reloads at once, as on a publication; without it a running server reloads at its
+    next start or publication."""
+    import asyncio
+
+    from callcenter.kb.notifier import announce_import
     from callcenter.kb.services import KbInvalid
 
-    folder = source if source is not None else get_settings().kb_data_dir
+    settings = get_settings()
+    folder = source if source is not None else settings.kb_data_dir
     try:
-        changed = _store().import_dir(folder, actor, retire_missing=retire_missing)
+        changes = _store().import_files(folder, actor, retire_missing=retire_missing)
     except KbInvalid as exc:
         for error in exc.errors or ():
             typer.echo(f"{error['loc'][-1]}: {error['msg']}", err=True)
         typer.echo(exc.detail, err=True)
         raise typer.Exit(1) from exc
+    changed = len(changes)
     typer.echo(f"{changed} entr{'y' if changed == 1 else 'ies'} changed")
+    if not changes:
+        return
+    if settings.redis_url is None:
+        typer.echo("HOTLINE_REDIS_URL 未设置：运行中的服务在下次启动或发布时重新加载知识库",
+                   err=True)
+        return
+    try:
+        heard = asyncio.run(announce_import(settings.redis_url, settings.redis_prefix,
+                                            changes))
+    except Exception as exc:  # the import stands; say that the processes did not hear it
+        typer.echo(f"重新加载通知未发出（{exc}）：运行中的服务在下次启动或发布时重新加载",
+                   err=True)
+        raise typer.Exit(3) from exc
+    typer.echo(f"reload sent to {heard} running process(es)")

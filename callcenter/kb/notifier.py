@@ -6,6 +6,11 @@ process's base and renders the changed answer's audio before it returns. With
 ``<prefix>:kb``; every process (API workers and bridges, this one included) reloads on that
 message (:meth:`KbReloads.attach`).
 
+``hotline kb import`` sends the same message once for all the entries it changed
+(:func:`announce_import`; ``entry_id`` ``import``, the texts of every changed entry), so a
+running server or bridge serves the imported base without a restart. Without Redis nothing
+reaches another process: a running ``hotline serve`` reloads at its next start or publication.
+
 The reload builds the new index beside the one in service and swaps it in atomically
 (``KnowledgeBase.reload``): questions asked meanwhile are answered by the previous version;
 the encoder encodes only texts it has not encoded before (``StoredEmbedder``). Only the
@@ -32,6 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHANNEL = "kb"
+IMPORT = "import"  # the entry_id of an import's reload message
 
 
 @dataclass
@@ -114,3 +120,17 @@ class KbReloads:
         last = self.last
         return {"reloads": self.reloads, "failures": self.failures,
                 "last_reload_s": last.reload_s if last else None}
+
+
+async def announce_import(redis_url: str, prefix: str, changes: Sequence[Published]) -> int:
+    """Make every running process (API workers, bridges) reload after an import: the
+    publication's message on ``<prefix>:kb``, with the texts of every changed entry (their
+    audio is rendered). The number of processes that received it (0: none runs)."""
+    bus = RedisBus(redis_url, prefix)
+    try:
+        texts = list(dict.fromkeys(text for change in changes for text in change.texts))
+        return await bus.publish(bus.name(CHANNEL), {
+            "entry_id": IMPORT, "version": max((c.version for c in changes), default=0),
+            "texts": texts})
+    finally:
+        await bus.close()

@@ -197,8 +197,16 @@ class KbStore:
         """Import data files: each entry that differs becomes a new published version (its
         seed text the file's); with ``retire_missing`` the entries the files lack are
         retired. The number of entries changed."""
-        return self._write_files(data_dir, actor=actor, note="import", fresh=False,
-                                 retire_missing=retire_missing)
+        return len(self.import_files(data_dir, actor, retire_missing=retire_missing))
+
+    def import_files(self, data_dir: Path, actor: str, *, retire_missing: bool = False
+                     ) -> list[Published]:
+        """:meth:`import_dir`, saying what changed: one :class:`Published` per entry (the
+        running processes reload on them, callcenter/kb/notifier.py)."""
+        changes: list[Published] = []
+        self._write_files(data_dir, actor=actor, note="import", fresh=False,
+                          retire_missing=retire_missing, changes=changes)
+        return changes
 
     def _read_files(self, data_dir: Path) -> tuple[dict[str, str], list[tuple[str, str, dict[
             str, Any]]]]:
@@ -224,7 +232,8 @@ class KbStore:
         return headers, blocks
 
     def _write_files(self, data_dir: Path, *, actor: str, note: str, fresh: bool,
-                     retire_missing: bool = False) -> int:
+                     retire_missing: bool = False, changes: list[Published] | None = None
+                     ) -> int:
         headers, blocks = self._read_files(data_dir)
         now = self.clock()
         changed = 0
@@ -250,18 +259,27 @@ class KbStore:
                                           retired=False, author=actor, published_by=actor,
                                           published_at=now, note=note))
                     changed += 1
+                    if changes is not None:
+                        changes.append(Published(entry_id, 1, _entry_texts(fields), False))
                     continue
                 entry.file, entry.position = file, positions[file]
                 entry.seed_fields, entry.seed_text = fields, text
                 if entry.fields != fields or entry.retired:
+                    texts = tuple(dict.fromkeys((*_entry_texts(fields),
+                                                 *_entry_texts(entry.fields))))
                     self._new_version(session, entry, fields, False, actor, actor, note, now)
                     changed += 1
+                    if changes is not None:
+                        changes.append(Published(entry_id, entry.version, texts, False))
             if retire_missing:
                 for entry in session.scalars(select(KbEntry).where(KbEntry.retired.is_(False))):
                     if entry.id not in seen:
                         self._new_version(session, entry, entry.fields, True, actor, actor,
                                           note, now)
                         changed += 1
+                        if changes is not None:
+                            changes.append(Published(entry.id, entry.version,
+                                                     _entry_texts(entry.fields), True))
             if not fresh:
                 audit(session, actor, "kb.import", str(data_dir.name), at=now, changed=changed)
         return changed

@@ -9,6 +9,8 @@ topics with ``?topics=agents,queues`` or later with ``{"subscribe": ["wallboard"
 are exact (no prefixes). Who may listen to what:
 
 * ``calls.<username>``, ``agents.<username>``: that agent only;
+* ``consult`` (new consultations to answer): every call-centre role (agents, experts,
+  supervisors, admins), not the knowledge base's editors and reviewers;
 * anything else (``agents``, ``queues``, ``wallboard``, other agents' topics, ``*``):
   supervisors and admins.
 
@@ -30,7 +32,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from callcenter.auth.deps import user_service_of, websocket_session
 from callcenter.auth.live import SocketSession, live_sessions
-from callcenter.auth.models import Role
+from callcenter.auth.models import CALL_CENTRE_ROLES, Role
 from callcenter.auth.services import AuthUser
 from callcenter.notify.services import Notifier, Subscription
 from ivr.clock import Clock
@@ -44,6 +46,8 @@ SESSION_ENDED = 4401
 def allowed(user: AuthUser, topic: str) -> bool:
     if user.role in SUPERVISORS:
         return True
+    if topic == "consult":
+        return user.role in CALL_CENTRE_ROLES
     return topic in (f"calls.{user.username}", f"agents.{user.username}")
 
 

@@ -243,6 +243,26 @@ class CallbackProgress(Notification, name="callback_progress"):
     due_at: str | None = None
 
 
+# -- consultations (topic ``consult``) -----------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConsultationSubmitted(Notification, name="consult_submitted"):
+    """A new consultation waits for an answer (callcenter/consult): a question submitted on
+    the web page (``channel`` web) or a text the knowledge base declined (sms). The number is
+    masked; the question is cut to 200 characters (the console opens the ticket for the rest).
+    """
+
+    TYPE: ClassVar[str | None] = "consult_new"
+
+    ticket_no: str
+    channel: str
+    question: str
+    number_masked: str
+    created_at: str
+    due_at: str
+
+
 # -- statistics ---------------------------------------------------------------------------
 
 

@@ -20,6 +20,8 @@ Topics in use:
 * ``calls.<username>``: the incoming-call card (``call_ringing``) and call progress of one agent
   (``call_connected``, ``call_completed``, ``call_missed``, ``call_abandoned``);
 * ``queues``: live queue figures (``queue_board``), ``callback_offered``;
+* ``consult``: ``consult_submitted``, a new consultation (web or SMS) to answer; every
+  call-centre role may listen (callcenter/notify/http.py);
 * ``wallboard``: published by the statistics (``wallboard``: live wallboard figures).
 """
 
@@ -44,6 +46,7 @@ from callcenter.notify.messages import (
     CallConnected,
     CallMissed,
     CallRinging,
+    ConsultationSubmitted,
     ConsultChanged,
     Notification,
     QueueBoard,
@@ -154,6 +157,9 @@ class Notifier:
 
     def callback_progress(self, username: str, note: CallbackProgress) -> None:
         self.publish(f"calls.{username}", note)
+
+    def consultation_submitted(self, note: ConsultationSubmitted) -> None:
+        self.publish("consult", note)
 
     def wallboard(self, note: WallboardFigures) -> None:
         self.publish("wallboard", note)

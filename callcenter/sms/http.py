@@ -56,6 +56,7 @@ def sms_of(state: Any, settings: Settings) -> SmsService:
         state.sms = service
     service.kb = getattr(state, "knowledge_base", None)
     service.tickets = getattr(state, "tickets", None)
+    service.notifier = getattr(state, "notifier", None)
     return service
 
 

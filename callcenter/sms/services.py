@@ -23,9 +23,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from callcenter.bookings.services import BookingService
+from callcenter.consult.notifier import announce
 from callcenter.contacts.services import ContactService
 from callcenter.db import Database
 from callcenter.invoices.services import InvoiceService
+from callcenter.notify.services import Notifier
 from callcenter.sms.codec import segments
 from callcenter.sms.models import (
     DLR_STATUS,
@@ -184,6 +186,7 @@ class SmsService:
         self.clock = clock
         self.kb = kb
         self.tickets = tickets
+        self.notifier: Notifier | None = None  # declined questions announced (sms_of sets it)
         self.sender = sender
         self.service_number = service_number
         self.tz = ZoneInfo(timezone)
@@ -431,6 +434,7 @@ class SmsService:
             return Reply(NO_TICKET, "faq_declined")
         exchange.note(EventKind.TICKET, ticket_no=ticket.ticket_no, type="consult")
         exchange.note(EventKind.OUTCOME, outcome="message_left")
+        announce(self.notifier, ticket, "sms", text)
         due = ticket.due_at.astimezone(self.tz)
         return Reply(f"您的问题已转人工坐席（工单号{ticket.ticket_no}），"
                      f"将于{due.month}月{due.day}日{due:%H:%M}前答复您。", "faq_declined")

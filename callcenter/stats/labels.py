@@ -3,9 +3,11 @@ an FAQ entry's question (``filing.first_violation_no_penalty`` -> 首次逾期�
 queue's title (``consult`` -> 综合咨询). The dashboard, the wallboard and the exports show the
 words and keep the id beside them (a column, a tooltip); an id without words stays the id.
 
-The words come from the files the hotline runs on (the menu file and the knowledge base's data
-files), read again when a file changes, and from the queue table (every configured queue, so
-the wallboard lists the ones nobody waits in)."""
+The words come from what the hotline runs on: the menu file (read again when it changes), the
+live knowledge base in the database (:class:`LiveFaqQuestions`: an entry added or edited in
+the console shows its question at once; retired entries keep theirs for the history; the data
+files' questions while the database has no knowledge-base tables or entries), and the queue
+table (every configured queue, so the wallboard lists the ones nobody waits in)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,11 @@ from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
 import yaml
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from callcenter.db import Database
+from callcenter.kb.models import KbEntry
 from ivr.menu.loader import MenuError, load_menu
 
 log = logging.getLogger(__name__)
@@ -101,13 +107,48 @@ class QueueTitles(Protocol):
     def titles(self) -> Mapping[str, str]: ...
 
 
+class FaqQuestions(Protocol):
+    def questions(self) -> Mapping[str, str]: ...
+
+
+class LiveFaqQuestions:
+    """The questions of the knowledge base in the database (``kb_entries``, retired entries
+    included), read again when an entry changes (their count and versions); empty when the
+    schema has no such table (not migrated) or nothing was seeded yet."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._stamp: tuple[object, ...] | None = None
+        self._value: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def questions(self) -> Mapping[str, str]:
+        try:
+            with self.db.session() as session:
+                stamp = tuple(session.execute(select(
+                    func.count(), func.sum(KbEntry.version), func.max(KbEntry.updated_at))
+                ).one())
+                with self._lock:
+                    if stamp != self._stamp:
+                        rows = session.execute(select(KbEntry.id, KbEntry.fields)).all()
+                        self._value = {entry_id: str(fields.get("question") or "")
+                                       for entry_id, fields in rows
+                                       if fields.get("question")}
+                        self._stamp = stamp
+                    return self._value
+        except (OperationalError, ProgrammingError):
+            return {}
+
+
 class FileLabels:
-    """Node titles from the menu file, FAQ questions from the knowledge base's data files,
-    queue titles from ``queues`` (the queue table)."""
+    """Node titles from the menu file, FAQ questions from ``faqs`` (the live knowledge base,
+    :class:`LiveFaqQuestions`) or, while that has none, the knowledge base's data files, queue
+    titles from ``queues`` (the queue table)."""
 
     def __init__(self, menu_file: Path, kb_data_dir: Path,
-                 queues: QueueTitles | None = None) -> None:
+                 queues: QueueTitles | None = None, faqs: FaqQuestions | None = None) -> None:
         self._queues = queues
+        self._live_faqs = faqs
         self._nodes = _FileCache(lambda: [menu_file], lambda: load_menu(menu_file).titles(),
                                  dict[str, str]())
         self._faqs = _FileCache(
@@ -119,7 +160,8 @@ class FileLabels:
         return self._nodes.get()
 
     def faqs(self) -> Mapping[str, str]:
-        return self._faqs.get()
+        live = self._live_faqs.questions() if self._live_faqs is not None else {}
+        return live or self._faqs.get()
 
     def queues(self) -> Mapping[str, str]:
         return self._queues.titles() if self._queues is not None else {}

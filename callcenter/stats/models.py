@@ -42,7 +42,7 @@ class _Sums:
     wait_abandoned_sum: Mapped[float] = mapped_column(Float, default=0.0)
     max_wait: Mapped[float] = mapped_column(Float, default=0.0)
     talk_sum: Mapped[float] = mapped_column(Float, default=0.0)
-    # seconds callers were on hold (``call_resumed`` events; part of talk_sum: migration 0017)
+    # seconds callers were on hold (``call_resumed`` events; part of talk_sum: migration 0016)
     hold_sum: Mapped[float] = mapped_column(Float, default=0.0)
 
 

@@ -30,7 +30,7 @@ from callcenter.queues.reporting import QueueTableSource
 from callcenter.settings import PROJECT_ROOT
 from callcenter.sms.reporting import SmsTableSource
 from callcenter.stats.dialect import bucket_sql, epoch_of
-from callcenter.stats.labels import FileLabels, Labels
+from callcenter.stats.labels import FileLabels, Labels, LiveFaqQuestions
 from callcenter.stats.metrics import Thresholds
 from callcenter.stats.ranges import (
     CHANNEL_TITLES,
@@ -168,6 +168,7 @@ def stats_service_for(db: Database, settings: Any, clock: Clock) -> StatsService
 
 def file_labels(db: Database, menu_file: Path = DEFAULT_MENU,
                 kb_data_dir: Path = DEFAULT_KB_DATA) -> FileLabels:
-    """The words of the reports' ids: the menu file's node titles, the knowledge base's
-    questions, the queue table's titles (callcenter/stats/labels.py)."""
-    return FileLabels(menu_file, kb_data_dir, QueueTableSource(db))
+    """The words of the reports' ids: the menu file's node titles, the live knowledge base's
+    questions (the database's; the data files' before it is seeded), the queue table's titles
+    (callcenter/stats/labels.py)."""
+    return FileLabels(menu_file, kb_data_dir, QueueTableSource(db), LiveFaqQuestions(db))

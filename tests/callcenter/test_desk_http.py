@@ -7,7 +7,9 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from callcenter.notify.messages import CallRinging, WallboardFigures
+from callcenter.db import Database
+from callcenter.notify.messages import CallRinging, ConsultationSubmitted, WallboardFigures
+from tests.callcenter.util import bearer, token_for
 
 H = dict[str, dict[str, str]]
 
@@ -147,3 +149,23 @@ def test_websocket_needs_a_login_and_keeps_topics_to_their_role(client: TestClie
         assert ws.receive_json()["payload"]["topics"] == ["wallboard"]
         notifier.wallboard(WallboardFigures(figures={"answered": 3}))
         assert ws.receive_json()["payload"] == {"answered": 3}
+
+
+def test_every_call_centre_role_hears_of_new_consultations(client: TestClient, headers: H,
+                                                           clean_users: Database) -> None:
+    notifier = client.app.state.notifier  # type: ignore[attr-defined]
+    note = ConsultationSubmitted(ticket_no="T1", channel="web", question="发票怎么开？",
+                                 number_masked="138****8000", created_at="2026-12-01T01:00:00",
+                                 due_at="2026-12-04T09:30:00")
+    for role in ("agent", "expert", "supervisor", "admin"):
+        with client.websocket_connect("/api/v1/ws?topics=consult",
+                                      headers=headers[role]) as ws:
+            assert ws.receive_json()["payload"]["topics"] == ["consult"]
+            notifier.consultation_submitted(note)
+            message = ws.receive_json()
+            assert (message["topic"], message["kind"]) == ("consult", "consult_submitted")
+            assert message["payload"]["type"] == "consult_new"
+            assert message["payload"]["ticket_no"] == "T1"
+    editor = bearer(token_for(clean_users, "editor1", "editor"))
+    with client.websocket_connect("/api/v1/ws?topics=consult", headers=editor) as ws:
+        assert ws.receive_json()["payload"]["refused"] == ["consult"]

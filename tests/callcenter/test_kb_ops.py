@@ -20,6 +20,7 @@ from callcenter.db import Database
 from callcenter.kb.services import KbStore
 from callcenter.migrate import upgrade
 from callcenter.settings import Settings
+from callcenter.stats.services import stats_service_for
 from knowledge_base import DEFAULT_DATA_DIR, KnowledgeBase, default_spec_path
 from tests.callcenter.util import bearer, token_for
 from tests.support import SUITE_CLOCK, sqlite_url
@@ -173,12 +174,18 @@ def test_the_spec_is_checked_on_publish_and_requests_are_checked(kb: Kb) -> None
                           headers=kb.h["reviewer"]).status_code == 404
 
 
+def new_fields(question: str, similar: str, keywords: list[str], answer: str,
+               key_fact: str) -> dict[str, Any]:
+    """A new entry's fields, of the category 12366服务."""
+    return {"category": "12366服务", "question": question, "similar": [similar],
+            "keywords": keywords, "answer": answer, "effective_from": "2020-01-01",
+            "effective_to": None, "source": "测试", "key_facts": [key_fact]}
+
+
 def test_a_new_entry_and_a_retirement(kb: Kb) -> None:
-    fields = {"category": "12366服务", "question": "12366热线能用数字人民币缴税吗？",
-              "similar": ["数字人民币可以交税吗"], "keywords": ["数字人民币", "缴税"],
-              "answer": "可以。在电子税务局缴款时选择数字人民币支付即可。",
-              "effective_from": "2020-01-01", "effective_to": None, "source": "测试",
-              "key_facts": ["数字人民币"]}
+    fields = new_fields("12366热线能用数字人民币缴税吗？", "数字人民币可以交税吗",
+                        ["数字人民币", "缴税"], "可以。在电子税务局缴款时选择数字人民币支付即可。",
+                        "数字人民币")
     created = kb.draft("editor", fields, entry_id="svc.test.ecny", kind="new")
     assert created.status_code == 201, created.text
     assert created.json()["file"] == "cit_property_filing_reg_service.yaml"  # by category
@@ -199,6 +206,38 @@ def test_a_new_entry_and_a_retirement(kb: Kb) -> None:
         "entry_id": "svc.test.ecny", "version": 3, "retired": False, "reloaded": True,
         "reload_s": None, "entries": len(kb.base), "rendered": 0}
     assert kb.base.get("svc.test.ecny").question == fields["question"]
+
+
+def test_an_entry_added_in_the_console_has_its_question_in_the_statistics(kb: Kb) -> None:
+    settings = Settings(database_url=str(kb.db.engine.url), ami_enabled=False)
+    labels = stats_service_for(kb.db, settings, SUITE_CLOCK).reports.labels
+    assert labels.faqs()[ENTRY] == kb.entry()["fields"]["question"]  # the seeded base
+    assert "svc.test.labels" not in labels.faqs()
+    fields = new_fields("12366短信能查询发票真伪吗？", "短信查发票", ["短信", "发票查验"],
+                        "可以。编辑短信“发票 发票号码 金额”发送到12366即可查验。", "发票")
+    created = kb.draft("editor", fields, entry_id="svc.test.labels", kind="new")
+    assert created.status_code == 201, created.text
+    assert labels.faqs().get("svc.test.labels") is None  # a draft is not the base
+    assert kb.publish("reviewer", created.json()["id"]).status_code == 200
+    assert labels.faqs()["svc.test.labels"] == fields["question"]
+    edit = kb.draft("editor", {**fields, "question": "发短信到12366能查发票真伪吗？"},
+                    entry_id="svc.test.labels")
+    assert kb.publish("reviewer", edit.json()["id"]).status_code == 200
+    assert labels.faqs()["svc.test.labels"] == "发短信到12366能查发票真伪吗？"
+    retire = kb.draft("editor", {}, entry_id="svc.test.labels", kind="retire")
+    assert kb.publish("reviewer", retire.json()["id"]).status_code == 200
+    assert labels.faqs()["svc.test.labels"] == "发短信到12366能查发票真伪吗？"  # the history's
+
+
+def test_without_the_tables_the_statistics_read_the_data_files(tmp_path: Path) -> None:
+    db = Database(sqlite_url(tmp_path))  # not migrated
+    try:
+        labels = stats_service_for(db, Settings(database_url=str(db.engine.url),
+                                                ami_enabled=False), SUITE_CLOCK).reports.labels
+        assert labels.faqs()[ENTRY] == KnowledgeBase.load(
+            DEFAULT_DATA_DIR, embedder=None).get(ENTRY).question
+    finally:
+        db.dispose()
 
 
 def test_export_import_round_trip(kb: Kb, tmp_path: Path) -> None:

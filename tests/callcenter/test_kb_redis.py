@@ -1,11 +1,13 @@
 """A publication reaches the knowledge base of another process over the real Redis bus
 (callcenter/kb/notifier.py): an API worker in this process publishes an edit, a
 `hotline serve` subprocess (another API worker on the same database and Redis prefix) serves
-the new version on its next question, without a restart."""
+the new version on its next question, without a restart. So does `hotline kb import`."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from callcenter.app import create_app
 from callcenter.db import Database
 from callcenter.migrate import upgrade
 from callcenter.settings import Settings
+from tests.callcenter.test_kb_cli import NEW_QUESTION, edited
 from tests.callcenter.util import bearer, token_for
 from tests.support import PORT_BASE, REDIS_URL, SUITE_CLOCK, serving, sqlite_url
 
@@ -33,6 +36,25 @@ def _search(base: str, auth: dict[str, str]) -> dict[str, object] | None:
     return response.json() if response.status_code == 200 else None
 
 
+def _wait_for_question(base: str, auth: dict[str, str], question: str, deadline: float,
+                       log_path: Path) -> None:
+    """Until the server's first result for QUESTION is ``question`` (or the deadline)."""
+    after = None
+    while time.monotonic() < deadline:
+        after = _search(base, auth)
+        if after and after["results"][0]["question"] == question:  # type: ignore[index]
+            return
+        time.sleep(0.2)
+    raise AssertionError((after, log_path.read_text(errors="replace")[-3000:]))
+
+
+def _env(url: str, prefix: str) -> dict[str, str]:
+    """The environment of a `hotline` subprocess on the test's database and Redis prefix."""
+    return {**os.environ, "HOTLINE_DATABASE_URL": url, "HOTLINE_REDIS_URL": REDIS_URL,
+            "HOTLINE_REDIS_PREFIX": prefix, "HOTLINE_CLOCK_START": SUITE_CLOCK().isoformat(),
+            "HOTLINE_SMS_SURVEY_ENABLED": "false"}
+
+
 def test_a_publication_reaches_the_knowledge_base_of_another_process(
         tmp_path: Path, prefix: str) -> None:
     url = sqlite_url(tmp_path)
@@ -42,9 +64,7 @@ def test_a_publication_reaches_the_knowledge_base_of_another_process(
     reviewer = bearer(token_for(db, "reviewer1", "reviewer"))
     agent = bearer(token_for(db, "agent1", "agent"))
     db.dispose()
-    env = {**os.environ, "HOTLINE_DATABASE_URL": url, "HOTLINE_REDIS_URL": REDIS_URL,
-           "HOTLINE_REDIS_PREFIX": prefix, "HOTLINE_CLOCK_START": SUITE_CLOCK().isoformat(),
-           "HOTLINE_SMS_SURVEY_ENABLED": "false"}
+    env = _env(url, prefix)
     log_path = tmp_path / "worker-b.log"
     settings = Settings(database_url=url, ami_enabled=False, kb_enabled=True,
                         redis_url=REDIS_URL, redis_prefix=prefix)
@@ -70,19 +90,35 @@ def test_a_publication_reaches_the_knowledge_base_of_another_process(
                                   headers=reviewer)
         assert published.status_code == 200, published.text
         assert published.json()["reloaded"] is False  # the bus carries it, to every worker
-        after = None
-        while time.monotonic() < deadline:
-            after = _search(base, agent)
-            if after and after["results"][0]["question"] == new_question:  # type: ignore[index]
-                break
-            time.sleep(0.2)
-        assert after is not None
-        assert after["results"][0]["question"] == new_question, (  # type: ignore[index]
-            after, log_path.read_text(errors="replace")[-3000:])
+        _wait_for_question(base, agent, new_question, deadline, log_path)
         # this worker too, by the same message (Redis hands it back to its sender)
         while worker_a.app.state.kb_reloads.reloads == 0:  # type: ignore[attr-defined]
             assert time.monotonic() < deadline
             time.sleep(0.1)
         here = worker_a.get("/api/v1/kb/search", params={"q": QUESTION}, headers=agent)
         assert here.json()["results"][0]["question"] == new_question
+    assert "knowledge base reloaded" in log_path.read_text(errors="replace")
+
+
+def test_an_import_reaches_the_knowledge_base_of_a_running_server(
+        tmp_path: Path, prefix: str) -> None:
+    url = sqlite_url(tmp_path)
+    upgrade(url)
+    db = Database(url)
+    agent = bearer(token_for(db, "agent1", "agent"))
+    db.dispose()
+    env = _env(url, prefix)
+    log_path = tmp_path / "server.log"
+    with serving(env, PORT, log_path, ready=lambda health: "checks" in health) as base:
+        before = _search(base, agent)
+        assert before is not None
+        assert before["results"][0]["id"] == ENTRY  # type: ignore[index]
+        assert before["results"][0]["question"] != NEW_QUESTION  # type: ignore[index]
+        run = subprocess.run([str(Path(sys.executable).with_name("hotline")), "kb", "import",
+                              str(edited(tmp_path)), "--actor", "editor1"], env=env,
+                             capture_output=True, text=True, timeout=300, check=False)
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.splitlines() == ["1 entry changed",
+                                           "reload sent to 1 running process(es)"]
+        _wait_for_question(base, agent, NEW_QUESTION, time.monotonic() + 180, log_path)
     assert "knowledge base reloaded" in log_path.read_text(errors="replace")

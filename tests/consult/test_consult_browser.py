@@ -120,6 +120,17 @@ def test_a_taxpayer_asks_and_reads_the_agents_reply(served: Served) -> None:
         expect(page.locator("#ask-error")).to_have_text("")  # typing clears the refusal
         page.screenshot(path=str(SCREENSHOTS / "consult-suggestions.png"), full_page=True)
 
+        # the agent, in the console's work list, before the question comes
+        desk = browser.new_page(locale="zh-CN", viewport={"width": 1280, "height": 900})
+        desk.on("pageerror", lambda exc: errors.append(str(exc)))
+        desk.goto(f"{served.base}/console")
+        desk.fill("#login-username", "consult-agent")
+        desk.fill("#login-password", PASSWORD)
+        desk.click("#login-submit")
+        expect(desk.locator("#ws-status")).to_have_text("实时连接正常")
+        expect(desk.locator("#consult-badge")).to_be_hidden()
+        expect(desk.locator("#consult-badge")).to_have_attribute("data-live", "1")
+
         # still submitted: a consultation with its deadline
         page.fill("#question", QUESTION)
         page.click("#btn-ask")
@@ -132,16 +143,16 @@ def test_a_taxpayer_asks_and_reads_the_agents_reply(served: Served) -> None:
         ticket = item.get_attribute("data-ticket")
         assert ticket
 
-        # the agent, in the console's work list
-        desk = browser.new_page(locale="zh-CN", viewport={"width": 1280, "height": 900})
-        desk.on("pageerror", lambda exc: errors.append(str(exc)))
-        desk.goto(f"{served.base}/console")
-        desk.fill("#login-username", "consult-agent")
-        desk.fill("#login-password", PASSWORD)
-        desk.click("#login-submit")
+        # the agent's console heard of it at once: the badge, the notice, the row marked new
+        expect(desk.locator("#consult-badge")).to_have_text("新咨询 1")
+        expect(desk.locator("#consult-new")).to_contain_text(f"新网上咨询：工单 {ticket}")
+        expect(desk.locator("#consult-new")).to_contain_text(QUESTION)
         row = desk.locator(f'#tickets-table tr[data-ticket="{ticket}"]')
         expect(row.locator("td").nth(1)).to_have_text("网上咨询")
+        expect(row).to_have_class("consult-fresh")  # nobody pressed 刷新
         row.locator(".consult-open").click()
+        expect(desk.locator("#consult-badge")).to_be_hidden()  # opened: no longer new
+        expect(row).not_to_have_class("consult-fresh")
         expect(desk.locator("#consult-question")).to_have_text(QUESTION)
         expect(desk.locator("#consult-meta")).to_contain_text(PHONE)
         desk.click("#btn-consult-send")

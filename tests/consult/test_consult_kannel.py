@@ -7,59 +7,31 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import httpx
 import pytest
 from sqlalchemy import select
 
-from callcenter.app import create_app
 from callcenter.db import Database
-from callcenter.settings import Settings
 from callcenter.sms.codec import UCS2_PART, AirMessage, segments
-from callcenter.sms.gateway import HandsetLog, KannelGateway, SmsPorts
+from callcenter.sms.gateway import HandsetLog
 from callcenter.sms.models import SmsMessage
 from tests.callcenter.util import bearer, token_for
-from tests.conftest import fresh_database
-from tests.sms.kannel import lexical_kb, running
+from tests.sms.kannel import KannelApp, kannel_app, lexical_kb
 from tests.sms.test_sms_gateway import _replies_to
-from tests.support import PORT_BASE, SUITE_CLOCK, require_kannel, serving_app
+from tests.support import PORT_BASE
 
 pytestmark = pytest.mark.kannel
 PHONE = "13500135000"
 API = "/api/v1/consult"
 
 
-@dataclass
-class Served:
-    base: str
-    kannel: KannelGateway
-    db: Database
-
-
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    require_kannel()
-    directory = tmp_path_factory.mktemp("consult-sms")
-    http_port = PORT_BASE + 480
-    with fresh_database("postgresql", directory) as url:
-        db = Database(url)
-        settings = Settings(database_url=url, ami_enabled=False, kb_enabled=False,
-                            sms_port_base=PORT_BASE + 440, sms_state_dir=directory / "kannel",
-                            sms_app_url=f"http://127.0.0.1:{http_port}",
-                            sms_survey_enabled=False, sms_worker_interval_s=0.2,
-                            session_cookie_secure=False)  # plain http on loopback
-        kannel = KannelGateway(settings.sms_state_dir, SmsPorts(settings.sms_port_base),
-                               app_url=settings.sms_app_url, key=settings.sms_gateway_key,
-                               sendsms_password=settings.sms_sendsms_password)
-        api = create_app(settings, SUITE_CLOCK)
-        with serving_app(api, http_port) as base:
-            api.state.knowledge_base = lexical_kb(settings.timezone)
-            try:
-                with running(kannel):
-                    yield Served(base, kannel, db)
-            finally:
-                db.dispose()
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KannelApp]:
+    with kannel_app(tmp_path_factory.mktemp("consult-sms"), PORT_BASE + 480, PORT_BASE + 440,
+                    session_cookie_secure=False) as served:  # plain http on loopback
+        served.app.state.knowledge_base = lexical_kb(served.app.state.settings.timezone)
+        yield served
 
 
 def _statuses(db: Database, intent: str, timeout: float = 10.0) -> list[str]:
@@ -74,7 +46,7 @@ def _statuses(db: Database, intent: str, timeout: float = 10.0) -> list[str]:
         time.sleep(0.1)
 
 
-def test_the_code_and_the_reply_arrive_on_the_phone(served: Served,
+def test_the_code_and_the_reply_arrive_on_the_phone(served: KannelApp,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     kannel = served.kannel
     handset = HandsetLog(kannel.handset_log)

@@ -21,6 +21,8 @@ from callcenter.consult.models import ConsultCode, ConsultReply, ConsultSession
 from callcenter.consult.services import normalise_mobile
 from callcenter.contacts.models import Contact
 from callcenter.errors import DomainError
+from callcenter.notify.messages import ConsultationSubmitted, Notification
+from callcenter.notify.services import Message, Notifier
 from callcenter.sms.codec import segments
 from callcenter.sms.models import SmsMessage
 from callcenter.tickets.models import Ticket, TicketStatusChange
@@ -231,6 +233,32 @@ def test_a_question_becomes_a_web_contact_and_a_consult_ticket(consult: Consult)
         "web", ticket.linkedid, PHONE, "message_left")
     assert [m.ticket_no for m in consult.service.consultations(PHONE)] == [c.ticket_no]
     assert consult.service.consultations("13900139000") == []
+
+
+async def test_a_submitted_question_is_announced_to_the_console(consult: Consult) -> None:
+    bus = Notifier(consult.clock)
+    listener = bus.subscribe("consult")
+    consult.service.notifier = bus
+    c = consult.service.ask(PHONE, "我公司跨省迁移，未缴清的税款怎么处理？" + "问" * 300)
+    message = await listener.get(1)
+    note = message.notification()
+    assert isinstance(note, ConsultationSubmitted)
+    assert (note.ticket_no, note.channel, note.number_masked) == (c.ticket_no, "web",
+                                                                   "138****8000")
+    assert note.question.startswith("我公司跨省迁移")
+    assert len(note.question) == 200
+    assert note.due_at == c.due_at.isoformat()
+    assert listener.queue.empty()  # one notification a question
+
+
+def test_a_notifier_that_fails_costs_nothing_of_the_question(consult: Consult) -> None:
+    class Broken(Notifier):
+        def publish(self, topic: str, note: Notification) -> Message:
+            raise RuntimeError("bus down")
+
+    consult.service.notifier = Broken(consult.clock)
+    c = consult.service.ask(PHONE, "发票丢了怎么办？")
+    assert [m.ticket_no for m in consult.service.consultations(PHONE)] == [c.ticket_no]
 
 
 @pytest.mark.parametrize(("text", "detail"), [

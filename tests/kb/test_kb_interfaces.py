@@ -1,4 +1,6 @@
-"""The fixed interfaces: `hotline kb search --jsonl` and `GET /kb/search`."""
+"""The fixed interfaces: `hotline kb search --jsonl` and `GET /kb/search`. The command reads
+the data files here (`--files`: the same answers whatever a local database holds); its default,
+the database's live base, is tests/callcenter/test_kb_cli.py's."""
 
 from __future__ import annotations
 
@@ -34,7 +36,8 @@ def hotline(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess
 
 def test_cli_jsonl_round_trip() -> None:
     lines = ["个税起征点是多少", "", "明天北京会下雨吗", "转人工", "小规模纳税人增值税"]
-    run = hotline("kb", "search", "--top", "2", "--jsonl", stdin="\n".join(lines) + "\n")
+    run = hotline("kb", "search", "--files", "--top", "2", "--jsonl",
+                  stdin="\n".join(lines) + "\n")
     records = [json.loads(line) for line in run.stdout.splitlines()]
     assert [r["query"] for r in records] == lines
     assert all(set(r) == {"query", "decision", "results"} for r in records)
@@ -56,7 +59,8 @@ def test_cli_jsonl_round_trip() -> None:
 
 
 def test_cli_prints_the_decision_for_people() -> None:
-    lines = hotline("kb", "search", "个税起征点是多少", "明天北京会下雨吗").stdout.splitlines()
+    lines = hotline("kb", "search", "--files", "个税起征点是多少",
+                    "明天北京会下雨吗").stdout.splitlines()
     assert lines[0] == "个税起征点是多少  -> answer（直接答复）"
     assert "iit.basic_deduction" in lines[1]
     assert lines[-1] == "明天北京会下雨吗  -> decline（知识库无法答复，建议转人工）"

@@ -164,6 +164,11 @@ MATRIX: dict[tuple[str, str], Entry] = {
         EVERYONE, "/api/v1/tickets/{ticket}/status", body={"status": "in_progress"}),
     ("POST", "/api/v1/tickets/{ticket_no}/owner"): Entry(
         BOSSES, "/api/v1/tickets/{ticket}/owner", body={"owner": "sup1"}),
+    # notices to staff by text: supervisors and admins (a user unknown: 422, no text sent)
+    ("POST", "/api/v1/notices"): Entry(BOSSES, body={"text": "通知", "audience": "users",
+                                                     "usernames": ["nobody-here"]}),
+    ("GET", "/api/v1/notices"): Entry(BOSSES),
+    ("GET", "/api/v1/notices/{notice_id}"): Entry(BOSSES, "/api/v1/notices/999999"),
     # smsbox's calls: no login, the gateway key (a wrong key: 403 for everyone)
     ("GET", "/api/v1/sms/kannel/mo"): Entry(OPEN, params={
         "key": "hotline-sms-key", "from": "13800138000", "to": "12366", "text": "TD"}),

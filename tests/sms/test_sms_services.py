@@ -13,6 +13,8 @@ from callcenter.contacts.models import Contact, ContactEventRow
 from callcenter.db import Database
 from callcenter.invoices.models import Invoice, InvoiceStatus
 from callcenter.invoices.services import InvoiceService
+from callcenter.notify.messages import ConsultationSubmitted
+from callcenter.notify.services import Notifier
 from callcenter.sms.codec import segments
 from callcenter.sms.models import SmsDeliveryReport, SmsMessage, SmsOptOut
 from callcenter.sms.services import HELP, MENU, OPT_OUT_DONE, SmsService
@@ -116,6 +118,20 @@ def test_a_decline_is_a_consult_ticket_with_its_deadline(
         assert contact.outcome == "message_left"
     assert ticket.ticket_no in reply
     assert "12月4日17:30前" in reply  # three working days, at closing time
+
+
+async def test_a_declined_text_is_announced_as_a_new_consultation(
+        sms: tuple[SmsService, StubKb, SentTexts]) -> None:
+    service, kb, _sender = sms
+    kb.kind, kb.ids = DecisionKind.DECLINE, []
+    bus = Notifier(service.clock)
+    listener = bus.subscribe("consult")
+    service.notifier = bus
+    await service.receive(PHONE, "明天北京会下雨吗")
+    note = (await listener.get(1)).notification()
+    assert isinstance(note, ConsultationSubmitted)
+    assert (note.channel, note.question, note.number_masked) == (
+        "sms", "明天北京会下雨吗", f"{PHONE[:3]}****{PHONE[-4:]}")
 
 
 def test_invoice_results(sms: tuple[SmsService, StubKb, SentTexts]) -> None:

@@ -36,6 +36,7 @@ TOPICS = {
     "call_abandoned": {"calls.{user}"},
     "callback_preview": {"calls.{user}"},
     "callback_progress": {"calls.{user}"},
+    "consult_submitted": {"consult"},
     "wallboard": {"wallboard"},
 }
 

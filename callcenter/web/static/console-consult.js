@@ -1,19 +1,72 @@
 // 12366 坐席工作台 · 咨询答复: consultations (web and SMS-declined questions) in the work
 // list; an agent or expert opens one and replies in text, sent by SMS to the taxpayer and
-// shown on the consultation page. Uses api(), text(), clear(), state and loadWork() of
-// console.js.
+// shown on the consultation page. A new consultation is announced at once over the console's
+// WebSocket (topic "consult", kind consult_submitted): a badge counts the ones not yet opened,
+// the work list is reloaded and their rows are marked 新. Uses api(), text(), clear(), state
+// and loadWork() of console.js.
 "use strict";
 
 const CONSULT_CHANNELS = { web: "网上咨询", sms: "短信咨询" };
-const consult = { open: null };
+const consult = { open: null, fresh: new Set() };
+
+// -- new consultations, live -------------------------------------------------------------
+
+// a new hidden element of this script (tag, id, class)
+function hiddenNode(tag, id, className) {
+  const node = document.createElement(tag);
+  node.id = id;
+  node.className = className;
+  node.hidden = true;
+  return node;
+}
+
+function consultBadge() {
+  const found = document.getElementById("consult-badge");
+  if (found) return found;
+  const badge = hiddenNode("span", "consult-badge", "badge");
+  badge.title = "新的咨询，点击清除提示";
+  badge.addEventListener("click", () => { consult.fresh.clear(); showFresh(); });
+  document.getElementById("btn-work-refresh").after(badge);
+  const note = document.createElement("p");
+  note.id = "consult-new";
+  note.className = "muted";
+  note.setAttribute("role", "status");
+  document.getElementById("tickets-table").before(note);
+  return badge;
+}
+
+function showFresh() {
+  const badge = consultBadge();
+  badge.textContent = `新咨询 ${consult.fresh.size}`;
+  badge.hidden = consult.fresh.size === 0;
+  if (consult.fresh.size === 0) text("consult-new", "");
+  decorateConsultRows();
+}
+
+function onConsultMessage(event) {
+  const { topic, kind, payload } = event.detail;
+  if (topic === "hello" && state.ws && state.ws.readyState === WebSocket.OPEN) {
+    // every call-centre role may listen to new consultations (docs/consultation.md)
+    state.ws.send(JSON.stringify({ subscribe: ["consult"] }));
+    return;
+  }
+  if (topic === "subscribed") {  // listening: the badge says so (data-live) for the tests
+    consultBadge().dataset.live = payload.topics.includes("consult") ? "1" : "0";
+    return;
+  }
+  if (topic !== "consult" || kind !== "consult_submitted") return;
+  consult.fresh.add(payload.ticket_no);
+  text("consult-new", `新${CONSULT_CHANNELS[payload.channel] || "咨询"}：工单 ${payload.ticket_no}` +
+    `（${payload.number_masked}）${payload.question}`);
+  showFresh();
+  loadWork();
+}
+document.addEventListener("console-message", onConsultMessage);
 
 function consultPanel() {
-  let panel = document.getElementById("consult-panel");
-  if (panel) return panel;
-  panel = document.createElement("div");
-  panel.className = "panel";
-  panel.id = "consult-panel";
-  panel.hidden = true;
+  const found = document.getElementById("consult-panel");
+  if (found) return found;
+  const panel = hiddenNode("div", "consult-panel", "panel");
   const parts = [
     ["h2", "consult-title", "咨询答复"],
     ["p", "consult-meta", ""],
@@ -70,6 +123,8 @@ function renderConsultation(c) {
 }
 
 async function openConsultation(ticketNo) {
+  consult.fresh.delete(ticketNo);
+  showFresh();
   try {
     renderConsultation(await api(`/consultations/${encodeURIComponent(ticketNo)}`));
     text("consult-status", "");
@@ -98,6 +153,9 @@ async function sendConsultReply() {
 function decorateConsultRows() {
   const rows = document.querySelectorAll('#tickets-table tbody tr[data-kind="consult"]');
   for (const row of rows) {
+    const fresh = consult.fresh.has(row.dataset.ticket);
+    row.classList.toggle("consult-fresh", fresh);
+    row.style.fontWeight = fresh ? "bold" : "";
     if (row.querySelector(".consult-open")) continue;
     const channel = (row.dataset.linkedid || "").startsWith("web-") ? "web" : "sms";
     row.dataset.channel = channel;

@@ -5,8 +5,8 @@ the contact rollups and per queue and agent in the queue rollups. The rollups ar
 the rollup state is cleared, so the next report rebuilds them from the contact log with the
 hold time of the calls already held.
 
-Revision ID: 0017
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0017"
-down_revision: str | None = "0014"
+revision: str = "0016"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,72 @@
+"""Notices to staff in the console, in a real browser (Debian chromium via playwright): a
+supervisor texts a notice to chosen users and sees each one's status in Chinese (a recording
+SMS gateway; the texts through Kannel: test_staff_notices_kannel.py). Screenshot:
+var/screenshots/console-notices.png."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from callcenter.app import create_app
+from callcenter.auth.services import UserService
+from callcenter.settings import PROJECT_ROOT, Settings
+from callcenter.sms.services import SmsService
+from tests.sms.fakes import SentTexts
+from tests.stats.test_pages_browser import CHROMIUM, FLAGS, browser_database, console_login
+from tests.support import PORT_BASE, SUITE_CLOCK, serving_app
+
+PORT = PORT_BASE + 378
+NOTICE = "今晚20:00系统升级，请提前保存工单。"
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, SentTexts]]:
+    url, db = browser_database(tmp_path, ("notice-sup", "supervisor", None),
+                               ("notice-a1", "agent", None), ("notice-a2", "agent", None))
+    UserService(db, SUITE_CLOCK).update_user("notice-a1", actor="test", mobile="13900139001")
+    settings = Settings(database_url=url, ami_enabled=False, kb_enabled=False,
+                        session_cookie_secure=False, sms_survey_enabled=False)
+    gateway = SentTexts()
+    app = create_app(settings, SUITE_CLOCK)
+    with serving_app(app, PORT) as base:
+        app.state.sms = SmsService(db, SUITE_CLOCK, kb=None, tickets=None, sender=gateway)
+        yield base, gateway
+    db.dispose()
+
+
+def test_a_supervisor_texts_a_notice_and_sees_its_statuses(
+        served: tuple[str, SentTexts]) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    base, gateway = served
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(locale="zh-CN", viewport={"width": 1280, "height": 1000})
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        console_login(page, base, "notice-sup")
+        expect(page.locator("#notice-panel h2")).to_have_text("员工短信通知")
+        expect(page.locator("#notice-list li").first).to_have_text("（暂无通知）")
+        expect(page.locator("#notice-users")).to_be_hidden()
+        page.click("#btn-notice-send")
+        expect(page.locator("#notice-status")).to_have_text("请填写通知内容")
+        page.fill("#notice-text", NOTICE)
+        page.select_option("#notice-audience", "users")
+        page.fill("#notice-users", "notice-a1，notice-a2")
+        page.click("#btn-notice-send")
+        expect(page.locator("#notice-status")).to_have_text("通知已发送：2 人，短信 1 条")
+        people = page.locator("#notice-list li[data-username]")
+        expect(people).to_have_count(2)
+        expect(people.nth(0)).to_contain_text("139****9001 已提交网关")
+        expect(people.nth(1)).to_contain_text("无手机号，未发送")
+        page.screenshot(path=str(PROJECT_ROOT / "var" / "screenshots" /
+                                 "console-notices.png"), full_page=True)
+        browser.close()
+    assert [(n, t) for n, t, _i in gateway.sent] == [
+        ("13900139001", f"【12366内部通知】{NOTICE}")]
+    assert errors == []
