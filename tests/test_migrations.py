@@ -357,6 +357,7 @@ def test_hold_rollup_migration_goes_down_and_up_and_asks_for_a_rebuild(kind: str
             engine.dispose()
 
 
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
 def test_staff_notices_migration_goes_down_and_up_keeping_users(kind: str,
                                                                 tmp_path: Path) -> None:
     """0015 adds users.mobile and the staff notices with their recipients, and takes them away
