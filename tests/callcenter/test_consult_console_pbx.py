@@ -48,25 +48,25 @@ async def test_consult_and_complete_from_the_card(
                                      {"agent1": agent_page, "expert1": expert_page},
                                      "13900000921", 60_000)
         await agent_page.fill("#notes", NOTE)
-        await expect(agent_page.locator("#btn-consult")).to_be_enabled()
-        await expect(agent_page.locator("#btn-consult-complete")).to_be_disabled()
-        await agent_page.click("#btn-consult")
-        await expect(agent_page.locator("#btn-consult-cancel")).to_be_enabled()
+        await expect(agent_page.locator("#btn-xfer")).to_be_enabled()
+        await expect(agent_page.locator("#btn-xfer-complete")).to_be_disabled()
+        await agent_page.click("#btn-xfer")
+        await expect(agent_page.locator("#btn-xfer-cancel")).to_be_enabled()
         # the expert's card: the call, with agent1's note
         await expect(expert_page.locator("#card-status")).to_have_text("通话中",
                                                                        timeout=UI_TIMEOUT_MS)
-        await expect(expert_page.locator("#consult-notes-list")).to_have_text(
+        await expect(expert_page.locator("#xfer-notes-list")).to_have_text(
             f"agent1：{NOTE}")
-        await expect(agent_page.locator("#consult-status")).to_have_text(
+        await expect(agent_page.locator("#xfer-status")).to_have_text(
             "专家 expert1 已接听，可与专家沟通后选择完成转接、三方通话或取消")
-        await expect(agent_page.locator("#btn-consult-complete")).to_be_enabled()
+        await expect(agent_page.locator("#btn-xfer-complete")).to_be_enabled()
         agent_channel = [c["Channel"] for c in await channels(ami)
                          if c["Channel"].startswith("PJSIP/agent1-")]
         assert agent_channel, await channels(ami)
-        await agent_page.click("#btn-consult-complete")
-        await expect(agent_page.locator("#consult-status")).to_have_text(
+        await agent_page.click("#btn-xfer-complete")
+        await expect(agent_page.locator("#xfer-status")).to_have_text(
             "已完成转接：来电方已与专家 expert1 通话")
-        await expect(expert_page.locator("#consult-status")).to_have_text(
+        await expect(expert_page.locator("#xfer-status")).to_have_text(
             "已完成转接：来电方已与专家 expert1 通话")
 
         async def agent1_gone() -> bool:

@@ -6,18 +6,18 @@
 (() => {
   const card = $("call-card");
   const section = document.createElement("div");
-  section.id = "consult-panel";
+  section.id = "xfer-panel";
   section.innerHTML = `
     <h3>咨询转接</h3>
-    <select id="consult-queue" aria-label="咨询队列"></select>
-    <button id="btn-consult" type="button" disabled>咨询转接</button>
-    <button id="btn-consult-complete" type="button" disabled>完成转接</button>
-    <button id="btn-consult-conference" type="button" disabled>三方通话</button>
-    <button id="btn-consult-cancel" type="button" disabled>取消</button>
-    <p id="consult-status" class="muted" role="status"></p>
-    <div id="consult-notes" hidden>
+    <select id="xfer-queue" aria-label="咨询队列"></select>
+    <button id="btn-xfer" type="button" disabled>咨询转接</button>
+    <button id="btn-xfer-complete" type="button" disabled>完成转接</button>
+    <button id="btn-xfer-conference" type="button" disabled>三方通话</button>
+    <button id="btn-xfer-cancel" type="button" disabled>取消</button>
+    <p id="xfer-status" class="muted" role="status"></p>
+    <div id="xfer-notes" hidden>
       <h3>转来坐席的小结</h3>
-      <ul id="consult-notes-list"></ul>
+      <ul id="xfer-notes-list"></ul>
     </div>`;
   $("transfer-status").after(section);
 
@@ -25,15 +25,15 @@
   let onCallNow = false;
 
   function render() {
-    $("btn-consult").disabled = !onCallNow || step !== null;
-    $("btn-consult-cancel").disabled = step === null;
-    $("btn-consult-complete").disabled = step !== "talking";
-    $("btn-consult-conference").disabled = step !== "talking";
+    $("btn-xfer").disabled = !onCallNow || step !== null;
+    $("btn-xfer-cancel").disabled = step === null;
+    $("btn-xfer-complete").disabled = step !== "talking";
+    $("btn-xfer-conference").disabled = step !== "talking";
     card.dataset.consult = step || "none";
   }
 
   function fillQueues() {
-    const select = $("consult-queue");
+    const select = $("xfer-queue");
     if (select.options.length || !state.lookups || !state.lookups.queues) return;
     for (const q of state.lookups.queues) {
       const option = document.createElement("option");
@@ -50,24 +50,24 @@
       if (done.step === "calling" || done.step === "talking") step = done.step;
       else step = null;
     } catch (error) {
-      text("consult-status", error.message);
+      text("xfer-status", error.message);
     }
     render();
   }
 
-  $("btn-consult").addEventListener("click", () => {
-    text("consult-status", "");
-    request("/agents/me/consult", { queue: $("consult-queue").value || null,
+  $("btn-xfer").addEventListener("click", () => {
+    text("xfer-status", "");
+    request("/agents/me/consult", { queue: $("xfer-queue").value || null,
                                     notes: $("notes").value || null });
   });
-  $("btn-consult-complete").addEventListener("click",
+  $("btn-xfer-complete").addEventListener("click",
     () => request("/agents/me/consult/complete"));
-  $("btn-consult-conference").addEventListener("click",
+  $("btn-xfer-conference").addEventListener("click",
     () => request("/agents/me/consult/conference"));
-  $("btn-consult-cancel").addEventListener("click", () => request("/agents/me/consult/cancel"));
+  $("btn-xfer-cancel").addEventListener("click", () => request("/agents/me/consult/cancel"));
 
   function showNotes(notes) {
-    const list = $("consult-notes-list");
+    const list = $("xfer-notes-list");
     list.replaceChildren();
     const others = (notes || []).filter((n) => n.username !== state.me.username);
     for (const n of others) {
@@ -75,7 +75,7 @@
       item.textContent = `${n.username}：${n.notes}`;
       list.appendChild(item);
     }
-    $("consult-notes").hidden = others.length === 0;
+    $("xfer-notes").hidden = others.length === 0;
   }
 
   document.addEventListener("console-message", (event) => {
@@ -84,10 +84,10 @@
     fillQueues();
     if (payload.type === "ringing") {
       step = null;
-      text("consult-status", "");
+      text("xfer-status", "");
       showNotes(payload.notes);
     } else if (payload.type === "consult") {
-      text("consult-status", payload.message);
+      text("xfer-status", payload.message);
       // the first agent steers the consultation; the expert only reads how it goes
       if (payload.agent === state.me.username) {
         step = payload.step === "calling" || payload.step === "talking" ? payload.step : null;
