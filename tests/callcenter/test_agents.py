@@ -32,9 +32,10 @@ from ivr.events import (
 )
 from ivr.menu.loader import load_menu
 from ivr.ports import ContactEvent, EventKind
-from tests.callcenter.util import Recorded, ensure_user
+from tests.callcenter.util import ensure_user
 from tests.support import SUITE_CLOCK
 from tests.unit.fake_ami import Clients, FakeAmi, event, eventually
+from tests.unit.test_menu_engine import ListRecorder as Recorded
 
 L1 = "1764300000.11"
 SHIPPED_MENU = load_menu(PROJECT_ROOT / "ivr/menus/12366.yaml")

@@ -20,9 +20,10 @@ from callcenter.notify.services import Notifier, Subscription
 from callcenter.queues.services import QueueService
 from ivr.events import Consulted
 from tests.callcenter.test_hold import AGENT_CHANNEL, L1, connect, queue_event
-from tests.callcenter.util import Recorded, ensure_user
+from tests.callcenter.util import ensure_user
 from tests.support import SUITE_CLOCK
 from tests.unit.fake_ami import Clients, FakeAmi, event, eventually
+from tests.unit.test_menu_engine import ListRecorder as Recorded
 
 LOCAL = "Local/1@hotline-consult-00000001;2"
 EXPERT_CHANNEL = "PJSIP/agent2-00000023"

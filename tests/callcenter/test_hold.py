@@ -33,9 +33,10 @@ from ivr.events import (
     QueueJoined,
 )
 from ivr.ports import ContactEvent
-from tests.callcenter.util import Recorded, ensure_user
+from tests.callcenter.util import ensure_user
 from tests.support import SUITE_CLOCK
 from tests.unit.fake_ami import Clients, FakeAmi, event, eventually
+from tests.unit.test_menu_engine import ListRecorder as Recorded
 
 L1 = "1764300000.21"
 CALLER_CHANNEL = "PJSIP/caller-00000021"

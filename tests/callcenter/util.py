@@ -12,7 +12,6 @@ from callcenter.auth.models import Role
 from callcenter.auth.services import UserService
 from callcenter.db import Database
 from ivr.ami.client import AmiClient
-from ivr.ports import ContactEvent
 from tests.support import SUITE_CLOCK
 
 PASSWORD = "test-password-1"
@@ -63,19 +62,3 @@ async def wait_for(predicate: Callable[[], Awaitable[Any]], timeout: float, what
     if seen is not None:
         last = await seen()
     raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
-
-
-class Recorded:
-    """A ContactRecorder that keeps what it is given."""
-
-    def __init__(self) -> None:
-        self.events: list[ContactEvent] = []
-
-    def record(self, event: ContactEvent) -> None:
-        self.events.append(event)
-
-    async def flush(self) -> None:
-        return None
-
-    async def open_contacts(self) -> list[str]:
-        return []
