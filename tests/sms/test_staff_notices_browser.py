@@ -27,7 +27,8 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, SentTexts]]:
     url, db = browser_database(tmp_path, ("notice-sup", "supervisor", None),
-                               ("notice-a1", "agent", None), ("notice-a2", "agent", None))
+                               ("notice-a1", "agent", None), ("notice-a2", "agent", None),
+                               ("notice-admin", "admin", None))
     UserService(db, SUITE_CLOCK).update_user("notice-a1", actor="test", mobile="13900139001")
     settings = Settings(database_url=url, ami_enabled=False, kb_enabled=False,
                         session_cookie_secure=False, sms_survey_enabled=False)
@@ -69,4 +70,43 @@ def test_a_supervisor_texts_a_notice_and_sees_its_statuses(
         browser.close()
     assert [(n, t) for n, t, _i in gateway.sent] == [
         ("13900139001", f"【12366内部通知】{NOTICE}")]
+    assert errors == []
+
+
+def test_an_admin_keeps_the_staff_mobiles_in_the_console(
+        served: tuple[str, SentTexts]) -> None:
+    """The mobile a notice goes to is set on the admin page (PATCH /users/{name}), shown
+    masked in the users table; a wrong number is refused in Chinese; an empty one removes it."""
+    from playwright.sync_api import expect, sync_playwright
+
+    base, _gateway = served
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(locale="zh-CN", viewport={"width": 1280, "height": 1000})
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        console_login(page, base, "notice-admin")
+        row = page.locator("#users-table tbody tr", has_text="notice-a2")
+        expect(row.locator("td").nth(4)).to_have_text("")
+        form = page.locator("#mobile-form")
+        form.locator('input[name="username"]').fill("notice-a2")
+        form.locator('input[name="mobile"]').fill("1234")
+        form.locator('button[type="submit"]').click()
+        expect(page.locator("#admin-status")).to_have_text(
+            "手机号须为11位中国大陆手机号，如 13800138000")
+        form.locator('input[name="mobile"]').fill("139 0013 9002")
+        form.locator('button[type="submit"]').click()
+        expect(page.locator("#admin-status")).to_have_text("用户 notice-a2 的手机号已保存")
+        expect(row.locator("td").nth(4)).to_have_text("139****9002")
+        form.locator('input[name="username"]').fill("nobody-here")
+        form.locator('input[name="mobile"]').fill("13900139003")
+        form.locator('button[type="submit"]').click()
+        expect(page.locator("#admin-status")).to_contain_text("nobody-here")
+        form.locator('input[name="username"]').fill("notice-a1")
+        form.locator('input[name="mobile"]').fill("")
+        form.locator('button[type="submit"]').click()
+        expect(page.locator("#admin-status")).to_have_text("用户 notice-a1 的手机号已删除")
+        expect(page.locator("#users-table tbody tr", has_text="notice-a1").locator("td").nth(4)
+               ).to_have_text("")
+        browser.close()
     assert errors == []
