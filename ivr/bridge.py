@@ -208,14 +208,19 @@ class IvrBridge:
 
     def _on_queue_event(self, event: QueueEvent) -> None:
         call = self.calls.get(event.uniqueid) or self._by_linkedid(event.linkedid)
+        consult_leg = event.channel.startswith("Local/") and isinstance(
+            event, AgentCalled | AgentConnect | AgentComplete)
         if call is None:
+            # the expert's leg may end after the caller's call is gone (the caller hung up
+            # first): its end is still the contact's
+            if consult_leg and isinstance(event, AgentComplete) and event.linkedid:
+                self._agent_leg(event.linkedid, event)
             return
         if call.uniqueid != event.uniqueid:
             # the agents' consultation leg of the call (callcenter/agents/consult.py): a Local
             # channel queueing for the expert seat; the expert's part is the contact's too
-            if event.channel.startswith("Local/") and isinstance(
-                    event, AgentCalled | AgentConnect | AgentComplete):
-                self._agent_leg(call, event)
+            if consult_leg:
+                self._agent_leg(call.linkedid, event)
             return
         agent = event.member_name or event.member
         if isinstance(event, QueueCallerJoin):
@@ -225,20 +230,20 @@ class IvrBridge:
         elif isinstance(event, AgentCalled | AgentConnect | AgentComplete):
             if isinstance(event, AgentConnect):
                 call.agent = agent
-            self._agent_leg(call, event)
+            self._agent_leg(call.linkedid, event)
         elif isinstance(event, QueueCallerAbandon):
             self._record(call.linkedid, QueueAbandoned(queue=event.queue,
                          hold_time=event.hold_time, position=event.position))
 
-    def _agent_leg(self, call: Call, event: QueueEvent) -> None:
+    def _agent_leg(self, linkedid: str, event: QueueEvent) -> None:
         agent = event.member_name or event.member
         if isinstance(event, AgentCalled):
-            self._record(call.linkedid, AgentRinging(queue=event.queue, agent=agent))
+            self._record(linkedid, AgentRinging(queue=event.queue, agent=agent))
         elif isinstance(event, AgentConnect):
-            self._record(call.linkedid, AgentConnected(queue=event.queue,
+            self._record(linkedid, AgentConnected(queue=event.queue,
                          agent=agent, hold_time=event.hold_time, ring_time=event.ring_time))
         elif isinstance(event, AgentComplete):
-            self._record(call.linkedid, AgentCompleted(queue=event.queue,
+            self._record(linkedid, AgentCompleted(queue=event.queue,
                          agent=agent, talk_time=event.talk_time, hold_time=event.hold_time,
                          reason=event.reason))
 
