@@ -110,6 +110,9 @@ class CallbackDialler:
         # attempts ended by a lost connection whose agent leg may still be up
         self.detached: dict[str, Attempt] = {}
         self._task: asyncio.Task[None] | None = None
+        # one tick at a time: two at once (the loop's and a caller's) would both dial an
+        # offer whose preview ran out, and the one that lost the claim would drop the attempt
+        self._ticking = asyncio.Lock()
         ami.on(AmiEvent, self.on_event)
         ami.on_disconnect(self._disconnected)
 
@@ -147,6 +150,10 @@ class CallbackDialler:
     # -- one step ---------------------------------------------------------------------------
 
     async def tick(self) -> None:
+        async with self._ticking:
+            await self._tick()
+
+    async def _tick(self) -> None:
         now = self.clock()
         for attempt in list(self.attempts.values()):
             if attempt.stage == "offered":
@@ -275,8 +282,10 @@ class CallbackDialler:
         callback, agent = attempt.callback, attempt.agent
         started = await asyncio.to_thread(self.book.start_dial, callback.id, self.config.node)
         if not started:
-            self.attempts.pop(callback.id, None)
-            await self._release(attempt)
+            # cancelled or taken over meanwhile (this attempt only: never another's)
+            if self.attempts.get(callback.id) is attempt:
+                del self.attempts[callback.id]
+                await self._release(attempt)
             return
         attempt.stage = "dialling"
         queue = callback.queue or ""

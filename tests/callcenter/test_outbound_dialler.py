@@ -239,6 +239,21 @@ async def test_a_due_callback_is_previewed_then_dialled_agent_first_and_retried(
     assert contact.talk_seconds == pytest.approx(95.0)
 
 
+async def test_two_ticks_at_once_dial_an_expired_preview_once(rig: Rig) -> None:
+    """The dialler's own loop and another tick at the same moment: the offer whose preview
+    ran out is dialled once and stays in hand (the tick that lost the race once dropped it,
+    so the call's answer was never seen)."""
+    await rig.desk.go_ready("agent1", by="agent1")
+    callback_id = new_request(rig, queue="consult")
+    await offered(rig, callback_id)
+    rig.clock.advance(timedelta(seconds=20))
+    await asyncio.gather(rig.dialler.tick(), rig.dialler.tick(), rig.dialler.tick())
+    assert len(rig.actions("Originate")) == 1
+    assert list(rig.dialler.attempts) == [callback_id]
+    assert rig.dialler.attempts[callback_id].stage == "dialling"
+    assert rig.desk.agents["agent1"].state is AgentState.RINGING
+
+
 async def test_a_skipped_preview_goes_to_another_agent_and_the_agent_is_ready(
         rig: Rig) -> None:
     QueueService(rig.db, rig.clock).set_agent_skills("agent2", {"general": 0}, actor="test")

@@ -94,7 +94,8 @@ def test_the_status_is_refused_to_any_other_number_alike(
     assert PIN not in refused
     with service.db.session() as session:
         results = [row.data["result"] for row in session.scalars(
-            select(ContactEventRow).where(ContactEventRow.kind == "service_result"))]
+            select(ContactEventRow).where(ContactEventRow.kind == "service_result")
+            .order_by(ContactEventRow.id))]
     assert results == ["not_registered_mobile", "unknown"]
 
 

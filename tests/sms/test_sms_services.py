@@ -188,7 +188,8 @@ def test_delivery_reports_only_move_a_text_forward(
         message = session.get(SmsMessage, message_id)
         assert message is not None
         assert message.status == "delivered"
-        assert [r.dlr_type for r in session.scalars(select(SmsDeliveryReport))] == [1, 8]
+        assert [r.dlr_type for r in session.scalars(
+            select(SmsDeliveryReport).order_by(SmsDeliveryReport.id))] == [1, 8]
 
 
 def test_a_text_the_gateway_refuses_is_failed(sms: tuple[SmsService, StubKb, SentTexts]) -> None:
