@@ -43,6 +43,11 @@ from ivr.ami.events import AsyncAgiEnd, AsyncAgiExec, DtmfEnd, Hangup
 log = logging.getLogger(__name__)
 
 DTMF_KEYS = "0123456789*#"
+# A caller told to end an entry with # presses it even when the entry is complete by its
+# length (12 digits of a 10-12 digit code): a # within this many seconds after the entry's
+# last key ends that entry, not the next input (it would cut the read-back short and be taken
+# for a wrong key).
+TERMINATOR_GRACE_S = 2.0
 
 
 class AgiError(Exception):
@@ -204,6 +209,7 @@ class KeyBuffer:
         self._closed: Callable[[], BaseException] | None = None
         self._interrupt: BaseException | None = None
         self._waiters = 0
+        self._terminator_until: float | None = None  # loop time; see expect_terminator
 
     @property
     def pending(self) -> str:
@@ -221,13 +227,34 @@ class KeyBuffer:
                 return key
         return None
 
+    def expect_terminator(self, within: float = TERMINATOR_GRACE_S) -> None:
+        """An entry just ended by its length: a ``#`` that follows within ``within`` seconds,
+        before any other key, is the caller ending that entry and is dropped (one already
+        waiting at once)."""
+        if self._keys and self._keys[0] == "#":
+            del self._keys[0]
+            return
+        if not self._keys:
+            self._terminator_until = asyncio.get_running_loop().time() + within
+
+    @property
+    def terminator_expected(self) -> bool:
+        """A ``#`` would still be taken for the end of the last entry (see above)."""
+        until = self._terminator_until
+        return until is not None and asyncio.get_running_loop().time() < until
+
     def press(self, key: str) -> bool:
         """A key the channel received (a DTMFEnd event); False when it was already counted
-        (taken from a command's result before its event came) or the buffer is closed."""
+        (taken from a command's result before its event came), was the terminator of an entry
+        already complete (:meth:`expect_terminator`) or the buffer is closed."""
         if self._closed is not None or key not in DTMF_KEYS or len(key) != 1:
             return False
         if self._owed[key] > 0:
             self._owed[key] -= 1
+            return False
+        expected = self.terminator_expected
+        self._terminator_until = None
+        if expected and key == "#":
             return False
         self._add(key)
         self._unmatched[key] += 1
@@ -495,6 +522,9 @@ class AgiChannel:
         :meth:`Playback.check`). Keys stay in :attr:`keys` for the input that uses them."""
         results: list[PromptResult] = []
         for prompt in prompts:
+            if self.keys.terminator_expected:
+                # the # that may still come ends the last entry: it must not stop this
+                escape_digits = escape_digits.replace("#", "")
             waiting = self.keys.first(escape_digits) if escape_digits else None
             if waiting is not None:
                 results.append(PromptResult(prompt, PromptStatus.TYPED_AHEAD, waiting))
@@ -550,6 +580,8 @@ class AgiChannel:
             if key == "#" and max_digits > 1:
                 break  # ends the entry (an empty one when first), as GET DATA has it
             digits += key
+        if max_digits > 1:
+            self.keys.expect_terminator()  # complete by its length: a # may still follow
         return Collected(digits, False, playback)
 
     async def next_key(self, timeout_ms: int) -> str | None:

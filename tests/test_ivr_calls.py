@@ -348,6 +348,15 @@ async def test_every_service_end_to_end(harness: Harness) -> None:
     assert "say/yao" in played(c)
     assert "invoice_valid" in played(c)
     assert c.survey_score == 3
+    # the # pressed after the code's 12th digit (as the prompt asks) ended the code: the
+    # read-back was heard to its end and nothing was taken for a wrong key
+    assert events_of(c, "invalid_input") == [], timeline(c)
+    code_read_back = [e for e in events_of(c, "prompt")
+                      if e["node"] == "invoice_code" and e["prompts"][0] == "you_entered"]
+    assert code_read_back, timeline(c)
+    assert code_read_back[0].get("interrupted_by") is None, timeline(c)
+    assert not [e for e in events_of(c, "prompt_unheard") if e["node"] == "invoice_code"
+                and "you_entered" in e["prompts"]], timeline(c)
 
     c = await harness.wait_contact("13700000004", timeout=60)
     assert [r["result"] for r in results(c, "invoice_check")] == ["not_found"], timeline(c)

@@ -13,6 +13,7 @@ from ivr.agi import (
     AgiResult,
     AsyncAgi,
     ChannelHungUp,
+    KeyBuffer,
     Playback,
     PromptFailed,
     PromptResult,
@@ -171,6 +172,9 @@ async def test_a_hangup_during_a_prompt_reports_how_far_it_got(
     ("200 result=35 endpos=80", "", 3, ("", False), ""),     # "#" first: an empty entry
     ("200 result=0 endpos=800", "12#", 3, ("12", False), ""),
     ("200 result=0 endpos=800", "1234", 3, ("123", False), "4"),
+    # "#" after an entry complete by its length ends that entry: not the next input's
+    ("200 result=0 endpos=800", "123#", 3, ("123", False), ""),
+    ("200 result=0 endpos=800", "1234#", 3, ("123", False), "4#"),
 ])
 async def test_collect_digits(server: FakeAmi, agi: AsyncAgi, prompt: str, after: str,
                               max_digits: int, expected: tuple[str, bool], left: str) -> None:
@@ -277,6 +281,50 @@ async def test_pending_command_fails_when_the_connection_drops(
 
 
 TYPED_AHEAD = PromptStatus.TYPED_AHEAD
+
+
+async def test_a_hash_after_an_entry_complete_by_its_length_stops_no_read_back(
+    server: FakeAmi, agi: AsyncAgi,
+) -> None:
+    """Told to end the invoice code with #, a caller presses # after its 12th digit (the
+    entry was complete at 12): the # ends the entry. It does not stop the read-back that
+    follows (its STREAM FILE does not list #) and is not the confirmation's key."""
+    server.agi_result = lambda _channel, _command: "200 result=0 endpos=800"
+    call = channel(agi)
+    for key in "123":
+        server.push(dtmf(CALLER, key))
+    await eventually(lambda: call.keys.pending == "123", what="the keys in the buffer")
+    collected = await call.collect_digits("enter-code", timeout_ms=300, max_digits=3)
+    assert collected.digits == "123"
+
+    def read_back(_channel: str, command: str) -> str:
+        if "you_entered" in command:
+            server.push(dtmf(CALLER, "#"))
+        return "200 result=0 endpos=800"
+
+    server.agi_result = read_back
+    playback = await call.play(["you_entered", "digit_1"])
+    assert [r.status for r in playback.results] == [PLAYED, PLAYED]
+    assert [a["Command"] for a in server.named("AGI")] == [
+        'STREAM FILE you_entered "0123456789*"', 'STREAM FILE digit_1 "0123456789*"']
+    await asyncio.sleep(0.05)
+    assert call.keys.pending == ""
+    confirm = await call.collect_digits("confirm", timeout_ms=300)
+    assert (confirm.digits, confirm.timed_out) == ("", True)
+
+
+async def test_only_a_hash_soon_and_first_ends_the_entry_before_it() -> None:
+    keys = KeyBuffer()
+    keys.expect_terminator()
+    assert keys.press("1")          # another key first: the caller has moved on
+    assert keys.press("#")
+    assert keys.pending == "1#"
+    later = KeyBuffer()
+    later.expect_terminator(within=0.02)
+    await asyncio.sleep(0.05)
+    assert not later.terminator_expected
+    assert later.press("#")         # too late to be the entry's: a key of its own
+    assert later.pending == "#"
 
 
 async def test_keys_during_a_prompt_without_barge_in_are_kept_for_the_next_input(
