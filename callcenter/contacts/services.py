@@ -93,21 +93,36 @@ class ContactService:
                 return False
             raise
 
+    def apply_batch(self, events: Sequence[ContactEvent]) -> list[bool]:
+        """Store ``events`` in order in one transaction (each as :meth:`apply` would): one
+        commit and one look-up per contact instead of one per event, which is most of what
+        the bridge spends its CPU on under load. Raises, with nothing stored, when any event
+        fails, a stored key included: the caller then stores them one by one."""
+        with self.db.transaction() as session:
+            contacts: dict[str, Contact] = {}
+            return [self._apply(session, event, event_key(event), contacts)
+                    for event in events]
+
     def has_event(self, key: str) -> bool:
         with self.db.session() as session:
             return session.scalar(select(ContactEventRow.id)
                                   .where(ContactEventRow.event_key == key)) is not None
 
-    def _apply(self, session: Session, event: ContactEvent, key: str) -> bool:
-        contact = session.scalar(
-            select(Contact).where(Contact.linkedid == event.linkedid).with_for_update()
-        )
+    def _apply(self, session: Session, event: ContactEvent, key: str,
+               contacts: dict[str, Contact] | None = None) -> bool:
+        contact = contacts.get(event.linkedid) if contacts is not None else None
+        if contact is None:
+            contact = session.scalar(
+                select(Contact).where(Contact.linkedid == event.linkedid).with_for_update()
+            )
         if contact is None:
             contact = Contact(linkedid=event.linkedid, started_at=event.at, caller_number="",
                               channel="", medium="phone", direction="inbound",
                               self_served=False, reconciled=False)
             session.add(contact)
             session.flush()
+        if contacts is not None:
+            contacts[event.linkedid] = contact
         session.add(ContactEventRow(contact_id=contact.id, at=event.at, kind=str(event.kind),
                                     data=event.data, event_key=key))
         self._derive(contact, event.record, event.at)
@@ -287,7 +302,8 @@ def _is_poison(exc: BaseException) -> bool:
 class ContactLog:
     """The IVR's ContactRecorder, backed by :class:`ContactService`.
 
-    ``record`` queues the event; a writer task stores the events in order. An event the
+    ``record`` queues the event; a writer task stores the events in order, those waiting
+    together (up to ``max_batch``) in one transaction, and one by one when that fails. An event the
     database refuses goes to the durable spool (``callcenter/contacts/spool.py``), and so does
     every later event while the spool holds any, so that no contact's events are reordered; a
     replay task stores the spool's head with backoff until the database takes it. A poison
@@ -298,7 +314,8 @@ class ContactLog:
     def __init__(self, service: ContactService, spool_dir: Path | None = None, *,
                  clock: Clock | None = None, max_failures: int = 8,
                  backoff_initial: float = 0.05, backoff_max: float = 2.0,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 max_batch: int = 100) -> None:
         self.service = service
         self.spool = Spool(spool_dir)
         self.clock = clock
@@ -306,6 +323,7 @@ class ContactLog:
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self._sleep = sleep
+        self.max_batch = max_batch  # events waiting together are stored in one transaction
         self._keys = KeyAssigner()
         self._queue: asyncio.Queue[ContactEvent] = asyncio.Queue()
         self._lock = asyncio.Lock()
@@ -320,6 +338,7 @@ class ContactLog:
         self.spooled = 0      # events that went through the spool
         self.spool_errors = 0  # spool writes that failed (kept in memory only)
         self.head_failures = 0  # failed tries of the spool's current head
+        self.batches = 0      # transactions that stored several events at once
 
     def start(self) -> None:
         if self._worker is None:
@@ -376,7 +395,7 @@ class ContactLog:
         self.spool.close()
 
     def health(self) -> dict[str, Any]:
-        return {**self.spool.describe(), "written": self.written,
+        return {**self.spool.describe(), "written": self.written, "batches": self.batches,
                 "duplicates": self.duplicates, "spooled": self.spooled,
                 "dead_lettered": self.failures, "spool_errors": self.spool_errors,
                 "head_failures": self.head_failures}
@@ -389,18 +408,41 @@ class ContactLog:
 
     async def _run(self) -> None:
         while True:
-            event = await self._queue.get()
+            batch = [await self._queue.get()]
+            while len(batch) < self.max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
             try:
-                if not len(self.spool):
-                    try:
-                        await self._store(event)
-                        continue
-                    except Exception as exc:
-                        log.warning("storing %s of %s failed, spooled: %s", event.kind,
-                                    event.linkedid, exc)
-                await self._to_spool(event)
+                if len(batch) > 1 and not len(self.spool) and await self._store_batch(batch):
+                    continue
+                for event in batch:
+                    await self._write(event)
             finally:
-                self._queue.task_done()
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def _store_batch(self, batch: list[ContactEvent]) -> bool:
+        """The events waiting together, in one transaction; False (nothing stored) when it
+        fails: each is then stored (or spooled) on its own, in order."""
+        try:
+            stored = await asyncio.to_thread(self.service.apply_batch, batch)
+        except Exception as exc:
+            log.debug("a batch of %d contact events failed, stored one by one: %s",
+                      len(batch), exc)
+            return False
+        self.written += sum(stored)
+        self.duplicates += len(stored) - sum(stored)
+        self.batches += 1
+        return True
+
+    async def _write(self, event: ContactEvent) -> None:
+        if not len(self.spool):
+            try:
+                await self._store(event)
+                return
+            except Exception as exc:
+                log.warning("storing %s of %s failed, spooled: %s", event.kind,
+                            event.linkedid, exc)
+        await self._to_spool(event)
 
     async def _to_spool(self, event: ContactEvent) -> None:
         async with self._lock:
