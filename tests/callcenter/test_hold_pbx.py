@@ -82,10 +82,11 @@ async def live_desk(harness: Harness, users: dict[str, tuple[str, str]],
     dialer = dial_account(harness.pbx)
     await dialer.start()
     await dialer.wait_ready(20)
-    agent_desk = AgentDesk.build(db, QueueService(db, SUITE_CLOCK),
-                                 notifier or Notifier(SUITE_CLOCK), harness.contacts,
+    clock = harness.services.clock  # the bridge's: one clock for the whole contact
+    agent_desk = AgentDesk.build(db, QueueService(db, clock),
+                                 notifier or Notifier(clock), harness.contacts,
                                  harness.log, harness.ami, wrapup_seconds=0.5,
-                                 clock=SUITE_CLOCK, dialer=dialer, **build)
+                                 clock=clock, dialer=dialer, **build)
     agent_desk.load()
     try:
         yield agent_desk
@@ -202,7 +203,8 @@ async def test_hold_plays_music_to_the_caller_and_counts_in_the_agent_report(
 
     # the agents report: the hold seconds, inside the talk time and so the AHT
     db = harness.contacts.db
-    stats = StatsService(db, clock=SUITE_CLOCK, agents=AgentStateLogSource(db, SUITE_CLOCK))
+    clock = harness.services.clock
+    stats = StatsService(db, clock=clock, agents=AgentStateLogSource(db, clock))
     stats.rebuild()
     assert contact.ended_at is not None
     rng = stats.range(*_window(contact.started_at, contact.ended_at), "hour")
