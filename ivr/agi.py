@@ -580,7 +580,7 @@ class AgiChannel:
             if key == "#" and max_digits > 1:
                 break  # ends the entry (an empty one when first), as GET DATA has it
             digits += key
-        if max_digits > 1:
+        if max_digits > 1 and len(digits) == max_digits:
             self.keys.expect_terminator()  # complete by its length: a # may still follow
         return Collected(digits, False, playback)
 
