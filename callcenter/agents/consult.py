@@ -69,6 +69,7 @@ class Consultation:
     queue: str
     agent_channel: str
     started_at: datetime
+    caller_channel: str | None = None  # the caller's own channel (the expert's after complete)
     step: str = "calling"  # calling -> talking
     expert: str | None = None
     timer: asyncio.Task[None] | None = None
@@ -119,7 +120,7 @@ class ConsultTransfer:
                 await self.members.setvar(channel, name, value)
             await self.members.atxfer(channel, CONSULT_EXTEN, CONSULT_CONTEXT)
             consult = Consultation(agent.username, agent.linkedid, target, channel,
-                                   self.clock())
+                                   self.clock(), caller_channel=agent.caller_channel)
             self.active[agent.username] = consult
             consult.timer = asyncio.get_running_loop().create_task(
                 self._ring_out(consult), name=f"consult {agent.username}")
@@ -165,6 +166,8 @@ class ConsultTransfer:
                     self._notify(consult, "ended")
                 raise
             self._finish(consult)
+            if step == "completed":
+                self._expert_has_the_caller(consult)
             self._step(consult, step, step)
             action = {"completed": "complete", "conference": "conference",
                       "cancelled": "cancel"}[step]
@@ -192,6 +195,15 @@ class ConsultTransfer:
             self._notify(consult, "ended")
 
     # -- parts ----------------------------------------------------------------------------
+
+    def _expert_has_the_caller(self, consult: Consultation) -> None:
+        """After 完成转接 Asterisk joins the caller to the expert and the consultation's Local
+        leg, the expert's peer until then, is gone: the expert's hold (保持) must play the music
+        to, and mute, the caller's own channel."""
+        expert = self.store.agents.get(consult.expert or "")
+        if (expert is not None and expert.linkedid == consult.linkedid
+                and consult.caller_channel):
+            expert.caller_channel = consult.caller_channel
 
     async def _ring_out(self, consult: Consultation) -> None:
         await asyncio.sleep(self.ring_s)

@@ -18,8 +18,8 @@ from callcenter.contacts.services import ContactService
 from callcenter.db import Database
 from callcenter.notify.services import Notifier, Subscription
 from callcenter.queues.services import QueueService
-from ivr.events import Consulted
-from tests.callcenter.test_hold import AGENT_CHANNEL, L1, connect, queue_event
+from ivr.events import CallHeld, CallResumed, Consulted
+from tests.callcenter.test_hold import AGENT_CHANNEL, CALLER_CHANNEL, L1, connect, queue_event
 from tests.callcenter.util import ensure_user
 from tests.support import SUITE_CLOCK
 from tests.unit.fake_ami import Clients, FakeAmi, event, eventually
@@ -228,3 +228,30 @@ async def test_the_call_ending_ends_the_consultation(setup: Setup, fake: FakeAmi
     fake.push(queue_event("AgentComplete", TalkTime="20", HoldTime="3", Reason="caller"))
     await eventually(lambda: "agent1" not in s.desk.consult.active)
     assert "calls.agent1:ended" in s.steps()
+
+
+async def test_the_expert_holds_the_caller_after_a_completed_transfer(
+        setup: Setup, fake: FakeAmi) -> None:
+    """After 完成转接 the expert is alone with the caller: their hold plays the music to the
+    caller's own channel (the consultation's Local leg is gone: Asterisk joined the caller to
+    the expert) and is the expert's on the contact."""
+    s = setup
+    await consulting(s, fake)
+    await s.desk.consult_call("agent1", "complete")
+    fake.push(queue_event("AgentComplete", TalkTime="40", HoldTime="3", Reason="transfer"))
+    await eventually(lambda: s.desk.agents["agent1"].state is AgentState.WRAP_UP)
+    expert = await s.desk.hold_call("agent2")
+    assert expert.held_since is not None
+    [music] = fake.named("Originate")
+    assert music["Variable"] == f"HOTLINE_HOLD_CHANNEL={CALLER_CHANNEL}"
+    assert [(a["Channel"], a["Direction"], a["State"]) for a in fake.named("MuteAudio")] == [
+        (CALLER_CHANNEL, "in", "on")]
+    assert [a["Channel"] for a in fake.named("Setvar")
+            if a["Variable"] == "VOLUME(RX)"] == [EXPERT_CHANNEL]
+    _again, seconds = await s.desk.resume_call("agent2")
+    assert seconds >= 0
+    assert [a["Channel"] for a in fake.named("MuteAudio")] == [CALLER_CHANNEL, CALLER_CHANNEL]
+    held = [(e.linkedid, e.record) for e in s.recorded.events
+            if isinstance(e.record, CallHeld | CallResumed)]
+    assert held == [(L1, CallHeld(agent="agent2", queue="experts")),
+                    (L1, CallResumed(agent="agent2", held_seconds=seconds, ended=False))]
