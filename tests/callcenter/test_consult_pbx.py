@@ -8,7 +8,10 @@
   notes; the contact has both agents' queue calls with their talk time and the steps;
 * consult -> cancel: the expert's leg ends, the caller is bridged to agent1 again;
 * consult -> three-way -> agent1 hangs up: caller and expert stay connected;
-* no expert answers: the desk cancels after its ring time and tells agent1.
+* no expert answers: the desk cancels after its ring time and tells agent1;
+* consult agent2 by name -> complete: the dialplan dials agent2's phone (no queue), agent2 is
+  reserved (paused), then on the call; the caller ends up bridged to agent2's phone, and the
+  contact has agent2's call (agent_connected / agent_completed in the call's own queue).
 """
 
 from __future__ import annotations
@@ -126,7 +129,7 @@ async def test_consult_then_complete_leaves_the_caller_with_the_expert(
         assert expert in await desk.reach(own)
         done = await desk.desk.consult_call("agent1", "complete")
         assert done == {"agent": "agent1", "linkedid": linkedid, "queue": "experts",
-                        "step": "completed", "expert": "agent2"}
+                        "step": "completed", "expert": "agent2", "named": None}
 
         async def handed_over() -> set[str]:
             chans = {c["Channel"] for c in await desk.channels()}
@@ -232,6 +235,66 @@ async def test_nobody_answering_brings_the_caller_back_and_tells_the_agent(
     finally:
         _out, err = await asyncio.to_thread(call.communicate, None, CALL_LIMIT_S + 15)
     assert call.returncode == 0, err[-500:]
+
+
+async def test_consult_a_named_agent_then_complete(
+        harness: Harness, desk: ConsultDesk) -> None:
+    caller, port = "13900000915", TEST_PORTS.sip + 57
+    call, caller_channel, own = await start_call(harness, desk, caller, port, talk_ms=35_000)
+    named = desk.agent("agent2")  # their phone is up (and in experts: rung there it is not)
+    await desk.desk.transitions.set(named, AgentState.READY, None, by=None)
+    try:
+        linkedid = desk.agent("agent1").linkedid
+        started = await desk.desk.consult_call("agent1", "start", None, NOTES,
+                                               named="agent2")
+        assert (started["step"], started["queue"], started["named"]) == (
+            "calling", "consult", "agent2")
+        assert named.reason == "咨询来电"
+        status = await desk.desk.members.status()
+        paused = {p.get("paused") for (_q, iface), p in status.members.items()
+                  if iface == "PJSIP/agent2"}
+        assert paused == {"1"}, status  # no queue offers them a caller meanwhile
+        await expert_answers(desk)
+        assert (named.state, named.reason) == (AgentState.ON_CALL, "咨询来电")
+        expert = named.agent_channel
+        assert expert.startswith("PJSIP/agent2-")
+        assert await desk.reach(caller_channel) == set(), await desk.bridges()
+        assert expert in await desk.reach(own)
+        done = await desk.desk.consult_call("agent1", "complete")
+        assert done["step"] == "completed"
+
+        async def handed_over() -> set[str]:
+            chans = {c["Channel"] for c in await desk.channels()}
+            reach = await desk.reach(caller_channel)
+            return reach if own not in chans and expert in reach else set()
+        await wait_for(handed_over, 15, "the caller bridged to agent2", seen=desk.bridges)
+        await wait_for(lambda: _is(desk, "agent1", AgentState.WRAP_UP, AgentState.READY), 15,
+                       "agent1 in wrap-up")
+        assert named.state is AgentState.ON_CALL
+    finally:
+        _out, err = await asyncio.to_thread(call.communicate, None, CALL_LIMIT_S + 15)
+    assert call.returncode == 0, err[-500:]
+    # the caller hung up: agent2's call ends (wrap-up, then ready)
+    await wait_for(lambda: _is(desk, "agent2", AgentState.WRAP_UP, AgentState.READY), 15,
+                   "agent2's call ended")
+    steps = await desk.consult_steps()
+    assert steps[:2] == ["calls.agent1:calling", "calls.agent2:calling"], steps
+    assert {"calls.agent1:completed", "calls.agent2:completed"} <= set(steps), steps
+    [card] = desk.cards
+    assert card["linkedid"] == linkedid
+    assert card["notes"] == [{"username": "agent1", "notes": NOTES, "disposition": None}]
+
+    contact = await harness.wait_contact(caller)
+    await harness.log.flush()
+    contact = harness.contacts.get(contact.id) or contact
+    story = "\n".join(f"{e.at:%H:%M:%S.%f} {e.kind} {dict(e.data)}" for e in contact.events)
+    assert [e["step"] for e in events_of(contact, "consult")] == [
+        "started", "answered", "completed"], story
+    assert contact.agents() == ["agent1", "agent2"], story
+    completed = {e["agent"]: e for e in events_of(contact, "agent_completed")}
+    assert set(completed) == {"agent1", "agent2"}, story
+    assert completed["agent2"]["queue"] == "consult", story
+    assert completed["agent2"]["talk_time"] > 0, story
 
 
 async def _is(desk: ConsultDesk, name: str, *states: AgentState) -> bool:
