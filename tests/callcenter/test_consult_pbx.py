@@ -139,6 +139,7 @@ async def test_consult_then_complete_leaves_the_caller_with_the_expert(
         await wait_for(lambda: _is(desk, "agent1", AgentState.WRAP_UP, AgentState.READY), 15,
                        "agent1 in wrap-up")
         assert desk.agent("agent2").state is AgentState.ON_CALL
+        await holds_the_caller(desk, "agent2", caller_channel)
     finally:
         _out, err = await asyncio.to_thread(call.communicate, None, CALL_LIMIT_S + 15)
     assert call.returncode == 0, err[-500:]
@@ -158,6 +159,7 @@ async def test_consult_then_complete_leaves_the_caller_with_the_expert(
     assert set(completed) == {"agent1", "agent2"}, story
     assert completed["agent1"]["reason"] == "transfer", story
     assert completed["agent2"]["talk_time"] > 0, story
+    assert [e["agent"] for e in events_of(contact, "call_held")] == ["agent2"], story
 
 
 async def test_consult_then_cancel_brings_the_caller_back(
@@ -271,6 +273,7 @@ async def test_consult_a_named_agent_then_complete(
         await wait_for(lambda: _is(desk, "agent1", AgentState.WRAP_UP, AgentState.READY), 15,
                        "agent1 in wrap-up")
         assert named.state is AgentState.ON_CALL
+        await holds_the_caller(desk, "agent2", caller_channel)
     finally:
         _out, err = await asyncio.to_thread(call.communicate, None, CALL_LIMIT_S + 15)
     assert call.returncode == 0, err[-500:]
@@ -295,6 +298,21 @@ async def test_consult_a_named_agent_then_complete(
     assert set(completed) == {"agent1", "agent2"}, story
     assert completed["agent2"]["queue"] == "consult", story
     assert completed["agent2"]["talk_time"] > 0, story
+    assert [e["agent"] for e in events_of(contact, "call_held")] == ["agent2"], story
+
+
+async def holds_the_caller(desk: ConsultDesk, expert: str, caller_channel: str) -> None:
+    """After 完成转接 the expert, alone with the caller, holds them: Asterisk whispers the
+    music into the caller's own channel (ChanSpy), and the caller is taken back."""
+    assert desk.agent(expert).caller_channel == caller_channel
+    await desk.desk.hold_call(expert)
+
+    async def spying() -> list[dict[str, str]]:
+        return [c for c in await desk.channels() if c.get("Application") == "ChanSpy"
+                and c.get("ApplicationData") == f"{caller_channel},qwE"]
+    await wait_for(spying, 10, "the music whispered to the caller", seen=desk.bridges)
+    _agent, seconds = await desk.desk.resume_call(expert)
+    assert seconds >= 0
 
 
 async def _is(desk: ConsultDesk, name: str, *states: AgentState) -> bool:
