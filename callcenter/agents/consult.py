@@ -74,6 +74,7 @@ NAMED_MESSAGES = {
     "conference": "三方通话中：来电方、坐席 {agent} 与坐席 {named}",
     "cancelled": "坐席 {agent} 已取消对坐席 {named} 的咨询，来电已回到坐席 {agent} 的通话",
     "ended": "通话已结束，坐席 {agent} 对坐席 {named} 的咨询转接终止",
+    "left": "坐席 {named} 已挂断，咨询结束，来电已回到坐席 {agent} 的通话",
 }
 
 
@@ -393,7 +394,8 @@ class ConsultTransfer:
         async with self.lock:
             if self.active.get(consult.agent) is consult:  # cancelled by their hang-up
                 self._finish(consult, "cancelled")
-                self._step(consult, "cancelled", "cancelled")
+                # (the transfer's target gone, Asterisk gives the caller back to the agent)
+                self._step(consult, "cancelled", "cancelled", text="left")
         if named is None or named.linkedid != consult.linkedid:
             return
         await self.hold.release(named)  # the call ended on hold: the music stops
@@ -446,18 +448,19 @@ class ConsultTransfer:
         if timer is not None and timer is not asyncio.current_task():
             timer.cancel()
 
-    def _step(self, consult: Consultation, notice: str, step: str) -> None:
+    def _step(self, consult: Consultation, notice: str, step: str, *,
+              text: str | None = None) -> None:
         if self.recorder is not None:
             self.recorder.record(ContactEvent(consult.linkedid, Consulted(
                 agent=consult.agent, queue=consult.queue, step=step, expert=consult.expert,
                 named=consult.named), at=self.clock()))
-        self._notify(consult, notice)
+        self._notify(consult, notice, text)
 
-    def _notify(self, consult: Consultation, step: str) -> None:
+    def _notify(self, consult: Consultation, step: str, text: str | None = None) -> None:
         texts = MESSAGES if consult.named is None else NAMED_MESSAGES
         note = ConsultChanged(
             linkedid=consult.linkedid, agent=consult.agent, queue=consult.queue, step=step,
-            expert=consult.expert, named=consult.named, message=texts[step].format(
+            expert=consult.expert, named=consult.named, message=texts[text or step].format(
                 queue=consult.queue, expert=consult.expert or "", ring_s=f"{self.ring_s:g}",
                 agent=consult.agent, named=consult.named or ""))
         # the agent first, then the expert (the named agent from the start)
@@ -466,9 +469,10 @@ class ConsultTransfer:
                 self.notifier.consult_changed(username, note)
 
     async def _audit(self, by: str, action: str, consult: Consultation) -> None:
+        named = {"named": consult.named} if consult.named is not None else {}
         await asyncio.to_thread(self.store.audit, by, action, consult.agent,
                                 linkedid=consult.linkedid, queue=consult.queue,
-                                expert=consult.expert)
+                                expert=consult.expert, **named)
 
     def _json(self, consult: Consultation, step: str | None = None) -> dict[str, Json]:
         return {"agent": consult.agent, "linkedid": consult.linkedid, "queue": consult.queue,

@@ -404,6 +404,24 @@ async def test_cancel_after_the_answer_puts_the_named_agent_back_to_ready(
     assert pauses(fake)[-1] == ("PJSIP/agent2", "false", "")
 
 
+async def test_the_named_agent_hanging_up_ends_the_consultation(
+        setup: Setup, fake: FakeAmi, clean_users: Database) -> None:
+    """Their leg gone while talking, Asterisk gives the caller back to agent1: the desk ends
+    the consultation (agent1 can neither complete nor conference it) and tells both."""
+    s = setup
+    await consulting_named(s, fake)
+    fake.push(named_hangup())
+    named = s.desk.agents["agent2"]
+    await eventually(lambda: named.state is AgentState.READY)
+    assert "agent1" not in s.desk.consult.active
+    assert s.desk.agents["agent1"].state is AgentState.ON_CALL
+    told = {t: p["message"] for t, p in s.published() if p.get("step") == "cancelled"}
+    assert told == {t: "坐席 agent2 已挂断，咨询结束，来电已回到坐席 agent1 的通话"
+                    for t in ("calls.agent1", "calls.agent2")}
+    audit = UserService(clean_users, SUITE_CLOCK).audit_log(action="call.consult")
+    assert [(r.actor, r.detail["named"]) for r in audit] == [("agent1", "agent2")]
+
+
 @pytest.mark.parametrize("how", ["ring time", "busy"])
 async def test_no_answer_releases_the_named_agent(setup: Setup, fake: FakeAmi,
                                                   how: str) -> None:
