@@ -9,6 +9,7 @@
 * consult -> cancel: the expert's leg ends, the caller is bridged to agent1 again;
 * consult -> three-way -> agent1 hangs up: caller and expert stay connected;
 * no expert answers: the desk cancels after its ring time and tells agent1;
+* consult agent2 by name, who does not answer in time: agent2 ready and unpaused again;
 * consult agent2 by name -> complete: the dialplan dials agent2's phone (no queue), agent2 is
   reserved (paused), then on the call; the caller ends up bridged to agent2's phone, and the
   contact has agent2's call (agent_connected / agent_completed in the call's own queue).
@@ -90,11 +91,12 @@ async def desk(harness: Harness) -> AsyncIterator[ConsultDesk]:
 
 
 async def start_call(harness: Harness, desk: ConsultDesk, caller: str, port: int,
-                     talk_ms: int, expert: bool = True) -> tuple[Any, str, str]:
+                     talk_ms: int, expert: bool = True, expert_ring_ms: int = 300
+                     ) -> tuple[Any, str, str]:
     """The caller's SIPp process once agent1 answered, the caller's and agent1's channels."""
     await harness.add_agent(1, ring_ms=300, talk_ms=120_000, sends_silence=True)
     if expert:
-        await harness.add_agent(2, queue="experts", ring_ms=300, talk_ms=120_000,
+        await harness.add_agent(2, queue="experts", ring_ms=expert_ring_ms, talk_ms=120_000,
                                 sends_silence=True)
     call = harness.sipp.start_call(caller_steps(talk_ms), port, caller, timeout_s=CALL_LIMIT_S)
     await wait_for(desk.on_call, 60, "agent1 on the call")
@@ -299,6 +301,45 @@ async def test_consult_a_named_agent_then_complete(
     assert completed["agent2"]["queue"] == "consult", story
     assert completed["agent2"]["talk_time"] > 0, story
     assert [e["agent"] for e in events_of(contact, "call_held")] == ["agent2"], story
+
+
+async def test_a_named_agent_not_answering_is_ready_again(
+        harness: Harness, desk: ConsultDesk) -> None:
+    """agent2's phone rings longer than the ring time (8 s here): the desk cancels, the
+    caller is back with agent1, agent2 is 就绪 and unpaused in Asterisk."""
+    caller, port = "13900000916", TEST_PORTS.sip + 58
+    call, caller_channel, own = await start_call(harness, desk, caller, port, talk_ms=30_000,
+                                                 expert_ring_ms=25_000)
+    named = desk.agent("agent2")
+    await desk.desk.transitions.set(named, AgentState.READY, None, by=None)
+    try:
+        await desk.desk.consult_call("agent1", "start", named="agent2")
+
+        async def ringing() -> list[dict[str, str]]:
+            return [c for c in await desk.channels() if c["Channel"].startswith("PJSIP/agent2-")]
+        await wait_for(ringing, 10, "agent2's phone ringing")
+        seen: list[str] = []
+
+        async def told() -> list[str]:
+            seen.extend(await desk.consult_steps())
+            return [s for s in seen if s.endswith(":no_answer")]
+        assert set(await wait_for(told, 30, "the agents told nobody answered")) == {
+            "calls.agent1:no_answer", "calls.agent2:no_answer"}
+        await wait_for(lambda: _is(desk, "agent2", AgentState.READY), 10, "agent2 ready")
+
+        async def back() -> set[str]:
+            chans = {c["Channel"] for c in await desk.channels()}
+            reach = await desk.reach(caller_channel)
+            return reach if reach == {own} and not any(
+                c.startswith("PJSIP/agent2-") for c in chans) else set()
+        await wait_for(back, 15, "the caller back with agent1", seen=desk.bridges)
+        status = await desk.desk.members.status()
+        paused = {p.get("paused") for (_q, iface), p in status.members.items()
+                  if iface == "PJSIP/agent2"}
+        assert paused == {"0"}, status
+    finally:
+        _out, err = await asyncio.to_thread(call.communicate, None, CALL_LIMIT_S + 15)
+    assert call.returncode == 0, err[-500:]
 
 
 async def holds_the_caller(desk: ConsultDesk, expert: str, caller_channel: str) -> None:
