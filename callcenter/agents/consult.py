@@ -260,13 +260,15 @@ class ConsultTransfer:
         """``DialBegin`` / ``DialEnd`` of the consultation's Local leg dialling a named agent,
         and the ``Hangup`` of that agent's channel (DeskEvents passes every event on)."""
         name = event.name.lower()
+        local = event.header("Channel").startswith(f"Local/{CONSULT_EXTEN}@{CONSULT_CONTEXT}")
         if name == "hangup":
             leg = self.legs.pop(event.header("Uniqueid"), None)
             if leg is not None:
                 await self._named_leg_ended(leg)
+            elif local and event.header("Channel").endswith(";2"):
+                await self._dial_gone(event.header("Linkedid"))
             return
-        if name not in ("dialbegin", "dialend") or not event.header("Channel").startswith(
-                f"Local/{CONSULT_EXTEN}@{CONSULT_CONTEXT}"):
+        if name not in ("dialbegin", "dialend") or not local:
             return
         dest = event.header("DestChannel")
         async with self.lock:
@@ -287,6 +289,16 @@ class ConsultTransfer:
                 await self._named_answered(consult, leg, event.header("Channel"))
             else:  # busy, refused, unreachable: no answer now
                 self.legs.pop(uniqueid, None)
+                await self._no_answer(consult)
+
+    async def _dial_gone(self, linkedid: str) -> None:
+        """The consultation's Local leg hung up while a named agent's phone had not answered
+        (not registered, no such phone: Dial gave up without ringing it): no answer now."""
+        async with self.lock:
+            consult = next((c for c in self.active.values()
+                            if c.named is not None and c.step == "calling"
+                            and c.linkedid == linkedid), None)
+            if consult is not None:
                 await self._no_answer(consult)
 
     def _named_interface(self, consult: Consultation) -> str | None:

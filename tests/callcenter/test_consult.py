@@ -422,7 +422,7 @@ async def test_the_named_agent_hanging_up_ends_the_consultation(
     assert [(r.actor, r.detail["named"]) for r in audit] == [("agent1", "agent2")]
 
 
-@pytest.mark.parametrize("how", ["ring time", "busy"])
+@pytest.mark.parametrize("how", ["ring time", "busy", "unreachable"])
 async def test_no_answer_releases_the_named_agent(setup: Setup, fake: FakeAmi,
                                                   how: str) -> None:
     s = setup
@@ -433,6 +433,9 @@ async def test_no_answer_releases_the_named_agent(setup: Setup, fake: FakeAmi,
     if how == "busy":  # the phone refused: no need to wait for the ring time
         fake.push(dial_event("DialBegin"))
         fake.push(dial_event("DialEnd", DialStatus="BUSY"))
+    if how == "unreachable":  # Dial gave up at once (not registered): its Local leg ends
+        fake.push(event("Hangup", Channel=LOCAL, Uniqueid="1764300000.30", Linkedid=L1,
+                        Cause="20", **{"Cause-txt": "Subscriber absent"}))
     named = s.desk.agents["agent2"]
     await eventually(lambda: named.state is AgentState.READY, 5.0)
     assert "agent1" not in s.desk.consult.active
