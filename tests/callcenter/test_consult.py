@@ -474,3 +474,21 @@ async def test_named_agent_refusals(setup: Setup, fake: FakeAmi,
     assert (busy.status, busy.detail) == (409, "坐席 agent2 当前状态「未签入」，只能咨询就绪的坐席")
     assert not consult_actions(fake)
     assert not pauses(fake)
+
+
+async def test_a_resync_keeps_the_named_agent_reserved(setup: Setup, fake: FakeAmi) -> None:
+    """After an AMI reconnection the named agent, rung by Dial (no queue call), stays 振铃
+    and paused with 咨询来电: an unpause would let a queue offer them a caller."""
+    s = setup
+    await ready(s, "agent2")
+    await connect(s.desk, fake)
+    await s.desk.consult_call("agent1", "start", named="agent2")
+    fake.lists["queuestatus"] = [{
+        "Event": "QueueMember", "Queue": "experts", "Name": "agent2",
+        "Location": "PJSIP/agent2", "StateInterface": "PJSIP/agent2", "Status": "6",
+        "Paused": "1", "PausedReason": "咨询来电", "InCall": "0"}]
+    before = len(pauses(fake))
+    await s.desk.events.resync()
+    named = s.desk.agents["agent2"]
+    assert (named.state, named.reason, named.linkedid) == (AgentState.RINGING, "咨询来电", L1)
+    assert pauses(fake)[before:] == [("PJSIP/agent2", "true", "咨询来电")]

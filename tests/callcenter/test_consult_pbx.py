@@ -152,7 +152,13 @@ async def test_consult_then_complete_leaves_the_caller_with_the_expert(
     assert card["linkedid"] == linkedid
     assert card["notes"] == [{"username": "agent1", "notes": NOTES, "disposition": None}]
 
+    # the expert's leg ends just after the caller's call (its AgentComplete may come after
+    # the contact ended): read the contact once the expert's call is over
+    await wait_for(lambda: _is(desk, "agent2", AgentState.WRAP_UP, AgentState.READY), 15,
+                   "the expert's call ended")
     contact = await harness.wait_contact(caller)
+    await harness.log.flush()
+    contact = harness.contacts.get(contact.id) or contact
     story = "\n".join(f"{e.at:%H:%M:%S.%f} {e.kind} {dict(e.data)}" for e in contact.events)
     assert [e["step"] for e in events_of(contact, "consult")] == [
         "started", "answered", "completed"], story
