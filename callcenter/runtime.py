@@ -177,7 +177,7 @@ class Runtime:
         runtime.desk = AgentDesk.build(
             contacts.db, QueueService(contacts.db, clock), runtime.notifier, contacts,
             contact_log, runtime.ami, wrapup_seconds=settings.wrapup_seconds,
-            dialer=runtime.dialer,
+            dialer=runtime.dialer, consult_ring_s=settings.consult_ring_s,
             # the queue's callback offers, on the one ticket service (none without a
             # calendar; then there is no AMI either: see above)
             callbacks=IvrTicketDesk(shared.tickets) if shared.tickets is not None else None,

@@ -141,6 +141,9 @@ class Settings(BaseSettings):
     spool_max_failures: int = Field(default=8, ge=1)
     # agents and queues (callcenter/agents, callcenter/queues)
     wrapup_seconds: int = 10
+    # the consultative transfer (callcenter/agents/consult.py): seconds the expert seat (or the
+    # named agent) rings before the desk cancels the consultation (docs/console.md)
+    consult_ring_s: int = 30
     # SMS (callcenter/sms, docs/sms.md): Kannel on loopback ports from this base (admin
     # base+13, smsbox base+14, simulated SMSC base+15, sendsms base+16), its state and
     # generated configuration in sms_state_dir; smsbox calls sms_app_url with sms_gateway_key
@@ -170,6 +173,14 @@ class Settings(BaseSettings):
     sms_remind_settle_s: float = Field(default=60.0, gt=0)
     # the SMS worker in `hotline serve` (held texts, the post-call survey): seconds a tick
     sms_worker_interval_s: float = Field(default=1.0, gt=0, le=60)
+
+    @field_validator("consult_ring_s")
+    @classmethod
+    def _consult_ring(cls, value: int) -> int:
+        if value <= 0 or value > 300:
+            raise ValueError(f"HOTLINE_CONSULT_RING_S must be between 1 and 300 seconds, "
+                             f"not {value}")
+        return value
 
     @field_validator("tts_voice")
     @classmethod

@@ -423,12 +423,14 @@ class CallResumed(EventRecord, kind=EventKind.CALL_RESUMED):
 class Consulted(EventRecord, kind=EventKind.CONSULT):
     """A step of a consultative transfer (callcenter/agents/consult.py): ``step`` started |
     answered | no_answer | completed | conference | cancelled, by ``agent`` towards ``queue``;
-    ``expert``: who answered."""
+    ``expert``: who answered; ``named``: the agent consulted by name (``queue`` is then the
+    call's own queue)."""
 
     agent: str
     queue: str
     step: str
     expert: str | None = None
+    named: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -175,10 +175,11 @@ class DeskCommands:
                 str(args["username"]), str(args["mode"]), supervisor=str(args["supervisor"]),
                 interface=None if interface is None else str(interface))
         if op == "consult":
-            queue, notes = args.get("queue"), args.get("notes")
+            queue, notes, named = args.get("queue"), args.get("notes"), args.get("named")
             return await desk.consult_call(
                 str(args["username"]), str(args["action"]),
-                None if queue is None else str(queue), None if notes is None else str(notes))
+                None if queue is None else str(queue), None if notes is None else str(notes),
+                None if named is None else str(named))
         if op == "board":
             return desk.board().to_dict()
         if op == "on_call":  # whether the agent is on (or ringing for) the call now

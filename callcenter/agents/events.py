@@ -1,19 +1,20 @@
 """The desk's AMI consumer: what Asterisk tells moves the agents and the board along.
 
 ``QueueCallerJoin`` / ``QueueCallerLeave`` / ``QueueCallerAbandon``: the waiting callers (the
-board; an abandoned caller's ringing agent is ready again). ``AgentCalled`` -> ringing (the call
-card is published), ``AgentConnect`` -> on call, ``AgentComplete`` -> wrap-up,
-``AgentRingNoAnswer`` -> ready. ``QueueMemberStatus`` reporting a pause we did not make (CLI,
-another tool) is taken over. ``UserEvent(HotlineCallback)``: a waiting caller accepted the
-queue's callback offer. The AMI client runs each handler as its own task, so the events of one
-agent are taken one at a time, in the order Asterisk sent them (a lock per agent): the ringing
-card, built from the database, is published before the ``connected`` that followed it even when
-the agent answers while the card is still being built. After every AMI (re)connection
-:meth:`DeskEvents.resync` pushes the queue configuration and restores each agent's membership
-and pause from our state (``QueueStatus`` tells what Asterisk has); a call that ended out of
-sight (Asterisk crashed or restarted) ends for the desk too (a hold it had ends with it), callers
-no longer in a queue leave the board, and holds a restart of the desk forgot end with the caller
-back to the agent (:meth:`callcenter.agents.hold.CallHold.recover`).
+board; an abandoned caller's ringing agent is ready again). ``AgentCalled`` -> ringing (the
+call card is published), ``AgentConnect`` -> on call, ``AgentComplete`` -> wrap-up,
+``AgentRingNoAnswer`` -> ready. ``DialBegin`` / ``DialEnd`` / ``Hangup``: a named agent's
+consultation call (callcenter/agents/consult.py). ``QueueMemberStatus`` reporting a pause we
+did not make (CLI, another tool) is taken over. ``UserEvent(HotlineCallback)``: a waiting
+caller accepted the queue's callback offer. The AMI client runs each handler as its own task,
+so the events of one agent are taken one at a time, in the order Asterisk sent them (a lock per
+agent): the ringing card, built from the database, is published before the ``connected`` that
+followed it even when the agent answers while the card is still being built. After every AMI
+(re)connection :meth:`DeskEvents.resync` pushes the queue configuration and restores each
+agent's membership and pause from our state (``QueueStatus`` tells what Asterisk has); a call
+that ended out of sight (Asterisk crashed or restarted) ends for the desk too (a hold it had
+ends with it), callers no longer in a queue leave the board, and holds a restart of the desk
+forgot end with the caller back to the agent (:meth:`callcenter.agents.hold.CallHold.recover`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from callcenter.agents.models import AgentState
 from callcenter.agents.notifier import DeskNotifier
 from callcenter.agents.state import (
     CALLBACK_REASON,
+    CONSULT_REASON,
     EXTERNAL_PAUSE,
     WRAP_UP_REASON,
     Agent,
@@ -175,6 +177,10 @@ class DeskEvents:
     # -- member status, callback offers ---------------------------------------------------
 
     async def on_any_event(self, event: AmiEvent) -> None:
+        if self.consult is not None and event.name.lower() in (
+                "dialbegin", "dialend", "hangup"):  # a named agent's consultation call
+            await self.consult.on_event(event)
+            return
         if event.name.lower() == "userevent" and event.header("UserEvent") == "HotlineCallback":
             await self._callback_from_queue(event)
             return
@@ -266,7 +272,7 @@ class DeskEvents:
         # paused: by the agent, in wrap-up, or calling a taxpayer back (ringing or on the
         # callback: an unpause would let the queue offer a caller to a busy agent)
         callback = (agent.state in (AgentState.RINGING, AgentState.ON_CALL)
-                    and agent.reason == CALLBACK_REASON)
+                    and agent.reason in (CALLBACK_REASON, CONSULT_REASON))
         paused = agent.state in (AgentState.PAUSED, AgentState.WRAP_UP) or callback
         for membership in memberships:
             if membership.queue not in mine:
@@ -275,7 +281,8 @@ class DeskEvents:
         # a call may have ended while we could not see it
         in_call = any(p.get("incall") == "1" or p.get("status") in ("2", "6", "7")
                       for (_q, iface), p in present.items() if iface == agent.interface)
-        # (a callback is no queue call: its dialler follows it, and its preview rings nothing)
+        # (a callback is no queue call: its dialler follows it, and its preview rings nothing;
+        # nor is a named agent's consultation call: callcenter/agents/consult.py follows it)
         if agent.state in (AgentState.RINGING, AgentState.ON_CALL) and not in_call and (
                 not callback):
             if self.hold is not None:  # lost on hold: the hold ends as at any call's end

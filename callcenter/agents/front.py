@@ -47,9 +47,9 @@ class DeskFront(Protocol):
         ...
 
     async def consult(self, username: str, action: str, queue: str | None = None,
-                      notes: str | None = None) -> dict[str, Any]:
-        """A step of the agent's consultative transfer (start, complete, conference,
-        cancel); the consultation afterwards."""
+                      notes: str | None = None, named: str | None = None) -> dict[str, Any]:
+        """A step of the agent's consultative transfer (start, towards a queue or the agent
+        ``named``; complete, conference, cancel); the consultation afterwards."""
         ...
 
     async def handled(self, linkedid: str, username: str) -> bool: ...
@@ -106,8 +106,8 @@ class LocalFront(_NotesHere):
                                             interface=interface)
 
     async def consult(self, username: str, action: str, queue: str | None = None,
-                      notes: str | None = None) -> dict[str, Any]:
-        return await self.desk.consult_call(username, action, queue, notes)
+                      notes: str | None = None, named: str | None = None) -> dict[str, Any]:
+        return await self.desk.consult_call(username, action, queue, notes, named)
 
     async def handled(self, linkedid: str, username: str) -> bool:
         return await asyncio.to_thread(self.desk.handled, linkedid, username)
@@ -163,9 +163,9 @@ class RemoteFront(_NotesHere):
         return result
 
     async def consult(self, username: str, action: str, queue: str | None = None,
-                      notes: str | None = None) -> dict[str, Any]:
+                      notes: str | None = None, named: str | None = None) -> dict[str, Any]:
         result: dict[str, Any] = await self._call(username, "consult", action=action,
-                                                  queue=queue, notes=notes)
+                                                  queue=queue, notes=notes, named=named)
         return result
 
     async def board(self) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""``/api/v1/agents`` (states, the board, transfer) and ``/api/v1/calls`` (notes)."""
+"""``/api/v1/agents`` (states, the board, the ready agents, transfer) and ``/api/v1/calls``
+(notes)."""
 
 from __future__ import annotations
 
@@ -87,8 +88,10 @@ async def consult(body: ConsultRequest, user: Staff, desk: DeskDep) -> dict[str,
     """Consultative transfer, first step: the caller hears music on hold, the agent's phone is
     connected to the expert seat (``queue``, default ``experts``) ringing; ``notes``: the
     agent's notes so far, shown on the expert's card (docs/console.md "Consultative
-    transfer"). 409: no call, or consulting already; 422: no such queue."""
-    return await desk.consult(user.username, "start", body.queue, body.notes)
+    transfer"). ``agent`` instead of ``queue``: that agent's phone rings (they must be ready).
+    409: no call, or consulting already, or the agent named is oneself or not ready; 422: no
+    such queue, no such agent or one without a phone, both queue and agent given."""
+    return await desk.consult(user.username, "start", body.queue, body.notes, body.agent)
 
 
 @router.post("/agents/me/consult/{action}", responses=problems(409, 422, 502, 503, 504))
@@ -115,6 +118,18 @@ async def monitor(body: MonitorRequest, user: Supervisor, desk: DeskDep,
 @router.get("/agents/board", responses=DESK_ERRORS)
 async def board(_user: Supervisor, desk: DeskDep) -> dict[str, Any]:
     return await desk.board()
+
+
+@router.get("/agents/ready", responses=DESK_ERRORS)
+async def ready_agents(user: Staff, desk: DeskDep) -> list[dict[str, Any]]:
+    """The other agents who are 就绪 with a phone, read-only (username, display name): whom
+    the console's 咨询转接 may consult by name (docs/console.md "Consulting one named
+    agent")."""
+    board = await desk.board()
+    return [{"username": a["username"], "display_name": a["display_name"]}
+            for a in board.get("agents", ())
+            if a.get("state") == "ready" and a.get("interface")
+            and a["username"] != user.username]
 
 
 @router.post("/agents/{username}/state", responses=DESK_ERRORS)

@@ -36,6 +36,9 @@ class ConsultRequest(BaseModel):
     queue: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_-]{1,31}$",
                               description="the queue to consult (default: experts, the "
                                           "expert seat)")
+    agent: str | None = Field(default=None, min_length=1, max_length=64,
+                              description="instead of a queue: the username of a ready agent "
+                                          "to consult (rung directly)")
     notes: str | None = Field(default=None, max_length=4000,
                               description="the agent's notes so far, saved first: the "
                                           "expert's call card shows them")

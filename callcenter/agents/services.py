@@ -70,9 +70,9 @@ class AgentDesk:
                  consult: ConsultTransfer | None = None) -> None:
         self.store = store
         self.hold = hold or CallHold(members, events.notify, clock=clock, recorder=recorder)
-        self.consult = consult or ConsultTransfer(store, members, queues,
-                                                  events.notify.notifier, self.hold,
-                                                  clock=clock, recorder=recorder)
+        self.consult = consult or ConsultTransfer(
+            store, members, queues, events.notify.notifier, self.hold, clock=clock,
+            recorder=recorder, transitions=transitions, cards=cards, notify=events.notify)
         if events.consult is None:
             events.consult = self.consult
         self.monitor = monitor or CallMonitor(store, members)
@@ -106,7 +106,8 @@ class AgentDesk:
                           registered=TaxpayerService(db, clock).registered, notes=store.notes)
         hold = CallHold(members, notify, clock=clock, recorder=recorder)
         consult = ConsultTransfer(store, members, queues, notifier, hold, clock=clock,
-                                  recorder=recorder, ring_s=consult_ring_s)
+                                  recorder=recorder, ring_s=consult_ring_s,
+                                  transitions=transitions, cards=cards, notify=notify)
         events = DeskEvents(store, transitions, members, notify, cards, queues, clock=clock,
                             recorder=recorder, callbacks=callbacks, hold=hold, consult=consult)
         if ami is not None:
@@ -252,13 +253,14 @@ class AgentDesk:
         return agent, await self.hold.resume(agent)
 
     async def consult_call(self, username: str, action: str, queue: str | None = None,
-                           notes: str | None = None) -> dict[str, Json]:
+                           notes: str | None = None, named: str | None = None
+                           ) -> dict[str, Json]:
         """A step of the agent's consultative transfer (callcenter/agents/consult.py):
-        ``start`` (towards ``queue``, default the expert seat), ``complete``, ``conference``
-        or ``cancel``; the consultation afterwards."""
+        ``start`` (towards ``queue``, default the expert seat, or the agent ``named``),
+        ``complete``, ``conference`` or ``cancel``; the consultation afterwards."""
         agent = self.agent(username)
         if action == "start":
-            return await self.consult.start(agent, queue, notes=notes)
+            return await self.consult.start(agent, queue, notes=notes, named=named)
         if action == "complete":
             return await self.consult.complete(agent)
         if action == "conference":

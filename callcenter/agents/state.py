@@ -30,6 +30,8 @@ WRAP_UP_REASON = "话后处理"
 EXTERNAL_PAUSE = "外部暂停"
 # an agent calling a taxpayer back (callcenter/outbound) stays paused in Asterisk's queues
 CALLBACK_REASON = "外呼回电"
+# an agent consulted by name (callcenter/agents/consult.py) is paused the same way meanwhile
+CONSULT_REASON = "咨询来电"
 STAFF_ROLES = (Role.AGENT, Role.EXPERT)
 
 # which states a request may leave from

@@ -171,7 +171,8 @@ class CallCompleted(Notification, name="call_completed"):
 class ConsultChanged(Notification, name="consult_changed"):
     """A consultative transfer moved on (callcenter/agents/consult.py), sent to the agent who
     consults and to the expert: ``step`` calling | talking | no_answer | completed |
-    conference | cancelled | ended; ``message``: what the console shows (Chinese)."""
+    conference | cancelled | ended; ``message``: what the console shows (Chinese); ``named``:
+    the agent consulted by name (who is told from the start)."""
 
     TYPE: ClassVar[str | None] = "consult"
 
@@ -181,6 +182,7 @@ class ConsultChanged(Notification, name="consult_changed"):
     step: str
     expert: str | None
     message: str
+    named: str | None = None  # the agent consulted by name (None: a queue)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -20,6 +20,7 @@ RULES: list[tuple[str, str, set[str]]] = [
     ("GET", "/api/v1/audit", {"admin"}),
     ("GET", "/api/v1/agents/board", {"supervisor", "admin"}),
     ("GET", "/api/v1/agents/me", {"agent", "expert"}),
+    ("GET", "/api/v1/agents/ready", {"agent", "expert"}),
     ("GET", "/api/v1/desk/lookups", {"agent", "expert", "supervisor", "admin"}),
     ("GET", "/api/v1/queues", {"agent", "expert", "supervisor", "admin"}),
     ("GET", "/api/v1/skills", {"agent", "expert", "supervisor", "admin"}),

@@ -68,7 +68,7 @@ def _settings(db_url: str, data: Path) -> Settings:
     # the AMI side is built (the bridge and the IVR's services), though no Asterisk listens
     # on port 1: the client retries in the background
     return Settings(database_url=db_url, ami_enabled=True, ami_host="127.0.0.1", ami_port=1,
-                    kb_enabled=True, kb_data_dir=data, asr_engine="off")
+                    kb_enabled=True, kb_data_dir=data, asr_engine="off", consult_ring_s=45)
 
 
 def test_the_app_builds_each_shared_service_once(db_url: str, counts: Counts,
@@ -91,6 +91,7 @@ def test_the_app_builds_each_shared_service_once(db_url: str, counts: Counts,
         queue_callbacks = state.runtime.desk.events.callbacks
         assert isinstance(queue_callbacks, IvrTicketDesk)
         assert queue_callbacks.service is state.tickets
+        assert state.runtime.desk.consult.ring_s == 45  # HOTLINE_CONSULT_RING_S
         # requests read what the lifespan built; they build nothing
         response = client.post("/api/v1/callbacks", headers=auth,
                                json={"number": "13800000000"})

@@ -84,3 +84,57 @@ async def test_consult_and_complete_from_the_card(
     rows = await audited(http, admin, "call.consult")
     assert [(a["actor"], a["detail"]["queue"]) for a in rows
             if a["action"] == "call.consult"] == [("agent1", "experts")], rows
+
+
+async def test_consult_a_ready_agent_by_name_from_the_card(
+        live_server: LiveServer, ami: Any, browser: Browser) -> None:
+    """The transfer panel offers the agents now 就绪 by name: agent1 picks expert1 (not the
+    expert seat's queue), whose phone is dialled directly; expert1's card has the note, both
+    cards name both agents; 完成转接 leaves the caller with expert1."""
+    http = live_server.client()
+    admin = bearer(live_server.token("admin1"))
+    runner = SippRunner(live_server.pbx.root, TEST_PORTS.sip)
+    agent_phone = runner.start_agent(TEST_PORTS.agent(1), ring_ms=500, talk_ms=90_000,
+                                     sends_silence=True)
+    expert_phone = runner.start_agent(TEST_PORTS.agent(2), ring_ms=300, talk_ms=90_000,
+                                      sends_silence=True)
+    caller: Any = None
+    agent_page = await browser.new_page(locale="zh-CN")
+    expert_page = await browser.new_page(locale="zh-CN")
+    try:
+        caller = await answered_call(live_server, runner,
+                                     {"agent1": agent_page, "expert1": expert_page},
+                                     "13900000922", 60_000)
+        await agent_page.fill("#notes", NOTE)
+        named = agent_page.locator('#xfer-agents option[data-agent="expert1"]')
+        await expect(named).to_have_count(1, timeout=UI_TIMEOUT_MS)
+        # the expert seat stays the default
+        await expect(agent_page.locator("#xfer-queue")).to_have_value("experts")
+        await agent_page.select_option("#xfer-queue", "agent:expert1")
+        await agent_page.click("#btn-xfer")
+        await expect(agent_page.locator("#btn-xfer-cancel")).to_be_enabled()
+        await expect(expert_page.locator("#card-status")).to_have_text("通话中",
+                                                                       timeout=UI_TIMEOUT_MS)
+        await expect(expert_page.locator("#xfer-notes-list")).to_have_text(
+            f"agent1：{NOTE}")
+        talking = "坐席 expert1 已接听坐席 agent1 的咨询，可沟通后选择完成转接、三方通话或取消"
+        await expect(agent_page.locator("#xfer-status")).to_have_text(talking)
+        await expect(expert_page.locator("#xfer-status")).to_have_text(talking)
+        await agent_page.click("#btn-xfer-complete")
+        done = "已完成转接：来电方已与坐席 expert1 通话"
+        await expect(agent_page.locator("#xfer-status")).to_have_text(done)
+        await expect(expert_page.locator("#xfer-status")).to_have_text(done)
+
+        async def agent1_gone() -> bool:
+            return not [c for c in await channels(ami)
+                        if c["Channel"].startswith("PJSIP/agent1-")]
+
+        await wait_for(agent1_gone, 15, "agent1's channel gone")
+        assert [c for c in await channels(ami) if c["Channel"].startswith("PJSIP/agent2-")]
+        await expect(expert_page.locator("#card-status")).to_have_text("通话中")
+    finally:
+        await wind_down(ami, runner, [caller, agent_phone, expert_phone],
+                        [agent_page, expert_page], http, admin)
+    rows = await audited(http, admin, "call.consult")
+    assert [(a["actor"], a["detail"]["queue"]) for a in rows
+            if a["action"] == "call.consult"] == [("agent1", "consult")], rows

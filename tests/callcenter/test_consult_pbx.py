@@ -8,7 +8,11 @@
   notes; the contact has both agents' queue calls with their talk time and the steps;
 * consult -> cancel: the expert's leg ends, the caller is bridged to agent1 again;
 * consult -> three-way -> agent1 hangs up: caller and expert stay connected;
-* no expert answers: the desk cancels after its ring time and tells agent1.
+* no expert answers: the desk cancels after its ring time and tells agent1;
+* consult agent2 by name, who does not answer in time: agent2 ready and unpaused again;
+* consult agent2 by name -> complete: the dialplan dials agent2's phone (no queue), agent2 is
+  reserved (paused), then on the call; the caller ends up bridged to agent2's phone, and the
+  contact has agent2's call (agent_connected / agent_completed in the call's own queue).
 """
 
 from __future__ import annotations
@@ -87,11 +91,12 @@ async def desk(harness: Harness) -> AsyncIterator[ConsultDesk]:
 
 
 async def start_call(harness: Harness, desk: ConsultDesk, caller: str, port: int,
-                     talk_ms: int, expert: bool = True) -> tuple[Any, str, str]:
+                     talk_ms: int, expert: bool = True, expert_ring_ms: int = 300
+                     ) -> tuple[Any, str, str]:
     """The caller's SIPp process once agent1 answered, the caller's and agent1's channels."""
     await harness.add_agent(1, ring_ms=300, talk_ms=120_000, sends_silence=True)
     if expert:
-        await harness.add_agent(2, queue="experts", ring_ms=300, talk_ms=120_000,
+        await harness.add_agent(2, queue="experts", ring_ms=expert_ring_ms, talk_ms=120_000,
                                 sends_silence=True)
     call = harness.sipp.start_call(caller_steps(talk_ms), port, caller, timeout_s=CALL_LIMIT_S)
     await wait_for(desk.on_call, 60, "agent1 on the call")
@@ -126,7 +131,7 @@ async def test_consult_then_complete_leaves_the_caller_with_the_expert(
         assert expert in await desk.reach(own)
         done = await desk.desk.consult_call("agent1", "complete")
         assert done == {"agent": "agent1", "linkedid": linkedid, "queue": "experts",
-                        "step": "completed", "expert": "agent2"}
+                        "step": "completed", "expert": "agent2", "named": None}
 
         async def handed_over() -> set[str]:
             chans = {c["Channel"] for c in await desk.channels()}
@@ -136,6 +141,7 @@ async def test_consult_then_complete_leaves_the_caller_with_the_expert(
         await wait_for(lambda: _is(desk, "agent1", AgentState.WRAP_UP, AgentState.READY), 15,
                        "agent1 in wrap-up")
         assert desk.agent("agent2").state is AgentState.ON_CALL
+        await holds_the_caller(desk, "agent2", caller_channel)
     finally:
         _out, err = await asyncio.to_thread(call.communicate, None, CALL_LIMIT_S + 15)
     assert call.returncode == 0, err[-500:]
@@ -146,7 +152,13 @@ async def test_consult_then_complete_leaves_the_caller_with_the_expert(
     assert card["linkedid"] == linkedid
     assert card["notes"] == [{"username": "agent1", "notes": NOTES, "disposition": None}]
 
+    # the expert's leg ends just after the caller's call (its AgentComplete may come after
+    # the contact ended): read the contact once the expert's call is over
+    await wait_for(lambda: _is(desk, "agent2", AgentState.WRAP_UP, AgentState.READY), 15,
+                   "the expert's call ended")
     contact = await harness.wait_contact(caller)
+    await harness.log.flush()
+    contact = harness.contacts.get(contact.id) or contact
     story = "\n".join(f"{e.at:%H:%M:%S.%f} {e.kind} {dict(e.data)}" for e in contact.events)
     assert [e["step"] for e in events_of(contact, "consult")] == [
         "started", "answered", "completed"], story
@@ -155,6 +167,7 @@ async def test_consult_then_complete_leaves_the_caller_with_the_expert(
     assert set(completed) == {"agent1", "agent2"}, story
     assert completed["agent1"]["reason"] == "transfer", story
     assert completed["agent2"]["talk_time"] > 0, story
+    assert [e["agent"] for e in events_of(contact, "call_held")] == ["agent2"], story
 
 
 async def test_consult_then_cancel_brings_the_caller_back(
@@ -232,6 +245,121 @@ async def test_nobody_answering_brings_the_caller_back_and_tells_the_agent(
     finally:
         _out, err = await asyncio.to_thread(call.communicate, None, CALL_LIMIT_S + 15)
     assert call.returncode == 0, err[-500:]
+
+
+async def test_consult_a_named_agent_then_complete(
+        harness: Harness, desk: ConsultDesk) -> None:
+    caller, port = "13900000915", TEST_PORTS.sip + 57
+    call, caller_channel, own = await start_call(harness, desk, caller, port, talk_ms=35_000)
+    named = desk.agent("agent2")  # their phone is up (and in experts: rung there it is not)
+    await desk.desk.transitions.set(named, AgentState.READY, None, by=None)
+    try:
+        linkedid = desk.agent("agent1").linkedid
+        started = await desk.desk.consult_call("agent1", "start", None, NOTES,
+                                               named="agent2")
+        assert (started["step"], started["queue"], started["named"]) == (
+            "calling", "consult", "agent2")
+        assert named.reason == "咨询来电"
+        status = await desk.desk.members.status()
+        paused = {p.get("paused") for (_q, iface), p in status.members.items()
+                  if iface == "PJSIP/agent2"}
+        assert paused == {"1"}, status  # no queue offers them a caller meanwhile
+        await expert_answers(desk)
+        assert (named.state, named.reason) == (AgentState.ON_CALL, "咨询来电")
+        expert = named.agent_channel
+        assert expert.startswith("PJSIP/agent2-")
+        assert await desk.reach(caller_channel) == set(), await desk.bridges()
+        assert expert in await desk.reach(own)
+        done = await desk.desk.consult_call("agent1", "complete")
+        assert done["step"] == "completed"
+
+        async def handed_over() -> set[str]:
+            chans = {c["Channel"] for c in await desk.channels()}
+            reach = await desk.reach(caller_channel)
+            return reach if own not in chans and expert in reach else set()
+        await wait_for(handed_over, 15, "the caller bridged to agent2", seen=desk.bridges)
+        await wait_for(lambda: _is(desk, "agent1", AgentState.WRAP_UP, AgentState.READY), 15,
+                       "agent1 in wrap-up")
+        assert named.state is AgentState.ON_CALL
+        await holds_the_caller(desk, "agent2", caller_channel)
+    finally:
+        _out, err = await asyncio.to_thread(call.communicate, None, CALL_LIMIT_S + 15)
+    assert call.returncode == 0, err[-500:]
+    # the caller hung up: agent2's call ends (wrap-up, then ready)
+    await wait_for(lambda: _is(desk, "agent2", AgentState.WRAP_UP, AgentState.READY), 15,
+                   "agent2's call ended")
+    steps = await desk.consult_steps()
+    assert steps[:2] == ["calls.agent1:calling", "calls.agent2:calling"], steps
+    assert {"calls.agent1:completed", "calls.agent2:completed"} <= set(steps), steps
+    [card] = desk.cards
+    assert card["linkedid"] == linkedid
+    assert card["notes"] == [{"username": "agent1", "notes": NOTES, "disposition": None}]
+
+    contact = await harness.wait_contact(caller)
+    await harness.log.flush()
+    contact = harness.contacts.get(contact.id) or contact
+    story = "\n".join(f"{e.at:%H:%M:%S.%f} {e.kind} {dict(e.data)}" for e in contact.events)
+    assert [e["step"] for e in events_of(contact, "consult")] == [
+        "started", "answered", "completed"], story
+    assert contact.agents() == ["agent1", "agent2"], story
+    completed = {e["agent"]: e for e in events_of(contact, "agent_completed")}
+    assert set(completed) == {"agent1", "agent2"}, story
+    assert completed["agent2"]["queue"] == "consult", story
+    assert completed["agent2"]["talk_time"] > 0, story
+    assert [e["agent"] for e in events_of(contact, "call_held")] == ["agent2"], story
+
+
+async def test_a_named_agent_not_answering_is_ready_again(
+        harness: Harness, desk: ConsultDesk) -> None:
+    """agent2's phone rings longer than the ring time (8 s here): the desk cancels, the
+    caller is back with agent1, agent2 is 就绪 and unpaused in Asterisk."""
+    caller, port = "13900000916", TEST_PORTS.sip + 58
+    call, caller_channel, own = await start_call(harness, desk, caller, port, talk_ms=30_000,
+                                                 expert_ring_ms=25_000)
+    named = desk.agent("agent2")
+    await desk.desk.transitions.set(named, AgentState.READY, None, by=None)
+    try:
+        await desk.desk.consult_call("agent1", "start", named="agent2")
+
+        async def ringing() -> list[dict[str, str]]:
+            return [c for c in await desk.channels() if c["Channel"].startswith("PJSIP/agent2-")]
+        await wait_for(ringing, 10, "agent2's phone ringing")
+        seen: list[str] = []
+
+        async def told() -> list[str]:
+            seen.extend(await desk.consult_steps())
+            return [s for s in seen if s.endswith(":no_answer")]
+        assert set(await wait_for(told, 30, "the agents told nobody answered")) == {
+            "calls.agent1:no_answer", "calls.agent2:no_answer"}
+        await wait_for(lambda: _is(desk, "agent2", AgentState.READY), 10, "agent2 ready")
+
+        async def back() -> set[str]:
+            chans = {c["Channel"] for c in await desk.channels()}
+            reach = await desk.reach(caller_channel)
+            return reach if reach == {own} and not any(
+                c.startswith("PJSIP/agent2-") for c in chans) else set()
+        await wait_for(back, 15, "the caller back with agent1", seen=desk.bridges)
+        status = await desk.desk.members.status()
+        paused = {p.get("paused") for (_q, iface), p in status.members.items()
+                  if iface == "PJSIP/agent2"}
+        assert paused == {"0"}, status
+    finally:
+        _out, err = await asyncio.to_thread(call.communicate, None, CALL_LIMIT_S + 15)
+    assert call.returncode == 0, err[-500:]
+
+
+async def holds_the_caller(desk: ConsultDesk, expert: str, caller_channel: str) -> None:
+    """After 完成转接 the expert, alone with the caller, holds them: Asterisk whispers the
+    music into the caller's own channel (ChanSpy), and the caller is taken back."""
+    assert desk.agent(expert).caller_channel == caller_channel
+    await desk.desk.hold_call(expert)
+
+    async def spying() -> list[dict[str, str]]:
+        return [c for c in await desk.channels() if c.get("Application") == "ChanSpy"
+                and c.get("ApplicationData") == f"{caller_channel},qwE"]
+    await wait_for(spying, 10, "the music whispered to the caller", seen=desk.bridges)
+    _agent, seconds = await desk.desk.resume_call(expert)
+    assert seconds >= 0
 
 
 async def _is(desk: ConsultDesk, name: str, *states: AgentState) -> bool:

@@ -62,6 +62,9 @@ def test_agents_cannot_change_other_agents(client: TestClient, headers: H) -> No
     ("/api/v1/agents/me/state", {"state": "dancing"}, "state"),
     ("/api/v1/agents/me/state", {}, "state"),
     ("/api/v1/agents/me/transfer", {"queue": "Experts!"}, "queue"),
+    ("/api/v1/agents/me/consult", {"queue": "experts", "agent": "agent2"},
+     "请只选择一个咨询对象：队列或坐席，不能同时指定"),
+    ("/api/v1/agents/me/consult", {"agent": ""}, "agent"),
 ])
 def test_bad_agent_payloads_are_422(client: TestClient, headers: H, path: str,
                                     body: object, reason: str) -> None:

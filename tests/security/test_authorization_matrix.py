@@ -117,6 +117,7 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("POST", "/api/v1/agents/{username}/monitor"): Entry(
         BOSSES, "/api/v1/agents/agent1/monitor", body={"mode": "listen"}),
     ("GET", "/api/v1/agents/board"): Entry(BOSSES),
+    ("GET", "/api/v1/agents/ready"): Entry(STAFF),
     ("POST", "/api/v1/agents/{username}/state"): Entry(
         BOSSES, "/api/v1/agents/agent1/state", body={"state": "logged_out"}),
     # agents: only calls they handled; the probe's call was handled by nobody

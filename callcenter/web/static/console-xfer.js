@@ -1,4 +1,5 @@
-// 12366 坐席工作台: consultative transfer and three-way call with the expert seat, on the call
+// 12366 坐席工作台: consultative transfer and three-way call with the expert seat (or another
+// queue, or a ready agent by name: console-xfer-agents.js), on the call
 // card (docs/console.md "Consultative transfer"). Uses console.js's api(), $, text, state and
 // the agent's messages through the "console-message" event console.js dispatches.
 "use strict";
@@ -34,7 +35,9 @@
 
   function fillQueues() {
     const select = $("xfer-queue");
-    if (select.options.length || !state.lookups || !state.lookups.queues) return;
+    // (the ready agents console-xfer-agents.js adds are no queues)
+    if (select.querySelector("option:not([data-agent])") || !state.lookups
+        || !state.lookups.queues) return;
     for (const q of state.lookups.queues) {
       const option = document.createElement("option");
       option.value = q.name;
@@ -55,10 +58,17 @@
     render();
   }
 
+  // the consultation's target: a queue, or a ready agent by name (console-xfer-agents.js adds
+  // those to the select, each with data-agent)
+  function target() {
+    const picked = $("xfer-queue").selectedOptions[0];
+    if (picked && picked.dataset.agent) return { agent: picked.dataset.agent };
+    return { queue: $("xfer-queue").value || null };
+  }
+
   $("btn-xfer").addEventListener("click", () => {
     text("xfer-status", "");
-    request("/agents/me/consult", { queue: $("xfer-queue").value || null,
-                                    notes: $("notes").value || null });
+    request("/agents/me/consult", { ...target(), notes: $("notes").value || null });
   });
   $("btn-xfer-complete").addEventListener("click",
     () => request("/agents/me/consult/complete"));
