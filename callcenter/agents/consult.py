@@ -64,6 +64,7 @@ MESSAGES = {
     "conference": "三方通话中：来电方、您与专家 {expert}",
     "cancelled": "已取消咨询，来电已回到您的通话",
     "ended": "通话已结束，咨询转接终止",
+    "left": "专家 {expert} 已挂断，咨询结束，来电已回到您的通话",
 }
 # a consultation of one named agent: both agents are named
 NAMED_MESSAGES = {
@@ -246,6 +247,18 @@ class ConsultTransfer:
                 if consult.timer is not None:
                     consult.timer.cancel()
                 self._step(consult, "talking", "answered")
+                return
+
+    def expert_left(self, expert: Agent, linkedid: str) -> None:
+        """A queue expert's call ended: while the two agents still talked (nothing decided)
+        the expert hung up, and Asterisk gives the caller back to the first agent. The
+        consultation ends as cancelled and both are told."""
+        for consult in list(self.active.values()):
+            if (consult.linkedid == linkedid and consult.expert == expert.username
+                    and consult.named is None and consult.step == "talking"
+                    and consult.deciding is None):
+                self._finish(consult, "cancelled")
+                self._step(consult, "cancelled", "cancelled", text="left")
                 return
 
     def call_ended(self, agent: Agent, linkedid: str) -> None:

@@ -168,6 +168,7 @@ class DeskEvents:
                 await self.hold.release(agent)
             if self.consult is not None:  # a consultation of this call ends with it
                 self.consult.call_ended(agent, linkedid)
+                self.consult.expert_left(agent, linkedid)  # or its expert hung up
             await self.transitions.enter_wrapup(agent, linkedid)
             self.notify.call_completed(username, linkedid, event.talk_time, event.reason)
         elif isinstance(event, AgentRingNoAnswer) and agent.state is AgentState.RINGING:

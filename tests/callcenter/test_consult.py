@@ -241,6 +241,26 @@ async def test_the_call_ending_ends_the_consultation(setup: Setup, fake: FakeAmi
     assert "calls.agent1:ended" in s.steps()
 
 
+async def test_the_expert_hanging_up_ends_the_consultation(
+        setup: Setup, fake: FakeAmi) -> None:
+    """The queue expert hangs up while the two agents talk: Asterisk gives the caller back to
+    the first agent, and the consultation ends (it stayed 'talking' before)."""
+    s = setup
+    await consulting(s, fake)
+    s.published()
+    fake.push(expert_event("AgentComplete", DestChannel=EXPERT_CHANNEL, TalkTime="12",
+                           HoldTime="1", Reason="agent"))
+    await eventually(lambda: "agent1" not in s.desk.consult.active)
+    notes = [(t, p["step"], p["message"]) for t, p in s.published()
+             if p.get("type") == "consult"]
+    assert ("calls.agent1", "cancelled", "专家 agent2 已挂断，咨询结束，来电已回到您的通话") in notes
+    assert [t for t, *_ in notes] == ["calls.agent1", "calls.agent2"]
+    assert s.recorded.events[-1].record == Consulted(
+        agent="agent1", queue="experts", step="cancelled", expert="agent2")
+    assert s.desk.agents["agent1"].state is AgentState.ON_CALL   # back with the caller
+    await eventually(lambda: s.desk.agents["agent2"].state is AgentState.WRAP_UP)
+
+
 async def test_the_expert_holds_the_caller_after_a_completed_transfer(
         setup: Setup, fake: FakeAmi) -> None:
     """After 完成转接 the expert is alone with the caller: their hold plays the music to the
