@@ -253,7 +253,8 @@ async def test_the_expert_hanging_up_ends_the_consultation(
     await eventually(lambda: "agent1" not in s.desk.consult.active)
     notes = [(t, p["step"], p["message"]) for t, p in s.published()
              if p.get("type") == "consult"]
-    assert ("calls.agent1", "cancelled", "专家 agent2 已挂断，咨询结束，来电已回到您的通话") in notes
+    left = "专家 agent2 已挂断，咨询结束，来电已回到您的通话"
+    assert ("calls.agent1", "cancelled", left) in notes
     assert [t for t, *_ in notes] == ["calls.agent1", "calls.agent2"]
     assert s.recorded.events[-1].record == Consulted(
         agent="agent1", queue="experts", step="cancelled", expert="agent2")
