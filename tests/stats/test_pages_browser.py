@@ -66,11 +66,13 @@ def browser_database(tmp_path: Path, *users: tuple[str, str, str | None]) -> tup
     return url, db
 
 
-def open_page(p: Any, errors: list[str], height: int) -> tuple[Any, Any]:
+def open_page(p: Any, errors: list[str], height: int, *, width: int = 1500,
+              locale: str | None = None) -> tuple[Any, Any]:
     """A chromium (of playwright ``p``) and a page 1500 px wide whose script errors land in
     ``errors``: (browser, page)."""
     browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-    page = browser.new_page(viewport={"width": 1500, "height": height})
+    page = browser.new_page(viewport={"width": width, "height": height},
+                            **({"locale": locale} if locale else {}))
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     return browser, page
 
