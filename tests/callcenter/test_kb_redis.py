@@ -55,15 +55,21 @@ def _env(url: str, prefix: str) -> dict[str, str]:
             "HOTLINE_SMS_SURVEY_ENABLED": "false"}
 
 
-def test_a_publication_reaches_the_knowledge_base_of_another_process(
-        tmp_path: Path, prefix: str) -> None:
+def _database(tmp_path: Path, *users: tuple[str, str]) -> tuple[str, list[dict[str, str]]]:
+    """A migrated SQLite database with ``users`` (name, role): its URL and their headers."""
     url = sqlite_url(tmp_path)
     upgrade(url)
     db = Database(url)
-    editor = bearer(token_for(db, "editor1", "editor"))
-    reviewer = bearer(token_for(db, "reviewer1", "reviewer"))
-    agent = bearer(token_for(db, "agent1", "agent"))
-    db.dispose()
+    try:
+        return url, [bearer(token_for(db, name, role)) for name, role in users]
+    finally:
+        db.dispose()
+
+
+def test_a_publication_reaches_the_knowledge_base_of_another_process(
+        tmp_path: Path, prefix: str) -> None:
+    url, (editor, reviewer, agent) = _database(
+        tmp_path, ("editor1", "editor"), ("reviewer1", "reviewer"), ("agent1", "agent"))
     env = _env(url, prefix)
     log_path = tmp_path / "worker-b.log"
     settings = Settings(database_url=url, ami_enabled=False, kb_enabled=True,
@@ -102,11 +108,7 @@ def test_a_publication_reaches_the_knowledge_base_of_another_process(
 
 def test_an_import_reaches_the_knowledge_base_of_a_running_server(
         tmp_path: Path, prefix: str) -> None:
-    url = sqlite_url(tmp_path)
-    upgrade(url)
-    db = Database(url)
-    agent = bearer(token_for(db, "agent1", "agent"))
-    db.dispose()
+    url, (agent,) = _database(tmp_path, ("agent1", "agent"))
     env = _env(url, prefix)
     log_path = tmp_path / "server.log"
     with serving(env, PORT, log_path, ready=lambda health: "checks" in health) as base:
