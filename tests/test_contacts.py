@@ -117,6 +117,45 @@ def test_talk_time_without_agent_complete_comes_from_the_hangup(contacts: Contac
     assert c.outcome == "answered"
 
 
+def connected(at: float, agent: str, queue: str = "consult", hold: float = 5,
+              consult: bool = False) -> Step:
+    data: dict[str, object] = {"queue": queue, "agent": agent, "hold_time": hold,
+                               "ring_time": 1}
+    if consult:
+        data["consult"] = True
+    return (at, EventKind.AGENT_CONNECTED, data)
+
+
+def completed(at: float, agent: str, talk: float | None, queue: str = "consult",
+              reason: str = "caller") -> Step:
+    data: dict[str, object] = {"queue": queue, "agent": agent, "hold_time": 5, "reason": reason}
+    if talk is not None:
+        data["talk_time"] = talk
+    return (at, EventKind.AGENT_COMPLETED, data)
+
+
+QUEUED: list[Step] = [START, (4, EventKind.TRANSFER, {"node": "agent", "queue": "consult"}),
+                      (5, EventKind.QUEUE_JOINED, {"queue": "consult", "position": 1})]
+CONSULT_JOIN: Step = (70, EventKind.QUEUE_JOINED,
+                      {"queue": "experts", "position": 1, "consult": True})
+
+
+def test_a_consultation_leaves_the_callers_queue_wait_and_ivr_time(
+        contacts: ContactService) -> None:
+    play(contacts, "L-consult", [
+        *QUEUED, connected(12, "agent1", hold=7), CONSULT_JOIN,
+        connected(80, "agent2", "experts", hold=10, consult=True),
+        completed(112, "agent1", 100, reason="transfer"),
+        completed(180, "agent2", 100, "experts"), end(180)])
+    c = contacts.get_by_linkedid("L-consult")
+    assert c is not None
+    assert c.queue_joined_at == T0 + timedelta(seconds=5)
+    assert c.ivr_seconds == 4
+    assert c.queue_wait_seconds == 7  # the caller's wait, not the expert leg's 10 s
+    assert c.agent == "agent2"
+    assert c.agents() == ["agent1", "agent2"]
+
+
 def test_a_second_end_does_not_change_the_outcome(contacts: ContactService) -> None:
     play(contacts, "L-dup", [START, (5, EventKind.SELF_SERVICE, SERVED), end(10),
                              (11, EventKind.CALL_ENDED, {"cause": 0, "reconciled": True})])

@@ -130,6 +130,8 @@ class ContactService:
             case Transfer():
                 contact.queue = record.queue[:64] or contact.queue
                 contact.ivr_seconds = _seconds(contact.started_at, at)
+            case QueueJoined() if record.consult:
+                pass  # the consultation's offer to the expert queue: the caller's queue stays
             case QueueJoined():
                 contact.queue = record.queue[:64]
                 if contact.queue_joined_at is None:
@@ -141,6 +143,8 @@ class ContactService:
                 contact.queue = record.queue or contact.queue
                 if contact.agent_connected_at is None:
                     contact.agent_connected_at = at
+                if record.consult and contact.queue_wait_seconds is not None:
+                    return  # the expert's answer: the caller's wait was the first queue's
                 contact.queue_wait_seconds = (
                     record.hold_time if record.hold_time and not record.resynced
                     else _seconds(contact.queue_joined_at, at)
