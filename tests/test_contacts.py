@@ -140,6 +140,56 @@ CONSULT_JOIN: Step = (70, EventKind.QUEUE_JOINED,
                       {"queue": "experts", "position": 1, "consult": True})
 
 
+@pytest.mark.parametrize(("legs", "talk"), [
+    # consult then complete: agent1 0-100 s (from the connect at 10), the expert 60-160 s
+    ([connected(10, "agent1"), CONSULT_JOIN, connected(70, "agent2", "experts", 1, True),
+      completed(110, "agent1", 100, reason="transfer"),
+      completed(170, "agent2", 100, "experts"), end(170)], 160),
+    # three-way: the expert joins at 60 s, agent1 leaves at 150 s, the expert at 200 s
+    ([connected(10, "agent1"), CONSULT_JOIN, connected(70, "agent2", "experts", 1, True),
+      completed(160, "agent1", 150), completed(210, "agent2", 140, "experts"), end(210)], 200),
+    # the expert's end comes after the caller's hang-up (ivr/bridge.py records it late)
+    ([connected(10, "agent1"), CONSULT_JOIN, connected(70, "agent2", "experts", 1, True),
+      completed(110, "agent1", 100, reason="transfer"), end(170),
+      completed(170.4, "agent2", 100, "experts")], 160.4),
+    # a blind transfer: legs one after another add up
+    ([connected(10, "agent1"), completed(40, "agent1", 30, reason="transfer"),
+      (41, EventKind.QUEUE_JOINED, {"queue": "experts", "position": 1}),
+      connected(45, "agent2", "experts"), completed(95, "agent2", 50, "experts"), end(95)], 80),
+    # the bridge lost the expert's leg (no agent_completed): connect to hang-up
+    ([connected(10, "agent1"), CONSULT_JOIN, connected(70, "agent2", "experts", 1, True),
+      completed(110, "agent1", 100, reason="transfer"), end(150)], 140),
+    # the first agent's leg lost, the expert's completed: 10-150 with 60-150 inside it
+    ([connected(10, "agent1"), CONSULT_JOIN, connected(70, "agent2", "experts", 1, True),
+      completed(150, "agent2", 80, "experts"), end(150)], 140),
+    # a completion without Asterisk's talk time: its connect to the completion
+    ([connected(10, "agent1"), completed(35, "agent1", None), end(36)], 25),
+], ids=["consult", "three-way", "expert-ends-late", "sequential", "expert-lost",
+        "first-lost", "no-talk-time"])
+def test_talk_time_counts_two_agents_on_the_call_once(
+        contacts: ContactService, legs: list[Step], talk: float) -> None:
+    play(contacts, "L-talk", [*QUEUED, *legs])
+    c = contacts.get_by_linkedid("L-talk")
+    assert c is not None
+    assert c.talk_seconds == pytest.approx(talk)
+    assert c.outcome == "answered"
+
+
+def test_talk_time_grows_with_the_legs_while_the_call_goes_on(contacts: ContactService) -> None:
+    def talk() -> float | None:
+        c = contacts.get_by_linkedid("L-live")
+        assert c is not None
+        return c.talk_seconds
+
+    play(contacts, "L-live", [*QUEUED, connected(10, "agent1"), CONSULT_JOIN,
+                              connected(70, "agent2", "experts", 1, True)])
+    assert talk() is None  # no leg has ended yet
+    play(contacts, "L-live", [completed(110, "agent1", 100, reason="transfer")])
+    assert talk() == 100  # the expert's leg is still open
+    play(contacts, "L-live", [completed(170, "agent2", 100, "experts"), end(170)])
+    assert talk() == 160
+
+
 def test_a_consultation_leaves_the_callers_queue_wait_and_ivr_time(
         contacts: ContactService) -> None:
     play(contacts, "L-consult", [
@@ -154,6 +204,7 @@ def test_a_consultation_leaves_the_callers_queue_wait_and_ivr_time(
     assert c.queue_wait_seconds == 7  # the caller's wait, not the expert leg's 10 s
     assert c.agent == "agent2"
     assert c.agents() == ["agent1", "agent2"]
+    assert c.talk_seconds == 168  # 12-112 and 80-180
 
 
 def test_a_second_end_does_not_change_the_outcome(contacts: ContactService) -> None:

@@ -15,7 +15,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from ivr.events import (
     AgentConnected,
     CallEnded,
     CallStarted,
+    EventFormatError,
     EventKind,
     EventRecord,
     IvrHangup,
@@ -75,6 +76,65 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
     return max(0.0, (end - start).total_seconds())
 
 
+# the events a contact's talk time is derived from (:func:`talk_seconds`)
+TALK_KINDS = (str(EventKind.AGENT_CONNECTED), str(EventKind.AGENT_COMPLETED))
+
+
+def talk_intervals(events: Sequence[tuple[datetime, EventRecord]], ended_at: datetime | None
+                   ) -> list[tuple[datetime, datetime]]:
+    """The agent legs' talk intervals of a contact, from its ``agent_connected`` /
+    ``agent_completed`` events in the order they were recorded (docs/metrics.md "Durations").
+
+    A completion ends the earliest open leg of its agent (or, without one, a leg a reconnection
+    derived, agent ``unknown``); with a ``talk_time`` (Asterisk's) the leg is that many seconds
+    ending at the completion, otherwise connect to completion. A leg never completed (the
+    bridge lost it) runs from its connect to the contact's end, once it has ended."""
+    open_legs: dict[str, list[datetime]] = {}
+    resynced: list[datetime] = []
+    out: list[tuple[datetime, datetime]] = []
+    for at, record in events:
+        if isinstance(record, AgentConnected):
+            (resynced if record.resynced else open_legs.setdefault(record.agent, [])).append(at)
+        elif isinstance(record, AgentCompleted):
+            starts = open_legs.get(record.agent) or resynced
+            start = starts.pop(0) if starts else None
+            if record.talk_time is not None:
+                out.append((at - timedelta(seconds=max(0.0, record.talk_time)), at))
+            elif start is not None:
+                out.append((start, at))
+    if ended_at is not None:
+        for start in [s for starts in open_legs.values() for s in starts] + resynced:
+            out.append((start, ended_at))
+    return out
+
+
+def union_seconds(intervals: Sequence[tuple[datetime, datetime]]) -> float:
+    """Seconds covered by at least one of ``intervals`` (overlaps counted once)."""
+    total = 0.0
+    current: tuple[datetime, datetime] | None = None
+    for lo, hi in sorted(intervals):
+        if hi < lo:
+            continue
+        if current is not None and lo <= current[1]:
+            current = (current[0], max(current[1], hi))
+            continue
+        if current is not None:
+            total += (current[1] - current[0]).total_seconds()
+        current = (lo, hi)
+    if current is not None:
+        total += (current[1] - current[0]).total_seconds()
+    return total
+
+
+def talk_seconds(events: Sequence[tuple[datetime, EventRecord]], ended_at: datetime | None
+                 ) -> float | None:
+    """The time the caller talked with at least one agent: the union of the legs' talk
+    intervals (a consultation or a three-way call counts the agents' overlap once; legs one
+    after another add up). None while no leg has a talk interval."""
+    intervals = talk_intervals(events, ended_at)
+    return union_seconds(intervals) if intervals else None
+
+
 class ContactService:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -108,10 +168,34 @@ class ContactService:
                               self_served=False, reconciled=False)
             session.add(contact)
             session.flush()
+        record = event.record
+        # the talk time is the union of the agent legs: derived again from the stored legs
+        # whenever a leg or the end comes (an expert's end may come after the call's)
+        legs = (self._legs(session, contact) if isinstance(
+            record, AgentConnected | AgentCompleted | CallEnded) else None)
         session.add(ContactEventRow(contact_id=contact.id, at=event.at, kind=str(event.kind),
                                     data=event.data, event_key=key))
-        self._derive(contact, event.record, event.at)
+        self._derive(contact, record, event.at)
+        if legs is not None:
+            if not isinstance(record, CallEnded):
+                legs.append((event.at, record))
+            contact.talk_seconds = talk_seconds(legs, contact.ended_at)
         return True
+
+    @staticmethod
+    def _legs(session: Session, contact: Contact) -> list[tuple[datetime, EventRecord]]:
+        """The contact's stored ``agent_connected`` / ``agent_completed`` events, in order."""
+        out: list[tuple[datetime, EventRecord]] = []
+        for row in session.scalars(
+                select(ContactEventRow).where(ContactEventRow.contact_id == contact.id,
+                                              ContactEventRow.kind.in_(TALK_KINDS))
+                .order_by(ContactEventRow.id)):
+            try:
+                out.append((row.at, row.record()))
+            except EventFormatError as exc:  # only a hand-edited database holds one
+                log.warning("contact %s: a %s event left out of the talk time: %s",
+                            contact.linkedid, row.kind, exc)
+        return out
 
     @staticmethod
     def _derive(contact: Contact, record: EventRecord, at: datetime) -> None:
@@ -149,9 +233,6 @@ class ContactService:
                     record.hold_time if record.hold_time and not record.resynced
                     else _seconds(contact.queue_joined_at, at)
                 )
-            case AgentCompleted():
-                if record.talk_time is not None:
-                    contact.talk_seconds = (contact.talk_seconds or 0.0) + record.talk_time
             case QueueAbandoned():
                 contact.queue_wait_seconds = (
                     record.hold_time if record.hold_time is not None
@@ -180,8 +261,6 @@ class ContactService:
                 contact.reconciled = bool(record.reconciled)
                 if contact.ivr_seconds is None:
                     contact.ivr_seconds = _seconds(contact.started_at, at)
-                if contact.agent_connected_at is not None and contact.talk_seconds is None:
-                    contact.talk_seconds = _seconds(contact.agent_connected_at, at)
                 if (contact.queue_joined_at is not None and contact.agent_connected_at is None
                         and contact.queue_wait_seconds is None):
                     contact.queue_wait_seconds = _seconds(contact.queue_joined_at, at)

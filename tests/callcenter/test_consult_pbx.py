@@ -5,8 +5,9 @@
   (music on hold) and agent1 is bridged to the consultation's Local leg, whose other side is
   bridged to the expert; after completing, agent1's channel is gone and the caller's bridge
   reaches the expert's channel (through the Local pair); the expert's card carried agent1's
-  notes; the contact has both agents' queue calls with their talk time and the steps, and its
-  per-queue legs (the consultation's offer to experts included) match Asterisk's queue_log;
+  notes; the contact has both agents' queue calls with their talk time and the steps, its talk
+  time counts the seconds both agents were on the call once, and its per-queue legs (the
+  consultation's offer to experts included) match Asterisk's queue_log;
 * consult -> cancel: the expert's leg ends, the caller is bridged to agent1 again;
 * consult -> three-way -> agent1 hangs up: caller and expert stay connected;
 * no expert answers: the desk cancels after its ring time and tells agent1; the experts
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -127,6 +129,7 @@ async def test_consult_then_complete_leaves_the_caller_with_the_expert(
         await expert_answers(desk)
         expert = desk.agent("agent2").agent_channel
         assert expert.startswith("PJSIP/agent2-")
+        await asyncio.sleep(4)  # agent1 and the expert both on the call: counted once
         # consulting: the caller waits alone (music), agent1 hears the expert
         assert await desk.reach(caller_channel) == set(), await desk.bridges()
         assert expert in await desk.reach(own)
@@ -166,6 +169,15 @@ async def test_consult_then_complete_leaves_the_caller_with_the_expert(
     assert set(completed) == {"agent1", "agent2"}, story
     assert completed["agent1"]["reason"] == "transfer", story
     assert completed["agent2"]["talk_time"] > 0, story
+
+    # the contact's talk time: the union of the two legs (each Asterisk's talk time ending at
+    # its completion), the consultation's overlap once
+    legs = [(e.at - timedelta(seconds=float(e.data["talk_time"])), e.at)
+            for e in contact.events if e.kind == "agent_completed"]
+    talk_times = [float(e["talk_time"]) for e in completed.values()]
+    assert contact.talk_seconds is not None, story
+    assert abs(contact.talk_seconds - union_seconds(legs)) < 0.01, story
+    assert max(talk_times) <= contact.talk_seconds <= sum(talk_times) - 2, story
 
     # the consultation is an offer of experts; the caller's own queue wait stays
     joins = events_of(contact, "queue_joined")
@@ -274,6 +286,8 @@ async def test_nobody_answering_brings_the_caller_back_and_tells_the_agent(
     assert log["experts"]["CONNECT"] == 0, dict(log)
     assert log["experts"]["ABANDON"] + log["experts"]["EXITWITHTIMEOUT"] == 1, dict(log)
     assert contact.queue == "consult"
+    assert contact.talk_seconds == sum(float(e["talk_time"])
+                                       for e in events_of(contact, "agent_completed"))
 
 
 async def consult_leg_uniqueid(desk: ConsultDesk) -> str:
@@ -313,6 +327,19 @@ async def queue_log_counts(desk: ConsultDesk, callids: set[str], until: str
         return found if any(c[until] for c in found.values()) else None
     found: dict[str, Counter[str]] = await wait_for(counts, 15, f"{until} in queue_log")
     return found
+
+
+def union_seconds(intervals: list[tuple[datetime, datetime]]) -> float:
+    """Seconds covered by at least one interval."""
+    total, reach = 0.0, None
+    for lo, hi in sorted(intervals):
+        if reach is None or lo > reach:
+            total += (hi - lo).total_seconds()
+            reach = hi
+        elif hi > reach:
+            total += (hi - reach).total_seconds()
+            reach = hi
+    return total
 
 
 async def _is(desk: ConsultDesk, name: str, *states: AgentState) -> bool:

@@ -1,6 +1,7 @@
 """Consultative transfers in the statistics, on SQLite and PostgreSQL (docs/metrics.md
-"Queue level"): the consulted queue counts an offer for each consultation leg (one nobody
-answered is withdrawn: neither answered nor abandoned)."""
+"Durations" and "Queue level"): the contact's talk time counts the time two agents were on the
+call once, each agent's own talk time stays theirs, and the consulted queue counts an offer for
+each consultation leg (one nobody answered is withdrawn: neither answered nor abandoned)."""
 
 from __future__ import annotations
 
@@ -75,6 +76,29 @@ def by(rows: list[dict[str, Any]], key: str) -> dict[str, dict[str, Any]]:
     return {r[key]: r for r in rows}
 
 
+def test_contact_talk_time_counts_two_agents_once(stats: StatsService,
+                                                   contacts: ContactService) -> None:
+    build_consultations(contacts)
+    talk = {x: contacts.get_by_linkedid(x).talk_seconds  # type: ignore[union-attr]
+            for x in ("C1", "C2", "C3", "C4")}
+    assert talk == {"C1": 160, "C2": 200, "C3": 90, "C4": 150}
+    for rng in (DAY, QUARTERS):  # the daily rollups and the quarter-hour ones
+        day = stats.summary(stats.range(*rng))["total"]
+        assert (day["contacts"], day["offered"], day["answered"]) == (4, 4, 4)
+        assert day["talk_seconds"] == 160 + 200 + 90 + 150  # not 200 + 290 + 90 + 150
+        assert day["aht"] == 150
+        # the caller's own wait: the first queue's, never the expert leg's
+        assert day["asa"] == (7 + 5 + 2 + 5) / 4
+
+
+def test_each_agent_keeps_their_own_talk_time(stats: StatsService,
+                                              contacts: ContactService) -> None:
+    build_consultations(contacts)
+    agents = by(stats.agents(stats.range(*DAY))["agents"], "agent")
+    assert (agents["agent1"]["handled"], agents["agent1"]["talk_seconds"]) == (4, 400)
+    assert (agents["agent2"]["handled"], agents["agent2"]["talk_seconds"]) == (3, 330)
+
+
 def test_the_consulted_queue_counts_an_offer_per_consultation(
         stats: StatsService, contacts: ContactService) -> None:
     build_consultations(contacts)
@@ -95,3 +119,17 @@ def test_the_consulted_queue_counts_an_offer_per_consultation(
         assert experts["asa"] == round((6 + 4 + 5) / 3, 2)
         assert experts["talk_seconds"] == 100 + 140 + 90
         assert report["total"]["offered"] == 8
+
+
+def test_a_rebuild_gives_the_same_figures(stats: StatsService,
+                                          contacts: ContactService) -> None:
+    build_consultations(contacts)
+    before = (stats.summary(stats.range(*DAY))["total"],
+              stats.queues(stats.range(*DAY))["queues"],
+              stats.agents(stats.range(*DAY))["agents"])
+    stats.rebuild()
+    after = (stats.summary(stats.range(*DAY))["total"],
+             stats.queues(stats.range(*DAY))["queues"],
+             stats.agents(stats.range(*DAY))["agents"])
+    assert after == before
+    assert after[0]["talk_seconds"] == 600
