@@ -108,6 +108,8 @@ class IvrBridge:
         # the last channels hung up that no call followed: not adopted if an adoption was
         # being planned when their Hangup came
         self._gone: deque[str] = deque(maxlen=512)
+        # linkedids of calls that ended lately: a queue call's end may come after the hang-up
+        self._ended: deque[str] = deque(maxlen=512)
         # the first loss of the AMI connection since the last reconciliation: when (the clock
         # of the contact events) and on time.monotonic()'s scale (to compare with Asterisk's
         # uptime)
@@ -204,6 +206,7 @@ class IvrBridge:
             return
         self._record(call.linkedid, CallEnded(cause=event.cause,
                      cause_txt=event.cause_txt, reconciled=False))
+        self._ended.append(call.linkedid)
         self.agi.forget(event.channel)
 
     def _on_queue_event(self, event: QueueEvent) -> None:
@@ -212,8 +215,10 @@ class IvrBridge:
             event, QueueCallerJoin | AgentCalled | AgentConnect | AgentComplete)
         if call is None:
             # the expert's leg may end after the caller's call is gone (the caller hung up
-            # first): its end is still the contact's
-            if consult_leg and isinstance(event, AgentComplete) and event.linkedid:
+            # first): its end is still the contact's, on the Local channel or, once Asterisk
+            # optimised the Local pair away, on the caller's
+            if isinstance(event, AgentComplete) and event.linkedid and (
+                    consult_leg or event.linkedid in self._ended):
                 self._agent_leg(event.linkedid, event)
             return
         if call.uniqueid != event.uniqueid:

@@ -164,8 +164,15 @@ CONSULT_JOIN: Step = (70, EventKind.QUEUE_JOINED,
       completed(150, "agent2", 80, "experts"), end(150)], 140),
     # a completion without Asterisk's talk time: its connect to the completion
     ([connected(10, "agent1"), completed(35, "agent1", None), end(36)], 25),
+    # the caller redirected to experts (no agent_completed for agent1): 10-12, then 13-16
+    ([connected(10, "agent1"), (12, EventKind.QUEUE_JOINED, {"queue": "experts"}),
+      connected(13, "agent2", "experts"), completed(16, "agent2", 3, "experts"), end(40)], 5),
+    # ... and agent1's completion seen late, Asterisk's talk time running on: cut at the join
+    ([connected(10, "agent1"), (12, EventKind.QUEUE_JOINED, {"queue": "experts"}),
+      connected(13, "agent2", "experts"), completed(16, "agent2", 3, "experts"),
+      completed(38, "agent1", 28), end(40)], 5),
 ], ids=["consult", "three-way", "expert-ends-late", "sequential", "expert-lost",
-        "first-lost", "no-talk-time"])
+        "first-lost", "no-talk-time", "redirected", "redirected-late-end"])
 def test_talk_time_counts_two_agents_on_the_call_once(
         contacts: ContactService, legs: list[Step], talk: float) -> None:
     play(contacts, "L-talk", [*QUEUED, *legs])

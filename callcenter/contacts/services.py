@@ -77,34 +77,58 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
 
 
 # the events a contact's talk time is derived from (:func:`talk_seconds`)
-TALK_KINDS = (str(EventKind.AGENT_CONNECTED), str(EventKind.AGENT_COMPLETED))
+TALK_KINDS = (str(EventKind.AGENT_CONNECTED), str(EventKind.AGENT_COMPLETED),
+              str(EventKind.QUEUE_JOINED))
+
+
+@dataclass
+class _Leg:
+    agent: str
+    connected_at: datetime
+    resynced: bool = False
+    left_at: datetime | None = None  # the caller joined another queue (left this agent)
+    done: bool = False
 
 
 def talk_intervals(events: Sequence[tuple[datetime, EventRecord]], ended_at: datetime | None
                    ) -> list[tuple[datetime, datetime]]:
     """The agent legs' talk intervals of a contact, from its ``agent_connected`` /
-    ``agent_completed`` events in the order they were recorded (docs/metrics.md "Durations").
+    ``agent_completed`` / ``queue_joined`` events in the order they were recorded
+    (docs/metrics.md "Durations").
 
     A completion ends the earliest open leg of its agent (or, without one, a leg a reconnection
     derived, agent ``unknown``); with a ``talk_time`` (Asterisk's) the leg is that many seconds
-    ending at the completion, otherwise connect to completion. A leg never completed (the
-    bridge lost it) runs from its connect to the contact's end, once it has ended."""
-    open_legs: dict[str, list[datetime]] = {}
-    resynced: list[datetime] = []
+    ending at the completion, otherwise connect to completion. The caller joining another
+    queue (a transfer, a redirect; not a consultation's leg) ends every leg open then: a
+    completion seen later is cut there. A leg never completed (the bridge lost it) runs from its
+    connect to that join, or to the contact's end once it has ended."""
+    legs: list[_Leg] = []
     out: list[tuple[datetime, datetime]] = []
     for at, record in events:
         if isinstance(record, AgentConnected):
-            (resynced if record.resynced else open_legs.setdefault(record.agent, [])).append(at)
+            legs.append(_Leg(record.agent, at, resynced=bool(record.resynced)))
+        elif isinstance(record, QueueJoined) and not record.consult:
+            for leg in legs:
+                if not leg.done and leg.left_at is None:
+                    leg.left_at = at
         elif isinstance(record, AgentCompleted):
-            starts = open_legs.get(record.agent) or resynced
-            start = starts.pop(0) if starts else None
+            ended = next((x for x in legs if not x.done and x.agent == record.agent
+                          and not x.resynced), None) or next(
+                (x for x in legs if not x.done and x.resynced), None)
+            if ended is not None:
+                ended.done = True
             if record.talk_time is not None:
-                out.append((at - timedelta(seconds=max(0.0, record.talk_time)), at))
-            elif start is not None:
-                out.append((start, at))
-    if ended_at is not None:
-        for start in [s for starts in open_legs.values() for s in starts] + resynced:
-            out.append((start, ended_at))
+                lo: datetime | None = at - timedelta(seconds=max(0.0, record.talk_time))
+            else:
+                lo = ended.connected_at if ended is not None else None
+            hi = (min(at, ended.left_at) if ended is not None and ended.left_at is not None
+                  else at)
+            if lo is not None and hi > lo:
+                out.append((lo, hi))
+    for leg in legs:
+        end = leg.left_at or ended_at
+        if not leg.done and end is not None and end > leg.connected_at:
+            out.append((leg.connected_at, end))
     return out
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -29,7 +28,7 @@ from callcenter.agents.models import AgentState
 from callcenter.contacts.models import Contact
 from callcenter.notify.services import Notifier, Subscription
 from tests.callcenter.test_hold_pbx import Desk, caller_steps, live_desk
-from tests.callcenter.util import wait_for
+from tests.callcenter.util import legs_talk_seconds, wait_for
 from tests.conftest import Harness, events_of
 from tests.support import CALL_LIMIT_S, SUITE_CLOCK, TEST_PORTS
 
@@ -172,11 +171,9 @@ async def test_consult_then_complete_leaves_the_caller_with_the_expert(
 
     # the contact's talk time: the union of the two legs (each Asterisk's talk time ending at
     # its completion), the consultation's overlap once
-    legs = [(e.at - timedelta(seconds=float(e.data["talk_time"])), e.at)
-            for e in contact.events if e.kind == "agent_completed"]
     talk_times = [float(e["talk_time"]) for e in completed.values()]
     assert contact.talk_seconds is not None, story
-    assert abs(contact.talk_seconds - union_seconds(legs)) < 0.01, story
+    assert contact.talk_seconds == pytest.approx(legs_talk_seconds(contact)), story
     assert max(talk_times) <= contact.talk_seconds <= sum(talk_times) - 2, story
 
     # the consultation is an offer of experts; the caller's own queue wait stays
@@ -327,19 +324,6 @@ async def queue_log_counts(desk: ConsultDesk, callids: set[str], until: str
         return found if any(c[until] for c in found.values()) else None
     found: dict[str, Counter[str]] = await wait_for(counts, 15, f"{until} in queue_log")
     return found
-
-
-def union_seconds(intervals: list[tuple[datetime, datetime]]) -> float:
-    """Seconds covered by at least one interval."""
-    total, reach = 0.0, None
-    for lo, hi in sorted(intervals):
-        if reach is None or lo > reach:
-            total += (hi - lo).total_seconds()
-            reach = hi
-        elif hi > reach:
-            total += (hi - reach).total_seconds()
-            reach = hi
-    return total
 
 
 async def _is(desk: ConsultDesk, name: str, *states: AgentState) -> bool:

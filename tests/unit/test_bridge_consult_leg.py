@@ -5,6 +5,7 @@ they were. docs/metrics.md "Queue level"."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 from ivr.bridge import Call, IvrBridge
@@ -81,3 +82,31 @@ async def test_the_consultation_leg_is_an_offer_of_the_expert_queue(
     assert recorder.events[2].data["consult"] is True
     # the bridge still knows the caller's queue as the caller's
     assert bridge.calls[L1].queue == "consult"
+
+
+async def test_an_agent_leg_ending_after_the_hang_up_is_still_the_contacts(
+        server: FakeAmi, clients: Clients) -> None:
+    server.lists["coreshowchannels"] = []
+    client = clients.make()
+    recorder = ListRecorder()
+    clock = RunningClock(datetime(2026, 12, 1, 2, 0, tzinfo=UTC))
+    bridge = IvrBridge(client, no_menu, recorder, IvrServices(clock=clock))
+    await client.start()
+    await client.wait_ready(5)
+    await eventually(lambda: bridge.reconciliations == 1, what="the first reconciliation")
+    bridge.calls[L1] = Call(L1, L1, CALLER, "13800001111")
+    agent2 = {"Interface": "PJSIP/agent2", "MemberName": "agent2"}
+    server.push(event("Hangup", Channel=CALLER, Uniqueid=L1, Linkedid=L1, Cause="16",
+                      **{"Cause-txt": "Normal Clearing"}))
+    # the expert's queue call ends after the caller's hang-up, on the caller's channel (the
+    # Local pair optimised away), then one of a call the bridge never followed
+    server.push(caller_event("AgentComplete", HoldTime="3", TalkTime="40", Reason="caller",
+                             **agent2))
+    server.push(event("AgentComplete", Channel="PJSIP/other-1", Uniqueid="9.1", Linkedid="9.1",
+                      Queue="consult", HoldTime="1", TalkTime="5", Reason="caller", **agent2))
+    await eventually(lambda: len(recorder.events) >= 2, what="the end and the late completion")
+    await asyncio.sleep(0.2)
+    assert [(e.linkedid, e.kind) for e in recorder.events] == [
+        (L1, EventKind.CALL_ENDED), (L1, EventKind.AGENT_COMPLETED)]
+    assert recorder.events[1].record == AgentCompleted(
+        queue="consult", agent="agent2", talk_time=40, hold_time=3, reason="caller")
