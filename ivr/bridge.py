@@ -108,6 +108,8 @@ class IvrBridge:
         # the last channels hung up that no call followed: not adopted if an adoption was
         # being planned when their Hangup came
         self._gone: deque[str] = deque(maxlen=512)
+        # linkedids of calls that ended lately: a queue call's end may come after the hang-up
+        self._ended: deque[str] = deque(maxlen=512)
         # the first loss of the AMI connection since the last reconciliation: when (the clock
         # of the contact events) and on time.monotonic()'s scale (to compare with Asterisk's
         # uptime)
@@ -204,23 +206,26 @@ class IvrBridge:
             return
         self._record(call.linkedid, CallEnded(cause=event.cause,
                      cause_txt=event.cause_txt, reconciled=False))
+        self._ended.append(call.linkedid)
         self.agi.forget(event.channel)
 
     def _on_queue_event(self, event: QueueEvent) -> None:
         call = self.calls.get(event.uniqueid) or self._by_linkedid(event.linkedid)
         consult_leg = event.channel.startswith("Local/") and isinstance(
-            event, AgentCalled | AgentConnect | AgentComplete)
+            event, QueueCallerJoin | AgentCalled | AgentConnect | AgentComplete)
         if call is None:
             # the expert's leg may end after the caller's call is gone (the caller hung up
-            # first): its end is still the contact's
-            if consult_leg and isinstance(event, AgentComplete) and event.linkedid:
+            # first): its end is still the contact's, on the Local channel or, once Asterisk
+            # optimised the Local pair away, on the caller's
+            if isinstance(event, AgentComplete) and event.linkedid and (
+                    consult_leg or event.linkedid in self._ended):
                 self._agent_leg(event.linkedid, event)
             return
         if call.uniqueid != event.uniqueid:
             # the agents' consultation leg of the call (callcenter/agents/consult.py): a Local
             # channel queueing for the expert seat; the expert's part is the contact's too
             if consult_leg:
-                self._agent_leg(call.linkedid, event)
+                self._agent_leg(call.linkedid, event, consult=True)
             return
         agent = event.member_name or event.member
         if isinstance(event, QueueCallerJoin):
@@ -235,13 +240,19 @@ class IvrBridge:
             self._record(call.linkedid, QueueAbandoned(queue=event.queue,
                          hold_time=event.hold_time, position=event.position))
 
-    def _agent_leg(self, linkedid: str, event: QueueEvent) -> None:
+    def _agent_leg(self, linkedid: str, event: QueueEvent, *, consult: bool = False) -> None:
         agent = event.member_name or event.member
-        if isinstance(event, AgentCalled):
+        if isinstance(event, QueueCallerJoin):
+            # the consultation's Local leg entering the expert queue: an offer of that queue,
+            # not the caller's (the caller waits with the first agent's call, on hold)
+            self._record(linkedid, QueueJoined(queue=event.queue, position=event.position,
+                                               consult=True))
+        elif isinstance(event, AgentCalled):
             self._record(linkedid, AgentRinging(queue=event.queue, agent=agent))
         elif isinstance(event, AgentConnect):
             self._record(linkedid, AgentConnected(queue=event.queue,
-                         agent=agent, hold_time=event.hold_time, ring_time=event.ring_time))
+                         agent=agent, hold_time=event.hold_time, ring_time=event.ring_time,
+                         consult=consult or None))
         elif isinstance(event, AgentComplete):
             self._record(linkedid, AgentCompleted(queue=event.queue,
                          agent=agent, talk_time=event.talk_time, hold_time=event.hold_time,

@@ -338,8 +338,12 @@ class Transfer(EventRecord, kind=EventKind.TRANSFER):
 
 @dataclass(frozen=True, kw_only=True)
 class QueueJoined(EventRecord, kind=EventKind.QUEUE_JOINED):
+    """A call entered ``queue``: an offer of that queue (``consult``: the consultation leg of
+    a consultative transfer queueing for the expert seat, not the caller)."""
+
     queue: str
     position: int | None = None
+    consult: bool | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -350,13 +354,16 @@ class AgentRinging(EventRecord, kind=EventKind.AGENT_RINGING):
 
 @dataclass(frozen=True, kw_only=True)
 class AgentConnected(EventRecord, kind=EventKind.AGENT_CONNECTED):
-    """An agent answered (``resynced``: derived after a reconnection, times unknown)."""
+    """An agent answered (``resynced``: derived after a reconnection, times unknown;
+    ``consult``: the expert answering a consultation's leg, whose ``hold_time`` is that leg's
+    wait, not the caller's)."""
 
     queue: str
     agent: str
     hold_time: float | None = None
     ring_time: float | None = None
     resynced: bool | None = None
+    consult: bool | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

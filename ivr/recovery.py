@@ -139,7 +139,7 @@ def whereabouts(history: Sequence[EventRecord]) -> Whereabouts:
             node = record.node
         elif isinstance(record, _LEFT_MENU):
             node = None
-            if isinstance(record, QueueJoined):
+            if isinstance(record, QueueJoined) and not record.consult:
                 queue = record.queue
             elif isinstance(record, AgentConnected):
                 agent = record.agent

@@ -117,6 +117,103 @@ def test_talk_time_without_agent_complete_comes_from_the_hangup(contacts: Contac
     assert c.outcome == "answered"
 
 
+def connected(at: float, agent: str, queue: str = "consult", hold: float = 5,
+              consult: bool = False) -> Step:
+    data: dict[str, object] = {"queue": queue, "agent": agent, "hold_time": hold,
+                               "ring_time": 1}
+    if consult:
+        data["consult"] = True
+    return (at, EventKind.AGENT_CONNECTED, data)
+
+
+def completed(at: float, agent: str, talk: float | None, queue: str = "consult",
+              reason: str = "caller") -> Step:
+    data: dict[str, object] = {"queue": queue, "agent": agent, "hold_time": 5, "reason": reason}
+    if talk is not None:
+        data["talk_time"] = talk
+    return (at, EventKind.AGENT_COMPLETED, data)
+
+
+QUEUED: list[Step] = [START, (4, EventKind.TRANSFER, {"node": "agent", "queue": "consult"}),
+                      (5, EventKind.QUEUE_JOINED, {"queue": "consult", "position": 1})]
+CONSULT_JOIN: Step = (70, EventKind.QUEUE_JOINED,
+                      {"queue": "experts", "position": 1, "consult": True})
+
+
+@pytest.mark.parametrize(("legs", "talk"), [
+    # consult then complete: agent1 0-100 s (from the connect at 10), the expert 60-160 s
+    ([connected(10, "agent1"), CONSULT_JOIN, connected(70, "agent2", "experts", 1, True),
+      completed(110, "agent1", 100, reason="transfer"),
+      completed(170, "agent2", 100, "experts"), end(170)], 160),
+    # three-way: the expert joins at 60 s, agent1 leaves at 150 s, the expert at 200 s
+    ([connected(10, "agent1"), CONSULT_JOIN, connected(70, "agent2", "experts", 1, True),
+      completed(160, "agent1", 150), completed(210, "agent2", 140, "experts"), end(210)], 200),
+    # the expert's end comes after the caller's hang-up (ivr/bridge.py records it late)
+    ([connected(10, "agent1"), CONSULT_JOIN, connected(70, "agent2", "experts", 1, True),
+      completed(110, "agent1", 100, reason="transfer"), end(170),
+      completed(170.4, "agent2", 100, "experts")], 160.4),
+    # a blind transfer: legs one after another add up
+    ([connected(10, "agent1"), completed(40, "agent1", 30, reason="transfer"),
+      (41, EventKind.QUEUE_JOINED, {"queue": "experts", "position": 1}),
+      connected(45, "agent2", "experts"), completed(95, "agent2", 50, "experts"), end(95)], 80),
+    # the bridge lost the expert's leg (no agent_completed): connect to hang-up
+    ([connected(10, "agent1"), CONSULT_JOIN, connected(70, "agent2", "experts", 1, True),
+      completed(110, "agent1", 100, reason="transfer"), end(150)], 140),
+    # the first agent's leg lost, the expert's completed: 10-150 with 60-150 inside it
+    ([connected(10, "agent1"), CONSULT_JOIN, connected(70, "agent2", "experts", 1, True),
+      completed(150, "agent2", 80, "experts"), end(150)], 140),
+    # a completion without Asterisk's talk time: its connect to the completion
+    ([connected(10, "agent1"), completed(35, "agent1", None), end(36)], 25),
+    # the caller redirected to experts (no agent_completed for agent1): 10-12, then 13-16
+    ([connected(10, "agent1"), (12, EventKind.QUEUE_JOINED, {"queue": "experts"}),
+      connected(13, "agent2", "experts"), completed(16, "agent2", 3, "experts"), end(40)], 5),
+    # ... and agent1's completion seen late, Asterisk's talk time running on: cut at the join
+    ([connected(10, "agent1"), (12, EventKind.QUEUE_JOINED, {"queue": "experts"}),
+      connected(13, "agent2", "experts"), completed(16, "agent2", 3, "experts"),
+      completed(38, "agent1", 28), end(40)], 5),
+], ids=["consult", "three-way", "expert-ends-late", "sequential", "expert-lost",
+        "first-lost", "no-talk-time", "redirected", "redirected-late-end"])
+def test_talk_time_counts_two_agents_on_the_call_once(
+        contacts: ContactService, legs: list[Step], talk: float) -> None:
+    play(contacts, "L-talk", [*QUEUED, *legs])
+    c = contacts.get_by_linkedid("L-talk")
+    assert c is not None
+    assert c.talk_seconds == pytest.approx(talk)
+    assert c.outcome == "answered"
+
+
+def test_talk_time_grows_with_the_legs_while_the_call_goes_on(contacts: ContactService) -> None:
+    def talk() -> float | None:
+        c = contacts.get_by_linkedid("L-live")
+        assert c is not None
+        return c.talk_seconds
+
+    play(contacts, "L-live", [*QUEUED, connected(10, "agent1"), CONSULT_JOIN,
+                              connected(70, "agent2", "experts", 1, True)])
+    assert talk() is None  # no leg has ended yet
+    play(contacts, "L-live", [completed(110, "agent1", 100, reason="transfer")])
+    assert talk() == 100  # the expert's leg is still open
+    play(contacts, "L-live", [completed(170, "agent2", 100, "experts"), end(170)])
+    assert talk() == 160
+
+
+def test_a_consultation_leaves_the_callers_queue_wait_and_ivr_time(
+        contacts: ContactService) -> None:
+    play(contacts, "L-consult", [
+        *QUEUED, connected(12, "agent1", hold=7), CONSULT_JOIN,
+        connected(80, "agent2", "experts", hold=10, consult=True),
+        completed(112, "agent1", 100, reason="transfer"),
+        completed(180, "agent2", 100, "experts"), end(180)])
+    c = contacts.get_by_linkedid("L-consult")
+    assert c is not None
+    assert c.queue_joined_at == T0 + timedelta(seconds=5)
+    assert c.ivr_seconds == 4
+    assert c.queue_wait_seconds == 7  # the caller's wait, not the expert leg's 10 s
+    assert c.agent == "agent2"
+    assert c.agents() == ["agent1", "agent2"]
+    assert c.talk_seconds == 168  # 12-112 and 80-180
+
+
 def test_a_second_end_does_not_change_the_outcome(contacts: ContactService) -> None:
     play(contacts, "L-dup", [START, (5, EventKind.SELF_SERVICE, SERVED), end(10),
                              (11, EventKind.CALL_ENDED, {"cause": 0, "reconciled": True})])

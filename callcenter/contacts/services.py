@@ -15,7 +15,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from ivr.events import (
     AgentConnected,
     CallEnded,
     CallStarted,
+    EventFormatError,
     EventKind,
     EventRecord,
     IvrHangup,
@@ -73,6 +74,89 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
     if start is None or end is None:
         return None
     return max(0.0, (end - start).total_seconds())
+
+
+# the events a contact's talk time is derived from (:func:`talk_seconds`)
+TALK_KINDS = (str(EventKind.AGENT_CONNECTED), str(EventKind.AGENT_COMPLETED),
+              str(EventKind.QUEUE_JOINED))
+
+
+@dataclass
+class _Leg:
+    agent: str
+    connected_at: datetime
+    resynced: bool = False
+    left_at: datetime | None = None  # the caller joined another queue (left this agent)
+    done: bool = False
+
+
+def talk_intervals(events: Sequence[tuple[datetime, EventRecord]], ended_at: datetime | None
+                   ) -> list[tuple[datetime, datetime]]:
+    """The agent legs' talk intervals of a contact, from its ``agent_connected`` /
+    ``agent_completed`` / ``queue_joined`` events in the order they were recorded
+    (docs/metrics.md "Durations").
+
+    A completion ends the earliest open leg of its agent (or, without one, a leg a reconnection
+    derived, agent ``unknown``); with a ``talk_time`` (Asterisk's) the leg is that many seconds
+    ending at the completion, otherwise connect to completion. The caller joining another
+    queue (a transfer, a redirect; not a consultation's leg) ends every leg open then: a
+    completion seen later is cut there. A leg never completed (the bridge lost it) runs from its
+    connect to that join, or to the contact's end once it has ended."""
+    legs: list[_Leg] = []
+    out: list[tuple[datetime, datetime]] = []
+    for at, record in events:
+        if isinstance(record, AgentConnected):
+            legs.append(_Leg(record.agent, at, resynced=bool(record.resynced)))
+        elif isinstance(record, QueueJoined) and not record.consult:
+            for leg in legs:
+                if not leg.done and leg.left_at is None:
+                    leg.left_at = at
+        elif isinstance(record, AgentCompleted):
+            ended = next((x for x in legs if not x.done and x.agent == record.agent
+                          and not x.resynced), None) or next(
+                (x for x in legs if not x.done and x.resynced), None)
+            if ended is not None:
+                ended.done = True
+            if record.talk_time is not None:
+                lo: datetime | None = at - timedelta(seconds=max(0.0, record.talk_time))
+            else:
+                lo = ended.connected_at if ended is not None else None
+            hi = (min(at, ended.left_at) if ended is not None and ended.left_at is not None
+                  else at)
+            if lo is not None and hi > lo:
+                out.append((lo, hi))
+    for leg in legs:
+        end = leg.left_at or ended_at
+        if not leg.done and end is not None and end > leg.connected_at:
+            out.append((leg.connected_at, end))
+    return out
+
+
+def union_seconds(intervals: Sequence[tuple[datetime, datetime]]) -> float:
+    """Seconds covered by at least one of ``intervals`` (overlaps counted once)."""
+    total = 0.0
+    current: tuple[datetime, datetime] | None = None
+    for lo, hi in sorted(intervals):
+        if hi < lo:
+            continue
+        if current is not None and lo <= current[1]:
+            current = (current[0], max(current[1], hi))
+            continue
+        if current is not None:
+            total += (current[1] - current[0]).total_seconds()
+        current = (lo, hi)
+    if current is not None:
+        total += (current[1] - current[0]).total_seconds()
+    return total
+
+
+def talk_seconds(events: Sequence[tuple[datetime, EventRecord]], ended_at: datetime | None
+                 ) -> float | None:
+    """The time the caller talked with at least one agent: the union of the legs' talk
+    intervals (a consultation or a three-way call counts the agents' overlap once; legs one
+    after another add up). None while no leg has a talk interval."""
+    intervals = talk_intervals(events, ended_at)
+    return union_seconds(intervals) if intervals else None
 
 
 class ContactService:
@@ -123,10 +207,34 @@ class ContactService:
             session.flush()
         if contacts is not None:
             contacts[event.linkedid] = contact
+        record = event.record
+        # the talk time is the union of the agent legs: derived again from the stored legs
+        # whenever a leg or the end comes (an expert's end may come after the call's)
+        legs = (self._legs(session, contact) if isinstance(
+            record, AgentConnected | AgentCompleted | CallEnded) else None)
         session.add(ContactEventRow(contact_id=contact.id, at=event.at, kind=str(event.kind),
                                     data=event.data, event_key=key))
-        self._derive(contact, event.record, event.at)
+        self._derive(contact, record, event.at)
+        if legs is not None:
+            if not isinstance(record, CallEnded):
+                legs.append((event.at, record))
+            contact.talk_seconds = talk_seconds(legs, contact.ended_at)
         return True
+
+    @staticmethod
+    def _legs(session: Session, contact: Contact) -> list[tuple[datetime, EventRecord]]:
+        """The contact's stored ``agent_connected`` / ``agent_completed`` events, in order."""
+        out: list[tuple[datetime, EventRecord]] = []
+        for row in session.scalars(
+                select(ContactEventRow).where(ContactEventRow.contact_id == contact.id,
+                                              ContactEventRow.kind.in_(TALK_KINDS))
+                .order_by(ContactEventRow.id)):
+            try:
+                out.append((row.at, row.record()))
+            except EventFormatError as exc:  # only a hand-edited database holds one
+                log.warning("contact %s: a %s event left out of the talk time: %s",
+                            contact.linkedid, row.kind, exc)
+        return out
 
     @staticmethod
     def _derive(contact: Contact, record: EventRecord, at: datetime) -> None:
@@ -145,6 +253,8 @@ class ContactService:
             case Transfer():
                 contact.queue = record.queue[:64] or contact.queue
                 contact.ivr_seconds = _seconds(contact.started_at, at)
+            case QueueJoined() if record.consult:
+                pass  # the consultation's offer to the expert queue: the caller's queue stays
             case QueueJoined():
                 contact.queue = record.queue[:64]
                 if contact.queue_joined_at is None:
@@ -156,13 +266,12 @@ class ContactService:
                 contact.queue = record.queue or contact.queue
                 if contact.agent_connected_at is None:
                     contact.agent_connected_at = at
+                if record.consult and contact.queue_wait_seconds is not None:
+                    return  # the expert's answer: the caller's wait was the first queue's
                 contact.queue_wait_seconds = (
                     record.hold_time if record.hold_time and not record.resynced
                     else _seconds(contact.queue_joined_at, at)
                 )
-            case AgentCompleted():
-                if record.talk_time is not None:
-                    contact.talk_seconds = (contact.talk_seconds or 0.0) + record.talk_time
             case QueueAbandoned():
                 contact.queue_wait_seconds = (
                     record.hold_time if record.hold_time is not None
@@ -191,8 +300,6 @@ class ContactService:
                 contact.reconciled = bool(record.reconciled)
                 if contact.ivr_seconds is None:
                     contact.ivr_seconds = _seconds(contact.started_at, at)
-                if contact.agent_connected_at is not None and contact.talk_seconds is None:
-                    contact.talk_seconds = _seconds(contact.agent_connected_at, at)
                 if (contact.queue_joined_at is not None and contact.agent_connected_at is None
                         and contact.queue_wait_seconds is None):
                     contact.queue_wait_seconds = _seconds(contact.queue_joined_at, at)

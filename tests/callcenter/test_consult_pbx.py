@@ -5,10 +5,14 @@
   (music on hold) and agent1 is bridged to the consultation's Local leg, whose other side is
   bridged to the expert; after completing, agent1's channel is gone and the caller's bridge
   reaches the expert's channel (through the Local pair); the expert's card carried agent1's
-  notes; the contact has both agents' queue calls with their talk time and the steps;
+  notes; the contact has both agents' queue calls with their talk time and the steps, its talk
+  time counts the seconds both agents were on the call once, and its per-queue legs (the
+  consultation's offer to experts included) match Asterisk's queue_log;
 * consult -> cancel: the expert's leg ends, the caller is bridged to agent1 again;
 * consult -> three-way -> agent1 hangs up: caller and expert stay connected;
-* no expert answers: the desk cancels after its ring time and tells agent1;
+* no expert answers: the desk cancels after its ring time and tells agent1; the experts
+  queue has the consultation's offer, neither answered nor abandoned (withdrawn), where
+  queue_log ends it as the Local channel's abandon (or timeout);
 * consult agent2 by name, who does not answer in time: agent2 ready and unpaused again;
 * consult agent2 by name -> complete: the dialplan dials agent2's phone (no queue), agent2 is
   reserved (paused), then on the call; the caller ends up bridged to agent2's phone, and the
@@ -18,15 +22,17 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from callcenter.agents.models import AgentState
+from callcenter.contacts.models import Contact
 from callcenter.notify.services import Notifier, Subscription
 from tests.callcenter.test_hold_pbx import Desk, caller_steps, live_desk
-from tests.callcenter.util import wait_for
+from tests.callcenter.util import legs_talk_seconds, wait_for
 from tests.conftest import Harness, events_of
 from tests.support import CALL_LIMIT_S, SUITE_CLOCK, TEST_PORTS
 
@@ -123,9 +129,11 @@ async def test_consult_then_complete_leaves_the_caller_with_the_expert(
         assert (started["step"], started["queue"]) == ("calling", "experts")
         with pytest.raises(Exception, match="已在咨询转接中"):
             await desk.desk.consult_call("agent1", "start")
+        local_leg = await consult_leg_uniqueid(desk)
         await expert_answers(desk)
         expert = desk.agent("agent2").agent_channel
         assert expert.startswith("PJSIP/agent2-")
+        await asyncio.sleep(4)  # agent1 and the expert both on the call: counted once
         # consulting: the caller waits alone (music), agent1 hears the expert
         assert await desk.reach(caller_channel) == set(), await desk.bridges()
         assert expert in await desk.reach(own)
@@ -152,13 +160,12 @@ async def test_consult_then_complete_leaves_the_caller_with_the_expert(
     assert card["linkedid"] == linkedid
     assert card["notes"] == [{"username": "agent1", "notes": NOTES, "disposition": None}]
 
-    # the expert's leg ends just after the caller's call (its AgentComplete may come after
-    # the contact ended): read the contact once the expert's call is over
-    await wait_for(lambda: _is(desk, "agent2", AgentState.WRAP_UP, AgentState.READY), 15,
-                   "the expert's call ended")
-    contact = await harness.wait_contact(caller)
-    await harness.log.flush()
-    contact = harness.contacts.get(contact.id) or contact
+    async def both_completed() -> Contact | None:
+        # the expert's AgentComplete may come just after the caller's hang-up ended the contact
+        found = await harness.wait_contact(caller)
+        done = {e["agent"] for e in events_of(found, "agent_completed")}
+        return found if done == {"agent1", "agent2"} else None
+    contact = await wait_for(both_completed, 15, "both agents' agent_completed")
     story = "\n".join(f"{e.at:%H:%M:%S.%f} {e.kind} {dict(e.data)}" for e in contact.events)
     assert [e["step"] for e in events_of(contact, "consult")] == [
         "started", "answered", "completed"], story
@@ -168,6 +175,33 @@ async def test_consult_then_complete_leaves_the_caller_with_the_expert(
     assert completed["agent1"]["reason"] == "transfer", story
     assert completed["agent2"]["talk_time"] > 0, story
     assert [e["agent"] for e in events_of(contact, "call_held")] == ["agent2"], story
+
+    # the contact's talk time: the union of the two legs (each Asterisk's talk time ending at
+    # its completion), the consultation's overlap once
+    talk_times = [float(e["talk_time"]) for e in completed.values()]
+    assert contact.talk_seconds is not None, story
+    assert contact.talk_seconds == pytest.approx(legs_talk_seconds(contact)), story
+    assert max(talk_times) <= contact.talk_seconds <= sum(talk_times) - 2, story
+
+    # the consultation is an offer of experts; the caller's own queue wait stays
+    joins = events_of(contact, "queue_joined")
+    assert [(j["queue"], j.get("consult")) for j in joins] == [
+        ("consult", None), ("experts", True)], story
+    joined, first = (next(e for e in contact.events if e.kind == kind)
+                     for kind in ("queue_joined", "agent_connected"))
+    assert (first.data["agent"], first.data.get("consult")) == ("agent1", None), story
+    # Asterisk's HoldTime of agent1's answer (whole seconds), or join to answer when it is 0
+    wait = first.data["hold_time"] or (first.at - joined.at).total_seconds()
+    assert contact.queue_wait_seconds == pytest.approx(wait), story
+    # per-queue legs against Asterisk's queue_log (the caller's call and the Local leg)
+    callids = {linkedid, local_leg} | {str(e["uniqueid"]) for e in
+                                       events_of(contact, "call_started")}
+    log = await queue_log_counts(desk, callids, "CONNECT")
+    ours = leg_counts(contact)
+    assert set(ours) == set(log) == {"consult", "experts"}, (dict(log), story)
+    for queue in ("consult", "experts"):
+        for what in ("ENTERQUEUE", "CONNECT", "ABANDON"):
+            assert ours[queue][what] == log[queue][what], (queue, what, dict(log), story)
 
 
 async def test_consult_then_cancel_brings_the_caller_back(
@@ -230,6 +264,7 @@ async def test_nobody_answering_brings_the_caller_back_and_tells_the_agent(
                                                  expert=False)
     try:
         await desk.desk.consult_call("agent1", "start")
+        local_leg = await consult_leg_uniqueid(desk)
         seen: list[str] = []
 
         async def told() -> list[str]:
@@ -245,6 +280,57 @@ async def test_nobody_answering_brings_the_caller_back_and_tells_the_agent(
     finally:
         _out, err = await asyncio.to_thread(call.communicate, None, CALL_LIMIT_S + 15)
     assert call.returncode == 0, err[-500:]
+    # the experts queue: the consultation's offer, withdrawn (neither answered nor abandoned);
+    # queue_log ends the Local channel's wait as an abandon, or a timeout at its ring time
+    contact = await harness.wait_contact(caller)
+    ours = leg_counts(contact)
+    assert ours["experts"] == Counter({"ENTERQUEUE": 1}), ours
+    log = await queue_log_counts(desk, {local_leg}, "ENTERQUEUE")
+    assert log["experts"]["ENTERQUEUE"] == 1, dict(log)
+    assert log["experts"]["CONNECT"] == 0, dict(log)
+    assert log["experts"]["ABANDON"] + log["experts"]["EXITWITHTIMEOUT"] == 1, dict(log)
+    assert contact.queue == "consult"
+    assert contact.talk_seconds == sum(float(e["talk_time"])
+                                       for e in events_of(contact, "agent_completed"))
+
+
+async def consult_leg_uniqueid(desk: ConsultDesk) -> str:
+    """The Uniqueid of the consultation's Local channel queueing for the expert seat (the
+    callid of its queue_log lines)."""
+    async def found() -> str:
+        for c in await desk.channels():
+            if c["Channel"].startswith("Local/1@hotline-consult-") and c["Channel"].endswith(";2"):
+                return c.get("Uniqueid", "")
+        return ""
+    return str(await wait_for(found, 15, "the consultation's Local channel",
+                              seen=desk.channels))
+
+
+def leg_counts(contact: Contact) -> dict[str, Counter[str]]:
+    """Per queue, the contact's legs as the queues report counts them (docs/metrics.md
+    "Queue level"), in queue_log's words."""
+    names = {"queue_joined": "ENTERQUEUE", "agent_connected": "CONNECT",
+             "queue_abandoned": "ABANDON"}
+    counts: dict[str, Counter[str]] = {}
+    for e in contact.events:
+        if e.kind in names:
+            counts.setdefault(str(e.data["queue"]), Counter())[names[e.kind]] += 1
+    return counts
+
+
+async def queue_log_counts(desk: ConsultDesk, callids: set[str], until: str
+                           ) -> dict[str, Counter[str]]:
+    """Per queue, the queue_log events of ``callids`` once an ``until`` line is written."""
+    async def counts() -> dict[str, Counter[str]] | None:
+        found: dict[str, Counter[str]] = {}
+        text = await asyncio.to_thread(desk.harness.pbx.queue_log)
+        for line in text.splitlines():
+            parts = line.split("|")
+            if len(parts) >= 5 and parts[1] in callids:
+                found.setdefault(parts[2], Counter())[parts[4]] += 1
+        return found if any(c[until] for c in found.values()) else None
+    found: dict[str, Counter[str]] = await wait_for(counts, 15, f"{until} in queue_log")
+    return found
 
 
 async def test_consult_a_named_agent_then_complete(

@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from callcenter.auth.models import Role
 from callcenter.auth.services import UserService
+from callcenter.contacts.models import Contact
 from callcenter.db import Database
 from ivr.ami.client import AmiClient
 from tests.support import SUITE_CLOCK
@@ -62,3 +64,42 @@ async def wait_for(predicate: Callable[[], Awaitable[Any]], timeout: float, what
     if seen is not None:
         last = await seen()
     raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+
+
+def legs_talk_seconds(contact: Contact) -> float:
+    """The contact's talk time counted by hand from its legs (docs/metrics.md "Durations"):
+    each agent's answer to its ``agent_completed`` (the talk time ending there), cut where the
+    caller joined another queue (not a consultation's leg); a leg never completed runs to that
+    join or to the end. Overlaps counted once."""
+    events = list(contact.events)
+    legs: list[tuple[datetime, datetime]] = []
+    done: set[int] = set()
+    for i, e in enumerate(events):
+        if e.kind != "agent_connected":
+            continue
+        left = next((j.at for j in events[i + 1:] if j.kind == "queue_joined"
+                     and not j.data.get("consult")), None)
+        end = next((k for k, j in enumerate(events) if k > i and k not in done
+                    and j.kind == "agent_completed" and j.data["agent"] == e.data["agent"]),
+                   None)
+        if end is None:
+            last = left or contact.ended_at
+            if last is not None:
+                legs.append((e.at, last))
+            continue
+        done.add(end)
+        at = events[end].at
+        legs.append((at - timedelta(seconds=float(events[end].data["talk_time"])),
+                     min(at, left) if left is not None else at))
+    total, reach = 0.0, None
+    for lo, hi in sorted(legs):
+        start = lo if reach is None else max(lo, reach)
+        if hi > start:
+            total += (hi - start).total_seconds()
+        reach = hi if reach is None else max(reach, hi)
+    return total
+
+
+def timeline(contact: Contact) -> str:
+    """The contact's events, one a line (for a failed assertion's message)."""
+    return "\n".join(f"{e.at:%H:%M:%S.%f} {e.kind} {dict(e.data)}" for e in contact.events)

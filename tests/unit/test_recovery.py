@@ -269,3 +269,12 @@ def test_whereabouts_follows_queue_and_agent() -> None:
                                         ring_time=1)])
     assert (where.node, where.queue, where.agent) == (None, "consult", "agent3")
     assert (where.caller_uniqueid, where.caller) == ("u1", "13800001111")
+
+
+def test_whereabouts_keeps_the_callers_queue_during_a_consultation() -> None:
+    # the consultation's Local leg queues for the expert seat: the caller is still in consult
+    where = whereabouts([*in_main("u1"), Transfer(node="agent", queue="consult"),
+                         QueueJoined(queue="consult", position=1),
+                         AgentConnected(queue="consult", agent="agent1", hold_time=1),
+                         QueueJoined(queue="experts", position=1, consult=True)])
+    assert (where.queue, where.agent) == ("consult", "agent1")
