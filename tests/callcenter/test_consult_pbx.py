@@ -160,18 +160,7 @@ async def test_consult_then_complete_leaves_the_caller_with_the_expert(
     assert card["linkedid"] == linkedid
     assert card["notes"] == [{"username": "agent1", "notes": NOTES, "disposition": None}]
 
-    async def both_completed() -> Contact | None:
-        # the expert's AgentComplete may come just after the caller's hang-up ended the contact
-        found = await harness.wait_contact(caller)
-        done = {e["agent"] for e in events_of(found, "agent_completed")}
-        return found if done == {"agent1", "agent2"} else None
-    contact = await wait_for(both_completed, 15, "both agents' agent_completed")
-    story = "\n".join(f"{e.at:%H:%M:%S.%f} {e.kind} {dict(e.data)}" for e in contact.events)
-    assert [e["step"] for e in events_of(contact, "consult")] == [
-        "started", "answered", "completed"], story
-    assert contact.agents() == ["agent1", "agent2"], story
-    completed = {e["agent"]: e for e in events_of(contact, "agent_completed")}
-    assert set(completed) == {"agent1", "agent2"}, story
+    contact, story, completed = await completed_consultation(harness, caller)
     assert completed["agent1"]["reason"] == "transfer", story
     assert completed["agent2"]["talk_time"] > 0, story
     assert [e["agent"] for e in events_of(contact, "call_held")] == ["agent2"], story
@@ -381,15 +370,7 @@ async def test_consult_a_named_agent_then_complete(
     assert card["linkedid"] == linkedid
     assert card["notes"] == [{"username": "agent1", "notes": NOTES, "disposition": None}]
 
-    contact = await harness.wait_contact(caller)
-    await harness.log.flush()
-    contact = harness.contacts.get(contact.id) or contact
-    story = "\n".join(f"{e.at:%H:%M:%S.%f} {e.kind} {dict(e.data)}" for e in contact.events)
-    assert [e["step"] for e in events_of(contact, "consult")] == [
-        "started", "answered", "completed"], story
-    assert contact.agents() == ["agent1", "agent2"], story
-    completed = {e["agent"]: e for e in events_of(contact, "agent_completed")}
-    assert set(completed) == {"agent1", "agent2"}, story
+    contact, story, completed = await completed_consultation(harness, caller)
     assert completed["agent2"]["queue"] == "consult", story
     assert completed["agent2"]["talk_time"] > 0, story
     assert [e["agent"] for e in events_of(contact, "call_held")] == ["agent2"], story
@@ -446,6 +427,25 @@ async def holds_the_caller(desk: ConsultDesk, expert: str, caller_channel: str) 
     await wait_for(spying, 10, "the music whispered to the caller", seen=desk.bridges)
     _agent, seconds = await desk.desk.resume_call(expert)
     assert seconds >= 0
+
+
+async def completed_consultation(harness: Harness, caller: str
+                                 ) -> tuple[Contact, str, dict[str, dict[str, Any]]]:
+    """The contact of a consultation completed to agent2, once both agents' calls are in it
+    (the expert's AgentComplete may come just after the caller's hang-up ended the contact):
+    the contact, its timeline as text, the agent_completed event of each agent."""
+    async def both_completed() -> Contact | None:
+        found = await harness.wait_contact(caller)
+        done = {e["agent"] for e in events_of(found, "agent_completed")}
+        return found if done == {"agent1", "agent2"} else None
+
+    contact = await wait_for(both_completed, 15, "both agents' agent_completed")
+    story = "\n".join(f"{e.at:%H:%M:%S.%f} {e.kind} {dict(e.data)}" for e in contact.events)
+    assert [e["step"] for e in events_of(contact, "consult")] == [
+        "started", "answered", "completed"], story
+    assert contact.agents() == ["agent1", "agent2"], story
+    completed = {e["agent"]: e for e in events_of(contact, "agent_completed")}
+    return contact, story, completed
 
 
 async def _is(desk: ConsultDesk, name: str, *states: AgentState) -> bool:

@@ -6,24 +6,16 @@ they were. docs/metrics.md "Queue level"."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 
-from ivr.bridge import Call, IvrBridge
-from ivr.clock import RunningClock
+from ivr.bridge import Call
 from ivr.events import AgentCompleted, AgentConnected, QueueJoined
-from ivr.menu.schema import Menu
 from ivr.ports import EventKind
-from ivr.services import IvrServices
 from tests.unit.fake_ami import Clients, FakeAmi, event, eventually
-from tests.unit.test_menu_engine import ListRecorder
+from tests.unit.test_bridge_reconcile import running_bridge
 
 L1 = "1764300000.10"
 CALLER = "PJSIP/caller-00000010"
 LOCAL = "Local/1@hotline-consult-00000001;2"
-
-
-def no_menu() -> Menu:
-    raise AssertionError("no menu session was expected")
 
 
 def caller_event(name: str, **headers: str) -> bytes:
@@ -39,13 +31,8 @@ def local_event(name: str, **headers: str) -> bytes:
 async def test_the_consultation_leg_is_an_offer_of_the_expert_queue(
         server: FakeAmi, clients: Clients) -> None:
     server.lists["coreshowchannels"] = []
-    client = clients.make()
-    recorder = ListRecorder()
-    clock = RunningClock(datetime(2026, 12, 1, 2, 0, tzinfo=UTC))
-    bridge = IvrBridge(client, no_menu, recorder, IvrServices(clock=clock))
-    await client.start()
-    await client.wait_ready(5)
-    await eventually(lambda: bridge.reconciliations == 1, what="the first reconciliation")
+    rig = await running_bridge(clients)
+    bridge, recorder = rig.bridge, rig.recorder
     bridge.calls[L1] = Call(L1, L1, CALLER, "13800001111")
 
     agent1 = {"Interface": "PJSIP/agent1", "MemberName": "agent1"}
@@ -87,13 +74,8 @@ async def test_the_consultation_leg_is_an_offer_of_the_expert_queue(
 async def test_an_agent_leg_ending_after_the_hang_up_is_still_the_contacts(
         server: FakeAmi, clients: Clients) -> None:
     server.lists["coreshowchannels"] = []
-    client = clients.make()
-    recorder = ListRecorder()
-    clock = RunningClock(datetime(2026, 12, 1, 2, 0, tzinfo=UTC))
-    bridge = IvrBridge(client, no_menu, recorder, IvrServices(clock=clock))
-    await client.start()
-    await client.wait_ready(5)
-    await eventually(lambda: bridge.reconciliations == 1, what="the first reconciliation")
+    rig = await running_bridge(clients)
+    bridge, recorder = rig.bridge, rig.recorder
     bridge.calls[L1] = Call(L1, L1, CALLER, "13800001111")
     agent2 = {"Interface": "PJSIP/agent2", "MemberName": "agent2"}
     server.push(event("Hangup", Channel=CALLER, Uniqueid=L1, Linkedid=L1, Cause="16",

@@ -6,10 +6,12 @@ Asterisk ran on (the end is then only known to lie somewhere in the outage)."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
 
+from ivr.ami.client import AmiClient
 from ivr.bridge import Call, IvrBridge
 from ivr.clock import RunningClock
 from ivr.menu.schema import Menu
@@ -25,12 +27,17 @@ def no_menu() -> Menu:
     raise AssertionError("no menu session was expected")
 
 
-@pytest.mark.parametrize(("uptime_after", "restarted"), [(0, True), (3600, False)],
-                         ids=["asterisk-restarted", "connection-lost-only"])
-async def test_a_call_gone_in_an_outage_ends_at_the_crash_or_when_found_gone(
-        server: FakeAmi, clients: Clients, uptime_after: int, restarted: bool) -> None:
-    server.uptime = 3600
-    server.lists["coreshowchannels"] = []  # no channel left in Asterisk
+@dataclass
+class BridgeRig:
+    bridge: IvrBridge
+    client: AmiClient
+    recorder: ListRecorder
+    clock: RunningClock
+
+
+async def running_bridge(clients: Clients) -> BridgeRig:
+    """A bridge (no menu session expected) on a new connection to the fake AMI, recording into
+    a list on its own running clock, once its first reconciliation is done."""
     client = clients.make()
     recorder = ListRecorder()
     clock = RunningClock(datetime(2026, 12, 1, 2, 0, tzinfo=UTC))
@@ -38,6 +45,17 @@ async def test_a_call_gone_in_an_outage_ends_at_the_crash_or_when_found_gone(
     await client.start()
     await client.wait_ready(5)
     await eventually(lambda: bridge.reconciliations == 1, what="the first reconciliation")
+    return BridgeRig(bridge, client, recorder, clock)
+
+
+@pytest.mark.parametrize(("uptime_after", "restarted"), [(0, True), (3600, False)],
+                         ids=["asterisk-restarted", "connection-lost-only"])
+async def test_a_call_gone_in_an_outage_ends_at_the_crash_or_when_found_gone(
+        server: FakeAmi, clients: Clients, uptime_after: int, restarted: bool) -> None:
+    server.uptime = 3600
+    server.lists["coreshowchannels"] = []  # no channel left in Asterisk
+    rig = await running_bridge(clients)
+    bridge, client, recorder, clock = rig.bridge, rig.client, rig.recorder, rig.clock
     assert recorder.events == []
     bridge.calls["u1"] = Call("L1", "u1", "PJSIP/caller-00000001", "13800001111")
 
