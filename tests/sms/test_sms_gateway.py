@@ -51,13 +51,18 @@ FAQ_ID = "iit.annual_settlement.period"
 
 
 class ShiftedClock:
-    """The suite's clock, moved on by the test (the sending limits' minute passes at once)."""
+    """The suite's clock, moved on by the test (the sending limits' minute passes at once);
+    :meth:`freeze` stops it where it is (a countdown the test reads to the second)."""
 
     def __init__(self) -> None:
         self.offset = timedelta(0)
+        self._frozen: datetime | None = None
+
+    def freeze(self) -> None:
+        self._frozen = SUITE_CLOCK()
 
     def __call__(self) -> datetime:
-        return SUITE_CLOCK() + self.offset
+        return (self._frozen or SUITE_CLOCK()) + self.offset
 
 
 @dataclass
