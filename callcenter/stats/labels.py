@@ -142,8 +142,8 @@ class LiveFaqQuestions:
 
 class FileLabels:
     """Node titles from the menu file, FAQ questions from ``faqs`` (the live knowledge base,
-    :class:`LiveFaqQuestions`) or, while that has none, the knowledge base's data files, queue
-    titles from ``queues`` (the queue table)."""
+    :class:`LiveFaqQuestions`) and, for an id that has none there, the knowledge base's data
+    files, queue titles from ``queues`` (the queue table)."""
 
     def __init__(self, menu_file: Path, kb_data_dir: Path,
                  queues: QueueTitles | None = None, faqs: FaqQuestions | None = None) -> None:
@@ -161,7 +161,10 @@ class FileLabels:
 
     def faqs(self) -> Mapping[str, str]:
         live = self._live_faqs.questions() if self._live_faqs is not None else {}
-        return live or self._faqs.get()
+        files = self._faqs.get()
+        # the live base's words first; an id it lacks keeps the data files' question (a base
+        # seeded in part, or not yet) rather than showing the bare id
+        return {**files, **live} if live else files
 
     def queues(self) -> Mapping[str, str]:
         return self._queues.titles() if self._queues is not None else {}
