@@ -3,18 +3,23 @@
 ``QueueCallerJoin`` / ``QueueCallerLeave`` / ``QueueCallerAbandon``: the waiting callers (the
 board; an abandoned caller's ringing agent is ready again). ``AgentCalled`` -> ringing (the
 call card is published), ``AgentConnect`` -> on call, ``AgentComplete`` -> wrap-up,
-``AgentRingNoAnswer`` -> ready. ``DialBegin`` / ``DialEnd`` / ``Hangup``: a named agent's
-consultation call (callcenter/agents/consult.py). ``QueueMemberStatus`` reporting a pause we
-did not make (CLI, another tool) is taken over. ``UserEvent(HotlineCallback)``: a waiting
-caller accepted the queue's callback offer. The AMI client runs each handler as its own task,
-so the events of one agent are taken one at a time, in the order Asterisk sent them (a lock per
-agent): the ringing card, built from the database, is published before the ``connected`` that
-followed it even when the agent answers while the card is still being built. After every AMI
-(re)connection :meth:`DeskEvents.resync` pushes the queue configuration and restores each
-agent's membership and pause from our state (``QueueStatus`` tells what Asterisk has); a call
-that ended out of sight (Asterisk crashed or restarted) ends for the desk too (a hold it had
-ends with it), callers no longer in a queue leave the board, and holds a restart of the desk
-forgot end with the caller back to the agent (:meth:`callcenter.agents.hold.CallHold.recover`).
+``AgentRingNoAnswer`` -> ready. The ``Hangup`` of an agent's own leg of a queue call ends the
+call for the agent too, whichever comes first: after a blind transfer (the caller redirected to
+another queue) Asterisk sends the first agent's ``AgentComplete`` only when the caller's
+channel ends, minutes later, and the agent would have stayed 通话中 meanwhile; an
+``AgentComplete`` for a call the agent is no longer on changes nothing. ``DialBegin`` /
+``DialEnd`` / ``Hangup``: a named agent's consultation call (callcenter/agents/consult.py).
+``QueueMemberStatus`` reporting a pause we did not make (CLI, another tool) is taken over.
+``UserEvent(HotlineCallback)``: a waiting caller accepted the queue's callback offer. The AMI
+client runs each handler as its own task, so the events of one agent are taken one at a time,
+in the order Asterisk sent them (a lock per agent): the ringing card, built from the database,
+is published before the ``connected`` that followed it even when the agent answers while the
+card is still being built. After every AMI (re)connection :meth:`DeskEvents.resync` pushes the
+queue configuration and restores each agent's membership and pause from our state
+(``QueueStatus`` tells what Asterisk has); a call that ended out of sight (Asterisk crashed or
+restarted) ends for the desk too (a hold it had ends with it), callers no longer in a queue
+leave the board, and holds a restart of the desk forgot end with the caller back to the agent
+(:meth:`callcenter.agents.hold.CallHold.recover`).
 """
 
 from __future__ import annotations
@@ -161,24 +166,50 @@ class DeskEvents:
             if self.consult is not None:  # the expert answering a consultation
                 self.consult.expert_connected(agent, event.linkedid, event.queue)
         elif isinstance(event, AgentComplete):
-            if agent.linkedid not in (None, event.linkedid):
+            # (already over when the agent's own leg hung up first: _agent_leg_ended)
+            if (agent.state is not AgentState.ON_CALL
+                    or agent.linkedid not in (None, event.linkedid)):
                 return
-            linkedid = event.linkedid
-            if self.hold is not None:  # the call ended on hold: the music stops
-                await self.hold.release(agent)
-            if self.consult is not None:  # a consultation of this call ends with it
-                self.consult.call_ended(agent, linkedid)
-                self.consult.expert_left(agent, linkedid)  # or its expert hung up
-            await self.transitions.enter_wrapup(agent, linkedid)
-            self.notify.call_completed(username, linkedid, event.talk_time, event.reason)
+            await self._call_over(agent, event.linkedid, event.talk_time, event.reason)
         elif isinstance(event, AgentRingNoAnswer) and agent.state is AgentState.RINGING:
             await set_state(agent, AgentState.READY, None, by=None)
             self.notify.call_missed(username, event.linkedid)
 
+    async def _call_over(self, agent: Agent, linkedid: str, talk_time: int | None,
+                         reason: str) -> None:
+        """The agent's queue call ended: wrap-up, the card told; the caller holds the
+        agent's lock."""
+        if self.hold is not None:  # the call ended on hold: the music stops
+            await self.hold.release(agent)
+        if self.consult is not None:  # a consultation of this call ends with it
+            self.consult.call_ended(agent, linkedid)
+            self.consult.expert_left(agent, linkedid)  # or its expert hung up
+        await self.transitions.enter_wrapup(agent, linkedid)
+        self.notify.call_completed(agent.username, linkedid, talk_time, reason)
+
+    async def _agent_leg_ended(self, agent: Agent, channel: str) -> None:
+        """The ``Hangup`` of ``agent``'s own leg of a queue call (``AgentConnect``'s
+        DestChannel). A named agent's consultation and a callback are followed by their own
+        code (consult.py, outbound/dialler.py)."""
+        async with self._lock(agent.username):
+            if (agent.agent_channel != channel or agent.state is not AgentState.ON_CALL
+                    or agent.linkedid is None
+                    or agent.reason in (CONSULT_REASON, CALLBACK_REASON)):
+                return
+            talk = round(max(0.0, (self.clock() - agent.since).total_seconds()))
+            await self._call_over(agent, agent.linkedid, talk, "agent")
+
     # -- member status, callback offers ---------------------------------------------------
 
     async def on_any_event(self, event: AmiEvent) -> None:
-        if self.consult is not None and event.name.lower() in (
+        name = event.name.lower()
+        if name == "hangup":
+            channel = event.header("Channel")
+            agent = next((a for a in self.store.agents.values()
+                          if a.agent_channel == channel), None) if channel else None
+            if agent is not None:  # (takes the agent's lock before its first await)
+                await self._agent_leg_ended(agent, channel)
+        if self.consult is not None and name in (
                 "dialbegin", "dialend", "hangup"):  # a named agent's consultation call
             await self.consult.on_event(event)
             return

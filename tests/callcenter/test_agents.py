@@ -197,6 +197,49 @@ async def test_a_call_rings_connects_transfers_and_wraps_up(
     assert fake.named("QueuePause")[-1]["Paused"] == "false"
 
 
+async def test_a_blind_transfer_ends_the_agents_call_when_their_phone_hangs_up(
+        desk: tuple[AgentDesk, Subscription], fake: FakeAmi) -> None:
+    """After a blind transfer Asterisk hangs the agent's phone up at once but sends their
+    ``AgentComplete`` only when the caller's channel ends (the expert's talk and the survey
+    later: seen on the real Asterisk). The agent's own leg hanging up ends the call for the
+    desk; the late ``AgentComplete`` then changes nothing."""
+    agent_desk, sub = desk
+    await agent_desk.go_ready("agent1", by="agent1")
+    fake.push(queue_event("AgentCalled"))
+    await next_call_message(sub, "ringing")
+    fake.push(queue_event("AgentConnect", HoldTime="5", RingTime="1",
+                          DestChannel="PJSIP/agent1-00000012"))
+    await next_call_message(sub, "connected")
+    await agent_desk.transfer("agent1", "experts", by="agent1")
+    # someone else's channel ending is not the agent's call
+    fake.push(event("Hangup", Channel="PJSIP/agent2-00000013", Uniqueid="1764300000.13",
+                    Linkedid=L1))
+    fake.push(event("Hangup", Channel="PJSIP/agent1-00000012", Uniqueid="1764300000.12",
+                    Linkedid=L1, Cause="16"))
+    completed = await next_call_message(sub, "completed")
+    assert (completed["linkedid"], completed["reason"]) == (L1, "agent")
+    assert state_of(agent_desk) is AgentState.WRAP_UP
+    assert fake.named("QueuePause")[-1]["Reason"] == "话后处理"
+    await eventually(lambda: state_of(agent_desk) is AgentState.READY, 5, "ready after wrap-up")
+    pauses = len(fake.named("QueuePause"))
+
+    # the caller hangs up after the expert: Asterisk's AgentComplete for agent1 comes now,
+    # then the queue offers agent1 the next caller (the events of one agent are taken in order)
+    fake.push(queue_event("AgentComplete", TalkTime="30", HoldTime="5", Reason="transfer"))
+    fake.push(event("AgentCalled", Channel="PJSIP/caller-00000020", Uniqueid="1764300000.20",
+                    Linkedid="1764300000.20", CallerIDNum="13800002222", Queue="consult",
+                    Interface="PJSIP/agent1", MemberName="agent1"))
+    kinds: list[object] = []
+    while "ringing" not in kinds:
+        message = await sub.get(5)
+        if message.topic == "calls.agent1":
+            kinds.append(message.payload.get("type"))
+    assert kinds == ["ringing"]  # no second "completed"
+    assert len(fake.named("QueuePause")) == pauses  # not put into wrap-up a second time
+    assert state_of(agent_desk) is AgentState.RINGING
+    assert agent_desk.agents["agent1"].linkedid == "1764300000.20"
+
+
 async def test_unanswered_ring_returns_to_ready_and_outside_pause_is_shown(
         desk: tuple[AgentDesk, Subscription], fake: FakeAmi) -> None:
     agent_desk, sub = desk

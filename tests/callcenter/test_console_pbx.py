@@ -23,7 +23,7 @@ from ivr.ami.client import AmiClient
 from ivr.pbx.sipp import Dtmf, Pause, SippRunner
 from tests.callcenter.browser import UI_TIMEOUT_MS, login
 from tests.callcenter.conftest import LiveServer
-from tests.callcenter.util import bearer, members, wait_for
+from tests.callcenter.util import bearer, channels, members, wait_for
 from tests.support import TEST_PORTS
 
 # each test starts with every agent logged out (the server is shared by the module)
@@ -88,11 +88,24 @@ async def test_call_transferred_to_the_expert_seat_in_the_console(
         await page.click("#btn-transfer")
         await expect(page.locator("#transfer-status")).to_have_text("已转接至专家坐席")
 
-        # the expert answers, talks 4 s and hangs up; the console shows the finished contact
+        # agent1's phone is hung up by the transfer: their call is over at once (Asterisk's
+        # AgentComplete comes only with the caller's hang-up); wrap-up, the card follows
+        await expect(page.locator("#state-label")).not_to_have_text("通话中",
+                                                                    timeout=UI_TIMEOUT_MS)
+        # the expert answers, talks 4 s and hangs up; the caller, back in the menu for the
+        # survey, hangs up there; the console shows the finished contact
         last = page.locator("#last-call")
         await expect(last).to_be_visible(timeout=UI_TIMEOUT_MS)
         await expect(page.locator("#last-agents")).to_have_text("agent1、expert1",
                                                                 timeout=UI_TIMEOUT_MS)
+
+        async def in_the_survey() -> list[str]:
+            return [c["Channel"] for c in await channels(ami)
+                    if c["Channel"].startswith("PJSIP/caller-") and c.get("Application") == "AGI"]
+
+        for channel in await wait_for(in_the_survey, 60, "the caller back in the menu"):
+            await ami.send_action({"Action": "Command",
+                                   "Command": f"channel request hangup {channel}"})
         await expect(page.locator("#last-outcome")).to_have_text("人工接听",
                                                                  timeout=UI_TIMEOUT_MS)
         await expect(page.locator("#last-notes")).to_contain_text("已转专家坐席")
@@ -216,10 +229,13 @@ async def test_overflow_and_the_callback_offer_in_asterisk(
     await wait_for(pushed, 30, "the queue thresholds pushed to Asterisk")
     number = "13900000777"
     response = await ami.send_action({
-        # the Local channel's far leg answers and keys 1 after 16 s; its near leg waits
+        # the Local channel's far leg answers and keys 1 after 26 s; its near leg waits:
+        # the recording notice (about 5 s, 6 s under load; a key during it is lost), 10 s in
+        # tax-vat (expiry is seen only after the position announcement ends), then consult
+        # (no second notice: the call is recorded already), where the key ends the wait
         "Action": "Originate", "Channel": "Local/s@dtmf-injector",
         "Context": "hotline-queue", "Exten": "tax-vat", "Priority": "1", "Async": "true",
-        "CallerID": number, "Variable": ["DIGITS=1", "WAIT=16", "HOLD=10"]})
+        "CallerID": number, "Variable": ["DIGITS=1", "WAIT=26", "HOLD=10"]})
     assert str(response.get("Response")) == "Success", response
     sup = bearer(live_server.token("sup1"))
 
@@ -227,7 +243,7 @@ async def test_overflow_and_the_callback_offer_in_asterisk(
         rows = (await http.get("/api/v1/callbacks", headers=sup)).json()
         return [r for r in rows if r["number"] == number]
 
-    rows = await wait_for(callback, 40, "the callback request of the caller")
+    rows = await wait_for(callback, 60, "the callback request of the caller")
     assert rows[0]["status"] == "pending"
     # the caller was put into tax-vat: a request made in consult proves the overflow (the
     # test's own AMI events are no proof: its connection missed the join once in CI)

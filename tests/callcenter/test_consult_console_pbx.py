@@ -20,13 +20,8 @@ from playwright.async_api import Browser, Page, expect
 from ivr.pbx.sipp import SippRunner
 from tests.callcenter.browser import UI_TIMEOUT_MS
 from tests.callcenter.conftest import LiveServer
-from tests.callcenter.test_hold_console_pbx import (
-    answered_call,
-    audited,
-    channels,
-    wind_down,
-)
-from tests.callcenter.util import bearer, wait_for
+from tests.callcenter.test_hold_console_pbx import answered_call, audited, wind_down
+from tests.callcenter.util import bearer, channels, wait_for
 from tests.support import TEST_PORTS
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.usefixtures("everyone_logged_out")]

@@ -19,17 +19,10 @@ from ivr.ami.client import AmiClient
 from ivr.pbx.sipp import Dtmf, Hangup, Pause, SippRunner
 from tests.callcenter.browser import UI_TIMEOUT_MS, login
 from tests.callcenter.conftest import LiveServer
-from tests.callcenter.util import bearer, wait_for
+from tests.callcenter.util import bearer, channels, wait_for
 from tests.support import TEST_PORTS
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.usefixtures("everyone_logged_out")]
-
-
-
-async def channels(ami: AmiClient) -> list[dict[str, str]]:
-    reply = await ami.send_action({"Action": "CoreShowChannels"}, as_list=True, timeout=10)
-    return [{k: str(v) for k, v in m.items()} for m in reply
-            if str(m.get("Event")) == "CoreShowChannel"]
 
 
 async def wind_down(ami: AmiClient, runner: SippRunner, phones: list[Any], pages: list[Page],

@@ -1,5 +1,5 @@
 """Helpers of the call-center tests: users and tokens on a test database, Asterisk's queue
-members, waiting for a condition."""
+members and channels, waiting for a condition."""
 
 from __future__ import annotations
 
@@ -48,6 +48,13 @@ async def members(ami: AmiClient) -> dict[tuple[str, str], dict[str, str]]:
             info = {k.lower(): str(v) for k, v in message.items()}
             found[(info["queue"], info.get("name") or info.get("membername", ""))] = info
     return found
+
+
+async def channels(ami: AmiClient) -> list[dict[str, str]]:
+    """Asterisk's channels now (CoreShowChannel headers)."""
+    reply = await ami.send_action({"Action": "CoreShowChannels"}, as_list=True, timeout=10)
+    return [{k: str(v) for k, v in m.items()} for m in reply
+            if str(m.get("Event")) == "CoreShowChannel"]
 
 
 async def wait_for(predicate: Callable[[], Awaitable[Any]], timeout: float, what: str,
