@@ -339,34 +339,21 @@ class ConsultTransfer:
         return self.transitions, self.notify
 
     async def _reserve(self, named: Agent, agent: Agent, queue: str) -> None:
-        """The named agent out of the queues meanwhile: 振铃 first (the pause Asterisk then
-        reports is ours), then paused with reason 咨询来电; their call card shows the notes."""
+        """The named agent out of the queues meanwhile (paused with reason 咨询来电); their
+        call card shows the notes."""
         transitions, notify = self._need_desk()
-        async with transitions.lock:
-            if named.state is not AgentState.READY:
-                raise DeskError(f"坐席 {named.username} 当前状态「"
-                                f"{STATE_TITLES[named.state]}」，只能咨询就绪的坐席", 409)
-            named.linkedid, named.queue, named.caller = agent.linkedid, queue, agent.caller
-            await transitions.set(named, AgentState.RINGING, CONSULT_REASON, by=None,
-                                  linkedid=agent.linkedid)
-            try:
-                await self.members.pause(named, True, CONSULT_REASON)
-            except DeskError:
-                await transitions.set(named, AgentState.READY, None, by=None)
-                raise
+        if not await transitions.reserve(named, CONSULT_REASON, linkedid=agent.linkedid,
+                                         queue=queue, caller=agent.caller):
+            raise DeskError(f"坐席 {named.username} 当前状态「"
+                            f"{STATE_TITLES[named.state]}」，只能咨询就绪的坐席", 409)
         if self.cards is not None and agent.linkedid:
             card = await self.cards.build(agent.linkedid, agent.caller or "", queue, None)
             notify.call_ringing(named.username, card)
 
-    async def _release(self, named: Agent, linkedid: str) -> None:
+    async def _release(self, named: Agent, linkedid: str | None) -> None:
         """The named agent back to 就绪, unpaused (not answered, cancelled)."""
         transitions, _notify = self._need_desk()
-        async with transitions.lock:
-            if named.linkedid != linkedid or named.reason != CONSULT_REASON:
-                return  # moved on meanwhile
-            with contextlib.suppress(DeskError):
-                await self.members.pause(named, False, None)
-            await transitions.set(named, AgentState.READY, None, by=None)
+        await transitions.release(named, CONSULT_REASON, linkedid)
 
     def _release_later(self, consult: Consultation) -> None:
         """The call ended while the named agent still rang: stop the ringing, release them."""

@@ -1,11 +1,13 @@
 """An agent's state changes, one way for every cause (a console request, an Asterisk event,
 a resync): the new state in memory, published, then stored; wrap-up (the member paused with
 reason 话后处理 for ``wrapup_seconds``, then ready again); one lock that serialises the changes
-that also send AMI actions."""
+that also send AMI actions; an agent reserved for a call the queues do not offer (a callback,
+a consultation by name) and released again."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from callcenter.agents.members import QueueMembers
@@ -39,6 +41,34 @@ class AgentTransitions:
             await asyncio.to_thread(self.store.store, agent, by, linkedid or agent.linkedid)
         except Exception:
             log.exception("agent state of %s not stored", agent.username)
+
+    async def reserve(self, agent: Agent, reason: str, *, linkedid: str | None,
+                      queue: str | None, caller: str | None) -> bool:
+        """A 就绪 agent out of the queues for a call they did not take from one: 振铃 first
+        (so that the pause Asterisk then reports is ours), then paused with ``reason``.
+        False, changing nothing, when the agent is not 就绪; a failed pause puts them back to
+        就绪 and raises its DeskError."""
+        async with self.lock:
+            if agent.state is not AgentState.READY:
+                return False
+            agent.linkedid, agent.queue, agent.caller = linkedid, queue, caller
+            await self.set(agent, AgentState.RINGING, reason, by=None, linkedid=linkedid)
+            try:
+                await self.members.pause(agent, True, reason)
+            except DeskError:
+                await self.set(agent, AgentState.READY, None, by=None)
+                raise
+        return True
+
+    async def release(self, agent: Agent, reason: str, linkedid: str | None) -> None:
+        """A reserved agent back to 就绪, unpaused (not answered, cancelled), unless they
+        moved on meanwhile (another call, wrap-up after this one)."""
+        async with self.lock:
+            if agent.linkedid != linkedid or agent.reason != reason:
+                return
+            with contextlib.suppress(DeskError):
+                await self.members.pause(agent, False, None)
+            await self.set(agent, AgentState.READY, None, by=None)
 
     async def enter_wrapup(self, agent: Agent, linkedid: str) -> None:
         async with self.lock:

@@ -207,36 +207,20 @@ class CallbackDialler:
             auto_dial_s=preview if preview > 0 else None))
 
     async def _reserve(self, attempt: Attempt) -> bool:
-        """Take the agent out of the queues for the callback: state 振铃 first (so that the
-        pause Asterisk reports is ours), then paused in Asterisk with reason 外呼回电."""
+        """Take the agent out of the queues for the callback (paused with reason 外呼回电)."""
         agent = attempt.agent
-        transitions = self.desk.transitions
-        async with transitions.lock:
-            if agent.state is not AgentState.READY:
-                return False
-            agent.linkedid, agent.queue = attempt.linkedid, attempt.callback.queue
-            agent.caller = mask(attempt.callback.number)
-            await transitions.set(agent, AgentState.RINGING, CALLBACK_REASON, by=None,
-                                  linkedid=attempt.linkedid)
-            try:
-                await self.desk.members.pause(agent, True, CALLBACK_REASON)
-            except DeskError as exc:
-                log.warning("callback %s: agent %s not paused: %s", attempt.callback.id,
-                            agent.username, exc)
-                await transitions.set(agent, AgentState.READY, None, by=None)
-                return False
-        return True
+        try:
+            return await self.desk.transitions.reserve(
+                agent, CALLBACK_REASON, linkedid=attempt.linkedid,
+                queue=attempt.callback.queue, caller=mask(attempt.callback.number))
+        except DeskError as exc:
+            log.warning("callback %s: agent %s not paused: %s", attempt.callback.id,
+                        agent.username, exc)
+            return False
 
     async def _release(self, attempt: Attempt) -> None:
         """The agent back to ready (a skipped preview, a phone not answered)."""
-        agent = attempt.agent
-        transitions = self.desk.transitions
-        async with transitions.lock:
-            if agent.linkedid != attempt.linkedid:
-                return
-            with contextlib.suppress(DeskError):
-                await self.desk.members.pause(agent, False, None)
-            await transitions.set(agent, AgentState.READY, None, by=None)
+        await self.desk.transitions.release(attempt.agent, CALLBACK_REASON, attempt.linkedid)
 
     async def _follow_offer(self, attempt: Attempt, now: datetime) -> None:
         decision = await asyncio.to_thread(self.book.decision, attempt.callback.id,
