@@ -42,15 +42,17 @@ log = logging.getLogger(__name__)
 
 
 def ami_client(settings: Settings, *, dial: bool = False) -> AmiClient:
-    """An AMI connection with the configured timeouts and liveness: the bridge's account, or
-    (``dial``) the Originate-only one."""
+    """An AMI connection with the configured timeouts and liveness: the bridge's account (its
+    session filtered to the events its handlers subscribe to), or (``dial``) the
+    Originate-only one (whose account may not set filters)."""
     user, secret = ((settings.ami_dial_user, settings.ami_dial_secret) if dial
                     else (settings.ami_user, settings.ami_secret))
     return AmiClient(settings.ami_host, settings.ami_port, user, secret,
                      action_timeout=settings.ami_action_timeout,
                      ping_interval=settings.ami_ping_interval,
                      ping_timeout=settings.ami_ping_timeout,
-                     ping_misses=settings.ami_ping_misses)
+                     ping_misses=settings.ami_ping_misses,
+                     event_filter=settings.ami_event_filter and not dial)
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     # with no AMI traffic at all meanwhile (ivr/ami/client.py; docs/architecture.md)
     ami_ping_timeout: float = Field(default=3.0, gt=0)
     ami_ping_misses: int = Field(default=3, ge=1)
+    # the bridge's session gets only the events its handlers subscribe to (AMI Filter
+    # actions after each login; Asterisk 21 or later; docs/security.md)
+    ami_event_filter: bool = True
     # local sandboxed Asterisk (`hotline pbx ...`)
     pbx_state_dir: Path = PROJECT_ROOT / "var" / "pbx"
     pbx_sip_port: int = 5060

@@ -164,7 +164,7 @@ class Harness:
         # healthy connections mid-call
         self.ami = AmiClient("127.0.0.1", TEST_PORTS.ami, pbx.credentials.ami_user,
                              pbx.credentials.ami_secret, ping_interval=2.0, ping_timeout=6.0,
-                             backoff_initial=0.2, backoff_max=2.0)
+                             backoff_initial=0.2, backoff_max=2.0, event_filter=True)
         # the test's own hands (Originate, hanging everything up): the driver account
         self.driver = driver_ami(ping_interval=2.0, ping_timeout=6.0, backoff_initial=0.2,
                                  backoff_max=2.0)

@@ -76,7 +76,7 @@ class MohEvents:
 
     def __init__(self, harness: Harness) -> None:
         self.events: list[tuple[float, str, str, str]] = []  # (at, name, channel, class)
-        harness.ami.on(AmiEvent, self._on_event)
+        harness.ami.on(AmiEvent, self._on_event, names=("MusicOnHoldStart", "MusicOnHoldStop"))
 
     def _on_event(self, event: AmiEvent) -> None:
         if event.name.lower() in ("musiconholdstart", "musiconholdstop"):

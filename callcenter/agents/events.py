@@ -71,6 +71,12 @@ class CallbackTaker(Protocol):
     async def request_callback(self, number: str, linkedid: str, reason: str) -> Any: ...
 
 
+# the events :meth:`DeskEvents.on_any_event` reads besides the queue's: a member's pause, the
+# dialplan's callback offer, the named agent's leg of a consultation (DeskEvents.consult may
+# be attached after the subscription)
+OTHER_EVENTS = ("QueueMemberStatus", "UserEvent", "DialBegin", "DialEnd", "Hangup")
+
+
 class DeskEvents:
     def __init__(self, store: AgentStore, transitions: AgentTransitions,
                  members: QueueMembers, notify: DeskNotifier, cards: CallCards,
@@ -97,7 +103,7 @@ class DeskEvents:
 
     def subscribe(self, ami: AmiClient) -> None:
         ami.on(QueueEvent, self.on_queue_event)
-        ami.on(AmiEvent, self.on_any_event)
+        ami.on(AmiEvent, self.on_any_event, names=OTHER_EVENTS)
         ami.on_ready(self.resync)
 
     # -- queue events ---------------------------------------------------------------------

@@ -223,7 +223,7 @@ class RecordingWatcher:
     def __init__(self, service: RecordingService, ami: AmiClient) -> None:
         self.service = service
         self.registered = 0
-        ami.on(AmiEvent, self._on_event)
+        ami.on(AmiEvent, self._on_event, names=("UserEvent",))
 
     async def _on_event(self, event: AmiEvent) -> None:
         if event.name.lower() != "userevent" or event.header("UserEvent") != USER_EVENT:

@@ -12,6 +12,9 @@ docs/decisions/0001-ami-client.md):
 * every action bounded by a timeout (``AmiTimeout``), refused at once when not connected;
 * typed events dispatched to handlers, each handler isolated: an exception is logged and the
   next event is still processed; a malformed message never kills the reader;
+* with ``event_filter``, Asterisk sends the session only the events some handler subscribed
+  to: after each login, one AMI ``Filter`` (include, by event name) per subscribed name
+  (:meth:`AmiClient.subscribed_events`, the one place the names come from);
 * ``on_ready`` hooks run after each (re)login once Asterisk is fully booted (resync point);
 * a health snapshot for ``/api/v1/health``.
 """
@@ -25,8 +28,8 @@ import inspect
 import itertools
 import logging
 import time
-from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -34,7 +37,7 @@ from panoramisk import Manager
 from panoramisk.actions import Action
 from panoramisk.ami_protocol import AMIProtocol
 
-from ivr.ami.events import AmiEvent, FullyBooted, MalformedEvent, parse_event
+from ivr.ami.events import EVENT_TYPES, AmiEvent, FullyBooted, MalformedEvent, Shutdown, parse_event
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +119,48 @@ class Liveness:
             return False
         self.missed += 1
         return self.missed >= self.misses
+
+
+# what the client itself reads, whatever is subscribed: FullyBooted (login, readiness) and
+# Shutdown (panoramisk drops the connection on it)
+OWN_EVENTS = (FullyBooted.event_name, Shutdown.event_name)
+
+
+def subscription_names(event_type: type[AmiEvent],
+                       names: Iterable[str] | None = None) -> frozenset[str] | None:
+    """The event names a subscription to ``event_type`` receives: ``names`` when given, else
+    those of the typed events of that type (``QueueEvent``: its seven); None for ``AmiEvent``
+    without names (any event at all, which no filter can express)."""
+    if names is not None:
+        named = frozenset(names)
+        if not named:
+            raise ValueError("a subscription by name needs at least one name")
+        return named
+    if event_type is AmiEvent:
+        return None
+    typed = frozenset(cls.event_name for cls in EVENT_TYPES.values()
+                      if issubclass(cls, event_type))
+    if not typed:
+        raise ValueError(f"{event_type.__name__} names no event: give names")
+    return typed
+
+
+def filter_action(name: str) -> dict[str, str]:
+    """The AMI action that lets events called ``name`` through this session's filter (an
+    advanced include filter, Asterisk 21 and later: matched on the name, no regex)."""
+    return {"Action": "Filter", "Operation": "Add",
+            "MatchCriteria": f"action(include),name({name})", "Filter": ""}
+
+
+# a legacy (regex) include filter that every event matches
+ALL_EVENTS_FILTER = {"Action": "Filter", "Operation": "Add", "Filter": "Event:"}
+
+
+@dataclass(frozen=True)
+class _Subscription:
+    event_type: type[AmiEvent]
+    names: frozenset[str] | None    # lower case; None: every event of event_type
+    handler: Callable[[Any], Any]
 
 
 class _Everything:
@@ -214,6 +259,7 @@ class AmiClient:
         backoff_initial: float = 0.5,
         backoff_max: float = 15.0,
         login_timeout: float = 10.0,
+        event_filter: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.host, self.port = host, port
@@ -223,7 +269,12 @@ class AmiClient:
         self.backoff_initial, self.backoff_max = backoff_initial, backoff_max
         self.login_timeout = login_timeout
         self._username, self._secret = username, secret
-        self._handlers: dict[type[AmiEvent], list[Callable[[Any], Any]]] = defaultdict(list)
+        self._subscriptions: list[_Subscription] = []
+        # the names subscribed, as given (Asterisk's name filter is exact); None: some handler
+        # takes every event, nothing can be filtered
+        self._names: set[str] | None = set(OWN_EVENTS)
+        self.event_filter = event_filter
+        self._filtered: set[str] = set()  # the names this session's filters let through
         self._ready_hooks: list[ReadyHook] = []
         self._disconnect_hooks: list[Callable[[], None]] = []
         self._manager: _Manager | None = None
@@ -247,12 +298,39 @@ class AmiClient:
         self._events = 0
         self._handler_errors = 0
         self._malformed = 0
+        self.events_by_name: Counter[str] = Counter()
 
     # -- registration ---------------------------------------------------------------------
 
-    def on(self, event_type: type[E], handler: Handler[E]) -> None:
-        """Call ``handler`` for every event of ``event_type`` (subclasses included)."""
-        self._handlers[event_type].append(handler)
+    def on(self, event_type: type[E], handler: Handler[E], *,
+           names: Iterable[str] | None = None) -> None:
+        """Call ``handler`` for every event of ``event_type`` (subclasses included), or with
+        ``names``, for those events of ``event_type`` with one of these names (``AmiEvent``
+        with names: untyped events such as ``UserEvent``). With ``event_filter`` every
+        subscription must name its events (a typed event does): Asterisk sends nothing else."""
+        subscribed = subscription_names(event_type, names)
+        if subscribed is None:
+            if self.event_filter:
+                raise ValueError("an AMI client with event_filter takes no catch-all handler:"
+                                 " name the events")
+            self._names = None
+        elif self._names is not None:
+            self._names |= subscribed
+        lower = None if subscribed is None else frozenset(n.lower() for n in subscribed)
+        self._subscriptions.append(_Subscription(event_type, lower, handler))
+        if self.event_filter and self._logged_in:  # subscribed late: let the new ones in
+            self._spawn(self._apply_filters(), "event filter")
+
+    @property
+    def filters_set(self) -> frozenset[str]:
+        """The event names this session's filters let through (empty: none set, every
+        event of the account's classes comes)."""
+        return frozenset(self._filtered)
+
+    def subscribed_events(self) -> frozenset[str] | None:
+        """Every event name some handler (or the client itself) consumes; None when a
+        handler takes any event."""
+        return None if self._names is None else frozenset(self._names)
 
     def on_ready(self, hook: ReadyHook) -> None:
         """Run ``hook`` after every (re)login, once Asterisk is fully booted."""
@@ -413,6 +491,7 @@ class AmiClient:
     def _dispatch(self, message: Any) -> None:
         self._events += 1
         self._last_event_at = time.monotonic()
+        self.events_by_name[str(message.get("Event", "?"))] += 1
         try:
             event = parse_event(message)
         except Exception:  # parse_event never raises; belt and braces for the reader
@@ -425,10 +504,10 @@ class AmiClient:
             return
         if isinstance(event, FullyBooted):
             self._on_fully_booted(event)
-        for event_type, handlers in list(self._handlers.items()):
-            if isinstance(event, event_type):
-                for handler in list(handlers):
-                    self._call(handler, event)
+        name = event.name.lower()
+        for sub in list(self._subscriptions):
+            if isinstance(event, sub.event_type) and (sub.names is None or name in sub.names):
+                self._call(sub.handler, event)
 
     def _call(self, handler: Callable[[Any], Any], event: AmiEvent) -> None:
         try:
@@ -473,8 +552,43 @@ class AmiClient:
         self._connected_since = time.monotonic()
         self._last_error = None
         self._set_state(AmiState.READY)
-        for hook in self._ready_hooks:
+        self._filtered = set()  # a new session: no filter yet
+        # the hooks registered by now (one registered later waits for the next login)
+        self._spawn(self._after_login(list(self._ready_hooks)), "login")
+
+    async def _after_login(self, hooks: list[ReadyHook]) -> None:
+        """The session's event filters first (the resync of the ready hooks must not miss
+        an event to them), then the ready hooks."""
+        if self.event_filter:
+            await self._apply_filters()
+        for hook in hooks:
             self._spawn(hook(), "ready hook")
+
+    async def _apply_filters(self) -> None:
+        """One include filter per subscribed name this session lacks. Asterisk answers an
+        action's own event list (QueueStatus's QueueMember, CoreShowChannels'
+        CoreShowChannel) whatever the session's filters. Should a filter fail once others are
+        set, one that lets every event through is added: more events, never a lost one."""
+        names = self.subscribed_events()
+        if names is None:
+            return
+        for name in sorted(names - self._filtered):
+            try:
+                response = await self.send_action(filter_action(name))
+            except AmiError as exc:
+                refused = str(exc)
+            else:
+                if str(response.get("Response", "")).lower() == "success":
+                    self._filtered.add(name)
+                    continue
+                refused = str(response.get("Message", ""))
+            log.error("AMI event filter for %s not set (%s): the session gets every event",
+                      name, refused)
+            if self._filtered:
+                with contextlib.suppress(AmiError):
+                    await self.send_action(ALL_EVENTS_FILTER)
+            self._names = None  # nothing more to filter on this client
+            return
 
     async def _liveness_loop(self) -> None:
         """Ping on an idle-independent schedule; ``ping_misses`` missed Pongs in a row with no
