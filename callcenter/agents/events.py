@@ -219,13 +219,12 @@ class DeskEvents:
                 "dialbegin", "dialend", "hangup"):  # a named agent's consultation call
             await self.consult.on_event(event)
             return
-        if event.name.lower() == "userevent" and event.header("UserEvent") == "HotlineCallback":
+        if name == "userevent" and event.header("UserEvent") == "HotlineCallback":
             await self._callback_from_queue(event)
             return
-        if event.name.lower() != "queuememberstatus":
+        if name != "queuememberstatus":
             return
-        name = event.header("MemberName")
-        agent = self.store.agents.get(name)
+        agent = self.store.agents.get(event.header("MemberName"))
         if agent is None:
             return
         paused = event.header("Paused") == "1"
