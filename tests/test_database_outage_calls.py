@@ -34,7 +34,7 @@ from ivr.menu.schema import Menu
 from ivr.pbx.sandbox import AsteriskSandbox
 from ivr.pbx.sipp import Dtmf, Pause, Step
 from tests.conftest import Harness, _unavailable, kinds
-from tests.support import PORT_BASE, TEST_PORTS
+from tests.support import CALL_LIMIT_S, PORT_BASE, TEST_PORTS
 
 pytestmark = pytest.mark.asterisk
 
@@ -132,8 +132,9 @@ async def test_ten_calls_through_a_60_s_database_outage_lose_nothing(
         # threads) they would starve the bridge's own work there (answer audio, the writer)
         with ThreadPoolExecutor(CALLS, thread_name_prefix="sipp") as pool:
             results = await asyncio.gather(*(
+                # (about 62 s of audio and timeouts; CI's load once played it at half speed)
                 loop.run_in_executor(pool, h.sipp.call, FAQ_STEPS, TEST_PORTS.sip + 20 + n,
-                                     caller, "12366", 120)
+                                     caller, "12366", CALL_LIMIT_S)
                 for n, caller in enumerate(callers)))
         failed = {caller: r.stderr[-300:] for caller, r in zip(callers, results, strict=True)
                   if not r.ok}
