@@ -35,9 +35,8 @@ from callcenter.agents.members import QueueMembers
 from callcenter.agents.models import AgentState
 from callcenter.agents.notifier import DeskNotifier
 from callcenter.agents.state import (
-    CALLBACK_REASON,
-    CONSULT_REASON,
     EXTERNAL_PAUSE,
+    RESERVED_REASONS,
     WRAP_UP_REASON,
     Agent,
     AgentStore,
@@ -200,7 +199,7 @@ class DeskEvents:
         async with self._lock(agent.username):
             if (agent.agent_channel != channel or agent.state is not AgentState.ON_CALL
                     or agent.linkedid is None
-                    or agent.reason in (CONSULT_REASON, CALLBACK_REASON)):
+                    or agent.reason in RESERVED_REASONS):
                 return
             talk = round(max(0.0, (self.clock() - agent.since).total_seconds()))
             await self._call_over(agent, agent.linkedid, talk, "agent")
@@ -309,7 +308,7 @@ class DeskEvents:
         # paused: by the agent, in wrap-up, or calling a taxpayer back (ringing or on the
         # callback: an unpause would let the queue offer a caller to a busy agent)
         callback = (agent.state in (AgentState.RINGING, AgentState.ON_CALL)
-                    and agent.reason in (CALLBACK_REASON, CONSULT_REASON))
+                    and agent.reason in RESERVED_REASONS)
         paused = agent.state in (AgentState.PAUSED, AgentState.WRAP_UP) or callback
         for membership in memberships:
             if membership.queue not in mine:

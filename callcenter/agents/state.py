@@ -32,6 +32,9 @@ EXTERNAL_PAUSE = "外部暂停"
 CALLBACK_REASON = "外呼回电"
 # an agent consulted by name (callcenter/agents/consult.py) is paused the same way meanwhile
 CONSULT_REASON = "咨询来电"
+# the reasons of an agent reserved for a call no queue offered (AgentTransitions.reserve): that
+# call is followed by its own code, not by the queue events
+RESERVED_REASONS = (CALLBACK_REASON, CONSULT_REASON)
 STAFF_ROLES = (Role.AGENT, Role.EXPERT)
 
 # which states a request may leave from
