@@ -51,7 +51,13 @@ from tests.plugins.clock_readers import READERS_ENV, RECORD_ENV
 
 SHANGHAI = timezone(timedelta(hours=8))
 REPORTS_DIR = PROJECT_ROOT / "var" / "test-reports"
-READERS_DIR = REPORTS_DIR / "clock-readers"
+
+def readers_dir() -> Path:
+    """Where today's run records the clock's readers (read at each call: the unit tests of
+    this module point ``REPORTS_DIR`` at a folder of their own, and must not clear the real
+    record, as they did while this was a constant: the two runs after new-years-eve's then ran
+    without it, on the wider guess from the source)."""
+    return REPORTS_DIR / "clock-readers"
 MOMENTS: dict[str, datetime | None] = {
     "today": None,
     "new-years-eve": datetime(2026, 12, 31, 23, 59, 30, tzinfo=SHANGHAI),
@@ -123,10 +129,10 @@ def run_once(name: str, moment: str, scope: str, workers: str, args: list[str]) 
     env = {**os.environ, "HOTLINE_TEST_CLOCK": moment, "HOTLINE_TEST_CLOCK_RUN": name,
            "HOTLINE_TEST_SCOPE": scope}
     if scope == "full":  # record which tests read the clock, for the runs after it
-        shutil.rmtree(READERS_DIR, ignore_errors=True)
-        env[RECORD_ENV] = str(READERS_DIR)
-    elif READERS_DIR.is_dir():
-        env[READERS_ENV] = str(READERS_DIR)
+        shutil.rmtree(readers_dir(), ignore_errors=True)
+        env[RECORD_ENV] = str(readers_dir())
+    elif readers_dir().is_dir():
+        env[READERS_ENV] = str(readers_dir())
     command = [sys.executable, "-m", "pytest", "-rs", "-p", "no:cacheprovider",
                "--durations=15", f"--junitxml={REPORTS_DIR / name}.xml"]
     if workers not in ("", "0"):

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests import clock_runs
+from tests.plugins.clock_readers import READERS_ENV, RECORD_ENV
 
 CALL = "tests/callcenter/test_hold_console_pbx.py::test_hold_from_the_card_and_listen_from_the_board[postgresql]"  # noqa: E501
 UNIT = "tests/unit/test_ami_client.py::test_unanswered_action_times_out"
@@ -33,9 +34,11 @@ class FakePytest:
     def __init__(self, first: dict[str, str], rerun: dict[str, str]) -> None:
         self.reports = [first, rerun]
         self.commands: list[list[str]] = []
+        self.envs: list[dict[str, str]] = []
 
-    def __call__(self, command: list[str], **_: Any) -> subprocess.CompletedProcess[str]:
+    def __call__(self, command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
         self.commands.append(command)
+        self.envs.append(kwargs.get("env") or {})
         cases = self.reports[len(self.commands) - 1]
         report = next(a.split("=", 1)[1] for a in command if a.startswith("--junitxml="))
         junit(Path(report), cases)
@@ -79,3 +82,24 @@ def test_a_failed_unit_test_or_a_second_failure_fails_the_run(
     monkeypatch.setattr(subprocess, "run", fake)
     assert clock_runs.run_once("today", "2026-11-30T10:00:00+08:00", "full", "8", []) == 1
     assert not (reports / "today-flaky.txt").exists()
+
+
+def test_the_record_of_the_clocks_readers_is_kept_where_the_reports_go(
+        reports: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # today's run clears and records the folder; the other moments read it. Both in the
+    # reports folder of the moment: a test of this module once cleared the real record
+    kept = reports / "clock-readers"
+    kept.mkdir()
+    (kept / "old.json").write_text("{}")
+    fake = FakePytest({UNIT: "passed"}, {})
+    monkeypatch.setattr(subprocess, "run", fake)
+    assert clock_runs.run_once("today", "2026-11-30T10:00:00+08:00", "full", "8", []) == 0
+    assert fake.envs[0][RECORD_ENV] == str(kept)
+    assert not kept.exists()  # cleared for today's run to record afresh
+    kept.mkdir()
+    fake = FakePytest({UNIT: "passed"}, {})
+    monkeypatch.setattr(subprocess, "run", fake)
+    assert clock_runs.run_once("new-years-eve", "2026-12-31T23:59:30+08:00", "clock", "8",
+                               []) == 0
+    assert fake.envs[0][READERS_ENV] == str(kept)
+    assert RECORD_ENV not in fake.envs[0]
