@@ -8,7 +8,8 @@ at the other moments (tests/clock_runs.py) need only the tests that read it. Tod
 * ``tests``: the node ids of tests during whose setup, call or teardown the clock was read
   (threads included: a live server's request handler reads it while its test runs);
 * ``fixtures``: the fixtures whose setup read it (a module or session fixture is set up once,
-  in one test, but every test that uses it gets what it built);
+  in one test, but every test that uses it gets what it built), each by where it is defined
+  and its name (``fixture_key``: a module's own ``kb`` fixture is not the one of another);
 * ``files``: the test modules and helpers that read it while no test ran (at import).
 
 The later runs (``HOTLINE_TEST_CLOCK_READERS`` naming that folder) take a fast test when it is
@@ -53,9 +54,8 @@ class Readers:
 
     def covers(self, item: pytest.Item) -> bool:
         relative = _relative(Path(str(item.fspath)), item.config.rootpath)
-        names = set(getattr(item, "fixturenames", ()))
         return (item.nodeid in self.tests or relative in self.files
-                or bool(names & self.fixtures))
+                or bool(fixtures_of(item) & self.fixtures))
 
 
 class Recorder:
@@ -76,6 +76,21 @@ class Recorder:
             self.readers.fixtures.update(self.fixtures)
             if self.current is None and not self.fixtures:
                 self.readers.files.update(_test_files_on_stack(self.root))
+
+
+def fixture_key(fixturedef: pytest.FixtureDef[Any]) -> str:
+    """A fixture by where it is defined and its name (``tests/kb/test_x.py::kb``; a root
+    conftest's has no folder): two modules' fixtures of one name are two fixtures."""
+    return f"{fixturedef.baseid}::{fixturedef.argname}"
+
+
+def fixtures_of(item: pytest.Item) -> set[str]:
+    """The fixtures a test uses, by ``fixture_key`` (the definition that applies to it: the
+    closest one of those that bear its name)."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return set()
+    return {fixture_key(defs[-1]) for defs in info.name2fixturedefs.values() if defs}
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -138,7 +153,7 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, None, None]:
 @pytest.hookimpl(hookwrapper=True)
 def pytest_fixture_setup(fixturedef: pytest.FixtureDef[Any]) -> Generator[None, None, None]:
     if _recorder is not None:
-        _recorder.fixtures.append(fixturedef.argname)
+        _recorder.fixtures.append(fixture_key(fixturedef))
     try:
         yield
     finally:

@@ -66,9 +66,14 @@ CLOCK_SUITE = {
         @pytest.fixture
         def clock():
             return CLOCK
+
+        def pytest_configure(config):
+            config.addinivalue_line("markers", "clock_independent: read, but not relied on")
     """,
     "test_readers": """
         import threading
+
+        import pytest
 
         def test_reads(clock):
             assert clock().year == 2026
@@ -89,6 +94,20 @@ CLOCK_SUITE = {
 
         def test_nothing():
             assert 1 + 1 == 2
+
+        @pytest.mark.clock_independent
+        def test_reads_but_asserts_no_date(clock):
+            assert clock() is not None
+    """,
+    "test_same_name": """
+        import pytest
+
+        @pytest.fixture
+        def stamped():
+            return 2026   # named as the conftest's, which reads the clock; this one does not
+
+        def test_own_stamped(stamped):
+            assert stamped == 2026
     """,
     "test_at_import": """
         from conftest import CLOCK
@@ -111,22 +130,27 @@ def test_todays_run_records_who_reads_the_clock_and_the_others_run_only_those(
     record = pytester.path / "readers"
     monkeypatch.setenv(RECORD_ENV, str(record))
     monkeypatch.setenv("HOTLINE_TEST_SCOPE", "full")
-    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=7)
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=9)
     readers = load_readers(record)
     assert readers is not None
     assert {t.split("::")[1] for t in readers.tests} == {
-        "test_reads", "test_reads_in_a_thread", "test_first_user"}
-    assert "stamped" in readers.fixtures
+        "test_reads", "test_reads_in_a_thread", "test_first_user",
+        "test_reads_but_asserts_no_date"}
+    assert readers.fixtures == {"::stamped"}
     assert any(f.endswith("test_at_import.py") for f in readers.files)
 
     monkeypatch.delenv(RECORD_ENV)
     monkeypatch.setenv(READERS_ENV, str(record))
     monkeypatch.setenv("HOTLINE_TEST_SCOPE", "clock")
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-v")
-    # the two tests that neither read the clock nor use what was built from it are left out
-    result.assert_outcomes(passed=5, deselected=2)
+    # the tests that neither read the clock nor use what was built from it are left out (a
+    # module's own fixture of a reader's name among them), and the one that reads it but is
+    # marked as not relying on it
+    result.assert_outcomes(passed=5, deselected=4)
+    result.stdout.no_fnmatch_line("*test_own_stamped PASSED*")
     result.stdout.no_fnmatch_line("*test_plain PASSED*")
     result.stdout.no_fnmatch_line("*test_nothing PASSED*")
+    result.stdout.no_fnmatch_line("*test_reads_but_asserts_no_date PASSED*")
     result.stdout.fnmatch_lines(["*test_second_user PASSED*"])
     result.stdout.fnmatch_lines(["*test_uses_the_stamp PASSED*"])
 
