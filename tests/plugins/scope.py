@@ -7,7 +7,10 @@ tests/clock_runs.py), and the order its tests run in.
   tested on both databases by the fast tests.
 * ``clock`` (the other moments of the suite's clock): every fast test that reads the suite's
   clock, on both databases, and the calls marked ``every_clock``. A test that does not read it
-  gives the same result at every moment, so it runs once, in ``full``.
+  gives the same result at every moment, so it runs once, in ``full``. Neither does a test
+  marked ``clock_independent``: it reads the clock (building an app does) but what it
+  asserts cannot depend on the moment (who may use a route; that answers match the OpenAPI
+  document, whose dated behaviour the domains' own tests check at every moment).
 
 Which tests read the clock is recorded in today's run (tests/plugins/clock_readers.py: the
 tests, fixtures and modules during which the running clock was read) and, added to that, read
@@ -117,6 +120,8 @@ def reads_clock(item: pytest.Item) -> bool:
 def in_scope(item: pytest.Item, chosen: str) -> bool:
     on_sqlite = _database_of(item) == "sqlite"
     if chosen == "clock":
+        if item.get_closest_marker("clock_independent") is not None:
+            return False
         if slow(item):
             return item.get_closest_marker("every_clock") is not None and not on_sqlite
         return reads_clock(item)

@@ -6,6 +6,9 @@ use the route; the probe request of each route is sent as each role and must giv
 login), 403 (a role not in the entry) or anything but 401/403 (a role in it). Where access
 also depends on ownership ("own calls", "own or unowned" work), the probe uses an item that
 belongs to nobody of the test roles (an unowned ticket, a call nobody handled).
+
+Who may use a route does not depend on the date or the hour, so the matrix runs at today's
+moment of the suite's clock only (``clock_independent``, tests/plugins/scope.py).
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ OPEN = "open"  # no login needed
 # the consultation page's session (a number verified by an SMS code), not a staff login:
 # 401 for everyone without one, staff included
 TAXPAYER = "taxpayer"
+
+pytestmark = pytest.mark.clock_independent
 
 
 @dataclass(frozen=True)
