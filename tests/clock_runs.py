@@ -128,6 +128,8 @@ def run_once(name: str, moment: str, scope: str, workers: str, args: list[str]) 
     (REPORTS_DIR / f"{name}-flaky.txt").unlink(missing_ok=True)
     env = {**os.environ, "HOTLINE_TEST_CLOCK": moment, "HOTLINE_TEST_CLOCK_RUN": name,
            "HOTLINE_TEST_SCOPE": scope}
+    env.pop(RECORD_ENV, None)  # only today's run records (not one started inside it)
+    env.pop(READERS_ENV, None)
     if scope == "full":  # record which tests read the clock, for the runs after it
         shutil.rmtree(readers_dir(), ignore_errors=True)
         env[RECORD_ENV] = str(readers_dir())

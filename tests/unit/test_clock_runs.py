@@ -102,4 +102,12 @@ def test_the_record_of_the_clocks_readers_is_kept_where_the_reports_go(
     assert clock_runs.run_once("new-years-eve", "2026-12-31T23:59:30+08:00", "clock", "8",
                                []) == 0
     assert fake.envs[0][READERS_ENV] == str(kept)
+    # nor does a run of another moment record, even when started where the variable is set
+    # (this test itself runs inside today's recording run)
+    assert RECORD_ENV not in fake.envs[0]
+    monkeypatch.setenv(RECORD_ENV, "elsewhere")
+    fake = FakePytest({UNIT: "passed"}, {})
+    monkeypatch.setattr(subprocess, "run", fake)
+    assert clock_runs.run_once("new-years-eve", "2026-12-31T23:59:30+08:00", "clock", "8",
+                               []) == 0
     assert RECORD_ENV not in fake.envs[0]
