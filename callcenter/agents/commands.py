@@ -83,7 +83,7 @@ class DeskCommands:
         self.handled = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._refresh: asyncio.Task[None] | None = None
-        bus.on(command_channel(bus, node), self._arrived)
+        bus.on(command_channel(bus, node), self._arrived, durable=False)
 
     async def claim(self, wait_s: float = CLAIM_TTL_S + 2) -> None:
         """Take the node, waiting up to ``wait_s`` for a claim of a bridge that stopped
@@ -150,7 +150,7 @@ class DeskCommands:
         self.handled += 1
         reply_to = request.get("reply_to")
         if isinstance(reply_to, str) and reply_to.startswith(self.bus.name("reply", "")):
-            self.bus.send(reply_to, reply)
+            self.bus.send(reply_to, reply, durable=False)
 
     async def run(self, op: str, args: dict[str, Any]) -> Any:
         desk = self.desk
@@ -197,7 +197,7 @@ class CommandClient:
         self.timeout_s = timeout_s
         self.reply_channel = bus.name("reply", uuid.uuid4().hex)
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
-        bus.on(self.reply_channel, self._arrived)
+        bus.on(self.reply_channel, self._arrived, durable=False)
 
     def _arrived(self, reply: dict[str, Any]) -> None:
         future = self._waiting.pop(str(reply.get("id")), None)

@@ -129,7 +129,7 @@ async def announce_import(redis_url: str, prefix: str, changes: Sequence[Publish
     bus = RedisBus(redis_url, prefix)
     try:
         texts = list(dict.fromkeys(text for change in changes for text in change.texts))
-        return await bus.publish(bus.name(CHANNEL), {
+        return await bus.announce(bus.name(CHANNEL), {
             "entry_id": IMPORT, "version": max((c.version for c in changes), default=0),
             "texts": texts})
     finally:

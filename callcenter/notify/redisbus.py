@@ -1,4 +1,6 @@
-"""The notifier across processes: the same API as :class:`Notifier`, carried by Redis pub/sub.
+"""The notifier across processes: the same API as :class:`Notifier`, carried by the Redis bus
+on a durable channel (a stream: a worker that lost Redis for a moment gets what was sent
+meanwhile once it is back; callcenter/bus.py).
 
 A bridge (``hotline bridge``) publishes an agent's state or call card; every API worker
 (``hotline serve`` with ``HOTLINE_REDIS_URL``) receives it on the channel

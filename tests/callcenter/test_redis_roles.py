@@ -116,14 +116,58 @@ async def test_a_message_outside_the_contract_is_refused_not_delivered(prefix: s
     await bus.start()
     try:
         sub = notifier.subscribe("*")
-        await bus.publish(bus.name("notify"), {"topic": "calls.agent1", "kind": "call_ringing",
-                                               "at": SUITE_CLOCK().isoformat(),
-                                               "payload": {"caller": "1"}})
+        bus.send(bus.name("notify"), {"topic": "calls.agent1", "kind": "call_ringing",
+                                      "at": SUITE_CLOCK().isoformat(), "payload": {"caller": "1"}})
         notifier.call_ringing("agent1", ringing("13800000000"))
         assert (await sub.get(5)).payload["caller"] == "13800000000"
         assert bus.handler_errors == 1
     finally:
         await bus.close()
+
+
+def kill_connections(client_name: str) -> int:
+    """Close every Redis connection named ``client_name`` (a network drop, seen from Redis)."""
+    admin = redis.Redis.from_url(REDIS_URL)
+    try:
+        ids = [c["id"] for c in admin.client_list() if c.get("name") == client_name]
+        for client_id in ids:
+            admin.client_kill_filter(_id=client_id)
+        return len(ids)
+    finally:
+        admin.close()
+
+
+async def test_a_notification_sent_while_a_worker_lost_redis_reaches_it_when_it_is_back(
+        prefix: str) -> None:
+    # the worker's connections are cut, and the bridge sends at once: pub/sub dropped such a
+    # message (its subscriber was not there); the stream keeps it until the worker reads on
+    buses = [RedisBus(REDIS_URL, prefix, client_name=f"{prefix}:{role}")
+             for role in ("bridge", "worker")]
+    bridge, worker = (RedisNotifier(SUITE_CLOCK, bus) for bus in buses)
+    for bus in buses:
+        await bus.start()
+    try:
+        sub = worker.subscribe("calls.agent1")
+        bridge.call_ringing("agent1", ringing("13800000000"))
+        assert (await sub.get(5)).payload["caller"] == "13800000000"
+        for n in range(1, 4):
+            assert await asyncio.to_thread(kill_connections, f"{prefix}:worker") >= 1
+            bridge.call_ringing("agent1", ringing(f"1380000000{n}"))
+            assert (await sub.get(10)).payload["caller"] == f"1380000000{n}"
+        assert buses[1].read_errors >= 1  # the cut was seen, and read on from there
+        assert worker.received == 4
+        # and the count of listeners of a durable channel is every process reading it (the
+        # worker's subscription, cut too, is made again)
+        listening = 0
+        for _ in range(100):
+            listening = await buses[0].listeners(buses[0].name("notify"))
+            if listening == 2:
+                break
+            await asyncio.sleep(0.1)
+        assert listening == 2
+    finally:
+        for bus in buses:
+            await bus.close()
 
 
 # -- two API workers -------------------------------------------------------------------------
