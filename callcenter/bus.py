@@ -57,9 +57,9 @@ class RedisBus:
         self.redis: aioredis.Redis = aioredis.Redis.from_url(
             url, socket_connect_timeout=3, socket_timeout=10, health_check_interval=10,
             client_name=self.client_name)
-        self._handlers: dict[str, Handler] = {}   # at most once (pub/sub)
-        self._durable: dict[str, Handler] = {}    # durable (streams)
-        self._positions: dict[str, bytes] = {}    # the last entry handled of each stream
+        self._at_most_once: dict[str, Handler] = {}  # pub/sub
+        self._durable: dict[str, Handler] = {}       # streams
+        self._positions: dict[str, bytes] = {}       # the last entry handled of each stream
         self._outbox: asyncio.Queue[tuple[str, bytes, bool]] = asyncio.Queue(outbox_size)
         self._tasks: list[asyncio.Task[None]] = []
         self._subscribed = asyncio.Event()
@@ -79,7 +79,7 @@ class RedisBus:
     def on(self, channel: str, handler: Handler, *, durable: bool = True) -> None:
         """Call ``handler`` with every message on ``channel`` sent after :meth:`start`
         (register before it); ``durable=False`` for an at-most-once (pub/sub) channel."""
-        (self._durable if durable else self._handlers)[channel] = handler
+        (self._durable if durable else self._at_most_once)[channel] = handler
 
     async def start(self, timeout: float = 10.0) -> None:
         """Start the listeners and the sender; returns once the channels are subscribed and
@@ -94,7 +94,7 @@ class RedisBus:
     async def close(self) -> None:
         # what is still in the outbox goes out first (a bridge's last notifications)
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._drain(), 2.0)
+            await asyncio.wait_for(self._drain(), CLOSE_WAIT_S)
         self._closing = True
         tasks, self._tasks = self._tasks, []
         for task in tasks:
@@ -172,7 +172,7 @@ class RedisBus:
     async def _listen(self) -> None:
         """The pub/sub subscription: the at-most-once channels' messages, and every durable
         channel's name (so that :meth:`listeners` counts this process)."""
-        channels = [*self._handlers, *self._durable]
+        channels = [*self._at_most_once, *self._durable]
         delay = 0.05
         while not self._closing:
             pubsub = self._pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
@@ -187,7 +187,7 @@ class RedisBus:
                     message = await pubsub.get_message(timeout=5.0)
                     if message is not None and message.get("type") == "message":
                         channel = _text(message["channel"])
-                        handler = self._handlers.get(channel)
+                        handler = self._at_most_once.get(channel)
                         if handler is not None:
                             await self._dispatch(channel, handler, message["data"])
             except RedisError as exc:
@@ -206,7 +206,7 @@ class RedisBus:
         delay = 0.05
         while not self._closing:
             try:
-                if len(self._positions) < len(self._durable):
+                if not self._positions:  # where each stream is at start (not after a cut)
                     positions: dict[str, bytes] = {}
                     for channel in self._durable:
                         last: Entries = await self.redis.xrevrange(  # type: ignore[assignment]

@@ -52,12 +52,15 @@ from tests.plugins.clock_readers import READERS_ENV, RECORD_ENV
 SHANGHAI = timezone(timedelta(hours=8))
 REPORTS_DIR = PROJECT_ROOT / "var" / "test-reports"
 
+
 def readers_dir() -> Path:
     """Where today's run records the clock's readers (read at each call: the unit tests of
     this module point ``REPORTS_DIR`` at a folder of their own, and must not clear the real
     record, as they did while this was a constant: the two runs after new-years-eve's then ran
     without it, on the wider guess from the source)."""
     return REPORTS_DIR / "clock-readers"
+
+
 MOMENTS: dict[str, datetime | None] = {
     "today": None,
     "new-years-eve": datetime(2026, 12, 31, 23, 59, 30, tzinfo=SHANGHAI),
@@ -130,11 +133,12 @@ def run_once(name: str, moment: str, scope: str, workers: str, args: list[str]) 
            "HOTLINE_TEST_SCOPE": scope}
     env.pop(RECORD_ENV, None)  # only today's run records (not one started inside it)
     env.pop(READERS_ENV, None)
+    readers = readers_dir()
     if scope == "full":  # record which tests read the clock, for the runs after it
-        shutil.rmtree(readers_dir(), ignore_errors=True)
-        env[RECORD_ENV] = str(readers_dir())
-    elif readers_dir().is_dir():
-        env[READERS_ENV] = str(readers_dir())
+        shutil.rmtree(readers, ignore_errors=True)
+        env[RECORD_ENV] = str(readers)
+    elif readers.is_dir():
+        env[READERS_ENV] = str(readers)
     command = [sys.executable, "-m", "pytest", "-rs", "-p", "no:cacheprovider",
                "--durations=15", f"--junitxml={REPORTS_DIR / name}.xml"]
     if workers not in ("", "0"):
