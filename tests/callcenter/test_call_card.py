@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from callcenter.agents.services import AgentDesk
-from callcenter.contacts.models import ContactEventRow
+from callcenter.contacts.models import Contact, ContactEventRow
 from callcenter.contacts.services import ContactService
 from callcenter.db import Database
 from callcenter.notify.services import Notifier
@@ -132,8 +132,11 @@ async def test_a_stored_row_that_fits_no_record_is_left_out_of_the_card(
                    MenuNodeEntered(node="main"), AgentConnected(queue="consult", agent="a1")):
         assert contacts.apply(ContactEvent("L-bad", record, at=at))
     with clean_users.transaction() as session:  # a hand-edited row: a node that is a number
-        row = session.scalars(select(ContactEventRow).where(
-            ContactEventRow.kind == "menu_node")).first()
+        # this contact's first node (the database holds other tests' contacts too, and
+        # PostgreSQL returns rows in no set order without ORDER BY)
+        row = session.scalars(select(ContactEventRow).join(Contact).where(
+            Contact.linkedid == "L-bad", ContactEventRow.kind == "menu_node")
+            .order_by(ContactEventRow.id)).first()
         assert row is not None
         row.data = {"node": 5}
     desk = AgentDesk.build(clean_users, QueueService(clean_users, clock), Notifier(clock),
