@@ -28,10 +28,12 @@ from ivr.menu.schema import Menu
 from ivr.pbx.sandbox import AsteriskSandbox, SandboxError
 from ivr.pbx.sipp import SippResult, SippRunner, Step
 from ivr.services import IvrServices
-from tests.ivr_support import make_ivr_services
+from tests.ivr_support import agents_in_moment, make_ivr_services
 from tests.plugins.scope import scope
 from tests.support import (
     CALL_LIMIT_S,
+    NAMED_MOMENTS,
+    SUITE_CLOCK,
     SUITE_START,
     TEST_PORTS,
     create_pg_database,
@@ -292,6 +294,23 @@ async def harness_at(pbx: AsteriskSandbox, contacts: ContactService, menu: Menu
     finally:
         for h in started:
             await h.stop()
+
+
+@pytest.fixture(params=["today", *NAMED_MOMENTS])
+def suite_moment(request: pytest.FixtureRequest) -> datetime:
+    """Each of the suite's moments, for the calls that must work at all of them: today's
+    (where the suite's clock is now) and the named ones (tests/support.py NAMED_MOMENTS; on
+    PostgreSQL only, tests/plugins/scope.py). The calls pin them in today's run; the runs at
+    the named moments take no calls (tests/clock_runs.py)."""
+    name = str(request.param)
+    return SUITE_CLOCK() if name == "today" else NAMED_MOMENTS[name]
+
+
+@pytest.fixture
+async def moment_harness(harness_at: HarnessAt, suite_moment: datetime) -> Harness:
+    """The live bridge at 10:00 of the first working day at or after ``suite_moment`` (agents
+    in), as ``harness`` is at the suite's own moment."""
+    return await harness_at(agents_in_moment(suite_moment))
 
 
 def kinds(contact: Contact) -> list[str]:

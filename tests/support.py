@@ -10,7 +10,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,18 @@ def _suite_start() -> datetime:
 
 SUITE_START = _suite_start()
 SUITE_CLOCK = RunningClock(SUITE_START)
+
+# The named moments `make test` runs the suite at besides today (tests/clock_runs.py); the
+# calls that must work at each of them pin it themselves (the ``suite_moment`` fixture).
+SHANGHAI = timezone(timedelta(hours=8))
+NAMED_MOMENTS: dict[str, datetime] = {
+    # the runs cross into 2027
+    "new-years-eve": datetime(2026, 12, 31, 23, 59, 30, tzinfo=SHANGHAI),
+    # the first day of the Spring Festival holiday
+    "spring-festival": datetime(2026, 2, 17, 10, 0, tzinfo=SHANGHAI),
+    # a Saturday worked in exchange (调休) for it
+    "make-up-saturday": datetime(2026, 2, 14, 10, 0, tzinfo=SHANGHAI),
+}
 
 # Tests run their own Asterisk on ports apart from `make run`'s (5038/5060). Two test runs on one
 # machine (e.g. two checkouts) keep apart by giving each its own HOTLINE_TEST_PORT_BASE; each

@@ -39,8 +39,8 @@ async def _sip_call(h: Harness, n: int, caller: str, steps: list[Step]) -> None:
 
 
 @pytest.mark.sqlite_calls
-@pytest.mark.every_clock
-async def test_four_call_endings_with_both_dtmf_kinds(harness: Harness) -> None:
+async def test_four_call_endings_with_both_dtmf_kinds(moment_harness: Harness) -> None:
+    harness = moment_harness  # at each of the suite's moments (tests/conftest.py)
     await harness.add_agent(1, ring_ms=500, talk_ms=3000)
     calls: dict[str, list[Step]] = {
         # the replayed RFC 2833 capture of a digit is the same RTP event every time, and

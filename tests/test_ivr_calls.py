@@ -253,8 +253,8 @@ CONFIRM = "confirm_entry"
 QUESTION = "zh/q_small_scale_exemption.wav"  # 小规模纳税人月销售额多少以下免征增值税
 
 
-@pytest.mark.every_clock
-async def test_every_service_end_to_end(harness: Harness) -> None:
+async def test_every_service_end_to_end(moment_harness: Harness) -> None:
+    harness = moment_harness  # at each of the suite's moments (tests/conftest.py)
     tap = Tap(harness)
     assert isinstance(harness.services.recognizer, WhisperRecognizer)  # HOTLINE_ASR_ENGINE=auto
     await harness.add_agent(1, queue="tax-vat", ring_ms=300, talk_ms=2000)

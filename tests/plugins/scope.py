@@ -3,10 +3,12 @@ tests/clock_runs.py), and the order its tests run in.
 
 * ``full`` (today's run): every test. The calls through the real Asterisk and the browser
   sessions run on PostgreSQL, the production database; those marked ``sqlite_calls`` (the
-  `make run` path, and the console and desk calls) also on SQLite. The data layer itself is
-  tested on both databases by the fast tests.
+  `make run` path, and the console and desk calls) also on SQLite, at today's moment only
+  (the calls that pin each of the suite's moments, ``suite_moment``, pin the named ones on
+  PostgreSQL). The data layer itself is tested on both databases by the fast tests.
 * ``clock`` (the other moments of the suite's clock): every fast test that reads the suite's
-  clock, on both databases, and the calls marked ``every_clock``. A test that does not read it
+  clock, on both databases; no call (those that must work at every moment pin it in today's
+  run). A test that does not read the clock
   gives the same result at every moment, so it runs once, in ``full``. Neither does a test
   marked ``clock_independent``: it reads the clock (building an app does) but what it
   asserts cannot depend on the moment (who may use a route; that answers match the OpenAPI
@@ -117,17 +119,25 @@ def reads_clock(item: pytest.Item) -> bool:
     return readers.covers(item) or reaches_clock(path, NAMES_MOMENT)
 
 
+def _named_moment(item: pytest.Item) -> bool:
+    """Whether a call runs at one of the suite's named moments (the ``suite_moment`` fixture,
+    tests/conftest.py), not today's."""
+    callspec = getattr(item, "callspec", None)
+    moment = callspec.params.get("suite_moment") if callspec is not None else None
+    return moment not in (None, "today")
+
+
 def in_scope(item: pytest.Item, chosen: str) -> bool:
     on_sqlite = _database_of(item) == "sqlite"
     if chosen == "clock":
-        if item.get_closest_marker("clock_independent") is not None:
+        if item.get_closest_marker("clock_independent") is not None or slow(item):
             return False
-        if slow(item):
-            return item.get_closest_marker("every_clock") is not None and not on_sqlite
         return reads_clock(item)
     if not slow(item):
         return True
-    return not on_sqlite or item.get_closest_marker("sqlite_calls") is not None
+    if on_sqlite:
+        return item.get_closest_marker("sqlite_calls") is not None and not _named_moment(item)
+    return True
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

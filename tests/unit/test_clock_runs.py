@@ -12,6 +12,7 @@ import pytest
 
 from tests import clock_runs
 from tests.plugins.clock_readers import READERS_ENV, RECORD_ENV
+from tests.support import NAMED_MOMENTS
 
 CALL = "tests/callcenter/test_hold_console_pbx.py::test_hold_from_the_card_and_listen_from_the_board[postgresql]"  # noqa: E501
 UNIT = "tests/unit/test_ami_client.py::test_unanswered_action_times_out"
@@ -46,6 +47,10 @@ class FakePytest:
         return subprocess.CompletedProcess(command, code)
 
 
+TODAY = clock_runs.Session("today", "2026-11-30T10:00:00+08:00", "full", 8, 15000, record=True)
+EVE = clock_runs.Session("new-years-eve", "2026-12-31T23:59:30+08:00", "clock", 1, 23000)
+
+
 @pytest.fixture
 def reports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(clock_runs, "REPORTS_DIR", tmp_path)
@@ -65,11 +70,17 @@ def test_a_real_time_test_that_passes_alone_lets_the_run_pass(
         reports: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakePytest({CALL: "failed", UNIT: "passed"}, {CALL: "passed"})
     monkeypatch.setattr(subprocess, "run", fake)
-    assert clock_runs.run_once("today", "2026-11-30T10:00:00+08:00", "full", "8", []) == 0
+    assert clock_runs.run_once(TODAY, []) == 0
     rerun = fake.commands[1]
     assert rerun[-1] == CALL
     assert ["-m", clock_runs.REAL_TIME_MARKS] in [rerun[i:i + 2] for i in range(len(rerun))]
     assert (reports / "today-flaky.txt").read_text() == CALL + "\n"
+    # the rerun on the session's own ports: never more workers than it had
+    fake = FakePytest({CALL: "failed"}, {CALL: "passed"})
+    monkeypatch.setattr(subprocess, "run", fake)
+    assert clock_runs.run_once(EVE, []) == 0
+    assert fake.commands[1][fake.commands[1].index("-n") + 1] == "1"
+    assert fake.envs[1]["HOTLINE_TEST_PORT_BASE"] == "23000"
 
 
 def test_a_failed_unit_test_or_a_second_failure_fails_the_run(
@@ -77,10 +88,10 @@ def test_a_failed_unit_test_or_a_second_failure_fails_the_run(
     # the unit test is not among the real-time ones: the rerun leaves it out
     fake = FakePytest({CALL: "failed", UNIT: "failed"}, {CALL: "passed"})
     monkeypatch.setattr(subprocess, "run", fake)
-    assert clock_runs.run_once("today", "2026-11-30T10:00:00+08:00", "full", "8", []) == 1
+    assert clock_runs.run_once(TODAY, []) == 1
     fake = FakePytest({CALL: "failed"}, {CALL: "error"})
     monkeypatch.setattr(subprocess, "run", fake)
-    assert clock_runs.run_once("today", "2026-11-30T10:00:00+08:00", "full", "8", []) == 1
+    assert clock_runs.run_once(TODAY, []) == 1
     assert not (reports / "today-flaky.txt").exists()
 
 
@@ -93,14 +104,13 @@ def test_the_record_of_the_clocks_readers_is_kept_where_the_reports_go(
     (kept / "old.json").write_text("{}")
     fake = FakePytest({UNIT: "passed"}, {})
     monkeypatch.setattr(subprocess, "run", fake)
-    assert clock_runs.run_once("today", "2026-11-30T10:00:00+08:00", "full", "8", []) == 0
+    assert clock_runs.run_once(TODAY, []) == 0
     assert fake.envs[0][RECORD_ENV] == str(kept)
     assert not kept.exists()  # cleared for today's run to record afresh
     kept.mkdir()
     fake = FakePytest({UNIT: "passed"}, {})
     monkeypatch.setattr(subprocess, "run", fake)
-    assert clock_runs.run_once("new-years-eve", "2026-12-31T23:59:30+08:00", "clock", "8",
-                               []) == 0
+    assert clock_runs.run_once(EVE, []) == 0
     assert fake.envs[0][READERS_ENV] == str(kept)
     # nor does a run of another moment record, even when started where the variable is set
     # (this test itself runs inside today's recording run)
@@ -108,6 +118,42 @@ def test_the_record_of_the_clocks_readers_is_kept_where_the_reports_go(
     monkeypatch.setenv(RECORD_ENV, "elsewhere")
     fake = FakePytest({UNIT: "passed"}, {})
     monkeypatch.setattr(subprocess, "run", fake)
-    assert clock_runs.run_once("new-years-eve", "2026-12-31T23:59:30+08:00", "clock", "8",
-                               []) == 0
+    assert clock_runs.run_once(EVE, []) == 0
     assert RECORD_ENV not in fake.envs[0]
+
+
+def test_the_plan_runs_today_first_then_the_other_moments_side_by_side_on_ports_apart(
+        ) -> None:
+    groups = clock_runs.plan(list(clock_runs.MOMENTS), "2026-11-30T10:00:00+08:00", 8, None,
+                             15000)
+    assert [[s.name for s in group] for group in groups] == [
+        ["today"], ["new-years-eve", "spring-festival", "make-up-saturday"]]
+    sessions = [s for group in groups for s in group]
+    # each worker's ports (base + 1000 n, up to base + 999) belong to one session only, and
+    # stay below the kernel's ephemeral ports (32768 on)
+    blocks = [range(s.port_base, s.port_base + 1000 * max(s.workers, 1)) for s in sessions]
+    taken = [port for block in blocks for port in block]
+    assert len(taken) == len(set(taken))
+    assert max(taken) < 32768
+    # only today's run records who reads the clock, with every test; the others read it
+    assert [(s.name, s.scope, s.workers) for s in sessions if s.record] == [("today", "full", 8)]
+    assert {s.scope for s in sessions if not s.record} == {"clock"}
+    assert [s.moment for s in groups[1]] == [m.isoformat() for m in NAMED_MOMENTS.values()]
+    # one moment alone gets the three workers
+    groups = clock_runs.plan(["spring-festival"], "2026-11-30T10:00:00+08:00", 8, None, 15000)
+    assert [[(s.name, s.workers) for s in group] for group in groups] == [
+        [("spring-festival", 3)]]
+
+
+def test_a_session_runs_at_its_moment_on_its_own_ports_writing_bytecode(
+        reports: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakePytest({UNIT: "passed"}, {})
+    monkeypatch.setattr(subprocess, "run", fake)
+    assert clock_runs.run_once(EVE, []) == 0
+    env = fake.envs[0]
+    assert (env["HOTLINE_TEST_CLOCK"], env["HOTLINE_TEST_SCOPE"], env["HOTLINE_TEST_CLOCK_RUN"],
+            env["HOTLINE_TEST_PORT_BASE"]) == ("2026-12-31T23:59:30+08:00", "clock",
+                                               "new-years-eve", "23000")
+    # each process would otherwise compile the project and rewrite the tests' asserts again
+    assert env["PYTHONDONTWRITEBYTECODE"] == ""
+    assert (reports / "new-years-eve.log").is_file()
