@@ -20,7 +20,7 @@ from ivr.calendar import ServiceCalendar
 from ivr.clock import RunningClock, local_date
 from ivr.services import IvrServices
 from knowledge_base import KnowledgeBase
-from tests.support import SUITE_CLOCK, SUITE_START
+from tests.support import SUITE_CLOCK, suite_start
 
 AGENTS_IN_AT = time(10, 0)
 CLOSED_AT = time(22, 0)
@@ -46,17 +46,21 @@ def _working_day(after: datetime) -> tuple[ServiceCalendar, date]:
     return cal, day
 
 
-def agents_in_moment(after: datetime = SUITE_START) -> datetime:
-    """10:00 (Shanghai) of the first working day of the calendar at or after ``after``."""
+def agents_in_moment(after: datetime | None = None) -> datetime:
+    """10:00 (Shanghai) of the first working day of the calendar at or after ``after``
+    (default: the suite's moment)."""
+    after = after if after is not None else suite_start()
     cal, day = _working_day(after)
     moment = datetime.combine(day, AGENTS_IN_AT, tzinfo=cal.local(after).tzinfo)
     assert cal.is_open(moment), f"{moment} should be within service hours"
     return moment
 
 
-def closed_moment(after: datetime = SUITE_START) -> datetime:
-    """22:00 (Shanghai) of the first working day at or after ``after``: after the agents'
-    hours on a day that is not a public holiday (a holiday has prompts of its own)."""
+def closed_moment(after: datetime | None = None) -> datetime:
+    """22:00 (Shanghai) of the first working day at or after ``after`` (default: the suite's
+    moment): after the agents' hours on a day that is not a public holiday (a holiday has
+    prompts of its own)."""
+    after = after if after is not None else suite_start()
     cal, day = _working_day(after)
     moment = datetime.combine(day, CLOSED_AT, tzinfo=cal.local(after).tzinfo)
     assert not cal.is_open(moment), f"{moment} should be outside service hours"

@@ -44,6 +44,14 @@ def _suite_start() -> datetime:
 SUITE_START = _suite_start()
 SUITE_CLOCK = RunningClock(SUITE_START)
 
+def suite_start() -> datetime:
+    """The suite's moment (SUITE_START), read through its clock: a helper that computes from
+    the moment calls this rather than naming the constant, so that today's run records the
+    tests that depend on it (tests/plugins/clock_readers.py sees clock reads, not constants)."""
+    SUITE_CLOCK()
+    return SUITE_START
+
+
 # The named moments `make test` runs the suite at besides today (tests/clock_runs.py); the
 # calls that must work at each of them pin it themselves (the ``suite_moment`` fixture).
 SHANGHAI = timezone(timedelta(hours=8))

@@ -43,8 +43,11 @@ CLOCK_WORDS = re.compile(
     r"SUITE_|ivr_support|harness|live_server|create_app|clock_of|make_clock|HOTLINE_CLOCK"
     r"|serving_app|\bpbx\b|with_name\(\"hotline\"\)")
 # names of the suite's moment itself: a value computed from it, or a process of its own on it
+# (not the suite's clock: its every read in the test process is recorded, threads included,
+# and at import with the test files importing; helpers compute from the moment through
+# tests/support.py suite_start(), which reads it)
 NAMES_MOMENT = re.compile(
-    r"SUITE_START|SUITE_CLOCK|HOTLINE_CLOCK|HOTLINE_TEST_CLOCK|serving_app|serve_env"
+    r"SUITE_START|HOTLINE_CLOCK|HOTLINE_TEST_CLOCK|serving_app|serve_env"
     r"|with_name\(\"hotline\"\)")
 _TEST_IMPORT = re.compile(r"^\s*(?:from|import)\s+(tests(?:\.\w+)+)", re.MULTILINE)
 
