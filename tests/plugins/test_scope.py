@@ -159,3 +159,12 @@ def test_without_a_record_the_source_decides(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.delenv("HOTLINE_TEST_CLOCK_READERS", raising=False)
     scope.recorded_readers.cache_clear()
     assert scope.recorded_readers() is None
+
+
+def test_the_moment_named_in_the_source_takes_a_module_but_the_clock_is_left_to_the_record(
+        ) -> None:
+    # a module computing a value from the suite's moment itself: no clock read to record
+    assert scope.reaches_clock(TESTS / "unit" / "test_outbound_policy.py", scope.NAMES_MOMENT)
+    # one that imports helpers using the suite's clock (tests/ivr_support.py): their reads are
+    # recorded, so the record decides, test by test
+    assert not scope.reaches_clock(TESTS / "unit" / "test_whisper.py", scope.NAMES_MOMENT)
