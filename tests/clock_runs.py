@@ -135,7 +135,7 @@ def second_chance(session: Session, env: dict[str, str], failed: list[str]) -> l
     again = outcomes(report)
     passed = [node for node in failed if again.get(node) is True]
     if passed:
-        (REPORTS_DIR / f"{name}-flaky.txt").write_text("".join(f"{n}\n" for n in passed))
+        flaky_list(session).write_text("".join(f"{n}\n" for n in passed))
         for node in passed:
             say(f"   FLAKY (failed under load, passed alone): {node}")
     return passed
@@ -150,24 +150,31 @@ def say(text: str) -> None:
         print(text, flush=True)
 
 
-def show_log(session: Session, failed: bool) -> None:
-    """A session's pytest output, printed when it ends: all of it when a test failed, from its
-    slowest tests on when none did."""
+def session_output(session: Session) -> str:
+    """What a session's pytest printed (var/test-reports/NAME.log), empty before it ran."""
     path = REPORTS_DIR / f"{session.name}.log"
-    text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+    return path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+
+
+def flaky_list(session: Session) -> Path:
+    """Where a session lists its tests that passed only at their second chance."""
+    return REPORTS_DIR / f"{session.name}-flaky.txt"
+
+
+def show_log(session: Session, text: str, failed: bool) -> None:
+    """A session's pytest output ``text``, printed when it ends: all of it when a test
+    failed, from its slowest tests on when none did."""
     if not failed:
         cut = text.find("slowest ")
         text = text[text.rfind("\n", 0, cut) + 1:] if cut >= 0 else text[-3000:]
-    say(f"\n== {session.name}: pytest's output ({path.relative_to(PROJECT_ROOT)})\n"
+    say(f"\n== {session.name}: pytest's output (var/test-reports/{session.name}.log)\n"
         f"{text.rstrip()}")
 
 
-def pytest_summary(session: Session) -> str:
-    """The last line of a session's pytest output (its counts), without the rules."""
-    path = REPORTS_DIR / f"{session.name}.log"
-    text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
-    lines = text.splitlines()
-    found = [line.strip("= ") for line in lines if line.startswith("=") and " in " in line]
+def pytest_summary(text: str) -> str:
+    """The last line of a session's pytest output ``text`` (its counts), without the rules."""
+    found = [line.strip("= ") for line in text.splitlines()
+             if line.startswith("=") and " in " in line]
     return found[-1] if found else "no summary"
 
 
@@ -177,7 +184,7 @@ def run_once(session: Session, args: list[str]) -> int:
     it ends."""
     name = session.name
     REPORTS_DIR.mkdir(parents=True, exist_ok=True)
-    (REPORTS_DIR / f"{name}-flaky.txt").unlink(missing_ok=True)
+    flaky_list(session).unlink(missing_ok=True)
     env = {**os.environ, "HOTLINE_TEST_CLOCK": session.moment,
            "HOTLINE_TEST_CLOCK_RUN": name, "HOTLINE_TEST_SCOPE": session.scope,
            "HOTLINE_TEST_PORT_BASE": str(session.port_base),
@@ -249,8 +256,8 @@ def run_all(sessions: list[Session], args: list[str], began: float
         code = run_once(session, args)
         results[session] = (code, (time.monotonic() - started) / 60)
         # all of it as well when a test passed only at its second chance (to be looked into)
-        show_log(session, failed=code != 0
-                 or (REPORTS_DIR / f"{session.name}-flaky.txt").is_file())
+        show_log(session, session_output(session),
+                 failed=code != 0 or flaky_list(session).is_file())
         say(f"== {session.name}: {'passed' if code == 0 else 'FAILED'} after "
             f"{results[session][1]:.1f} min")
 
@@ -277,11 +284,11 @@ def main(args: list[str]) -> int:
     for session in [s for group in groups for s in group]:
         code, minutes = results[session]
         verdict = "passed" if code == 0 else f"FAILED (pytest exit {code})"
-        flaky = REPORTS_DIR / f"{session.name}-flaky.txt"
+        flaky = flaky_list(session)
         if code == 0 and flaky.is_file():
             verdict += f" ({len(flaky.read_text().split())} FLAKY: {flaky.name})"
         say(f"   {session.name:<18} ({session.scope:<5}) {session.moment}  {verdict} in "
-            f"{minutes:.1f} min: {pytest_summary(session)}")
+            f"{minutes:.1f} min: {pytest_summary(session_output(session))}")
     return 0 if all(code == 0 for code, _m in results.values()) else 1
 
 

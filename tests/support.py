@@ -44,6 +44,7 @@ def _suite_start() -> datetime:
 SUITE_START = _suite_start()
 SUITE_CLOCK = RunningClock(SUITE_START)
 
+
 def suite_start() -> datetime:
     """The suite's moment (SUITE_START), read through its clock: a helper that computes from
     the moment calls this rather than naming the constant, so that today's run records the
