@@ -32,7 +32,7 @@ from callcenter.agents.models import AgentState
 from callcenter.contacts.models import Contact
 from callcenter.notify.services import Notifier, Subscription
 from tests.callcenter.test_hold_pbx import Desk, caller_steps, live_desk
-from tests.callcenter.util import legs_talk_seconds, wait_for
+from tests.callcenter.util import legs_talk_seconds, timeline, wait_for
 from tests.conftest import Harness, events_of
 from tests.support import CALL_LIMIT_S, SUITE_CLOCK, TEST_PORTS
 
@@ -439,16 +439,14 @@ async def completed_consultation(harness: Harness, caller: str
         done = {e["agent"] for e in events_of(found, "agent_completed")}
         return found if done == {"agent1", "agent2"} else None
 
-    async def timeline() -> str:
-        found = await harness.wait_contact(caller)
-        return "\n" + "\n".join(f"{e.at:%H:%M:%S.%f} {e.kind} {dict(e.data)}"
-                                for e in found.events)
+    async def seen() -> str:
+        return "\n" + timeline(await harness.wait_contact(caller))
 
     # 30 s, and the timeline if not: with eight workers' calls on two cores the expert's
     # agent_completed was not in the contact 15 s after the caller's hang-up in 2 of 3 runs
     # (the test passed alone each time)
-    contact = await wait_for(both_completed, 30, "both agents' agent_completed", seen=timeline)
-    story = "\n".join(f"{e.at:%H:%M:%S.%f} {e.kind} {dict(e.data)}" for e in contact.events)
+    contact = await wait_for(both_completed, 30, "both agents' agent_completed", seen=seen)
+    story = timeline(contact)
     assert [e["step"] for e in events_of(contact, "consult")] == [
         "started", "answered", "completed"], story
     assert contact.agents() == ["agent1", "agent2"], story
