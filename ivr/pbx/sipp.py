@@ -14,11 +14,14 @@ waits for the other side to hang up first).
 
 from __future__ import annotations
 
+import errno
 import itertools
 import os
+import socket
 import struct
 import subprocess
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -387,6 +390,40 @@ class SippResult:
         return self.returncode == 0
 
 
+PORT_HELD_MESSAGE = "UDP port {port} on 127.0.0.1 is held already: a SIPp phone left running?"
+
+
+def udp_port_free(port: int) -> bool:
+    """Whether nothing is bound to UDP ``port`` on loopback."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return False
+            raise
+    return True
+
+
+def spawn(cmd: list[str], local_port: int, start_s: float = 10.0) -> subprocess.Popen[str]:
+    """Start a SIPp in the background once its SIP port is free, and return when it listens
+    there. A phone that cannot bind (a SIPp of an earlier test still on the port) would let
+    every INVITE to it go unanswered; this names the port instead, and a SIPp that exits at
+    start is reported with what it printed."""
+    if not udp_port_free(local_port):
+        raise RuntimeError(PORT_HELD_MESSAGE.format(port=local_port))
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + start_s
+    while udp_port_free(local_port):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            result = SippRunner.stop(proc, timeout=1.0)
+            raise RuntimeError(f"SIPp on port {local_port} did not start (exit "
+                               f"{result.returncode}): {result.stderr[-2000:]}"
+                               f"{result.stdout[-2000:]}")
+        time.sleep(0.01)
+    return proc
+
+
 class SippRunner:
     """Runs SIPp inside the sandbox root, on loopback."""
 
@@ -464,7 +501,7 @@ class SippRunner:
         cmd = self._command(scenario, local_port, [
             "-s", service, "-m", "1", "-timeout", f"{timeout_s}s", "-timeout_error",
         ])
-        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return spawn(cmd, local_port)
 
     def start_agent(self, local_port: int, ring_ms: int = 500, talk_ms: int = 3000,
                     calls: int = 1, messages: Path | None = None,
@@ -479,8 +516,7 @@ class SippRunner:
         if messages is not None:
             extra += ["-trace_msg", "-message_file",
                       "/" + str(messages.relative_to(self.root))]
-        cmd = self._command(scenario, local_port, extra)
-        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return spawn(self._command(scenario, local_port, extra), local_port)
 
     def start_refusing(self, local_port: int, busy: bool = False, calls: int = 1,
                        messages: Path | None = None) -> subprocess.Popen[str]:
@@ -490,8 +526,7 @@ class SippRunner:
         if messages is not None:
             extra += ["-trace_msg", "-message_file",
                       "/" + str(messages.relative_to(self.root))]
-        return subprocess.Popen(self._command(scenario, local_port, extra),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return spawn(self._command(scenario, local_port, extra), local_port)
 
     @staticmethod
     def stop(proc: subprocess.Popen[str], timeout: float = 5.0) -> SippResult:

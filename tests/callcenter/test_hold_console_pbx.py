@@ -31,7 +31,10 @@ async def wind_down(ami: AmiClient, runner: SippRunner, phones: list[Any], pages
     await ami.send_action({"Action": "Command", "Command": "channel request hangup all"})
     for phone in phones:
         if phone is not None:
-            runner.stop(phone)
+            result = runner.stop(phone)
+            # shown with a failure: whether each phone ran, and what it saw
+            print(f"SIPp {' '.join(map(str, phone.args[4:10]))} exit {result.returncode}:\n"
+                  f"{result.stdout[-1500:]}{result.stderr[-1500:]}")
     for page in pages:
         await page.close()
 
