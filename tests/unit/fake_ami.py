@@ -6,6 +6,9 @@ It listens on 127.0.0.1 on a free port, greets with the Asterisk banner, and ans
   with ``Uptime`` when ``uptime`` is set (seconds since "Asterisk" started);
 * an action named in ``lists`` with an event list: Success, those events, then
   ``<Action>Complete`` (e.g. ``CoreShowChannels`` -> ``CoreShowChannelsComplete``);
+  ``CoreShowChannels`` lists no channel until a test says otherwise (an idle Asterisk: a
+  client that asks, e.g. the desk's resync, waited its whole action timeout for a list that
+  never came);
 * ``Ping`` with Pong, unless the connection was muted (a half-open connection);
 * ``AGI`` with "Added AGI command to queue", then, when ``agi_result`` gives a result line, an
   ``AsyncAGIExec`` event carrying the ``CommandId`` and the URL-encoded result; a key that
@@ -104,7 +107,7 @@ class FakeAmi:
         self.agi_result: AgiResponder | None = None
         self.uptime: int | None = None
         # lower-case action name -> the events of its list (each gets the action's ActionID)
-        self.lists: dict[str, list[dict[str, str]]] = {}
+        self.lists: dict[str, list[dict[str, str]]] = {"coreshowchannels": []}
         self.key_events = "before"  # DTMFEnd of a reported key: before, after or none
         self._conns: list[_Conn] = []
         self._tasks: set[asyncio.Task[None]] = set()
