@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from ivr.pbx.sandbox import MEDIA_PRIORITY
+
 DtmfMode = Literal["rfc2833", "info"]
 
 
@@ -474,8 +476,10 @@ class SippRunner:
         return local_port + 400
 
     def _command(self, scenario: str, local_port: int, extra: list[str]) -> list[str]:
+        # a phone is a device of its own: its media keeps time ahead of the machine's other
+        # work, as Asterisk's does (ivr/pbx/sandbox.py MEDIA_PRIORITY)
         return [
-            "chroot", str(self.root), "sipp", f"127.0.0.1:{self.sip_port}",
+            *MEDIA_PRIORITY, "chroot", str(self.root), "sipp", f"127.0.0.1:{self.sip_port}",
             "-sf", scenario, "-i", "127.0.0.1", "-p", str(local_port),
             "-mp", str(self.media_port(local_port)), "-cp", str(local_port + 600),
             "-nostdin", "-nr", *extra,

@@ -33,7 +33,9 @@ async def wind_down(ami: AmiClient, runner: SippRunner, phones: list[Any], pages
         if phone is not None:
             result = runner.stop(phone)
             # shown with a failure: whether each phone ran, and what it saw
-            print(f"SIPp {' '.join(map(str, phone.args[4:10]))} exit {result.returncode}:\n"
+            args = [str(a) for a in phone.args]
+            scenario, port = args[args.index("-sf") + 1], args[args.index("-p") + 1]
+            print(f"SIPp {scenario} on port {port}: exit {result.returncode}:\n"
                   f"{result.stdout[-1500:]}{result.stderr[-1500:]}")
     for page in pages:
         await page.close()
