@@ -14,6 +14,7 @@ waits for the other side to hang up first).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import itertools
 import os
@@ -392,6 +393,14 @@ class SippResult:
         return self.returncode == 0
 
 
+def _control_port(proc: subprocess.Popen[str]) -> int | None:
+    """The control port (``-cp``) a SIPp was started with, if any."""
+    args = [str(arg) for arg in proc.args] if isinstance(proc.args, list) else []
+    if "-cp" in args[:-1]:
+        return int(args[args.index("-cp") + 1])
+    return None
+
+
 PORT_HELD_MESSAGE = "UDP port {port} on 127.0.0.1 is held already: a SIPp phone left running?"
 
 
@@ -418,7 +427,7 @@ def spawn(cmd: list[str], local_port: int, start_s: float = 10.0) -> subprocess.
     deadline = time.monotonic() + start_s
     while udp_port_free(local_port):
         if proc.poll() is not None or time.monotonic() > deadline:
-            result = SippRunner.stop(proc, timeout=1.0)
+            result = SippRunner.stop(proc, timeout=1.0, settle=0)
             raise RuntimeError(f"SIPp on port {local_port} did not start (exit "
                                f"{result.returncode}): {result.stderr[-2000:]}"
                                f"{result.stdout[-2000:]}")
@@ -533,7 +542,21 @@ class SippRunner:
         return spawn(self._command(scenario, local_port, extra), local_port)
 
     @staticmethod
-    def stop(proc: subprocess.Popen[str], timeout: float = 5.0) -> SippResult:
+    def stop(proc: subprocess.Popen[str], timeout: float = 5.0,
+             settle: float = 3.0) -> SippResult:
+        """Switch a SIPp off, as a phone is: first asked to quit once its calls are over
+        (``q`` on its control port), so that a dialog being hung up gets its BYE answered,
+        for at most ``settle`` seconds; then terminated. A BYE left unanswered is sent again
+        by Asterisk for up to 32 s, and the next phone on that port took it for a call of its
+        own (an unexpected BYE, its one call failed) and quit before its real call came."""
+        if proc.poll() is None and settle > 0:
+            control = _control_port(proc)
+            if control is not None:
+                with contextlib.suppress(OSError), \
+                        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                    sock.sendto(b"q", ("127.0.0.1", control))
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(settle)
         if proc.poll() is None:
             proc.terminate()
         try:
