@@ -10,8 +10,10 @@ Nothing in the suite reads the wall clock: each run sets the suite's clock
 * ``make-up-saturday``: 2026-02-14 10:00, a Saturday worked in exchange (调休) for it
   (tests/support.py ``NAMED_MOMENTS``).
 
-Today's run goes first (``HOTLINE_TEST_WORKERS`` workers, default 8: the call tests mostly
-wait on real-time audio; they start first, and the fast tests fill the workers as they end)
+Today's run goes first (``HOTLINE_TEST_WORKERS`` workers, default 12: the call tests mostly
+wait on real-time audio; they start first, and the fast tests fill the workers as they end;
+the sandboxed Asterisk and the SIPp phones run 10 niceness steps above the workers,
+ivr/pbx/sandbox.py ``MEDIA_PRIORITY``, so that their media keeps time on a busy machine)
 and records which tests read the suite's clock (tests/plugins/clock_readers.py). The three
 named moments' runs then go side by side, a worker each, on ports of their own
 (``HOTLINE_TEST_PORT_BASE`` on, 1000 a worker): scope ``clock``, every fast test that read the
@@ -270,7 +272,7 @@ def run_all(sessions: list[Session], args: list[str], began: float
 
 
 def main(args: list[str]) -> int:
-    workers = int(os.environ.get("HOTLINE_TEST_WORKERS", "") or "8")
+    workers = int(os.environ.get("HOTLINE_TEST_WORKERS", "") or "12")
     today = system_clock().astimezone(SHANGHAI).replace(microsecond=0).isoformat()
     forced = os.environ.get("HOTLINE_TEST_SCOPE") or None
     port_base = int(os.environ.get("HOTLINE_TEST_PORT_BASE", "") or "15000")
