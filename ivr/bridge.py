@@ -284,9 +284,18 @@ class IvrBridge:
         """Bring our view of calls in line with Asterisk's after a (re)connection.
 
         ``CoreShowChannels`` is tried ``reconcile_attempts`` times while the connection
-        holds (a loaded Asterisk may answer late); a reconnection runs it again anyway."""
+        holds (a loaded Asterisk may answer late); a reconnection runs it again anyway.
+
+        Calls go on arriving meanwhile: one whose start is seen after the list was asked for
+        may be missing from it, and one that started while the open contacts are read is
+        open in the log but was not known before. Neither has vanished: only calls known
+        before the list was asked for, and contacts of no call known after the log was read,
+        are ended here (a call that came in during a start-up reconciliation was logged as
+        ended at once, cause 0, while it went on)."""
         response: object = None
+        asked_about: set[str] = set()
         for attempt in range(1, self.reconcile_attempts + 1):
+            asked_about = set(self.calls)
             try:
                 response = await self.client.send_action({"Action": "CoreShowChannels"},
                                                          as_list=True,
@@ -313,6 +322,8 @@ class IvrBridge:
                else "channel vanished while AMI was disconnected")
         for uniqueid, call in list(self.calls.items()):
             info = live.get(uniqueid)
+            if info is None and uniqueid not in asked_about:
+                continue  # it started after the list was asked for: live, not in it
             if info is None:
                 self.calls.pop(uniqueid, None)
                 self.agi.channel_gone(call.channel)  # a session still on it ends
@@ -328,8 +339,9 @@ class IvrBridge:
                 self._record(call.linkedid, AgentConnected(queue=call.queue,
                              agent="unknown", hold_time=0, ring_time=0, resynced=True))
         self._reconciled.set()  # every known call is now resumed or ended: sessions go on
-        known = {call.linkedid for call in self.calls.values()}
         open_linkedids = await self.recorder.open_contacts()
+        # after the read: a call that started while the log was read is open there, and known
+        known = {call.linkedid for call in self.calls.values()}
         for linkedid in open_linkedids:
             if linkedid not in known and linkedid not in live_linkedids:
                 self._end_reconciled(linkedid, "channel vanished while the bridge was away",

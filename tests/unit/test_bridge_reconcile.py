@@ -18,7 +18,7 @@ from ivr.menu.schema import Menu
 from ivr.ports import EventKind
 from ivr.services import IvrServices
 from tests.unit.fake_ami import Clients, FakeAmi, eventually
-from tests.unit.test_menu_engine import ListRecorder
+from tests.unit.test_menu_engine import MAIN, ListRecorder
 
 OUTAGE_S = 0.3
 
@@ -85,3 +85,55 @@ async def test_a_call_gone_in_an_outage_ends_at_the_crash_or_when_found_gone(
     server.drop_connections()
     await eventually(lambda: bridge.reconciliations == 3, 5, "the next reconciliation")
     assert len(recorder.events) == 1
+
+
+class CallArrivesWhileRead(ListRecorder):
+    """A contact log in which a new call's start lands while the reconciliation reads the
+    open contacts: its AsyncAGIStart is handled by the bridge meanwhile (put in its calls
+    here, as ``IvrBridge._on_agi_start`` does, with its ``call_started`` recorded)."""
+
+    bridge: IvrBridge | None = None
+
+    async def open_contacts(self) -> list[str]:
+        assert self.bridge is not None
+        self.bridge.calls["u2"] = Call("L2", "u2", "PJSIP/caller-00000002", "13800002222")
+        return ["L2"]
+
+
+async def test_a_call_that_starts_while_the_log_is_read_is_not_ended(
+        server: FakeAmi, clients: Clients) -> None:
+    """Before, the calls known were taken before the open contacts were read: a call that came
+    in meanwhile was open in the log and not known, so it was ended at once (cause 0,
+    "vanished while the bridge was away") while the caller went on in the menu."""
+    rig = await running_bridge(clients)
+    recorder = CallArrivesWhileRead()
+    recorder.bridge = rig.bridge
+    rig.bridge.recorder = recorder
+    rig.bridge.menu = lambda: MAIN  # what a reconciliation adopts would start from it
+    await rig.bridge.reconcile()
+    assert recorder.events == []
+    assert set(rig.bridge.calls) == {"u2"}
+
+
+async def test_a_call_whose_start_comes_with_the_channel_list_is_not_ended(
+        server: FakeAmi, clients: Clients, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The list of channels is Asterisk's when it was asked for; a call whose start is handled
+    while the list comes (AMI events and the list share the connection) is not in it, and is
+    live: it keeps its call and its menu session. A call known before, missing from the list,
+    has vanished and ends."""
+    rig = await running_bridge(clients)
+    bridge = rig.bridge
+    bridge.calls["u1"] = Call("L1", "u1", "PJSIP/caller-00000001", "13800001111")
+    asking = rig.client.send_action
+
+    async def list_while_a_call_starts(action: dict[str, str], **kwargs: object) -> object:
+        response = await asking(action, **kwargs)  # type: ignore[arg-type]
+        bridge.calls["u3"] = Call("L3", "u3", "PJSIP/caller-00000003", "13800003333")
+        return response
+
+    monkeypatch.setattr(rig.client, "send_action", list_while_a_call_starts)
+    bridge.menu = lambda: MAIN
+    await bridge.reconcile()
+    assert [(e.linkedid, e.kind) for e in rig.recorder.events] == [
+        ("L1", EventKind.CALL_ENDED)]
+    assert set(bridge.calls) == {"u3"}
