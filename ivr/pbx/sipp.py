@@ -393,14 +393,6 @@ class SippResult:
         return self.returncode == 0
 
 
-def _control_port(proc: subprocess.Popen[str]) -> int | None:
-    """The control port (``-cp``) a SIPp was started with, if any."""
-    args = [str(arg) for arg in proc.args] if isinstance(proc.args, list) else []
-    if "-cp" in args[:-1]:
-        return int(args[args.index("-cp") + 1])
-    return None
-
-
 PORT_HELD_MESSAGE = "UDP port {port} on 127.0.0.1 is held already: a SIPp phone left running?"
 
 
@@ -543,20 +535,16 @@ class SippRunner:
 
     @staticmethod
     def stop(proc: subprocess.Popen[str], timeout: float = 5.0,
-             settle: float = 3.0) -> SippResult:
-        """Switch a SIPp off, as a phone is: first asked to quit once its calls are over
-        (``q`` on its control port), so that a dialog being hung up gets its BYE answered,
-        for at most ``settle`` seconds; then terminated. A BYE left unanswered is sent again
-        by Asterisk for up to 32 s, and the next phone on that port took it for a call of its
-        own (an unexpected BYE, its one call failed) and quit before its real call came."""
+             settle: float = 2.0) -> SippResult:
+        """Switch a SIPp off once its calls are over: a phone whose call is being hung up
+        answers the BYE and, its calls done (``-m``), exits by itself; it is given ``settle``
+        seconds for that, then terminated. A phone terminated as the BYE came left it
+        unanswered; Asterisk sent it again for up to 32 s, and the next phone on that port
+        took it for a call of its own, failed it and quit before its real call came. (SIPp's
+        own ``q`` is no gentler for a phone: it aborts the calls in progress.)"""
         if proc.poll() is None and settle > 0:
-            control = _control_port(proc)
-            if control is not None:
-                with contextlib.suppress(OSError), \
-                        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-                    sock.sendto(b"q", ("127.0.0.1", control))
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(settle)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(settle)
         if proc.poll() is None:
             proc.terminate()
         try:
