@@ -1,9 +1,11 @@
-"""Local processes the project starts itself (the sandboxed Asterisk, the SMS gateway):
-whether one is alive, whether a loopback port answers, and stopping one by its PID."""
+"""Local processes the project starts itself (the sandboxed Asterisk, the SMS gateway, the
+SIPp phones): whether one is alive, whether a loopback port answers or is held, and stopping one
+by its PID."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import socket
@@ -30,6 +32,18 @@ def port_open(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.3)
         return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def udp_port_free(port: int) -> bool:
+    """Whether nothing is bound to UDP ``port`` on 127.0.0.1."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return False
+            raise
+    return True
 
 
 def terminate(pid: int, timeout: float, sig: signal.Signals = signal.SIGTERM) -> None:

@@ -24,7 +24,7 @@ side with its calls, at lower priority, in a lane of their own: the calls' timin
 8 of 90 failed, where the calls alone, and the fast tests once workers fall free, pass.)
 
 A session that fails is given one second chance, for its real-time tests only (marks
-``asterisk``, ``browser``, ``kannel``: calls, pages and texts timed in real time, beside seven
+``asterisk``, ``browser``, ``kannel``: calls, pages and texts timed in real time, beside eleven
 other workers on two cores): those of its failed tests are run again, two workers at most. The
 session passes only if every failed test is among them and passes again; each one that did is
 printed as FLAKY and listed in var/test-reports/NAME-flaky.txt, to be looked into (one such, a

@@ -15,10 +15,8 @@ waits for the other side to hang up first).
 from __future__ import annotations
 
 import contextlib
-import errno
 import itertools
 import os
-import socket
 import struct
 import subprocess
 import threading
@@ -28,6 +26,7 @@ from pathlib import Path
 from typing import Literal
 
 from ivr.pbx.sandbox import MEDIA_PRIORITY
+from ivr.processes import udp_port_free
 
 DtmfMode = Literal["rfc2833", "info"]
 
@@ -393,28 +392,14 @@ class SippResult:
         return self.returncode == 0
 
 
-PORT_HELD_MESSAGE = "UDP port {port} on 127.0.0.1 is held already: a SIPp phone left running?"
-
-
-def udp_port_free(port: int) -> bool:
-    """Whether nothing is bound to UDP ``port`` on loopback."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                return False
-            raise
-    return True
-
-
 def spawn(cmd: list[str], local_port: int, start_s: float = 10.0) -> subprocess.Popen[str]:
     """Start a SIPp in the background once its SIP port is free, and return when it listens
     there. A phone that cannot bind (a SIPp of an earlier test still on the port) would let
     every INVITE to it go unanswered; this names the port instead, and a SIPp that exits at
     start is reported with what it printed."""
     if not udp_port_free(local_port):
-        raise RuntimeError(PORT_HELD_MESSAGE.format(port=local_port))
+        raise RuntimeError(f"UDP port {local_port} on 127.0.0.1 is held already: a SIPp phone "
+                           "left running?")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + start_s
     while udp_port_free(local_port):

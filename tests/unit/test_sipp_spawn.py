@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-from ivr.pbx.sipp import SippRunner, spawn, udp_port_free
+from ivr.pbx.sipp import SippRunner, spawn
+from ivr.processes import udp_port_free
 
 
 @pytest.fixture
