@@ -26,7 +26,7 @@ from ivr.bridge import IvrBridge
 from ivr.menu.loader import load_menu
 from ivr.menu.schema import Menu
 from ivr.pbx.sandbox import AsteriskSandbox, SandboxError
-from ivr.pbx.sipp import SippResult, SippRunner, Step
+from ivr.pbx.sipp import SippResult, SippRunner, Step, phones_running
 from ivr.services import IvrServices
 from tests.ivr_support import agents_in_moment, make_ivr_services
 from tests.plugins.scope import scope
@@ -111,6 +111,16 @@ def fresh_database(kind: str, directory: Path) -> Iterator[str]:
         yield url
     finally:
         drop_pg_database(name)
+
+
+@pytest.fixture(autouse=True)
+def _phones_switched_off() -> Iterator[None]:
+    """A SIPp phone a test started and left on (it failed before its wind-down) is stopped
+    after it: left on its port, it failed the next tests of that worker ("held already")."""
+    before = phones_running()
+    yield
+    for proc in phones_running() - before:
+        SippRunner.stop(proc)
 
 
 @pytest.fixture(scope="session", params=DATABASES)

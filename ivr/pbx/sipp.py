@@ -392,6 +392,19 @@ class SippResult:
         return self.returncode == 0
 
 
+_phones: set[subprocess.Popen[str]] = set()  # every SIPp ``spawn`` started in this process
+_phones_lock = threading.Lock()
+
+
+def phones_running() -> set[subprocess.Popen[str]]:
+    """The SIPp processes ``spawn`` started in this process that have not exited yet: what a
+    test harness stops after a test that failed before switching its phones off (one left on
+    its port made the next tests on that worker fail: "held already")."""
+    with _phones_lock:
+        _phones.difference_update([proc for proc in _phones if proc.poll() is not None])
+        return set(_phones)
+
+
 def spawn(cmd: list[str], local_port: int, start_s: float = 10.0) -> subprocess.Popen[str]:
     """Start a SIPp in the background once its SIP port is free, and return when it listens
     there. A phone that cannot bind (a SIPp of an earlier test still on the port) would let
@@ -401,6 +414,8 @@ def spawn(cmd: list[str], local_port: int, start_s: float = 10.0) -> subprocess.
         raise RuntimeError(f"UDP port {local_port} on 127.0.0.1 is held already: a SIPp phone "
                            "left running?")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with _phones_lock:
+        _phones.add(proc)
     deadline = time.monotonic() + start_s
     while udp_port_free(local_port):
         if proc.poll() is not None or time.monotonic() > deadline:

@@ -6,12 +6,15 @@ commands here stand in for SIPp: plain Python processes that bind, or do not."""
 from __future__ import annotations
 
 import socket
+import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
-from ivr.pbx.sipp import SippRunner, spawn
-from ivr.processes import udp_port_free
+from ivr.pbx.sipp import SippRunner, phones_running, spawn
+from ivr.processes import udp_port_free, udp_ports_bound
 
 
 @pytest.fixture
@@ -68,3 +71,48 @@ def test_a_phone_that_does_not_end_is_terminated_after_the_settle_time(
     proc = spawn(binds(free_port), free_port)
     result = SippRunner.stop(proc, settle=0.2)
     assert result.returncode == -15
+
+
+def test_watching_a_port_never_holds_it(free_port: int) -> None:
+    """``spawn`` watches the phone's port until it listens; the watch must not bind the port
+    itself, or a phone binding at that moment fails ("Address already in use"): it did, once,
+    in a full run, a phone started beside a watch of its own port."""
+    watcher = subprocess.Popen([sys.executable, "-c",
+                                "from ivr.processes import udp_port_free, udp_ports_bound\n"
+                                "while True:\n"
+                                f"    udp_port_free({free_port})\n"])
+    try:
+        time.sleep(0.5)  # the watcher is looping
+        refused = 0
+        for _ in range(3000):
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as phone:
+                try:
+                    phone.bind(("127.0.0.1", free_port))
+                except OSError:
+                    refused += 1
+        assert watcher.poll() is None
+    finally:
+        watcher.kill()
+        watcher.wait()
+    assert refused == 0
+
+
+def test_the_kernels_table_names_the_ports_bound(tmp_path: Path) -> None:
+    udp = tmp_path / "udp"
+    udp.write_text(
+        "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid\n"
+        "   12: 0100007F:5265 00000000:0000 07 00000000:00000000 00:00000000 00000000     0\n"
+        "  300: 00000000:14E9 00000000:0000 07 00000000:00000000 00:00000000 00000000     0\n")
+    udp6 = tmp_path / "udp6"
+    udp6.write_text(
+        "  sl  local_address                         remote_address                        st\n"
+        "   5: 00000000000000000000000001000000:0BBA 00000000000000000000000000000000:0000 07\n")
+    assert udp_ports_bound((udp, udp6)) == {0x5265, 0x14E9, 0x0BBA}
+    assert udp_ports_bound((tmp_path / "none",)) is None
+
+
+def test_the_phones_still_running_are_known_until_they_exit(free_port: int) -> None:
+    proc = spawn(binds(free_port), free_port)
+    assert proc in phones_running()
+    SippRunner.stop(proc, settle=0)
+    assert proc not in phones_running()
