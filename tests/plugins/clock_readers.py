@@ -9,7 +9,11 @@ at the other moments (tests/clock_runs.py) need only the tests that read it. Tod
   (threads included: a live server's request handler reads it while its test runs);
 * ``fixtures``: the fixtures whose setup read it (a module or session fixture is set up once,
   in one test, but every test that uses it gets what it built), each by where it is defined
-  and its name (``fixture_key``: a module's own ``kb`` fixture is not the one of another);
+  and its name (``fixture_key``: a module's own ``kb`` fixture is not the one of another).
+  Only reads by the thread setting the fixture up, or by a thread started since its setup
+  began (a live server it starts), count: a thread left running by an earlier test that reads
+  the clock meanwhile says nothing of the fixture (such reads once recorded ``tmp_path``, so
+  that every test using it ran at every moment); those threads are named in ``strays``;
 * ``files``: the test modules and helpers that read it while no test ran (at import).
 
 The later runs (``HOTLINE_TEST_CLOCK_READERS`` naming that folder) take a fast test when it is
@@ -42,20 +46,36 @@ class Readers:
     tests: set[str] = field(default_factory=set)
     fixtures: set[str] = field(default_factory=set)
     files: set[str] = field(default_factory=set)
+    strays: set[str] = field(default_factory=set)  # threads of earlier tests (not used after)
 
     def to_json(self) -> dict[str, list[str]]:
         return {"tests": sorted(self.tests), "fixtures": sorted(self.fixtures),
-                "files": sorted(self.files)}
+                "files": sorted(self.files), "strays": sorted(self.strays)}
 
     def add(self, other: dict[str, Any]) -> None:
         self.tests.update(other.get("tests", ()))
         self.fixtures.update(other.get("fixtures", ()))
         self.files.update(other.get("files", ()))
+        self.strays.update(other.get("strays", ()))
 
     def covers(self, item: pytest.Item) -> bool:
         relative = _relative(Path(str(item.fspath)), item.config.rootpath)
         return (item.nodeid in self.tests or relative in self.files
                 or bool(fixtures_of(item) & self.fixtures))
+
+
+@dataclass(frozen=True)
+class Setup:
+    """A fixture being set up: by which thread, and the threads already running then."""
+
+    key: str
+    thread: threading.Thread
+    before: frozenset[threading.Thread]
+
+    def read_by(self, thread: threading.Thread) -> bool:
+        """Whether a read by ``thread`` belongs to this setup (not to a thread that was
+        running before it began, left by an earlier test)."""
+        return thread is self.thread or thread not in self.before
 
 
 class Recorder:
@@ -66,14 +86,27 @@ class Recorder:
         self.root = root
         self.readers = Readers()
         self.current: str | None = None
-        self.fixtures: list[str] = []
+        self.fixtures: list[Setup] = []
         self._lock = threading.Lock()
 
+    def setting_up(self, key: str) -> None:
+        """A fixture's setup begins (pytest's thread)."""
+        self.fixtures.append(Setup(key, threading.current_thread(),
+                                   frozenset(threading.enumerate())))
+
+    def set_up(self) -> None:
+        self.fixtures.pop()
+
     def read(self) -> None:
+        thread = threading.current_thread()
         with self._lock:
             if self.current is not None:
                 self.readers.tests.add(self.current)
-            self.readers.fixtures.update(self.fixtures)
+            for setup in self.fixtures:
+                if setup.read_by(thread):
+                    self.readers.fixtures.add(setup.key)
+                else:
+                    self.readers.strays.add(thread.name)
             if self.current is None and not self.fixtures:
                 self.readers.files.update(_test_files_on_stack(self.root))
 
@@ -153,12 +186,12 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, None, None]:
 @pytest.hookimpl(hookwrapper=True)
 def pytest_fixture_setup(fixturedef: pytest.FixtureDef[Any]) -> Generator[None, None, None]:
     if _recorder is not None:
-        _recorder.fixtures.append(fixture_key(fixturedef))
+        _recorder.setting_up(fixture_key(fixturedef))
     try:
         yield
     finally:
         if _recorder is not None:
-            _recorder.fixtures.pop()
+            _recorder.set_up()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -52,6 +52,9 @@ def test_an_unknown_scope_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
 
 CLOCK_SUITE = {
     "conftest": """
+        import threading
+        import time
+
         import pytest
         from ivr.clock import RunningClock
         from datetime import datetime, timezone
@@ -66,6 +69,20 @@ CLOCK_SUITE = {
         @pytest.fixture
         def clock():
             return CLOCK
+
+        @pytest.fixture
+        def served(clock):
+            # a server the fixture starts reads the clock in a thread of its own
+            seen = []
+            worker = threading.Thread(target=lambda: seen.append(clock()))
+            worker.start()
+            worker.join()
+            return seen[0]
+
+        @pytest.fixture
+        def slow_plain():
+            time.sleep(0.05)   # reads nothing; a thread of an earlier test may, meanwhile
+            return 1
 
         def pytest_configure(config):
             config.addinivalue_line("markers", "clock_independent: read, but not relied on")
@@ -95,6 +112,9 @@ CLOCK_SUITE = {
         def test_nothing():
             assert 1 + 1 == 2
 
+        def test_served(served):
+            assert served.year == 2026
+
         @pytest.mark.clock_independent
         def test_reads_but_asserts_no_date(clock):
             assert clock() is not None
@@ -108,6 +128,34 @@ CLOCK_SUITE = {
 
         def test_own_stamped(stamped):
             assert stamped == 2026
+    """,
+    "test_stray": """
+        import threading
+        import time
+
+        from conftest import CLOCK
+
+        STOP = threading.Event()
+        TICKERS = []
+
+        def tick():
+            while not STOP.is_set():
+                CLOCK()
+                time.sleep(0.001)
+
+        def test_leaves_a_thread():
+            ticker = threading.Thread(target=tick, name="stray-ticker", daemon=True)
+            TICKERS.append(ticker)
+            ticker.start()
+
+        def test_plain_fixture(slow_plain):
+            STOP.set()
+            for ticker in TICKERS:
+                ticker.join()
+            assert slow_plain == 1
+
+        def test_plain_fixture_again(slow_plain):
+            assert slow_plain == 1
     """,
     "test_at_import": """
         from conftest import CLOCK
@@ -130,13 +178,17 @@ def test_todays_run_records_who_reads_the_clock_and_the_others_run_only_those(
     record = pytester.path / "readers"
     monkeypatch.setenv(RECORD_ENV, str(record))
     monkeypatch.setenv("HOTLINE_TEST_SCOPE", "full")
-    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=9)
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=13)
     readers = load_readers(record)
     assert readers is not None
+    # a thread left by an earlier test reads the clock during a later one: the later test
+    # is taken, not the fixture it was setting up (nor every other test that uses it)
     assert {t.split("::")[1] for t in readers.tests} == {
         "test_reads", "test_reads_in_a_thread", "test_first_user",
-        "test_reads_but_asserts_no_date"}
-    assert readers.fixtures == {"::stamped"}
+        "test_reads_but_asserts_no_date", "test_served", "test_leaves_a_thread",
+        "test_plain_fixture"}
+    assert readers.fixtures == {"::stamped", "::served"}
+    assert readers.strays == {"stray-ticker"}
     assert any(f.endswith("test_at_import.py") for f in readers.files)
 
     monkeypatch.delenv(RECORD_ENV)
@@ -146,7 +198,8 @@ def test_todays_run_records_who_reads_the_clock_and_the_others_run_only_those(
     # the tests that neither read the clock nor use what was built from it are left out (a
     # module's own fixture of a reader's name among them), and the one that reads it but is
     # marked as not relying on it
-    result.assert_outcomes(passed=5, deselected=4)
+    result.assert_outcomes(passed=8, deselected=5)
+    result.stdout.no_fnmatch_line("*test_plain_fixture_again PASSED*")
     result.stdout.no_fnmatch_line("*test_own_stamped PASSED*")
     result.stdout.no_fnmatch_line("*test_plain PASSED*")
     result.stdout.no_fnmatch_line("*test_nothing PASSED*")
@@ -168,3 +221,4 @@ def test_the_moment_named_in_the_source_takes_a_module_but_the_clock_is_left_to_
     # one that imports helpers using the suite's clock (tests/ivr_support.py): their reads are
     # recorded, so the record decides, test by test
     assert not scope.reaches_clock(TESTS / "unit" / "test_whisper.py", scope.NAMES_MOMENT)
+
