@@ -14,6 +14,7 @@ moment of the suite's clock only (``clock_independent``, tests/plugins/scope.py)
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -244,44 +245,51 @@ def _probe(client: TestClient, method: str, entry: Entry, path: str,
     return int(response.status_code)
 
 
-def handled_contact(db_url: str, *agents: str) -> int:
+def handled_contact(db: Database, *agents: str) -> int:
     """The id of a new ended call that ``agents`` were connected to."""
-    db = Database(db_url)
-    try:
-        service = ContactService(db)
-        linkedid = f"matrix-{uuid.uuid4().hex[:12]}"
-        at = SUITE_CLOCK()
-        connected: list[tuple[EventKind, dict[str, object]]] = [
-            (EventKind.AGENT_CONNECTED, {"queue": "consult", "agent": a}) for a in agents]
-        steps: list[tuple[EventKind, dict[str, object]]] = [
-            (EventKind.CALL_STARTED, {"caller": "13800000001"}), *connected,
-            (EventKind.CALL_ENDED, {"cause": 16})]
-        for kind, data in steps:
-            service.apply(ContactEvent.parse(linkedid, kind, data, at=at))
-        contact = service.get_by_linkedid(linkedid)
-        assert contact is not None
-        return contact.id
-    finally:
-        db.dispose()
+    service = ContactService(db)
+    linkedid = f"matrix-{uuid.uuid4().hex[:12]}"
+    at = SUITE_CLOCK()
+    connected: list[tuple[EventKind, dict[str, object]]] = [
+        (EventKind.AGENT_CONNECTED, {"queue": "consult", "agent": a}) for a in agents]
+    steps: list[tuple[EventKind, dict[str, object]]] = [
+        (EventKind.CALL_STARTED, {"caller": "13800000001"}), *connected,
+        (EventKind.CALL_ENDED, {"cause": 16})]
+    for kind, data in steps:
+        service.apply(ContactEvent.parse(linkedid, kind, data, at=at))
+    contact = service.get_by_linkedid(linkedid)
+    assert contact is not None
+    return contact.id
+
+
+@pytest.fixture(scope="module")
+def matrix_app(db_url: str) -> Iterator[TestClient]:
+    """One app for the whole matrix on each database (its users and their logins are rows,
+    made again for each route by ``headers``): an app per route cost about 0.3 CPU-s each,
+    213 times, in a run where the two cores are the limit."""
+    settings = Settings(database_url=db_url, ami_enabled=False, kb_enabled=False)
+    with TestClient(create_app(settings, SUITE_CLOCK), base_url="https://testserver") as client:
+        yield client
 
 
 @pytest.mark.parametrize(("method", "path"), sorted(MATRIX))
-def test_route_x_role(db_url: str, headers: H, method: str, path: str) -> None:
+def test_route_x_role(matrix_app: TestClient, database: Database, headers: H, method: str,
+                      path: str) -> None:
     entry = MATRIX[(method, path)]
-    settings = Settings(database_url=db_url, ami_enabled=False, kb_enabled=False)
-    with TestClient(create_app(settings, SUITE_CLOCK), base_url="https://testserver") as client:
-        # an unowned ticket and callback for the ownership rows
-        ticket = client.post("/api/v1/tickets", json={"kind": "report", "caller": "13800000001"},
-                             headers=headers["admin"]).json()["ticket_no"]
-        callback = client.post("/api/v1/callbacks", json={"number": "13800000001"},
-                               headers=headers["admin"]).json()["id"]
-        contact = handled_contact(db_url, "agent1", "expert1")
-        target = (entry.path or path).format(ticket=ticket, callback=callback, contact=contact)
-        outcomes: dict[str, int] = {}
-        client.cookies.clear()
-        outcomes["anonymous"] = _probe(client, method, entry, target, {})
-        for role, auth in headers.items():
-            outcomes[role] = _probe(client, method, entry, target, auth)
+    client = matrix_app
+    client.cookies.clear()
+    # an unowned ticket and callback for the ownership rows
+    ticket = client.post("/api/v1/tickets", json={"kind": "report", "caller": "13800000001"},
+                         headers=headers["admin"]).json()["ticket_no"]
+    callback = client.post("/api/v1/callbacks", json={"number": "13800000001"},
+                           headers=headers["admin"]).json()["id"]
+    contact = handled_contact(database, "agent1", "expert1")
+    target = (entry.path or path).format(ticket=ticket, callback=callback, contact=contact)
+    outcomes: dict[str, int] = {}
+    client.cookies.clear()
+    outcomes["anonymous"] = _probe(client, method, entry, target, {})
+    for role, auth in headers.items():
+        outcomes[role] = _probe(client, method, entry, target, auth)
     for who, status in outcomes.items():
         if entry.allowed == TAXPAYER:
             assert status == 401, (who, status)
