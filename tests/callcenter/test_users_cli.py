@@ -8,10 +8,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from callcenter.auth.models import Role
 from callcenter.auth.services import UserService
 from callcenter.db import Database
 from tests.support import SUITE_CLOCK
+
+# who may be created, with which password, does not depend on the date: today's moment
+# only (about 23 CPU-s of `hotline` processes at each other moment)
+pytestmark = pytest.mark.clock_independent
 
 HOTLINE = str(Path(sys.executable).with_name("hotline"))
 
