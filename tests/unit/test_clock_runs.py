@@ -64,6 +64,10 @@ def test_junit_cases_become_node_ids(tmp_path: Path) -> None:
     assert clock_runs.outcomes(report) == {CALL: False, UNIT: True}
     assert clock_runs.node_id("tests.unit.test_ami_client.TestX", "test_y[a]") == (
         "tests/unit/test_ami_client.py::TestX::test_y[a]")
+    # a subtest (schemathesis' operations) is named by its test
+    assert clock_runs.node_id("tests.security.test_schemathesis",
+                              "test_api[postgresql][POST /api/v1/auth/login]") == (
+        "tests/security/test_schemathesis.py::test_api[postgresql]")
 
 
 def test_a_real_time_test_that_passes_alone_lets_the_run_pass(
