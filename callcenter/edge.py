@@ -35,7 +35,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # -- bounds of what a client may send ------------------------------------------------------
 
-DB_INT_MAX = 2**63 - 1  # the largest integer SQLite and PostgreSQL (bigint) store
+# the largest id (and counted integer) a client may send: the tables' INTEGER columns are int4
+# in PostgreSQL (2**63 - 1, the bound before, let 2**31 through to a 500: integer out of range)
+DB_INT_MAX = 2**31 - 1
 MAX_JSON_DEPTH = 32
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 # moments outside these years mean a typo or a probe, and at the ends of the calendar the

@@ -7,12 +7,13 @@ import asyncio
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
 from callcenter.auth.deps import require_roles
 from callcenter.auth.services import AuthUser
+from callcenter.edge import DB_INT_MAX
 from callcenter.kb.models import DraftKind, DraftStatus
 from callcenter.kb.notifier import KbReloads
 from callcenter.kb.report import Group, group_questions, unanswered
@@ -30,6 +31,8 @@ from callcenter.kb.schemas import (
 from callcenter.kb.services import KB_WRITERS, KbStore, Published
 from callcenter.openapi import problems
 from knowledge_base import MAX_TOP, KnowledgeBase
+
+DbId = Annotated[int, Path(ge=1, le=DB_INT_MAX)]  # a draft's id, a version's number
 
 router = APIRouter(prefix="/kb", tags=["kb"])
 
@@ -153,7 +156,7 @@ async def _served(reloads: KbReloads, change: Published) -> PublishOut:
 @router.post("/entries/{entry_id}/versions/{version}/restore", response_model=PublishOut,
              summary="Publish an earlier version again (a new version; reviewer, supervisor)",
              responses=problems(403, 404, 422, 503))
-async def restore_version(entry_id: str, version: int, user: KbWriter, store: StoreDep,
+async def restore_version(entry_id: str, version: DbId, user: KbWriter, store: StoreDep,
                           reloads: ReloadsDep) -> PublishOut:
     change = await asyncio.to_thread(store.restore, entry_id, version, user)
     return await _served(reloads, change)
@@ -179,7 +182,7 @@ async def create_draft(body: DraftIn, user: KbWriter, store: StoreDep) -> DraftO
 
 @router.put("/drafts/{draft_id}", response_model=DraftOut,
             summary="Change one's own open draft", responses=problems(403, 404, 409, 422, 503))
-async def update_draft(draft_id: int, body: DraftUpdate, user: KbWriter,
+async def update_draft(draft_id: DbId, body: DraftUpdate, user: KbWriter,
                        store: StoreDep) -> DraftOut:
     current = await asyncio.to_thread(store.draft, draft_id)
     draft = await asyncio.to_thread(
@@ -192,7 +195,7 @@ async def update_draft(draft_id: int, body: DraftUpdate, user: KbWriter,
 @router.post("/drafts/{draft_id}/discard", response_model=DraftOut,
              summary="Discard a draft (its author, or a reviewer)",
              responses=problems(403, 404, 409, 503))
-async def discard_draft(draft_id: int, user: KbWriter, store: StoreDep) -> DraftOut:
+async def discard_draft(draft_id: DbId, user: KbWriter, store: StoreDep) -> DraftOut:
     return DraftOut.of(await asyncio.to_thread(store.discard, draft_id, user))
 
 
@@ -200,7 +203,7 @@ async def discard_draft(draft_id: int, user: KbWriter, store: StoreDep) -> Draft
              summary="Publish a draft (a reviewer or supervisor who did not write it); every"
              " process serves it on its next question",
              responses=problems(403, 404, 409, 422, 503))
-async def publish_draft(draft_id: int, user: KbWriter, store: StoreDep,
+async def publish_draft(draft_id: DbId, user: KbWriter, store: StoreDep,
                         reloads: ReloadsDep) -> PublishOut:
     change = await asyncio.to_thread(store.publish, draft_id, user)
     return await _served(reloads, change)

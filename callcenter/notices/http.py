@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 
 from callcenter.auth.deps import Supervisor
+from callcenter.edge import DB_INT_MAX
 from callcenter.notices.schemas import NoticeIn
 from callcenter.notices.services import NoticeService, NoticeView
 from callcenter.openapi import problems
@@ -38,6 +39,6 @@ async def latest(_user: Supervisor, request: Request,
 
 
 @router.get("/{notice_id}", response_model=NoticeView, responses=problems(403, 404))
-async def one(notice_id: Annotated[int, Path(ge=1)], _user: Supervisor,
+async def one(notice_id: Annotated[int, Path(ge=1, le=DB_INT_MAX)], _user: Supervisor,
               request: Request) -> NoticeView:
     return await asyncio.to_thread(notice_service(request).notice, notice_id)

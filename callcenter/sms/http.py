@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
+from callcenter.edge import DB_INT_MAX
 from callcenter.openapi import problems
 from callcenter.settings import SMS_DEFAULT_SECRETS, Settings
 from callcenter.sms.codec import decode_mo
@@ -20,7 +21,6 @@ from callcenter.sms.services import SmsService, sms_service_for
 router = APIRouter(prefix="/sms/kannel", tags=["sms"])
 NUMBER = r"^\+?[0-9]{3,20}$"
 MAX_TEXT_BYTES = 4096
-INT4_MAX = 2**31 - 1  # sms_messages.id
 
 
 def _settings(request: Request) -> Settings:
@@ -102,7 +102,7 @@ async def mobile_originated(
             responses=problems(403, 404, 503))
 def delivery_report(
     sms: Annotated[SmsService, Depends(get_sms)],
-    message_id: Annotated[int, Query(alias="id", ge=1, le=INT4_MAX,
+    message_id: Annotated[int, Query(alias="id", ge=1, le=DB_INT_MAX,
                                      description="Our id of the text")],
     dlr_type: Annotated[int, Query(alias="type", ge=0, le=255,
                                    description="Kannel's report type (%d): 1 delivered, "

@@ -346,6 +346,11 @@ def test_item09_deep_json_is_422_before_any_login(client: TestClient) -> None:
     ("GET", "/contacts/100000000000000000000", None),
     ("POST", "/callbacks/100000000000000000000", {"status": "done"}),
     ("POST", "/contacts/search", {"offset": 10**20}),
+    # past PostgreSQL's int4 ids (the bound was 2**63 - 1: a 500, integer out of range)
+    ("GET", f"/contacts/{2**31}", None),
+    ("GET", f"/notices/{2**31}", None),
+    ("GET", f"/quality/reviews/{2**31}", None),
+    ("GET", f"/recordings/{2**31}/audio", None),
     ("GET", "/contacts?from=0001-01-01T00:00:00%2B14:00", None),
     ("GET", "/contacts?to=9999-12-31T23:59:59-14:00", None),
     ("GET", "/stats/summary?from=9999-12-30&to=9999-12-31", None),
