@@ -8,20 +8,35 @@ across workers) and reads the time from Redis (``TIME``), so every worker agrees
 Keys (``<prefix>:login:...``): ``fail:<key>`` a sorted set of the failures' moments (expires
 with the window), ``pending:<key>`` the attempts under way (a counter that expires after a
 minute, so a worker killed mid-check holds nothing for long). Redis unreachable: the login is
-refused with 503 (never let through unlimited).
+refused with 503 (never let through unlimited), and the cause is logged.
+
+A connection refused or dropped is tried twice more (50 and 100 ms later): a worker's pooled
+connection may have been closed under it. One dropped after the script ran reserves a second
+attempt, which expires with ``PENDING_TTL_S``. A read that times out is not tried again (the
+script may be running still); the timeout is 5 s, not 2: a test worker's login got a 503 on a
+loaded 2-core machine with 2 s.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.retry import Retry
 
 from callcenter.auth.services import LoginAttempt, LoginLimited
 from callcenter.errors import DomainError
 
+log = logging.getLogger(__name__)
+
 PENDING_TTL_S = 60
+TIMEOUT_S = 5.0
+RETRIES = 2
+UNAVAILABLE = "登录服务暂不可用（共享缓存无法访问），请稍后再试"
 
 _RESERVE = """
 local t = redis.call('TIME')
@@ -75,12 +90,15 @@ class RedisLoginRateLimiter:
     """:class:`LoginRateLimiter`'s interface (reserve / failed / succeeded / release)."""
 
     def __init__(self, url: str, prefix: str, max_failures: int = 5, window_s: float = 300.0,
-                 address_max_failures: int = 30) -> None:
+                 address_max_failures: int = 30, timeout_s: float = TIMEOUT_S) -> None:
         self.max_failures = max_failures
         self.address_max_failures = max(address_max_failures, max_failures)
         self.window_s = window_s
         self.prefix = prefix
-        self.redis = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        self.redis = redis.Redis.from_url(
+            url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s,
+            retry=Retry(ExponentialBackoff(cap=0.2, base=0.025), RETRIES,
+                        supported_errors=(RedisConnectionError,)))
         self._reserve = self.redis.register_script(_RESERVE)
         self._end_script = self.redis.register_script(_END)
 
@@ -96,8 +114,7 @@ class RedisLoginRateLimiter:
             wait = float(self._reserve(keys=self._keys(attempt), args=[
                 self.window_s, self.max_failures, self.address_max_failures, PENDING_TTL_S]))
         except RedisError as exc:
-            raise LoginServiceUnavailable("登录服务暂不可用（共享缓存无法访问），请稍后再试"
-                                          ) from exc
+            raise self._unavailable(exc) from exc
         if wait > 0:
             raise LoginLimited(wait)
         return attempt
@@ -107,8 +124,12 @@ class RedisLoginRateLimiter:
             self._end_script(keys=self._keys(attempt),
                              args=[outcome, self.window_s, secrets.token_hex(8)])
         except RedisError as exc:
-            raise LoginServiceUnavailable("登录服务暂不可用（共享缓存无法访问），请稍后再试"
-                                          ) from exc
+            raise self._unavailable(exc) from exc
+
+    def _unavailable(self, exc: RedisError) -> LoginServiceUnavailable:
+        log.warning("login refused: the shared login limit's Redis failed (%s: %s)",
+                    type(exc).__name__, exc)
+        return LoginServiceUnavailable(UNAVAILABLE)
 
     def failed(self, attempt: LoginAttempt) -> None:
         self._end(attempt, "failed")
