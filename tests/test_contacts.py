@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from callcenter.app import create_app
-from callcenter.contacts.models import Outcome, channel_of
+from callcenter.contacts.models import Contact, ContactEventRow, Outcome, channel_of
 from callcenter.contacts.services import ContactFilters, ContactLog, ContactService
 from callcenter.settings import Settings
 from ivr.events import CallStarted, MenuNodeEntered
@@ -180,6 +181,68 @@ def test_talk_time_counts_two_agents_on_the_call_once(
     assert c is not None
     assert c.talk_seconds == pytest.approx(talk)
     assert c.outcome == "answered"
+
+
+SCENARIOS: dict[str, list[Step]] = {
+    "faq": [START, (2, EventKind.MENU_NODE, {"node": "main"}),
+            (5, EventKind.SELF_SERVICE, SERVED), end(20)],
+    "consult": [*QUEUED, connected(12, "agent1", hold=7), CONSULT_JOIN,
+                connected(80, "agent2", "experts", hold=10, consult=True),
+                completed(112, "agent1", 100, reason="transfer"),
+                completed(180, "agent2", 100, "experts"), end(180)],
+    "expert-ends-late": [*QUEUED, connected(10, "agent1"), CONSULT_JOIN,
+                         connected(70, "agent2", "experts", 1, True),
+                         completed(110, "agent1", 100, reason="transfer"), end(170),
+                         completed(170.4, "agent2", 100, "experts")],
+    "late-start": [(1, EventKind.MENU_NODE, {"node": "main"}), START, end(3),
+                   (4, EventKind.CALL_ENDED, {"cause": 0, "reconciled": True})],
+    "open": [START, (3, EventKind.MENU_NODE, {"node": "main"})],
+    # its call_started lost: the contact starts at its first event
+    "no-start": [(6, EventKind.MENU_NODE, {"node": "main"}), end(9)],
+}
+
+
+def _stored(service: ContactService, prefix: str) -> dict[str, object]:
+    """Every column of the contacts of ``prefix`` (but ids) and their events in order."""
+    out: dict[str, object] = {}
+    with service.db.session() as session:
+        for contact in session.scalars(select(Contact).where(
+                Contact.linkedid.startswith(prefix))):
+            columns = {c.key: getattr(contact, c.key) for c in Contact.__table__.columns
+                       if c.key not in ("id", "linkedid")}
+            events = [(e.at, e.kind, e.data) for e in session.scalars(
+                select(ContactEventRow).where(ContactEventRow.contact_id == contact.id)
+                .order_by(ContactEventRow.id))]
+            out[contact.linkedid.removeprefix(prefix)] = (columns, events)
+    return out
+
+
+@pytest.mark.parametrize("batch", [1, 3, 7, 40])
+def test_a_batch_stores_what_one_event_at_a_time_stores(contacts: ContactService,
+                                                        batch: int) -> None:
+    """``apply_batch`` (the bridge's writer under load) against ``apply``: the same contacts
+    and timelines, for calls interleaved in one stream, some of them begun in an earlier
+    transaction (a batch meets stored contacts and new ones)."""
+    def stream(prefix: str) -> list[ContactEvent]:
+        steps = [(name, step) for name, steps in SCENARIOS.items()
+                 for step in steps]
+        steps.sort(key=lambda item: item[1][0])  # by moment: the calls interleave
+        return [ContactEvent.parse(prefix + name, kind, data,
+                                   at=T0 + timedelta(seconds=offset))
+                for name, (offset, kind, data) in steps]
+
+    for event in stream("S-"):
+        contacts.apply(event)
+    events = stream("B-")
+    for event in events[:4]:
+        contacts.apply(event)
+    rest = events[4:]
+    for start in range(0, len(rest), batch):
+        assert contacts.apply_batch(rest[start:start + batch]) == [True] * len(
+            rest[start:start + batch])
+    one_by_one, batched = _stored(contacts, "S-"), _stored(contacts, "B-")
+    assert sorted(batched) == sorted(SCENARIOS)
+    assert batched == one_by_one
 
 
 def test_talk_time_grows_with_the_legs_while_the_call_goes_on(contacts: ContactService) -> None:

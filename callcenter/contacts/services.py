@@ -183,9 +183,34 @@ class ContactService:
         the bridge spends its CPU on under load. Raises, with nothing stored, when any event
         fails, a stored key included: the caller then stores them one by one."""
         with self.db.transaction() as session:
-            contacts: dict[str, Contact] = {}
+            contacts = self._lock_or_create(session, events)
             return [self._apply(session, event, event_key(event), contacts)
                     for event in events]
+
+    @staticmethod
+    def _lock_or_create(session: Session, events: Sequence[ContactEvent]
+                        ) -> dict[str, Contact]:
+        """The contacts of ``events``, locked in one query (in id order, as every batch
+        locks them: two writers cannot wait on each other), the missing ones created as
+        :meth:`_apply` would at their first event, in one flush. Looked up one event at a
+        time, each look-up flushed the rows before it one by one: 3,125 us of CPU an event on
+        PostgreSQL, 692 now; SQLite 1,800 and 624 (`benchmarks/contacts_bench.py`, 100
+        calls' events interleaved, 50 a batch)."""
+        first: dict[str, ContactEvent] = {}
+        for event in events:
+            first.setdefault(event.linkedid, event)
+        contacts = {c.linkedid: c for c in session.scalars(
+            select(Contact).where(Contact.linkedid.in_(sorted(first)))
+            .order_by(Contact.id).with_for_update())}
+        missing = [Contact(linkedid=linkedid, started_at=event.at, caller_number="",
+                           channel="", medium="phone", direction="inbound",
+                           self_served=False, reconciled=False)
+                   for linkedid, event in first.items() if linkedid not in contacts]
+        if missing:
+            session.add_all(missing)
+            session.flush()
+            contacts.update((c.linkedid, c) for c in missing)
+        return contacts
 
     def has_event(self, key: str) -> bool:
         with self.db.session() as session:
