@@ -155,7 +155,8 @@ class Runtime:
         """``notifier``: the process roles' Redis notifier (default: in-process); ``node``:
         the bridge of one Asterisk node keeps only that node's agents (default: all)."""
         contact_log = ContactLog(contacts, settings.spool_dir, clock=clock,
-                                 max_failures=settings.spool_max_failures)
+                                 max_failures=settings.spool_max_failures,
+                                 gather_s=settings.contact_gather_ms / 1000)
         runtime = cls(settings=settings, clock=clock, shared=shared, contact_log=contact_log,
                       notifier=notifier or Notifier(clock))
         runtime.kb_reloads = KbReloads(shared.kb, answers=runtime._answer_audio)

@@ -73,14 +73,15 @@ def flaky(contacts: ContactService) -> FlakyDatabase:
 
 
 def make_log(flaky: FlakyDatabase, spool_dir: Path | None, delays: list[float] | None = None,
-             max_failures: int = 4, max_batch: int = 100) -> ContactLog:
+             max_failures: int = 4, max_batch: int = 100, gather_s: float = 0.0
+             ) -> ContactLog:
     async def sleep(seconds: float) -> None:
         if delays is not None:
             delays.append(seconds)
         await asyncio.sleep(0.005)  # the backoff itself is not what these tests measure
 
     return ContactLog(ContactService(flaky), spool_dir, max_failures=max_failures, sleep=sleep,
-                      max_batch=max_batch)
+                      max_batch=max_batch, gather_s=gather_s)
 
 
 def call(linkedid: str, start: float, caller: str, talk: float = 30.0) -> list[ContactEvent]:
@@ -232,6 +233,30 @@ async def test_a_replayed_event_is_applied_once(flaky: FlakyDatabase, contacts: 
         assert [e.kind for e in contact.events] == KINDS
         assert contact.talk_seconds == 20.0
         assert contact.outcome == "answered"
+    finally:
+        await log.close()
+
+
+async def test_events_trickling_in_are_gathered_into_one_transaction(
+        flaky: FlakyDatabase, contacts: ContactService, tmp_path: Path) -> None:
+    """With a gather window the writer waits after an event for the next ones (a call's
+    events come one at a time) and stores them together; a full batch waiting is stored at
+    once."""
+    log = make_log(flaky, tmp_path, max_batch=6, gather_s=2.0)
+    log.start()
+    try:
+        for event in call("L-t", 0, "1009"):
+            log.record(event)
+            await asyncio.sleep(0.05)  # the writer is free between two events
+        await asyncio.wait_for(log.flush(), 30)
+        assert (log.written, log.batches) == (6, 1)
+        assert timeline(contacts, "L-t") == KINDS
+        # six waiting (max_batch): stored without the window's wait
+        log.gather_s = 60.0
+        for event in call("L-u", 1, "1010"):
+            log.record(event)
+        await asyncio.wait_for(log.flush(), 30)
+        assert (log.written, log.batches) == (12, 2)
     finally:
         await log.close()
 

@@ -197,6 +197,8 @@ SCENARIOS: dict[str, list[Step]] = {
     "late-start": [(1, EventKind.MENU_NODE, {"node": "main"}), START, end(3),
                    (4, EventKind.CALL_ENDED, {"cause": 0, "reconciled": True})],
     "open": [START, (3, EventKind.MENU_NODE, {"node": "main"})],
+    # the agent's connect lost: Asterisk's talk time ends at the completion
+    "completion-only": [*QUEUED, completed(30, "agent1", 20), end(40)],
     # its call_started lost: the contact starts at its first event
     "no-start": [(6, EventKind.MENU_NODE, {"node": "main"}), end(9)],
 }

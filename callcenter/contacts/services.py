@@ -193,8 +193,8 @@ class ContactService:
         """The contacts of ``events``, locked in one query (in id order, as every batch
         locks them: two writers cannot wait on each other), the missing ones created as
         :meth:`_apply` would at their first event, in one flush. Looked up one event at a
-        time, each look-up flushed the rows before it one by one: 3,125 us of CPU an event on
-        PostgreSQL, 692 now; SQLite 1,800 and 624 (`benchmarks/contacts_bench.py`, 100
+        time, each look-up flushed the rows before it one by one: 3,186 us of CPU an event on
+        PostgreSQL, 854 now; SQLite 1,702 and 603 (`benchmarks/contacts_bench.py`, 200
         calls' events interleaved, 50 a batch)."""
         first: dict[str, ContactEvent] = {}
         for event in events:
@@ -234,9 +234,13 @@ class ContactService:
             contacts[event.linkedid] = contact
         record = event.record
         # the talk time is the union of the agent legs: derived again from the stored legs
-        # whenever a leg or the end comes (an expert's end may come after the call's)
+        # whenever a leg or the end comes (an expert's end may come after the call's). The
+        # end changes it only through a leg still open, so not where no agent ever answered
+        # (most calls: the query was a tenth of the bridge's CPU under load)
         legs = (self._legs(session, contact) if isinstance(
-            record, AgentConnected | AgentCompleted | CallEnded) else None)
+            record, AgentConnected | AgentCompleted) or (
+            isinstance(record, CallEnded) and contact.agent_connected_at is not None)
+            else None)
         session.add(ContactEventRow(contact_id=contact.id, at=event.at, kind=str(event.kind),
                                     data=event.data, event_key=key))
         self._derive(contact, record, event.at)
@@ -447,7 +451,7 @@ class ContactLog:
                  clock: Clock | None = None, max_failures: int = 8,
                  backoff_initial: float = 0.05, backoff_max: float = 2.0,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                 max_batch: int = 100) -> None:
+                 max_batch: int = 100, gather_s: float = 0.0) -> None:
         self.service = service
         self.spool = Spool(spool_dir)
         self.clock = clock
@@ -456,6 +460,11 @@ class ContactLog:
         self.backoff_max = backoff_max
         self._sleep = sleep
         self.max_batch = max_batch  # events waiting together are stored in one transaction
+        # how long the writer waits, after an event, for others to join it in its transaction
+        # (none when a batch is waiting already): a transaction costs the process about
+        # 3.5 ms of CPU whatever it holds, so under a steady trickle of calls one event a
+        # transaction was most of the bridge's CPU (`benchmarks/contacts_bench.py`)
+        self.gather_s = gather_s
         self._keys = KeyAssigner()
         self._queue: asyncio.Queue[ContactEvent] = asyncio.Queue()
         self._lock = asyncio.Lock()
@@ -541,6 +550,8 @@ class ContactLog:
     async def _run(self) -> None:
         while True:
             batch = [await self._queue.get()]
+            if self.gather_s > 0 and self._queue.qsize() < self.max_batch - 1:
+                await asyncio.sleep(self.gather_s)
             while len(batch) < self.max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
