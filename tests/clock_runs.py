@@ -77,7 +77,11 @@ def selected(names: str) -> list[str]:
 
 
 REAL_TIME_MARKS = "asterisk or browser or kannel"
-MAX_RERUNS = 10  # more failures than this is not load: no second chance
+# more failures than this is not load: no second chance. 10 was too few: on a machine half
+# as fast as usual (3,518 user CPU-s for .ci/run, 1,734 the day before), today's run had 13
+# real-time tests failed (calls late, an agent left ringing) and two `hotline serve` refusals
+# past their 60 s, all from load (the desk-crash calls passed alone right after)
+MAX_RERUNS = 25
 RERUN_WORKERS = 2
 # the other moments' runs share three workers: fast tests only, CPU-bound (about two cores)
 OTHERS_WORKERS = 3

@@ -25,7 +25,7 @@ def serve(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess
     environment.update({"HOTLINE_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
                         "HOTLINE_AMI_ENABLED": "true", "HOTLINE_KB_ENABLED": "false", **env})
     return subprocess.run([str(HOTLINE), "serve", "--no-migrate", *args], env=environment,
-                          capture_output=True, text=True, timeout=60, check=False)
+                          capture_output=True, text=True, timeout=300, check=False)
 
 
 # a shipped secret is refused at any moment: today's only (four `hotline serve` processes)
