@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, func, insert, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import DataError, DBAPIError, DisconnectionError, IntegrityError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.orm import Session, selectinload
@@ -169,10 +169,7 @@ class ContactService:
         key = event_key(event)
         try:
             with self.db.transaction() as session:
-                rows: list[dict[str, Any]] = []
-                stored = self._apply(session, event, key, rows)
-                self._insert(session, rows)
-                return stored
+                return self._apply(session, event, key)
         except IntegrityError:
             # the key is stored already (a replay, a re-derivation, or another writer): the
             # unique key refused the row and the whole transaction rolled back
@@ -187,20 +184,8 @@ class ContactService:
         fails, a stored key included: the caller then stores them one by one."""
         with self.db.transaction() as session:
             contacts = self._lock_or_create(session, events)
-            rows: list[dict[str, Any]] = []
-            stored = [self._apply(session, event, event_key(event), rows, contacts)
-                      for event in events]
-            self._insert(session, rows)
-            return stored
-
-    @staticmethod
-    def _insert(session: Session, rows: list[dict[str, Any]]) -> None:
-        """The timeline rows waiting, in one statement, in their order (their ids in it),
-        without the ORM: their objects are never used, and making them was a fifth of the
-        writer's CPU."""
-        if rows:
-            session.execute(insert(ContactEventRow), rows)
-            rows.clear()
+            return [self._apply(session, event, event_key(event), contacts)
+                    for event in events]
 
     @staticmethod
     def _lock_or_create(session: Session, events: Sequence[ContactEvent]
@@ -233,10 +218,7 @@ class ContactService:
                                   .where(ContactEventRow.event_key == key)) is not None
 
     def _apply(self, session: Session, event: ContactEvent, key: str,
-               rows: list[dict[str, Any]], contacts: dict[str, Contact] | None = None
-               ) -> bool:
-        """Update the contact by ``event``; its timeline row joins ``rows`` (inserted by
-        the caller, or before a look-up of the stored legs)."""
+               contacts: dict[str, Contact] | None = None) -> bool:
         contact = contacts.get(event.linkedid) if contacts is not None else None
         if contact is None:
             contact = session.scalar(
@@ -255,13 +237,12 @@ class ContactService:
         # whenever a leg or the end comes (an expert's end may come after the call's). The
         # end changes it only through a leg still open, so not where no agent ever answered
         # (most calls: the query was a tenth of the bridge's CPU under load)
-        legs: list[tuple[datetime, EventRecord]] | None = None
-        if isinstance(record, AgentConnected | AgentCompleted) or (
-                isinstance(record, CallEnded) and contact.agent_connected_at is not None):
-            self._insert(session, rows)
-            legs = self._legs(session, contact)
-        rows.append({"contact_id": contact.id, "at": event.at, "kind": str(event.kind),
-                     "data": event.data, "event_key": key})
+        legs = (self._legs(session, contact) if isinstance(
+            record, AgentConnected | AgentCompleted) or (
+            isinstance(record, CallEnded) and contact.agent_connected_at is not None)
+            else None)
+        session.add(ContactEventRow(contact_id=contact.id, at=event.at, kind=str(event.kind),
+                                    data=event.data, event_key=key))
         self._derive(contact, record, event.at)
         if legs is not None:
             if not isinstance(record, CallEnded):
