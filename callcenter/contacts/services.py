@@ -169,7 +169,8 @@ class ContactService:
         key = event_key(event)
         try:
             with self.db.transaction() as session:
-                return self._apply(session, event, key)
+                contact = self._lock_or_create(session, [event])[event.linkedid]
+                return self._apply(session, event, key, contact)
         except IntegrityError:
             # the key is stored already (a replay, a re-derivation, or another writer): the
             # unique key refused the row and the whole transaction rolled back
@@ -184,15 +185,15 @@ class ContactService:
         fails, a stored key included: the caller then stores them one by one."""
         with self.db.transaction() as session:
             contacts = self._lock_or_create(session, events)
-            return [self._apply(session, event, event_key(event), contacts)
+            return [self._apply(session, event, event_key(event), contacts[event.linkedid])
                     for event in events]
 
     @staticmethod
     def _lock_or_create(session: Session, events: Sequence[ContactEvent]
                         ) -> dict[str, Contact]:
         """The contacts of ``events``, locked in one query (in id order, as every batch
-        locks them: two writers cannot wait on each other), the missing ones created as
-        :meth:`_apply` would at their first event, in one flush. Looked up one event at a
+        locks them: two writers cannot wait on each other), the missing ones created at
+        their first event, in one flush. Looked up one event at a
         time, each look-up flushed the rows before it one by one: 3,186 us of CPU an event on
         PostgreSQL, 854 now; SQLite 1,702 and 603 (`benchmarks/contacts_bench.py`, 200
         calls' events interleaved, 50 a batch)."""
@@ -217,21 +218,9 @@ class ContactService:
             return session.scalar(select(ContactEventRow.id)
                                   .where(ContactEventRow.event_key == key)) is not None
 
-    def _apply(self, session: Session, event: ContactEvent, key: str,
-               contacts: dict[str, Contact] | None = None) -> bool:
-        contact = contacts.get(event.linkedid) if contacts is not None else None
-        if contact is None:
-            contact = session.scalar(
-                select(Contact).where(Contact.linkedid == event.linkedid).with_for_update()
-            )
-        if contact is None:
-            contact = Contact(linkedid=event.linkedid, started_at=event.at, caller_number="",
-                              channel="", medium="phone", direction="inbound",
-                              self_served=False, reconciled=False)
-            session.add(contact)
-            session.flush()
-        if contacts is not None:
-            contacts[event.linkedid] = contact
+    def _apply(self, session: Session, event: ContactEvent, key: str, contact: Contact
+               ) -> bool:
+        """Store ``event`` on its ``contact`` (locked by :meth:`_lock_or_create`)."""
         record = event.record
         # the talk time is the union of the agent legs: derived again from the stored legs
         # whenever a leg or the end comes (an expert's end may come after the call's). The
