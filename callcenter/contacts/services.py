@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, insert, select
 from sqlalchemy.exc import DataError, DBAPIError, DisconnectionError, IntegrityError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.orm import Session, selectinload
@@ -170,7 +170,10 @@ class ContactService:
         try:
             with self.db.transaction() as session:
                 contact = self._lock_or_create(session, [event])[event.linkedid]
-                return self._apply(session, event, key, contact)
+                rows: list[dict[str, Any]] = []
+                stored = self._apply(session, event, key, contact, rows)
+                self._insert(session, rows)
+                return stored
         except IntegrityError:
             # the key is stored already (a replay, a re-derivation, or another writer): the
             # unique key refused the row and the whole transaction rolled back
@@ -185,8 +188,21 @@ class ContactService:
         fails, a stored key included: the caller then stores them one by one."""
         with self.db.transaction() as session:
             contacts = self._lock_or_create(session, events)
-            return [self._apply(session, event, event_key(event), contacts[event.linkedid])
-                    for event in events]
+            rows: list[dict[str, Any]] = []
+            stored = [self._apply(session, event, event_key(event), contacts[event.linkedid],
+                                  rows) for event in events]
+            self._insert(session, rows)
+            return stored
+
+    @staticmethod
+    def _insert(session: Session, rows: list[dict[str, Any]]) -> None:
+        """The timeline rows waiting, in one ORM bulk insert, in their order (their ids in
+        it): their objects were never used, and making them was a fifth of the writer's CPU.
+        The statistics mark the buckets of the ended contacts they belong to
+        (callcenter/stats/models.py, ``do_orm_execute``)."""
+        if rows:
+            session.execute(insert(ContactEventRow), rows)
+            rows.clear()
 
     @staticmethod
     def _lock_or_create(session: Session, events: Sequence[ContactEvent]
@@ -218,20 +234,23 @@ class ContactService:
             return session.scalar(select(ContactEventRow.id)
                                   .where(ContactEventRow.event_key == key)) is not None
 
-    def _apply(self, session: Session, event: ContactEvent, key: str, contact: Contact
-               ) -> bool:
-        """Store ``event`` on its ``contact`` (locked by :meth:`_lock_or_create`)."""
+    def _apply(self, session: Session, event: ContactEvent, key: str, contact: Contact,
+               rows: list[dict[str, Any]]) -> bool:
+        """Store ``event`` on its ``contact`` (locked by :meth:`_lock_or_create`); its
+        timeline row joins ``rows``, inserted by the caller (or here, before a look-up of the
+        stored legs)."""
         record = event.record
         # the talk time is the union of the agent legs: derived again from the stored legs
         # whenever a leg or the end comes (an expert's end may come after the call's). The
         # end changes it only through a leg still open, so not where no agent ever answered
         # (most calls: the query was a tenth of the bridge's CPU under load)
-        legs = (self._legs(session, contact) if isinstance(
-            record, AgentConnected | AgentCompleted) or (
-            isinstance(record, CallEnded) and contact.agent_connected_at is not None)
-            else None)
-        session.add(ContactEventRow(contact_id=contact.id, at=event.at, kind=str(event.kind),
-                                    data=event.data, event_key=key))
+        legs: list[tuple[datetime, EventRecord]] | None = None
+        if isinstance(record, AgentConnected | AgentCompleted) or (
+                isinstance(record, CallEnded) and contact.agent_connected_at is not None):
+            self._insert(session, rows)
+            legs = self._legs(session, contact)
+        rows.append({"contact_id": contact.id, "at": event.at, "kind": str(event.kind),
+                     "data": event.data, "event_key": key})
         self._derive(contact, record, event.at)
         if legs is not None:
             if not isinstance(record, CallEnded):

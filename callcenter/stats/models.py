@@ -8,16 +8,19 @@ zone are exact unions of these buckets.
 Incremental upkeep: a ``before_flush`` hook marks the bucket of every ended contact that a
 transaction changes (the contact row or a new timeline row) in ``stats_dirty_buckets``, in the
 same transaction. ``StatsService.refresh`` recomputes just those buckets before a report is read.
-Rows loaded in bulk without the ORM (demo seed, benchmark) need ``hotline stats rebuild``.
+Timeline rows inserted in bulk through the session (the contact writer) are marked by a
+``do_orm_execute`` hook. Rows loaded without the session (demo seed, benchmark) need
+``hotline stats rebuild``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, Float, Integer, String, event
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, ORMExecuteState, Session, mapped_column
 
 from callcenter.contacts.models import Contact, ContactEventRow
 from callcenter.db import Base, UtcDateTime
@@ -130,19 +133,37 @@ def _contact_of(session: Session, obj: object) -> Contact | None:
     return None
 
 
+def _mark(session: Session, contact: Contact | None) -> None:
+    """Mark the bucket of ``contact`` dirty, once a transaction, if it has ended."""
+    if contact is None or contact.ended_at is None or contact.started_at is None:
+        return
+    seen: set[int] = session.info.setdefault("stats_dirty_seen", set())
+    bucket = bucket_of(contact.started_at)
+    if bucket not in seen:
+        seen.add(bucket)
+        session.add(StatsDirtyBucket(bucket=bucket))
+
+
 @event.listens_for(Session, "before_flush")
 def _mark_dirty_buckets(session: Session, _context: Any, _instances: Any) -> None:
-    seen: set[int] = session.info.setdefault("stats_dirty_seen", set())
     for obj in [*session.new, *session.dirty]:
-        if isinstance(obj, StatsDirtyBucket):
-            continue
-        contact = _contact_of(session, obj)
-        if contact is None or contact.ended_at is None or contact.started_at is None:
-            continue
-        bucket = bucket_of(contact.started_at)
-        if bucket not in seen:
-            seen.add(bucket)
-            session.add(StatsDirtyBucket(bucket=bucket))
+        if not isinstance(obj, StatsDirtyBucket):
+            _mark(session, _contact_of(session, obj))
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _mark_bulk_timeline(state: ORMExecuteState) -> None:
+    """Timeline rows inserted in bulk through the session (the contact writer's
+    ``session.execute(insert(ContactEventRow), rows)``) are no objects a flush sees: their
+    contacts' buckets are marked here. A row of an ended contact that the transaction did
+    not otherwise change (a hold ended after the call) would be missed without it."""
+    if not state.is_insert or state.bind_mapper is not ContactEventRow.__mapper__:
+        return
+    params = state.parameters
+    rows: list[Mapping[str, Any]] = (
+        list(params) if isinstance(params, Sequence) else [params] if params else [])
+    for contact_id in {row["contact_id"] for row in rows if row.get("contact_id")}:
+        _mark(state.session, state.session.get(Contact, contact_id))
 
 
 @event.listens_for(Session, "after_commit")
