@@ -630,6 +630,50 @@ def sipp_control(port: int, command: str) -> None:
         sock.sendto(command.encode(), ("127.0.0.1", port))
 
 
+def agent_count(args: argparse.Namespace) -> int:
+    """The agents logged in: ``--agents``, or one per 10 calls (at least 4)."""
+    return int(args.agents) or max(4, args.calls // 10)
+
+
+def ports_in_use(base: int, rtp: int) -> list[str]:
+    """The benchmark's ports (``base``: AMI and API over TCP; SIP, callers, agents and ``rtp``
+    media ports over UDP) that something holds already, named. Two benchmarks on one port
+    base, or one beside the suite's workers (15000 on, 1000 a worker), share an Asterisk's
+    ports: the figures of such a run are nonsense (43 "lost" and 43 "duplicates" in one)."""
+    from ivr.processes import udp_ports_bound
+
+    taken = []
+    for name, port in (("AMI", base + 38), ("API", base + 390)):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                taken.append(f"{name} {port}/tcp")
+    bound = udp_ports_bound() or set()
+    media = range(base + 1000, base + 1000 + rtp)
+    taken += [f"SIP {port}/udp" for port in range(base + 60, base + 100) if port in bound]
+    held = sorted(bound.intersection(media))
+    if held:
+        taken.append(f"{len(held)} RTP port(s) from {held[0]}/udp")
+    return taken
+
+
+@contextlib.contextmanager
+def port_base_lock(base: int) -> Iterator[None]:
+    """Hold the port base for this run: a second benchmark on it exits at once (the ports
+    alone would show it only once the first one's Asterisk has bound them)."""
+    import fcntl
+
+    path = Path(tempfile.gettempdir()) / f"hotline-load-bench-{base}.lock"
+    with path.open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SystemExit(f"load_bench: another load_bench runs on port base {base}; "
+                             "set HOTLINE_BENCH_PORT_BASE to another block") from None
+        yield
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import httpx
     import redis
@@ -638,7 +682,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     base = int(os.environ.get("HOTLINE_BENCH_PORT_BASE", "25000"))
     n = args.calls
-    agents = args.agents or max(4, n // 10)
+    agents = agent_count(args)
     rtp = rtp_range_size(n, agents)
     if rtp > 3800:
         raise SystemExit(f"load_bench: {n} calls need {rtp} RTP ports, more than the 3,800 "
@@ -902,9 +946,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if reason:
         print(f"load_bench: skipped: {reason}", file=sys.stderr)
         return 0
+    base = int(os.environ.get("HOTLINE_BENCH_PORT_BASE", "25000"))
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        figures = run(args)
+        with port_base_lock(base):
+            taken = ports_in_use(base, rtp_range_size(args.calls, agent_count(args)))
+            if taken:
+                print(f"load_bench: ports in use ({', '.join(taken)}): another benchmark or "
+                      "a test run holds them; set HOTLINE_BENCH_PORT_BASE to a free block",
+                      file=sys.stderr)
+                return 2
+            figures = run(args)
     except KeyboardInterrupt:
         print("load_bench: interrupted; everything it started is stopped", file=sys.stderr)
         return 130

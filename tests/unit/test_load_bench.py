@@ -199,3 +199,21 @@ def test_a_prompt_is_recognised_by_its_first_sounding_frames_in_the_rtp() -> Non
     assert lb.key_latency(late, "content") == pytest.approx(0.5)
     assert lb.key_latency(lb.KeyTiming(1.0, "1", content_at=12.0)) is None  # beyond 10 s
     assert "c1" not in state.pending
+
+
+def test_ports_already_held_are_named_and_a_second_run_on_the_base_is_refused() -> None:
+    import socket
+
+    bench = _load()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rtp, \
+            socket.socket(socket.AF_INET, socket.SOCK_STREAM) as ami:
+        rtp.bind(("127.0.0.1", 0))  # an ephemeral port: base + 38 stays below 65536
+        base = rtp.getsockname()[1] - 1003
+        ami.bind(("127.0.0.1", base + 38))
+        taken = bench.ports_in_use(base, 10)
+    assert f"AMI {base + 38}/tcp" in taken
+    assert f"1 RTP port(s) from {base + 1003}/udp" in taken
+    assert bench.ports_in_use(base, 10) == []  # released: free again
+    with bench.port_base_lock(base), pytest.raises(SystemExit, match="another load_bench"), \
+            bench.port_base_lock(base):
+        pass
