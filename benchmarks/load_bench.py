@@ -630,6 +630,11 @@ def sipp_control(port: int, command: str) -> None:
         sock.sendto(command.encode(), ("127.0.0.1", port))
 
 
+def port_base() -> int:
+    """The first of the benchmark's 5000 ports (``HOTLINE_BENCH_PORT_BASE``)."""
+    return int(os.environ.get("HOTLINE_BENCH_PORT_BASE", "25000"))
+
+
 def agent_count(args: argparse.Namespace) -> int:
     """The agents logged in: ``--agents``, or one per 10 calls (at least 4)."""
     return int(args.agents) or max(4, args.calls // 10)
@@ -680,7 +685,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     from ivr.pbx.sandbox import AgentPool, AsteriskSandbox, PbxPorts
 
-    base = int(os.environ.get("HOTLINE_BENCH_PORT_BASE", "25000"))
+    base = port_base()
     n = args.calls
     agents = agent_count(args)
     rtp = rtp_range_size(n, agents)
@@ -946,7 +951,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if reason:
         print(f"load_bench: skipped: {reason}", file=sys.stderr)
         return 0
-    base = int(os.environ.get("HOTLINE_BENCH_PORT_BASE", "25000"))
+    base = port_base()
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         with port_base_lock(base):
