@@ -53,7 +53,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from callcenter.settings import PROJECT_ROOT as ROOT
 from ivr.pbx.sipp import (
@@ -67,6 +67,9 @@ from ivr.pbx.sipp import (
     caller_scenario,
     keepalive_pcap,
 )
+
+if TYPE_CHECKING:
+    from ivr.pbx.sandbox import PbxPorts
 
 OPEN_TIME = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)  # a Tuesday, 10:00 in Shanghai: agents in
 KEYS = ("calls_placed", "contacts_logged", "lost", "duplicates", "leaked_sessions",
@@ -640,24 +643,32 @@ def agent_count(args: argparse.Namespace) -> int:
     return int(args.agents) or max(4, args.calls // 10)
 
 
-def ports_in_use(base: int, rtp: int) -> list[str]:
-    """The benchmark's ports (``base``: AMI and API over TCP; SIP, callers, agents and ``rtp``
-    media ports over UDP) that something holds already, named. Two benchmarks on one port
-    base, or one beside the suite's workers (15000 on, 1000 a worker), share an Asterisk's
-    ports: the figures of such a run are nonsense (43 "lost" and 43 "duplicates" in one)."""
+def bench_ports(base: int, rtp: int) -> tuple[PbxPorts, int]:
+    """The sandbox's ports from ``base`` with ``rtp`` media ports, and the API's port."""
+    from ivr.pbx.sandbox import PbxPorts
+
+    return PbxPorts(ami=base + 38, sip=base + 60, rtp_start=base + 1000,
+                    rtp_end=base + 1000 + rtp - 1), base + 390
+
+
+def ports_in_use(ports: PbxPorts, api_port: int) -> list[str]:
+    """The benchmark's ports (AMI and API over TCP; SIP, callers, agents and media over UDP)
+    that something holds already, named. Two benchmarks on one port base, or one beside the
+    suite's workers (15000 on, 1000 a worker), share an Asterisk's ports: the figures of such
+    a run are nonsense (43 "lost" and 43 "duplicates" in one)."""
     from ivr.processes import udp_ports_bound
 
     taken = []
-    for name, port in (("AMI", base + 38), ("API", base + 390)):
+    for name, port in (("AMI", ports.ami), ("API", api_port)):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             try:
                 probe.bind(("127.0.0.1", port))
             except OSError:
                 taken.append(f"{name} {port}/tcp")
     bound = udp_ports_bound() or set()
-    media = range(base + 1000, base + 1000 + rtp)
-    taken += [f"SIP {port}/udp" for port in range(base + 60, base + 100) if port in bound]
-    held = sorted(bound.intersection(media))
+    # the sandbox's SIP port, the callers' (sip + 10..) and the agents' phones (sip + 20..)
+    taken += [f"SIP {port}/udp" for port in range(ports.sip, ports.sip + 40) if port in bound]
+    held = sorted(bound.intersection(range(ports.rtp_start, ports.rtp_end + 1)))
     if held:
         taken.append(f"{len(held)} RTP port(s) from {held[0]}/udp")
     return taken
@@ -683,7 +694,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import httpx
     import redis
 
-    from ivr.pbx.sandbox import AgentPool, AsteriskSandbox, PbxPorts
+    from ivr.pbx.sandbox import AgentPool, AsteriskSandbox
 
     base = port_base()
     n = args.calls
@@ -692,10 +703,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if rtp > 3800:
         raise SystemExit(f"load_bench: {n} calls need {rtp} RTP ports, more than the 3,800 "
                          "of a port base's block")
-    ports = PbxPorts(ami=base + 38, sip=base + 60, rtp_start=base + 1000,
-                     rtp_end=base + 1000 + rtp - 1)
+    ports, api_port = bench_ports(base, rtp)
     pool = AgentPool(count=agents, port=ports.sip + 20)
-    api_port = base + 390
     prefix = f"hotline-load-{uuid.uuid4().hex[:10]}"
     redis_url = os.environ.get("HOTLINE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
     sandbox = AsteriskSandbox(ROOT / "var" / f"pbx-load-{base}", ROOT / "sounds" / "zh",
@@ -955,7 +964,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         with port_base_lock(base):
-            taken = ports_in_use(base, rtp_range_size(args.calls, agent_count(args)))
+            taken = ports_in_use(*bench_ports(base, rtp_range_size(args.calls,
+                                                                   agent_count(args))))
             if taken:
                 print(f"load_bench: ports in use ({', '.join(taken)}): another benchmark or "
                       "a test run holds them; set HOTLINE_BENCH_PORT_BASE to a free block",

@@ -210,10 +210,10 @@ def test_ports_already_held_are_named_and_a_second_run_on_the_base_is_refused() 
         rtp.bind(("127.0.0.1", 0))  # an ephemeral port: base + 38 stays below 65536
         base = rtp.getsockname()[1] - 1003
         ami.bind(("127.0.0.1", base + 38))
-        taken = bench.ports_in_use(base, 10)
+        taken = bench.ports_in_use(*bench.bench_ports(base, 10))
     assert f"AMI {base + 38}/tcp" in taken
     assert f"1 RTP port(s) from {base + 1003}/udp" in taken
-    assert bench.ports_in_use(base, 10) == []  # released: free again
+    assert bench.ports_in_use(*bench.bench_ports(base, 10)) == []  # released: free again
     with bench.port_base_lock(base), pytest.raises(SystemExit, match="another load_bench"), \
             bench.port_base_lock(base):
         pass
