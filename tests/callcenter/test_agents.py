@@ -78,9 +78,14 @@ def queue_event(name: str, **headers: str) -> bytes:
                  MemberName="agent1", **headers)
 
 
+# how long a notification may take: 5 s ran out once in a clean-clone CI (the "missed" of
+# an unanswered ring), with twelve workers and the calls' media ahead of them on two cores
+NOTIFICATION_WAIT_S = 15
+
+
 async def next_call_message(sub: Subscription, kind: str) -> dict[str, object]:
     while True:
-        message = await sub.get(5)
+        message = await sub.get(NOTIFICATION_WAIT_S)
         payload = message.payload
         if message.topic == "calls.agent1" and payload.get("type") == kind:
             return dict(payload)
