@@ -22,6 +22,10 @@ root conftest and tests/support.py aside, which define the clock) name the suite
 ``HOTLINE_CLOCK_START`` in a process of its own). Without a record (a run of one moment alone)
 the source decides, with the wider ``CLOCK_WORDS`` (anything that builds an app or a service
 on the clock).
+
+``HOTLINE_TEST_DATABASES`` (``sqlite``, ``postgresql`` or both, comma-separated; both when
+unset) narrows a ``clock`` run to the tests of those databases (and those of none): the other
+moments' runs share the two databases out (tests/clock_runs.py ``MOMENT_DATABASES``).
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ from tests.plugins.clock_readers import READERS_ENV, Readers, load_readers
 
 TESTS_DIR = Path(__file__).resolve().parents[1]
 SCOPES = ("full", "clock")
+DATABASES_ENV = "HOTLINE_TEST_DATABASES"
+DATABASES = ("sqlite", "postgresql")
 SLOW_FIXTURES = frozenset({"pbx", "live_server", "harness", "harness_at", "browser"})
 SLOW_MARKERS = ("asterisk", "browser", "kannel")
 CLOCK_WORDS = re.compile(
@@ -57,6 +63,16 @@ def scope() -> str:
     if chosen not in SCOPES:
         raise pytest.UsageError(f"HOTLINE_TEST_SCOPE={chosen!r}: choose one of {SCOPES}")
     return chosen
+
+
+def databases() -> frozenset[str]:
+    """The databases whose tests a ``clock`` run takes (``HOTLINE_TEST_DATABASES``)."""
+    named = {d.strip() for d in os.environ.get(DATABASES_ENV, "").split(",") if d.strip()}
+    unknown = named - set(DATABASES)
+    if unknown:
+        raise pytest.UsageError(f"{DATABASES_ENV}: unknown database(s) {sorted(unknown)}; "
+                                f"choose from {DATABASES}")
+    return frozenset(named or DATABASES)
 
 
 def slow(item: pytest.Item) -> bool:
@@ -130,10 +146,14 @@ def _named_moment(item: pytest.Item) -> bool:
     return moment not in (None, "today")
 
 
-def in_scope(item: pytest.Item, chosen: str) -> bool:
-    on_sqlite = _database_of(item) == "sqlite"
+def in_scope(item: pytest.Item, chosen: str,
+             among: frozenset[str] = frozenset(DATABASES)) -> bool:
+    database = _database_of(item)
+    on_sqlite = database == "sqlite"
     if chosen == "clock":
         if item.get_closest_marker("clock_independent") is not None or slow(item):
+            return False
+        if database is not None and database not in among:
             return False
         return reads_clock(item)
     if not slow(item):
@@ -149,9 +169,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     start first the parallel workers finish together instead of one worker running a long
     call test alone at the end (the same order in every worker; tests/clock_runs.py hands
     them out two at a time, ``--maxschedchunk 2``, so that they spread over the workers)."""
-    chosen = scope()
-    kept = [item for item in items if in_scope(item, chosen)]
-    dropped = [item for item in items if not in_scope(item, chosen)]
+    chosen, among = scope(), databases()
+    kept = [item for item in items if in_scope(item, chosen, among)]
+    dropped = [item for item in items if not in_scope(item, chosen, among)]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
     kept.sort(key=lambda item: not slow(item))

@@ -50,6 +50,41 @@ def test_an_unknown_scope_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     assert scope.scope() == "full"
 
 
+class Item:
+    """What ``scope.in_scope`` reads of a collected test: its file, marks, fixtures and
+    parameters."""
+
+    def __init__(self, path: Path, database: str | None = None) -> None:
+        self.fspath = path
+        self.nodeid = f"{path.relative_to(TESTS.parent)}::test_x"
+        self.fixturenames = ["db_url"] if database else []
+        self.callspec = type("CallSpec", (), {"params": {"db_url": database}})()
+
+    def get_closest_marker(self, name: str) -> None:
+        return None
+
+
+def test_a_clock_run_takes_the_tests_of_its_databases_and_those_of_none(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(READERS_ENV, raising=False)
+    scope.recorded_readers.cache_clear()
+    reader = TESTS / "unit" / "test_agi.py"  # reaches the clock through tests/unit/fake_ami.py
+    assert scope.reaches_clock(reader)
+    monkeypatch.setenv(scope.DATABASES_ENV, "sqlite")
+    among = scope.databases()
+    assert among == {"sqlite"}
+    taken = {db: scope.in_scope(Item(reader, db), "clock", among)  # type: ignore[arg-type]
+             for db in ("sqlite", "postgresql", None)}
+    assert taken == {"sqlite": True, "postgresql": False, None: True}
+    # today's run takes every test whatever the variable says
+    assert scope.in_scope(Item(reader, "postgresql"), "full", among)  # type: ignore[arg-type]
+    monkeypatch.setenv(scope.DATABASES_ENV, "")
+    assert scope.databases() == {"sqlite", "postgresql"}
+    monkeypatch.setenv(scope.DATABASES_ENV, "sqlite,mysql")
+    with pytest.raises(pytest.UsageError, match="unknown database"):
+        scope.databases()
+
+
 CLOCK_SUITE = {
     "conftest": """
         import threading

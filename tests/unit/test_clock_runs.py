@@ -143,6 +143,10 @@ def test_the_plan_runs_today_first_then_the_other_moments_side_by_side_on_ports_
     assert [(s.name, s.scope, s.workers) for s in sessions if s.record] == [("today", "full", 8)]
     assert {s.scope for s in sessions if not s.record} == {"clock"}
     assert [s.moment for s in groups[1]] == [m.isoformat() for m in NAMED_MOMENTS.values()]
+    # new year's eve on both databases, the February moments one each, today's on both
+    assert [(s.name, s.databases) for s in sessions] == [
+        ("today", ("sqlite", "postgresql")), ("new-years-eve", ("sqlite", "postgresql")),
+        ("spring-festival", ("postgresql",)), ("make-up-saturday", ("sqlite",))]
     # one moment alone gets the three workers
     groups = clock_runs.plan(["spring-festival"], "2026-11-30T10:00:00+08:00", 8, None, 15000)
     assert [[(s.name, s.workers) for s in group] for group in groups] == [
@@ -158,6 +162,7 @@ def test_a_session_runs_at_its_moment_on_its_own_ports_writing_bytecode(
     assert (env["HOTLINE_TEST_CLOCK"], env["HOTLINE_TEST_SCOPE"], env["HOTLINE_TEST_CLOCK_RUN"],
             env["HOTLINE_TEST_PORT_BASE"]) == ("2026-12-31T23:59:30+08:00", "clock",
                                                "new-years-eve", "23000")
+    assert env["HOTLINE_TEST_DATABASES"] == "sqlite,postgresql"
     # each process would otherwise compile the project and rewrite the tests' asserts again
     assert env["PYTHONDONTWRITEBYTECODE"] == ""
     assert (reports / "new-years-eve.log").is_file()
