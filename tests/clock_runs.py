@@ -14,18 +14,18 @@ Today's run goes first (``HOTLINE_TEST_WORKERS`` workers, default 12: the call t
 wait on real-time audio; they start first, and the fast tests fill the workers as they end;
 the sandboxed Asterisk and the SIPp phones run 10 niceness steps above the workers,
 ivr/pbx/sandbox.py ``MEDIA_PRIORITY``, so that their media keeps time on a busy machine)
-and records which tests read the suite's clock (tests/plugins/clock_readers.py). The three
-named moments' runs then go side by side, a worker each, on ports of their own
+and records which tests read the suite's clock (tests/plugins/clock_readers.py). The three named
+moments' runs then go side by side, a worker each, on ports of their own
 (``HOTLINE_TEST_PORT_BASE`` on, 1000 a worker): scope ``clock``, every fast test that read the
-clock today, on the databases of ``MOMENT_DATABASES``, and no call (the calls that must work at every moment pin each
-named one themselves in today's run: the ``suite_moment`` fixture). New year's eve runs on
-both databases (a year, a month and a day roll over in the SQL of both dialects); the two
-February moments share them out, the Spring Festival on PostgreSQL (production's), the
-make-up Saturday on SQLite (`make run`'s): what they test is the service calendar, which is
-Python, and the dialects' date SQL sees a mid-February day the same at either (today's run
-takes every test on both). That left a fifth of the three runs' work out: 1,174 tests each
-before, their slowest test 50 s. Each session's output goes
-to var/test-reports/NAME.log, printed when it ends. (Today's fast tests were also tried side by
+clock today, on the databases of ``MOMENT_DATABASES``, and no call (the calls that must work at
+every moment pin each named one themselves in today's run: the ``suite_moment`` fixture). New
+year's eve runs on both databases (a year, a month and a day roll over in the SQL of both
+dialects); the two February moments share them out, the Spring Festival on PostgreSQL
+(production's), the make-up Saturday on SQLite (`make run`'s): what they test is the service
+calendar, which is Python, and the dialects' date SQL sees a mid-February day the same at either
+(today's run takes every test on both). That left a fifth of the three runs' work out: 1,174
+tests each before, their slowest test 50 s. Each session's output goes to
+var/test-reports/NAME.log, printed when it ends. (Today's fast tests were also tried side by
 side with its calls, at lower priority, in a lane of their own: the calls' timing stretched and
 8 of 90 failed, where the calls alone, and the fast tests once workers fall free, pass.)
 
