@@ -16,7 +16,7 @@ from callcenter.contacts.services import ContactLog, ContactService
 from callcenter.db import Database
 from callcenter.health.calendar import load_checked
 from callcenter.kb.notifier import KbReloads
-from callcenter.kb.services import KbStore
+from callcenter.kb.services import KbStore, live_store
 from callcenter.notify.services import Notifier
 from callcenter.outbound.book import CallbackBook
 from callcenter.outbound.dialler import CallbackDialler, DiallerConfig
@@ -90,28 +90,6 @@ def load_shared(settings: Settings, db: Database, clock: Clock) -> Shared:
         tickets = TicketService(db, calendar, settings.ticket_commitment_days,
                                 settings.callback_due_hours, clock=clock)
     return Shared(calendar=calendar, kb=kb, tickets=tickets, kb_store=store)
-
-
-def live_store(settings: Settings, db: Database, clock: Clock) -> KbStore | None:
-    """The knowledge base's store in the database, seeded from ``HOTLINE_KB_DATA_DIR`` when
-    empty (the first start); None, and the data files served, when the schema predates it or
-    the seed files do not validate."""
-    from knowledge_base import default_spec_path
-
-    store = KbStore(db, clock, spec_path=default_spec_path(),
-                    today=local_date(clock, settings.timezone))
-    if not store.available():
-        log.warning("no knowledge-base tables (migrate): serving the data files")
-        return None
-    try:
-        seeded = store.seed(settings.kb_data_dir)
-    except Exception:
-        log.exception("the knowledge base could not be seeded from %s; serving the data files",
-                      settings.kb_data_dir.name)
-        return None
-    if seeded:
-        log.info("knowledge base seeded from the data files: %d entries", seeded)
-    return store
 
 
 class MenuHolder:

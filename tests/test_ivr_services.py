@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from callcenter.bookings.models import Booking, BookingSlot, ServiceHall
 from callcenter.bookings.services import BookingService
-from callcenter.cli import app
+from callcenter.cli import command_line
 from callcenter.contacts.services import ContactService
 from callcenter.db import Database
 from callcenter.invoices.models import Invoice, InvoiceStatus
@@ -194,7 +194,7 @@ def test_ticket_desk_adapter_runs_in_a_thread(db: Database) -> None:
 
 def test_menu_check_prints_the_tree_and_refuses_a_broken_file(tmp_path: Path) -> None:
     runner = CliRunner()
-    result = runner.invoke(app, ["menu", "check", "ivr/menus/12366.yaml"])
+    result = runner.invoke(command_line(), ["menu", "check", "ivr/menus/12366.yaml"])
     assert result.exit_code == 0, result.output
     assert "main (menu)" in result.output
     assert "faq_vat_law (faq)" in result.output
@@ -205,7 +205,7 @@ def test_menu_check_prints_the_tree_and_refuses_a_broken_file(tmp_path: Path) ->
                       "    prompt: welcome\n    store: x\n    min_digits: 9\n"
                       "    max_digits: 3\n    next: a\n    fallback: nowhere\n",
                       encoding="utf-8")
-    result = runner.invoke(app, ["menu", "check", str(broken)])
+    result = runner.invoke(command_line(), ["menu", "check", str(broken)])
     assert result.exit_code == 1
     assert f"{broken}:4: nodes.a: Value error, min_digits must not exceed max_digits" \
         in result.output
@@ -217,7 +217,7 @@ def test_demo_seed_command(db_url: str, db: Database, monkeypatch: pytest.Monkey
     monkeypatch.setenv("HOTLINE_DATABASE_URL", db_url)
     get_settings.cache_clear()
     try:
-        result = CliRunner().invoke(app, ["demo", "seed-ivr", "--days", "2"])
+        result = CliRunner().invoke(command_line(), ["demo", "seed-ivr", "--days", "2"])
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output

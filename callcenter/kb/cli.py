@@ -84,7 +84,7 @@ def live_source(settings: Settings) -> EntrySource | None:
     when empty); None, said on stderr, when the database has no knowledge-base tables or the
     seed does not validate (the data files are read then, as the server serves them)."""
     from callcenter.db import Database
-    from callcenter.runtime import live_store
+    from callcenter.kb.services import live_store
 
     store = live_store(settings, Database(settings.database_url), clock_of(settings))
     if store is None:
@@ -200,7 +200,7 @@ def validate(
 def _store() -> KbStore:
     """The database's store, seeded from the data files when empty (as the server does)."""
     from callcenter.db import Database
-    from callcenter.runtime import live_store
+    from callcenter.kb.services import live_store
 
     settings = get_settings()
     store = live_store(settings, Database(settings.database_url), clock_of(settings))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import itertools
+import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,7 +34,8 @@ from callcenter.auth.services import AuthUser, audit
 from callcenter.db import Database
 from callcenter.errors import DomainError, NotFound
 from callcenter.kb.models import DraftKind, DraftStatus, KbDraft, KbEntry, KbSeedFile, KbVersion
-from ivr.clock import Clock
+from callcenter.settings import Settings
+from ivr.clock import Clock, local_date
 from knowledge_base.loader import (
     OPTIONAL_FIELDS,
     REQUIRED_FIELDS,
@@ -43,6 +45,8 @@ from knowledge_base.loader import (
     data_files,
 )
 from knowledge_base.models import Severity, ValidationIssue
+
+log = logging.getLogger(__name__)
 
 KB_WRITERS = frozenset({Role.EDITOR, Role.REVIEWER, Role.SUPERVISOR, Role.ADMIN})
 KB_PUBLISHERS = frozenset({Role.REVIEWER, Role.SUPERVISOR, Role.ADMIN})
@@ -595,3 +599,24 @@ def _draft(session: Session, draft_id: int) -> KbDraft:
         raise NotFound(f"草稿 {draft_id} 不存在")
     return draft
 
+
+def live_store(settings: Settings, db: Database, clock: Clock) -> KbStore | None:
+    """The knowledge base's store in the database, seeded from ``HOTLINE_KB_DATA_DIR`` when
+    empty (the first start); None, and the data files served, when the schema predates it or
+    the seed files do not validate."""
+    from knowledge_base import default_spec_path
+
+    store = KbStore(db, clock, spec_path=default_spec_path(),
+                    today=local_date(clock, settings.timezone))
+    if not store.available():
+        log.warning("no knowledge-base tables (migrate): serving the data files")
+        return None
+    try:
+        seeded = store.seed(settings.kb_data_dir)
+    except Exception:
+        log.exception("the knowledge base could not be seeded from %s; serving the data files",
+                      settings.kb_data_dir.name)
+        return None
+    if seeded:
+        log.info("knowledge base seeded from the data files: %d entries", seeded)
+    return store

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from callcenter.app import create_app
 from callcenter.auth.services import UserService
-from callcenter.cli import app as cli_app
+from callcenter.cli import command_line
 from callcenter.contacts.services import ContactService
 from callcenter.db import Database
 from callcenter.queues.services import QueueConfigPusher, QueueService
@@ -87,7 +87,7 @@ def test_the_purge_command_on_the_configured_clock(db_url: str, database: Databa
         monkeypatch.setenv(f"HOTLINE_{key}", value)
     settings_module.get_settings.cache_clear()
     try:
-        result = CliRunner().invoke(cli_app, ["recordings", "purge"])
+        result = CliRunner().invoke(command_line(), ["recordings", "purge"])
     finally:
         settings_module.get_settings.cache_clear()
     assert result.exit_code == 0, result.output

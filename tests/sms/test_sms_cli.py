@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from callcenter.cli import app
+from callcenter.cli import command_line
 from callcenter.sms.gateway import GatewayError, KannelGateway, SmsPorts
 
 
@@ -54,12 +54,12 @@ def test_status_and_simulate_without_a_gateway(tmp_path: Path,
     get_settings.cache_clear()
     try:
         runner = CliRunner()
-        status = runner.invoke(app, ["sms", "status"])
+        status = runner.invoke(command_line(), ["sms", "status"])
         assert status.exit_code == 3
         assert '"running": false' in status.output
-        simulate = runner.invoke(app, ["sms", "simulate", "--text", "TD"])
+        simulate = runner.invoke(command_line(), ["sms", "simulate", "--text", "TD"])
         assert simulate.exit_code == 1
         assert "hotline sms start" in simulate.output
-        assert runner.invoke(app, ["sms", "stop"]).output.strip() == "not running"
+        assert runner.invoke(command_line(), ["sms", "stop"]).output.strip() == "not running"
     finally:
         get_settings.cache_clear()

@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from callcenter.app import create_app
-from callcenter.cli import app
+from callcenter.cli import command_line
 from callcenter.contacts.models import Contact
 from callcenter.contacts.services import ContactService
 from callcenter.db import Database
@@ -156,7 +156,7 @@ def test_texts_through_kannel(gateway: Gateway, capsys: pytest.CaptureFixture[st
     monkeypatch.setenv("HOTLINE_SMS_PORT_BASE", str(kannel.ports.base))
     get_settings.cache_clear()
     try:
-        result = CliRunner().invoke(app, ["sms", "simulate", "--from", "13900139000",
+        result = CliRunner().invoke(command_line(), ["sms", "simulate", "--from", "13900139000",
                                           "--text", "个税汇算什么时候开始"])
     finally:
         get_settings.cache_clear()

@@ -68,7 +68,7 @@ def test_stats_cli_summary_and_its_errors(db_url: str, contacts: ContactService,
 
     from typer.testing import CliRunner
 
-    from callcenter.cli import app
+    from callcenter.cli import command_line
     from callcenter.settings import get_settings
     from tests.stats.test_reports import build_day
 
@@ -77,21 +77,21 @@ def test_stats_cli_summary_and_its_errors(db_url: str, contacts: ContactService,
     get_settings.cache_clear()
     try:
         runner = CliRunner()
-        ok = runner.invoke(app, ["stats", "summary", "--from", "2026-11-27", "--to",
+        ok = runner.invoke(command_line(), ["stats", "summary", "--from", "2026-11-27", "--to",
                                  "2026-11-27"])
         assert ok.exit_code == 0, ok.output
         assert json.loads(ok.output)["total"]["contacts"] == 10
-        bad = runner.invoke(app, ["stats", "summary", "--from", "2026-11-28", "--to",
+        bad = runner.invoke(command_line(), ["stats", "summary", "--from", "2026-11-28", "--to",
                                   "2026-11-27"])
         assert bad.exit_code == 2
         assert "“from”须早于“to”" in bad.output
-        texts = runner.invoke(app, ["stats", "summary", "--from", "2026-11-27", "--to",
+        texts = runner.invoke(command_line(), ["stats", "summary", "--from", "2026-11-27", "--to",
                                     "2026-11-27", "--channel", "sms"])
         assert texts.exit_code == 0, texts.output
         report = json.loads(texts.output)
         assert (report["channel"], report["total"]["contacts"]) == ("sms", 0)
         assert report["channels"]["phone"]["contacts"] == 10
-        unknown = runner.invoke(app, ["stats", "summary", "--from", "2026-11-27", "--to",
+        unknown = runner.invoke(command_line(), ["stats", "summary", "--from", "2026-11-27", "--to",
                                       "2026-11-27", "--channel", "fax"])
         assert unknown.exit_code == 2
         assert "未知的渠道" in unknown.output
