@@ -15,7 +15,7 @@ wait on real-time audio; they start first, and the fast tests fill the workers a
 the sandboxed Asterisk and the SIPp phones run 10 niceness steps above the workers,
 ivr/pbx/sandbox.py ``MEDIA_PRIORITY``, so that their media keeps time on a busy machine)
 and records which tests read the suite's clock (tests/plugins/clock_readers.py). The three named
-moments' runs then go side by side, sharing ``OTHERS_WORKERS``, on ports of their own
+moments' runs then go side by side, a worker each, on ports of their own
 (``HOTLINE_TEST_PORT_BASE`` on, 1000 a worker): scope ``clock``, every fast test that read the
 clock today, on the databases of ``MOMENT_DATABASES``, and no call (the calls that must work at
 every moment pin each named one themselves in today's run: the ``suite_moment`` fixture). New
@@ -92,10 +92,8 @@ REAL_TIME_MARKS = "asterisk or browser or kannel"
 # past their 60 s, all from load (the desk-crash calls passed alone right after)
 MAX_RERUNS = 25
 RERUN_WORKERS = 4
-# the other moments' runs share four workers, by how many databases each takes (new year's
-# eve two, the others one each): fast tests only, CPU-bound (two cores). A worker each, new
-# year's eve ran its 1,175 tests alone on one core for its last 1.3 of 7.6 min (747 CPU-s)
-OTHERS_WORKERS = 4
+# the other moments' runs share three workers: fast tests only, CPU-bound (about two cores)
+OTHERS_WORKERS = 3
 # the databases each named moment's run takes the tests of (the module docstring says why)
 MOMENT_DATABASES: dict[str, tuple[str, ...]] = {
     "new-years-eve": DATABASES,
@@ -268,14 +266,8 @@ def plan(names: list[str], today: str, workers: int, forced: str | None,
     if "today" in names:
         groups.append([session("today", workers, record=True)])
     if others:  # fast tests only, CPU-bound: the two cores shared among them
-        weight = {name: len(MOMENT_DATABASES.get(name, DATABASES)) for name in others}
-
-        def share(name: str) -> int:
-            if not workers:
-                return 0
-            return max(1, OTHERS_WORKERS * weight[name] // sum(weight.values()))
-
-        groups.append([session(name, share(name)) for name in others])
+        share = max(1, OTHERS_WORKERS // len(others)) if workers else 0
+        groups.append([session(name, share) for name in others])
     return groups
 
 
