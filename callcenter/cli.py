@@ -18,8 +18,8 @@ from callcenter.settings import Settings, get_settings
 app = typer.Typer(help="12366 hotline: IVR and call-center backend.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 # The other domains' command groups, each imported only where the command line names it
-# (command_line): `hotline kb search` took 3.2 s, 1.0 of them importing the SMS gateway's and
-# the users' commands and what they import; `hotline serve` and `hotline pbx` import none.
+# (command_line): `hotline kb search` took 2.9-3.8 user CPU-s importing every group, 2.2-2.5
+# with its own only; `hotline serve` and `hotline pbx` import none.
 GROUPS: dict[str, str] = {
     "kb": "callcenter.kb.cli",
     "demo": "callcenter.selfservice.cli",  # with `demo seed` of callcenter.stats.cli
