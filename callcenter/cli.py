@@ -28,7 +28,6 @@ GROUPS: dict[str, str] = {
     "sms": "callcenter.sms.cli",
     "recordings": "callcenter.recordings.cli",
 }
-_added: set[str] = set()
 pbx_app = typer.Typer(help="The local sandboxed Asterisk (root + Debian).", no_args_is_help=True)
 app.add_typer(pbx_app, name="pbx")
 prompts_app = typer.Typer(help="Prompt audio under sounds/.", no_args_is_help=True)
@@ -422,16 +421,17 @@ def command_line(argv: Sequence[str] | None = None) -> typer.Typer:
     all of them otherwise (``--help``, a mistyped name: the full list is shown) and when
     ``argv`` is None (tests invoking any command)."""
     first = next((arg for arg in argv if not arg.startswith("-")), None) if argv else None
-    own = {(c.name or (c.callback.__name__ if c.callback else "")).replace("_", "-")
-           for c in app.registered_commands} | {g.name for g in app.registered_groups}
+    added = {g.name for g in app.registered_groups}
+    own = added | {(c.name or (c.callback.__name__ if c.callback else "")).replace("_", "-")
+                   for c in app.registered_commands}
     if first in GROUPS:
         names: Sequence[str] = [first]
-    elif argv is not None and first in own and first not in GROUPS:
+    elif first in own:
         names = []
     else:
         names = list(GROUPS)
     for name in names:
-        if name in _added:
+        if name in added:
             continue
         group: typer.Typer = importlib.import_module(GROUPS[name]).app
         if name == "demo":  # hotline demo seed --contacts N (statistics history)
@@ -439,7 +439,6 @@ def command_line(argv: Sequence[str] | None = None) -> typer.Typer:
 
             register_demo(group)
         app.add_typer(group, name=name)
-        _added.add(name)
     return app
 
 
