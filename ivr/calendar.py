@@ -124,7 +124,8 @@ class ServiceCalendar:
     @classmethod
     def load(cls, path: Path = DEFAULT_HOURS_FILE) -> ServiceCalendar:
         try:
-            raw = _CalendarFile.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+            text = path.read_text(encoding="utf-8")
+            raw = _CalendarFile.model_validate(yaml.load(text, Loader=yaml.CSafeLoader))
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'file'}: {e['msg']}"
                                  for e in exc.errors())

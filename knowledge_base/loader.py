@@ -101,7 +101,7 @@ def hash_files(files: Iterable[Path]) -> str:
 
 def load_spec(path: Path) -> Spec:
     """Read the spec file (raises OSError / ValueError / yaml.YAMLError on a broken file)."""
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_YamlLoader)
     if not isinstance(raw, dict) or not isinstance(raw.get("entries"), list):
         raise ValueError(f"{path}: expected a mapping with an 'entries' list")
     entries: dict[str, SpecEntry] = {}

@@ -67,7 +67,7 @@ def faq_entries(data_dir: Path) -> list[FaqEntry]:
     """The entries of the data files in ``data_dir`` (id, question, category), file by file."""
     entries: list[FaqEntry] = []
     for path in sorted(data_dir.glob("*.yaml")):
-        for item in yaml.safe_load(path.read_text(encoding="utf-8")) or []:
+        for item in yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader) or []:
             if isinstance(item, dict) and "id" in item:
                 entries.append(FaqEntry(str(item["id"]), str(item.get("question") or ""),
                                         str(item.get("category") or "")))
