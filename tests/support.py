@@ -126,14 +126,16 @@ def serving(env: dict[str, str], port: int, log_path: Path,
     try:
         deadline = time.monotonic() + SERVE_START_S
         health: dict[str, object] = {}
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                health = httpx.get(f"{base}/api/v1/health", timeout=2).json()
-                if ready(health):
-                    break
-            except (httpx.HTTPError, ValueError):
-                pass
-            time.sleep(0.3)
+        # one client for the polls: each `httpx.get` builds a TLS context, 19 ms of CPU
+        with httpx.Client(timeout=2) as client:
+            while time.monotonic() < deadline and proc.poll() is None:
+                try:
+                    health = client.get(f"{base}/api/v1/health").json()
+                    if ready(health):
+                        break
+                except (httpx.HTTPError, ValueError):
+                    pass
+                time.sleep(0.3)
         assert ready(health), (health, log_path.read_text(errors="replace")[-3000:])
         yield base
     finally:
