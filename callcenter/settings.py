@@ -144,9 +144,7 @@ class Settings(BaseSettings):
     spool_max_failures: int = Field(default=8, ge=1)
     # the contact writer waits this long after an event for others to store with it in one
     # transaction (docs/architecture.md): contacts land this much later, for far less CPU
-    # (a reader that needs them stored, a call card, stops the wait); 250 rather than 100:
-    # a fifth less bridge CPU a call at 50 calls (docs/benchmarks.md)
-    contact_gather_ms: int = Field(default=250, ge=0, le=1000)
+    contact_gather_ms: int = Field(default=100, ge=0, le=1000)
     # agents and queues (callcenter/agents, callcenter/queues)
     wrapup_seconds: int = 10
     # the consultative transfer (callcenter/agents/consult.py): seconds the expert seat (or the

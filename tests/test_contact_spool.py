@@ -261,35 +261,6 @@ async def test_events_trickling_in_are_gathered_into_one_transaction(
         await log.close()
 
 
-async def test_a_reader_waiting_for_the_events_does_not_wait_out_the_window(
-        flaky: FlakyDatabase, contacts: ContactService, tmp_path: Path) -> None:
-    """Whoever waits for the events to be stored (a call card, a restarted bridge reading its
-    calls' histories) ends the writer's gathering: with a window of a minute, the flush
-    returns within seconds, the events in one transaction; so does a full batch."""
-    log = make_log(flaky, tmp_path, max_batch=6, gather_s=60.0)
-    log.start()
-    try:
-        for event in call("L-w", 0, "1011")[:2]:
-            log.record(event)
-        await asyncio.sleep(0.2)  # the writer is gathering
-        await asyncio.wait_for(log.flush(), 10)
-        assert (log.written, log.batches) == (2, 1)
-        assert timeline(contacts, "L-w") == KINDS[:2]
-        # a whole call's six, one at a time: the writer gathers from the first, and the batch
-        # filling up (max_batch) ends the wait, with no reader
-        for event in call("L-x", 1, "1012"):
-            log.record(event)
-            await asyncio.sleep(0.05)
-        for _ in range(100):
-            if log.written == 8:
-                break
-            await asyncio.sleep(0.1)
-        assert (log.written, log.batches) == (8, 2)
-        assert timeline(contacts, "L-x") == KINDS
-    finally:
-        await log.close()
-
-
 async def test_events_waiting_together_are_stored_in_one_transaction_and_once(
         flaky: FlakyDatabase, contacts: ContactService, tmp_path: Path) -> None:
     """Events recorded while the writer is busy are stored together, in one commit. When the

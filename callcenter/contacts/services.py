@@ -469,13 +469,10 @@ class ContactLog:
         self._sleep = sleep
         self.max_batch = max_batch  # events waiting together are stored in one transaction
         # how long the writer waits, after an event, for others to join it in its transaction
-        # (none when a batch is waiting already, nor while someone waits for the events to be
-        # stored: ``persisted``): a transaction costs the process about 3.5 ms of CPU
-        # whatever it holds, so under a steady trickle of calls one event a transaction was
-        # most of the bridge's CPU (`benchmarks/contacts_bench.py`)
+        # (none when a batch is waiting already): a transaction costs the process about
+        # 3.5 ms of CPU whatever it holds, so under a steady trickle of calls one event a
+        # transaction was most of the bridge's CPU (`benchmarks/contacts_bench.py`)
         self.gather_s = gather_s
-        self._waiters = 0  # persisted() / flush() calls waiting: the writer gathers for none
-        self._hurry = asyncio.Event()  # ends a gathering: a waiter came, or the batch is full
         self._keys = KeyAssigner()
         self._queue: asyncio.Queue[ContactEvent] = asyncio.Queue()
         self._lock = asyncio.Lock()
@@ -504,25 +501,17 @@ class ContactLog:
 
     def record(self, event: ContactEvent) -> None:
         self._queue.put_nowait(self._keys(event))
-        if self._queue.qsize() >= self.max_batch - 1:
-            self._hurry.set()  # a full batch waits with the one taken: gather no longer
 
     async def flush(self) -> None:
         """Wait until every recorded event is stored (or dead-lettered)."""
-        await self.persisted()
+        await self._queue.join()
         while len(self.spool):
             await self._drained.wait()
 
     async def persisted(self) -> None:
         """Wait until every recorded event is stored or spooled (durable), not for the
-        database. The writer stops gathering meanwhile: whoever waits (a call card, a
-        restarted bridge reading its calls' histories) does not wait out the window."""
-        self._waiters += 1
-        self._hurry.set()
-        try:
-            await self._queue.join()
-        finally:
-            self._waiters -= 1
+        database."""
+        await self._queue.join()
 
     async def open_contacts(self) -> list[str]:
         await self.flush()
@@ -569,11 +558,8 @@ class ContactLog:
     async def _run(self) -> None:
         while True:
             batch = [await self._queue.get()]
-            waiting = self._queue.qsize()
-            if self.gather_s > 0 and not self._waiters and waiting < self.max_batch - 1:
-                self._hurry.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._hurry.wait(), self.gather_s)
+            if self.gather_s > 0 and self._queue.qsize() < self.max_batch - 1:
+                await asyncio.sleep(self.gather_s)
             while len(batch) < self.max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
