@@ -40,9 +40,6 @@ OPTIONAL_FIELDS = ("key_facts",)
 the answer). Optional in the format, a warning when absent; the shipped data has them all."""
 _ID_PATTERN = re.compile(r"^[a-z0-9_]+(?:\.[a-z0-9_]+)*$")
 NO_ID = "-"
-# libyaml's loader when PyYAML was built with it (10x faster on large bases), same types.
-_YamlLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-YAML_LOADER: Any = _YamlLoader
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +98,7 @@ def hash_files(files: Iterable[Path]) -> str:
 
 def load_spec(path: Path) -> Spec:
     """Read the spec file (raises OSError / ValueError / yaml.YAMLError on a broken file)."""
-    raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_YamlLoader)
+    raw = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
     if not isinstance(raw, dict) or not isinstance(raw.get("entries"), list):
         raise ValueError(f"{path}: expected a mapping with an 'entries' list")
     entries: dict[str, SpecEntry] = {}
@@ -380,7 +377,7 @@ def load_data(
     for path in result.files:
         file = str(path)
         try:
-            raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_YamlLoader)
+            raw = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
             detail = " ".join(str(exc).split())
             result.issues.append(ValidationIssue(file, NO_ID, NO_ID, f"cannot read: {detail}"))

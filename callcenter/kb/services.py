@@ -39,7 +39,6 @@ from ivr.clock import Clock, local_date
 from knowledge_base.loader import (
     OPTIONAL_FIELDS,
     REQUIRED_FIELDS,
-    YAML_LOADER,
     check_entries,
     check_entry,
     data_files,
@@ -222,7 +221,7 @@ class KbStore:
             header, segments = split_seed(path.read_text(encoding="utf-8"))
             headers[path.name] = header
             for segment in segments:
-                raw = yaml.load(segment, Loader=YAML_LOADER)
+                raw = yaml.load(segment, Loader=yaml.CSafeLoader)
                 if not isinstance(raw, list) or len(raw) != 1 or not isinstance(raw[0], dict):
                     issues.append(ValidationIssue(path.name, "-", "-",
                                                   "an entry block must hold one mapping"))
