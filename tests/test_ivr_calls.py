@@ -2,7 +2,8 @@
 
 Callers are Local channels driven by a script that reacts to the IVR: when the prompt of a
 node is sent to Asterisk, the caller's keys are sent (AMI PlayDTMF on the caller's leg, so
-they barge in), or a recorded utterance is spoken (the caller's leg is redirected to play it).
+they barge in), or, once the node's recording began, a recorded utterance is spoken (the
+caller's leg is redirected to play it).
 Each call checks what was played (the prompts Asterisk reported played), what was stored
 (database rows, recording files) and the contact's outcome. Several calls run at once to keep
 the suite lean.
@@ -14,7 +15,6 @@ import asyncio
 import functools
 import shutil
 import time
-import wave
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +28,7 @@ from callcenter.bookings.models import Booking
 from callcenter.contacts.models import Contact
 from callcenter.contacts.services import ContactService
 from callcenter.tickets.models import Ticket
+from ivr.ami.events import AmiEvent
 from ivr.asr.metrics import cer
 from ivr.asr.vosk import VoskRecognizer
 from ivr.asr.whisper import WhisperRecognizer
@@ -37,7 +38,6 @@ from ivr.pbx.sandbox import AsteriskSandbox
 from ivr.ports import ContactEvent, EventKind, Transcript
 from tests.conftest import Harness, HarnessAt, events_of, kinds
 from tests.ivr_support import closed_moment, make_ivr_services
-from tests.support import SOUNDS_DIR
 from tests.unit.test_menu_nodes import file_exists, file_size
 from tests.unit.test_speech import PHRASES, korean_model_path, recognised
 
@@ -59,15 +59,23 @@ class Keys:
     unless: str | None = None
 
 
+# a scripted caller speaks this long after Asterisk began the node's RECORD FILE (the bridge
+# plays the beep just before it, ivr/agi.py ``record``)
+AFTER_BEEP = 0.3
+
+
 @dataclass(frozen=True)
 class Say:
     """When ``node`` plays its prompt (``prompt`` among them, if given), speak the recorded
-    utterance ``file`` (after the prompt and the beep: ``delay`` s); then, ``then_delay`` s
-    later, press ``then``."""
+    utterance ``file`` ``delay`` s after the recording began (:meth:`Tap.recording_started`),
+    as a caller speaks after the beep; then, ``then_delay`` s later, press ``then``. (Timed
+    from the prompt's start plus its length instead, the utterance began up to 1.4 s before
+    the recording on a loaded machine, and Whisper heard the question without its first
+    words.)"""
 
     node: str
     file: str
-    delay: float
+    delay: float = AFTER_BEEP
     then: str = ""
     then_delay: float = 0.0
     prompt: str | None = None
@@ -85,11 +93,15 @@ Step = Keys | Say | HangUp
 
 class Tap:
     """Every contact event the bridge records, as it is recorded (for scripted callers), and
-    when (``times``: time.monotonic() at the moment it was recorded)."""
+    when (``times``: time.monotonic() at the moment it was recorded); and when Asterisk began
+    each recording (``records``: channel -> time.monotonic() of each ``RECORD FILE``'s
+    AGIExecStart, read on the driver's account, which receives every event)."""
 
     def __init__(self, harness: Harness) -> None:
         self.events: list[ContactEvent] = []
         self.times: list[float] = []
+        self.records: dict[str, list[float]] = {}
+        harness.driver.on(AmiEvent, self._agi_started, names=["AGIExecStart"])
         record = harness.log.record
 
         def tapped(event: ContactEvent) -> None:
@@ -98,6 +110,22 @@ class Tap:
             record(event)
 
         harness.log.record = tapped  # type: ignore[method-assign]
+
+    def _agi_started(self, event: AmiEvent) -> None:
+        if event.header("Command").upper().startswith("RECORD FILE"):
+            self.records.setdefault(event.header("Channel"), []).append(time.monotonic())
+
+    async def recording_started(self, channel: str, since: float, timeout: float = 60
+                                ) -> float:
+        """When Asterisk began recording ``channel`` (the IVR's leg), the first time after
+        ``since`` (time.monotonic())."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            began = [t for t in self.records.get(channel, ()) if t > since]
+            if began:
+                return began[0]
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"{channel}: no recording began within {timeout} s")
 
     async def call_of(self, caller: str, timeout: float = 20) -> tuple[str, str]:
         """(linkedid, IVR channel) of the call from ``caller``."""
@@ -163,12 +191,6 @@ class Tap:
                              f"the call so far:\n{seen}")
 
 
-@functools.cache
-def prompt_seconds(prompt: str) -> float:
-    with wave.open(str(SOUNDS_DIR / f"{prompt}.wav"), "rb") as wav:
-        return wav.getnframes() / wav.getframerate()
-
-
 async def scripted_call(h: Harness, tap: Tap, caller: str, steps: Sequence[Step],
                         hold_s: float = 150) -> None:
     await h.local_call(caller, digits="", wait_s=1, hold_s=hold_s)
@@ -195,6 +217,8 @@ async def scripted_call(h: Harness, tap: Tap, caller: str, steps: Sequence[Step]
             after = await tap.wait_prompt(linkedid, step.node, step.prompt, after,
                                           resend=resend)
         resend = None
+        if isinstance(step, Say):  # after the beep, as a caller speaks
+            await tap.recording_started(channel, since=tap.times[after])
         await asyncio.sleep(step.delay)
         if isinstance(step, Keys):
             await press(step.keys)
@@ -264,8 +288,7 @@ async def test_every_service_end_to_end(moment_harness: Harness) -> None:
                         Keys("survey", "1")],
         # FAQ by speech: 9 "say your question", the utterance, then survey 2
         "13700000002": [Keys("main", "1"), Keys("consult", "9"),
-                        Say("ask_any", QUESTION,
-                            prompt_seconds("ask_question") + 0.9),
+                        Say("ask_any", QUESTION),
                         # 1 when asked to confirm (the recogniser's text may leave the
                         # knowledge base unsure)
                         Keys("answer_any", "1", "faq_confirm_keys", unless="survey"),
@@ -304,8 +327,8 @@ async def test_every_service_end_to_end(moment_harness: Harness) -> None:
                         Keys("booking_run", "1", "booking_choose_slot")],
         # complaint: a voice message ended with #
         "13700000008": [Keys("main", "5"), Keys("complaint_menu", "1"),
-                        Say("complaint_message", "zh/q_deregister.wav",
-                            prompt_seconds("message_record") + 0.9, then="#", then_delay=3.0)],
+                        Say("complaint_message", "zh/q_deregister.wav", then="#",
+                            then_delay=3.0)],
         # agent: VAT category, 0 -> the VAT queue; the agent hangs up -> survey 2
         "13700000009": [Keys("main", "1"), Keys("consult", "1"), Keys("cat_vat", "0"),
                         Keys("survey_after_agent", "2")],
@@ -423,8 +446,8 @@ async def test_out_of_hours_self_service_only(harness_at: HarnessAt) -> None:
         "13700000101": [Keys("main", "0"), HangUp("main")],
         # director's line outside hours: a recorded message instead of the queue
         "13700000102": [Keys("main", "6"),
-                        Say("director_message", "zh/q_credit.wav",
-                            prompt_seconds("message_record") + 0.9, then="#", then_delay=3.0)],
+                        Say("director_message", "zh/q_credit.wav", then="#",
+                            then_delay=3.0)],
     }
     await asyncio.gather(*(scripted_call(harness, tap, caller, steps)
                            for caller, steps in calls.items()))

@@ -38,7 +38,6 @@ from tests.test_ivr_calls import (
     Step,
     Tap,
     played,
-    prompt_seconds,
     scripted_call,
     timeline,
 )
@@ -93,20 +92,18 @@ async def test_spoken_question_confirmed_or_handed_over_with_the_callers_words(
                            harness.ami, clock=clock)
     desk.load()
     await harness.add_agent(1, queue="tax-vat", ring_ms=300, talk_ms=2000)
-    ask = prompt_seconds("ask_question") + 0.9
     calls: dict[str, list[Step]] = {
         # VAT, 9 "say your question": a vague question; 1 = yes to the candidate
         "13700000301": [Keys("main", "1"), Keys("consult", "1"), Keys("cat_vat", "9"),
-                        Say("ask_vat", "ko_tax_filing.wav", ask),
+                        Say("ask_vat", "ko_tax_filing.wav"),
                         Keys("answer_vat", "1", "faq_confirm_keys", delay=1.0),
                         Keys("survey", "1")],
         # two close candidates: 2, 2; then the question again, in other words
         "13700000302": [Keys("main", "1"), Keys("consult", "1"), Keys("cat_vat", "9"),
-                        Say("ask_vat", "ko_receipt_check.wav", ask),
+                        Say("ask_vat", "ko_receipt_check.wav"),
                         Keys("answer_vat", "2", "faq_confirm_keys", delay=1.0),
                         Keys("answer_vat", "2", "faq_confirm_keys", delay=1.0),
-                        Say("answer_vat", "ko_hello.wav", prompt_seconds("faq_rephrase") + 0.9,
-                            prompt="faq_rephrase")],
+                        Say("answer_vat", "ko_hello.wav", prompt="faq_rephrase")],
     }
     try:
         await asyncio.gather(*(scripted_call(harness, tap, caller, steps)

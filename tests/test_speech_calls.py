@@ -16,7 +16,7 @@ from ivr.asr.whisper import WhisperRecognizer
 from ivr.menu.loader import load_menu
 from ivr.pbx.sandbox import AsteriskSandbox
 from tests.conftest import Harness, events_of
-from tests.test_ivr_calls import Say, Tap, prompt_seconds, scripted_call, timeline
+from tests.test_ivr_calls import Say, Tap, scripted_call, timeline
 
 pytestmark = pytest.mark.asterisk
 
@@ -45,11 +45,9 @@ async def test_menu_phrases_said_in_mandarin_choose_the_branch(phrase_harness: H
     h = phrase_harness
     assert isinstance(h.services.recognizer, WhisperRecognizer)
     tap = Tap(h)
-    # the caller speaks 1.5 s after the prompt: after the beep that starts the recording even
-    # when the bridge sends the record command late on a loaded machine (at +0.9 s one run in
-    # seven lost the start of 人工服务 under load average 10); within its 2 s silence allowance
-    delay = prompt_seconds("ask_question") + 1.5
-    await asyncio.gather(*(scripted_call(h, tap, caller, [Say("say_service", file, delay)])
+    # each caller speaks after the beep that starts its recording (``Say``): timed from the
+    # prompt instead (+0.9 s, then +1.5 s) the start of 人工服务 was lost under load
+    await asyncio.gather(*(scripted_call(h, tap, caller, [Say("say_service", file)])
                            for caller, (file, _, _) in CALLS.items()))
     for caller, (_, phrase, node) in CALLS.items():
         c = await h.wait_contact(caller, timeout=90)
