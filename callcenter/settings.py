@@ -137,6 +137,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     trusted_origins: list[str] = []
     ws_session_check_s: float = Field(default=5.0, gt=0)
+    # how long `/api/v1/health` waits for the database's answer before it reports the database
+    # down (503: a load balancer takes the worker out)
+    health_db_timeout_s: float = Field(default=3.0, gt=0)
     # the contact log's durable spool (callcenter/contacts/spool.py, docs/architecture.md):
     # events the database refused wait there in order; a poison event goes to its
     # dead-letter.jsonl after this many refusals while the database answers

@@ -57,6 +57,11 @@ def pytest_configure(config: pytest.Config) -> None:
     # the contact spool of every app and `hotline` subprocess of this pytest process (one
     # directory each: no worker takes over another's spool), never the checkout's var/spool
     os.environ["HOTLINE_SPOOL_DIR"] = tempfile.mkdtemp(prefix="hotline-spool-")
+    # the health reports of the suite's apps and `hotline serve` processes wait up to 30 s for
+    # the database (3 s deployed): a test asserts what the report says, and a new PostgreSQL
+    # connection took over 3 s beside eleven other workers (a 503 in a check); the timeout
+    # itself: tests/callcenter/test_health_database.py
+    os.environ["HOTLINE_HEALTH_DB_TIMEOUT_S"] = "30"
     set_browser_expect_timeout()
 
 

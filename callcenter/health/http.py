@@ -8,18 +8,22 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from callcenter.deps import DatabaseDep
+from callcenter.deps import DatabaseDep, SettingsDep
 from callcenter.health.calendar import calendar_check
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/health")
-async def health(request: Request, response: Response, db: DatabaseDep) -> dict[str, Any]:
+async def health(request: Request, response: Response, db: DatabaseDep,
+                 settings: SettingsDep) -> dict[str, Any]:
     checks: dict[str, Any] = {}
+    timeout = settings.health_db_timeout_s
     try:
-        await asyncio.wait_for(asyncio.to_thread(db.ping), 3)
+        await asyncio.wait_for(asyncio.to_thread(db.ping), timeout)
         checks["database"] = {"ok": True, "backend": db.engine.dialect.name}
+    except TimeoutError:
+        checks["database"] = {"ok": False, "error": f"no answer within {timeout:g} s"}
     except Exception as exc:  # any DB failure is reported, not raised
         checks["database"] = {"ok": False, "error": str(exc)[:300]}
     runtime = getattr(request.app.state, "runtime", None)
