@@ -209,6 +209,10 @@ def pbx_call(
     agent: Annotated[bool, typer.Option(
         help="Log in a scripted agent phone to the consult queue for this call.")] = True,
     http_port: Annotated[int, typer.Option(help="Port of a running `hotline serve`.")] = 8000,
+    caller_port: Annotated[int, typer.Option(
+        min=0, max=65535,
+        help="Local SIP port of the scripted caller (another one for a second call placed "
+             "while the first is under way; 0: the sandbox's caller port).")] = 0,
 ) -> None:
     """Place a scripted SIPp call into the sandbox and print the resulting contact."""
     from ivr.pbx.sipp import Dtmf, Pause, SippRunner
@@ -233,12 +237,14 @@ def pbx_call(
             steps.append(Dtmf(digits[1:], mode="info", gap_ms=1500))
     runner = SippRunner(sandbox.root, sandbox.ports.sip)
     contact = asyncio.run(_place_call(settings, runner, steps, number, service, agent,
-                                      _server_bridge_ready(http_port)))
+                                      _server_bridge_ready(http_port),
+                                      caller_port or sandbox.ports.caller))
     typer.echo(json.dumps(contact, ensure_ascii=False, indent=1, default=str))
 
 
 async def _place_call(settings: Settings, runner: Any, steps: list[Any], number: str,
-                      service: str, with_agent: bool, server_running: bool) -> dict[str, Any]:
+                      service: str, with_agent: bool, server_running: bool, caller_port: int
+                      ) -> dict[str, Any]:
     from callcenter.contacts.schemas import ContactDetail
     from callcenter.contacts.services import ContactFilters, ContactService
     from callcenter.db import Database
@@ -272,7 +278,7 @@ async def _place_call(settings: Settings, runner: Any, steps: list[Any], number:
             agent_proc = runner.start_agent(ports.agent(1), ring_ms=1000, talk_ms=4000)
             await ami.send_action({"Action": "QueueAdd", "Queue": "consult",
                                    "Interface": member, "MemberName": "agent1"})
-        result = await asyncio.to_thread(runner.call, steps, ports.caller, number, service, 180)
+        result = await asyncio.to_thread(runner.call, steps, caller_port, number, service, 180)
         if not result.ok:
             typer.echo(f"SIPp reported a failure (exit {result.returncode}):\n"
                        f"{result.stderr[-2000:]}", err=True)

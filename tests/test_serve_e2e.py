@@ -41,7 +41,7 @@ def server(pbx: AsteriskSandbox, env: dict[str, str], tmp_path: Path) -> Iterato
 
 
 def test_serve_reports_health_and_pbx_call_prints_the_contact(
-    contacts: ContactService, server: str, env: dict[str, str]
+    contacts: ContactService, server: str, env: dict[str, str], tmp_path: Path
 ) -> None:
     # ``contacts`` empties the contact log first: the list below counts this test's calls
     health = httpx.get(f"{server}/api/v1/health").json()
@@ -49,25 +49,34 @@ def test_serve_reports_health_and_pbx_call_prints_the_contact(
     assert health["checks"]["ami"]["ok"] is True
     assert health["checks"]["ami"]["address"] == f"127.0.0.1:{TEST_PORTS.ami}"
 
-    # 1 1 1: consultation, VAT, the VAT law FAQ; 0: an agent
+    # 1 1 1: consultation, VAT, the VAT law FAQ; 0: an agent. The two calls at once, as
+    # two callers would (each about a minute long), from two caller ports
+    # (their output to files: a pipe left unread while the other call is awaited could fill)
+    calls: dict[str, subprocess.Popen[bytes]] = {}
+    for n, digits in enumerate(("111", "0")):
+        with (tmp_path / f"call-{digits}.out").open("wb") as out, \
+                (tmp_path / f"call-{digits}.err").open("wb") as err:
+            calls[digits] = subprocess.Popen(
+                [HOTLINE, "pbx", "call", "12366", "--digits", digits,
+                 "--number", f"1380000000{digits[0]}", "--http-port", str(HTTP_PORT),
+                 "--caller-port", str(TEST_PORTS.sip + 20 + n),
+                 *([] if digits == "0" else ["--no-agent"])],
+                env=env, stdout=out, stderr=err)
+    for proc in calls.values():
+        proc.wait(timeout=CALL_LIMIT_S)
     for digits, outcome in (("111", "self_service"), ("0", "answered")):
-        result = subprocess.run(
-            [HOTLINE, "pbx", "call", "12366", "--digits", digits,
-             "--number", f"1380000000{digits[0]}",
-             "--http-port", str(HTTP_PORT)],
-            env=env, capture_output=True, text=True, timeout=CALL_LIMIT_S, check=False,
-        )
-        assert result.returncode == 0, result.stderr[-3000:]
-        contact = json.loads(result.stdout)
+        said = (tmp_path / f"call-{digits}.err").read_text(errors="replace")
+        assert calls[digits].returncode == 0, said[-3000:]
+        contact = json.loads((tmp_path / f"call-{digits}.out").read_text())
         assert contact["outcome"] == outcome, contact
         assert contact["caller_number"] == f"1380000000{digits[0]}"
         kinds = [e["kind"] for e in contact["events"]]
         assert kinds[0] == "call_started"
         assert kinds[-1] == "call_ended"
-        # the server's bridge, not the command, served the call: it counted the session
-        bridge = httpx.get(f"{server}/api/v1/health").json()["checks"]["bridge"]
-        assert bridge["sessions_started"] >= 1
-        assert bridge["dtmf_events"] is True  # the keys came as DTMF events (type-ahead)
+    # the server's bridge, not the commands, served the calls: it counted the sessions
+    bridge = httpx.get(f"{server}/api/v1/health").json()["checks"]["bridge"]
+    assert bridge["sessions_started"] >= 2
+    assert bridge["dtmf_events"] is True  # the keys came as DTMF events (type-ahead)
 
     # the contact list needs a login (a supervisor sees every contact), through the server:
     # a session is dated by the server's clock, not the test's
